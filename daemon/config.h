@@ -1,0 +1,79 @@
+/* config — reads ktlstun.ini (libiniparser) into plain data, validating every key.
+ *
+ * A config is immutable once loaded: a reload loads a new one and swaps it, and
+ * connections keep the one they started with. */
+#ifndef KTLSTUN_CONFIG_H
+#define KTLSTUN_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "address.h"
+#include "log.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/ktlstun/ktlstun.ini"
+
+enum tunnel_mode { TUNNEL_MODE_SERVER, TUNNEL_MODE_CLIENT };
+enum ktls_policy { KTLS_POLICY_AUTO, KTLS_POLICY_REQUIRE, KTLS_POLICY_OFF };
+
+#include "string_list.h"
+
+struct tunnel_config {
+    char *name;                    /* section name as written */
+    int line;                      /* line of the [section] header */
+    enum tunnel_mode mode;
+    struct address listen;
+    struct address target;
+    struct sockaddr_storage target_addr;   /* resolved at load */
+    socklen_t target_addr_len;
+    char *cert;                    /* absolute paths (relative ones are taken from */
+    char *key;                     /* the config file's directory)                 */
+    char *ca;                      /* file or directory                            */
+    char *crl;                     /* NULL when unset                              */
+    int ca_is_directory;
+    struct string_list allow_cn, allow_ou, allow_dns, allow_uri, allow_email;
+    struct string_list pin_sha256; /* lowercase hex, 64 chars each, colons removed  */
+    char *server_name;             /* client mode; NULL = target host               */
+    int tls_min_version;           /* TLS1_2_VERSION or TLS1_3_VERSION              */
+    char *ciphersuites;            /* NULL = OpenSSL default                        */
+    char *ciphers;                 /* NULL = OpenSSL default                        */
+    char *groups;                  /* NULL = OpenSSL default                        */
+    enum ktls_policy ktls;
+    uint64_t handshake_timeout;    /* seconds, default 10                           */
+    uint64_t idle_timeout;         /* seconds, 0 = none                             */
+    uint64_t max_connections;      /* default 10000                                 */
+};
+
+struct global_config {
+    enum log_level log_level;      /* default info */
+    char *state_dir;               /* default /var/lib/ktlstun */
+    char *runtime_dir;             /* default /run/ktlstun */
+    char *user;                    /* NULL = keep the starting user */
+    char *group;                   /* NULL = the user's primary group */
+    unsigned workers;              /* default: number of online CPUs */
+    uint64_t shutdown_timeout;     /* seconds SIGTERM waits for connections, default 30 */
+};
+
+struct config {
+    char *path;                    /* as given */
+    struct global_config global;
+    size_t tunnel_count;
+    struct tunnel_config *tunnels;
+};
+
+/* Loads and validates PATH. Returns a config the caller frees with config_free(), or
+ * NULL with every problem found written to *errors (malloc'd, one per line, each
+ * "FILE:LINE: [section] key: reason"; the caller frees it). Unknown keys, unknown
+ * sections' bad keys, bad values, missing required keys, duplicate sections or keys
+ * and unreadable files (cert, key, ca, crl) are all errors. */
+struct config *config_load(const char *path, char **errors);
+
+/* Frees CONFIG (NULL is fine). */
+void config_free(struct config *config);
+
+/* Returns "server"/"client", "auto"/"require"/"off". */
+const char *config_mode_name(enum tunnel_mode mode);
+const char *config_ktls_name(enum ktls_policy policy);
+
+#endif

@@ -1,0 +1,410 @@
+#include "conn.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "address.h"
+#include "log.h"
+#include "relay.h"
+#include "tls_context.h"
+
+enum conn_state { CONN_CONNECTING, CONN_HANDSHAKING, CONN_RELAYING, CONN_CLOSED };
+
+struct conn {
+    struct conn *prev, *next;
+    struct conn_host *host;
+    const struct tunnel *tunnel;
+    enum conn_state state;
+    struct event_source tls_events;
+    struct event_source plain_events;
+    int tls_fd;
+    int plain_fd;
+    SSL *ssl;
+    struct tls_peer peer;
+    struct relay relay;
+    int handshake_done;
+    char peer_address[80];
+    char tls_version[16];
+    char cipher[64];
+    uint64_t started_ms;
+    uint64_t deadline_ms;
+    uint64_t last_activity_ms;
+};
+
+#define conn_of(source, member) \
+    ((struct conn *)((char *)(source) - offsetof(struct conn, member)))
+
+static void conn_step(struct conn *c);
+
+static void on_tls_event(struct event_source *source, uint32_t events)
+{
+    (void)events;
+    conn_step(conn_of(source, tls_events));
+}
+
+static void on_plain_event(struct event_source *source, uint32_t events)
+{
+    (void)events;
+    conn_step(conn_of(source, plain_events));
+}
+
+/* Log values go inside double quotes; keep them one line and unambiguous. */
+static const char *quoted(const char *text, char *buf, size_t len)
+{
+    size_t out = 0;
+    for (const char *p = text ? text : ""; *p != '\0' && out + 3 < len; p++) {
+        if (*p == '"' || *p == '\\')
+            buf[out++] = '\\';
+        buf[out++] = (*p == '\n' || *p == '\r') ? ' ' : *p;
+    }
+    buf[out] = '\0';
+    return buf;
+}
+
+static void log_refusal(const struct conn *c, const char *reason)
+{
+    char q[600];
+    log_warning("refused tunnel=%s peer=%s reason=\"%s\"", c->tunnel->config->name,
+                c->peer_address, quoted(reason, q, sizeof(q)));
+}
+
+static void log_audit(const struct conn *c, const char *close_reason)
+{
+    const struct identity *id = c->peer.identity;
+    int server = c->tunnel->config->mode == TUNNEL_MODE_SERVER;
+    uint64_t into_target = server ? c->relay.from_tls.bytes : c->relay.to_tls.bytes;
+    uint64_t from_target = server ? c->relay.to_tls.bytes : c->relay.from_tls.bytes;
+    uint64_t elapsed = event_loop_now_ms() - c->started_ms;
+    char subject[600], sans[600], reason[200];
+    log_info("audit tunnel=%s peer=%s subject=\"%s\" sans=\"%s\" sha256=%s tls=%s cipher=%s "
+             "ktls=off bytes_in=%llu bytes_out=%llu duration=%llu.%03llus close=\"%s\"",
+             c->tunnel->config->name, c->peer_address,
+             quoted(id ? id->subject : "", subject, sizeof(subject)),
+             quoted(id ? id->sans : "", sans, sizeof(sans)), id ? id->sha256 : "-",
+             c->tls_version, c->cipher, (unsigned long long)into_target,
+             (unsigned long long)from_target, (unsigned long long)(elapsed / 1000),
+             (unsigned long long)(elapsed % 1000), quoted(close_reason, reason, sizeof(reason)));
+}
+
+/* Ends C: audit line for a tunnel that got past its handshake, refusal line for one
+ * that did not. C is freed after the current event batch. */
+static void conn_close(struct conn *c, const char *reason)
+{
+    if (c->state == CONN_CLOSED)
+        return;
+    if (c->handshake_done)
+        log_audit(c, reason);
+    else
+        log_refusal(c, reason);
+    if (c->ssl != NULL && c->handshake_done && !c->relay.to_tls.shut) {
+        /* Best effort: tell the TLS peer we are done rather than just vanishing. */
+        SSL_shutdown(c->ssl);
+        ERR_clear_error();
+    }
+    if (c->tls_fd >= 0)
+        close(c->tls_fd);
+    if (c->plain_fd >= 0)
+        close(c->plain_fd);
+    c->tls_fd = c->plain_fd = -1;
+    c->state = CONN_CLOSED;
+
+    struct conn_host *host = c->host;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        host->live = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    host->live_count--;
+    conn_limit_release(host->limits, host->worker_slot, c->tunnel->limit_slot);
+    c->prev = NULL;
+    c->next = host->closed;
+    host->closed = c;
+}
+
+static void conn_free(struct conn *c)
+{
+    relay_release(&c->relay);
+    SSL_free(c->ssl);
+    identity_free(c->peer.identity);
+    free(c);
+}
+
+static int target_fd(const struct conn *c)
+{
+    return c->tunnel->config->mode == TUNNEL_MODE_SERVER ? c->plain_fd : c->tls_fd;
+}
+
+static void tune_socket(int fd)
+{
+    int one = 1;
+    /* Not for unix sockets; failures there are expected and harmless. */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+}
+
+static void start_relay(struct conn *c)
+{
+    relay_init(&c->relay, c->ssl, c->tls_fd, c->plain_fd);
+    c->state = CONN_RELAYING;
+    c->last_activity_ms = event_loop_now_ms();
+    log_debug("tunnel=%s peer=%s relaying", c->tunnel->config->name, c->peer_address);
+}
+
+/* kTLS lands in its own issue; until then `require` refuses with its reason. */
+static int offload_refused(struct conn *c)
+{
+    if (c->tunnel->config->ktls != KTLS_POLICY_REQUIRE)
+        return 0;
+    conn_close(c, "ktls = require but kernel TLS offload is not available in this build");
+    return 1;
+}
+
+static int start_target_connect(struct conn *c)
+{
+    const struct tunnel_config *t = c->tunnel->config;
+    int fd = socket(t->target_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        char reason[160];
+        snprintf(reason, sizeof(reason), "cannot open a socket to the target: %s", strerror(errno));
+        conn_close(c, reason);
+        return -1;
+    }
+    if (t->mode == TUNNEL_MODE_SERVER)
+        c->plain_fd = fd;
+    else
+        c->tls_fd = fd;
+    tune_socket(fd);
+    struct event_source *events = t->mode == TUNNEL_MODE_SERVER ? &c->plain_events : &c->tls_events;
+    if (event_loop_watch(c->host->loop, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, 0, events) < 0) {
+        conn_close(c, "cannot watch the target socket");
+        return -1;
+    }
+    c->state = CONN_CONNECTING;
+    if (connect(fd, (const struct sockaddr *)&t->target_addr, t->target_addr_len) < 0 &&
+        errno != EINPROGRESS) {
+        char where[300], reason[400];
+        snprintf(reason, sizeof(reason), "target %s unreachable: %s",
+                 address_format(&t->target, where, sizeof(where)), strerror(errno));
+        conn_close(c, reason);
+        return -1;
+    }
+    return 0;
+}
+
+/* Returns 1 once connected, 0 while in progress, -1 after closing C. */
+static int check_target_connected(struct conn *c)
+{
+    int fd = target_fd(c);
+    int error = 0;
+    socklen_t len = sizeof(error);
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
+        error = errno;
+    if (error == 0) {
+        struct sockaddr_storage ss;
+        socklen_t sslen = sizeof(ss);
+        if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == 0)
+            return 1;
+        if (errno == ENOTCONN)
+            return 0;
+        error = errno;
+    }
+    char where[300], reason[400];
+    snprintf(reason, sizeof(reason), "target %s unreachable: %s",
+             address_format(&c->tunnel->config->target, where, sizeof(where)), strerror(error));
+    conn_close(c, reason);
+    return -1;
+}
+
+static int start_handshake(struct conn *c)
+{
+    c->ssl = tls_context_new_ssl(c->tunnel->ssl_ctx, c->tunnel->config, c->tls_fd, &c->peer);
+    if (c->ssl == NULL) {
+        conn_close(c, "cannot start the TLS session");
+        return -1;
+    }
+    c->state = CONN_HANDSHAKING;
+    return 0;
+}
+
+static void handshake_finished(struct conn *c)
+{
+    c->handshake_done = 1;
+    snprintf(c->tls_version, sizeof(c->tls_version), "%s", SSL_get_version(c->ssl));
+    snprintf(c->cipher, sizeof(c->cipher), "%s", SSL_get_cipher_name(c->ssl));
+    if (offload_refused(c))
+        return;
+    if (c->tunnel->config->mode == TUNNEL_MODE_SERVER) {
+        if (start_target_connect(c) < 0)
+            return;
+        int connected = check_target_connected(c);
+        if (connected == 1)
+            start_relay(c);
+    } else {
+        start_relay(c);
+    }
+}
+
+/* Returns 1 when the handshake is complete, 0 while it needs I/O, -1 after closing C. */
+static int continue_handshake(struct conn *c)
+{
+    ERR_clear_error();
+    errno = 0;
+    int done = SSL_do_handshake(c->ssl);
+    if (done == 1)
+        return 1;
+    int error = SSL_get_error(c->ssl, done);
+    if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE)
+        return 0;
+    char reason[600];
+    tls_context_handshake_failure(c->ssl, &c->peer, error, reason, sizeof(reason));
+    /* A failed handshake is a refusal, even though OpenSSL may think it got far. */
+    c->handshake_done = 0;
+    conn_close(c, reason);
+    return -1;
+}
+
+static void conn_step(struct conn *c)
+{
+    switch (c->state) {
+    case CONN_CONNECTING: {
+        int connected = check_target_connected(c);
+        if (connected != 1)
+            return;
+        if (c->tunnel->config->mode == TUNNEL_MODE_SERVER) {
+            start_relay(c);
+            break;
+        }
+        if (start_handshake(c) < 0)
+            return;
+        /* The client hello goes out at once. */
+        __attribute__((fallthrough));
+    }
+    case CONN_HANDSHAKING:
+        if (continue_handshake(c) != 1)
+            return;
+        handshake_finished(c);
+        if (c->state != CONN_RELAYING)
+            return;
+        break;
+    case CONN_RELAYING:
+        break;
+    case CONN_CLOSED:
+        return;
+    }
+    enum relay_status status = relay_pump(&c->relay);
+    if (c->relay.moved)
+        c->last_activity_ms = event_loop_now_ms();
+    if (status != RELAY_RUNNING)
+        conn_close(c, c->relay.close_reason);
+}
+
+static void refuse_over_limit(struct conn_host *host, const struct tunnel *tunnel, const char *peer)
+{
+    static uint64_t last_logged_ms[CONN_LIMIT_TUNNEL_SLOTS];
+    uint64_t now = event_loop_now_ms();
+    /* One line per second per tunnel: a flood must not become a log flood. */
+    if (now - last_logged_ms[tunnel->limit_slot] >= 1000 || last_logged_ms[tunnel->limit_slot] == 0) {
+        last_logged_ms[tunnel->limit_slot] = now;
+        log_warning("refused tunnel=%s peer=%s reason=\"max_connections (%llu) reached\"",
+                    tunnel->config->name, peer, (unsigned long long)tunnel->config->max_connections);
+    }
+    (void)host;
+}
+
+void conn_accept(struct conn_host *host, const struct tunnel *tunnel, int fd,
+                 const struct sockaddr *peer, socklen_t peer_len)
+{
+    char peer_address[80];
+    address_format_sockaddr(peer, peer_len, peer_address, sizeof(peer_address));
+    if (!conn_limit_acquire(host->limits, host->worker_slot, tunnel->limit_slot,
+                            tunnel->config->max_connections)) {
+        refuse_over_limit(host, tunnel, peer_address);
+        close(fd);
+        return;
+    }
+    struct conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        log_error("tunnel=%s peer=%s: out of memory", tunnel->config->name, peer_address);
+        conn_limit_release(host->limits, host->worker_slot, tunnel->limit_slot);
+        close(fd);
+        return;
+    }
+    c->host = host;
+    c->tunnel = tunnel;
+    c->tls_events.handle = on_tls_event;
+    c->plain_events.handle = on_plain_event;
+    c->tls_fd = c->plain_fd = -1;
+    snprintf(c->tls_version, sizeof(c->tls_version), "-");
+    snprintf(c->cipher, sizeof(c->cipher), "-");
+    memcpy(c->peer_address, peer_address, sizeof(c->peer_address));
+    c->started_ms = event_loop_now_ms();
+    c->deadline_ms = c->started_ms + tunnel->config->handshake_timeout * 1000u;
+    c->next = host->live;
+    if (host->live != NULL)
+        host->live->prev = c;
+    host->live = c;
+    host->live_count++;
+    tune_socket(fd);
+
+    int server = tunnel->config->mode == TUNNEL_MODE_SERVER;
+    if (server)
+        c->tls_fd = fd;
+    else
+        c->plain_fd = fd;
+    if (event_loop_watch(host->loop, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, 0,
+                         server ? &c->tls_events : &c->plain_events) < 0) {
+        conn_close(c, "cannot watch the accepted socket");
+        return;
+    }
+    if (server) {
+        if (start_handshake(c) == 0)
+            conn_step(c);
+    } else if (start_target_connect(c) == 0) {
+        conn_step(c);
+    }
+}
+
+void conn_sweep_timeouts(struct conn_host *host, uint64_t now_ms)
+{
+    struct conn *next;
+    for (struct conn *c = host->live; c != NULL; c = next) {
+        next = c->next;
+        const struct tunnel_config *t = c->tunnel->config;
+        char reason[120];
+        if (c->state != CONN_RELAYING && now_ms >= c->deadline_ms) {
+            snprintf(reason, sizeof(reason), "%s timed out after %llus",
+                     c->state == CONN_CONNECTING ? "target connect" : "handshake",
+                     (unsigned long long)t->handshake_timeout);
+            c->handshake_done = c->handshake_done && c->state != CONN_HANDSHAKING;
+            conn_close(c, reason);
+        } else if (c->state == CONN_RELAYING && t->idle_timeout > 0 &&
+                   now_ms - c->last_activity_ms >= t->idle_timeout * 1000u) {
+            conn_close(c, "idle timeout");
+        }
+    }
+}
+
+void conn_close_all(struct conn_host *host, const char *reason)
+{
+    while (host->live != NULL)
+        conn_close(host->live, reason);
+}
+
+void conn_free_closed(struct conn_host *host)
+{
+    while (host->closed != NULL) {
+        struct conn *c = host->closed;
+        host->closed = c->next;
+        conn_free(c);
+    }
+}

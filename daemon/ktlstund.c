@@ -1,0 +1,91 @@
+/* ktlstund — the daemon: parse the command line, load the config, run the supervisor. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "config_check.h"
+#include "log.h"
+#include "supervisor.h"
+#include "version.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: ktlstund [-c FILE] [-f] [-t] [-V]\n"
+            "  -c FILE  configuration file (default %s)\n"
+            "  -f       stay in the foreground, log to stderr\n"
+            "  -t       test the configuration (certificates and keys too) and exit 0 or 1\n"
+            "  -V       print the version\n",
+            CONFIG_DEFAULT_PATH);
+}
+
+/* Under systemd (or with -f) the daemon stays in front; otherwise it detaches the
+ * classic way and logs to syslog. */
+static int detach(void)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid > 0)
+        _exit(EXIT_SUCCESS);
+    if (setsid() < 0)
+        return -1;
+    int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null_fd >= 0) {
+        dup2(null_fd, STDIN_FILENO);
+        dup2(null_fd, STDOUT_FILENO);
+        dup2(null_fd, STDERR_FILENO);
+        if (null_fd > STDERR_FILENO)
+            close(null_fd);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = CONFIG_DEFAULT_PATH;
+    int foreground = 0, test_only = 0, opt;
+    while ((opt = getopt(argc, argv, "c:ftVh")) != -1) {
+        switch (opt) {
+        case 'c': config_path = optarg; break;
+        case 'f': foreground = 1; break;
+        case 't': test_only = 1; break;
+        case 'V': printf("ktlstun %s\n", KTLSTUN_VERSION); return EXIT_SUCCESS;
+        case 'h': usage(stdout); return EXIT_SUCCESS;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    log_init("ktlstund", LOG_LEVEL_INFO);
+    if (test_only)
+        return config_check_file(config_path);
+
+    char *errors = NULL;
+    struct config *config = config_load(config_path, &errors);
+    if (config == NULL) {
+        fprintf(stderr, "%s", errors != NULL ? errors : "configuration could not be loaded\n");
+        fprintf(stderr, "ktlstund: not starting: %s has errors\n", config_path);
+        free(errors);
+        return EXIT_FAILURE;
+    }
+    log_set_level(config->global.log_level);
+    int under_systemd = getenv("INVOCATION_ID") != NULL || getenv("NOTIFY_SOCKET") != NULL;
+    if (!foreground && !under_systemd) {
+        log_use_syslog();
+        if (detach() < 0) {
+            config_free(config);
+            return EXIT_FAILURE;
+        }
+    }
+    return supervisor_run(config_path, config);
+}

@@ -1,0 +1,204 @@
+#include "relay.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <openssl/err.h>
+
+void relay_init(struct relay *r, SSL *ssl, int tls_fd, int plain_fd)
+{
+    memset(r, 0, sizeof(*r));
+    r->ssl = ssl;
+    r->tls_fd = tls_fd;
+    r->plain_fd = plain_fd;
+}
+
+/* Keeps the first notable event: "WHAT" or "WHAT: DETAIL". */
+static void note_reason(struct relay *r, const char *what, const char *detail)
+{
+    if (r->close_reason[0] != '\0')
+        return;
+    if (detail != NULL)
+        snprintf(r->close_reason, sizeof(r->close_reason), "%s: %s", what, detail);
+    else
+        snprintf(r->close_reason, sizeof(r->close_reason), "%s", what);
+}
+
+static int take_buffer(struct relay_direction *d)
+{
+    if (d->buffer == NULL)
+        d->buffer = malloc(RELAY_BUFFER_SIZE);
+    return d->buffer != NULL ? 0 : -1;
+}
+
+/* Drops the buffer once it is drained, so idle tunnels hold none. */
+static void consumed(struct relay_direction *d, size_t n)
+{
+    d->start += n;
+    d->bytes += n;
+    if (d->start == d->end) {
+        free(d->buffer);
+        d->buffer = NULL;
+        d->start = d->end = 0;
+    }
+}
+
+static const char *ssl_reason(void)
+{
+    const char *text = ERR_reason_error_string(ERR_peek_error());
+    return text != NULL ? text : "unknown TLS error";
+}
+
+/* Returns 1 when something moved, 0 when blocked, -1 on failure. */
+static int pump_from_tls(struct relay *r)
+{
+    struct relay_direction *d = &r->from_tls;
+    if (d->end > d->start) {
+        ssize_t n = send(r->plain_fd, d->buffer + d->start, d->end - d->start, MSG_NOSIGNAL);
+        if (n > 0) {
+            consumed(d, (size_t)n);
+            r->moved = 1;
+            return 1;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return 0;
+        note_reason(r, "plain side write failed", strerror(errno));
+        return -1;
+    }
+    if (d->eof) {
+        if (!d->shut) {
+            shutdown(r->plain_fd, SHUT_WR);
+            d->shut = 1;
+            return 1;
+        }
+        return 0;
+    }
+    if (take_buffer(d) < 0) {
+        note_reason(r, "out of memory", NULL);
+        return -1;
+    }
+    size_t got = 0;
+    ERR_clear_error();
+    if (SSL_read_ex(r->ssl, d->buffer, RELAY_BUFFER_SIZE, &got)) {
+        d->start = 0;
+        d->end = got;
+        r->moved = 1;
+        return 1;
+    }
+    consumed(d, 0);
+    int error = SSL_get_error(r->ssl, 0);
+    switch (error) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        return 0;
+    case SSL_ERROR_ZERO_RETURN:
+        d->eof = 1;
+        return 1;
+    case SSL_ERROR_SYSCALL:
+        if (errno == 0 || errno == ECONNRESET) {
+            note_reason(r, errno == 0 ? "TLS peer closed without close_notify"
+                                     : "TLS peer reset the connection", NULL);
+            d->eof = 1;
+            return errno == 0 ? 1 : -1;
+        }
+        note_reason(r, "TLS read failed", strerror(errno));
+        return -1;
+    default:
+        if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+            note_reason(r, "TLS peer closed without close_notify", NULL);
+            d->eof = 1;
+            ERR_clear_error();
+            return 1;
+        }
+        note_reason(r, "TLS read failed", ssl_reason());
+        ERR_clear_error();
+        return -1;
+    }
+}
+
+static int pump_to_tls(struct relay *r)
+{
+    struct relay_direction *d = &r->to_tls;
+    if (d->end > d->start) {
+        size_t written = 0;
+        ERR_clear_error();
+        if (SSL_write_ex(r->ssl, d->buffer + d->start, d->end - d->start, &written)) {
+            consumed(d, written);
+            r->moved = 1;
+            return 1;
+        }
+        int error = SSL_get_error(r->ssl, 0);
+        if (error == SSL_ERROR_WANT_WRITE || error == SSL_ERROR_WANT_READ)
+            return 0;
+        if (error == SSL_ERROR_SYSCALL)
+            note_reason(r, "TLS write failed", errno ? strerror(errno) : "connection closed");
+        else
+            note_reason(r, "TLS write failed", ssl_reason());
+        ERR_clear_error();
+        return -1;
+    }
+    if (d->eof) {
+        if (d->shut)
+            return 0;
+        ERR_clear_error();
+        int done = SSL_shutdown(r->ssl);
+        if (done < 0) {
+            int error = SSL_get_error(r->ssl, done);
+            if (error == SSL_ERROR_WANT_WRITE || error == SSL_ERROR_WANT_READ)
+                return 0;
+            ERR_clear_error();
+        }
+        /* FIN after close_notify, so peers that wait for TCP EOF see the end too. */
+        shutdown(r->tls_fd, SHUT_WR);
+        d->shut = 1;
+        return 1;
+    }
+    if (take_buffer(d) < 0) {
+        note_reason(r, "out of memory", NULL);
+        return -1;
+    }
+    ssize_t n = recv(r->plain_fd, d->buffer, RELAY_BUFFER_SIZE, 0);
+    if (n > 0) {
+        d->start = 0;
+        d->end = (size_t)n;
+        r->moved = 1;
+        return 1;
+    }
+    consumed(d, 0);
+    if (n == 0) {
+        d->eof = 1;
+        return 1;
+    }
+    if (errno == EAGAIN || errno == EINTR)
+        return 0;
+    note_reason(r, "plain side read failed", strerror(errno));
+    return -1;
+}
+
+enum relay_status relay_pump(struct relay *r)
+{
+    r->moved = 0;
+    for (;;) {
+        int from = pump_from_tls(r);
+        int to = pump_to_tls(r);
+        if (from < 0 || to < 0)
+            return RELAY_FAILED;
+        if (from == 0 && to == 0)
+            break;
+    }
+    if (r->from_tls.shut && r->to_tls.shut) {
+        note_reason(r, "closed by both sides", NULL);
+        return RELAY_FINISHED;
+    }
+    return RELAY_RUNNING;
+}
+
+void relay_release(struct relay *r)
+{
+    free(r->from_tls.buffer);
+    free(r->to_tls.buffer);
+    r->from_tls.buffer = r->to_tls.buffer = NULL;
+}

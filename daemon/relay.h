@@ -1,0 +1,47 @@
+/* relay — the userspace path: SSL_read/SSL_write between a TLS socket and a plain one.
+ *
+ * One bounded buffer per direction, allocated only while it holds data, so an idle
+ * tunnel costs no buffer memory and a slow reader stops the writer (backpressure).
+ * Half-close is mirrored: plain EOF becomes close_notify + FIN, close_notify (or a
+ * bare FIN) from the TLS peer becomes shutdown(SHUT_WR) on the plain socket. */
+#ifndef KTLSTUN_RELAY_H
+#define KTLSTUN_RELAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <openssl/ssl.h>
+
+#define RELAY_BUFFER_SIZE 16384   /* one TLS record of plaintext */
+
+struct relay_direction {
+    char *buffer;         /* NULL while empty */
+    size_t start, end;    /* pending bytes are buffer[start..end) */
+    int eof;              /* the source side said it is done */
+    int shut;             /* we passed that on to the destination */
+    uint64_t bytes;       /* delivered to the destination */
+};
+
+struct relay {
+    SSL *ssl;
+    int tls_fd;
+    int plain_fd;
+    struct relay_direction from_tls;   /* SSL_read -> send(plain_fd) */
+    struct relay_direction to_tls;     /* recv(plain_fd) -> SSL_write */
+    int moved;                         /* bytes moved in the last relay_pump */
+    char close_reason[160];            /* first notable event, for the audit line */
+};
+
+enum relay_status { RELAY_RUNNING, RELAY_FINISHED, RELAY_FAILED };
+
+/* Prepares R for SSL (on TLS_FD) and PLAIN_FD; owns neither. */
+void relay_init(struct relay *r, SSL *ssl, int tls_fd, int plain_fd);
+
+/* Moves every byte that can move now without blocking. Returns RELAY_FINISHED once
+ * both directions are closed and flushed, RELAY_FAILED on an error (reason in
+ * close_reason), RELAY_RUNNING otherwise. */
+enum relay_status relay_pump(struct relay *r);
+
+/* Frees the buffers. */
+void relay_release(struct relay *r);
+
+#endif

@@ -1,0 +1,316 @@
+#include "tls_context.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "allow.h"
+#include "log.h"
+#include "verify_reason.h"
+
+/* Encrypted keys would otherwise make OpenSSL prompt on the terminal of a daemon. */
+static int refuse_passphrase(char *buf, int size, int rwflag, void *userdata)
+{
+    (void)buf, (void)size, (void)rwflag, (void)userdata;
+    return 0;
+}
+
+static const char *expected_server_name(const struct tunnel_config *tunnel)
+{
+    if (tunnel->server_name != NULL)
+        return tunnel->server_name;
+    return tunnel->target.kind == ADDRESS_INET ? tunnel->target.host : NULL;
+}
+
+static int verify_peer(X509_STORE_CTX *store_ctx, void *arg)
+{
+    const struct tunnel_config *tunnel = arg;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(store_ctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct tls_peer *peer = SSL_get_app_data(ssl);
+
+    if (X509_verify_cert(store_ctx) <= 0) {
+        verify_reason_format(X509_STORE_CTX_get_error(store_ctx),
+                             X509_STORE_CTX_get_current_cert(store_ctx), tunnel->crl,
+                             expected_server_name(tunnel), peer->refusal, sizeof(peer->refusal));
+        return 0;
+    }
+    identity_free(peer->identity);
+    peer->identity = identity_from_cert(X509_STORE_CTX_get0_cert(store_ctx));
+    if (peer->identity == NULL) {
+        snprintf(peer->refusal, sizeof(peer->refusal), "certificate names could not be read");
+        X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
+        return 0;
+    }
+    if (!allow_check(tunnel, peer->identity, peer->refusal, sizeof(peer->refusal))) {
+        X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
+        return 0;
+    }
+    return 1;
+}
+
+static int load_crls(SSL_CTX *ctx, const struct tunnel_config *tunnel)
+{
+    int result = -1;
+    int loaded = 0;
+    BIO *bio = BIO_new_file(tunnel->crl, "r");
+    if (bio == NULL) {
+        log_openssl(LOG_LEVEL_ERROR, "[%s] crl %s", tunnel->name, tunnel->crl);
+        goto out;
+    }
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    X509_CRL *crl;
+    while ((crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL)) != NULL) {
+        int added = X509_STORE_add_crl(store, crl);
+        X509_CRL_free(crl);
+        if (!added) {
+            log_openssl(LOG_LEVEL_ERROR, "[%s] crl %s", tunnel->name, tunnel->crl);
+            goto out_bio;
+        }
+        loaded++;
+    }
+    unsigned long code = ERR_peek_last_error();
+    if (ERR_GET_REASON(code) == PEM_R_NO_START_LINE)
+        ERR_clear_error();
+    if (ERR_peek_error() != 0 || loaded == 0) {
+        if (loaded == 0)
+            log_error("[%s] crl %s: no CRL found in the file", tunnel->name, tunnel->crl);
+        else
+            log_openssl(LOG_LEVEL_ERROR, "[%s] crl %s", tunnel->name, tunnel->crl);
+        goto out_bio;
+    }
+    /* Like nginx: every CA in the chain must have a CRL, so a revoked intermediate
+     * cannot slip through because only the leaf's issuer was checked. */
+    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+    result = 0;
+out_bio:
+    BIO_free(bio);
+out:
+    return result;
+}
+
+static int add_ca_file(SSL_CTX *ctx, const char *tunnel_name, const char *path, int *count)
+{
+    int result = -1;
+    BIO *bio = BIO_new_file(path, "r");
+    if (bio == NULL) {
+        log_openssl(LOG_LEVEL_ERROR, "[%s] ca %s", tunnel_name, path);
+        goto out;
+    }
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    X509 *cert;
+    while ((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        int added = X509_STORE_add_cert(store, cert) && SSL_CTX_add_client_CA(ctx, cert);
+        X509_free(cert);
+        if (!added) {
+            log_openssl(LOG_LEVEL_ERROR, "[%s] ca %s", tunnel_name, path);
+            goto out_bio;
+        }
+        (*count)++;
+    }
+    if (ERR_GET_REASON(ERR_peek_last_error()) == PEM_R_NO_START_LINE)
+        ERR_clear_error();
+    if (ERR_peek_error() != 0) {
+        log_openssl(LOG_LEVEL_ERROR, "[%s] ca %s", tunnel_name, path);
+        goto out_bio;
+    }
+    result = 0;
+out_bio:
+    BIO_free(bio);
+out:
+    return result;
+}
+
+/* A CA directory is read whole (every *.pem / *.crt file), so operators need not run
+ * `openssl rehash` and a reload sees added or removed roots. */
+static int load_ca(SSL_CTX *ctx, const struct tunnel_config *tunnel)
+{
+    int count = 0;
+    if (!tunnel->ca_is_directory) {
+        if (add_ca_file(ctx, tunnel->name, tunnel->ca, &count) < 0)
+            return -1;
+    } else {
+        DIR *dir = opendir(tunnel->ca);
+        if (dir == NULL) {
+            log_error("[%s] ca %s: %s", tunnel->name, tunnel->ca, strerror(errno));
+            return -1;
+        }
+        struct dirent *entry;
+        int failed = 0;
+        while (!failed && (entry = readdir(dir)) != NULL) {
+            size_t len = strlen(entry->d_name);
+            if (entry->d_name[0] == '.' || len < 5 ||
+                (strcmp(entry->d_name + len - 4, ".pem") != 0 &&
+                 strcmp(entry->d_name + len - 4, ".crt") != 0))
+                continue;
+            char path[4096];
+            snprintf(path, sizeof(path), "%s/%s", tunnel->ca, entry->d_name);
+            failed = add_ca_file(ctx, tunnel->name, path, &count) < 0;
+        }
+        closedir(dir);
+        if (failed)
+            return -1;
+    }
+    if (count == 0) {
+        log_error("[%s] ca %s: no certificate found", tunnel->name, tunnel->ca);
+        return -1;
+    }
+    return 0;
+}
+
+static int apply_policy(SSL_CTX *ctx, const struct tunnel_config *tunnel)
+{
+    /* Level 2: RSA/DH keys of 2048 bits or more, no SHA-1 signatures, on both our own
+     * chain and the peer's; the verify step reports the weak part by name. */
+    SSL_CTX_set_security_level(ctx, 2);
+    if (!SSL_CTX_set_min_proto_version(ctx, tunnel->tls_min_version)) {
+        log_openssl(LOG_LEVEL_ERROR, "[%s] tls_min_version", tunnel->name);
+        return -1;
+    }
+    if (tunnel->ciphersuites != NULL && !SSL_CTX_set_ciphersuites(ctx, tunnel->ciphersuites)) {
+        log_openssl(LOG_LEVEL_ERROR, "[%s] ciphersuites %s", tunnel->name, tunnel->ciphersuites);
+        return -1;
+    }
+    if (tunnel->ciphers != NULL && !SSL_CTX_set_cipher_list(ctx, tunnel->ciphers)) {
+        log_openssl(LOG_LEVEL_ERROR, "[%s] ciphers %s", tunnel->name, tunnel->ciphers);
+        return -1;
+    }
+    if (tunnel->groups != NULL && !SSL_CTX_set1_groups_list(ctx, tunnel->groups)) {
+        log_openssl(LOG_LEVEL_ERROR, "[%s] groups %s", tunnel->name, tunnel->groups);
+        return -1;
+    }
+    /* No tickets, no session cache: every connection is a full handshake whose record
+     * sequence numbers start where the kTLS handoff expects them. */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                                 SSL_OP_NO_TICKET | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_num_tickets(ctx, 0);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"ktlstun", 7);
+    /* Partial writes let the relay keep one buffer per direction; released buffers
+     * keep idle tunnels small. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
+    return 0;
+}
+
+SSL_CTX *tls_context_create(const struct tunnel_config *tunnel)
+{
+    int server = tunnel->mode == TUNNEL_MODE_SERVER;
+    SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+    if (ctx == NULL) {
+        log_openssl(LOG_LEVEL_ERROR, "[%s] cannot create a TLS context", tunnel->name);
+        goto fail;
+    }
+    if (apply_policy(ctx, tunnel) < 0)
+        goto fail_ctx;
+    SSL_CTX_set_default_passwd_cb(ctx, refuse_passphrase);
+    if (SSL_CTX_use_certificate_chain_file(ctx, tunnel->cert) != 1) {
+        log_openssl(LOG_LEVEL_ERROR, "[%s] cert %s", tunnel->name, tunnel->cert);
+        goto fail_ctx;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, tunnel->key, SSL_FILETYPE_PEM) != 1) {
+        log_openssl(LOG_LEVEL_ERROR, "[%s] key %s", tunnel->name, tunnel->key);
+        goto fail_ctx;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        log_openssl(LOG_LEVEL_ERROR, "[%s] key %s does not match cert %s", tunnel->name,
+                    tunnel->key, tunnel->cert);
+        goto fail_ctx;
+    }
+    if (load_ca(ctx, tunnel) < 0)
+        goto fail_ctx;
+    if (tunnel->crl != NULL && load_crls(ctx, tunnel) < 0)
+        goto fail_ctx;
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
+    SSL_CTX_set_cert_verify_callback(ctx, verify_peer, (void *)tunnel);
+    return ctx;
+
+fail_ctx:
+    SSL_CTX_free(ctx);
+fail:
+    return NULL;
+}
+
+static int is_ip_literal(const char *name)
+{
+    unsigned char ip[16];
+    return inet_pton(AF_INET, name, ip) == 1 || inet_pton(AF_INET6, name, ip) == 1;
+}
+
+static int set_expected_server_name(SSL *ssl, const char *name)
+{
+    if (is_ip_literal(name))
+        return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name);
+    /* SNI is for names only (RFC 6066 forbids IP literals). */
+    return SSL_set_tlsext_host_name(ssl, name) && SSL_set1_host(ssl, name);
+}
+
+SSL *tls_context_new_ssl(SSL_CTX *ctx, const struct tunnel_config *tunnel, int fd,
+                         struct tls_peer *peer)
+{
+    SSL *ssl = SSL_new(ctx);
+    if (ssl == NULL) {
+        log_openssl(LOG_LEVEL_ERROR, "[%s] cannot create a TLS session", tunnel->name);
+        goto fail;
+    }
+    if (!SSL_set_fd(ssl, fd)) {
+        log_openssl(LOG_LEVEL_ERROR, "[%s] cannot attach the TLS session", tunnel->name);
+        goto fail_ssl;
+    }
+    SSL_set_app_data(ssl, peer);
+    if (tunnel->mode == TUNNEL_MODE_CLIENT) {
+        const char *name = expected_server_name(tunnel);
+        if (name == NULL || !set_expected_server_name(ssl, name)) {
+            log_openssl(LOG_LEVEL_ERROR, "[%s] cannot set server_name", tunnel->name);
+            goto fail_ssl;
+        }
+        SSL_set_connect_state(ssl);
+    } else {
+        SSL_set_accept_state(ssl);
+    }
+    return ssl;
+
+fail_ssl:
+    SSL_free(ssl);
+fail:
+    return NULL;
+}
+
+void tls_context_handshake_failure(SSL *ssl, const struct tls_peer *peer, int ssl_error,
+                                   char *buf, size_t len)
+{
+    int saved_errno = errno;
+    unsigned long code = ERR_peek_error();
+    int reason = ERR_GET_REASON(code);
+    if (peer->refusal[0] != '\0') {
+        snprintf(buf, len, "%s", peer->refusal);
+    } else if (reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+        snprintf(buf, len, "no client certificate");
+    } else if (reason >= SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256) {
+        snprintf(buf, len, "peer sent alert: %s",
+                 SSL_alert_desc_string_long(reason - SSL_AD_REASON_OFFSET));
+    } else if (code != 0) {
+        const char *text = ERR_reason_error_string(code);
+        snprintf(buf, len, "TLS handshake failed: %s", text ? text : "unknown error");
+    } else if (ssl_error == SSL_ERROR_SYSCALL && saved_errno != 0) {
+        snprintf(buf, len, "TLS handshake failed: %s", strerror(saved_errno));
+    } else {
+        snprintf(buf, len, "peer closed the connection during the TLS handshake");
+    }
+    (void)ssl;
+    ERR_clear_error();
+}
+
+long long tls_context_cert_not_after(SSL_CTX *ctx)
+{
+    X509 *cert = SSL_CTX_get0_certificate(ctx);
+    struct tm tm;
+    if (cert == NULL || !ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm))
+        return -1;
+    return (long long)timegm(&tm);
+}

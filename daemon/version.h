@@ -1,0 +1,4 @@
+#ifndef KTLSTUN_VERSION_H
+#define KTLSTUN_VERSION_H
+#define KTLSTUN_VERSION "0.1.0"
+#endif

@@ -1,0 +1,158 @@
+#include "worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "event_loop.h"
+#include "log.h"
+
+#define ACCEPT_BATCH 64
+
+struct listener_watch {
+    struct event_source events;
+    struct worker *worker;
+    struct tunnel *tunnel;
+};
+
+struct worker {
+    struct generation *gen;
+    struct conn_host host;
+    struct event_source signal_events;
+    int signal_fd;
+    struct listener_watch *listeners;
+    int accepting;
+    int stopping;               /* SIGTERM seen */
+    uint64_t stop_deadline_ms;
+};
+
+static void on_listener_event(struct event_source *source, uint32_t events)
+{
+    struct listener_watch *watch = (struct listener_watch *)source;
+    struct worker *w = watch->worker;
+    (void)events;
+    for (int i = 0; i < ACCEPT_BATCH && w->accepting; i++) {
+        struct sockaddr_storage peer;
+        socklen_t peer_len = sizeof(peer);
+        int fd = accept4(watch->tunnel->listen_fd, (struct sockaddr *)&peer, &peer_len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                log_warning("[%s] accept: %s", watch->tunnel->config->name, strerror(errno));
+            return;
+        }
+        conn_accept(&w->host, watch->tunnel, fd, (struct sockaddr *)&peer, peer_len);
+    }
+}
+
+static void stop_accepting(struct worker *w)
+{
+    if (!w->accepting)
+        return;
+    w->accepting = 0;
+    generation_close_listener_copies(w->gen);
+}
+
+static void on_signal_event(struct event_source *source, uint32_t events)
+{
+    struct worker *w = (struct worker *)((char *)source - offsetof(struct worker, signal_events));
+    (void)events;
+    struct signalfd_siginfo info;
+    while (read(w->signal_fd, &info, sizeof(info)) == sizeof(info)) {
+        if (info.ssi_signo == SIGTERM && !w->stopping) {
+            w->stopping = 1;
+            w->stop_deadline_ms = event_loop_now_ms() + w->gen->config->global.shutdown_timeout * 1000u;
+        }
+        stop_accepting(w);
+    }
+}
+
+static int watch_signals(struct worker *w)
+{
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGQUIT);
+    w->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (w->signal_fd < 0) {
+        log_error("worker: signalfd: %s", strerror(errno));
+        return -1;
+    }
+    w->signal_events.handle = on_signal_event;
+    return event_loop_watch(w->host.loop, w->signal_fd, EPOLLIN, 0, &w->signal_events);
+}
+
+static int watch_listeners(struct worker *w)
+{
+    w->listeners = calloc(w->gen->tunnel_count, sizeof(*w->listeners));
+    if (w->listeners == NULL) {
+        log_error("worker: out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < w->gen->tunnel_count; i++) {
+        struct listener_watch *watch = &w->listeners[i];
+        watch->events.handle = on_listener_event;
+        watch->worker = w;
+        watch->tunnel = &w->gen->tunnels[i];
+        /* Level-triggered and exclusive: one worker wakes per new connection, and a
+         * backlog left after an accept batch wakes us again. */
+        if (event_loop_watch(w->host.loop, watch->tunnel->listen_fd, EPOLLIN | EPOLLEXCLUSIVE, 1,
+                             &watch->events) < 0)
+            return -1;
+    }
+    w->accepting = 1;
+    return 0;
+}
+
+int worker_run(struct generation *gen, struct conn_limit *limits, int worker_slot)
+{
+    int status = EXIT_FAILURE;
+    struct worker w = { .gen = gen, .signal_fd = -1 };
+    w.host.limits = limits;
+    w.host.worker_slot = worker_slot;
+
+    if (privdrop_apply(&gen->run_as) < 0)
+        goto out;
+    /* After the drop, which clears it: a parent that dies takes its workers along
+     * gracefully instead of leaving them holding the listening sockets. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    w.host.loop = event_loop_create();
+    if (w.host.loop == NULL || watch_signals(&w) < 0 || watch_listeners(&w) < 0)
+        goto out_loop;
+    if (getppid() == 1)
+        stop_accepting(&w);
+
+    uint64_t next_sweep_ms = event_loop_now_ms() + 1000;
+    while (w.accepting || w.host.live_count > 0) {
+        /* Timeouts have one-second resolution: a sweep of every connection once a
+         * second costs microseconds even at the connection limit. */
+        if (event_loop_run_once(w.host.loop, 1000) < 0)
+            goto out_conns;
+        conn_free_closed(&w.host);
+        uint64_t now = event_loop_now_ms();
+        if (now >= next_sweep_ms) {
+            conn_sweep_timeouts(&w.host, now);
+            next_sweep_ms = now + 1000;
+        }
+        if (w.stopping && now >= w.stop_deadline_ms)
+            conn_close_all(&w.host, "daemon shutting down");
+        conn_free_closed(&w.host);
+    }
+    status = EXIT_SUCCESS;
+out_conns:
+    conn_close_all(&w.host, "worker stopping");
+    conn_free_closed(&w.host);
+out_loop:
+    free(w.listeners);
+    if (w.signal_fd >= 0)
+        close(w.signal_fd);
+    event_loop_free(w.host.loop);
+out:
+    return status;
+}

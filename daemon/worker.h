@@ -1,0 +1,17 @@
+/* worker — one event-loop process: accepts on every tunnel's listener, runs the
+ * connections, drains on request.
+ *
+ * Signals: SIGQUIT = stop accepting and let connections end on their own (a reload
+ * replaced this worker); SIGTERM = stop accepting, close what is left after
+ * shutdown_timeout (the daemon is stopping). */
+#ifndef KTLSTUN_WORKER_H
+#define KTLSTUN_WORKER_H
+
+#include "conn_limit.h"
+#include "generation.h"
+
+/* Runs the worker for GEN in this (freshly forked) process until it is done, dropping
+ * privileges first. Returns the process exit status. */
+int worker_run(struct generation *gen, struct conn_limit *limits, int worker_slot);
+
+#endif
