@@ -19,10 +19,10 @@ TEST_PACKAGES  := openssl curl stunnel4 socat procps iproute2 \
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes
-CPPFLAGS += -D_GNU_SOURCE -Idaemon -Ikmod-helpers
+override CPPFLAGS += -D_GNU_SOURCE -Idaemon -Ikmod-helpers
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 $(WARNINGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
-LDFLAGS  += -pie -Wl,-z,relro,-z,now
+override CFLAGS += -std=gnu11 $(WARNINGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
+override LDFLAGS += -pie -Wl,-z,relro,-z,now
 LDLIBS   := -lssl -lcrypto -liniparser -lsystemd -lkmod -lpthread
 TEST_LDLIBS := -lcmocka
 
