@@ -13,8 +13,10 @@
 #include <openssl/err.h>
 
 #include "address.h"
+#include "ktls_offload.h"
 #include "log.h"
 #include "relay.h"
+#include "relay_splice.h"
 #include "tls_context.h"
 
 enum conn_state { CONN_CONNECTING, CONN_HANDSHAKING, CONN_RELAYING, CONN_CLOSED };
@@ -30,7 +32,11 @@ struct conn {
     int plain_fd;
     SSL *ssl;
     struct tls_peer peer;
-    struct relay relay;
+    struct relay relay;                 /* userspace path */
+    struct splice_relay splice;         /* kTLS path */
+    struct ktls_secrets secrets;        /* from the keylog callback, wiped after use */
+    struct ktls_offload_state offload;
+    int offloaded;
     int handshake_done;
     char peer_address[80];
     char tls_version[16];
@@ -81,18 +87,24 @@ static void log_audit(const struct conn *c, const char *close_reason)
 {
     const struct identity *id = c->peer.identity;
     int server = c->tunnel->config->mode == TUNNEL_MODE_SERVER;
-    uint64_t into_target = server ? c->relay.from_tls.bytes : c->relay.to_tls.bytes;
-    uint64_t from_target = server ? c->relay.to_tls.bytes : c->relay.from_tls.bytes;
+    uint64_t from_tls = c->offloaded ? c->splice.from_tls.bytes : c->relay.from_tls.bytes;
+    uint64_t to_tls = c->offloaded ? c->splice.to_tls.bytes : c->relay.to_tls.bytes;
+    /* Payload bytes that passed through this process: all of them on the userspace
+     * path, none on the kTLS path unless a data record had to be read by hand. */
+    uint64_t copied = c->offloaded ? c->splice.userspace_bytes : from_tls + to_tls;
     uint64_t elapsed = event_loop_now_ms() - c->started_ms;
-    char subject[600], sans[600], reason[200];
+    char subject[600], sans[600], reason[400];
     log_info("audit tunnel=%s peer=%s subject=\"%s\" sans=\"%s\" sha256=%s tls=%s cipher=%s "
-             "ktls=off bytes_in=%llu bytes_out=%llu duration=%llu.%03llus close=\"%s\"",
+             "ktls=%s bytes_in=%llu bytes_out=%llu userspace_bytes=%llu duration=%llu.%03llus "
+             "close=\"%s\"",
              c->tunnel->config->name, c->peer_address,
              quoted(id ? id->subject : "", subject, sizeof(subject)),
              quoted(id ? id->sans : "", sans, sizeof(sans)), id ? id->sha256 : "-",
-             c->tls_version, c->cipher, (unsigned long long)into_target,
-             (unsigned long long)from_target, (unsigned long long)(elapsed / 1000),
-             (unsigned long long)(elapsed % 1000), quoted(close_reason, reason, sizeof(reason)));
+             c->tls_version, c->cipher, c->offloaded ? "tx+rx" : "off",
+             (unsigned long long)(server ? from_tls : to_tls),
+             (unsigned long long)(server ? to_tls : from_tls), (unsigned long long)copied,
+             (unsigned long long)(elapsed / 1000), (unsigned long long)(elapsed % 1000),
+             quoted(close_reason, reason, sizeof(reason)));
 }
 
 /* Ends C: audit line for a tunnel that got past its handshake, refusal line for one
@@ -134,6 +146,8 @@ static void conn_close(struct conn *c, const char *reason)
 static void conn_free(struct conn *c)
 {
     relay_release(&c->relay);
+    relay_splice_release(&c->splice);
+    ktls_keys_wipe(&c->secrets);
     SSL_free(c->ssl);
     identity_free(c->peer.identity);
     free(c);
@@ -154,19 +168,70 @@ static void tune_socket(int fd)
 
 static void start_relay(struct conn *c)
 {
-    relay_init(&c->relay, c->ssl, c->tls_fd, c->plain_fd);
+    if (c->offloaded) {
+        char reason[200];
+        if (relay_splice_init(&c->splice, c->tls_fd, c->plain_fd, &c->offload, &c->secrets,
+                              reason, sizeof(reason)) < 0) {
+            conn_close(c, reason);
+            return;
+        }
+    } else {
+        relay_init(&c->relay, c->ssl, c->tls_fd, c->plain_fd);
+    }
     c->state = CONN_RELAYING;
     c->last_activity_ms = event_loop_now_ms();
     log_debug("tunnel=%s peer=%s relaying", c->tunnel->config->name, c->peer_address);
 }
 
-/* kTLS lands in its own issue; until then `require` refuses with its reason. */
-static int offload_refused(struct conn *c)
+/* Returns 1 once per worker when the kernel offers kTLS; the answer is kept, as the
+ * tls module cannot appear without the parent loading it at start. */
+static int kernel_offers_ktls(char *reason, size_t len)
 {
-    if (c->tunnel->config->ktls != KTLS_POLICY_REQUIRE)
+    static int known = 0, ready = 0;
+    static char why[200];
+    if (!known) {
+        ready = ktls_offload_kernel_ready(why, sizeof(why));
+        known = 1;
+    }
+    if (!ready)
+        snprintf(reason, len, "%s", why);
+    return ready;
+}
+
+/* Hands the session to the kernel as the tunnel's ktls policy says. Returns 0 to go
+ * on relaying (offloaded or in userspace), 1 after closing C. */
+static int offload_to_kernel(struct conn *c)
+{
+    enum ktls_policy policy = c->tunnel->config->ktls;
+    if (policy == KTLS_POLICY_OFF)
         return 0;
-    conn_close(c, "ktls = require but kernel TLS offload is not available in this build");
-    return 1;
+    char reason[300];
+    int installed = -1;
+    if (kernel_offers_ktls(reason, sizeof(reason)))
+        installed = ktls_offload_install(c->ssl, c->tls_fd, &c->secrets, &c->offload, reason,
+                                         sizeof(reason));
+    if (installed == 0) {
+        /* The kernel owns the session now: no OpenSSL state stays behind. */
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+        c->offloaded = 1;
+        return 0;
+    }
+    if (installed == -2) {
+        conn_close(c, reason);
+        return 1;
+    }
+    if (policy == KTLS_POLICY_REQUIRE) {
+        char refusal[400];
+        snprintf(refusal, sizeof(refusal), "ktls = require but kernel TLS offload is not available: %s",
+                 reason);
+        c->handshake_done = 0;
+        conn_close(c, refusal);
+        return 1;
+    }
+    log_info("tunnel=%s peer=%s kTLS not used, relaying in userspace: %s", c->tunnel->config->name,
+             c->peer_address, reason);
+    return 0;
 }
 
 static int start_target_connect(struct conn *c)
@@ -232,6 +297,8 @@ static int start_handshake(struct conn *c)
         conn_close(c, "cannot start the TLS session");
         return -1;
     }
+    if (c->tunnel->config->ktls != KTLS_POLICY_OFF)
+        ktls_offload_collect_secrets(c->ssl, &c->secrets);
     c->state = CONN_HANDSHAKING;
     return 0;
 }
@@ -241,7 +308,7 @@ static void handshake_finished(struct conn *c)
     c->handshake_done = 1;
     snprintf(c->tls_version, sizeof(c->tls_version), "%s", SSL_get_version(c->ssl));
     snprintf(c->cipher, sizeof(c->cipher), "%s", SSL_get_cipher_name(c->ssl));
-    if (offload_refused(c))
+    if (offload_to_kernel(c))
         return;
     if (c->tunnel->config->mode == TUNNEL_MODE_SERVER) {
         if (start_target_connect(c) < 0)
@@ -301,11 +368,22 @@ static void conn_step(struct conn *c)
     case CONN_CLOSED:
         return;
     }
-    enum relay_status status = relay_pump(&c->relay);
-    if (c->relay.moved)
+    enum relay_status status;
+    int moved;
+    const char *close_reason;
+    if (c->offloaded) {
+        status = relay_splice_pump(&c->splice);
+        moved = c->splice.moved;
+        close_reason = c->splice.close_reason;
+    } else {
+        status = relay_pump(&c->relay);
+        moved = c->relay.moved;
+        close_reason = c->relay.close_reason;
+    }
+    if (moved)
         c->last_activity_ms = event_loop_now_ms();
     if (status != RELAY_RUNNING)
-        conn_close(c, c->relay.close_reason);
+        conn_close(c, close_reason);
 }
 
 static void refuse_over_limit(struct conn_host *host, const struct tunnel *tunnel, const char *peer)
@@ -344,6 +422,8 @@ void conn_accept(struct conn_host *host, const struct tunnel *tunnel, int fd,
     c->tls_events.handle = on_tls_event;
     c->plain_events.handle = on_plain_event;
     c->tls_fd = c->plain_fd = -1;
+    c->splice.from_tls.pipe_read = c->splice.from_tls.pipe_write = -1;
+    c->splice.to_tls.pipe_read = c->splice.to_tls.pipe_write = -1;
     snprintf(c->tls_version, sizeof(c->tls_version), "-");
     snprintf(c->cipher, sizeof(c->cipher), "-");
     memcpy(c->peer_address, peer_address, sizeof(c->peer_address));

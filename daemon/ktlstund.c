@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "config_check.h"
+#include "kmod_load.h"
 #include "log.h"
 #include "supervisor.h"
 #include "version.h"
@@ -48,6 +50,25 @@ static int detach(void)
     return 0;
 }
 
+/* Each tunnel holds two sockets and, offloaded, two pipes: ten thousand tunnels need
+ * more descriptors than the usual soft limit of 1024. */
+static void raise_fd_limit(void)
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
+
+static int wants_ktls(const struct config *config)
+{
+    for (size_t i = 0; i < config->tunnel_count; i++)
+        if (config->tunnels[i].ktls != KTLS_POLICY_OFF)
+            return 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *config_path = CONFIG_DEFAULT_PATH;
@@ -79,6 +100,10 @@ int main(int argc, char **argv)
         return EXIT_FAILURE;
     }
     log_set_level(config->global.log_level);
+    raise_fd_limit();
+    /* Load the tls module while we still may; workers cannot after the drop. */
+    if (wants_ktls(config) && geteuid() == 0)
+        kmod_load_tls_modules();
     int under_systemd = getenv("INVOCATION_ID") != NULL || getenv("NOTIFY_SOCKET") != NULL;
     if (!foreground && !under_systemd) {
         log_use_syslog();

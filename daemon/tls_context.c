@@ -11,6 +11,7 @@
 #include <openssl/x509v3.h>
 
 #include "allow.h"
+#include "ktls_offload.h"
 #include "log.h"
 #include "verify_reason.h"
 
@@ -228,6 +229,8 @@ SSL_CTX *tls_context_create(const struct tunnel_config *tunnel)
         goto fail_ctx;
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
     SSL_CTX_set_cert_verify_callback(ctx, verify_peer, (void *)tunnel);
+    if (tunnel->ktls != KTLS_POLICY_OFF)
+        ktls_offload_prepare_context(ctx);
     return ctx;
 
 fail_ctx:
