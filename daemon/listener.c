@@ -32,9 +32,6 @@ int listener_open(const struct address *addr, char *err, size_t errlen)
     int one = 1;
     if (ss.ss_family != AF_UNIX)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    /* [::]:443 means IPv6 only, as in nginx; 0.0.0.0:443 is a separate tunnel. */
-    if (ss.ss_family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&ss, sslen) < 0) {
         snprintf(err, errlen, "bind: %s", strerror(errno));
         close(fd);
