@@ -1,42 +1,53 @@
 #include "supervisor.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/signalfd.h>
-#include <time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
+#include <systemd/sd-daemon.h>
 
 #include "conn_limit.h"
 #include "generation.h"
+#include "heartbeat.h"
 #include "log.h"
 #include "worker.h"
 
 #define MAX_WORKERS 1024
-#define RESPAWN_BURST 10   /* deaths within RESPAWN_WINDOW_MS before we slow down */
+#define RESPAWN_BURST 10          /* deaths within RESPAWN_WINDOW_MS before we slow down */
 #define RESPAWN_WINDOW_MS 10000
+#define STUCK_WORKER_MS 10000     /* a loop that has not turned for this long is stuck */
+#define STATUS_INTERVAL_MS 5000
 
 struct worker_process {
     pid_t pid;
     int slot;
     struct generation *gen;   /* the generation it serves (parent's copy) */
     int draining;
+    int ready;
 };
 
 struct supervisor {
     const char *config_path;
-    struct conn_limit *limits;
+    struct worker_shared shared;
+    int ready_pipe_read;
     struct generation *current;
     struct generation *retired[64];   /* replaced generations whose workers still drain */
     struct worker_process workers[MAX_WORKERS];
     int signal_fd;
+    int announced;                    /* READY=1 sent for the current generation */
     int stopping;
     uint64_t stop_deadline_ms;
+    uint64_t watchdog_interval_ms;    /* 0: systemd's watchdog is off */
+    uint64_t last_watchdog_ms;
+    uint64_t last_status_ms;
     uint64_t deaths_window_start_ms;
     unsigned deaths_in_window;
 };
@@ -54,31 +65,33 @@ static int spawn_worker(struct supervisor *s, struct generation *gen)
     for (int i = 0; i < MAX_WORKERS && slot == NULL; i++)
         if (s->workers[i].pid == 0)
             slot = &s->workers[i];
-    int limit_slot = slot != NULL ? conn_limit_take_worker_slot(s->limits) : -1;
+    int limit_slot = slot != NULL ? conn_limit_take_worker_slot(s->shared.limits) : -1;
     if (limit_slot < 0) {
         log_error("too many worker processes");
         return -1;
     }
+    heartbeat_reset(s->shared.heartbeat, limit_slot);
     pid_t pid = fork();
     if (pid < 0) {
         log_error("fork: %s", strerror(errno));
-        conn_limit_release_worker_slot(s->limits, limit_slot);
+        conn_limit_release_worker_slot(s->shared.limits, limit_slot);
         return -1;
     }
     if (pid == 0) {
         close(s->signal_fd);
-        int status = worker_run(gen, s->limits, limit_slot);
-        _exit(status);
+        close(s->ready_pipe_read);
+        _exit(worker_run(gen, &s->shared, limit_slot));
     }
     *slot = (struct worker_process){ .pid = pid, .slot = limit_slot, .gen = gen };
     return 0;
 }
 
-static unsigned live_workers_of(const struct supervisor *s, const struct generation *gen)
+static unsigned count_workers(const struct supervisor *s, const struct generation *gen, int ready_only)
 {
     unsigned count = 0;
     for (int i = 0; i < MAX_WORKERS; i++)
-        if (s->workers[i].pid != 0 && s->workers[i].gen == gen)
+        if (s->workers[i].pid != 0 && (gen == NULL || s->workers[i].gen == gen) &&
+            (!ready_only || s->workers[i].ready))
             count++;
     return count;
 }
@@ -98,7 +111,7 @@ static void signal_workers(struct supervisor *s, const struct generation *gen, i
 static void free_drained_generations(struct supervisor *s)
 {
     for (size_t i = 0; i < sizeof(s->retired) / sizeof(s->retired[0]); i++) {
-        if (s->retired[i] != NULL && live_workers_of(s, s->retired[i]) == 0) {
+        if (s->retired[i] != NULL && count_workers(s, s->retired[i], 0) == 0) {
             generation_free(s->retired[i]);
             s->retired[i] = NULL;
         }
@@ -123,7 +136,7 @@ static void top_up_workers(struct supervisor *s)
 {
     if (s->stopping)
         return;
-    unsigned have = live_workers_of(s, s->current);
+    unsigned have = count_workers(s, s->current, 0);
     while (have < s->current->config->global.workers && spawn_worker(s, s->current) == 0)
         have++;
 }
@@ -134,36 +147,82 @@ static void forget_unused_tunnel_slots(struct supervisor *s)
     unsigned count = 0;
     for (size_t i = 0; i < s->current->tunnel_count && count < CONN_LIMIT_TUNNEL_SLOTS; i++)
         names[count++] = s->current->tunnels[i].config->name;
-    conn_limit_forget_unused(s->limits, names, count);
+    conn_limit_forget_unused(s->shared.limits, names, count);
+}
+
+static void notify_status(struct supervisor *s)
+{
+    uint64_t connections = 0;
+    for (size_t i = 0; i < s->current->tunnel_count; i++)
+        connections += conn_limit_count(s->shared.limits, s->current->tunnels[i].limit_slot);
+    sd_notifyf(0, "STATUS=%zu tunnels, %u workers, %llu connections", s->current->tunnel_count,
+               count_workers(s, s->current, 1), (unsigned long long)connections);
+    s->last_status_ms = now_ms();
+}
+
+/* READY=1 only once every worker of the current generation has dropped privileges
+ * and watches its listeners: before that, a client could be accepted by nobody. */
+static void announce_when_ready(struct supervisor *s)
+{
+    if (s->announced || s->stopping)
+        return;
+    unsigned ready = count_workers(s, s->current, 1);
+    if (ready < s->current->config->global.workers)
+        return;
+    s->announced = 1;
+    if (s->current->number == 1)
+        log_notice("ready (%zu tunnels, %u workers)", s->current->tunnel_count, ready);
+    else
+        log_notice("reloaded configuration (generation %u, %zu tunnels, %u workers)",
+                   s->current->number, s->current->tunnel_count, ready);
+    sd_notify(0, "READY=1");
+    notify_status(s);
+}
+
+static void read_ready_reports(struct supervisor *s)
+{
+    int32_t slot;
+    while (read(s->ready_pipe_read, &slot, sizeof(slot)) == sizeof(slot)) {
+        for (int i = 0; i < MAX_WORKERS; i++)
+            if (s->workers[i].pid != 0 && s->workers[i].slot == slot)
+                s->workers[i].ready = 1;
+    }
+    announce_when_ready(s);
 }
 
 static void reload(struct supervisor *s)
 {
+    struct timespec monotonic;
+    clock_gettime(CLOCK_MONOTONIC, &monotonic);
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+               (unsigned long long)monotonic.tv_sec * 1000000ull +
+                   (unsigned long long)monotonic.tv_nsec / 1000ull);
     log_notice("reloading configuration from %s", s->config_path);
     char *errors = NULL;
     struct config *config = config_load(s->config_path, &errors);
+    struct generation *next = NULL;
     if (config == NULL) {
         for (char *line = strtok(errors, "\n"); line != NULL; line = strtok(NULL, "\n"))
             log_error("%s", line);
         log_error("reload refused, keeping the running configuration: %s has errors",
                   s->config_path);
         free(errors);
-        return;
-    }
-    struct generation *next = generation_create(config, s->current, s->limits);
-    if (next == NULL) {
+    } else if ((next = generation_create(config, s->current, s->shared.limits)) == NULL) {
         log_error("reload refused, keeping the running configuration: "
                   "certificates, keys or listeners did not load");
+    }
+    if (next == NULL) {
+        /* The running generation is unchanged and still ready. */
+        sd_notify(0, "READY=1");
         return;
     }
     signal_workers(s, s->current, SIGQUIT);
     retire(s, s->current);
     s->current = next;
+    s->announced = 0;
     log_set_level(next->config->global.log_level);
     forget_unused_tunnel_slots(s);
     top_up_workers(s);
-    log_notice("reloaded configuration (generation %u, %zu tunnels, %u workers)", next->number,
-               next->tunnel_count, live_workers_of(s, next));
 }
 
 static void reap(struct supervisor *s)
@@ -179,16 +238,14 @@ static void reap(struct supervisor *s)
             continue;
         int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
         int replace = !w->draining && !s->stopping && w->gen == s->current;
-        conn_limit_release_worker_slot(s->limits, w->slot);
+        conn_limit_release_worker_slot(s->shared.limits, w->slot);
         *w = (struct worker_process){ 0 };
-        if (!clean || replace) {
-            if (WIFSIGNALED(status))
-                log_error("worker %d killed by signal %d", (int)pid, WTERMSIG(status));
-            else if (!clean)
-                log_error("worker %d exited with status %d", (int)pid, WEXITSTATUS(status));
-            else
-                log_error("worker %d exited unexpectedly", (int)pid);
-        }
+        if (WIFSIGNALED(status))
+            log_error("worker %d killed by signal %d", (int)pid, WTERMSIG(status));
+        else if (!clean)
+            log_error("worker %d exited with status %d", (int)pid, WEXITSTATUS(status));
+        else if (replace)
+            log_error("worker %d exited unexpectedly", (int)pid);
         if (!replace)
             continue;
         uint64_t now = now_ms();
@@ -206,6 +263,28 @@ static void reap(struct supervisor *s)
     free_drained_generations(s);
 }
 
+/* Kills workers whose loop stopped turning (they are replaced), and returns 1 while
+ * every worker is healthy enough for the systemd watchdog to be fed. */
+static int check_worker_health(struct supervisor *s, uint64_t now)
+{
+    int healthy = 1;
+    for (int i = 0; i < MAX_WORKERS; i++) {
+        struct worker_process *w = &s->workers[i];
+        if (w->pid == 0)
+            continue;
+        uint64_t age = heartbeat_age_ms(s->shared.heartbeat, w->slot, now);
+        if (age >= STUCK_WORKER_MS) {
+            log_error("worker %d: event loop stuck for %llus; killing it", (int)w->pid,
+                      (unsigned long long)(age / 1000));
+            kill(w->pid, SIGKILL);
+            /* If even SIGKILL does not free it, let systemd restart the daemon. */
+            if (age >= STUCK_WORKER_MS + s->watchdog_interval_ms)
+                healthy = 0;
+        }
+    }
+    return healthy;
+}
+
 static void begin_stop(struct supervisor *s, int signo)
 {
     if (s->stopping) {
@@ -214,6 +293,7 @@ static void begin_stop(struct supervisor *s, int signo)
         return;
     }
     s->stopping = 1;
+    sd_notify(0, "STOPPING=1");
     uint64_t grace = s->current->config->global.shutdown_timeout;
     log_notice("shutting down (signal %d): finishing connections for up to %llus", signo,
                (unsigned long long)grace);
@@ -222,11 +302,86 @@ static void begin_stop(struct supervisor *s, int signo)
     signal_workers(s, NULL, SIGTERM);
 }
 
-static int any_worker(const struct supervisor *s)
+static int poll_timeout_ms(struct supervisor *s, uint64_t now)
 {
-    for (int i = 0; i < MAX_WORKERS; i++)
-        if (s->workers[i].pid != 0)
-            return 1;
+    uint64_t wake = now + 1000;   /* health checks once a second */
+    if (s->stopping) {
+        if (now >= s->stop_deadline_ms) {
+            signal_workers(s, NULL, SIGKILL);
+            return 1000;
+        }
+        if (s->stop_deadline_ms < wake)
+            wake = s->stop_deadline_ms;
+    }
+    if (s->watchdog_interval_ms != 0 && s->last_watchdog_ms + s->watchdog_interval_ms / 2 < wake)
+        wake = s->last_watchdog_ms + s->watchdog_interval_ms / 2;
+    return wake > now ? (int)(wake - now) : 0;
+}
+
+static void handle_signal(struct supervisor *s)
+{
+    struct signalfd_siginfo info;
+    while (read(s->signal_fd, &info, sizeof(info)) == sizeof(info)) {
+        switch (info.ssi_signo) {
+        case SIGHUP:
+            if (!s->stopping)
+                reload(s);
+            break;
+        case SIGTERM:
+        case SIGINT:
+        case SIGQUIT:
+            begin_stop(s, (int)info.ssi_signo);
+            break;
+        default:
+            break;   /* SIGCHLD: reaped below */
+        }
+    }
+}
+
+static void run_loop(struct supervisor *s)
+{
+    while (!s->stopping || count_workers(s, NULL, 0) > 0) {
+        struct pollfd fds[2] = { { .fd = s->signal_fd, .events = POLLIN },
+                                 { .fd = s->ready_pipe_read, .events = POLLIN } };
+        int ready = poll(fds, 2, poll_timeout_ms(s, now_ms()));
+        if (ready < 0 && errno != EINTR) {
+            log_error("poll: %s", strerror(errno));
+            return;
+        }
+        if (ready > 0 && (fds[0].revents & POLLIN))
+            handle_signal(s);
+        reap(s);
+        top_up_workers(s);
+        if (ready > 0 && (fds[1].revents & POLLIN))
+            read_ready_reports(s);
+        uint64_t now = now_ms();
+        int healthy = check_worker_health(s, now);
+        if (s->watchdog_interval_ms != 0 && healthy &&
+            now - s->last_watchdog_ms >= s->watchdog_interval_ms / 2) {
+            sd_notify(0, "WATCHDOG=1");
+            s->last_watchdog_ms = now;
+        }
+        if (s->announced && !s->stopping && now - s->last_status_ms >= STATUS_INTERVAL_MS)
+            notify_status(s);
+    }
+}
+
+static int block_signals(struct supervisor *s)
+{
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGQUIT);
+    sigaddset(&mask, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    s->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (s->signal_fd < 0) {
+        log_error("signalfd: %s", strerror(errno));
+        return -1;
+    }
     return 0;
 }
 
@@ -240,83 +395,45 @@ int supervisor_run(const char *config_path, struct config *config)
         return status;
     }
     s->config_path = config_path;
-    s->signal_fd = -1;
-
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGHUP);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGQUIT);
-    sigaddset(&mask, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &mask, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    s->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC);
-    if (s->signal_fd < 0) {
-        log_error("signalfd: %s", strerror(errno));
+    s->signal_fd = s->ready_pipe_read = s->shared.ready_fd = -1;
+    int ready_pipe[2];
+    if (block_signals(s) < 0 || pipe2(ready_pipe, O_NONBLOCK) < 0) {
+        log_error("cannot set up signals: %s", strerror(errno));
         config_free(config);
         goto out;
     }
-    s->limits = conn_limit_create();
-    if (s->limits == NULL) {
+    s->ready_pipe_read = ready_pipe[0];
+    s->shared.ready_fd = ready_pipe[1];
+    s->shared.limits = conn_limit_create();
+    s->shared.heartbeat = heartbeat_create();
+    if (s->shared.limits == NULL || s->shared.heartbeat == NULL) {
         config_free(config);
         goto out;
     }
-    s->current = generation_create(config, NULL, s->limits);
+    uint64_t watchdog_usec = 0;
+    if (sd_watchdog_enabled(0, &watchdog_usec) > 0)
+        s->watchdog_interval_ms = watchdog_usec / 1000u;
+    s->current = generation_create(config, NULL, s->shared.limits);
     if (s->current == NULL)
         goto out;
     top_up_workers(s);
-    if (live_workers_of(s, s->current) == 0)
+    if (count_workers(s, s->current, 0) == 0)
         goto out;
-    log_notice("ready (%zu tunnels, %u workers)", s->current->tunnel_count,
-               live_workers_of(s, s->current));
-
-    while (!s->stopping || any_worker(s)) {
-        int timeout_ms = -1;
-        if (s->stopping) {
-            uint64_t now = now_ms();
-            if (now >= s->stop_deadline_ms) {
-                signal_workers(s, NULL, SIGKILL);
-                timeout_ms = 1000;
-            } else {
-                timeout_ms = (int)(s->stop_deadline_ms - now);
-            }
-        }
-        struct pollfd pfd = { .fd = s->signal_fd, .events = POLLIN };
-        int ready = poll(&pfd, 1, timeout_ms);
-        if (ready < 0 && errno != EINTR) {
-            log_error("poll: %s", strerror(errno));
-            break;
-        }
-        struct signalfd_siginfo info;
-        if (ready > 0 && read(s->signal_fd, &info, sizeof(info)) == sizeof(info)) {
-            switch (info.ssi_signo) {
-            case SIGHUP:
-                if (!s->stopping)
-                    reload(s);
-                break;
-            case SIGTERM:
-            case SIGINT:
-            case SIGQUIT:
-                begin_stop(s, (int)info.ssi_signo);
-                break;
-            case SIGCHLD:
-                break;
-            }
-        }
-        reap(s);
-        top_up_workers(s);
-    }
+    run_loop(s);
     log_notice("stopped");
     status = EXIT_SUCCESS;
 out:
-    if (s->current != NULL)
-        generation_free(s->current);
+    generation_free(s->current);
     for (size_t i = 0; i < sizeof(s->retired) / sizeof(s->retired[0]); i++)
         generation_free(s->retired[i]);
     if (s->signal_fd >= 0)
         close(s->signal_fd);
-    conn_limit_free(s->limits);
+    if (s->ready_pipe_read >= 0)
+        close(s->ready_pipe_read);
+    if (s->shared.ready_fd >= 0)
+        close(s->shared.ready_fd);
+    conn_limit_free(s->shared.limits);
+    heartbeat_free(s->shared.heartbeat);
     free(s);
     return status;
 }

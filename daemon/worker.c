@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -110,11 +111,20 @@ static int watch_listeners(struct worker *w)
     return 0;
 }
 
-int worker_run(struct generation *gen, struct conn_limit *limits, int worker_slot)
+/* Tells the parent this worker serves: privileges dropped, listeners watched. */
+static void report_ready(const struct worker_shared *shared, int worker_slot)
+{
+    int32_t slot = worker_slot;
+    if (write(shared->ready_fd, &slot, sizeof(slot)) != sizeof(slot))
+        log_warning("worker: cannot report readiness: %s", strerror(errno));
+    close(shared->ready_fd);
+}
+
+int worker_run(struct generation *gen, const struct worker_shared *shared, int worker_slot)
 {
     int status = EXIT_FAILURE;
     struct worker w = { .gen = gen, .signal_fd = -1 };
-    w.host.limits = limits;
+    w.host.limits = shared->limits;
     w.host.worker_slot = worker_slot;
 
     if (privdrop_apply(&gen->run_as) < 0)
@@ -127,6 +137,7 @@ int worker_run(struct generation *gen, struct conn_limit *limits, int worker_slo
         goto out_loop;
     if (getppid() == 1)
         stop_accepting(&w);
+    report_ready(shared, worker_slot);
 
     uint64_t next_sweep_ms = event_loop_now_ms() + 1000;
     while (w.accepting || w.host.live_count > 0) {
@@ -136,6 +147,7 @@ int worker_run(struct generation *gen, struct conn_limit *limits, int worker_slo
             goto out_conns;
         conn_free_closed(&w.host);
         uint64_t now = event_loop_now_ms();
+        heartbeat_beat(shared->heartbeat, worker_slot, now);
         if (now >= next_sweep_ms) {
             conn_sweep_timeouts(&w.host, now);
             next_sweep_ms = now + 1000;

@@ -9,9 +9,17 @@
 
 #include "conn_limit.h"
 #include "generation.h"
+#include "heartbeat.h"
+
+/* What every worker shares with the parent. */
+struct worker_shared {
+    struct conn_limit *limits;
+    struct heartbeat *heartbeat;
+    int ready_fd;      /* pipe: a worker writes its slot number once it serves */
+};
 
 /* Runs the worker for GEN in this (freshly forked) process until it is done, dropping
  * privileges first. Returns the process exit status. */
-int worker_run(struct generation *gen, struct conn_limit *limits, int worker_slot);
+int worker_run(struct generation *gen, const struct worker_shared *shared, int worker_slot);
 
 #endif
