@@ -13,6 +13,7 @@
 #include <sys/un.h>
 
 #define UNIX_PREFIX "unix:"
+#define SYSTEMD_PREFIX "systemd:"
 
 /* Digits only: "+443", " 443" and "0x1bb" are typos, not ports. */
 static int parse_port(const char *text, uint16_t *port, const char **reason)
@@ -94,6 +95,30 @@ static int parse_unix(const char *path, struct address *out, const char **reason
     return 0;
 }
 
+/* systemd accepts up to 255 printable ASCII characters except ':' in a
+ * FileDescriptorName. */
+static int parse_systemd(const char *name, struct address *out, const char **reason)
+{
+    size_t len = strlen(name);
+    if (len == 0) {
+        *reason = "missing socket name after systemd:";
+        return -1;
+    }
+    if (len >= sizeof(out->fd_name)) {
+        *reason = "systemd socket name too long (at most 255 characters)";
+        return -1;
+    }
+    for (const char *cursor = name; *cursor != '\0'; cursor++) {
+        if (*cursor <= ' ' || *cursor > '~' || *cursor == ':') {
+            *reason = "systemd socket names are printable ASCII without ':' or blanks";
+            return -1;
+        }
+    }
+    out->kind = ADDRESS_SYSTEMD;
+    memcpy(out->fd_name, name, len + 1);
+    return 0;
+}
+
 static int parse_bracketed(const char *text, struct address *out, const char **reason)
 {
     const char *close = strchr(text, ']');
@@ -142,6 +167,10 @@ int address_parse(const char *text, struct address *out, const char **reason)
         result = parse_unix(text + strlen(UNIX_PREFIX), &parsed, reason);
         goto out;
     }
+    if (strncasecmp(text, SYSTEMD_PREFIX, strlen(SYSTEMD_PREFIX)) == 0) {
+        result = parse_systemd(text + strlen(SYSTEMD_PREFIX), &parsed, reason);
+        goto out;
+    }
     if (text[0] == '[') {
         result = parse_bracketed(text, &parsed, reason);
         goto out;
@@ -185,6 +214,8 @@ char *address_format(const struct address *addr, char *buf, size_t len)
 {
     if (addr->kind == ADDRESS_UNIX)
         snprintf(buf, len, UNIX_PREFIX "%s", addr->path);
+    else if (addr->kind == ADDRESS_SYSTEMD)
+        snprintf(buf, len, SYSTEMD_PREFIX "%s", addr->fd_name);
     else if (strchr(addr->host, ':') != NULL)
         snprintf(buf, len, "[%s]:%u", addr->host, (unsigned)addr->port);
     else
@@ -220,6 +251,10 @@ int address_resolve(const struct address *addr, struct sockaddr_storage *ss, soc
 
     if (addr->kind == ADDRESS_UNIX)
         return resolve_unix(addr, ss, sslen, err, errlen);
+    if (addr->kind == ADDRESS_SYSTEMD) {
+        snprintf(err, errlen, "systemd:%s is a socket systemd passes, not an address", addr->fd_name);
+        return -1;
+    }
 
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;

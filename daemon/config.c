@@ -453,6 +453,11 @@ static int set_target(struct loader *ld, const struct ini_section *section,
 
     if (set_address(ld, section, key, &tunnel->target) < 0)
         return -1;
+    if (tunnel->target.kind == ADDRESS_SYSTEMD) {
+        add_error(ld, key->line, section->name, key->name,
+                  "systemd: sockets are for listen; a target is connected to");
+        return -1;
+    }
     if (tunnel->target.kind == ADDRESS_INET && strcmp(tunnel->target.host, "*") == 0) {
         add_error(ld, key->line, section->name, key->name,
                   "'*' (every address) only makes sense for listen");
@@ -973,6 +978,23 @@ static int listens_overlap(const struct sockaddr_storage *a, const struct sockad
     return is_any_address(a->ss_family == AF_INET6 ? a : b);
 }
 
+/* Two tunnels cannot share one socket systemd passed. */
+static void check_systemd_name_clash(struct loader *ld, const struct tunnel_config *tunnel, int line)
+{
+    for (size_t i = 0; i < ld->config->tunnel_count; i++) {
+        const struct tunnel_config *other = &ld->config->tunnels[i];
+        if (other == tunnel)
+            return;
+        if (other->listen.kind == ADDRESS_SYSTEMD &&
+            strcmp(other->listen.fd_name, tunnel->listen.fd_name) == 0) {
+            add_error(ld, line, tunnel->name, "listen",
+                      "systemd:%s is already the listen socket of [%s] (line %d)",
+                      tunnel->listen.fd_name, other->name, other->line);
+            return;
+        }
+    }
+}
+
 /* Also refuses a wildcard and a specific address on one port: with SO_REUSEPORT both
  * binds would succeed and the kernel would split one port's clients between tunnels. */
 static void check_listen_clashes(struct loader *ld, const struct ini_source *source)
@@ -995,6 +1017,10 @@ static void check_listen_clashes(struct loader *ld, const struct ini_source *sou
         /* address_parse never leaves an empty host: empty means listen had an error. */
         if (key == NULL || (tunnel->listen.kind == ADDRESS_INET && tunnel->listen.host[0] == '\0'))
             continue;
+        if (tunnel->listen.kind == ADDRESS_SYSTEMD) {
+            check_systemd_name_clash(ld, tunnel, key->line);
+            continue;
+        }
 
         struct bound_listen *mine = &bound[bound_count];
         mine->tunnel = tunnel;

@@ -14,6 +14,8 @@ static int same_address(const struct address *a, const struct address *b)
         return 0;
     if (a->kind == ADDRESS_UNIX)
         return strcmp(a->path, b->path) == 0;
+    if (a->kind == ADDRESS_SYSTEMD)
+        return strcmp(a->fd_name, b->fd_name) == 0;
     return a->port == b->port && strcmp(a->host, b->host) == 0;
 }
 

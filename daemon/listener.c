@@ -8,8 +8,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "systemd_sockets.h"
+
 int listener_open(const struct address *addr, char *err, size_t errlen)
 {
+    if (addr->kind == ADDRESS_SYSTEMD)
+        return systemd_sockets_dup(addr->fd_name, err, errlen);
     struct sockaddr_storage ss;
     socklen_t sslen;
     if (address_resolve(addr, &ss, &sslen, err, errlen) < 0)

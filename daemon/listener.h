@@ -6,8 +6,9 @@
 
 #include "address.h"
 
-/* Opens a non-blocking listening socket on ADDR. A stale unix socket file is
- * replaced; any other file at that path is an error. Returns the fd, or -1 with the
+/* Opens a non-blocking listening socket on ADDR (for systemd:NAME, takes the socket
+ * systemd passed). A stale unix socket file is replaced; any other file at that path
+ * is an error. Returns the fd, or -1 with the
  * reason written into ERR. */
 int listener_open(const struct address *addr, char *err, size_t errlen);
 

@@ -17,6 +17,7 @@
 #include "conn_limit.h"
 #include "generation.h"
 #include "heartbeat.h"
+#include "systemd_sockets.h"
 #include "log.h"
 #include "worker.h"
 
@@ -413,9 +414,14 @@ int supervisor_run(const char *config_path, struct config *config)
     uint64_t watchdog_usec = 0;
     if (sd_watchdog_enabled(0, &watchdog_usec) > 0)
         s->watchdog_interval_ms = watchdog_usec / 1000u;
+    if (systemd_sockets_collect() < 0) {
+        config_free(config);
+        goto out;
+    }
     s->current = generation_create(config, NULL, s->shared.limits);
     if (s->current == NULL)
         goto out;
+    systemd_sockets_warn_unused();
     top_up_workers(s);
     if (count_workers(s, s->current, 0) == 0)
         goto out;
