@@ -988,8 +988,8 @@ static void check_systemd_name_clash(struct loader *ld, const struct tunnel_conf
         if (other->listen.kind == ADDRESS_SYSTEMD &&
             strcmp(other->listen.fd_name, tunnel->listen.fd_name) == 0) {
             add_error(ld, line, tunnel->name, "listen",
-                      "systemd:%s is already the listen socket of [%s] (line %d)",
-                      tunnel->listen.fd_name, other->name, other->line);
+                      "systemd:%s is already the listen socket of [%s]",
+                      tunnel->listen.fd_name, other->name);
             return;
         }
     }

@@ -81,6 +81,35 @@ static void test_parse_unix(void **state)
     assert_int_equal(strlen(addr.path), 107);
 }
 
+static void test_parse_systemd(void **state)
+{
+    struct address addr;
+    const char *reason = NULL;
+    char shown[300], err[200];
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    (void)state;
+
+    assert_int_equal(address_parse("systemd:web-tls", &addr, &reason), 0);
+    assert_int_equal(addr.kind, ADDRESS_SYSTEMD);
+    assert_string_equal(addr.fd_name, "web-tls");
+    assert_string_equal(address_format(&addr, shown, sizeof(shown)), "systemd:web-tls");
+    assert_int_equal(address_resolve(&addr, &ss, &sslen, err, sizeof(err)), -1);
+
+    assert_int_equal(address_parse("systemd:", &addr, &reason), -1);
+    assert_string_equal(reason, "missing socket name after systemd:");
+    assert_int_equal(address_parse("systemd:a:b", &addr, &reason), -1);
+    assert_int_equal(address_parse("systemd:a b", &addr, &reason), -1);
+    assert_string_equal(reason, "systemd socket names are printable ASCII without ':' or blanks");
+    char longest[8 + 256 + 1];
+    memcpy(longest, "systemd:", 8);
+    memset(longest + 8, 'n', 256);
+    longest[8 + 256] = '\0';
+    assert_int_equal(address_parse(longest, &addr, &reason), -1);
+    longest[8 + 255] = '\0';
+    assert_int_equal(address_parse(longest, &addr, &reason), 0);
+}
+
 static void test_parse_errors(void **state)
 {
     (void)state;
@@ -257,6 +286,7 @@ int main(void)
         cmocka_unit_test(test_parse_ipv4_and_names),
         cmocka_unit_test(test_parse_ipv6),
         cmocka_unit_test(test_parse_unix),
+        cmocka_unit_test(test_parse_systemd),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_format_round_trip),
         cmocka_unit_test(test_resolve_literals),

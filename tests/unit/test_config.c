@@ -616,6 +616,8 @@ static void test_bad_tunnel_values(void **state)
           ":3: [web] listen: unix socket path must be absolute\n" },
         { "server", "listen", "", ":3: [web] listen: empty\n" },
         { "server", "target", "[::1]", ":4: [web] target: missing port\n" },
+        { "server", "target", "systemd:web",
+          ":4: [web] target: systemd: sockets are for listen; a target is connected to\n" },
         { "server", "target", "*:8080",
           ":4: [web] target: '*' (every address) only makes sense for listen\n" },
         { "server", "target", "127.0.0.1:http", ":4: [web] target: port must be a number\n" },
@@ -937,6 +939,14 @@ static void test_listen_clashes(void **state)
                   "(line 10)\n"
                   ":31: [e] listen: unix:/run/k.sock is already the listen address of [d] "
                   "(line 24)\n");
+
+    assert_errors("[a]\n" "mode = server\n" "listen = systemd:tls\n"
+                  "target = 127.0.0.1:8080\n" "cert = server.pem\n" "key = server.key\n"
+                  "ca = ca.pem\n"
+                  "[b]\n" "mode = server\n" "listen = systemd:tls\n"
+                  "target = 127.0.0.1:8081\n" "cert = server.pem\n" "key = server.key\n"
+                  "ca = ca.pem\n",
+                  ":10: [b] listen: systemd:tls is already the listen socket of [a]\n");
 
     /* An IPv6 wildcard takes IPv4 connections too. */
     assert_errors("[a]\n" "mode = server\n" "listen = 127.0.0.1:9443\n"
