@@ -15,6 +15,7 @@
 #include "address.h"
 #include "ktls_offload.h"
 #include "log.h"
+#include "message_ids.h"
 #include "relay.h"
 #include "relay_splice.h"
 #include "tls_context.h"
@@ -79,8 +80,15 @@ static const char *quoted(const char *text, char *buf, size_t len)
 static void log_refusal(const struct conn *c, const char *reason)
 {
     char q[600];
-    log_warning("refused tunnel=%s peer=%s reason=\"%s\"", c->tunnel->config->name,
-                c->peer_address, quoted(reason, q, sizeof(q)));
+    const struct log_field fields[] = {
+        { "TUNNEL", c->tunnel->config->name },
+        { "PEER", c->peer_address },
+        { "REASON", reason },
+        { "PEER_ID", c->peer.identity ? c->peer.identity->subject : "" },
+    };
+    log_event(LOG_LEVEL_WARNING, MESSAGE_ID_REFUSED, fields, sizeof(fields) / sizeof(fields[0]),
+              "refused tunnel=%s peer=%s reason=\"%s\"", c->tunnel->config->name,
+              c->peer_address, quoted(reason, q, sizeof(q)));
 }
 
 static void log_audit(const struct conn *c, const char *close_reason)
@@ -93,16 +101,38 @@ static void log_audit(const struct conn *c, const char *close_reason)
      * path, none on the kTLS path unless a data record had to be read by hand. */
     uint64_t copied = c->offloaded ? c->splice.userspace_bytes : from_tls + to_tls;
     uint64_t elapsed = event_loop_now_ms() - c->started_ms;
+    uint64_t bytes_in = server ? from_tls : to_tls, bytes_out = server ? to_tls : from_tls;
+    char in_text[24], out_text[24], copied_text[24], elapsed_text[24];
+    snprintf(in_text, sizeof(in_text), "%llu", (unsigned long long)bytes_in);
+    snprintf(out_text, sizeof(out_text), "%llu", (unsigned long long)bytes_out);
+    snprintf(copied_text, sizeof(copied_text), "%llu", (unsigned long long)copied);
+    snprintf(elapsed_text, sizeof(elapsed_text), "%llu", (unsigned long long)elapsed);
+    const struct log_field fields[] = {
+        { "TUNNEL", c->tunnel->config->name },
+        { "PEER", c->peer_address },
+        { "PEER_ID", id ? id->subject : "" },
+        { "PEER_SANS", id ? id->sans : "" },
+        { "PEER_SHA256", id ? id->sha256 : "" },
+        { "TLS_VERSION", c->tls_version },
+        { "TLS_CIPHER", c->cipher },
+        { "KTLS", c->offloaded ? "tx+rx" : "off" },
+        { "BYTES_IN", in_text },
+        { "BYTES_OUT", out_text },
+        { "USERSPACE_BYTES", copied_text },
+        { "DURATION_MS", elapsed_text },
+        { "CLOSE_REASON", close_reason },
+    };
     char subject[600], sans[600], reason[400];
-    log_info("audit tunnel=%s peer=%s subject=\"%s\" sans=\"%s\" sha256=%s tls=%s cipher=%s "
+    log_event(LOG_LEVEL_INFO, MESSAGE_ID_AUDIT, fields, sizeof(fields) / sizeof(fields[0]),
+              "audit tunnel=%s peer=%s subject=\"%s\" sans=\"%s\" sha256=%s tls=%s cipher=%s "
              "ktls=%s bytes_in=%llu bytes_out=%llu userspace_bytes=%llu duration=%llu.%03llus "
              "close=\"%s\"",
              c->tunnel->config->name, c->peer_address,
              quoted(id ? id->subject : "", subject, sizeof(subject)),
              quoted(id ? id->sans : "", sans, sizeof(sans)), id ? id->sha256 : "-",
              c->tls_version, c->cipher, c->offloaded ? "tx+rx" : "off",
-             (unsigned long long)(server ? from_tls : to_tls),
-             (unsigned long long)(server ? to_tls : from_tls), (unsigned long long)copied,
+             (unsigned long long)bytes_in, (unsigned long long)bytes_out,
+             (unsigned long long)copied,
              (unsigned long long)(elapsed / 1000), (unsigned long long)(elapsed % 1000),
              quoted(close_reason, reason, sizeof(reason)));
 }

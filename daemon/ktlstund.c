@@ -88,6 +88,7 @@ int main(int argc, char **argv)
         return 2;
     }
     log_init("ktlstund", LOG_LEVEL_INFO);
+    log_use_journal_if_connected();
     if (test_only)
         return config_check_file(config_path);
 

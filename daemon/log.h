@@ -1,10 +1,12 @@
-/* log — the daemon's one logger: stderr (foreground) or syslog-priority lines.
+/* log — the daemon's one logger: stderr (foreground), the journal with structured
+ * fields (under systemd), or syslog (detached).
  *
  * Every message is one line. Secrets never reach this module. */
 #ifndef KTLSTUN_LOG_H
 #define KTLSTUN_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum log_level { LOG_LEVEL_ERROR = 3, LOG_LEVEL_WARNING = 4, LOG_LEVEL_NOTICE = 5,
                  LOG_LEVEL_INFO = 6, LOG_LEVEL_DEBUG = 7 };
@@ -14,6 +16,21 @@ void log_init(const char *program, enum log_level level);
 
 /* Sends lines to syslog (daemon facility) instead of stderr: for a detached daemon. */
 void log_use_syslog(void);
+
+/* Sends lines to the journal, with fields, when stderr is the journal's stream
+ * (JOURNAL_STREAM names it, as systemd sets it). Returns 1 when it does. */
+int log_use_journal_if_connected(void);
+
+/* A journal field of a log_event: NAME (upper case) and VALUE. */
+struct log_field {
+    const char *name;
+    const char *value;
+};
+
+/* Writes one line at LEVEL like log_msg and, in the journal, also MESSAGE_ID (a
+ * 32-hex-digit id, or NULL) and the COUNT FIELDS. */
+void log_event(enum log_level level, const char *message_id, const struct log_field *fields,
+               size_t count, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Changes the level (after a reload). */
 void log_set_level(enum log_level level);
