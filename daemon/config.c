@@ -34,6 +34,7 @@
 #define DEFAULT_RUNTIME_DIR "/run/ktlstun"
 #define DEFAULT_HANDSHAKE_TIMEOUT 10
 #define DEFAULT_SHUTDOWN_TIMEOUT 30
+#define DEFAULT_EXPIRY_WARNING (14 * 86400)
 #define DEFAULT_MAX_CONNECTIONS 10000
 
 struct config_error {
@@ -767,6 +768,37 @@ static int set_shutdown_timeout(struct loader *ld, const struct ini_section *sec
     return parse_timeout(ld, section, key, 0, &global->shutdown_timeout);
 }
 
+/* A bare port is the safe default: metrics stay on loopback unless an address says
+ * otherwise. */
+static int set_metrics_listen(struct loader *ld, const struct ini_section *section,
+                              const struct ini_key *key, struct global_config *global)
+{
+    char with_host[300];
+    const char *text = key->value;
+    const char *reason;
+    if (text[0] != '\0' && strspn(text, "0123456789") == strlen(text)) {
+        snprintf(with_host, sizeof(with_host), "127.0.0.1:%s", text);
+        text = with_host;
+    }
+    if (address_parse(text, &global->metrics_listen, &reason) < 0) {
+        add_error(ld, key->line, section->name, key->name, "%s", reason);
+        return -1;
+    }
+    if (global->metrics_listen.kind == ADDRESS_SYSTEMD) {
+        add_error(ld, key->line, section->name, key->name,
+                  "use an address or a port (systemd: sockets are for tunnels)");
+        return -1;
+    }
+    global->metrics_enabled = 1;
+    return 0;
+}
+
+static int set_expiry_warning(struct loader *ld, const struct ini_section *section,
+                              const struct ini_key *key, struct global_config *global)
+{
+    return parse_timeout(ld, section, key, 0, &global->expiry_warning);
+}
+
 static const struct global_key global_keys[] = {
     { "log_level", set_log_level },
     { "state_dir", set_state_dir },
@@ -775,6 +807,8 @@ static const struct global_key global_keys[] = {
     { "group", set_group },
     { "workers", set_workers },
     { "shutdown_timeout", set_shutdown_timeout },
+    { "metrics_listen", set_metrics_listen },
+    { "expiry_warning", set_expiry_warning },
 };
 
 #define GLOBAL_KEY_COUNT (sizeof(global_keys) / sizeof(global_keys[0]))
@@ -1070,6 +1104,7 @@ static void set_global_defaults(struct loader *ld)
     global->log_level = LOG_LEVEL_INFO;
     global->workers = 0;
     global->shutdown_timeout = DEFAULT_SHUTDOWN_TIMEOUT;
+    global->expiry_warning = DEFAULT_EXPIRY_WARNING;
     global->state_dir = strdup(DEFAULT_STATE_DIR);
     global->runtime_dir = strdup(DEFAULT_RUNTIME_DIR);
     if (global->state_dir == NULL || global->runtime_dir == NULL)

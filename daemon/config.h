@@ -53,6 +53,9 @@ struct global_config {
     char *group;                   /* NULL = the user's primary group */
     unsigned workers;              /* default: number of online CPUs */
     uint64_t shutdown_timeout;     /* seconds SIGTERM waits for connections, default 30 */
+    int metrics_enabled;           /* metrics_listen set */
+    struct address metrics_listen; /* Prometheus text; "PORT" alone means 127.0.0.1:PORT */
+    uint64_t expiry_warning;       /* seconds before a cert/CRL expiry to warn, default 14d */
 };
 
 struct config {

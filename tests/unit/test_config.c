@@ -259,6 +259,8 @@ static void test_minimal_server_gets_defaults(void **state)
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     assert_int_equal(config->global.workers, cpus < 1 ? 1 : cpus > 256 ? 256 : cpus);
     assert_int_equal(config->global.shutdown_timeout, 30);
+    assert_int_equal(config->global.metrics_enabled, 0);
+    assert_int_equal(config->global.expiry_warning, 14 * 86400);
 
     assert_int_equal(config->tunnel_count, 1);
     const struct tunnel_config *t = &config->tunnels[0];
@@ -302,6 +304,8 @@ static void test_every_key_set(void **state)
         "group = root\n"
         "workers = 4\n"
         "shutdown_timeout = 2m\n"
+        "metrics_listen = 9154\n"
+        "expiry_warning = 30d\n"
         "\n"
         "[intranet]\n"
         "mode = server\n"
@@ -347,11 +351,15 @@ static void test_every_key_set(void **state)
     assert_string_equal(config->global.group, "root");
     assert_int_equal(config->global.workers, 4);
     assert_int_equal(config->global.shutdown_timeout, 120);
+    assert_int_equal(config->global.metrics_enabled, 1);
+    assert_string_equal(config->global.metrics_listen.host, "127.0.0.1");
+    assert_int_equal(config->global.metrics_listen.port, 9154);
+    assert_int_equal(config->global.expiry_warning, 30 * 86400);
 
     assert_int_equal(config->tunnel_count, 2);
     const struct tunnel_config *s = &config->tunnels[0];
     assert_string_equal(s->name, "intranet");
-    assert_int_equal(s->line, 10);
+    assert_int_equal(s->line, 12);
     assert_int_equal(s->mode, TUNNEL_MODE_SERVER);
     assert_address(&s->listen, "*:8443");
     assert_address(&s->target, "[::1]:8080");
@@ -731,6 +739,15 @@ static void test_bad_global_values(void **state)
                   ":3: [global] shutdown_timeout: negative durations are not allowed\n");
     struct config *config = load_good("[global]\nshutdown_timeout = 0\n" SERVER_TUNNEL);
     assert_int_equal(config->global.shutdown_timeout, 0);
+    config_free(config);
+    assert_errors("[global]\nmetrics_listen = 70000\nexpiry_warning = soon\n" SERVER_TUNNEL,
+                  ":2: [global] metrics_listen: port out of range (1-65535)\n"
+                  ":3: [global] expiry_warning: expected a number (e.g. 30s, 5m, 8h, 1d or 1h30m)\n");
+    assert_errors("[global]\nmetrics_listen = systemd:metrics\n" SERVER_TUNNEL,
+                  ":2: [global] metrics_listen: use an address or a port (systemd: sockets are "
+                  "for tunnels)\n");
+    config = load_good("[global]\nmetrics_listen = [::1]:9100\n" SERVER_TUNNEL);
+    assert_string_equal(config->global.metrics_listen.host, "::1");
     config_free(config);
 }
 
