@@ -18,6 +18,7 @@
 #include "message_ids.h"
 #include "relay.h"
 #include "relay_splice.h"
+#include "stats.h"
 #include "tls_context.h"
 
 enum conn_state { CONN_CONNECTING, CONN_HANDSHAKING, CONN_RELAYING, CONN_CLOSED };
@@ -42,6 +43,7 @@ struct conn {
     char peer_address[80];
     char tls_version[16];
     char cipher[64];
+    uint64_t reported_in, reported_out;  /* bytes already added to the shared stats */
     uint64_t started_ms;
     uint64_t deadline_ms;
     uint64_t last_activity_ms;
@@ -137,16 +139,41 @@ static void log_audit(const struct conn *c, const char *close_reason)
              quoted(close_reason, reason, sizeof(reason)));
 }
 
+/* Adds what moved since the last report to the shared counters, so long-lived
+ * tunnels show up in metrics before they end. */
+static void report_bytes(struct conn *c)
+{
+    int server = c->tunnel->config->mode == TUNNEL_MODE_SERVER;
+    uint64_t from_tls = c->offloaded ? c->splice.from_tls.bytes : c->relay.from_tls.bytes;
+    uint64_t to_tls = c->offloaded ? c->splice.to_tls.bytes : c->relay.to_tls.bytes;
+    uint64_t in = server ? from_tls : to_tls, out = server ? to_tls : from_tls;
+    stats_add_bytes(c->host->stats, c->tunnel->limit_slot, in - c->reported_in,
+                    out - c->reported_out);
+    c->reported_in = in;
+    c->reported_out = out;
+}
+
 /* Ends C: audit line for a tunnel that got past its handshake, refusal line for one
- * that did not. C is freed after the current event batch. */
-static void conn_close(struct conn *c, const char *reason)
+ * that did not; RESULT is what the metrics count. C is freed after the current event
+ * batch. */
+static void conn_close(struct conn *c, enum stats_result result, const char *reason)
 {
     if (c->state == CONN_CLOSED)
         return;
-    if (c->handshake_done)
+    struct stats *stats = c->host->stats;
+    int slot = c->tunnel->limit_slot;
+    if (c->handshake_done) {
         log_audit(c, reason);
-    else
+    } else {
         log_refusal(c, reason);
+        if (result == STATS_RESULT_REFUSED)
+            stats_count_refusal(stats, slot, reason);
+    }
+    stats_count_result(stats, slot, result);
+    if (c->state == CONN_RELAYING)
+        report_bytes(c);
+    if (c->offloaded && c->splice.decrypt_errors > 0)
+        stats_count_decrypt_error(stats, slot);
     if (c->ssl != NULL && c->handshake_done && !c->relay.to_tls.shut) {
         /* Best effort: tell the TLS peer we are done rather than just vanishing. */
         SSL_shutdown(c->ssl);
@@ -202,13 +229,14 @@ static void start_relay(struct conn *c)
         char reason[200];
         if (relay_splice_init(&c->splice, c->tls_fd, c->plain_fd, &c->offload, &c->secrets,
                               reason, sizeof(reason)) < 0) {
-            conn_close(c, reason);
+            conn_close(c, STATS_RESULT_ERROR, reason);
             return;
         }
     } else {
         relay_init(&c->relay, c->ssl, c->tls_fd, c->plain_fd);
     }
     c->state = CONN_RELAYING;
+    stats_count_relay_path(c->host->stats, c->tunnel->limit_slot, c->offloaded);
     c->last_activity_ms = event_loop_now_ms();
     log_debug("tunnel=%s peer=%s relaying", c->tunnel->config->name, c->peer_address);
 }
@@ -248,7 +276,7 @@ static int offload_to_kernel(struct conn *c)
         return 0;
     }
     if (installed == -2) {
-        conn_close(c, reason);
+        conn_close(c, STATS_RESULT_ERROR, reason);
         return 1;
     }
     if (policy == KTLS_POLICY_REQUIRE) {
@@ -256,7 +284,7 @@ static int offload_to_kernel(struct conn *c)
         snprintf(refusal, sizeof(refusal), "ktls = require but kernel TLS offload is not available: %s",
                  reason);
         c->handshake_done = 0;
-        conn_close(c, refusal);
+        conn_close(c, STATS_RESULT_REFUSED, refusal);
         return 1;
     }
     log_info("tunnel=%s peer=%s kTLS not used, relaying in userspace: %s", c->tunnel->config->name,
@@ -271,7 +299,7 @@ static int start_target_connect(struct conn *c)
     if (fd < 0) {
         char reason[160];
         snprintf(reason, sizeof(reason), "cannot open a socket to the target: %s", strerror(errno));
-        conn_close(c, reason);
+        conn_close(c, STATS_RESULT_ERROR, reason);
         return -1;
     }
     if (t->mode == TUNNEL_MODE_SERVER)
@@ -281,7 +309,7 @@ static int start_target_connect(struct conn *c)
     tune_socket(fd);
     struct event_source *events = t->mode == TUNNEL_MODE_SERVER ? &c->plain_events : &c->tls_events;
     if (event_loop_watch(c->host->loop, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, 0, events) < 0) {
-        conn_close(c, "cannot watch the target socket");
+        conn_close(c, STATS_RESULT_ERROR, "cannot watch the target socket");
         return -1;
     }
     c->state = CONN_CONNECTING;
@@ -290,7 +318,7 @@ static int start_target_connect(struct conn *c)
         char where[300], reason[400];
         snprintf(reason, sizeof(reason), "target %s unreachable: %s",
                  address_format(&t->target, where, sizeof(where)), strerror(errno));
-        conn_close(c, reason);
+        conn_close(c, STATS_RESULT_TARGET_UNREACHABLE, reason);
         return -1;
     }
     return 0;
@@ -316,7 +344,7 @@ static int check_target_connected(struct conn *c)
     char where[300], reason[400];
     snprintf(reason, sizeof(reason), "target %s unreachable: %s",
              address_format(&c->tunnel->config->target, where, sizeof(where)), strerror(error));
-    conn_close(c, reason);
+    conn_close(c, STATS_RESULT_TARGET_UNREACHABLE, reason);
     return -1;
 }
 
@@ -324,7 +352,7 @@ static int start_handshake(struct conn *c)
 {
     c->ssl = tls_context_new_ssl(c->tunnel->ssl_ctx, c->tunnel->config, c->tls_fd, &c->peer);
     if (c->ssl == NULL) {
-        conn_close(c, "cannot start the TLS session");
+        conn_close(c, STATS_RESULT_ERROR, "cannot start the TLS session");
         return -1;
     }
     if (c->tunnel->config->ktls != KTLS_POLICY_OFF)
@@ -366,7 +394,7 @@ static int continue_handshake(struct conn *c)
     tls_context_handshake_failure(c->ssl, &c->peer, error, reason, sizeof(reason));
     /* A failed handshake is a refusal, even though OpenSSL may think it got far. */
     c->handshake_done = 0;
-    conn_close(c, reason);
+    conn_close(c, STATS_RESULT_REFUSED, reason);
     return -1;
 }
 
@@ -410,10 +438,13 @@ static void conn_step(struct conn *c)
         moved = c->relay.moved;
         close_reason = c->relay.close_reason;
     }
-    if (moved)
+    if (moved) {
         c->last_activity_ms = event_loop_now_ms();
+        report_bytes(c);
+    }
     if (status != RELAY_RUNNING)
-        conn_close(c, close_reason);
+        conn_close(c, status == RELAY_FINISHED ? STATS_RESULT_COMPLETED : STATS_RESULT_ERROR,
+                   close_reason);
 }
 
 static void refuse_over_limit(struct conn_host *host, const struct tunnel *tunnel, const char *peer)
@@ -426,7 +457,7 @@ static void refuse_over_limit(struct conn_host *host, const struct tunnel *tunne
         log_warning("refused tunnel=%s peer=%s reason=\"max_connections (%llu) reached\"",
                     tunnel->config->name, peer, (unsigned long long)tunnel->config->max_connections);
     }
-    (void)host;
+    stats_count_result(host->stats, tunnel->limit_slot, STATS_RESULT_OVER_LIMIT);
 }
 
 void conn_accept(struct conn_host *host, const struct tunnel *tunnel, int fd,
@@ -473,7 +504,7 @@ void conn_accept(struct conn_host *host, const struct tunnel *tunnel, int fd,
         c->plain_fd = fd;
     if (event_loop_watch(host->loop, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, 0,
                          server ? &c->tls_events : &c->plain_events) < 0) {
-        conn_close(c, "cannot watch the accepted socket");
+        conn_close(c, STATS_RESULT_ERROR, "cannot watch the accepted socket");
         return;
     }
     if (server) {
@@ -496,10 +527,12 @@ void conn_sweep_timeouts(struct conn_host *host, uint64_t now_ms)
                      c->state == CONN_CONNECTING ? "target connect" : "handshake",
                      (unsigned long long)t->handshake_timeout);
             c->handshake_done = c->handshake_done && c->state != CONN_HANDSHAKING;
-            conn_close(c, reason);
+            conn_close(c, c->state == CONN_HANDSHAKING ? STATS_RESULT_REFUSED
+                                                       : STATS_RESULT_TARGET_UNREACHABLE,
+                       reason);
         } else if (c->state == CONN_RELAYING && t->idle_timeout > 0 &&
                    now_ms - c->last_activity_ms >= t->idle_timeout * 1000u) {
-            conn_close(c, "idle timeout");
+            conn_close(c, STATS_RESULT_IDLE_TIMEOUT, "idle timeout");
         }
     }
 }
@@ -507,7 +540,7 @@ void conn_sweep_timeouts(struct conn_host *host, uint64_t now_ms)
 void conn_close_all(struct conn_host *host, const char *reason)
 {
     while (host->live != NULL)
-        conn_close(host->live, reason);
+        conn_close(host->live, STATS_RESULT_SHUTDOWN, reason);
 }
 
 void conn_free_closed(struct conn_host *host)

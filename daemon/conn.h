@@ -13,6 +13,7 @@
 #include "conn_limit.h"
 #include "event_loop.h"
 #include "generation.h"
+#include "stats.h"
 
 struct conn;
 
@@ -20,6 +21,7 @@ struct conn;
 struct conn_host {
     struct event_loop *loop;
     struct conn_limit *limits;
+    struct stats *stats;
     int worker_slot;
     struct conn *live;        /* every connection not yet closed */
     struct conn *closed;      /* closed during this event batch, freed after it */

@@ -45,9 +45,10 @@ void conn_limit_free(struct conn_limit *limit)
     free(limit);
 }
 
-int conn_limit_tunnel_slot(struct conn_limit *limit, const char *name)
+int conn_limit_tunnel_slot(struct conn_limit *limit, const char *name, int *fresh)
 {
     int free_slot = -1;
+    *fresh = 0;
     for (int i = 0; i < CONN_LIMIT_TUNNEL_SLOTS; i++) {
         if (limit->tunnel_names[i] == NULL) {
             if (free_slot < 0)
@@ -58,6 +59,7 @@ int conn_limit_tunnel_slot(struct conn_limit *limit, const char *name)
     }
     if (free_slot >= 0 && (limit->tunnel_names[free_slot] = strdup(name)) == NULL)
         return -1;
+    *fresh = free_slot >= 0;
     return free_slot;
 }
 

@@ -19,9 +19,9 @@ struct conn_limit *conn_limit_create(void);
 /* Frees LIMIT (NULL is fine). */
 void conn_limit_free(struct conn_limit *limit);
 
-/* Parent: returns the slot for tunnel NAME, assigning a free one if needed, or -1
- * when every slot is taken. */
-int conn_limit_tunnel_slot(struct conn_limit *limit, const char *name);
+/* Parent: returns the slot for tunnel NAME, assigning a free one if needed (then
+ * *FRESH is set to 1, else 0), or -1 when every slot is taken. */
+int conn_limit_tunnel_slot(struct conn_limit *limit, const char *name, int *fresh);
 
 /* Parent: frees the slots of tunnels not named in KEEP (count NAMES) that hold no
  * connection any more. */

@@ -36,7 +36,7 @@ static int adopt_listener(struct generation *previous, const struct address *add
 }
 
 struct generation *generation_create(struct config *config, struct generation *previous,
-                                     struct conn_limit *limits)
+                                     struct conn_limit *limits, struct stats *stats)
 {
     struct generation *gen = calloc(1, sizeof(*gen));
     if (gen == NULL) {
@@ -68,7 +68,10 @@ struct generation *generation_create(struct config *config, struct generation *p
         tunnel->ssl_ctx = tls_context_create(tunnel->config);
         if (tunnel->ssl_ctx == NULL)
             failed = 1;
-        tunnel->limit_slot = conn_limit_tunnel_slot(limits, tunnel->config->name);
+        int fresh;
+        tunnel->limit_slot = conn_limit_tunnel_slot(limits, tunnel->config->name, &fresh);
+        if (fresh)
+            stats_reset_tunnel(stats, tunnel->limit_slot);
         if (tunnel->limit_slot < 0) {
             log_error("[%s] too many tunnels (at most %d)", tunnel->config->name,
                       CONN_LIMIT_TUNNEL_SLOTS);

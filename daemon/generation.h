@@ -12,6 +12,7 @@
 #include "config.h"
 #include "conn_limit.h"
 #include "privdrop.h"
+#include "stats.h"
 
 struct tunnel {
     const struct tunnel_config *config;
@@ -32,7 +33,7 @@ struct generation {
  * address is unchanged, so a reload never closes a listening socket), limit slots.
  * Takes ownership of CONFIG in every case. Returns NULL after logging every problem. */
 struct generation *generation_create(struct config *config, struct generation *previous,
-                                     struct conn_limit *limits);
+                                     struct conn_limit *limits, struct stats *stats);
 
 /* Frees GEN: its TLS contexts, its config, and the listeners it still owns. */
 void generation_free(struct generation *gen);

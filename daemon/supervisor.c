@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,7 +17,10 @@
 
 #include "conn_limit.h"
 #include "generation.h"
+#include "expiry.h"
 #include "heartbeat.h"
+#include "listener.h"
+#include "metrics.h"
 #include "systemd_sockets.h"
 #include "log.h"
 #include "worker.h"
@@ -26,6 +30,7 @@
 #define RESPAWN_WINDOW_MS 10000
 #define STUCK_WORKER_MS 10000     /* a loop that has not turned for this long is stuck */
 #define STATUS_INTERVAL_MS 5000
+#define EXPIRY_CHECK_INTERVAL_MS (3600 * 1000)
 
 struct worker_process {
     pid_t pid;
@@ -49,6 +54,10 @@ struct supervisor {
     uint64_t watchdog_interval_ms;    /* 0: systemd's watchdog is off */
     uint64_t last_watchdog_ms;
     uint64_t last_status_ms;
+    uint64_t last_expiry_check_ms;
+    char expiry_summary[512];         /* appended to STATUS= while something expires */
+    int metrics_fd;
+    struct address metrics_address;
     uint64_t deaths_window_start_ms;
     unsigned deaths_in_window;
 };
@@ -156,13 +165,61 @@ static void notify_status(struct supervisor *s)
     uint64_t connections = 0;
     for (size_t i = 0; i < s->current->tunnel_count; i++)
         connections += conn_limit_count(s->shared.limits, s->current->tunnels[i].limit_slot);
-    sd_notifyf(0, "STATUS=%zu tunnels, %u workers, %llu connections", s->current->tunnel_count,
-               count_workers(s, s->current, 1), (unsigned long long)connections);
+    sd_notifyf(0, "STATUS=%zu tunnels, %u workers, %llu connections%s%s", s->current->tunnel_count,
+               count_workers(s, s->current, 1), (unsigned long long)connections,
+               s->expiry_summary[0] ? "; " : "", s->expiry_summary);
     s->last_status_ms = now_ms();
 }
 
 /* READY=1 only once every worker of the current generation has dropped privileges
  * and watches its listeners: before that, a client could be accepted by nobody. */
+static void check_expiry(struct supervisor *s)
+{
+    expiry_check(s->current, s->expiry_summary, sizeof(s->expiry_summary));
+    s->last_expiry_check_ms = now_ms();
+}
+
+/* Opens, moves or closes the metrics listener to match the current configuration. */
+static void sync_metrics_listener(struct supervisor *s)
+{
+    const struct global_config *global = &s->current->config->global;
+    char shown[300], current[300];
+    if (s->metrics_fd >= 0) {
+        if (global->metrics_enabled &&
+            strcmp(address_format(&global->metrics_listen, shown, sizeof(shown)),
+                   address_format(&s->metrics_address, current, sizeof(current))) == 0)
+            return;
+        listener_close(s->metrics_fd, &s->metrics_address);
+        s->metrics_fd = -1;
+    }
+    if (!global->metrics_enabled)
+        return;
+    char err[256];
+    s->metrics_fd = listener_open(&global->metrics_listen, err, sizeof(err));
+    if (s->metrics_fd < 0) {
+        log_error("%s: [global] metrics_listen %s: %s", s->config_path,
+                  address_format(&global->metrics_listen, shown, sizeof(shown)), err);
+        return;
+    }
+    s->metrics_address = global->metrics_listen;
+    log_info("metrics on http://%s/metrics", address_format(&global->metrics_listen, shown,
+                                                            sizeof(shown)));
+}
+
+static void serve_metrics(struct supervisor *s)
+{
+    int client = accept4(s->metrics_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (client < 0)
+        return;
+    /* The listener is non-blocking; the one answer is made blocking with timeouts. */
+    int flags = fcntl(client, F_GETFL);
+    fcntl(client, F_SETFL, flags & ~O_NONBLOCK);
+    char *body = metrics_render(s->current, s->shared.stats, s->shared.limits,
+                                count_workers(s, s->current, 1));
+    metrics_answer(client, body);
+    free(body);
+}
+
 static void announce_when_ready(struct supervisor *s)
 {
     if (s->announced || s->stopping)
@@ -171,6 +228,8 @@ static void announce_when_ready(struct supervisor *s)
     if (ready < s->current->config->global.workers)
         return;
     s->announced = 1;
+    sync_metrics_listener(s);
+    check_expiry(s);
     if (s->current->number == 1)
         log_notice("ready (%zu tunnels, %u workers)", s->current->tunnel_count, ready);
     else
@@ -208,7 +267,8 @@ static void reload(struct supervisor *s)
         log_error("reload refused, keeping the running configuration: %s has errors",
                   s->config_path);
         free(errors);
-    } else if ((next = generation_create(config, s->current, s->shared.limits)) == NULL) {
+    } else if ((next = generation_create(config, s->current, s->shared.limits,
+                                         s->shared.stats)) == NULL) {
         log_error("reload refused, keeping the running configuration: "
                   "certificates, keys or listeners did not load");
     }
@@ -342,9 +402,10 @@ static void handle_signal(struct supervisor *s)
 static void run_loop(struct supervisor *s)
 {
     while (!s->stopping || count_workers(s, NULL, 0) > 0) {
-        struct pollfd fds[2] = { { .fd = s->signal_fd, .events = POLLIN },
-                                 { .fd = s->ready_pipe_read, .events = POLLIN } };
-        int ready = poll(fds, 2, poll_timeout_ms(s, now_ms()));
+        struct pollfd fds[3] = { { .fd = s->signal_fd, .events = POLLIN },
+                                 { .fd = s->ready_pipe_read, .events = POLLIN },
+                                 { .fd = s->metrics_fd, .events = POLLIN } };
+        int ready = poll(fds, 3, poll_timeout_ms(s, now_ms()));
         if (ready < 0 && errno != EINTR) {
             log_error("poll: %s", strerror(errno));
             return;
@@ -355,6 +416,8 @@ static void run_loop(struct supervisor *s)
         top_up_workers(s);
         if (ready > 0 && (fds[1].revents & POLLIN))
             read_ready_reports(s);
+        if (ready > 0 && s->metrics_fd >= 0 && (fds[2].revents & POLLIN))
+            serve_metrics(s);
         uint64_t now = now_ms();
         int healthy = check_worker_health(s, now);
         if (s->watchdog_interval_ms != 0 && healthy &&
@@ -362,6 +425,8 @@ static void run_loop(struct supervisor *s)
             sd_notify(0, "WATCHDOG=1");
             s->last_watchdog_ms = now;
         }
+        if (s->announced && !s->stopping && now - s->last_expiry_check_ms >= EXPIRY_CHECK_INTERVAL_MS)
+            check_expiry(s);
         if (s->announced && !s->stopping && now - s->last_status_ms >= STATUS_INTERVAL_MS)
             notify_status(s);
     }
@@ -396,7 +461,7 @@ int supervisor_run(const char *config_path, struct config *config)
         return status;
     }
     s->config_path = config_path;
-    s->signal_fd = s->ready_pipe_read = s->shared.ready_fd = -1;
+    s->signal_fd = s->ready_pipe_read = s->shared.ready_fd = s->metrics_fd = -1;
     int ready_pipe[2];
     if (block_signals(s) < 0 || pipe2(ready_pipe, O_NONBLOCK) < 0) {
         log_error("cannot set up signals: %s", strerror(errno));
@@ -407,7 +472,8 @@ int supervisor_run(const char *config_path, struct config *config)
     s->shared.ready_fd = ready_pipe[1];
     s->shared.limits = conn_limit_create();
     s->shared.heartbeat = heartbeat_create();
-    if (s->shared.limits == NULL || s->shared.heartbeat == NULL) {
+    s->shared.stats = stats_create();
+    if (s->shared.limits == NULL || s->shared.heartbeat == NULL || s->shared.stats == NULL) {
         config_free(config);
         goto out;
     }
@@ -418,7 +484,7 @@ int supervisor_run(const char *config_path, struct config *config)
         config_free(config);
         goto out;
     }
-    s->current = generation_create(config, NULL, s->shared.limits);
+    s->current = generation_create(config, NULL, s->shared.limits, s->shared.stats);
     if (s->current == NULL)
         goto out;
     systemd_sockets_warn_unused();
@@ -436,10 +502,13 @@ out:
         close(s->signal_fd);
     if (s->ready_pipe_read >= 0)
         close(s->ready_pipe_read);
+    if (s->metrics_fd >= 0)
+        listener_close(s->metrics_fd, &s->metrics_address);
     if (s->shared.ready_fd >= 0)
         close(s->shared.ready_fd);
     conn_limit_free(s->shared.limits);
     heartbeat_free(s->shared.heartbeat);
+    stats_free(s->shared.stats);
     free(s);
     return status;
 }

@@ -309,6 +309,33 @@ void tls_context_handshake_failure(SSL *ssl, const struct tls_peer *peer, int ss
     ERR_clear_error();
 }
 
+static long long asn1_time_to_epoch(const ASN1_TIME *time)
+{
+    struct tm tm;
+    if (time == NULL || !ASN1_TIME_to_tm(time, &tm))
+        return -1;
+    return (long long)timegm(&tm);
+}
+
+long long tls_context_crl_next_update(SSL_CTX *ctx)
+{
+    long long earliest = -1;
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    if (!X509_STORE_lock(store))
+        return -1;
+    STACK_OF(X509_OBJECT) *objects = X509_STORE_get0_objects(store);
+    for (int i = 0; i < sk_X509_OBJECT_num(objects); i++) {
+        X509_CRL *crl = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objects, i));
+        if (crl == NULL)
+            continue;
+        long long next = asn1_time_to_epoch(X509_CRL_get0_nextUpdate(crl));
+        if (next >= 0 && (earliest < 0 || next < earliest))
+            earliest = next;
+    }
+    X509_STORE_unlock(store);
+    return earliest;
+}
+
 long long tls_context_cert_not_after(SSL_CTX *ctx)
 {
     X509 *cert = SSL_CTX_get0_certificate(ctx);

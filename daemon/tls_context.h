@@ -38,4 +38,8 @@ void tls_context_handshake_failure(SSL *ssl, const struct tls_peer *peer, int ss
  * -1 (used for expiry warnings). */
 long long tls_context_cert_not_after(SSL_CTX *ctx);
 
+/* Returns the earliest nextUpdate among the CRLs loaded into CTX as seconds since the
+ * epoch, or -1 when there is none. */
+long long tls_context_crl_next_update(SSL_CTX *ctx);
+
 #endif

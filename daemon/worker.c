@@ -125,6 +125,7 @@ int worker_run(struct generation *gen, const struct worker_shared *shared, int w
     int status = EXIT_FAILURE;
     struct worker w = { .gen = gen, .signal_fd = -1 };
     w.host.limits = shared->limits;
+    w.host.stats = shared->stats;
     w.host.worker_slot = worker_slot;
 
     if (privdrop_apply(&gen->run_as) < 0)

@@ -10,11 +10,13 @@
 #include "conn_limit.h"
 #include "generation.h"
 #include "heartbeat.h"
+#include "stats.h"
 
 /* What every worker shares with the parent. */
 struct worker_shared {
     struct conn_limit *limits;
     struct heartbeat *heartbeat;
+    struct stats *stats;
     int ready_fd;      /* pipe: a worker writes its slot number once it serves */
 };
 

@@ -1,0 +1,70 @@
+/* stats — per-tunnel counters every worker adds to and the parent reads (metrics,
+ * STATUS=), in memory shared by fork. Indexed by the tunnel's conn_limit slot. */
+#ifndef KTLSTUN_STATS_H
+#define KTLSTUN_STATS_H
+
+#include <stdint.h>
+
+enum stats_result {
+    STATS_RESULT_COMPLETED,          /* relayed, closed by the two ends */
+    STATS_RESULT_REFUSED,            /* handshake, certificate, rules or kTLS policy */
+    STATS_RESULT_OVER_LIMIT,         /* max_connections */
+    STATS_RESULT_TARGET_UNREACHABLE,
+    STATS_RESULT_IDLE_TIMEOUT,
+    STATS_RESULT_ERROR,              /* relay failed: reset, decrypt error, ... */
+    STATS_RESULT_SHUTDOWN,           /* closed because the daemon stopped */
+    STATS_RESULT_COUNT
+};
+
+enum stats_refusal {
+    STATS_REFUSAL_EXPIRED, STATS_REFUSAL_NOT_YET_VALID, STATS_REFUSAL_UNKNOWN_CA,
+    STATS_REFUSAL_SELF_SIGNED, STATS_REFUSAL_REVOKED, STATS_REFUSAL_CRL,
+    STATS_REFUSAL_NO_CLIENT_CERT, STATS_REFUSAL_PURPOSE, STATS_REFUSAL_NAME_MISMATCH,
+    STATS_REFUSAL_WEAK_SIGNATURE, STATS_REFUSAL_WEAK_KEY, STATS_REFUSAL_PIN,
+    STATS_REFUSAL_ALLOW_RULE, STATS_REFUSAL_KTLS_REQUIRED, STATS_REFUSAL_PEER_ALERT,
+    STATS_REFUSAL_TIMEOUT, STATS_REFUSAL_OTHER,
+    STATS_REFUSAL_COUNT
+};
+
+struct stats;
+
+/* Maps the shared counters (parent, before forking). NULL after logging. */
+struct stats *stats_create(void);
+
+/* Unmaps STATS (NULL is fine). */
+void stats_free(struct stats *stats);
+
+/* Parent: zeroes SLOT's counters (the slot now belongs to another tunnel). */
+void stats_reset_tunnel(struct stats *stats, int slot);
+
+/* Worker: one connection on SLOT ended with RESULT. */
+void stats_count_result(struct stats *stats, int slot, enum stats_result result);
+
+/* Worker: one refusal on SLOT whose logged reason is REASON (classified by its fixed
+ * phrasing, see stats.c). */
+void stats_count_refusal(struct stats *stats, int slot, const char *reason);
+
+/* Worker: payload bytes moved on SLOT since the last call. */
+void stats_add_bytes(struct stats *stats, int slot, uint64_t in, uint64_t out);
+
+/* Worker: a connection on SLOT started relaying, in the kernel (OFFLOADED) or not. */
+void stats_count_relay_path(struct stats *stats, int slot, int offloaded);
+
+/* Worker: a kTLS record on SLOT failed to decrypt. */
+void stats_count_decrypt_error(struct stats *stats, int slot);
+
+/* Parent: readers. */
+uint64_t stats_result(const struct stats *stats, int slot, enum stats_result result);
+uint64_t stats_refusal(const struct stats *stats, int slot, enum stats_refusal refusal);
+uint64_t stats_bytes(const struct stats *stats, int slot, int outbound);
+uint64_t stats_relay_path(const struct stats *stats, int slot, int offloaded);
+uint64_t stats_decrypt_errors(const struct stats *stats, int slot);
+
+/* Label names for metrics. */
+const char *stats_result_name(enum stats_result result);
+const char *stats_refusal_name(enum stats_refusal refusal);
+
+/* The class of a refusal REASON (exported for its unit test). */
+enum stats_refusal stats_classify_refusal(const char *reason);
+
+#endif
