@@ -4,10 +4,21 @@
 #   make check      install missing Debian packages, build (normal + ASan/UBSan), run every test
 #   make demo       install missing Debian packages, build, run a server and client tunnel on loopback
 #   make bench      benchmarks against real peers (not part of check)
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (make uninstall removes it again)
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
+# Where `make install` puts things (README, "Installed files"). Configuration stays in
+# /etc whatever PREFIX is: ktlstund reads /etc/ktlstun/ktlstun.ini by default.
+SYSCONFDIR     ?= /etc
+BINDIR         ?= $(PREFIX)/bin
+SBINDIR        ?= $(PREFIX)/sbin
+UNITDIR        ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR    ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR    ?= $(PREFIX)/lib/tmpfiles.d
+MODULESLOADDIR ?= $(PREFIX)/lib/modules-load.d
+MANDIR         ?= $(PREFIX)/share/man
+DOCDIR         ?= $(PREFIX)/share/doc/ktlstun
 BUILD   ?= build
 CC      ?= cc
 
@@ -16,6 +27,8 @@ BUILD_PACKAGES := gcc make pkg-config libssl-dev libiniparser-dev libcmocka-dev 
                   libsystemd-dev libpam0g-dev libkmod-dev libnl-3-dev
 TEST_PACKAGES  := openssl curl stunnel4 socat procps iproute2 \
                   qemu-system-x86 busybox-static cpio kmod
+# make bench only: the peers it measures against, its load tool, charts, report.
+BENCH_PACKAGES := haproxy iperf3 gnuplot-nox python3 linux-perf
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes
@@ -23,7 +36,7 @@ override CPPFLAGS += -D_GNU_SOURCE -Idaemon -Ikmod-helpers
 CFLAGS   ?= -O2 -g
 override CFLAGS += -std=gnu11 $(WARNINGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
 override LDFLAGS += -pie -Wl,-z,relro,-z,now
-LDLIBS   := -lssl -lcrypto -liniparser -lsystemd -lkmod -lpthread
+LDLIBS   := -lssl -lcrypto -liniparser -lsystemd -lkmod -lpam -lpthread
 TEST_LDLIBS := -lcmocka
 
 SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -35,11 +48,13 @@ UNIT_SOURCES   := $(wildcard tests/unit/test_*.c)
 UNIT_TESTS     := $(UNIT_SOURCES:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SOURCES   := $(wildcard tests/tools/*.c)
 TOOLS          := $(TOOL_SOURCES:tests/tools/%.c=$(BUILD)/tools/%)
+BENCH_TOOL_SOURCES := $(wildcard bench/tools/*.c)
+BENCH_TOOLS    := $(BENCH_TOOL_SOURCES:bench/tools/%.c=$(BUILD)/bench/%)
 HEADERS        := $(wildcard daemon/*.h kmod-helpers/*.h tests/unit/*.h)
 
-.PHONY: all deps check check-unit check-integration check-vm asan demo bench install clean
+.PHONY: all deps check check-unit check-integration check-vm asan demo bench install uninstall clean
 
-all: $(BUILD)/ktlstund $(BUILD)/ktlstun $(UNIT_TESTS) $(TOOLS)
+all: $(BUILD)/ktlstund $(BUILD)/ktlstun $(UNIT_TESTS) $(TOOLS) $(BENCH_TOOLS)
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -59,12 +74,16 @@ $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lssl -lcrypto -lpthread
 
+$(BUILD)/bench/%: $(BUILD)/obj/bench/tools/%.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lssl -lcrypto
+
 # The sanitizer build lives beside the normal one and runs the same suites.
 asan:
 	$(MAKE) BUILD=build/asan CFLAGS="$(SAN_CFLAGS)" LDFLAGS="-fsanitize=address,undefined" all
 
 deps:
-	@missing=""; for p in $(BUILD_PACKAGES) $(TEST_PACKAGES); do \
+	@missing=""; for p in $(BUILD_PACKAGES) $(TEST_PACKAGES) $(EXTRA_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -91,16 +110,77 @@ demo: deps
 	$(MAKE) all
 	etc/demo.sh $(BUILD)
 
+bench: EXTRA_PACKAGES = $(BENCH_PACKAGES)
 bench: deps
 	$(MAKE) all
 	bench/run.sh $(BUILD)
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(BUILD)/ktlstund $(DESTDIR)$(PREFIX)/sbin/ktlstund
-	install -m 0755 $(BUILD)/ktlstun $(DESTDIR)$(PREFIX)/bin/ktlstun
-	install -d $(DESTDIR)/etc/ktlstun
-	install -m 0640 etc/ktlstun.ini $(DESTDIR)/etc/ktlstun/ktlstun.ini.example
+# Installs exactly the files README lists (tests/integration/test_install.sh checks
+# them). Builds nothing it does not install: only the two binaries, and only when
+# they are missing or stale in $(BUILD). Never touches /etc/ktlstun/ktlstun.ini, and
+# keeps a PAM file that was edited locally. Straight onto this machine (no DESTDIR,
+# as root) it also creates the ktlstun user and its directories.
+INSTALL_PAM      := $(wildcard pam/ktlstun)
+INSTALL_FAIL2BAN := $(wildcard etc/fail2ban/filter.d/ktlstun.conf)
+INSTALL_EXAMPLES := $(wildcard etc/examples/*.ini)
+
+install: $(BUILD)/ktlstund $(BUILD)/ktlstun
+	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(MODULESLOADDIR) \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(DOCDIR)/examples/systemd
+	install -m 0755 $(BUILD)/ktlstund $(DESTDIR)$(SBINDIR)/ktlstund
+	install -m 0755 $(BUILD)/ktlstun $(DESTDIR)$(BINDIR)/ktlstun
+	sed 's|/usr/sbin/ktlstund|$(SBINDIR)/ktlstund|g' units/ktlstund.service \
+	  >$(DESTDIR)$(UNITDIR)/ktlstund.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/ktlstund.service
+	install -m 0644 units/ktlstund.socket $(DESTDIR)$(UNITDIR)/ktlstund.socket
+	install -m 0644 units/sysusers.d/ktlstun.conf $(DESTDIR)$(SYSUSERSDIR)/ktlstun.conf
+	install -m 0644 units/tmpfiles.d/ktlstun.conf $(DESTDIR)$(TMPFILESDIR)/ktlstun.conf
+	install -m 0644 kmod-helpers/modules-load.d/ktlstun.conf $(DESTDIR)$(MODULESLOADDIR)/ktlstun.conf
+	install -m 0644 units/man/ktlstun.1 $(DESTDIR)$(MANDIR)/man1/ktlstun.1
+	install -m 0644 units/man/ktlstun.ini.5 $(DESTDIR)$(MANDIR)/man5/ktlstun.ini.5
+	install -m 0644 units/man/ktlstund.8 $(DESTDIR)$(MANDIR)/man8/ktlstund.8
+	install -m 0644 units/examples/ktlstund-ssh.socket units/examples/sockets.conf \
+	  $(DESTDIR)$(DOCDIR)/examples/systemd/
+	$(if $(INSTALL_EXAMPLES),install -m 0644 $(INSTALL_EXAMPLES) $(DESTDIR)$(DOCDIR)/examples/)
+	@# 0750 and group ktlstun once tmpfiles.d/ktlstun.conf has run; an existing
+	@# directory keeps its owner and mode.
+	[ -d $(DESTDIR)$(SYSCONFDIR)/ktlstun ] || install -d -m 0750 $(DESTDIR)$(SYSCONFDIR)/ktlstun
+	install -m 0644 etc/ktlstun.ini $(DESTDIR)$(SYSCONFDIR)/ktlstun/ktlstun.ini.example
+	@set -e; if [ -n "$(INSTALL_PAM)" ]; then \
+	  dest=$(DESTDIR)$(SYSCONFDIR)/pam.d/ktlstun; \
+	  if [ -e "$$dest" ] && ! cmp -s $(INSTALL_PAM) "$$dest"; then \
+	    echo "kept $$dest: it differs from $(INSTALL_PAM) (edited here?); compare them"; \
+	  else \
+	    echo "install -D -m 0644 $(INSTALL_PAM) $$dest"; \
+	    install -D -m 0644 $(INSTALL_PAM) "$$dest"; \
+	  fi; \
+	fi
+	$(if $(INSTALL_FAIL2BAN),install -D -m 0644 $(INSTALL_FAIL2BAN) $(DESTDIR)$(SYSCONFDIR)/fail2ban/filter.d/ktlstun.conf)
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v systemd-sysusers >/dev/null; then \
+	  echo "systemd-sysusers $(SYSUSERSDIR)/ktlstun.conf"; \
+	  systemd-sysusers $(SYSUSERSDIR)/ktlstun.conf && \
+	  echo "systemd-tmpfiles --create $(TMPFILESDIR)/ktlstun.conf" && \
+	  systemd-tmpfiles --create $(TMPFILESDIR)/ktlstun.conf; \
+	fi
+
+# Removes what install put there; keeps /etc/ktlstun (config, keys, OTP secrets),
+# the PAM file if it was edited, and the ktlstun user.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/ktlstund $(DESTDIR)$(BINDIR)/ktlstun \
+	  $(DESTDIR)$(UNITDIR)/ktlstund.service $(DESTDIR)$(UNITDIR)/ktlstund.socket \
+	  $(DESTDIR)$(SYSUSERSDIR)/ktlstun.conf $(DESTDIR)$(TMPFILESDIR)/ktlstun.conf \
+	  $(DESTDIR)$(MODULESLOADDIR)/ktlstun.conf \
+	  $(DESTDIR)$(MANDIR)/man1/ktlstun.1 $(DESTDIR)$(MANDIR)/man5/ktlstun.ini.5 \
+	  $(DESTDIR)$(MANDIR)/man8/ktlstund.8 \
+	  $(DESTDIR)$(SYSCONFDIR)/ktlstun/ktlstun.ini.example \
+	  $(DESTDIR)$(SYSCONFDIR)/fail2ban/filter.d/ktlstun.conf
+	rm -rf $(DESTDIR)$(DOCDIR)
+	@if [ -n "$(INSTALL_PAM)" ] && cmp -s $(INSTALL_PAM) $(DESTDIR)$(SYSCONFDIR)/pam.d/ktlstun; then \
+	  echo "rm -f $(DESTDIR)$(SYSCONFDIR)/pam.d/ktlstun"; \
+	  rm -f $(DESTDIR)$(SYSCONFDIR)/pam.d/ktlstun; \
+	fi
 
 clean:
 	rm -rf build

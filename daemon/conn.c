@@ -19,6 +19,7 @@
 #include "relay.h"
 #include "relay_splice.h"
 #include "stats.h"
+#include "status_record.h"
 #include "tls_context.h"
 
 enum conn_state { CONN_CONNECTING, CONN_HANDSHAKING, CONN_RELAYING, CONN_CLOSED };
@@ -541,6 +542,42 @@ void conn_close_all(struct conn_host *host, const char *reason)
 {
     while (host->live != NULL)
         conn_close(host->live, STATS_RESULT_SHUTDOWN, reason);
+}
+
+static const char *state_name(enum conn_state state)
+{
+    switch (state) {
+    case CONN_CONNECTING: return "connecting";
+    case CONN_HANDSHAKING: return "handshaking";
+    case CONN_RELAYING: return "relaying";
+    case CONN_CLOSED: break;
+    }
+    return "closed";
+}
+
+void conn_describe_all(const struct conn_host *host, FILE *out)
+{
+    uint64_t now = event_loop_now_ms();
+    for (const struct conn *c = host->live; c != NULL; c = c->next) {
+        int server = c->tunnel->config->mode == TUNNEL_MODE_SERVER;
+        uint64_t from_tls = c->offloaded ? c->splice.from_tls.bytes : c->relay.from_tls.bytes;
+        uint64_t to_tls = c->offloaded ? c->splice.to_tls.bytes : c->relay.to_tls.bytes;
+        const struct identity *id = c->peer.identity;
+        status_record_begin(out, "conn");
+        status_record_text(out, "tunnel", c->tunnel->config->name);
+        status_record_text(out, "peer", c->peer_address);
+        status_record_text(out, "state", state_name(c->state));
+        status_record_text(out, "subject", id ? id->subject : "");
+        status_record_text(out, "sha256", id ? id->sha256 : "");
+        status_record_number(out, "age_seconds", (now - c->started_ms) / 1000);
+        status_record_number(out, "bytes_in", server ? from_tls : to_tls);
+        status_record_number(out, "bytes_out", server ? to_tls : from_tls);
+        status_record_text(out, "tls", c->tls_version);
+        status_record_text(out, "cipher", c->cipher);
+        status_record_number(out, "ktls_tx", (uint64_t)c->offloaded);
+        status_record_number(out, "ktls_rx", (uint64_t)c->offloaded);
+        status_record_end(out);
+    }
 }
 
 void conn_free_closed(struct conn_host *host)

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include "conn_limit.h"
@@ -39,6 +40,9 @@ void conn_sweep_timeouts(struct conn_host *host, uint64_t now_ms);
 
 /* Closes every live connection, logging REASON as their close reason. */
 void conn_close_all(struct conn_host *host, const char *reason);
+
+/* Writes one status_record "conn" line per live connection to OUT. */
+void conn_describe_all(const struct conn_host *host, FILE *out);
 
 /* Frees connections closed during the last event batch (their fds may still have had
  * events queued in that batch, so they must outlive it). */

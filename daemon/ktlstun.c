@@ -6,7 +6,9 @@
 
 #include "config.h"
 #include "config_check.h"
+#include "ktls_probe.h"
 #include "log.h"
+#include "status_client.h"
 #include "version.h"
 
 struct command {
@@ -57,6 +59,10 @@ static const struct command commands[] = {
     { "version", "print the version", run_version },
     { "check-config", "test the configuration, certificates and keys (like ktlstund -t)",
       run_check_config },
+    { "probe", "show which kernel TLS versions, ciphers and options this kernel offers [--json]",
+      ktls_probe_command },
+    { "status", "tunnels and live connections of the running daemon (--json for machines)",
+      status_client_command },
     { "help", "list the subcommands", run_help },
 };
 

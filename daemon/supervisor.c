@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include "heartbeat.h"
 #include "listener.h"
 #include "metrics.h"
+#include "status_server.h"
 #include "systemd_sockets.h"
 #include "log.h"
 #include "worker.h"
@@ -138,6 +140,20 @@ static void retire(struct supervisor *s, struct generation *gen)
     }
     /* More reloads pending than slots: its workers keep their own copies anyway. */
     generation_free(gen);
+}
+
+/* Workers (maybe unprivileged) put their status sockets in runtime_dir: make it exist
+ * and belong to them, unless systemd's RuntimeDirectory= already did. */
+static void prepare_runtime_dir(const struct generation *gen)
+{
+    const char *dir = gen->config->global.runtime_dir;
+    if (mkdir(dir, 0750) < 0) {
+        if (errno != EEXIST)
+            log_warning("runtime_dir %s: %s; `ktlstun status` will not work", dir, strerror(errno));
+        return;
+    }
+    if (gen->run_as.enabled && chown(dir, gen->run_as.uid, gen->run_as.gid) < 0)
+        log_warning("runtime_dir %s: chown: %s", dir, strerror(errno));
 }
 
 /* Keeps the configured number of workers serving the current generation; this is
@@ -283,6 +299,7 @@ static void reload(struct supervisor *s)
     s->announced = 0;
     log_set_level(next->config->global.log_level);
     forget_unused_tunnel_slots(s);
+    prepare_runtime_dir(s->current);
     top_up_workers(s);
 }
 
@@ -299,6 +316,11 @@ static void reap(struct supervisor *s)
             continue;
         int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
         int replace = !w->draining && !s->stopping && w->gen == s->current;
+        /* A crashed worker could not remove its status socket. */
+        char status_path[300];
+        status_server_path(w->gen->config->global.runtime_dir, (int)pid, status_path,
+                           sizeof(status_path));
+        unlink(status_path);
         conn_limit_release_worker_slot(s->shared.limits, w->slot);
         *w = (struct worker_process){ 0 };
         if (WIFSIGNALED(status))
@@ -488,6 +510,7 @@ int supervisor_run(const char *config_path, struct config *config)
     if (s->current == NULL)
         goto out;
     systemd_sockets_warn_unused();
+    prepare_runtime_dir(s->current);
     top_up_workers(s);
     if (count_workers(s, s->current, 0) == 0)
         goto out;

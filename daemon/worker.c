@@ -13,6 +13,7 @@
 #include "conn.h"
 #include "event_loop.h"
 #include "log.h"
+#include "status_server.h"
 
 #define ACCEPT_BATCH 64
 
@@ -27,6 +28,9 @@ struct worker {
     struct conn_host host;
     struct event_source signal_events;
     int signal_fd;
+    struct event_source status_events;
+    int status_fd;
+    char status_path[300];
     struct listener_watch *listeners;
     int accepting;
     int stopping;               /* SIGTERM seen */
@@ -71,6 +75,27 @@ static void on_signal_event(struct event_source *source, uint32_t events)
             w->stop_deadline_ms = event_loop_now_ms() + w->gen->config->global.shutdown_timeout * 1000u;
         }
         stop_accepting(w);
+    }
+}
+
+static void on_status_event(struct event_source *source, uint32_t events)
+{
+    struct worker *w = (struct worker *)((char *)source - offsetof(struct worker, status_events));
+    (void)events;
+    status_server_answer(w->status_fd, w->gen, &w->host, !w->accepting);
+}
+
+static void open_status_socket(struct worker *w)
+{
+    w->status_fd = status_server_open(w->gen->config->global.runtime_dir, w->status_path,
+                                      sizeof(w->status_path));
+    if (w->status_fd < 0)
+        return;
+    w->status_events.handle = on_status_event;
+    if (event_loop_watch(w->host.loop, w->status_fd, EPOLLIN, 1, &w->status_events) < 0) {
+        close(w->status_fd);
+        unlink(w->status_path);
+        w->status_fd = -1;
     }
 }
 
@@ -123,7 +148,7 @@ static void report_ready(const struct worker_shared *shared, int worker_slot)
 int worker_run(struct generation *gen, const struct worker_shared *shared, int worker_slot)
 {
     int status = EXIT_FAILURE;
-    struct worker w = { .gen = gen, .signal_fd = -1 };
+    struct worker w = { .gen = gen, .signal_fd = -1, .status_fd = -1 };
     w.host.limits = shared->limits;
     w.host.stats = shared->stats;
     w.host.worker_slot = worker_slot;
@@ -138,6 +163,7 @@ int worker_run(struct generation *gen, const struct worker_shared *shared, int w
         goto out_loop;
     if (getppid() == 1)
         stop_accepting(&w);
+    open_status_socket(&w);
     report_ready(shared, worker_slot);
 
     uint64_t next_sweep_ms = event_loop_now_ms() + 1000;
@@ -162,6 +188,10 @@ out_conns:
     conn_close_all(&w.host, "worker stopping");
     conn_free_closed(&w.host);
 out_loop:
+    if (w.status_fd >= 0) {
+        close(w.status_fd);
+        unlink(w.status_path);
+    }
     free(w.listeners);
     if (w.signal_fd >= 0)
         close(w.signal_fd);
