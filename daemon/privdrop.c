@@ -5,6 +5,7 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -37,6 +38,11 @@ int privdrop_resolve(const char *user, const char *group, struct privdrop_target
 
 int privdrop_apply(const struct privdrop_target *target)
 {
+    /* Workers never exec anything; make sure nothing they run could gain privileges. */
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+        log_error("cannot set no_new_privs: %s", strerror(errno));
+        return -1;
+    }
     if (!target->enabled)
         return 0;
     if (setgroups(1, &target->gid) < 0 || setresgid(target->gid, target->gid, target->gid) < 0 ||

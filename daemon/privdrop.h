@@ -17,7 +17,8 @@ struct privdrop_target {
 int privdrop_resolve(const char *user, const char *group, struct privdrop_target *target,
                      char *err, size_t errlen);
 
-/* Switches this process to TARGET and checks that root cannot be regained.
+/* Sets no_new_privs, switches this process to TARGET (when enabled) and checks that
+ * root cannot be regained.
  * Returns 0, or -1 after logging. */
 int privdrop_apply(const struct privdrop_target *target);
 
