@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <openssl/err.h>
@@ -13,6 +14,7 @@
 #include "allow.h"
 #include "ktls_offload.h"
 #include "log.h"
+#include "second_factor.h"
 #include "verify_reason.h"
 
 /* Encrypted keys would otherwise make OpenSSL prompt on the terminal of a daemon. */
@@ -48,7 +50,8 @@ static int verify_peer(X509_STORE_CTX *store_ctx, void *arg)
         X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
         return 0;
     }
-    if (!allow_check(tunnel, peer->identity, peer->refusal, sizeof(peer->refusal))) {
+    if (!allow_check(tunnel, peer->identity, peer->refusal, sizeof(peer->refusal)) ||
+        !second_factor_admit(ssl, tunnel, peer->identity, peer->refusal, sizeof(peer->refusal))) {
         X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
         return 0;
     }
@@ -127,8 +130,9 @@ out:
     return result;
 }
 
-/* A CA directory is read whole (every *.pem / *.crt file), so operators need not run
- * `openssl rehash` and a reload sees added or removed roots. */
+/* A CA directory is read whole: every regular file's certificates (an `openssl rehash`
+ * directory of HASH.0 links works, and so does a plain folder of *.pem), so a reload
+ * sees added or removed roots. Files holding no certificate are skipped. */
 static int load_ca(SSL_CTX *ctx, const struct tunnel_config *tunnel)
 {
     int count = 0;
@@ -144,13 +148,13 @@ static int load_ca(SSL_CTX *ctx, const struct tunnel_config *tunnel)
         struct dirent *entry;
         int failed = 0;
         while (!failed && (entry = readdir(dir)) != NULL) {
-            size_t len = strlen(entry->d_name);
-            if (entry->d_name[0] == '.' || len < 5 ||
-                (strcmp(entry->d_name + len - 4, ".pem") != 0 &&
-                 strcmp(entry->d_name + len - 4, ".crt") != 0))
-                continue;
             char path[4096];
+            struct stat st;
+            if (entry->d_name[0] == '.')
+                continue;
             snprintf(path, sizeof(path), "%s/%s", tunnel->ca, entry->d_name);
+            if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+                continue;
             failed = add_ca_file(ctx, tunnel->name, path, &count) < 0;
         }
         closedir(dir);
@@ -231,6 +235,9 @@ SSL_CTX *tls_context_create(const struct tunnel_config *tunnel)
     SSL_CTX_set_cert_verify_callback(ctx, verify_peer, (void *)tunnel);
     if (tunnel->ktls != KTLS_POLICY_OFF)
         ktls_offload_prepare_context(ctx);
+    /* Last: its keylog hook wraps the one kTLS installed. */
+    if (second_factor_prepare_ctx(ctx, tunnel) < 0)
+        goto fail_ctx;
     return ctx;
 
 fail_ctx:
