@@ -61,6 +61,13 @@ static void stop_accepting(struct worker *w)
     if (!w->accepting)
         return;
     w->accepting = 0;
+    /* close() alone would not do: epoll forgets an fd only when every descriptor of
+     * that socket is closed, and the parent and the new workers still hold it, so
+     * this draining worker would keep taking (EPOLLEXCLUSIVE) wakeups it never
+     * accepts. */
+    for (size_t i = 0; i < w->gen->tunnel_count; i++)
+        if (w->gen->tunnels[i].listen_fd >= 0)
+            event_loop_unwatch(w->host.loop, w->gen->tunnels[i].listen_fd);
     generation_close_listener_copies(w->gen);
 }
 
