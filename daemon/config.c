@@ -22,6 +22,8 @@
 
 #include "duration.h"
 #include "ini_source.h"
+#include "lockout.h"
+#include "user_map.h"
 
 #define GLOBAL_SECTION "global"
 #define TUNNEL_NAME_MAX 64
@@ -36,6 +38,16 @@
 #define DEFAULT_SHUTDOWN_TIMEOUT 30
 #define DEFAULT_EXPIRY_WARNING (14 * 86400)
 #define DEFAULT_MAX_CONNECTIONS 10000
+#define DEFAULT_PAM_SERVICE "ktlstun"
+#define DEFAULT_USER_MAP "cn"
+#define DEFAULT_PAM_TIMEOUT 30
+#define DEFAULT_GRANT_LIFETIME (8 * 3600)
+#define DEFAULT_FAILURE_WINDOW (15 * 60)
+#define DEFAULT_MAX_FAILURES 5
+#define DEFAULT_LOCKOUT (10 * 60)
+#define DEFAULT_MAX_HANDSHAKE_FAILURES 20
+#define PAM_SERVICE_MAX 64
+#define ALERT_COMMAND_ARGS_MAX 32
 
 struct config_error {
     int line;
@@ -633,6 +645,228 @@ static int set_max_connections(struct loader *ld, const struct ini_section *sect
     return 0;
 }
 
+/* ---------------------------------------------------------------- second factor */
+
+static int set_second_factor(struct loader *ld, const struct ini_section *section,
+                             const struct ini_key *key, struct tunnel_config *tunnel)
+{
+    if (strcasecmp(key->value, "none") == 0)
+        tunnel->second_factor = SECOND_FACTOR_NONE;
+    else if (strcasecmp(key->value, "pam") == 0)
+        tunnel->second_factor = SECOND_FACTOR_PAM;
+    else {
+        add_error(ld, key->line, section->name, key->name,
+                  "'%s' is not a second factor (use none or pam)", key->value);
+        return -1;
+    }
+    return 0;
+}
+
+/* A PAM service is a file name under the PAM configuration directory. */
+static int set_pam_service(struct loader *ld, const struct ini_section *section,
+                           const struct ini_key *key, struct tunnel_config *tunnel)
+{
+    size_t len = strlen(key->value);
+    int ok = len > 0 && len <= PAM_SERVICE_MAX && key->value[0] != '.';
+    for (const char *cursor = key->value; ok && *cursor != '\0'; cursor++)
+        ok = isalnum((unsigned char)*cursor) || strchr("._-", *cursor) != NULL;
+    if (!ok) {
+        add_error(ld, key->line, section->name, key->name,
+                  "'%s' is not a PAM service name (letters, digits, '.', '_' and '-')", key->value);
+        return -1;
+    }
+    return copy_string(ld, section, key, &tunnel->pam_service);
+}
+
+static int set_pam_confdir(struct loader *ld, const struct ini_section *section,
+                           const struct ini_key *key, struct tunnel_config *tunnel)
+{
+    int is_directory = 0;
+    if (set_file(ld, section, key, 1, &tunnel->pam_confdir, &is_directory) < 0)
+        return -1;
+    if (!is_directory) {
+        add_error(ld, key->line, section->name, key->name, "%s is not a directory",
+                  tunnel->pam_confdir);
+        return -1;
+    }
+    return 0;
+}
+
+static int set_pam_timeout(struct loader *ld, const struct ini_section *section,
+                           const struct ini_key *key, struct tunnel_config *tunnel)
+{
+    return parse_timeout(ld, section, key, 1, &tunnel->pam_timeout);
+}
+
+static int set_user_map(struct loader *ld, const struct ini_section *section,
+                        const struct ini_key *key, struct tunnel_config *tunnel)
+{
+    char error[600];
+    if (require_value(ld, section, key) < 0)
+        return -1;
+    struct user_map *map = user_map_parse(key->value, ld->directory, error, sizeof(error));
+    if (map == NULL) {
+        add_error(ld, key->line, section->name, key->name, "%s", error);
+        return -1;
+    }
+    user_map_free(tunnel->user_map);
+    tunnel->user_map = map;
+    return 0;
+}
+
+static int set_grant_lifetime(struct loader *ld, const struct ini_section *section,
+                              const struct ini_key *key, struct tunnel_config *tunnel)
+{
+    return parse_timeout(ld, section, key, 1, &tunnel->grant_lifetime);
+}
+
+static int set_bind_grant_to_address(struct loader *ld, const struct ini_section *section,
+                                     const struct ini_key *key, struct tunnel_config *tunnel)
+{
+    static const char *const yes[] = { "yes", "true", "on", "1" };
+    static const char *const no[] = { "no", "false", "off", "0" };
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcasecmp(key->value, yes[i]) == 0) {
+            tunnel->bind_grant_to_address = 1;
+            return 0;
+        }
+        if (strcasecmp(key->value, no[i]) == 0) {
+            tunnel->bind_grant_to_address = 0;
+            return 0;
+        }
+    }
+    add_error(ld, key->line, section->name, key->name, "'%s' is not yes or no", key->value);
+    return -1;
+}
+
+static int set_failure_window(struct loader *ld, const struct ini_section *section,
+                              const struct ini_key *key, struct tunnel_config *tunnel)
+{
+    return parse_timeout(ld, section, key, 1, &tunnel->failure_window);
+}
+
+static int set_max_failures(struct loader *ld, const struct ini_section *section,
+                            const struct ini_key *key, struct tunnel_config *tunnel)
+{
+    if (parse_number(key->value, 1, LOCKOUT_MAX_FAILURES_LIMIT, &tunnel->max_failures) < 0) {
+        add_error(ld, key->line, section->name, key->name,
+                  "'%s' is not a whole number from 1 to %d", key->value, LOCKOUT_MAX_FAILURES_LIMIT);
+        return -1;
+    }
+    return 0;
+}
+
+static int set_lockout(struct loader *ld, const struct ini_section *section,
+                       const struct ini_key *key, struct tunnel_config *tunnel)
+{
+    if (parse_timeout(ld, section, key, 1, &tunnel->lockout) < 0)
+        return -1;
+    if (tunnel->lockout > LOCKOUT_MAX_DURATION) {
+        add_error(ld, key->line, section->name, key->name,
+                  "too long (a lock lasts at most 24h, doubling included)");
+        return -1;
+    }
+    return 0;
+}
+
+/* Words separated by blanks; "double quotes" keep blanks inside a word. No shell. */
+static int split_command(const char *text, struct string_list *argv)
+{
+    const char *cursor = text;
+    for (;;) {
+        while (*cursor == ' ' || *cursor == '\t')
+            cursor++;
+        if (*cursor == '\0')
+            return 0;
+        char word[4096];
+        size_t used = 0;
+        int quoted = 0;
+        while (*cursor != '\0' && (quoted || (*cursor != ' ' && *cursor != '\t'))) {
+            if (*cursor == '"') {
+                quoted = !quoted;
+            } else if (used + 1 < sizeof(word)) {
+                word[used++] = *cursor;
+            } else {
+                return -1;
+            }
+            cursor++;
+        }
+        if (quoted || string_list_append(argv, word, used) < 0)
+            return -1;
+    }
+}
+
+static int set_alert_command(struct loader *ld, const struct ini_section *section,
+                             const struct ini_key *key, struct tunnel_config *tunnel)
+{
+    string_list_clear(&tunnel->alert_command);
+    if (require_value(ld, section, key) < 0)
+        return -1;
+    if (split_command(key->value, &tunnel->alert_command) < 0 ||
+        tunnel->alert_command.count == 0 || tunnel->alert_command.count > ALERT_COMMAND_ARGS_MAX) {
+        string_list_clear(&tunnel->alert_command);
+        add_error(ld, key->line, section->name, key->name,
+                  "cannot split '%s' into a program and its arguments (unbalanced quote?)",
+                  key->value);
+        return -1;
+    }
+    const char *program = tunnel->alert_command.items[0];
+    if (program[0] != '/' || access(program, X_OK) < 0) {
+        add_error(ld, key->line, section->name, key->name,
+                  "%s: %s (give the absolute path of an executable; it runs without a shell)",
+                  program, program[0] != '/' ? "not an absolute path" : strerror(errno));
+        string_list_clear(&tunnel->alert_command);
+        return -1;
+    }
+    return 0;
+}
+
+static int set_max_handshake_failures(struct loader *ld, const struct ini_section *section,
+                                      const struct ini_key *key, struct tunnel_config *tunnel)
+{
+    if (parse_number(key->value, 0, LOCKOUT_MAX_FAILURES_LIMIT,
+                     &tunnel->max_handshake_failures) < 0) {
+        add_error(ld, key->line, section->name, key->name,
+                  "'%s' is not a whole number from 0 (off) to %d", key->value,
+                  LOCKOUT_MAX_FAILURES_LIMIT);
+        return -1;
+    }
+    return 0;
+}
+
+/* Keys that mean nothing unless a login is asked for. */
+static const char *const pam_only_keys[] = {
+    "pam_service", "pam_confdir", "pam_timeout", "user_map", "grant_lifetime",
+    "bind_grant_to_address", "max_failures",
+};
+
+/* Defaults that depend on second_factor, and keys that need it. */
+static int finish_second_factor(struct loader *ld, const struct ini_section *section,
+                                struct tunnel_config *tunnel)
+{
+    char error[600];
+    int result = 0;
+    if (tunnel->second_factor != SECOND_FACTOR_PAM) {
+        for (size_t i = 0; i < sizeof(pam_only_keys) / sizeof(pam_only_keys[0]); i++) {
+            const struct ini_key *key = ini_source_find_key(section, pam_only_keys[i]);
+            if (key != NULL && tunnel->mode == TUNNEL_MODE_SERVER) {
+                add_error(ld, key->line, section->name, key->name,
+                          "only meaningful with second_factor = pam");
+                result = -1;
+            }
+        }
+        return result;
+    }
+    if (tunnel->pam_service == NULL && (tunnel->pam_service = strdup(DEFAULT_PAM_SERVICE)) == NULL)
+        ld->out_of_memory = 1;
+    if (tunnel->user_map == NULL &&
+        (tunnel->user_map = user_map_parse(DEFAULT_USER_MAP, NULL, error, sizeof(error))) == NULL)
+        ld->out_of_memory = 1;
+    if (ini_source_find_key(section, "max_handshake_failures") == NULL)
+        tunnel->max_handshake_failures = DEFAULT_MAX_HANDSHAKE_FAILURES;
+    return ld->out_of_memory ? -1 : 0;
+}
+
 static const struct tunnel_key tunnel_keys[] = {
     { "mode", SCOPE_ANY, 1, set_mode },
     { "listen", SCOPE_ANY, 1, set_listen },
@@ -656,6 +890,18 @@ static const struct tunnel_key tunnel_keys[] = {
     { "handshake_timeout", SCOPE_ANY, 0, set_handshake_timeout },
     { "idle_timeout", SCOPE_ANY, 0, set_idle_timeout },
     { "max_connections", SCOPE_ANY, 0, set_max_connections },
+    { "second_factor", SCOPE_SERVER, 0, set_second_factor },
+    { "pam_service", SCOPE_SERVER, 0, set_pam_service },
+    { "pam_confdir", SCOPE_SERVER, 0, set_pam_confdir },
+    { "pam_timeout", SCOPE_SERVER, 0, set_pam_timeout },
+    { "user_map", SCOPE_SERVER, 0, set_user_map },
+    { "grant_lifetime", SCOPE_SERVER, 0, set_grant_lifetime },
+    { "bind_grant_to_address", SCOPE_SERVER, 0, set_bind_grant_to_address },
+    { "failure_window", SCOPE_SERVER, 0, set_failure_window },
+    { "max_failures", SCOPE_SERVER, 0, set_max_failures },
+    { "lockout", SCOPE_SERVER, 0, set_lockout },
+    { "alert_command", SCOPE_SERVER, 0, set_alert_command },
+    { "max_handshake_failures", SCOPE_SERVER, 0, set_max_handshake_failures },
 };
 
 #define TUNNEL_KEY_COUNT (sizeof(tunnel_keys) / sizeof(tunnel_keys[0]))
@@ -879,6 +1125,21 @@ static void set_tunnel_defaults(struct tunnel_config *tunnel)
     tunnel->handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
     tunnel->idle_timeout = 0;
     tunnel->max_connections = DEFAULT_MAX_CONNECTIONS;
+    tunnel->second_factor = SECOND_FACTOR_NONE;
+    tunnel->pam_timeout = DEFAULT_PAM_TIMEOUT;
+    tunnel->grant_lifetime = DEFAULT_GRANT_LIFETIME;
+    tunnel->failure_window = DEFAULT_FAILURE_WINDOW;
+    tunnel->max_failures = DEFAULT_MAX_FAILURES;
+    tunnel->lockout = DEFAULT_LOCKOUT;
+    tunnel->max_handshake_failures = 0;
+}
+
+int config_key_line(const struct tunnel_config *tunnel, const char *key)
+{
+    for (size_t i = 0; i < tunnel->key_line_count; i++)
+        if (strcmp(tunnel->key_lines[i].key, key) == 0)
+            return tunnel->key_lines[i].line;
+    return tunnel->line;
 }
 
 static int parse_tunnel(struct loader *ld, const struct ini_section *section,
@@ -932,10 +1193,14 @@ static int parse_tunnel(struct loader *ld, const struct ini_section *section,
             result = -1;
             continue;
         }
-        if (known->set(ld, section, key, tunnel) < 0)
+        if (known->set(ld, section, key, tunnel) < 0) {
             result = -1;
-        else
+        } else {
             valid[known - tunnel_keys] = 1;
+            if (tunnel->key_line_count < CONFIG_MAX_KEY_LINES)
+                tunnel->key_lines[tunnel->key_line_count++] =
+                    (struct config_key_line){ known->name, key->line };
+        }
     }
 
     for (size_t i = 0; i < TUNNEL_KEY_COUNT; i++) {
@@ -955,6 +1220,8 @@ static int parse_tunnel(struct loader *ld, const struct ini_section *section,
                   "missing (required in client mode when target is a unix socket)");
         result = -1;
     }
+    if (finish_second_factor(ld, section, tunnel) < 0)
+        result = -1;
     return result;
 }
 
@@ -1170,6 +1437,7 @@ struct config *config_load(const char *path, char **errors)
         if (is_global_section(section)) {
             parse_global(&ld, section);
         } else {
+            config->tunnels[config->tunnel_count].source = config->path;
             parse_tunnel(&ld, section, &config->tunnels[config->tunnel_count]);
             config->tunnel_count++;
         }
@@ -1210,6 +1478,10 @@ static void free_tunnel(struct tunnel_config *tunnel)
     free(tunnel->ciphersuites);
     free(tunnel->ciphers);
     free(tunnel->groups);
+    free(tunnel->pam_service);
+    free(tunnel->pam_confdir);
+    user_map_free(tunnel->user_map);
+    string_list_clear(&tunnel->alert_command);
 }
 
 void config_free(struct config *config)

@@ -16,12 +16,25 @@
 
 enum tunnel_mode { TUNNEL_MODE_SERVER, TUNNEL_MODE_CLIENT };
 enum ktls_policy { KTLS_POLICY_AUTO, KTLS_POLICY_REQUIRE, KTLS_POLICY_OFF };
+enum second_factor { SECOND_FACTOR_NONE, SECOND_FACTOR_PAM };
+
+struct user_map;
 
 #include "string_list.h"
+
+#define CONFIG_MAX_KEY_LINES 48
+
+struct config_key_line {
+    const char *key;               /* a static key name */
+    int line;
+};
 
 struct tunnel_config {
     char *name;                    /* section name as written */
     int line;                      /* line of the [section] header */
+    const char *source;            /* the config file (struct config's path) */
+    struct config_key_line key_lines[CONFIG_MAX_KEY_LINES];   /* where each key was set */
+    size_t key_line_count;
     enum tunnel_mode mode;
     struct address listen;
     struct address target;
@@ -43,6 +56,19 @@ struct tunnel_config {
     uint64_t handshake_timeout;    /* seconds, default 10                           */
     uint64_t idle_timeout;         /* seconds, 0 = none                             */
     uint64_t max_connections;      /* default 10000                                 */
+    /* Second factor (server mode, see README "Second factor"). */
+    enum second_factor second_factor;  /* default none                              */
+    char *pam_service;             /* default "ktlstun"                             */
+    char *pam_confdir;             /* NULL = PAM's own /etc/pam.d (set for tests)   */
+    uint64_t pam_timeout;          /* seconds a PAM step may take, default 30       */
+    struct user_map *user_map;     /* set when second_factor = pam; default cn      */
+    uint64_t grant_lifetime;       /* seconds, default 8h                           */
+    int bind_grant_to_address;     /* default no                                    */
+    uint64_t failure_window;       /* seconds, default 15m                          */
+    uint64_t max_failures;         /* default 5                                     */
+    uint64_t lockout;              /* seconds of the first lock, default 10m        */
+    struct string_list alert_command;  /* argv; empty = none                        */
+    uint64_t max_handshake_failures;   /* 0 = off; default 20 when second_factor = pam */
 };
 
 struct global_config {
@@ -74,6 +100,10 @@ struct config *config_load(const char *path, char **errors);
 
 /* Frees CONFIG (NULL is fine). */
 void config_free(struct config *config);
+
+/* Returns the line where TUNNEL set KEY, or the line of its section header when the
+ * key was not written (for FILE:LINE in errors found after loading). */
+int config_key_line(const struct tunnel_config *tunnel, const char *key);
 
 /* Returns "server"/"client", "auto"/"require"/"off". */
 const char *config_mode_name(enum tunnel_mode mode);

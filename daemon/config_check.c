@@ -12,6 +12,7 @@
 
 int config_check_file(const char *path)
 {
+    log_use_plain_stderr();
     char *errors = NULL;
     struct config *config = config_load(path, &errors);
     if (config == NULL) {

@@ -17,6 +17,7 @@ static const char *log_program = "ktlstun";
 static enum log_level log_threshold = LOG_LEVEL_INFO;
 static int log_to_syslog;
 static int log_to_journal;
+static int log_plain;
 
 static const char *const level_names[] = {
     [LOG_LEVEL_ERROR] = "error", [LOG_LEVEL_WARNING] = "warning",
@@ -27,6 +28,11 @@ void log_init(const char *program, enum log_level level)
 {
     log_program = program;
     log_threshold = level;
+}
+
+void log_use_plain_stderr(void)
+{
+    log_plain = 1;
 }
 
 void log_use_syslog(void)
@@ -97,8 +103,9 @@ static void log_write_event(enum log_level level, const char *message_id,
                             va_list args, const char *suffix)
 {
     char line[4096];
-    int used = snprintf(line, sizeof(line), "%s[%d]: %s: ", log_program, (int)getpid(),
-                        level_names[level]);
+    int used = log_plain ? 0
+                         : snprintf(line, sizeof(line), "%s[%d]: %s: ", log_program,
+                                    (int)getpid(), level_names[level]);
     if (used < 0)
         return;
     size_t pos = (size_t)used < sizeof(line) ? (size_t)used : sizeof(line) - 1;

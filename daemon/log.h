@@ -14,6 +14,10 @@ enum log_level { LOG_LEVEL_ERROR = 3, LOG_LEVEL_WARNING = 4, LOG_LEVEL_NOTICE = 
 /* Sets the program name shown in each line and the lowest level that is written. */
 void log_init(const char *program, enum log_level level);
 
+/* Writes bare messages to stderr, without "program[pid]: level: " (what `-t` and
+ * check-config print, so every problem reads FILE:LINE: ...). */
+void log_use_plain_stderr(void);
+
 /* Sends lines to syslog (daemon facility) instead of stderr: for a detached daemon. */
 void log_use_syslog(void);
 

@@ -17,6 +17,17 @@
 #include "second_factor.h"
 #include "verify_reason.h"
 
+/* "FILE:LINE: [tunnel] key:" — errors found while loading what a key names point at
+ * the line that named it, like every other configuration error. The buffer is static:
+ * each use is consumed by the log call it is an argument of. */
+static const char *where(const struct tunnel_config *tunnel, const char *key)
+{
+    static char buf[600];
+    snprintf(buf, sizeof(buf), "%s:%d: [%s] %s:", tunnel->source ? tunnel->source : "(config)",
+             config_key_line(tunnel, key), tunnel->name, key);
+    return buf;
+}
+
 /* Encrypted keys would otherwise make OpenSSL prompt on the terminal of a daemon. */
 static int refuse_passphrase(char *buf, int size, int rwflag, void *userdata)
 {
@@ -64,7 +75,7 @@ static int load_crls(SSL_CTX *ctx, const struct tunnel_config *tunnel)
     int loaded = 0;
     BIO *bio = BIO_new_file(tunnel->crl, "r");
     if (bio == NULL) {
-        log_openssl(LOG_LEVEL_ERROR, "[%s] crl %s", tunnel->name, tunnel->crl);
+        log_openssl(LOG_LEVEL_ERROR, "%s %s", where(tunnel, "crl"), tunnel->crl);
         goto out;
     }
     X509_STORE *store = SSL_CTX_get_cert_store(ctx);
@@ -73,7 +84,7 @@ static int load_crls(SSL_CTX *ctx, const struct tunnel_config *tunnel)
         int added = X509_STORE_add_crl(store, crl);
         X509_CRL_free(crl);
         if (!added) {
-            log_openssl(LOG_LEVEL_ERROR, "[%s] crl %s", tunnel->name, tunnel->crl);
+            log_openssl(LOG_LEVEL_ERROR, "%s %s", where(tunnel, "crl"), tunnel->crl);
             goto out_bio;
         }
         loaded++;
@@ -83,9 +94,9 @@ static int load_crls(SSL_CTX *ctx, const struct tunnel_config *tunnel)
         ERR_clear_error();
     if (ERR_peek_error() != 0 || loaded == 0) {
         if (loaded == 0)
-            log_error("[%s] crl %s: no CRL found in the file", tunnel->name, tunnel->crl);
+            log_error("%s %s: no CRL found in the file", where(tunnel, "crl"), tunnel->crl);
         else
-            log_openssl(LOG_LEVEL_ERROR, "[%s] crl %s", tunnel->name, tunnel->crl);
+            log_openssl(LOG_LEVEL_ERROR, "%s %s", where(tunnel, "crl"), tunnel->crl);
         goto out_bio;
     }
     /* Like nginx: every CA in the chain must have a CRL, so a revoked intermediate
@@ -98,12 +109,12 @@ out:
     return result;
 }
 
-static int add_ca_file(SSL_CTX *ctx, const char *tunnel_name, const char *path, int *count)
+static int add_ca_file(SSL_CTX *ctx, const struct tunnel_config *tunnel, const char *path, int *count)
 {
     int result = -1;
     BIO *bio = BIO_new_file(path, "r");
     if (bio == NULL) {
-        log_openssl(LOG_LEVEL_ERROR, "[%s] ca %s", tunnel_name, path);
+        log_openssl(LOG_LEVEL_ERROR, "%s %s", where(tunnel, "ca"), path);
         goto out;
     }
     X509_STORE *store = SSL_CTX_get_cert_store(ctx);
@@ -112,7 +123,7 @@ static int add_ca_file(SSL_CTX *ctx, const char *tunnel_name, const char *path, 
         int added = X509_STORE_add_cert(store, cert) && SSL_CTX_add_client_CA(ctx, cert);
         X509_free(cert);
         if (!added) {
-            log_openssl(LOG_LEVEL_ERROR, "[%s] ca %s", tunnel_name, path);
+            log_openssl(LOG_LEVEL_ERROR, "%s %s", where(tunnel, "ca"), path);
             goto out_bio;
         }
         (*count)++;
@@ -120,7 +131,7 @@ static int add_ca_file(SSL_CTX *ctx, const char *tunnel_name, const char *path, 
     if (ERR_GET_REASON(ERR_peek_last_error()) == PEM_R_NO_START_LINE)
         ERR_clear_error();
     if (ERR_peek_error() != 0) {
-        log_openssl(LOG_LEVEL_ERROR, "[%s] ca %s", tunnel_name, path);
+        log_openssl(LOG_LEVEL_ERROR, "%s %s", where(tunnel, "ca"), path);
         goto out_bio;
     }
     result = 0;
@@ -137,12 +148,12 @@ static int load_ca(SSL_CTX *ctx, const struct tunnel_config *tunnel)
 {
     int count = 0;
     if (!tunnel->ca_is_directory) {
-        if (add_ca_file(ctx, tunnel->name, tunnel->ca, &count) < 0)
+        if (add_ca_file(ctx, tunnel, tunnel->ca, &count) < 0)
             return -1;
     } else {
         DIR *dir = opendir(tunnel->ca);
         if (dir == NULL) {
-            log_error("[%s] ca %s: %s", tunnel->name, tunnel->ca, strerror(errno));
+            log_error("%s %s: %s", where(tunnel, "ca"), tunnel->ca, strerror(errno));
             return -1;
         }
         struct dirent *entry;
@@ -155,14 +166,14 @@ static int load_ca(SSL_CTX *ctx, const struct tunnel_config *tunnel)
             snprintf(path, sizeof(path), "%s/%s", tunnel->ca, entry->d_name);
             if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
                 continue;
-            failed = add_ca_file(ctx, tunnel->name, path, &count) < 0;
+            failed = add_ca_file(ctx, tunnel, path, &count) < 0;
         }
         closedir(dir);
         if (failed)
             return -1;
     }
     if (count == 0) {
-        log_error("[%s] ca %s: no certificate found", tunnel->name, tunnel->ca);
+        log_error("%s %s: no certificate found", where(tunnel, "ca"), tunnel->ca);
         return -1;
     }
     return 0;
@@ -174,19 +185,19 @@ static int apply_policy(SSL_CTX *ctx, const struct tunnel_config *tunnel)
      * chain and the peer's; the verify step reports the weak part by name. */
     SSL_CTX_set_security_level(ctx, 2);
     if (!SSL_CTX_set_min_proto_version(ctx, tunnel->tls_min_version)) {
-        log_openssl(LOG_LEVEL_ERROR, "[%s] tls_min_version", tunnel->name);
+        log_openssl(LOG_LEVEL_ERROR, "%s", where(tunnel, "tls_min_version"));
         return -1;
     }
     if (tunnel->ciphersuites != NULL && !SSL_CTX_set_ciphersuites(ctx, tunnel->ciphersuites)) {
-        log_openssl(LOG_LEVEL_ERROR, "[%s] ciphersuites %s", tunnel->name, tunnel->ciphersuites);
+        log_openssl(LOG_LEVEL_ERROR, "%s %s", where(tunnel, "ciphersuites"), tunnel->ciphersuites);
         return -1;
     }
     if (tunnel->ciphers != NULL && !SSL_CTX_set_cipher_list(ctx, tunnel->ciphers)) {
-        log_openssl(LOG_LEVEL_ERROR, "[%s] ciphers %s", tunnel->name, tunnel->ciphers);
+        log_openssl(LOG_LEVEL_ERROR, "%s %s", where(tunnel, "ciphers"), tunnel->ciphers);
         return -1;
     }
     if (tunnel->groups != NULL && !SSL_CTX_set1_groups_list(ctx, tunnel->groups)) {
-        log_openssl(LOG_LEVEL_ERROR, "[%s] groups %s", tunnel->name, tunnel->groups);
+        log_openssl(LOG_LEVEL_ERROR, "%s %s", where(tunnel, "groups"), tunnel->groups);
         return -1;
     }
     /* No tickets, no session cache: every connection is a full handshake whose record
@@ -215,15 +226,15 @@ SSL_CTX *tls_context_create(const struct tunnel_config *tunnel)
         goto fail_ctx;
     SSL_CTX_set_default_passwd_cb(ctx, refuse_passphrase);
     if (SSL_CTX_use_certificate_chain_file(ctx, tunnel->cert) != 1) {
-        log_openssl(LOG_LEVEL_ERROR, "[%s] cert %s", tunnel->name, tunnel->cert);
+        log_openssl(LOG_LEVEL_ERROR, "%s %s", where(tunnel, "cert"), tunnel->cert);
         goto fail_ctx;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, tunnel->key, SSL_FILETYPE_PEM) != 1) {
-        log_openssl(LOG_LEVEL_ERROR, "[%s] key %s", tunnel->name, tunnel->key);
+        log_openssl(LOG_LEVEL_ERROR, "%s %s", where(tunnel, "key"), tunnel->key);
         goto fail_ctx;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
-        log_openssl(LOG_LEVEL_ERROR, "[%s] key %s does not match cert %s", tunnel->name,
+        log_openssl(LOG_LEVEL_ERROR, "%s %s does not match cert %s", where(tunnel, "key"),
                     tunnel->key, tunnel->cert);
         goto fail_ctx;
     }
