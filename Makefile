@@ -26,6 +26,7 @@ CC      ?= cc
 BUILD_PACKAGES := gcc make pkg-config libssl-dev libiniparser-dev libcmocka-dev \
                   libsystemd-dev libpam0g-dev libkmod-dev libnl-3-dev
 TEST_PACKAGES  := openssl curl stunnel4 socat procps iproute2 jq systemd util-linux \
+                  groff-base man-db strace libpam-oath oathtool \
                   qemu-system-x86 busybox-static cpio kmod
 # make bench only: the peers it measures against, its load tool, charts, report.
 BENCH_PACKAGES := haproxy iperf3 gnuplot-nox python3 linux-perf

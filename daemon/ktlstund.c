@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -102,9 +103,13 @@ int main(int argc, char **argv)
     }
     log_set_level(config->global.log_level);
     raise_fd_limit();
-    /* Load the tls module while we still may; workers cannot after the drop. */
-    if (wants_ktls(config) && geteuid() == 0)
+    /* Load the tls module while we still may; without CAP_SYS_MODULE (the systemd
+     * unit) this only checks, so a missing module is still reported at start. */
+    if (wants_ktls(config))
         kmod_load_tls_modules();
+    /* The parent holds every private key: keep same-uid processes (a compromised
+     * worker under the unit's single uid) out of its memory and core files. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     int under_systemd = getenv("INVOCATION_ID") != NULL || getenv("NOTIFY_SOCKET") != NULL;
     if (!foreground && !under_systemd) {
         log_use_syslog();

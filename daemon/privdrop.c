@@ -45,6 +45,11 @@ int privdrop_apply(const struct privdrop_target *target)
     }
     if (!target->enabled)
         return 0;
+    /* Started as that user already (systemd's User=): there is nothing to give up,
+     * and setgroups would fail without CAP_SETGID. */
+    if (geteuid() != 0 && getuid() == target->uid && geteuid() == target->uid &&
+        getgid() == target->gid && getegid() == target->gid)
+        return 0;
     if (setgroups(1, &target->gid) < 0 || setresgid(target->gid, target->gid, target->gid) < 0 ||
         setresuid(target->uid, target->uid, target->uid) < 0) {
         log_error("cannot drop privileges to %s: %s", target->user, strerror(errno));
