@@ -19,6 +19,11 @@ mount -t tmpfs tmpfs /run
 # Static node as kmod's static-nodes would make it: the first open autoloads tun.
 mkdir -p /dev/net
 [ -e /dev/net/tun ] || mknod -m 0666 /dev/net/tun c 10 200
+# bash process substitution and /dev/stdin-style paths need the usual links.
+[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
+[ -e /dev/stdin ] || ln -s /proc/self/fd/0 /dev/stdin
+[ -e /dev/stdout ] || ln -s /proc/self/fd/1 /dev/stdout
+[ -e /dev/stderr ] || ln -s /proc/self/fd/2 /dev/stderr
 
 # Kernel messages would split result lines on the shared serial console; dmesg still
 # has them.

@@ -180,6 +180,10 @@ cp -a "$guest_dir" "$root/src/tests/vm/guest" || die "cannot copy $guest_dir"
 chmod +x "$root"/src/tests/vm/guest/*.sh 2>/dev/null
 [ -d "$repo/tests/integration" ] && { cp -a "$repo/tests/integration" "$root/src/tests/" || die "cannot copy tests/integration"; }
 [ -d "$repo/etc" ] && { cp -a "$repo/etc" "$root/src/" || die "cannot copy etc/"; }
+# One test PKI per run, made on the host: busybox's date cannot do the validity
+# arithmetic pki.sh needs. Guest tests find it at /pki (see tests/integration/pki.sh).
+"$repo/tests/integration/pki.sh" "$root/pki" >"$build/vm/pki.out" 2>&1 ||
+    die "tests/integration/pki.sh failed: $(tail -n 3 "$build/vm/pki.out")"
 ls "$root"/src/tests/vm/guest/*.sh >/dev/null 2>&1 || die "no guest tests in $guest_dir"
 
 # Kernel modules, then depmod for libkmod (modules.*.bin) and busybox modprobe (text).
