@@ -26,10 +26,14 @@ CC      ?= cc
 BUILD_PACKAGES := gcc make pkg-config libssl-dev libiniparser-dev libcmocka-dev \
                   libsystemd-dev libpam0g-dev libkmod-dev libnl-3-dev
 TEST_PACKAGES  := openssl curl stunnel4 socat procps iproute2 jq systemd util-linux \
-                  groff-base man-db strace libpam-oath oathtool \
+                  groff-base man-db strace libpam-oath oathtool fail2ban \
                   qemu-system-x86 busybox-static cpio kmod
 # make bench only: the peers it measures against, its load tool, charts, report.
 BENCH_PACKAGES := haproxy iperf3 gnuplot-nox python3 linux-perf
+# make fuzz only: libFuzzer comes with clang (make check replays the corpora without it).
+FUZZ_PACKAGES  := clang
+FUZZ_CC        ?= clang
+FUZZ_SECONDS   ?= 60
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes
@@ -53,7 +57,10 @@ BENCH_TOOL_SOURCES := $(wildcard bench/tools/*.c)
 BENCH_TOOLS    := $(BENCH_TOOL_SOURCES:bench/tools/%.c=$(BUILD)/bench/%)
 HEADERS        := $(wildcard daemon/*.h kmod-helpers/*.h tests/unit/*.h)
 
-.PHONY: all deps check check-unit check-integration check-vm asan demo bench install uninstall clean
+# Keep object files between runs (they are intermediates of pattern rules).
+.SECONDARY:
+
+.PHONY: all deps check check-unit check-integration check-vm asan demo bench fuzz install uninstall clean
 
 all: $(BUILD)/ktlstund $(BUILD)/ktlstun $(UNIT_TESTS) $(TOOLS) $(BENCH_TOOLS)
 
@@ -115,6 +122,20 @@ bench: EXTRA_PACKAGES = $(BENCH_PACKAGES)
 bench: deps
 	$(MAKE) all
 	bench/run.sh $(BUILD)
+
+# libFuzzer targets for what parses bytes from the network. `make fuzz` builds them
+# and runs each for FUZZ_SECONDS; new inputs go to $(BUILD)/fuzz/corpus-*, never into
+# tests/fuzz/corpus (copy the ones worth keeping there by hand).
+$(BUILD)/fuzz/fuzz_auth_frame: tests/fuzz/fuzz_auth_frame.c daemon/auth_protocol.c daemon/auth_protocol.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -o $@ tests/fuzz/fuzz_auth_frame.c daemon/auth_protocol.c
+
+fuzz: EXTRA_PACKAGES = $(FUZZ_PACKAGES)
+fuzz: deps $(BUILD)/fuzz/fuzz_auth_frame
+	mkdir -p $(BUILD)/fuzz/corpus-auth_frame
+	$(BUILD)/fuzz/fuzz_auth_frame -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  $(BUILD)/fuzz/corpus-auth_frame tests/fuzz/corpus/auth_frame
 
 # Installs exactly the files README lists (tests/integration/test_install.sh checks
 # them). Builds nothing it does not install: only the two binaries, and only when

@@ -39,6 +39,9 @@ struct conn {
     struct splice_relay splice;         /* kTLS path */
     struct ktls_secrets secrets;        /* from the keylog callback, wiped after use */
     struct ktls_offload_state offload;
+    int ulp_error;                      /* errno of attaching the tls ULP, 0 if attached */
+    int ulp_attached;
+    struct auth_channel *login;         /* CONN_LOGIN: the second-factor login channel */
     int offloaded;
     int handshake_done;
     char peer_address[80];
@@ -266,7 +269,11 @@ static int offload_to_kernel(struct conn *c)
         return 0;
     char reason[300];
     int installed = -1;
-    if (kernel_offers_ktls(reason, sizeof(reason)))
+    if (!kernel_offers_ktls(reason, sizeof(reason)))
+        ;
+    else if (!c->ulp_attached)
+        snprintf(reason, sizeof(reason), "setsockopt(TCP_ULP, tls): %s", strerror(c->ulp_error));
+    else
         installed = ktls_offload_install(c->ssl, c->tls_fd, &c->secrets, &c->offload, reason,
                                          sizeof(reason));
     if (installed == 0) {
@@ -349,8 +356,22 @@ static int check_target_connected(struct conn *c)
     return -1;
 }
 
+/* The ULP goes on while the socket is surely ESTABLISHED (see ktls_offload_attach);
+ * the keys follow after the handshake and the access checks. */
+static void attach_ulp(struct conn *c)
+{
+    char reason[200];
+    if (c->tunnel->config->ktls == KTLS_POLICY_OFF || !kernel_offers_ktls(reason, sizeof(reason)))
+        return;
+    if (ktls_offload_attach(c->tls_fd, reason, sizeof(reason)) == 0)
+        c->ulp_attached = 1;
+    else
+        c->ulp_error = errno;
+}
+
 static int start_handshake(struct conn *c)
 {
+    attach_ulp(c);
     c->ssl = tls_context_new_ssl(c->tunnel->ssl_ctx, c->tunnel->config, c->tls_fd, &c->peer);
     if (c->ssl == NULL) {
         conn_close(c, STATS_RESULT_ERROR, "cannot start the TLS session");

@@ -51,6 +51,15 @@ int ktls_offload_kernel_ready(char *reason, size_t len)
     return 0;
 }
 
+int ktls_offload_attach(int fd, char *reason, size_t len)
+{
+    if (setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) < 0) {
+        snprintf(reason, len, "setsockopt(TCP_ULP, tls): %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static int install_direction(int fd, int optname, const struct ktls_suite *suite,
                              const struct ktls_direction_keys *keys, uint64_t sequence)
 {
@@ -88,10 +97,6 @@ int ktls_offload_install(SSL *ssl, int fd, struct ktls_secrets *secrets,
     if (ktls_keys_randoms_from_ssl(ssl, &randoms) < 0 ||
         ktls_keys_derive(secrets, &state->suite, state->role, &randoms, &keys) < 0) {
         snprintf(reason, len, "traffic keys could not be derived");
-        goto out;
-    }
-    if (setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) < 0) {
-        snprintf(reason, len, "setsockopt(TCP_ULP, tls): %s", strerror(errno));
         goto out;
     }
     /* With no tickets and no resumption, TLS 1.3 application records start at 0; in

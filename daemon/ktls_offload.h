@@ -30,7 +30,15 @@ void ktls_offload_collect_secrets(SSL *ssl, struct ktls_secrets *secrets);
 /* Returns 1 when this kernel offers the tls ULP, 0 when not (REASON says why). */
 int ktls_offload_kernel_ready(char *reason, size_t len);
 
-/* Installs kTLS on FD for SSL's completed handshake. Returns 0 (STATE filled; SSL can
+/* Attaches the tls ULP to FD, which must be a connected TCP socket and still
+ * ESTABLISHED: the kernel refuses it once the peer has sent FIN (CLOSE_WAIT), which a
+ * fast client does before our handshake ends. So this runs before the handshake; with
+ * no keys set yet the socket still behaves as plain TCP for OpenSSL. Returns 0, or -1
+ * with REASON. */
+int ktls_offload_attach(int fd, char *reason, size_t len);
+
+/* Installs kTLS on FD (ULP attached with ktls_offload_attach) for SSL's completed
+ * handshake. Returns 0 (STATE filled; SSL can
  * be freed), -1 when nothing was changed on the socket (the userspace relay can carry
  * on; REASON says why), or -2 when the socket was changed halfway and the connection
  * must be closed. SECRETS are wiped in every case. Keys are never logged. */

@@ -187,24 +187,48 @@ static int read_control_record(struct splice_relay *r)
     }
 }
 
+/* Moves what D's pipe holds on to FD. Returns the bytes moved (0 when blocked or
+ * empty), or -1 after noting WHAT failed. */
+static ssize_t drain_pipe(struct splice_relay *r, struct splice_direction *d, int fd,
+                          const char *what)
+{
+    if (d->in_pipe == 0)
+        return 0;
+    ssize_t n = splice(d->pipe_read, NULL, fd, NULL, d->in_pipe, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+    if (n > 0) {
+        d->in_pipe -= (size_t)n;
+        d->bytes += (uint64_t)n;
+        r->moved = 1;
+        return n;
+    }
+    if (n < 0 && errno != EAGAIN) {
+        note_reason(r, what, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Pulls from FD into D's pipe, as much as it has room for. Returns what splice
+ * returned: bytes, 0 at end of stream, -1 with errno. */
+static ssize_t fill_pipe(struct splice_relay *r, struct splice_direction *d, int fd)
+{
+    ssize_t n = splice(fd, NULL, d->pipe_write, NULL, PIPE_CAPACITY - d->in_pipe,
+                       SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+    if (n > 0) {
+        d->in_pipe += (size_t)n;
+        r->moved = 1;
+    }
+    return n;
+}
+
 /* Returns 1 when something moved, 0 when blocked, -1 on failure. */
 static int pump_from_tls(struct splice_relay *r)
 {
     struct splice_direction *d = &r->from_tls;
-    int progress = 0;
-    if (d->in_pipe > 0) {
-        ssize_t n = splice(d->pipe_read, NULL, r->plain_fd, NULL, d->in_pipe,
-                           SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-        if (n > 0) {
-            d->in_pipe -= (size_t)n;
-            d->bytes += (uint64_t)n;
-            r->moved = 1;
-            progress = 1;
-        } else if (n < 0 && errno != EAGAIN) {
-            note_reason(r, "plain side write failed", strerror(errno));
-            return -1;
-        }
-    }
+    ssize_t drained = drain_pipe(r, d, r->plain_fd, "plain side write failed");
+    if (drained < 0)
+        return -1;
+    int progress = drained > 0;
     if (d->eof) {
         if (d->in_pipe == 0 && !d->shut) {
             shutdown(r->plain_fd, SHUT_WR);
@@ -215,13 +239,9 @@ static int pump_from_tls(struct splice_relay *r)
     }
     if (d->in_pipe >= PIPE_CAPACITY)
         return progress;
-    ssize_t n = splice(r->tls_fd, NULL, d->pipe_write, NULL, PIPE_CAPACITY - d->in_pipe,
-                       SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-    if (n > 0) {
-        d->in_pipe += (size_t)n;
-        r->moved = 1;
+    ssize_t n = fill_pipe(r, d, r->tls_fd);
+    if (n > 0)
         return 1;
-    }
     if (n == 0) {
         note_reason(r, "TLS peer closed without close_notify", NULL);
         d->eof = 1;
@@ -242,32 +262,22 @@ static int pump_from_tls(struct splice_relay *r)
 static int pump_to_tls(struct splice_relay *r)
 {
     struct splice_direction *d = &r->to_tls;
-    int progress = 0;
-    if (d->in_pipe > 0) {
-        if (r->tx_record_limit != 0 && r->tx_records >= r->tx_record_limit) {
-            note_reason(r, "AES record limit for one key reached (RFC 8446 5.5); closing so "
-                           "the peer reconnects with fresh keys", NULL);
-            return -1;
-        }
-        ssize_t n = splice(d->pipe_read, NULL, r->tls_fd, NULL, d->in_pipe,
-                           SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-        if (n > 0) {
-            d->in_pipe -= (size_t)n;
-            d->bytes += (uint64_t)n;
-            /* Each call ends a record; full records in between: an upper bound. */
-            r->tx_records += (uint64_t)n / TLS_MAX_RECORD + 1;
-            r->moved = 1;
-            progress = 1;
-        } else if (n < 0 && errno != EAGAIN) {
-            note_reason(r, "TLS write failed", strerror(errno));
-            return -1;
-        }
+    if (d->in_pipe > 0 && r->tx_record_limit != 0 && r->tx_records >= r->tx_record_limit) {
+        note_reason(r, "AES record limit for one key reached (RFC 8446 5.5); closing so "
+                       "the peer reconnects with fresh keys", NULL);
+        return -1;
     }
+    ssize_t drained = drain_pipe(r, d, r->tls_fd, "TLS write failed");
+    if (drained < 0)
+        return -1;
+    /* Each splice ends a record; full records in between: an upper bound. */
+    if (drained > 0)
+        r->tx_records += (uint64_t)drained / TLS_MAX_RECORD + 1;
+    int progress = drained > 0;
     if (d->eof) {
         if (d->in_pipe == 0 && !d->shut) {
             static const unsigned char close_notify[2] = { 1, ALERT_CLOSE_NOTIFY };
-            int sent = send_record(r->tls_fd, RECORD_ALERT, close_notify, sizeof(close_notify));
-            if (sent == 1)
+            if (send_record(r->tls_fd, RECORD_ALERT, close_notify, sizeof(close_notify)) == 1)
                 return progress;
             shutdown(r->tls_fd, SHUT_WR);
             d->shut = 1;
@@ -277,13 +287,9 @@ static int pump_to_tls(struct splice_relay *r)
     }
     if (d->in_pipe >= PIPE_CAPACITY)
         return progress;
-    ssize_t n = splice(r->plain_fd, NULL, d->pipe_write, NULL, PIPE_CAPACITY - d->in_pipe,
-                       SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-    if (n > 0) {
-        d->in_pipe += (size_t)n;
-        r->moved = 1;
+    ssize_t n = fill_pipe(r, d, r->plain_fd);
+    if (n > 0)
         return 1;
-    }
     if (n == 0) {
         d->eof = 1;
         return 1;
