@@ -18,14 +18,18 @@
 #include "message_ids.h"
 #include "relay.h"
 #include "relay_splice.h"
+#include "auth_channel.h"
+#include "second_factor.h"
 #include "stats.h"
 #include "status_record.h"
 #include "tls_context.h"
 
-enum conn_state { CONN_CONNECTING, CONN_HANDSHAKING, CONN_RELAYING, CONN_CLOSED };
+enum conn_state { CONN_CONNECTING, CONN_HANDSHAKING, CONN_RELAYING, CONN_LOGIN, CONN_CLOSED };
 
 struct conn {
     struct conn *prev, *next;
+    struct conn *next_pending;          /* host->pending list */
+    int queued;                         /* on host->pending */
     struct conn_host *host;
     const struct tunnel *tunnel;
     enum conn_state state;
@@ -157,6 +161,30 @@ static void report_bytes(struct conn *c)
     c->reported_out = out;
 }
 
+/* Edge-triggered epoll will not wake a relay that stopped before EAGAIN: it waits
+ * here for its next turn instead. */
+static void queue_pending(struct conn *c)
+{
+    if (c->queued)
+        return;
+    c->queued = 1;
+    c->next_pending = c->host->pending;
+    c->host->pending = c;
+}
+
+static void unqueue_pending(struct conn *c)
+{
+    if (!c->queued)
+        return;
+    for (struct conn **link = &c->host->pending; *link != NULL; link = &(*link)->next_pending) {
+        if (*link == c) {
+            *link = c->next_pending;
+            break;
+        }
+    }
+    c->queued = 0;
+}
+
 /* Ends C: audit line for a tunnel that got past its handshake, refusal line for one
  * that did not; RESULT is what the metrics count. C is freed after the current event
  * batch. */
@@ -164,6 +192,7 @@ static void conn_close(struct conn *c, enum stats_result result, const char *rea
 {
     if (c->state == CONN_CLOSED)
         return;
+    unqueue_pending(c);
     struct stats *stats = c->host->stats;
     int slot = c->tunnel->limit_slot;
     if (c->handshake_done) {
@@ -464,7 +493,9 @@ static void conn_step(struct conn *c)
         c->last_activity_ms = event_loop_now_ms();
         report_bytes(c);
     }
-    if (status != RELAY_RUNNING)
+    if (status == RELAY_YIELDED)
+        queue_pending(c);
+    else if (status != RELAY_RUNNING)
         conn_close(c, status == RELAY_FINISHED ? STATS_RESULT_COMPLETED : STATS_RESULT_ERROR,
                    close_reason);
 }
@@ -599,6 +630,19 @@ void conn_describe_all(const struct conn_host *host, FILE *out)
         status_record_number(out, "ktls_rx", (uint64_t)c->offloaded);
         status_record_end(out);
     }
+}
+
+int conn_run_pending(struct conn_host *host)
+{
+    struct conn *turn = host->pending;
+    host->pending = NULL;
+    while (turn != NULL) {
+        struct conn *c = turn;
+        turn = c->next_pending;
+        c->queued = 0;
+        conn_step(c);
+    }
+    return host->pending != NULL;
 }
 
 void conn_free_closed(struct conn_host *host)

@@ -23,9 +23,11 @@ struct conn_host {
     struct event_loop *loop;
     struct conn_limit *limits;
     struct stats *stats;
+    struct pam_link *pam_link;   /* to the PAM helper, for login channels; NULL: none */
     int worker_slot;
     struct conn *live;        /* every connection not yet closed */
     struct conn *closed;      /* closed during this event batch, freed after it */
+    struct conn *pending;     /* relays that yielded with work left: run again */
     size_t live_count;
 };
 
@@ -43,6 +45,10 @@ void conn_close_all(struct conn_host *host, const char *reason);
 
 /* Writes one status_record "conn" line per live connection to OUT. */
 void conn_describe_all(const struct conn_host *host, FILE *out);
+
+/* Gives every relay that yielded its turn another one. Returns 1 while some still
+ * have work left (the worker then polls without sleeping). */
+int conn_run_pending(struct conn_host *host);
 
 /* Frees connections closed during the last event batch (their fds may still have had
  * events queued in that batch, so they must outlive it). */

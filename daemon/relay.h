@@ -31,14 +31,25 @@ struct relay {
     char close_reason[160];            /* first notable event, for the audit line */
 };
 
-enum relay_status { RELAY_RUNNING, RELAY_FINISHED, RELAY_FAILED };
+/* How much one connection may move before the event loop serves the others: on
+ * loopback a single transfer would otherwise never see EAGAIN and starve every
+ * handshake on its worker. */
+#define RELAY_TURN_BYTES (256 * 1024)
+
+enum relay_status {
+    RELAY_RUNNING,    /* waiting for its sockets */
+    RELAY_YIELDED,    /* moved a turn's worth and can go on: run it again soon */
+    RELAY_FINISHED,
+    RELAY_FAILED
+};
 
 /* Prepares R for SSL (on TLS_FD) and PLAIN_FD; owns neither. */
 void relay_init(struct relay *r, SSL *ssl, int tls_fd, int plain_fd);
 
-/* Moves every byte that can move now without blocking. Returns RELAY_FINISHED once
- * both directions are closed and flushed, RELAY_FAILED on an error (reason in
- * close_reason), RELAY_RUNNING otherwise. */
+/* Moves what can move now without blocking, up to RELAY_TURN_BYTES. Returns
+ * RELAY_FINISHED once both directions are closed and flushed, RELAY_FAILED on an
+ * error (reason in close_reason), RELAY_YIELDED when the turn's budget ran out with
+ * work left, RELAY_RUNNING otherwise. */
 enum relay_status relay_pump(struct relay *r);
 
 /* Frees the buffers. */

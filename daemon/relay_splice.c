@@ -303,6 +303,7 @@ static int pump_to_tls(struct splice_relay *r)
 enum relay_status relay_splice_pump(struct splice_relay *r)
 {
     r->moved = 0;
+    uint64_t turn_start = r->from_tls.bytes + r->to_tls.bytes;
     for (;;) {
         int from = pump_from_tls(r);
         int to = pump_to_tls(r);
@@ -310,6 +311,8 @@ enum relay_status relay_splice_pump(struct splice_relay *r)
             return RELAY_FAILED;
         if (from == 0 && to == 0)
             break;
+        if (r->from_tls.bytes + r->to_tls.bytes - turn_start >= RELAY_TURN_BYTES)
+            return RELAY_YIELDED;
     }
     if (r->from_tls.shut && r->to_tls.shut) {
         note_reason(r, "closed by both sides", NULL);

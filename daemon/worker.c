@@ -177,8 +177,10 @@ int worker_run(struct generation *gen, const struct worker_shared *shared, int w
     while (w.accepting || w.host.live_count > 0) {
         /* Timeouts have one-second resolution: a sweep of every connection once a
          * second costs microseconds even at the connection limit. */
-        if (event_loop_run_once(w.host.loop, 1000) < 0)
+        /* Relays that yielded their turn run again at once, after what epoll has. */
+        if (event_loop_run_once(w.host.loop, w.host.pending != NULL ? 0 : 1000) < 0)
             goto out_conns;
+        conn_run_pending(&w.host);
         conn_free_closed(&w.host);
         uint64_t now = event_loop_now_ms();
         heartbeat_beat(shared->heartbeat, worker_slot, now);
