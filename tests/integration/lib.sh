@@ -1,0 +1,325 @@
+# lib.sh — helpers for tests/integration/test_*.sh (sourced; run.sh sets the environment).
+#
+# Environment from run.sh: KTLSTUND KTLSTUN TOOLS PKI TEST_DIR SLOW.
+# Every background process a test starts goes through spawn/start_ktlstund/start_echo,
+# so the EXIT trap can end them (by pid) and nothing outlives the test.
+
+set -Eeuo pipefail
+
+: "${KTLSTUND:?run me through tests/integration/run.sh}"
+: "${KTLSTUN:?}" "${TOOLS:?}" "${PKI:?}" "${TEST_DIR:?}"
+SLOW=${SLOW:-1}
+
+PIDS=()          # background processes to end at exit
+DAEMON_LOGS=()   # logs to show when a test fails
+cd "$TEST_DIR"
+
+note() { echo "# $*"; }
+
+dump_logs() {
+    local log
+    for log in "${DAEMON_LOGS[@]}"; do
+        [ -f "$log" ] || continue
+        echo "---- last lines of $log" >&2
+        tail -n 25 "$log" >&2
+    done
+}
+
+fail() {
+    trap - ERR
+    echo "FAIL: $*" >&2
+    dump_logs
+    exit 1
+}
+
+trap 'fail "line $LINENO: \"$BASH_COMMAND\" exited $?"' ERR
+
+# alive PID: true while PID runs (a zombie that nobody has waited for is not alive).
+alive() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [ "${stat%% *}" != Z ]
+}
+
+# wait_exit PID SECONDS: waits for our child PID; returns its exit status, or 255 (after
+# killing it) when it has not exited in time.
+wait_exit() {
+    local pid=$1 limit=$2 rc=0 i timed_out=0
+    for ((i = 0; i < limit * 20; i++)); do
+        alive "$pid" || break
+        sleep 0.05
+    done
+    if alive "$pid"; then
+        kill -KILL "$pid" 2>/dev/null || true
+        timed_out=1
+    fi
+    wait "$pid" || rc=$?
+    forget_pid "$pid"
+    [ "$timed_out" = 0 ] || return 255
+    return "$rc"
+}
+
+forget_pid() {
+    local p keep=()
+    for p in "${PIDS[@]}"; do
+        [ "$p" = "$1" ] || keep+=("$p")
+    done
+    PIDS=("${keep[@]}")
+}
+
+cleanup() {
+    local rc=$? p i
+    trap - ERR
+    for p in "${PIDS[@]}"; do
+        kill -TERM "$p" 2>/dev/null || true
+    done
+    # Let sanitizer builds write their leak reports before run.sh reads the logs.
+    for ((i = 0; i < 50 * SLOW; i++)); do
+        local any=0
+        for p in "${PIDS[@]}"; do
+            alive "$p" && any=1
+        done
+        [ "$any" = 0 ] && break
+        sleep 0.1
+    done
+    for p in "${PIDS[@]}"; do
+        kill -KILL "$p" 2>/dev/null || true
+    done
+    exit "$rc"
+}
+trap cleanup EXIT
+
+# scale SECONDS: SECONDS stretched for sanitizer builds.
+scale() { echo $(($1 * SLOW)); }
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# free_port: a random TCP port in 20000-60000 that no socket uses (any state, not just
+# listeners) and this test has not handed out before. Ports in the kernel's ephemeral
+# range are skipped: on a busy machine an outgoing connection can take one between
+# our check and the daemon's bind.
+free_port() {
+    local p i lo=0 hi=0
+    read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+    for ((i = 0; i < 500; i++)); do
+        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40001))
+        [ "$i" -lt 400 ] && [ "$p" -ge "$lo" ] && [ "$p" -le "$hi" ] && continue
+        grep -qx "$p" "$TEST_DIR/.ports" 2>/dev/null && continue
+        if [ -z "$(ss -Htan "sport = :$p" 2>/dev/null)" ]; then
+            echo "$p" >>"$TEST_DIR/.ports"
+            echo "$p"
+            return 0
+        fi
+    done
+    fail "no free port found"
+}
+
+# log_count FILE ERE: how many lines of FILE match ERE.
+log_count() { grep -cE -- "$2" "$1" 2>/dev/null || true; }
+
+# wait_for_log FILE ERE [SECONDS] [COUNT] [PID]: waits until FILE has COUNT (default 1)
+# lines matching ERE. Returns 1 on timeout, 2 if PID died first.
+wait_for_log() {
+    local file=$1 re=$2 limit=${3:-$(scale 10)} count=${4:-1} pid=${5:-} i
+    for ((i = 0; i < limit * 20; i++)); do
+        [ "$(log_count "$file" "$re")" -ge "$count" ] && return 0
+        if [ -n "$pid" ] && ! alive "$pid"; then
+            [ "$(log_count "$file" "$re")" -ge "$count" ] && return 0
+            return 2
+        fi
+        sleep 0.05
+    done
+    return 1
+}
+
+assert_log() {  # FILE ERE MESSAGE [SECONDS]: FILE gets a matching line (waits a little)
+    wait_for_log "$1" "$2" "${4:-$(scale 5)}" || fail "$3 (no line matching /$2/ in $1)"
+}
+
+assert_no_log() {  # FILE ERE MESSAGE
+    if grep -qE -- "$2" "$1" 2>/dev/null; then
+        fail "$3: $(grep -m 3 -E -- "$2" "$1")"
+    fi
+}
+
+assert_eq() {  # ACTUAL EXPECTED MESSAGE
+    [ "$1" = "$2" ] || fail "$3: got '$1', expected '$2'"
+}
+
+assert_contains() {  # HAYSTACK NEEDLE MESSAGE (fixed string)
+    case $1 in
+        *"$2"*) ;;
+        *) fail "$3: '$2' not in: $1" ;;
+    esac
+}
+
+assert_not_contains() {  # HAYSTACK NEEDLE MESSAGE (fixed string)
+    case $1 in
+        *"$2"*) fail "$3: '$2' found in: $1" ;;
+        *) ;;
+    esac
+}
+
+# spawn OUTFILE COMMAND...: runs COMMAND in the background (stdout+stderr to OUTFILE);
+# sets SPAWN_PID.
+spawn() {
+    local out=$1
+    shift
+    "$@" >"$out" 2>&1 </dev/null &
+    SPAWN_PID=$!
+    PIDS+=("$SPAWN_PID")
+}
+
+# start_echo ADDR OUTFILE: echo_server -v on ADDR; sets ECHO_PID once it listens.
+start_echo() {
+    spawn "$2" "$TOOLS/echo_server" -v "$1"
+    ECHO_PID=$SPAWN_PID
+    wait_for_log "$2" '^listening$' "$(scale 5)" 1 "$ECHO_PID" || fail "echo_server on $1 did not start: $(cat "$2")"
+}
+
+# global_section: the [global] section every test config starts with.
+global_section() {
+    mkdir -p "$TEST_DIR/state" "$TEST_DIR/run"
+    cat <<EOF
+[global]
+log_level = ${LOG_LEVEL:-info}
+state_dir = $TEST_DIR/state
+runtime_dir = $TEST_DIR/run
+workers = ${WORKERS:-2}
+shutdown_timeout = ${SHUTDOWN_TIMEOUT:-5}
+
+EOF
+}
+
+# start_ktlstund CONFIG LOGFILE [ARGS...]: runs ktlstund -c CONFIG -f in the background
+# and waits for its "ready" line; sets KTLSTUND_PID.
+start_ktlstund() {
+    local conf=$1 log=$2
+    shift 2
+    "$KTLSTUND" -c "$conf" -f "$@" >>"$log" 2>&1 </dev/null &
+    KTLSTUND_PID=$!
+    PIDS+=("$KTLSTUND_PID")
+    DAEMON_LOGS+=("$log")
+    local rc=0
+    wait_for_log "$log" 'ktlstund\[[0-9]+\]: notice: ready \([0-9]+ tunnels?, [0-9]+ workers?\)' \
+        "$(scale 10)" 1 "$KTLSTUND_PID" || rc=$?
+    case $rc in
+        0) ;;
+        2) fail "ktlstund -c $conf exited before it was ready" ;;
+        *) fail "ktlstund -c $conf not ready after $(scale 10) s" ;;
+    esac
+}
+
+# stop_ktlstund PID [SECONDS]: SIGTERM, then asserts it exits 0 within SECONDS.
+stop_ktlstund() {
+    local pid=$1 limit=${2:-$(scale 10)} rc=0
+    kill -TERM "$pid" 2>/dev/null || fail "ktlstund $pid is not running"
+    wait_exit "$pid" "$limit" || rc=$?
+    [ "$rc" != 255 ] || fail "ktlstund $pid did not exit within $limit s of SIGTERM"
+    [ "$rc" = 0 ] || fail "ktlstund $pid exited $rc after SIGTERM (expected 0)"
+}
+
+# reload PID LOGFILE: SIGHUP and wait for the daemon to log the outcome; prints
+# "reloaded" or "refused".
+reload() {
+    local pid=$1 log=$2 re='notice: reloaded configuration|error: reload refused' before
+    before=$(log_count "$log" "$re")
+    kill -HUP "$pid"
+    wait_for_log "$log" "$re" "$(scale 10)" $((before + 1)) "$pid" || fail "no reload outcome logged after SIGHUP"
+    if [ "$(grep -E -- "$re" "$log" | tail -n 1 | grep -c 'reload refused')" = 1 ]; then
+        echo refused
+    else
+        echo reloaded
+    fi
+}
+
+# s_client arguments presenting identity NAME (leaf + chain) and verifying the server
+# as a strict client would: trusted root only, hostname localhost.
+client_args() {
+    CLIENT_ARGS=(-CAfile "$PKI/ca.pem" -verify_return_error -verify_hostname localhost)
+    if [ -n "${1:-}" ]; then
+        CLIENT_ARGS+=(-cert "$PKI/$1.pem" -cert_chain "$PKI/$1.pem" -key "$PKI/$1.key")
+    fi
+}
+
+# tls_echo ADDR TOKEN OUTFILE [s_client args...]: connects with openssl s_client,
+# sends TOKEN and a newline, and returns 0 when TOKEN comes back (then closes, which
+# sends close_notify), 1 when the connection ends or 5 s pass without it.
+tls_echo() {
+    local addr=$1 token=$2 out=$3 fifo fd pid i found=1
+    shift 3
+    local conn=(-connect "$addr")
+    [[ $addr == unix:* ]] && conn=(-unix "${addr#unix:}")
+    fifo="$TEST_DIR/.fifo.$RANDOM$RANDOM"
+    mkfifo "$fifo"
+    openssl s_client "${conn[@]}" -quiet -no_ign_eof "$@" <"$fifo" >"$out" 2>"$out.err" &
+    pid=$!
+    PIDS+=("$pid")
+    exec {fd}>"$fifo"
+    printf '%s\n' "$token" >&"$fd" 2>/dev/null || true
+    for ((i = 0; i < 100 * SLOW; i++)); do
+        if grep -qF -- "$token" "$out"; then
+            found=0
+            break
+        fi
+        alive "$pid" || break
+        sleep 0.05
+    done
+    grep -qF -- "$token" "$out" && found=0
+    exec {fd}>&-
+    wait_exit "$pid" "$(scale 5)" || true
+    rm -f "$fifo"
+    return "$found"
+}
+
+# plain_echo ADDR TOKEN: through a plain (client-tunnel) listener; returns 0 when the
+# echo of TOKEN comes back and the connection then ends with EOF (half-close both ways).
+plain_echo() {
+    local out
+    out=$(printf '%s\n' "$2" | timeout "$(scale 10)" socat -t "$(scale 10)" - "$(socat_addr "$1")" 2>&1) || return 1
+    [ "$out" = "$2" ]
+}
+
+# socat_addr ADDR: 127.0.0.1:P → TCP:127.0.0.1:P, unix:/p → UNIX-CONNECT:/p
+socat_addr() {
+    case $1 in
+        unix:*) echo "UNIX-CONNECT:${1#unix:}" ;;
+        *) echo "TCP:$1" ;;
+    esac
+}
+
+# fingerprint of the first certificate in FILE (lowercase hex, no colons)
+cert_sha256() {
+    openssl x509 -in "$1" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr 'A-F' 'a-f'
+}
+
+# served_cert ADDR OUTFILE: the leaf certificate ADDR presents (PEM) to alice.
+served_cert() {
+    local out=$2
+    client_args alice
+    timeout "$(scale 10)" openssl s_client -connect "$1" "${CLIENT_ARGS[@]}" -showcerts </dev/null >"$out.raw" 2>"$out.err" || true
+    sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/p;/-----END CERTIFICATE-----/q' "$out.raw" >"$out"
+    [ -s "$out" ]
+}
+
+# audit_lines LOGFILE TUNNEL: the audit lines of TUNNEL
+audit_lines() { grep -E "info: audit tunnel=$2 " "$1" || true; }
+
+# audit_field LINE KEY: value of KEY=... (quoted or not) in an audit/refusal line
+audit_field() {
+    local line=$1 key=$2
+    if [[ $line =~ (^|[[:space:]])$key=\"([^\"]*)\" ]]; then
+        echo "${BASH_REMATCH[2]}"
+    elif [[ $line =~ (^|[[:space:]])$key=([^[:space:]]*) ]]; then
+        echo "${BASH_REMATCH[2]}"
+    else
+        return 1
+    fi
+}
+
+# kernel_has_ktls: the tls ULP is available (or its module can be loaded).
+kernel_has_ktls() {
+    grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null && return 0
+    modinfo tls >/dev/null 2>&1
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# CRL reload: alice is admitted; the CRL file is rewritten to revoke alice and SIGHUP
+# makes new connections from alice fail as revoked, while mallory still gets in and
+# alice's connection established before the reload runs to completion.
+source "$(dirname "$0")/lib.sh"
+
+echo_port=$(free_port)
+p_srv=$(free_port)
+p_cli=$(free_port)
+start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
+cp "$PKI/crl.pem" "$TEST_DIR/crl.pem"
+
+conf="$TEST_DIR/ktlstund.ini"
+{
+    global_section
+    cat <<EOF
+[srv]
+mode = server
+listen = 127.0.0.1:$p_srv
+target = 127.0.0.1:$echo_port
+cert = $PKI/server.pem
+key = $PKI/server.key
+ca = $PKI/ca.pem
+crl = $TEST_DIR/crl.pem
+
+[cli]
+mode = client
+listen = 127.0.0.1:$p_cli
+target = 127.0.0.1:$p_srv
+server_name = localhost
+cert = $PKI/alice.pem
+key = $PKI/alice.key
+ca = $PKI/ca.pem
+EOF
+} >"$conf"
+log="$TEST_DIR/ktlstund.log"
+start_ktlstund "$conf" "$log"
+pid=$KTLSTUND_PID
+
+client_args alice
+tls_echo "127.0.0.1:$p_srv" "alice-before-$RANDOM" "$TEST_DIR/a1.out" "${CLIENT_ARGS[@]}" \
+    || fail "alice refused before her revocation"
+
+# alice's long transfer, established before the revocation
+spawn "$TEST_DIR/load.out" "$TOOLS/load_client" "127.0.0.1:$p_cli" --connections 2 \
+    --min-bytes 500000 --max-bytes 500000 --seed 41 --duration-hint 4 --timeout "$(scale 30)"
+load_pid=$SPAWN_PID
+wait_for_log "$TEST_DIR/echo.out" '^accepted ' "$(scale 5)" 3 || fail "alice's transfers did not connect"
+
+cat "$PKI/crl-alice.pem" >"$TEST_DIR/crl.pem"
+assert_eq "$(reload "$pid" "$log")" reloaded "reload with alice revoked"
+
+before=$(grep -c '^accepted ' "$TEST_DIR/echo.out")
+if tls_echo "127.0.0.1:$p_srv" "alice-after-$RANDOM" "$TEST_DIR/a2.out" "${CLIENT_ARGS[@]}"; then
+    fail "alice still admitted after the CRL revoking her was loaded"
+fi
+assert_log "$log" "warning: refused tunnel=srv peer=127\\.0\\.0\\.1:[0-9]+ reason=\"[^\"]*revoked \\(CRL $TEST_DIR/crl.pem\\) \\(CN=alice\\)" \
+    "alice's refusal as revoked"
+assert_eq "$(grep -c '^accepted ' "$TEST_DIR/echo.out")" "$before" "backend connections for revoked alice"
+
+client_args mallory
+tls_echo "127.0.0.1:$p_srv" "mallory-$RANDOM" "$TEST_DIR/m.out" "${CLIENT_ARGS[@]}" \
+    || fail "mallory (not revoked) refused after the CRL reload"
+
+rc=0
+wait_exit "$load_pid" "$(scale 30)" || rc=$?
+[ "$rc" = 0 ] || fail "alice's transfer established before the reload was cut (exit $rc): $(tail -n 4 "$TEST_DIR/load.out")"
+
+stop_ktlstund "$pid"
+note "CRL reload ok"

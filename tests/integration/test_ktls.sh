@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# ktls = require | auto | off. Without kernel TLS (this host's kernel has no tls ULP),
+# require refuses every connection with its reason and never reaches the target, in
+# both modes; auto and off relay in userspace and say ktls=off in the audit line.
+# With kernel TLS, require and auto must say ktls=on.
+source "$(dirname "$0")/lib.sh"
+
+echo_port=$(free_port)
+p_req=$(free_port)
+p_auto=$(free_port)
+p_off=$(free_port)
+p_req_client=$(free_port)
+p_auto_client=$(free_port)
+start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
+
+server() {  # NAME PORT POLICY
+    cat <<EOF
+[$1]
+mode = server
+listen = 127.0.0.1:$2
+target = 127.0.0.1:$echo_port
+cert = $PKI/server.pem
+key = $PKI/server.key
+ca = $PKI/ca.pem
+ktls = $3
+
+EOF
+}
+client() {  # NAME PORT POLICY
+    cat <<EOF
+[$1]
+mode = client
+listen = 127.0.0.1:$2
+target = 127.0.0.1:$p_off
+server_name = localhost
+cert = $PKI/alice.pem
+key = $PKI/alice.key
+ca = $PKI/ca.pem
+ktls = $3
+
+EOF
+}
+conf="$TEST_DIR/ktlstund.ini"
+{
+    global_section
+    server req "$p_req" require
+    server auto "$p_auto" auto
+    server off "$p_off" off
+    client req-client "$p_req_client" require
+    client auto-client "$p_auto_client" auto
+} >"$conf"
+log="$TEST_DIR/ktlstund.log"
+start_ktlstund "$conf" "$log"
+pid=$KTLSTUND_PID
+client_args alice
+accepted() { grep -c '^accepted ' "$TEST_DIR/echo.out" || true; }
+
+if kernel_has_ktls; then
+    note "kernel TLS available: require and auto must use it"
+    on=on
+else
+    note "kernel TLS not available: require must refuse"
+    on=off
+fi
+
+# off: userspace, always
+tls_echo "127.0.0.1:$p_off" "off-$RANDOM" "$TEST_DIR/off.out" "${CLIENT_ARGS[@]}" || fail "ktls = off did not relay"
+assert_log "$log" 'info: audit tunnel=off ' "no audit line for [off]"
+assert_eq "$(audit_field "$(audit_lines "$log" off | tail -n 1)" ktls)" off "[off] audit ktls"
+
+# auto: relays either way
+tls_echo "127.0.0.1:$p_auto" "auto-$RANDOM" "$TEST_DIR/auto.out" "${CLIENT_ARGS[@]}" || fail "ktls = auto did not relay"
+assert_log "$log" 'info: audit tunnel=auto ' "no audit line for [auto]"
+assert_eq "$(audit_field "$(audit_lines "$log" auto | tail -n 1)" ktls)" "$on" "[auto] audit ktls"
+
+out=$(printf 'auto-client\n' | timeout "$(scale 10)" socat -t "$(scale 5)" - "TCP:127.0.0.1:$p_auto_client" 2>/dev/null || true)
+assert_eq "$out" "auto-client" "reply through [auto-client]"
+assert_log "$log" 'info: audit tunnel=auto-client ' "no audit line for [auto-client]"
+assert_eq "$(audit_field "$(audit_lines "$log" auto-client | tail -n 1)" ktls)" "$on" "[auto-client] audit ktls"
+
+# require
+before=$(accepted)
+if [ "$on" = on ]; then
+    tls_echo "127.0.0.1:$p_req" "req-$RANDOM" "$TEST_DIR/req.out" "${CLIENT_ARGS[@]}" || fail "ktls = require did not relay on a kTLS kernel"
+    assert_log "$log" 'info: audit tunnel=req ' "no audit line for [req]"
+    assert_eq "$(audit_field "$(audit_lines "$log" req | tail -n 1)" ktls)" on "[req] audit ktls"
+else
+    reason='reason="ktls = require but kernel TLS offload is not available'
+    if tls_echo "127.0.0.1:$p_req" "req-$RANDOM" "$TEST_DIR/req.out" "${CLIENT_ARGS[@]}"; then
+        fail "ktls = require relayed without kernel TLS"
+    fi
+    assert_log "$log" "warning: refused tunnel=req peer=127\\.0\\.0\\.1:[0-9]+ $reason" "[req] refusal reason"
+    sleep 0.2
+    assert_eq "$(accepted)" "$before" "[req] connections that reached the backend"
+    [ -z "$(audit_lines "$log" req)" ] || fail "[req] wrote an audit line for a refused connection"
+
+    # a second connection is refused too (not only the first)
+    if tls_echo "127.0.0.1:$p_req" "req2-$RANDOM" "$TEST_DIR/req2.out" "${CLIENT_ARGS[@]}"; then
+        fail "ktls = require relayed a second connection without kernel TLS"
+    fi
+    assert_log "$log" "warning: refused tunnel=req peer=127\\.0\\.0\\.1:[0-9]+ $reason" "[req] second refusal" 5 2
+
+    out=$(printf 'req-client\n' | timeout "$(scale 10)" socat -t "$(scale 5)" - "TCP:127.0.0.1:$p_req_client" 2>/dev/null || true)
+    assert_eq "$out" "" "reply through [req-client] (must be refused)"
+    assert_log "$log" "warning: refused tunnel=req-client peer=127\\.0\\.0\\.1:[0-9]+ $reason" "[req-client] refusal reason"
+    [ -z "$(audit_lines "$log" req-client)" ] || fail "[req-client] wrote an audit line for a refused connection"
+fi
+
+stop_ktlstund "$pid"
+note "ktls policies ok"
