@@ -10,7 +10,8 @@ metrics_port=$(free_port)
 start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
 
 conf="$TEST_DIR/ktlstund.ini"
-{ global_section | sed "s/^workers = .*/workers = 2\nmetrics_listen = $metrics_port/"; cat <<EOF
+# expiry_warning longer than the test certificates live: every one of them warns.
+{ global_section | sed "s/^workers = .*/workers = 2\nmetrics_listen = $metrics_port\nexpiry_warning = 365d/"; cat <<EOF
 [gateway]
 mode = server
 listen = 127.0.0.1:$tls_port
@@ -31,8 +32,17 @@ ca = $PKI/ca.pem
 EOF
 } >"$conf"
 log="$TEST_DIR/ktlstund.log"
-start_ktlstund "$conf" "$log"
+spawn "$TEST_DIR/notify.out" "$TOOLS/notify_capture" "$TEST_DIR/notify.sock"
+wait_for_log "$TEST_DIR/notify.out" '^listening$' 5 || fail "notify_capture did not start"
+NOTIFY_SOCKET="$TEST_DIR/notify.sock" start_ktlstund "$conf" "$log"
 pid=$KTLSTUND_PID
+assert_log "$log" "warning: \[gateway\] certificate $PKI/server.pem expires in [0-9]+d" \
+    "no expiry warning for the gateway certificate"
+assert_log "$log" "warning: \[gateway\] CRL $PKI/crl.pem expires in [0-9]+d" "no expiry warning for the CRL"
+assert_log "$log" "warning: \[worker\] certificate $PKI/alice.pem expires in [0-9]+d" \
+    "no expiry warning for the worker certificate"
+assert_log "$TEST_DIR/notify.out" 'STATUS=2 tunnels, 2 workers, [0-9]+ connections; certificate of \[gateway\] expires in' \
+    "STATUS= does not name the expiring certificate"
 
 for i in 1 2 3; do
     plain_echo "127.0.0.1:$plain_port" "short-$i-$RANDOM" || fail "echo $i through the tunnel pair"
