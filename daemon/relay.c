@@ -12,6 +12,10 @@ void relay_init(struct relay *r, SSL *ssl, int tls_fd, int plain_fd)
 {
     memset(r, 0, sizeof(*r));
     r->ssl = ssl;
+    /* Only now, once the session stays in userspace: read-ahead pulls several
+     * records per recv, which the kTLS handoff could not have taken over. */
+    SSL_set_default_read_buffer_len(ssl, RELAY_BUFFER_SIZE);
+    SSL_set_read_ahead(ssl, 1);
     r->tls_fd = tls_fd;
     r->plain_fd = plain_fd;
 }
@@ -52,6 +56,39 @@ static const char *ssl_reason(void)
     return text != NULL ? text : "unknown TLS error";
 }
 
+/* SSL_read returned nothing: says why. Returns 0 when it would block, 1 when the
+ * peer ended its direction (D->eof set), -1 on failure (reason noted). */
+static int read_ended(struct relay *r, struct relay_direction *d)
+{
+    switch (SSL_get_error(r->ssl, 0)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        return 0;
+    case SSL_ERROR_ZERO_RETURN:
+        d->eof = 1;
+        return 1;
+    case SSL_ERROR_SYSCALL:
+        if (errno == 0) {
+            note_reason(r, "TLS peer closed without close_notify", NULL);
+            d->eof = 1;
+            return 1;
+        }
+        note_reason(r, errno == ECONNRESET ? "TLS peer reset the connection" : "TLS read failed",
+                    errno == ECONNRESET ? NULL : strerror(errno));
+        return -1;
+    default:
+        if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+            note_reason(r, "TLS peer closed without close_notify", NULL);
+            d->eof = 1;
+            ERR_clear_error();
+            return 1;
+        }
+        note_reason(r, "TLS read failed", ssl_reason());
+        ERR_clear_error();
+        return -1;
+    }
+}
+
 /* Returns 1 when something moved, 0 when blocked, -1 on failure. */
 static int pump_from_tls(struct relay *r)
 {
@@ -80,43 +117,28 @@ static int pump_from_tls(struct relay *r)
         note_reason(r, "out of memory", NULL);
         return -1;
     }
-    size_t got = 0;
-    ERR_clear_error();
-    if (SSL_read_ex(r->ssl, d->buffer, RELAY_BUFFER_SIZE, &got)) {
-        d->start = 0;
-        d->end = got;
-        r->moved = 1;
-        return 1;
-    }
-    consumed(d, 0);
-    int error = SSL_get_error(r->ssl, 0);
-    switch (error) {
-    case SSL_ERROR_WANT_READ:
-    case SSL_ERROR_WANT_WRITE:
-        return 0;
-    case SSL_ERROR_ZERO_RETURN:
-        d->eof = 1;
-        return 1;
-    case SSL_ERROR_SYSCALL:
-        if (errno == 0 || errno == ECONNRESET) {
-            note_reason(r, errno == 0 ? "TLS peer closed without close_notify"
-                                     : "TLS peer reset the connection", NULL);
-            d->eof = 1;
-            return errno == 0 ? 1 : -1;
-        }
-        note_reason(r, "TLS read failed", strerror(errno));
-        return -1;
-    default:
-        if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-            note_reason(r, "TLS peer closed without close_notify", NULL);
-            d->eof = 1;
-            ERR_clear_error();
-            return 1;
-        }
-        note_reason(r, "TLS read failed", ssl_reason());
+    /* Gather several records (read-ahead hands them over without more syscalls)
+     * before one send on the plain side. */
+    int progress = 0;
+    d->start = d->end = 0;
+    while (d->end < RELAY_BUFFER_SIZE) {
+        size_t got = 0;
         ERR_clear_error();
-        return -1;
+        if (SSL_read_ex(r->ssl, d->buffer + d->end, RELAY_BUFFER_SIZE - d->end, &got)) {
+            d->end += got;
+            r->moved = 1;
+            progress = 1;
+            continue;
+        }
+        int ended = read_ended(r, d);
+        if (ended < 0)
+            return -1;
+        progress |= ended;
+        break;
     }
+    if (d->end == 0)
+        consumed(d, 0);
+    return progress;
 }
 
 static int pump_to_tls(struct relay *r)

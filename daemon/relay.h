@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <openssl/ssl.h>
 
-#define RELAY_BUFFER_SIZE 16384   /* one TLS record of plaintext */
+#define RELAY_BUFFER_SIZE 65536   /* four full TLS records of plaintext */
 
 struct relay_direction {
     char *buffer;         /* NULL while empty */
