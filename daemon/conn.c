@@ -195,6 +195,8 @@ static void conn_close(struct conn *c, enum stats_result result, const char *rea
     unqueue_pending(c);
     struct stats *stats = c->host->stats;
     int slot = c->tunnel->limit_slot;
+    char hinted[700];
+    reason = second_factor_client_hint(c->tunnel->config, reason, hinted, sizeof(hinted));
     if (c->handshake_done) {
         log_audit(c, reason);
     } else {
@@ -237,6 +239,7 @@ static void conn_free(struct conn *c)
 {
     relay_release(&c->relay);
     relay_splice_release(&c->splice);
+    auth_channel_free(c->login);
     ktls_keys_wipe(&c->secrets);
     SSL_free(c->ssl);
     identity_free(c->peer.identity);
@@ -412,11 +415,34 @@ static int start_handshake(struct conn *c)
     return 0;
 }
 
+static void wake_login(void *arg)
+{
+    conn_step(arg);
+}
+
+/* The login channel keeps its SSL (no kTLS, no target): it only carries frames. */
+static void start_login(struct conn *c)
+{
+    char source[GRANTS_SOURCE_MAX + 1];
+    second_factor_peer_address(c->tls_fd, source, sizeof(source));
+    c->login = auth_channel_start(c->host->pam_link, c->tunnel->config, c->ssl, c->peer.identity,
+                                  source, wake_login, c);
+    if (c->login == NULL) {
+        conn_close(c, STATS_RESULT_ERROR, "login: out of memory");
+        return;
+    }
+    c->state = CONN_LOGIN;
+}
+
 static void handshake_finished(struct conn *c)
 {
     c->handshake_done = 1;
     snprintf(c->tls_version, sizeof(c->tls_version), "%s", SSL_get_version(c->ssl));
     snprintf(c->cipher, sizeof(c->cipher), "%s", SSL_get_cipher_name(c->ssl));
+    if (c->tunnel->config->mode == TUNNEL_MODE_SERVER && second_factor_is_login(c->ssl)) {
+        start_login(c);
+        return;
+    }
     if (offload_to_kernel(c))
         return;
     if (c->tunnel->config->mode == TUNNEL_MODE_SERVER) {
@@ -443,6 +469,7 @@ static int continue_handshake(struct conn *c)
         return 0;
     char reason[600];
     tls_context_handshake_failure(c->ssl, &c->peer, error, reason, sizeof(reason));
+    second_factor_handshake_failed(c->host->pam_link, c->tunnel->config, c->ssl, error, reason);
     /* A failed handshake is a refusal, even though OpenSSL may think it got far. */
     c->handshake_done = 0;
     conn_close(c, STATS_RESULT_REFUSED, reason);
@@ -469,11 +496,20 @@ static void conn_step(struct conn *c)
         if (continue_handshake(c) != 1)
             return;
         handshake_finished(c);
+        if (c->state == CONN_LOGIN)
+            goto login;
         if (c->state != CONN_RELAYING)
             return;
         break;
     case CONN_RELAYING:
         break;
+    case CONN_LOGIN:
+    login: {
+        const char *ended = auth_channel_step(c->login);
+        if (ended != NULL)
+            conn_close(c, STATS_RESULT_COMPLETED, ended);
+        return;
+    }
     case CONN_CLOSED:
         return;
     }
@@ -575,7 +611,12 @@ void conn_sweep_timeouts(struct conn_host *host, uint64_t now_ms)
         next = c->next;
         const struct tunnel_config *t = c->tunnel->config;
         char reason[120];
-        if (c->state != CONN_RELAYING && now_ms >= c->deadline_ms) {
+        if (c->state == CONN_LOGIN) {
+            if (now_ms >= auth_channel_deadline_ms(c->login)) {
+                auth_channel_time_out(c->login);
+                conn_step(c);
+            }
+        } else if (c->state != CONN_RELAYING && now_ms >= c->deadline_ms) {
             snprintf(reason, sizeof(reason), "%s timed out after %llus",
                      c->state == CONN_CONNECTING ? "target connect" : "handshake",
                      (unsigned long long)t->handshake_timeout);
@@ -602,6 +643,7 @@ static const char *state_name(enum conn_state state)
     case CONN_CONNECTING: return "connecting";
     case CONN_HANDSHAKING: return "handshaking";
     case CONN_RELAYING: return "relaying";
+    case CONN_LOGIN: return "login";
     case CONN_CLOSED: break;
     }
     return "closed";

@@ -17,6 +17,7 @@
 #include "stats.h"
 
 struct conn;
+struct pam_link;
 
 /* What a worker lends its connections. */
 struct conn_host {

@@ -8,6 +8,8 @@
 #include "config_check.h"
 #include "ktls_probe.h"
 #include "log.h"
+#include "login.h"
+#include "unlock.h"
 #include "status_client.h"
 #include "version.h"
 
@@ -63,6 +65,9 @@ static const struct command commands[] = {
       ktls_probe_command },
     { "status", "tunnels and live connections of the running daemon (--json for machines)",
       status_client_command },
+    { "login", "TUNNEL [--answer-fd N]: pass the server's second factor (one-time password)",
+      login_command },
+    { "unlock", "IDENTITY|ADDRESS | --list: lift a second-factor lock", unlock_command },
     { "help", "list the subcommands", run_help },
 };
 

@@ -22,6 +22,8 @@
 #include "heartbeat.h"
 #include "listener.h"
 #include "metrics.h"
+#include "pam_helper.h"
+#include "second_factor.h"
 #include "status_server.h"
 #include "systemd_sockets.h"
 #include "log.h"
@@ -62,6 +64,8 @@ struct supervisor {
     struct address metrics_address;
     uint64_t deaths_window_start_ms;
     unsigned deaths_in_window;
+    struct grants *grants;            /* second-factor grants, shared by fork */
+    struct pam_helper *helper;
 };
 
 static uint64_t now_ms(void)
@@ -83,17 +87,25 @@ static int spawn_worker(struct supervisor *s, struct generation *gen)
         return -1;
     }
     heartbeat_reset(s->shared.heartbeat, limit_slot);
+    s->shared.helper_link = pam_helper_new_link(s->helper);
     pid_t pid = fork();
     if (pid < 0) {
         log_error("fork: %s", strerror(errno));
         conn_limit_release_worker_slot(s->shared.limits, limit_slot);
+        if (s->shared.helper_link >= 0)
+            close(s->shared.helper_link);
+        s->shared.helper_link = -1;
         return -1;
     }
     if (pid == 0) {
         close(s->signal_fd);
         close(s->ready_pipe_read);
+        pam_helper_close_in_child(s->helper);
         _exit(worker_run(gen, &s->shared, limit_slot));
     }
+    if (s->shared.helper_link >= 0)
+        close(s->shared.helper_link);
+    s->shared.helper_link = -1;
     *slot = (struct worker_process){ .pid = pid, .slot = limit_slot, .gen = gen };
     return 0;
 }
@@ -296,11 +308,23 @@ static void reload(struct supervisor *s)
     signal_workers(s, s->current, SIGQUIT);
     retire(s, s->current);
     s->current = next;
+    pam_helper_reload(s->helper);
     s->announced = 0;
     log_set_level(next->config->global.log_level);
     forget_unused_tunnel_slots(s);
     prepare_runtime_dir(s->current);
     top_up_workers(s);
+}
+
+/* A restarted PAM helper cannot reach the links of the workers that knew the old
+ * one: fresh workers (with new links) take over while those drain. */
+static void replace_workers_for_new_helper(struct supervisor *s)
+{
+    if (s->stopping || !pam_helper_running(s->helper))
+        return;
+    signal_workers(s, s->current, SIGQUIT);
+    for (unsigned i = 0; i < s->current->config->global.workers; i++)
+        spawn_worker(s, s->current);
 }
 
 static void reap(struct supervisor *s)
@@ -312,8 +336,11 @@ static void reap(struct supervisor *s)
         for (int i = 0; i < MAX_WORKERS && w == NULL; i++)
             if (s->workers[i].pid == pid)
                 w = &s->workers[i];
-        if (w == NULL)
+        if (w == NULL) {
+            if (pam_helper_reaped(s->helper, pid, status, s->stopping ? NULL : s->current->config))
+                replace_workers_for_new_helper(s);
             continue;
+        }
         int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
         int replace = !w->draining && !s->stopping && w->gen == s->current;
         /* A crashed worker could not remove its status socket. */
@@ -484,6 +511,7 @@ int supervisor_run(const char *config_path, struct config *config)
     }
     s->config_path = config_path;
     s->signal_fd = s->ready_pipe_read = s->shared.ready_fd = s->metrics_fd = -1;
+    s->shared.helper_link = -1;
     int ready_pipe[2];
     if (block_signals(s) < 0 || pipe2(ready_pipe, O_NONBLOCK) < 0) {
         log_error("cannot set up signals: %s", strerror(errno));
@@ -495,7 +523,10 @@ int supervisor_run(const char *config_path, struct config *config)
     s->shared.limits = conn_limit_create();
     s->shared.heartbeat = heartbeat_create();
     s->shared.stats = stats_create();
-    if (s->shared.limits == NULL || s->shared.heartbeat == NULL || s->shared.stats == NULL) {
+    s->grants = grants_create();
+    second_factor_use_grants(s->grants);
+    if (s->shared.limits == NULL || s->shared.heartbeat == NULL || s->shared.stats == NULL ||
+        s->grants == NULL) {
         config_free(config);
         goto out;
     }
@@ -511,6 +542,9 @@ int supervisor_run(const char *config_path, struct config *config)
         goto out;
     systemd_sockets_warn_unused();
     prepare_runtime_dir(s->current);
+    /* Before the first worker, so every worker gets a link; a daemon without it
+     * still serves, but gated tunnels refuse every login. */
+    s->helper = pam_helper_start(config_path, s->current->config, s->grants);
     top_up_workers(s);
     if (count_workers(s, s->current, 0) == 0)
         goto out;
@@ -518,6 +552,7 @@ int supervisor_run(const char *config_path, struct config *config)
     log_notice("stopped");
     status = EXIT_SUCCESS;
 out:
+    pam_helper_stop(s->helper);
     generation_free(s->current);
     for (size_t i = 0; i < sizeof(s->retired) / sizeof(s->retired[0]); i++)
         generation_free(s->retired[i]);
@@ -532,6 +567,7 @@ out:
     conn_limit_free(s->shared.limits);
     heartbeat_free(s->shared.heartbeat);
     stats_free(s->shared.stats);
+    grants_free(s->grants);
     free(s);
     return status;
 }

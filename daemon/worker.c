@@ -13,6 +13,7 @@
 #include "conn.h"
 #include "event_loop.h"
 #include "log.h"
+#include "pam_link.h"
 #include "status_server.h"
 
 #define ACCEPT_BATCH 64
@@ -168,6 +169,7 @@ int worker_run(struct generation *gen, const struct worker_shared *shared, int w
     w.host.loop = event_loop_create();
     if (w.host.loop == NULL || watch_signals(&w) < 0 || watch_listeners(&w) < 0)
         goto out_loop;
+    w.host.pam_link = pam_link_open(w.host.loop, shared->helper_link);
     if (getppid() == 1)
         stop_accepting(&w);
     open_status_socket(&w);
@@ -204,6 +206,7 @@ out_loop:
     free(w.listeners);
     if (w.signal_fd >= 0)
         close(w.signal_fd);
+    pam_link_close(w.host.pam_link);
     event_loop_free(w.host.loop);
 out:
     return status;

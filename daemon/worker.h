@@ -18,6 +18,7 @@ struct worker_shared {
     struct heartbeat *heartbeat;
     struct stats *stats;
     int ready_fd;      /* pipe: a worker writes its slot number once it serves */
+    int helper_link;   /* this worker's own link to the PAM helper (set per spawn), or -1 */
 };
 
 /* Runs the worker for GEN in this (freshly forked) process until it is done, dropping

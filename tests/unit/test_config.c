@@ -21,6 +21,7 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "user_map.h"
 
 /* Every test writes its INI and dummy PEM files here (realpath'd, so expected absolute
  * paths compare equal). */
@@ -1183,9 +1184,168 @@ static void test_shipped_samples_load(void **state)
     }
 }
 
+/* ---------------------------------------------------------------- second factor */
+
+static void test_second_factor_defaults(void **state)
+{
+    (void)state;
+    struct config *config = load_good(SERVER_TUNNEL);
+    const struct tunnel_config *t = &config->tunnels[0];
+    assert_int_equal(t->second_factor, SECOND_FACTOR_NONE);
+    assert_null(t->pam_service);
+    assert_null(t->pam_confdir);
+    assert_null(t->user_map);
+    assert_int_equal(t->pam_timeout, 30);
+    assert_int_equal(t->grant_lifetime, 8 * 3600);
+    assert_int_equal(t->bind_grant_to_address, 0);
+    assert_int_equal(t->failure_window, 15 * 60);
+    assert_int_equal(t->max_failures, 5);
+    assert_int_equal(t->lockout, 10 * 60);
+    assert_int_equal(t->alert_command.count, 0);
+    assert_int_equal(t->max_handshake_failures, 0);
+    config_free(config);
+
+    /* second_factor = pam alone: service "ktlstun", user_map cn, 20 handshake failures. */
+    config = load_good(SERVER_TUNNEL "second_factor = pam\n");
+    t = &config->tunnels[0];
+    assert_int_equal(t->second_factor, SECOND_FACTOR_PAM);
+    assert_string_equal(t->pam_service, "ktlstun");
+    assert_non_null(t->user_map);
+    assert_string_equal(user_map_describe(t->user_map), "cn");
+    assert_int_equal(t->max_handshake_failures, 20);
+    config_free(config);
+}
+
+static void test_second_factor_every_key(void **state)
+{
+    (void)state;
+    write_in_dir("users.map", "cn:alice alice\n");
+    struct config *config = load_good(SERVER_TUNNEL
+                                      "second_factor = PAM\n"
+                                      "pam_service = ktlstun-vpn\n"
+                                      "pam_confdir = cadir\n"
+                                      "pam_timeout = 5s\n"
+                                      "user_map = file:users.map\n"
+                                      "grant_lifetime = 1h30m\n"
+                                      "bind_grant_to_address = yes\n"
+                                      "failure_window = 5m\n"
+                                      "max_failures = 3\n"
+                                      "lockout = 2m\n"
+                                      "alert_command = /bin/echo \"two words\" x\n"
+                                      "max_handshake_failures = 0\n");
+    const struct tunnel_config *t = &config->tunnels[0];
+    assert_int_equal(t->second_factor, SECOND_FACTOR_PAM);
+    assert_string_equal(t->pam_service, "ktlstun-vpn");
+    assert_string_equal(t->pam_confdir, in_dir("cadir"));
+    assert_int_equal(t->pam_timeout, 5);
+    char expected_map[PATH_MAX + 16];
+    snprintf(expected_map, sizeof(expected_map), "file:%s", in_dir("users.map"));
+    assert_string_equal(user_map_describe(t->user_map), expected_map);
+    assert_int_equal(t->grant_lifetime, 5400);
+    assert_int_equal(t->bind_grant_to_address, 1);
+    assert_int_equal(t->failure_window, 300);
+    assert_int_equal(t->max_failures, 3);
+    assert_int_equal(t->lockout, 120);
+    assert_int_equal(t->alert_command.count, 3);
+    assert_string_equal(t->alert_command.items[0], "/bin/echo");
+    assert_string_equal(t->alert_command.items[1], "two words");
+    assert_string_equal(t->alert_command.items[2], "x");
+    assert_int_equal(t->max_handshake_failures, 0);
+    config_free(config);
+
+    /* Refused handshakes are counted on any server tunnel that asks. */
+    config = load_good(SERVER_TUNNEL "max_handshake_failures = 7\nfailure_window = 1m\n"
+                                     "alert_command = /bin/true\n");
+    assert_int_equal(config->tunnels[0].max_handshake_failures, 7);
+    assert_int_equal(config->tunnels[0].second_factor, SECOND_FACTOR_NONE);
+    config_free(config);
+}
+
+static void test_second_factor_bad_values(void **state)
+{
+    (void)state;
+    static const struct bad_value cases[] = {
+        { "server", "second_factor", "otp",
+          ":8: [web] second_factor: 'otp' is not a second factor (use none or pam)\n" },
+        { "client", "second_factor", "pam",
+          ":8: [web] second_factor: only valid in server mode (this tunnel has mode = client)\n" },
+        { "server", "pam_service", "../passwd",
+          ":8: [web] pam_service: '../passwd' is not a PAM service name (letters, digits, '.', "
+          "'_' and '-')\n" },
+        { "server", "pam_confdir", "server.pem",
+          ":8: [web] pam_confdir: {dir}/server.pem is not a directory\n" },
+        { "server", "pam_confdir", "nowhere",
+          ":8: [web] pam_confdir: {dir}/nowhere: No such file or directory\n" },
+        { "server", "pam_timeout", "0", ":8: [web] pam_timeout: must be at least 1s\n" },
+        { "server", "user_map", "ldap",
+          ":8: [web] user_map: 'ldap' is not a user map (use cn, email-local-part, uri-path or "
+          "file:/path)\n" },
+        { "server", "user_map", "file:missing.map",
+          ":8: [web] user_map: {dir}/missing.map: No such file or directory\n" },
+        { "server", "grant_lifetime", "0", ":8: [web] grant_lifetime: must be at least 1s\n" },
+        { "server", "bind_grant_to_address", "maybe",
+          ":8: [web] bind_grant_to_address: 'maybe' is not yes or no\n" },
+        { "server", "failure_window", "0", ":8: [web] failure_window: must be at least 1s\n" },
+        { "server", "max_failures", "0",
+          ":8: [web] max_failures: '0' is not a whole number from 1 to 50\n" },
+        { "server", "max_failures", "51",
+          ":8: [web] max_failures: '51' is not a whole number from 1 to 50\n" },
+        { "server", "lockout", "25h",
+          ":8: [web] lockout: too long (a lock lasts at most 24h, doubling included)\n" },
+        { "server", "alert_command", "notify.sh",
+          ":8: [web] alert_command: notify.sh: not an absolute path (give the absolute path of an "
+          "executable; it runs without a shell)\n" },
+        { "server", "alert_command", "/nonexistent/notify",
+          ":8: [web] alert_command: /nonexistent/notify: No such file or directory (give the "
+          "absolute path of an executable; it runs without a shell)\n" },
+        { "server", "alert_command", "/bin/echo \"unbalanced",
+          ":8: [web] alert_command: cannot split '/bin/echo \"unbalanced' into a program and its "
+          "arguments (unbalanced quote?)\n" },
+        { "server", "max_handshake_failures", "51",
+          ":8: [web] max_handshake_failures: '51' is not a whole number from 0 (off) to 50\n" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *base = tunnel_with(cases[i].mode, cases[i].key, cases[i].value);
+        char *text = malloc(strlen(base) + 32);
+        assert_non_null(text);
+        /* Line 9: the value errors are the only ones (pam keys need the factor on). */
+        int add_factor = strcmp(cases[i].mode, "server") == 0 &&
+                         strcmp(cases[i].key, "second_factor") != 0;
+        sprintf(text, "%s%s", base, add_factor ? "second_factor = pam\n" : "");
+        print_message("%s = %s\n", cases[i].key, cases[i].value);
+        assert_errors(text, cases[i].expected);
+        free(text);
+        free(base);
+    }
+}
+
+static void test_pam_keys_need_the_second_factor(void **state)
+{
+    (void)state;
+    static const char *const keys[][2] = {
+        { "pam_service", "ktlstun" }, { "pam_confdir", "cadir" }, { "pam_timeout", "5s" },
+        { "user_map", "cn" }, { "grant_lifetime", "1h" }, { "bind_grant_to_address", "yes" },
+        { "max_failures", "3" },
+    };
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        char *text = tunnel_with("server", keys[i][0], keys[i][1]);
+        char expected[200];
+        snprintf(expected, sizeof(expected), ":8: [web] %s: only meaningful with second_factor = pam\n",
+                 keys[i][0]);
+        assert_errors(text, expected);
+        free(text);
+    }
+    assert_errors(SERVER_TUNNEL "second_factor = none\nuser_map = cn\n",
+                  ":9: [web] user_map: only meaningful with second_factor = pam\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_second_factor_defaults),
+        cmocka_unit_test(test_second_factor_every_key),
+        cmocka_unit_test(test_second_factor_bad_values),
+        cmocka_unit_test(test_pam_keys_need_the_second_factor),
         cmocka_unit_test(test_minimal_server_gets_defaults),
         cmocka_unit_test(test_every_key_set),
         cmocka_unit_test(test_keys_and_sections_ignore_case),

@@ -1,0 +1,45 @@
+/* grants — who passed the second factor, in memory shared by fork.
+ *
+ * The parent maps the table before it forks anything; the PAM helper is its only
+ * writer, and every worker reads it from inside certificate verification, which is
+ * synchronous: no IPC and no lock on that path. Each slot carries a sequence counter
+ * (odd while the helper rewrites it), so a reader never acts on a half-written
+ * grant. Grants live in memory only: a daemon restart asks everyone to log in again.
+ * Times are CLOCK_MONOTONIC milliseconds (event_loop_now_ms), immune to clock steps. */
+#ifndef KTLSTUN_GRANTS_H
+#define KTLSTUN_GRANTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GRANTS_CAPACITY 4096
+#define GRANTS_SOURCE_MAX 63
+#define GRANTS_IDENTITY_MAX 256
+
+struct grants;
+
+/* Maps an empty table (parent, before the first fork). NULL after logging. */
+struct grants *grants_create(void);
+
+/* Unmaps TABLE (NULL is fine). */
+void grants_free(struct grants *table);
+
+/* Helper: records that the certificate SHA256 (64 lowercase hex digits) may use
+ * TUNNEL until EXPIRES_MS, logged in as IDENTITY from SOURCE (an address without
+ * port). Replaces that certificate's previous grant on TUNNEL; when the table is
+ * full, the grant closest to expiry gives way. Returns 0, or -1 for arguments too
+ * long. */
+int grants_put(struct grants *table, const char *tunnel, const char *sha256,
+               const char *identity, const char *source, uint64_t expires_ms, uint64_t now_ms);
+
+/* Worker: returns 1 when SHA256 holds a grant on TUNNEL live at NOW_MS (and, when
+ * SOURCE is not NULL, made from SOURCE), setting *EXPIRES_MS if not NULL; else 0. */
+int grants_check(const struct grants *table, const char *tunnel, const char *sha256,
+                 const char *source, uint64_t now_ms, uint64_t *expires_ms);
+
+/* Helper: withdraws the grants of IDENTITY (on TUNNEL, or on every tunnel when TUNNEL
+ * is NULL). Returns how many were live at NOW_MS. */
+unsigned grants_revoke_identity(struct grants *table, const char *tunnel, const char *identity,
+                                uint64_t now_ms);
+
+#endif

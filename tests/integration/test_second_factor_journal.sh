@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Second factor in the journal: under systemd (stderr is the journal's stream) a lock
+# is one entry with the lock MESSAGE_ID and IDENTITY, USER, SOURCE_ADDRESS, FAILURES,
+# LOCKED_UNTIL; every failure and success has its own MESSAGE_ID at lower priority.
+# journald is played by a datagram socket at /run/systemd/journal/socket inside a
+# private mount namespace (as in test_journal.sh).
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/second_factor.sh"
+
+command -v unshare >/dev/null || fail "unshare (util-linux) is needed"
+id_lock=f21362cc05df43b08e83c1919a35bdb0
+id_failed=fb499096394045d19af0a79d8e42d6fe
+id_success=acaa087e013b45d4a9627ee425bfb762
+
+sf_make_ca
+sf_cert alice
+sf_user alice; u_alice=$SF_USER
+sf_pam_dir "$TEST_DIR/pam.d" "$TEST_DIR/oath"
+sf_enrol "$TEST_DIR/oath" "$u_alice" HOTP
+printf 'cn:alice %s\n' "$u_alice" >"$TEST_DIR/users.map"
+
+echo_port=$(free_port) p_vpn=$(free_port) c_alice=$(free_port)
+start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
+conf="$TEST_DIR/ktlstund.ini"
+{
+    global_section
+    cat <<EOF
+[vpn]
+mode = server
+listen = 127.0.0.1:$p_vpn
+target = 127.0.0.1:$echo_port
+cert = $PKI/server.pem
+key = $PKI/server.key
+ca = $TEST_DIR/users-ca.pem
+second_factor = pam
+pam_confdir = $TEST_DIR/pam.d
+user_map = file:$TEST_DIR/users.map
+max_failures = 3
+
+EOF
+    sf_client_tunnel c-alice "$c_alice" "$p_vpn" alice
+} >"$conf"
+
+cat >"$TEST_DIR/in-namespace.sh" <<EOF
+set -eu
+mkdir -p /run/systemd/journal
+mount -t tmpfs tmpfs /run/systemd/journal
+"$TOOLS/notify_capture" /run/systemd/journal/socket >"$TEST_DIR/journal.out" &
+capture=\$!
+for i in \$(seq 50); do grep -q listening "$TEST_DIR/journal.out" && break; sleep 0.1; done
+: >"$TEST_DIR/stderr.log"
+exec 2>>"$TEST_DIR/stderr.log"
+export JOURNAL_STREAM=\$(stat -c '%d:%i' "$TEST_DIR/stderr.log")
+"$KTLSTUND" -c "$conf" -f &
+daemon=\$!
+for i in \$(seq 100); do grep -q 'MESSAGE=ready' "$TEST_DIR/journal.out" && break; sleep 0.1; done
+echo started >"$TEST_DIR/started"
+while [ ! -e "$TEST_DIR/done" ]; do sleep 0.1; done
+kill -TERM \$daemon
+wait \$daemon || true
+kill \$capture
+EOF
+spawn "$TEST_DIR/namespace.out" unshare -m bash "$TEST_DIR/in-namespace.sh"
+ns=$SPAWN_PID
+wait_for_log "$TEST_DIR/started" started "$(scale 10)" 1 "$ns" || fail "daemon did not start: $(cat "$TEST_DIR/namespace.out")"
+journal="$TEST_DIR/journal.out"
+DAEMON_LOGS+=("$journal")
+
+sf_expect_login "$conf" c-alice "$(sf_hotp 0)" 0 "Access granted" "login"
+for code in 111111 222222 333333; do
+    sf_login "$conf" c-alice "$code" "$TEST_DIR/wrong.out"
+done
+assert_contains "$(cat "$TEST_DIR/wrong.out")" "Locked" "third wrong code"
+assert_log "$journal" "MESSAGE_ID=$id_lock" "no lock entry in the journal"
+touch "$TEST_DIR/done"
+wait_exit "$ns" "$(scale 15)" || true
+
+# Each datagram is one line: "MS FIELD=...|FIELD=...|"; make every field start with '|'.
+entry() { echo "|$(grep "MESSAGE_ID=$1" "$journal" | sed -n "${2:-1}p" | cut -d' ' -f2-)"; }
+assert_eq "$(grep -c "MESSAGE_ID=$id_lock" "$journal")" 1 "lock entries"
+lock=$(entry "$id_lock")
+for field in "PRIORITY=4" "SYSLOG_IDENTIFIER=ktlstund" "TUNNEL=vpn" "IDENTITY=alice" \
+    "USER=$u_alice" "SOURCE_ADDRESS=127.0.0.1" "FAILURES=3" "LOCK_KIND=identity" "LOCK_LEVEL=1" \
+    "MESSAGE=second-factor lock: tunnel=vpn identity=\"alice\" user=$u_alice source=127.0.0.1 failures=3 "; do
+    assert_contains "$lock" "|$field" "lock journal field"
+done
+[[ $lock =~ \|LOCKED_UNTIL=20[0-9-]+T[0-9:]+Z\| ]] || fail "no LOCKED_UNTIL in the lock entry: $lock"
+assert_eq "$(grep -c "MESSAGE_ID=$id_failed" "$journal")" 3 "failure entries"
+failure=$(entry "$id_failed" 2)
+for field in "PRIORITY=5" "IDENTITY=alice" "USER=$u_alice" "SOURCE_ADDRESS=127.0.0.1" "FAILURES=2/3"; do
+    assert_contains "$failure" "|$field" "failure journal field"
+done
+success=$(entry "$id_success")
+for field in "PRIORITY=6" "IDENTITY=alice" "USER=$u_alice" "SOURCE_ADDRESS=127.0.0.1" "GRANT_UNTIL=20"; do
+    assert_contains "$success" "|$field" "success journal field"
+done
+assert_no_log "$journal" "MESSAGE=.*$(sf_hotp 0)" "a one-time password reached the journal"

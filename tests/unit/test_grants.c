@@ -1,0 +1,144 @@
+/* grants: the shared table of second-factor logins, as the helper writes it and the
+ * workers read it (across fork, too). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "grants.h"
+
+#define ALICE "3c6ecc03431219f870605e918df2b6f3631253653fffb05a8f6eea4bc3060789"
+#define BOB "528ae869afaccdae143a070e3cfc549f5cef484f182f0a4c382987e06951b723"
+
+static void test_put_check_expire(void **state)
+{
+    (void)state;
+    struct grants *g = grants_create();
+    assert_non_null(g);
+    uint64_t expires = 0;
+    assert_false(grants_check(g, "vpn", ALICE, NULL, 1000, NULL));
+    assert_int_equal(grants_put(g, "vpn", ALICE, "alice", "192.0.2.7", 5000, 1000), 0);
+    assert_true(grants_check(g, "vpn", ALICE, NULL, 1000, &expires));
+    assert_int_equal(expires, 5000);
+    assert_true(grants_check(g, "vpn", ALICE, NULL, 4999, NULL));
+    assert_false(grants_check(g, "vpn", ALICE, NULL, 5000, NULL));
+    /* Per tunnel and per certificate. */
+    assert_false(grants_check(g, "other", ALICE, NULL, 1000, NULL));
+    assert_false(grants_check(g, "vpn", BOB, NULL, 1000, NULL));
+    assert_false(grants_check(g, "vpn", "short", NULL, 1000, NULL));
+    grants_free(g);
+}
+
+static void test_bound_to_the_source(void **state)
+{
+    (void)state;
+    struct grants *g = grants_create();
+    grants_put(g, "vpn", ALICE, "alice", "192.0.2.7", 5000, 1000);
+    assert_true(grants_check(g, "vpn", ALICE, "192.0.2.7", 2000, NULL));
+    assert_false(grants_check(g, "vpn", ALICE, "192.0.2.8", 2000, NULL));
+    /* A new login replaces the old grant: one per certificate and tunnel. */
+    grants_put(g, "vpn", ALICE, "alice", "192.0.2.8", 9000, 2000);
+    assert_false(grants_check(g, "vpn", ALICE, "192.0.2.7", 2000, NULL));
+    assert_true(grants_check(g, "vpn", ALICE, "192.0.2.8", 8000, NULL));
+    grants_free(g);
+}
+
+static void test_revoke_identity(void **state)
+{
+    (void)state;
+    struct grants *g = grants_create();
+    grants_put(g, "vpn", ALICE, "alice", "192.0.2.7", 5000, 1000);
+    grants_put(g, "other", ALICE, "alice", "192.0.2.7", 5000, 1000);
+    grants_put(g, "vpn", BOB, "bob", "192.0.2.9", 5000, 1000);
+    assert_int_equal(grants_revoke_identity(g, "vpn", "alice", 2000), 1);
+    assert_false(grants_check(g, "vpn", ALICE, NULL, 2000, NULL));
+    assert_true(grants_check(g, "other", ALICE, NULL, 2000, NULL));
+    assert_true(grants_check(g, "vpn", BOB, NULL, 2000, NULL));
+    assert_int_equal(grants_revoke_identity(g, NULL, "alice", 2000), 1);
+    assert_false(grants_check(g, "other", ALICE, NULL, 2000, NULL));
+    assert_int_equal(grants_revoke_identity(g, NULL, "alice", 2000), 0);
+    grants_free(g);
+}
+
+static void test_arguments_too_long_are_refused(void **state)
+{
+    (void)state;
+    struct grants *g = grants_create();
+    char long_name[400];
+    memset(long_name, 'x', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = '\0';
+    assert_int_equal(grants_put(g, long_name, ALICE, "alice", "192.0.2.7", 5000, 1000), -1);
+    assert_int_equal(grants_put(g, "vpn", ALICE, long_name, "192.0.2.7", 5000, 1000), -1);
+    assert_int_equal(grants_put(g, "vpn", ALICE, "alice", long_name, 5000, 1000), -1);
+    assert_int_equal(grants_put(g, "vpn", "abc", "alice", "192.0.2.7", 5000, 1000), -1);
+    grants_free(g);
+}
+
+static void fingerprint(unsigned n, char out[65])
+{
+    snprintf(out, 65, "%016x%048x", n + 1, 0);
+}
+
+static void test_full_table_gives_way_to_the_soonest_expiry(void **state)
+{
+    (void)state;
+    struct grants *g = grants_create();
+    char fp[65];
+    for (unsigned i = 0; i < GRANTS_CAPACITY; i++) {
+        fingerprint(i, fp);
+        assert_int_equal(grants_put(g, "vpn", fp, "u", "192.0.2.1", 10000 + i, 1000), 0);
+    }
+    fingerprint(GRANTS_CAPACITY, fp);
+    assert_int_equal(grants_put(g, "vpn", fp, "u", "192.0.2.1", 99999, 1000), 0);
+    assert_true(grants_check(g, "vpn", fp, NULL, 2000, NULL));
+    fingerprint(0, fp);
+    assert_false(grants_check(g, "vpn", fp, NULL, 2000, NULL));   /* expired first: evicted */
+    fingerprint(1, fp);
+    assert_true(grants_check(g, "vpn", fp, NULL, 2000, NULL));
+    grants_free(g);
+}
+
+/* What the daemon relies on: a grant written after fork is seen by the other process. */
+static void test_shared_across_fork(void **state)
+{
+    (void)state;
+    struct grants *g = grants_create();
+    int to_child[2];
+    assert_int_equal(pipe(to_child), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char go;
+        close(to_child[1]);
+        if (read(to_child[0], &go, 1) != 1)
+            _exit(2);
+        _exit(grants_check(g, "vpn", ALICE, "192.0.2.7", 2000, NULL) ? 0 : 1);
+    }
+    close(to_child[0]);
+    grants_put(g, "vpn", ALICE, "alice", "192.0.2.7", 5000, 1000);
+    assert_int_equal(write(to_child[1], "g", 1), 1);
+    close(to_child[1]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    grants_free(g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_put_check_expire),
+        cmocka_unit_test(test_bound_to_the_source),
+        cmocka_unit_test(test_revoke_identity),
+        cmocka_unit_test(test_arguments_too_long_are_refused),
+        cmocka_unit_test(test_full_table_gives_way_to_the_soonest_expiry),
+        cmocka_unit_test(test_shared_across_fork),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
