@@ -202,10 +202,11 @@ if [ "$uid" -le 0 ] || [ "$uid" -ge 1000 ]; then
 fi
 assert_eq "$(cut -d: -f7 <<<"$user_line")" /usr/sbin/nologin "ktlstun's shell"
 assert_eq "$(grep '^ktlstun:' "$root/etc/group" | cut -d: -f3)" "$gid" "group ktlstun is ktlstun's primary group"
-# An operator's users.oath, made before the tools ran, gets its owner and mode fixed.
+# An operator's per-user OATH file, made as root before the tools ran, gets its owner
+# and mode fixed.
 mkdir -p "$root/etc/ktlstun/oath"
-echo "HOTP alice - 00" >"$root/etc/ktlstun/oath/users.oath"
-chmod 0644 "$root/etc/ktlstun/oath/users.oath"
+echo "HOTP alice - 00" >"$root/etc/ktlstun/oath/alice"
+chmod 0644 "$root/etc/ktlstun/oath/alice"
 systemd-tmpfiles --root="$root" --create "$dest/usr/lib/tmpfiles.d/ktlstun.conf" >"$TEST_DIR/tmpfiles.out" 2>&1 ||
     fail "systemd-tmpfiles rejects ktlstun.conf: $(cat "$TEST_DIR/tmpfiles.out")"
 [ ! -s "$TEST_DIR/tmpfiles.out" ] || fail "systemd-tmpfiles warns: $(cat "$TEST_DIR/tmpfiles.out")"
@@ -214,7 +215,7 @@ while read -r path want; do
 done <<EOF
 /etc/ktlstun 750 0:$gid
 /etc/ktlstun/oath 770 0:$gid
-/etc/ktlstun/oath/users.oath 600 $uid:$gid
+/etc/ktlstun/oath/alice 600 $uid:$gid
 /var/lib/ktlstun 700 $uid:$gid
 /run/ktlstun 750 $uid:$gid
 EOF

@@ -172,7 +172,7 @@ start_echo "127.0.0.1:$back_port" "$TEST_DIR/echo.log"
 # in for ktlstun:ktlstun (the test's own directory is root's and private, so this
 # one lives beside it):
 #   etc/            root:G 0750   config and keys root:G 0640
-#   etc/oath/       root:G 0770   users.oath U:G 0600 (pam_oath rewrites it)
+#   etc/oath/       root:G 0770   USER U:G 0600 (pam_oath rewrites it)
 #   state/ run/     U:G 0700/0750
 # The server tunnel asks for a one-time password, so the PAM helper, a PAM
 # transaction and pam_oath's rewrite of its users file run under the trace too.
@@ -187,10 +187,10 @@ for f in server.pem server.key alice.pem alice.key ca.pem crl.pem; do
     cp "$PKI/$f" "$etc/$f"
 done
 oath_secret=3132333435363738393031323334353637383930
-cat >"$etc/pam.d/ktlstun" <<EOF
-auth required pam_oath.so usersfile=$etc/oath/users.oath window=5 digits=6
-account required pam_localuser.so
-EOF
+# The shipped stack, pointed at this test's OATH directory.
+sed "s|/etc/ktlstun/oath/|$etc/oath/|" "$repo/pam/ktlstun" >"$etc/pam.d/ktlstun"
+grep -qF "usersfile=$etc/oath/\${USER}" "$etc/pam.d/ktlstun" || fail "pam/ktlstun no longer names /etc/ktlstun/oath/\${USER}"
+grep -q '^account *required *pam_localuser.so' "$etc/pam.d/ktlstun" || fail "pam/ktlstun's account check needs root"
 conf="$etc/ktlstun.ini"
 cat >"$conf" <<EOF
 [global]
@@ -224,14 +224,14 @@ key = alice.key
 ca = ca.pem
 EOF
 echo "cn:alice $run_as_user" >"$etc/users.map"
-echo "HOTP $run_as_user - $oath_secret" >"$etc/oath/users.oath"
+echo "HOTP $run_as_user - $oath_secret" >"$etc/oath/$run_as_user"
 chown -R "root:$run_as_group" "$etc"
 chmod 0750 "$etc" "$etc/pam.d"
 chmod 0640 "$etc"/*.pem "$etc"/*.key "$etc"/*.ini "$etc"/*.map
 chmod 0644 "$etc/pam.d/ktlstun"
 chmod 0770 "$etc/oath"
-chown "$run_as_user:$run_as_group" "$etc/oath/users.oath" "$unit_root/state" "$unit_root/run"
-chmod 0600 "$etc/oath/users.oath"
+chown "$run_as_user:$run_as_group" "$etc/oath/$run_as_user" "$unit_root/state" "$unit_root/run"
+chmod 0600 "$etc/oath/$run_as_user"
 chmod 0700 "$unit_root/state"
 chmod 0750 "$unit_root/run"
 
@@ -271,11 +271,11 @@ rc=0
 login 000000 || rc=$?
 assert_eq "$rc" 1 "ktlstun login with a wrong code"
 login "$(oathtool -c 0 "$oath_secret")" || fail "ktlstun login with the right code: $(tail -n 3 "$TEST_DIR/login.out")"
-grep -qP "^HOTP\t$run_as_user\t-\t[0-9a-f]+\t0\t" "$etc/oath/users.oath" ||
-    fail "pam_oath did not record the used counter: $(cat "$etc/oath/users.oath")"
-assert_eq "$(stat -c '%U:%G %a' "$etc/oath/users.oath")" "$run_as_user:$run_as_group 600" \
+grep -qP "^HOTP\t$run_as_user\t-\t[0-9a-f]+\t0\t" "$etc/oath/$run_as_user" ||
+    fail "pam_oath did not record the used counter: $(cat "$etc/oath/$run_as_user")"
+assert_eq "$(stat -c '%U:%G %a' "$etc/oath/$run_as_user")" "$run_as_user:$run_as_group 600" \
     "owner and mode of the users file pam_oath rewrote"
-[ -z "$(find "$etc/oath" -name 'users.oath.*')" ] || fail "pam_oath left $(ls "$etc/oath")"
+[ -z "$(find "$etc/oath" -name "$run_as_user.*")" ] || fail "pam_oath left $(ls "$etc/oath")"
 plain_echo "127.0.0.1:$client_port" "through-both-tunnels" || fail "no echo through the client and server tunnels"
 reload_outcome=$(reload "$daemon" "$TEST_DIR/daemon.log")
 assert_eq "$reload_outcome" reloaded "SIGHUP under strace"
