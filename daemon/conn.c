@@ -214,6 +214,8 @@ static void conn_close(struct conn *c, enum stats_result result, const char *rea
         SSL_shutdown(c->ssl);
         ERR_clear_error();
     }
+    if (c->offloaded)
+        relay_splice_close_notify(&c->splice);
     if (c->tls_fd >= 0)
         close(c->tls_fd);
     if (c->plain_fd >= 0)

@@ -117,7 +117,7 @@ char *metrics_render(const struct generation *gen, const struct stats *stats,
                    gen->tunnels[i].config->name, offloaded ? "ktls" : "userspace",
                    (unsigned long long)stats_relay_path(stats, gen->tunnels[i].limit_slot, offloaded));
 
-    header(&t, "ktlstun_ktls_decrypt_errors_total", "counter", "kTLS records that failed to decrypt.");
+    header(&t, "ktlstun_ktls_decrypt_errors_total", "counter", "kTLS records that failed to decrypt or parse (each closes its connection).");
     for (size_t i = 0; i < gen->tunnel_count; i++)
         append(&t, "ktlstun_ktls_decrypt_errors_total{tunnel=\"%s\"} %llu\n",
                gen->tunnels[i].config->name,

@@ -23,6 +23,7 @@
 #define HANDSHAKE_NEW_SESSION_TICKET 4
 #define HANDSHAKE_KEY_UPDATE 24
 #define ALERT_CLOSE_NOTIFY 0
+#define ALERT_BAD_RECORD_MAC 20
 
 static void note_reason(struct splice_relay *r, const char *what, const char *detail)
 {
@@ -91,6 +92,23 @@ static int send_record(int fd, unsigned char type, const void *payload, size_t l
     return errno == EAGAIN ? 1 : -1;
 }
 
+static int send_close_notify(struct splice_relay *r)
+{
+    static const unsigned char close_notify[2] = { 1, ALERT_CLOSE_NOTIFY };
+    return send_record(r->tls_fd, RECORD_ALERT, close_notify, sizeof(close_notify));
+}
+
+/* A record that fails to decrypt ends the connection with the fatal alert TLS asks
+ * for (RFC 8446 6.2); nothing may follow it. */
+static void fail_decrypt(struct splice_relay *r)
+{
+    static const unsigned char bad_record_mac[2] = { 2, ALERT_BAD_RECORD_MAC };
+    r->decrypt_errors++;
+    if (!r->to_tls.shut)
+        send_record(r->tls_fd, RECORD_ALERT, bad_record_mac, sizeof(bad_record_mac));
+    r->to_tls.shut = 1;
+}
+
 static int handle_handshake_record(struct splice_relay *r, const unsigned char *data, size_t len)
 {
     size_t pos = 0;
@@ -140,10 +158,16 @@ static int read_control_record(struct splice_relay *r)
                           .msg_controllen = sizeof(control) };
     ssize_t n = recvmsg(r->tls_fd, &msg, MSG_DONTWAIT);
     if (n < 0) {
-        if (errno == EAGAIN)
-            return 0;
+        if (errno == EAGAIN) {
+            /* Nothing waits, yet splice said EINVAL/EIO: that was the socket's error
+             * (the kernel could not parse a record header, e.g. non-TLS bytes), which
+             * splice consumed. The stream is broken for good. */
+            fail_decrypt(r);
+            note_reason(r, "corrupt TLS record stream (the kernel could not parse a record)", NULL);
+            return -1;
+        }
         if (errno == EBADMSG)
-            r->decrypt_errors++;
+            fail_decrypt(r);
         note_reason(r, errno == EBADMSG ? "TLS record failed to decrypt (EBADMSG)" : "TLS read failed",
                     strerror(errno));
         return -1;
@@ -164,6 +188,8 @@ static int read_control_record(struct splice_relay *r)
             return 1;
         }
         note_reason(r, "peer sent alert", n >= 2 ? SSL_alert_desc_string_long(record[1]) : "malformed");
+        /* After a fatal alert the session is over: we send nothing more. */
+        r->to_tls.shut = 1;
         return -1;
     case RECORD_HANDSHAKE:
         return handle_handshake_record(r, record, (size_t)n) < 0 ? -1 : 1;
@@ -252,7 +278,7 @@ static int pump_from_tls(struct splice_relay *r)
     if (errno == EINVAL || errno == EIO)
         return read_control_record(r);
     if (errno == EBADMSG)
-        r->decrypt_errors++;
+        fail_decrypt(r);
     note_reason(r, errno == EBADMSG ? "TLS record failed to decrypt (EBADMSG)"
                    : errno == EMSGSIZE ? "oversized TLS record (EMSGSIZE)" : "TLS read failed",
                 strerror(errno));
@@ -276,8 +302,7 @@ static int pump_to_tls(struct splice_relay *r)
     int progress = drained > 0;
     if (d->eof) {
         if (d->in_pipe == 0 && !d->shut) {
-            static const unsigned char close_notify[2] = { 1, ALERT_CLOSE_NOTIFY };
-            if (send_record(r->tls_fd, RECORD_ALERT, close_notify, sizeof(close_notify)) == 1)
+            if (send_close_notify(r) == 1)
                 return progress;
             shutdown(r->tls_fd, SHUT_WR);
             d->shut = 1;
@@ -319,6 +344,14 @@ enum relay_status relay_splice_pump(struct splice_relay *r)
         return RELAY_FINISHED;
     }
     return RELAY_RUNNING;
+}
+
+void relay_splice_close_notify(struct splice_relay *r)
+{
+    if (r->to_tls.shut)
+        return;
+    send_close_notify(r);
+    r->to_tls.shut = 1;
 }
 
 void relay_splice_release(struct splice_relay *r)

@@ -50,6 +50,11 @@ uint64_t relay_splice_record_limit(enum ktls_cipher cipher);
 /* Same contract as relay_pump (relay.h). */
 enum relay_status relay_splice_pump(struct splice_relay *r);
 
+/* We end the connection ourselves (KeyUpdate on an old kernel, record limit,
+ * timeout, shutdown): sends close_notify through the kernel unless our direction
+ * already ended, so the peer sees a clean close rather than a truncation. */
+void relay_splice_close_notify(struct splice_relay *r);
+
 /* Closes the pipes. */
 void relay_splice_release(struct splice_relay *r);
 
