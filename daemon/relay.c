@@ -21,14 +21,19 @@ void relay_init(struct relay *r, SSL *ssl, int tls_fd, int plain_fd)
 }
 
 /* Keeps the first notable event: "WHAT" or "WHAT: DETAIL". */
-static void note_reason(struct relay *r, const char *what, const char *detail)
+void relay_note_reason(char *reason, size_t len, const char *what, const char *detail)
 {
-    if (r->close_reason[0] != '\0')
+    if (reason[0] != '\0')
         return;
     if (detail != NULL)
-        snprintf(r->close_reason, sizeof(r->close_reason), "%s: %s", what, detail);
+        snprintf(reason, len, "%s: %s", what, detail);
     else
-        snprintf(r->close_reason, sizeof(r->close_reason), "%s", what);
+        snprintf(reason, len, "%s", what);
+}
+
+static void note_reason(struct relay *r, const char *what, const char *detail)
+{
+    relay_note_reason(r->close_reason, sizeof(r->close_reason), what, detail);
 }
 
 static int take_buffer(struct relay_direction *d)

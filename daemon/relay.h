@@ -43,6 +43,10 @@ enum relay_status {
     RELAY_FAILED
 };
 
+/* Keeps the first notable event of a relay in REASON (LEN bytes): "WHAT" or
+ * "WHAT: DETAIL"; later calls leave it alone. Shared by both relay paths. */
+void relay_note_reason(char *reason, size_t len, const char *what, const char *detail);
+
 /* Prepares R for SSL (on TLS_FD) and PLAIN_FD; owns neither. */
 void relay_init(struct relay *r, SSL *ssl, int tls_fd, int plain_fd);
 

@@ -27,12 +27,7 @@
 
 static void note_reason(struct splice_relay *r, const char *what, const char *detail)
 {
-    if (r->close_reason[0] != '\0')
-        return;
-    if (detail != NULL)
-        snprintf(r->close_reason, sizeof(r->close_reason), "%s: %s", what, detail);
-    else
-        snprintf(r->close_reason, sizeof(r->close_reason), "%s", what);
+    relay_note_reason(r->close_reason, sizeof(r->close_reason), what, detail);
 }
 
 int relay_splice_init(struct splice_relay *r, int tls_fd, int plain_fd,
