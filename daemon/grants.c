@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 
 #include "log.h"
+#include "status_record.h"
 
 #define TUNNEL_MAX 64
 #define SHA256_HEX 64
@@ -57,6 +58,25 @@ static void read_slot(const struct grant_slot *slot, struct grant_fields *copy)
         atomic_thread_fence(memory_order_acquire);
         if (atomic_load_explicit(&slot->sequence, memory_order_relaxed) == before)
             return;
+    }
+}
+
+void grants_describe(const struct grants *table, uint64_t now_ms, FILE *out)
+{
+    for (size_t i = 0; i < GRANTS_CAPACITY; i++) {
+        if (atomic_load_explicit(&table->slots[i].tag, memory_order_relaxed) == 0)
+            continue;
+        struct grant_fields copy;
+        read_slot(&table->slots[i], &copy);
+        if (copy.expires_ms <= now_ms)
+            continue;
+        status_record_begin(out, "grant");
+        status_record_text(out, "tunnel", copy.tunnel);
+        status_record_text(out, "identity", copy.identity);
+        status_record_text(out, "sha256", copy.sha256);
+        status_record_text(out, "source", copy.source);
+        status_record_number(out, "expires_in", (copy.expires_ms - now_ms) / 1000);
+        status_record_end(out);
     }
 }
 

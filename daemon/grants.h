@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define GRANTS_CAPACITY 4096
 #define GRANTS_SOURCE_MAX 63
@@ -23,6 +24,10 @@ struct grants *grants_create(void);
 
 /* Unmaps TABLE (NULL is fine). */
 void grants_free(struct grants *table);
+
+/* Writes one status_record "grant" line (tunnel, identity, sha256, source,
+ * expires_in seconds) per live grant at NOW_MS to OUT. */
+void grants_describe(const struct grants *table, uint64_t now_ms, FILE *out);
 
 /* Helper: records that the certificate SHA256 (64 lowercase hex digits) may use
  * TUNNEL until EXPIRES_MS, logged in as IDENTITY from SOURCE (an address without

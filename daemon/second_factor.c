@@ -15,6 +15,12 @@
 static struct grants *shared_grants;
 static int refused_index = -1;
 
+void second_factor_describe_grants(FILE *out)
+{
+    if (shared_grants != NULL)
+        grants_describe(shared_grants, event_loop_now_ms(), out);
+}
+
 void second_factor_use_grants(struct grants *grants)
 {
     shared_grants = grants;

@@ -24,6 +24,10 @@ struct pam_link;
  * every data connection. */
 void second_factor_use_grants(struct grants *grants);
 
+/* Worker: writes the live grants (status_record "grant" lines) to OUT; nothing when
+ * no tunnel is gated. */
+void second_factor_describe_grants(FILE *out);
+
 /* Sets up CTX of a gated server tunnel: ALPN selection of the login protocol and the
  * access_denied alert. Does nothing for other tunnels. Call last when building CTX.
  * Returns 0, or -1 after logging. */

@@ -9,12 +9,14 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <iniparser/iniparser.h>
 
 #include "config.h"
 #include "status_record.h"
+#include "unlock.h"
 
 #define DEFAULT_RUNTIME_DIR "/run/ktlstun"
 
@@ -91,6 +93,57 @@ static int ask(const char *path, struct collected *all)
     return 0;
 }
 
+/* Locks are the PAM helper's: its control socket lists them one per line,
+ * "TUNNEL KIND KEY until EPOCH (level N)" (KEY may hold blanks). Not reachable (no
+ * second factor, or not root) is not an error: there is simply nothing to show. */
+static void ask_locks(const char *runtime_dir, struct collected *all)
+{
+    char reply[16384];
+    if (unlock_ask_daemon(runtime_dir, "list", reply, sizeof(reply)) < 0 ||
+        strncmp(reply, "ok\n", 3) != 0)
+        return;
+    long long now = (long long)time(NULL);
+    for (char *line = strtok(reply + 3, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        char *until = strstr(line, " until ");
+        char *first = strchr(line, ' ');
+        char *second = first ? strchr(first + 1, ' ') : NULL;
+        long long epoch = 0;
+        unsigned level = 0;
+        if (until == NULL || second == NULL || second >= until ||
+            sscanf(until, " until %lld (level %u)", &epoch, &level) != 2)
+            continue;
+        *first = *second = *until = '\0';
+        char *text = NULL;
+        size_t len = 0;
+        FILE *out = open_memstream(&text, &len);
+        if (out == NULL)
+            return;
+        status_record_begin(out, "lock");
+        status_record_text(out, "tunnel", line);
+        status_record_text(out, "kind", first + 1);
+        status_record_text(out, "key", second + 1);
+        status_record_number(out, "locked_for", epoch > now ? (uint64_t)(epoch - now) : 0);
+        status_record_number(out, "level", level);
+        fclose(out);
+        add_line(all, text);
+        free(text);
+    }
+}
+
+/* Every worker reports the grants of the one shared table: list each once. */
+static int is_repeated_grant(const struct collected *all, size_t index)
+{
+    const struct status_record *r = &all->records[index];
+    if (strcmp(r->kind, "grant") != 0)
+        return 0;
+    for (size_t i = 0; i < index; i++)
+        if (strcmp(all->records[i].kind, "grant") == 0 &&
+            strcmp(status_record_get(&all->records[i], "tunnel", ""), status_record_get(r, "tunnel", "")) == 0 &&
+            strcmp(status_record_get(&all->records[i], "sha256", ""), status_record_get(r, "sha256", "")) == 0)
+            return 1;
+    return 0;
+}
+
 static void print_json_string(const char *text)
 {
     putchar('"');
@@ -109,7 +162,7 @@ static int is_number_key(const char *key)
 {
     static const char *const numbers[] = { "pid", "generation", "connections", "age_seconds",
                                            "bytes_in", "bytes_out", "active", "failures",
-                                           "expires_in", "locked_for" };
+                                           "expires_in", "locked_for", "level" };
     for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++)
         if (strcmp(key, numbers[i]) == 0)
             return 1;
@@ -194,7 +247,8 @@ static void print_json_array(const struct collected *all, const char *kind, cons
         const struct status_record *r = &all->records[i];
         if (strcmp(r->kind, kind) != 0)
             continue;
-        if (strcmp(kind, "tunnel") == 0 && !is_current_tunnel(all, i, newest))
+        if ((strcmp(kind, "tunnel") == 0 && !is_current_tunnel(all, i, newest)) ||
+            is_repeated_grant(all, i))
             continue;
         if (!first)
             putchar(',');
@@ -243,6 +297,34 @@ static void human_bytes(unsigned long long bytes, char *buf, size_t len)
     snprintf(buf, len, unit == 0 ? "%.0f%s" : "%.1f%s", value, units[unit]);
 }
 
+static void print_grants_and_locks(const struct collected *all)
+{
+    int header = 0;
+    for (size_t i = 0; i < all->count; i++) {
+        const struct status_record *r = &all->records[i];
+        if (strcmp(r->kind, "grant") != 0 || is_repeated_grant(all, i))
+            continue;
+        if (!header++)
+            printf("\n%-16s %-32s %-18s %s\n", "TUNNEL", "GRANTED TO", "FROM", "EXPIRES IN");
+        unsigned long long left = strtoull(status_record_get(r, "expires_in", "0"), NULL, 10);
+        printf("%-16s %-32.32s %-18s %lluh%02llum\n", status_record_get(r, "tunnel", ""),
+               status_record_get(r, "identity", ""), status_record_get(r, "source", ""),
+               left / 3600, left / 60 % 60);
+    }
+    header = 0;
+    for (size_t i = 0; i < all->count; i++) {
+        const struct status_record *r = &all->records[i];
+        if (strcmp(r->kind, "lock") != 0)
+            continue;
+        if (!header++)
+            printf("\n%-16s %-9s %-32s %-10s %s\n", "TUNNEL", "LOCKED", "WHO", "FOR", "LEVEL");
+        unsigned long long left = strtoull(status_record_get(r, "locked_for", "0"), NULL, 10);
+        printf("%-16s %-9s %-32.32s %lluh%02llum%02llus %s\n", status_record_get(r, "tunnel", ""),
+               status_record_get(r, "kind", ""), status_record_get(r, "key", ""), left / 3600,
+               left / 60 % 60, left % 60, status_record_get(r, "level", ""));
+    }
+}
+
 static void print_table(const struct collected *all)
 {
     unsigned workers = 0, draining = 0, connections = 0;
@@ -268,6 +350,7 @@ static void print_table(const struct collected *all)
                status_record_get(r, "listen", ""), status_record_get(r, "target", ""),
                status_record_get(r, "ktls", ""), active_on(all, name));
     }
+    print_grants_and_locks(all);
     if (connections == 0)
         return;
     printf("\n%-16s %-22s %-24s %6s %9s %9s %-8s %-24s %s\n", "TUNNEL", "PEER", "IDENTITY", "AGE",
@@ -339,6 +422,8 @@ int status_client_command(int argc, char **argv)
             ask(found.gl_pathv[i], &all);
         globfree(&found);
     }
+    if (all.sockets_answered > 0)
+        ask_locks(dir, &all);
     int status = 0;
     if (all.sockets_answered == 0) {
         fprintf(stderr, "ktlstun: ktlstund is not running, or its status sockets in %s cannot "

@@ -12,6 +12,7 @@
 
 #include "conn_limit.h"
 #include "log.h"
+#include "second_factor.h"
 #include "status_record.h"
 
 void status_server_path(const char *runtime_dir, int pid, char *buf, size_t len)
@@ -82,6 +83,7 @@ void status_server_answer(int listen_fd, const struct generation *gen,
     status_record_end(out);
     describe_tunnels(out, gen);
     conn_describe_all(host, out);
+    second_factor_describe_grants(out);
     fputs("end\n", out);
     fclose(out);
     /* Blocking with a deadline: the reader is our CLI, but a stuck one must not hold

@@ -27,7 +27,7 @@ static void usage(FILE *out)
 }
 
 /* Returns the daemon's answer in REPLY, or -1 with errno when nobody listens. */
-static int ask_daemon(const char *runtime_dir, const char *request, char *reply, size_t cap)
+int unlock_ask_daemon(const char *runtime_dir, const char *request, char *reply, size_t cap)
 {
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
     if ((size_t)snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/%s", runtime_dir,
@@ -165,7 +165,7 @@ int unlock_command(int argc, char **argv)
     else
         snprintf(request, sizeof(request), "unlock %s", key);
     int status;
-    if (ask_daemon(config->global.runtime_dir, request, reply, sizeof(reply)) == 0) {
+    if (unlock_ask_daemon(config->global.runtime_dir, request, reply, sizeof(reply)) == 0) {
         status = from_reply(reply);
     } else if (errno == ENOENT || errno == ECONNREFUSED) {
         status = edit_state_file(config->global.state_dir, key, list);

@@ -9,6 +9,13 @@
 #ifndef KTLSTUN_UNLOCK_H
 #define KTLSTUN_UNLOCK_H
 
+#include <stddef.h>
+
+/* Sends REQUEST ("list", or "unlock KEY") to the daemon's PAM helper on
+ * RUNTIME_DIR/second-factor.sock and puts its answer ("ok\n..." or an error word and
+ * text) in REPLY (CAP bytes). Returns 0, or -1 with errno when nobody answers. */
+int unlock_ask_daemon(const char *runtime_dir, const char *request, char *reply, size_t cap);
+
 /* Runs the subcommand (ARGV[0] is "unlock"). Returns the exit status. */
 int unlock_command(int argc, char **argv);
 

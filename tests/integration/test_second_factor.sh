@@ -98,6 +98,13 @@ assert_log "$log" "second-factor success: tunnel=vpn identity=\"alice\" user=$u_
     "success line"
 sf_data "127.0.0.1:$p_vpn" alice "after-login-$RANDOM" || fail "no echo after login: $(cat "$TEST_DIR/data.out.err")"
 plain_echo "127.0.0.1:$c_alice" "client-tunnel-$RANDOM" || fail "no echo through the client tunnel after login"
+# ktlstun status lists the grant once, however many workers report it.
+status_json=$("$KTLSTUN" status --json -c "$conf")
+assert_eq "$(echo "$status_json" | jq '[.grants[] | select(.tunnel == "vpn" and .identity == "alice")] | length')" 1 \
+    "alice's grant in ktlstun status"
+left=$(echo "$status_json" | jq '.grants[] | select(.identity == "alice") | .expires_in')
+[ "$left" -gt 0 ] && [ "$left" -le 28800 ] || fail "grant expires_in $left (grant_lifetime 8h)"
+assert_contains "$("$KTLSTUN" status -c "$conf")" "GRANTED TO" "status table lists grants"
 # The grant is alice's certificate's, not the tunnel's: bob still waits outside.
 sf_expect_denied "127.0.0.1:$p_vpn" bob "another certificate after alice's login"
 

@@ -100,6 +100,13 @@ note "while locked: the right code is refused before PAM, nothing alerts again"
 sf_expect_login "$conf" c-alice "$(sf_hotp 0)" 1 "Locked" "right code while locked"
 assert_log "$log" 'second-factor failure: .*reason="identity locked until .*, PAM not asked"' "locked refusal"
 sf_expect_login "$conf" c-alice 333333 1 "Locked" "wrong code while locked"
+# ktlstun status shows the lock, from the PAM helper.
+lock=$("$KTLSTUN" status --json -c "$conf" | jq -c '.locks[] | select(.key == "alice")')
+[ -n "$lock" ] || fail "alice's lock missing from ktlstun status"
+assert_eq "$(echo "$lock" | jq -r .kind)" identity "lock kind in status"
+assert_eq "$(echo "$lock" | jq .level)" 1 "lock level in status"
+[ "$(echo "$lock" | jq .locked_for)" -gt 0 ] || fail "lock has no time left in status: $lock"
+assert_contains "$("$KTLSTUN" status -c "$conf")" "LOCKED" "status table lists locks"
 sleep 0.5
 assert_eq "$(alerts)" 1 "alert_command runs per lock"
 assert_eq "$(log_count "$log" "$lock_re")" 1 "lock lines"
