@@ -99,8 +99,14 @@ static void fail_decrypt(struct splice_relay *r)
 {
     static const unsigned char bad_record_mac[2] = { 2, ALERT_BAD_RECORD_MAC };
     r->decrypt_errors++;
-    if (!r->to_tls.shut)
+    if (!r->to_tls.shut) {
+        /* The kernel leaves EBADMSG pending on the socket (sk_err) and its TLS
+         * sendmsg refuses while it is; reading SO_ERROR clears it. TX is intact. */
+        int pending = 0;
+        socklen_t len = sizeof(pending);
+        getsockopt(r->tls_fd, SOL_SOCKET, SO_ERROR, &pending, &len);
         send_record(r->tls_fd, RECORD_ALERT, bad_record_mac, sizeof(bad_record_mac));
+    }
     r->to_tls.shut = 1;
 }
 
