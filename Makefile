@@ -60,7 +60,7 @@ HEADERS        := $(wildcard daemon/*.h kmod-helpers/*.h tests/unit/*.h)
 # Keep object files between runs (they are intermediates of pattern rules).
 .SECONDARY:
 
-.PHONY: all deps check check-unit check-integration check-vm asan demo bench fuzz install uninstall clean
+.PHONY: all deps check check-unit check-integration check-vm asan demo bench bench-vm fuzz install uninstall clean
 
 all: $(BUILD)/ktlstund $(BUILD)/ktlstun $(UNIT_TESTS) $(TOOLS) $(BENCH_TOOLS)
 
@@ -122,6 +122,12 @@ bench: EXTRA_PACKAGES = $(BENCH_PACKAGES)
 bench: deps
 	$(MAKE) all
 	bench/run.sh $(BUILD)
+	bench/vm/run.sh $(BUILD)
+
+# The kTLS counts alone (CPU, syscalls and bytes through userspace per GB, inside the VM).
+bench-vm: deps
+	$(MAKE) all
+	bench/vm/run.sh $(BUILD)
 
 # libFuzzer targets for what parses bytes from the network. `make fuzz` builds them
 # and runs each for FUZZ_SECONDS; new inputs go to $(BUILD)/fuzz/corpus-*, never into
