@@ -323,3 +323,41 @@ kernel_has_ktls() {
     grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null && return 0
     modinfo tls >/dev/null 2>&1
 }
+
+# start_ktlstund_with_journal CONFIG: runs ktlstund -c CONFIG as systemd would with
+# stderr on the journal, journald being played by notify_capture on
+# /run/systemd/journal/socket inside a private mount namespace. Each datagram lands as
+# one line of $TEST_DIR/journal.out (newlines as '|'); what reached plain stderr is in
+# $TEST_DIR/stderr.log. Returns once the daemon's "ready" is in the journal; end it
+# with stop_ktlstund_with_journal.
+start_ktlstund_with_journal() {
+    local conf=$1
+    cat >"$TEST_DIR/in-namespace.sh" <<EOF
+set -eu
+mkdir -p /run/systemd/journal
+mount -t tmpfs tmpfs /run/systemd/journal
+"$TOOLS/notify_capture" /run/systemd/journal/socket >"$TEST_DIR/journal.out" &
+capture=\$!
+for i in \$(seq 50); do grep -q listening "$TEST_DIR/journal.out" && break; sleep 0.1; done
+: >"$TEST_DIR/stderr.log"
+exec 2>>"$TEST_DIR/stderr.log"
+export JOURNAL_STREAM=\$(stat -c '%d:%i' "$TEST_DIR/stderr.log")
+"$KTLSTUND" -c "$conf" -f &
+daemon=\$!
+for i in \$(seq 100); do grep -q 'MESSAGE=ready' "$TEST_DIR/journal.out" && break; sleep 0.1; done
+echo started >"$TEST_DIR/started"
+while [ ! -e "$TEST_DIR/done" ]; do sleep 0.1; done
+kill -TERM \$daemon
+wait \$daemon || true
+kill \$capture
+EOF
+    spawn "$TEST_DIR/namespace.out" unshare -m bash "$TEST_DIR/in-namespace.sh"
+    JOURNAL_NS_PID=$SPAWN_PID
+    wait_for_log "$TEST_DIR/started" started "$(scale 10)" 1 "$JOURNAL_NS_PID" ||
+        fail "daemon did not start: $(cat "$TEST_DIR/namespace.out")"
+}
+
+stop_ktlstund_with_journal() {
+    touch "$TEST_DIR/done"
+    wait_exit "$JOURNAL_NS_PID" "$(scale 15)" || true
+}

@@ -20,28 +20,7 @@ ca = $PKI/ca.pem
 EOF
 } >"$conf"
 
-cat >"$TEST_DIR/in-namespace.sh" <<EOF
-set -eu
-mkdir -p /run/systemd/journal
-mount -t tmpfs tmpfs /run/systemd/journal
-"$TOOLS/notify_capture" /run/systemd/journal/socket >"$TEST_DIR/journal.out" &
-capture=\$!
-for i in \$(seq 50); do grep -q listening "$TEST_DIR/journal.out" && break; sleep 0.1; done
-: >"$TEST_DIR/stderr.log"
-exec 2>>"$TEST_DIR/stderr.log"
-export JOURNAL_STREAM=\$(stat -c '%d:%i' "$TEST_DIR/stderr.log")
-"$KTLSTUND" -c "$conf" -f &
-daemon=\$!
-for i in \$(seq 100); do grep -q 'MESSAGE=ready' "$TEST_DIR/journal.out" && break; sleep 0.1; done
-echo started >"$TEST_DIR/started"
-while [ ! -e "$TEST_DIR/done" ]; do sleep 0.1; done
-kill -TERM \$daemon
-wait \$daemon || true
-kill \$capture
-EOF
-spawn "$TEST_DIR/namespace.out" unshare -m bash "$TEST_DIR/in-namespace.sh"
-ns=$SPAWN_PID
-wait_for_log "$TEST_DIR/started" started "$(scale 10)" 1 "$ns" || fail "daemon did not start: $(cat "$TEST_DIR/namespace.out")"
+start_ktlstund_with_journal "$conf"
 journal="$TEST_DIR/journal.out"
 
 client_args alice
@@ -50,8 +29,7 @@ client_args mallory
 openssl s_client -connect "127.0.0.1:$port" -CAfile "$PKI/ca.pem" </dev/null >/dev/null 2>&1 || true
 assert_log "$journal" 'MESSAGE_ID=a6e522309f92496aaa02a7bb260033fb' "no audit record in the journal"
 assert_log "$journal" 'MESSAGE_ID=7b7e7391851943809458bcee715856ca' "no refusal record in the journal"
-touch "$TEST_DIR/done"
-wait_exit "$ns" "$(scale 15)" || true
+stop_ktlstund_with_journal
 
 # Each datagram is one line: "MS FIELD=...|FIELD=...|"; make every field start with '|'.
 audit="|$(grep 'MESSAGE_ID=a6e522309f92496aaa02a7bb260033fb' "$journal" | head -n 1 | cut -d' ' -f2-)"

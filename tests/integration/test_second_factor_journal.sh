@@ -41,28 +41,7 @@ EOF
     sf_client_tunnel c-alice "$c_alice" "$p_vpn" alice
 } >"$conf"
 
-cat >"$TEST_DIR/in-namespace.sh" <<EOF
-set -eu
-mkdir -p /run/systemd/journal
-mount -t tmpfs tmpfs /run/systemd/journal
-"$TOOLS/notify_capture" /run/systemd/journal/socket >"$TEST_DIR/journal.out" &
-capture=\$!
-for i in \$(seq 50); do grep -q listening "$TEST_DIR/journal.out" && break; sleep 0.1; done
-: >"$TEST_DIR/stderr.log"
-exec 2>>"$TEST_DIR/stderr.log"
-export JOURNAL_STREAM=\$(stat -c '%d:%i' "$TEST_DIR/stderr.log")
-"$KTLSTUND" -c "$conf" -f &
-daemon=\$!
-for i in \$(seq 100); do grep -q 'MESSAGE=ready' "$TEST_DIR/journal.out" && break; sleep 0.1; done
-echo started >"$TEST_DIR/started"
-while [ ! -e "$TEST_DIR/done" ]; do sleep 0.1; done
-kill -TERM \$daemon
-wait \$daemon || true
-kill \$capture
-EOF
-spawn "$TEST_DIR/namespace.out" unshare -m bash "$TEST_DIR/in-namespace.sh"
-ns=$SPAWN_PID
-wait_for_log "$TEST_DIR/started" started "$(scale 10)" 1 "$ns" || fail "daemon did not start: $(cat "$TEST_DIR/namespace.out")"
+start_ktlstund_with_journal "$conf"
 journal="$TEST_DIR/journal.out"
 DAEMON_LOGS+=("$journal")
 
@@ -72,8 +51,7 @@ for code in 111111 222222 333333; do
 done
 assert_contains "$(cat "$TEST_DIR/wrong.out")" "Locked" "third wrong code"
 assert_log "$journal" "MESSAGE_ID=$id_lock" "no lock entry in the journal"
-touch "$TEST_DIR/done"
-wait_exit "$ns" "$(scale 15)" || true
+stop_ktlstund_with_journal
 
 # Each datagram is one line: "MS FIELD=...|FIELD=...|"; make every field start with '|'.
 entry() { echo "|$(grep "MESSAGE_ID=$1" "$journal" | sed -n "${2:-1}p" | cut -d' ' -f2-)"; }
