@@ -15,6 +15,7 @@
 #include "ktls_offload.h"
 #include "log.h"
 #include "second_factor.h"
+#include "verified_chains.h"
 #include "verify_reason.h"
 
 /* "FILE:LINE: [tunnel] key:" — errors found while loading what a key names point at
@@ -42,13 +43,54 @@ static const char *expected_server_name(const struct tunnel_config *tunnel)
     return tunnel->target.kind == ADDRESS_INET ? tunnel->target.host : NULL;
 }
 
+/* The context owns its table of verified chains: both end with the generation. */
+static void free_verified_chains(void *parent, void *table, CRYPTO_EX_DATA *ad, int index,
+                                 long argl, void *argp)
+{
+    (void)parent, (void)ad, (void)index, (void)argl, (void)argp;
+    verified_chains_free(table);
+}
+
+static int verified_chains_index(void)
+{
+    static int index = -1;
+    if (index < 0)
+        index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, free_verified_chains);
+    return index;
+}
+
+/* Verifies the chain the peer sent, or finds that it verified a moment ago. Returns 1
+ * when it is trusted; otherwise the store context says why. */
+static int verify_chain(X509_STORE_CTX *store_ctx, SSL *ssl)
+{
+    SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
+    struct verified_chains *chains = SSL_CTX_get_ex_data(ctx, verified_chains_index());
+    unsigned char digest[VERIFIED_CHAINS_DIGEST_LEN];
+    time_t now = time(NULL);
+    int hashed = chains != NULL &&
+                 verified_chains_digest(chains, X509_STORE_CTX_get0_cert(store_ctx),
+                                        X509_STORE_CTX_get0_untrusted(store_ctx), digest) == 0;
+    if (hashed && verified_chains_contains(chains, digest, now))
+        return 1;
+    if (X509_verify_cert(store_ctx) <= 0)
+        return 0;
+    if (hashed) {
+        time_t until = verified_chains_chain_end(X509_STORE_CTX_get0_chain(store_ctx), now);
+        long long crl_next_update = tls_context_crl_next_update(ctx);
+        if (crl_next_update >= 0 && crl_next_update < (long long)until)
+            until = (time_t)crl_next_update;
+        verified_chains_remember(chains, digest, now, until);
+    }
+    return 1;
+}
+
 static int verify_peer(X509_STORE_CTX *store_ctx, void *arg)
 {
     const struct tunnel_config *tunnel = arg;
     SSL *ssl = X509_STORE_CTX_get_ex_data(store_ctx, SSL_get_ex_data_X509_STORE_CTX_idx());
     struct tls_peer *peer = SSL_get_app_data(ssl);
 
-    if (X509_verify_cert(store_ctx) <= 0) {
+    if (!verify_chain(store_ctx, ssl)) {
         verify_reason_format(X509_STORE_CTX_get_error(store_ctx),
                              X509_STORE_CTX_get_current_cert(store_ctx), tunnel->crl,
                              expected_server_name(tunnel), peer->refusal, sizeof(peer->refusal));
@@ -251,6 +293,13 @@ SSL_CTX *tls_context_create(const struct tunnel_config *tunnel)
     ERR_clear_error();
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
     SSL_CTX_set_cert_verify_callback(ctx, verify_peer, (void *)tunnel);
+    struct verified_chains *chains = verified_chains_create(VERIFIED_CHAINS_SLOTS);
+    if (chains == NULL || verified_chains_index() < 0 ||
+        !SSL_CTX_set_ex_data(ctx, verified_chains_index(), chains)) {
+        verified_chains_free(chains);
+        log_openssl(LOG_LEVEL_ERROR, "[%s] cannot create a TLS context", tunnel->name);
+        goto fail_ctx;
+    }
     /* The keylog formats every secret as hex (2.7% of a handshake's instructions,
      * measured): only worth it where the kernel can take the keys. */
     char why_not[200];
