@@ -35,6 +35,8 @@
 #define DEFAULT_STATE_DIR "/var/lib/ktlstun"
 #define DEFAULT_RUNTIME_DIR "/run/ktlstun"
 #define DEFAULT_HANDSHAKE_TIMEOUT 10
+#define DEFAULT_VERIFY_CACHE 60
+#define VERIFY_CACHE_MAX 3600   /* a verdict older than an hour is not worth the doubt */
 #define DEFAULT_SHUTDOWN_TIMEOUT 30
 #define DEFAULT_EXPIRY_WARNING (14 * 86400)
 #define DEFAULT_MAX_CONNECTIONS 10000
@@ -634,6 +636,18 @@ static int set_idle_timeout(struct loader *ld, const struct ini_section *section
     return parse_timeout(ld, section, key, 0, &tunnel->idle_timeout);
 }
 
+static int set_verify_cache(struct loader *ld, const struct ini_section *section,
+                            const struct ini_key *key, struct tunnel_config *tunnel)
+{
+    if (parse_timeout(ld, section, key, 0, &tunnel->verify_cache) < 0)
+        return -1;
+    if (tunnel->verify_cache > VERIFY_CACHE_MAX) {
+        add_error(ld, key->line, section->name, key->name, "too large (at most %ds)", VERIFY_CACHE_MAX);
+        return -1;
+    }
+    return 0;
+}
+
 static int set_max_connections(struct loader *ld, const struct ini_section *section,
                                const struct ini_key *key, struct tunnel_config *tunnel)
 {
@@ -889,6 +903,7 @@ static const struct tunnel_key tunnel_keys[] = {
     { "ktls", SCOPE_ANY, 0, set_ktls },
     { "handshake_timeout", SCOPE_ANY, 0, set_handshake_timeout },
     { "idle_timeout", SCOPE_ANY, 0, set_idle_timeout },
+    { "verify_cache", SCOPE_ANY, 0, set_verify_cache },
     { "max_connections", SCOPE_ANY, 0, set_max_connections },
     { "second_factor", SCOPE_SERVER, 0, set_second_factor },
     { "pam_service", SCOPE_SERVER, 0, set_pam_service },
@@ -1124,6 +1139,7 @@ static void set_tunnel_defaults(struct tunnel_config *tunnel)
     tunnel->ktls = KTLS_POLICY_AUTO;
     tunnel->handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
     tunnel->idle_timeout = 0;
+    tunnel->verify_cache = DEFAULT_VERIFY_CACHE;
     tunnel->max_connections = DEFAULT_MAX_CONNECTIONS;
     tunnel->second_factor = SECOND_FACTOR_NONE;
     tunnel->pam_timeout = DEFAULT_PAM_TIMEOUT;

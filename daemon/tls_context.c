@@ -293,12 +293,15 @@ SSL_CTX *tls_context_create(const struct tunnel_config *tunnel)
     ERR_clear_error();
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
     SSL_CTX_set_cert_verify_callback(ctx, verify_peer, (void *)tunnel);
-    struct verified_chains *chains = verified_chains_create(VERIFIED_CHAINS_SLOTS);
-    if (chains == NULL || verified_chains_index() < 0 ||
-        !SSL_CTX_set_ex_data(ctx, verified_chains_index(), chains)) {
-        verified_chains_free(chains);
-        log_openssl(LOG_LEVEL_ERROR, "[%s] cannot create a TLS context", tunnel->name);
-        goto fail_ctx;
+    if (tunnel->verify_cache > 0) {
+        struct verified_chains *chains =
+            verified_chains_create(VERIFIED_CHAINS_SLOTS, (time_t)tunnel->verify_cache);
+        if (chains == NULL || verified_chains_index() < 0 ||
+            !SSL_CTX_set_ex_data(ctx, verified_chains_index(), chains)) {
+            verified_chains_free(chains);
+            log_openssl(LOG_LEVEL_ERROR, "[%s] cannot create a TLS context", tunnel->name);
+            goto fail_ctx;
+        }
     }
     /* The keylog formats every secret as hex (2.7% of a handshake's instructions,
      * measured): only worth it where the kernel can take the keys. */

@@ -19,11 +19,12 @@ struct entry {
 struct verified_chains {
     EVP_MD *sha256;    /* fetched once: an implicit fetch per handshake costs more than the hash */
     EVP_MD_CTX *hashing;
+    time_t ttl_seconds;
     size_t mask;
     struct entry entries[];
 };
 
-struct verified_chains *verified_chains_create(size_t slots)
+struct verified_chains *verified_chains_create(size_t slots, time_t ttl_seconds)
 {
     size_t size = PROBE_SLOTS;
     while (size < slots)
@@ -32,6 +33,7 @@ struct verified_chains *verified_chains_create(size_t slots)
     if (table == NULL)
         goto fail;
     table->mask = size - 1;
+    table->ttl_seconds = ttl_seconds;
     table->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
     table->hashing = EVP_MD_CTX_new();
     if (table->sha256 == NULL || table->hashing == NULL)
@@ -103,8 +105,8 @@ void verified_chains_remember(struct verified_chains *table,
                               const unsigned char digest[VERIFIED_CHAINS_DIGEST_LEN], time_t now,
                               time_t until)
 {
-    if (until > now + VERIFIED_CHAINS_TTL_SECONDS)
-        until = now + VERIFIED_CHAINS_TTL_SECONDS;
+    if (until > now + table->ttl_seconds)
+        until = now + table->ttl_seconds;
     if (until <= now)
         return;
     size_t home = home_slot(table, digest);

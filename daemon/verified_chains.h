@@ -6,8 +6,8 @@
  * trust store, the CRLs and the checks stay what they were — which is the life of one
  * TLS context (one generation of one tunnel). So each context keeps one table, keyed on
  * the SHA-256 of every certificate the peer sent, in order; an entry lives no longer
- * than the earliest notAfter in the verified chain, the earliest CRL nextUpdate and a
- * fixed time to live. Only the chain's verdict is kept: allow rules, pins and the
+ * than the earliest notAfter in the verified chain, the earliest CRL nextUpdate and the
+ * tunnel's `verify_cache` time to live. Only the chain's verdict is kept: allow rules, pins and the
  * second factor still run on every handshake. Failures are never kept.
  *
  * One table belongs to one process (workers fork with a copy); no locking. */
@@ -21,13 +21,12 @@
 
 #define VERIFIED_CHAINS_DIGEST_LEN 32
 #define VERIFIED_CHAINS_SLOTS 1024        /* 40 KiB per context */
-#define VERIFIED_CHAINS_TTL_SECONDS 60    /* bounds how stale a verdict may be */
 
 struct verified_chains;
 
-/* Creates a table of SLOTS entries (rounded up to a power of two). Returns NULL when
- * out of memory. */
-struct verified_chains *verified_chains_create(size_t slots);
+/* Creates a table of SLOTS entries (rounded up to a power of two) whose entries live at
+ * most TTL_SECONDS. Returns NULL when out of memory. */
+struct verified_chains *verified_chains_create(size_t slots, time_t ttl_seconds);
 
 /* Frees TABLE (NULL is fine). */
 void verified_chains_free(struct verified_chains *table);
@@ -42,8 +41,8 @@ int verified_chains_digest(struct verified_chains *table, X509 *leaf, STACK_OF(X
 int verified_chains_contains(const struct verified_chains *table,
                              const unsigned char digest[VERIFIED_CHAINS_DIGEST_LEN], time_t now);
 
-/* Remembers that DIGEST verified at NOW, until UNTIL at the latest (the table also
- * applies its own time to live). A full neighbourhood loses its entry that ends
+/* Remembers that DIGEST verified at NOW, until UNTIL or the table's time to live,
+ * whichever comes first. A full neighbourhood loses its entry that ends
  * soonest. */
 void verified_chains_remember(struct verified_chains *table,
                               const unsigned char digest[VERIFIED_CHAINS_DIGEST_LEN], time_t now,

@@ -40,7 +40,7 @@ static void digest_of(unsigned char digest[VERIFIED_CHAINS_DIGEST_LEN], unsigned
 static void test_remembered_until_the_earliest_end(void **state)
 {
     (void)state;
-    struct verified_chains *table = verified_chains_create(64);
+    struct verified_chains *table = verified_chains_create(64, 60);
     assert_non_null(table);
     unsigned char a[VERIFIED_CHAINS_DIGEST_LEN], b[VERIFIED_CHAINS_DIGEST_LEN];
     digest_of(a, 1);
@@ -53,8 +53,8 @@ static void test_remembered_until_the_earliest_end(void **state)
     assert_false(verified_chains_contains(table, b, 1000));
     /* A far end is cut to the time to live. */
     verified_chains_remember(table, b, 1000, 1000000);
-    assert_true(verified_chains_contains(table, b, 1000 + VERIFIED_CHAINS_TTL_SECONDS - 1));
-    assert_false(verified_chains_contains(table, b, 1000 + VERIFIED_CHAINS_TTL_SECONDS));
+    assert_true(verified_chains_contains(table, b, 1000 + 60 - 1));
+    assert_false(verified_chains_contains(table, b, 1000 + 60));
     /* An end already past is not remembered at all. */
     unsigned char c[VERIFIED_CHAINS_DIGEST_LEN];
     digest_of(c, 3);
@@ -66,7 +66,7 @@ static void test_remembered_until_the_earliest_end(void **state)
 static void test_bounded_size(void **state)
 {
     (void)state;
-    struct verified_chains *table = verified_chains_create(16);
+    struct verified_chains *table = verified_chains_create(16, 60);
     unsigned char digest[VERIFIED_CHAINS_DIGEST_LEN];
     /* Far more chains than slots: the table keeps working, holds at most its size,
      * and the latest one is always there. */
@@ -87,7 +87,7 @@ static void test_bounded_size(void **state)
 static void test_the_key_is_the_whole_chain(void **state)
 {
     (void)state;
-    struct verified_chains *table = verified_chains_create(64);
+    struct verified_chains *table = verified_chains_create(64, 60);
     struct cf_cert_spec root_spec = {.subject = "/CN=root", .key = test_key,
                                      .extensions = {"basicConstraints=critical,CA:TRUE"}};
     X509 *root = cf_cert(&root_spec);
