@@ -308,6 +308,10 @@ SSL_CTX *tls_context_create(const struct tunnel_config *tunnel)
     char why_not[200];
     if (tunnel->ktls != KTLS_POLICY_OFF && ktls_offload_kernel_ready(why_not, sizeof(why_not)))
         ktls_offload_prepare_context(ctx);
+    else
+        /* No handoff will need the socket left at a record boundary: one read per
+         * flight instead of two per record (8 fewer reads per server handshake). */
+        SSL_CTX_set_read_ahead(ctx, 1);
     /* Last: its keylog hook wraps the one kTLS installed. */
     if (second_factor_prepare_ctx(ctx, tunnel) < 0)
         goto fail_ctx;
