@@ -64,14 +64,18 @@ static void conn_step(struct conn *c);
 
 static void on_tls_event(struct event_source *source, uint32_t events)
 {
-    (void)events;
-    conn_step(conn_of(source, tls_events));
+    struct conn *c = conn_of(source, tls_events);
+    if (c->state == CONN_RELAYING && !c->offloaded)
+        relay_note_events(&c->relay, 1, events);
+    conn_step(c);
 }
 
 static void on_plain_event(struct event_source *source, uint32_t events)
 {
-    (void)events;
-    conn_step(conn_of(source, plain_events));
+    struct conn *c = conn_of(source, plain_events);
+    if (c->state == CONN_RELAYING && !c->offloaded)
+        relay_note_events(&c->relay, 0, events);
+    conn_step(c);
 }
 
 /* Log values go inside double quotes; keep them one line and unambiguous. */

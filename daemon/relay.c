@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include <openssl/err.h>
@@ -19,6 +20,25 @@ void relay_init(struct relay *r, SSL *ssl, int tls_fd, int plain_fd)
     SSL_set_read_ahead(ssl, 1);
     r->tls_fd = tls_fd;
     r->plain_fd = plain_fd;
+    /* Events that came before the relay started were not noted: data and a FIN may
+     * wait on either side already, so both are read until found empty. */
+    r->tls_readable = r->plain_readable = 1;
+    r->tls_hangup = r->plain_hangup = 1;
+}
+
+void relay_note_events(struct relay *r, int tls_side, uint32_t events)
+{
+    int readable = (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+    /* epoll reports the socket's state when it is read, so the latest event is
+     * right about a pending hang-up; one that comes later brings its own event. */
+    int hangup = (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+    if (tls_side) {
+        r->tls_readable |= readable;
+        r->tls_hangup = hangup;
+    } else {
+        r->plain_readable |= readable;
+        r->plain_hangup = hangup;
+    }
 }
 
 /* Keeps the first notable event: "WHAT" or "WHAT: DETAIL". */
@@ -68,6 +88,9 @@ static int read_ended(struct relay *r, struct relay_direction *d)
 {
     switch (SSL_get_error(r->ssl, 0)) {
     case SSL_ERROR_WANT_READ:
+        /* The socket BIO saw EAGAIN: the next edge says when to try again. */
+        r->tls_readable = 0;
+        return 0;
     case SSL_ERROR_WANT_WRITE:
         return 0;
     case SSL_ERROR_ZERO_RETURN:
@@ -119,6 +142,8 @@ static int pump_from_tls(struct relay *r)
         }
         return 0;
     }
+    if (!r->tls_readable && !SSL_has_pending(r->ssl))
+        return 0;
     if (take_buffer(d) < 0) {
         note_reason(r, "out of memory", NULL);
         return -1;
@@ -184,12 +209,17 @@ static int pump_to_tls(struct relay *r)
         d->shut = 1;
         return 1;
     }
+    if (!r->plain_readable)
+        return 0;
     if (take_buffer(d) < 0) {
         note_reason(r, "out of memory", NULL);
         return -1;
     }
     ssize_t n = recv(r->plain_fd, d->buffer, RELAY_BUFFER_SIZE, 0);
     if (n > 0) {
+        /* A short read emptied the socket, unless a FIN waits behind the data. */
+        if ((size_t)n < RELAY_BUFFER_SIZE && !r->plain_hangup)
+            r->plain_readable = 0;
         d->start = 0;
         d->end = (size_t)n;
         r->moved = 1;
@@ -200,7 +230,11 @@ static int pump_to_tls(struct relay *r)
         d->eof = 1;
         return 1;
     }
-    if (errno == EAGAIN || errno == EINTR)
+    if (errno == EAGAIN) {
+        r->plain_readable = 0;
+        return 0;
+    }
+    if (errno == EINTR)
         return 0;
     note_reason(r, "plain side read failed", strerror(errno));
     return -1;

@@ -28,6 +28,11 @@ struct relay {
     struct relay_direction from_tls;   /* SSL_read -> send(plain_fd) */
     struct relay_direction to_tls;     /* recv(plain_fd) -> SSL_write */
     int moved;                         /* bytes moved in the last relay_pump */
+    /* A side is read only while epoll said it is readable and no read has found it
+     * empty since (EAGAIN; or a short recv when no hang-up was reported, as a FIN
+     * arriving later brings its own event): no read() is made just to see EAGAIN. */
+    int tls_readable, plain_readable;
+    int tls_hangup, plain_hangup;      /* the latest event reported a hang-up */
     char close_reason[160];            /* first notable event, for the audit line */
 };
 
@@ -55,6 +60,10 @@ void relay_init(struct relay *r, SSL *ssl, int tls_fd, int plain_fd);
  * error (reason in close_reason), RELAY_YIELDED when the turn's budget ran out with
  * work left, RELAY_RUNNING otherwise. */
 enum relay_status relay_pump(struct relay *r);
+
+/* Notes what epoll reported (EVENTS) for the TLS side (TLS_SIDE) or the plain side
+ * of R; call before relay_pump. */
+void relay_note_events(struct relay *r, int tls_side, uint32_t events);
 
 /* Frees the buffers. */
 void relay_release(struct relay *r);
