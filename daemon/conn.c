@@ -1,6 +1,7 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
@@ -610,8 +611,12 @@ void conn_accept(struct conn_host *host, const struct tunnel *tunnel, int fd,
     }
 }
 
+/* How long a userspace relay keeps its buffers after its last byte moved. */
+#define RELAY_IDLE_TRIM_MS 1000
+
 void conn_sweep_timeouts(struct conn_host *host, uint64_t now_ms)
 {
+    int trimmed = 0;
     struct conn *next;
     for (struct conn *c = host->live; c != NULL; c = next) {
         next = c->next;
@@ -633,8 +638,15 @@ void conn_sweep_timeouts(struct conn_host *host, uint64_t now_ms)
         } else if (c->state == CONN_RELAYING && t->idle_timeout > 0 &&
                    now_ms - c->last_activity_ms >= t->idle_timeout * 1000u) {
             conn_close(c, STATS_RESULT_IDLE_TIMEOUT, "idle timeout");
+        } else if (c->state == CONN_RELAYING && !c->offloaded &&
+                   now_ms - c->last_activity_ms >= RELAY_IDLE_TRIM_MS) {
+            trimmed += relay_trim(&c->relay);
         }
     }
+    /* free() keeps pages that sit below the top of the heap; the buffers of idle
+     * tunnels are scattered through it, so their pages go back only this way. */
+    if (trimmed > 0)
+        malloc_trim(0);
 }
 
 void conn_close_all(struct conn_host *host, const char *reason)
@@ -676,6 +688,8 @@ void conn_describe_all(const struct conn_host *host, FILE *out)
         status_record_text(out, "cipher", c->cipher);
         status_record_number(out, "ktls_tx", (uint64_t)c->offloaded);
         status_record_number(out, "ktls_rx", (uint64_t)c->offloaded);
+        status_record_number(out, "buffer_bytes",
+                             c->state == CONN_RELAYING && !c->offloaded ? relay_buffer_bytes(&c->relay) : 0);
         status_record_end(out);
     }
 }

@@ -1,7 +1,8 @@
 /* relay — the userspace path: SSL_read/SSL_write between a TLS socket and a plain one.
  *
- * One bounded buffer per direction, allocated only while it holds data, so an idle
- * tunnel costs no buffer memory and a slow reader stops the writer (backpressure).
+ * One bounded buffer per direction, kept while the tunnel is busy and given back by
+ * relay_trim once it idles, so an idle tunnel costs no buffer memory; a slow reader
+ * stops the writer (backpressure).
  * Half-close is mirrored: plain EOF becomes close_notify + FIN, close_notify (or a
  * bare FIN) from the TLS peer becomes shutdown(SHUT_WR) on the plain socket. */
 #ifndef KTLSTUN_RELAY_H
@@ -14,7 +15,7 @@
 #define RELAY_BUFFER_SIZE 65536   /* four full TLS records of plaintext */
 
 struct relay_direction {
-    char *buffer;         /* NULL while empty */
+    char *buffer;         /* NULL until needed and again after relay_trim */
     size_t start, end;    /* pending bytes are buffer[start..end) */
     int eof;              /* the source side said it is done */
     int shut;             /* we passed that on to the destination */
@@ -64,6 +65,13 @@ enum relay_status relay_pump(struct relay *r);
 /* Notes what epoll reported (EVENTS) for the TLS side (TLS_SIDE) or the plain side
  * of R; call before relay_pump. */
 void relay_note_events(struct relay *r, int tls_side, uint32_t events);
+
+/* Frees the buffers that hold nothing, for a tunnel gone idle; the next read takes
+ * new ones. Returns how many it freed. */
+int relay_trim(struct relay *r);
+
+/* Bytes of buffer R holds now (for status). */
+size_t relay_buffer_bytes(const struct relay *r);
 
 /* Frees the buffers. */
 void relay_release(struct relay *r);

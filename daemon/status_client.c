@@ -162,7 +162,7 @@ static int is_number_key(const char *key)
 {
     static const char *const numbers[] = { "pid", "generation", "connections", "age_seconds",
                                            "bytes_in", "bytes_out", "active", "failures",
-                                           "expires_in", "locked_for", "level" };
+                                           "expires_in", "locked_for", "level", "buffer_bytes" };
     for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++)
         if (strcmp(key, numbers[i]) == 0)
             return 1;

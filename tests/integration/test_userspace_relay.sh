@@ -4,12 +4,19 @@
 #   TLS handshake: both are passed on (the relay reads sides it never got an event for)
 #   and the connection ends at once, not when a timeout gives up.
 #   plain client → [cli] → slow hop (1 s before it connects on) → [srv] → echo_server
+#   a client that stops reading its echo for a while in a 64 MiB transfer: each relay
+#   direction then holds at most its one 64 KiB buffer (status buffer_bytes) and the
+#   workers do not grow; every byte comes back intact once it reads again.
+#   the same connection, kept open but idle for 2 s: its tunnels give their buffers
+#   back (buffer_bytes 0).
+#   plain client → [direct] → [srv] → echo_server
 source "$(dirname "$0")/lib.sh"
 
 echo_port=$(free_port)
 srv_port=$(free_port)
 slow_port=$(free_port)
 cli_port=$(free_port)
+direct_port=$(free_port)
 start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
 
 # The slow hop accepts at once (the ClientHello waits in its socket) and only after a
@@ -31,6 +38,16 @@ listen = 127.0.0.1:$srv_port
 target = 127.0.0.1:$echo_port
 cert = $PKI/server.pem
 key = $PKI/server.key
+ca = $PKI/ca.pem
+ktls = off
+
+[direct]
+mode = client
+listen = 127.0.0.1:$direct_port
+target = 127.0.0.1:$srv_port
+server_name = localhost
+cert = $PKI/alice.pem
+key = $PKI/alice.key
 ca = $PKI/ca.pem
 ktls = off
 
@@ -63,6 +80,63 @@ assert_log "$log" 'info: audit tunnel=cli .*close="closed by both sides"' "clien
 line=$(audit_lines "$log" cli | tail -n 1)
 assert_eq "$(audit_field "$line" bytes_in)" $((${#token} + 1)) "client tunnel bytes_in"
 note "FIN during the handshake passed on after ${elapsed} ms"
+
+# buffers TUNNEL: buffer_bytes of TUNNEL's connections, one per line.
+buffers() {
+    "$KTLSTUN" status --json -c "$conf" | jq -r ".connections[] | select(.tunnel == \"$1\") | .buffer_bytes"
+}
+workers_rss_kb() { ps -o rss= --ppid "$pid" | awk '{s += $1} END {print s + 0}'; }
+
+head -c $((64 * 1024 * 1024)) /dev/urandom >"$TEST_DIR/payload"
+fifo="$TEST_DIR/payload.in"
+mkfifo "$fifo"
+# The reader takes nothing for 8 s (past a 64 KiB pipe), then everything.
+spawn "$TEST_DIR/slow-reader.out" bash -c \
+    "socat -t 60 - TCP:127.0.0.1:$direct_port <'$fifo' | { sleep $(scale 8); cat >'$TEST_DIR/echoed'; }"
+reader=$SPAWN_PID
+exec {payload_fd}>"$fifo"
+rss_before=$(workers_rss_kb)
+cat "$TEST_DIR/payload" >&"$payload_fd" &
+writer=$!
+PIDS+=("$writer")
+# Socket buffers on loopback hold megabytes: wait until the transfer stops moving.
+moved=-1
+for ((i = 0; i < 20 * SLOW; i++)); do
+    sleep 0.25
+    now=$("$KTLSTUN" status --json -c "$conf" | jq -r '[.connections[] | select(.tunnel == "direct") | .bytes_in] | add')
+    [ "$now" = "$moved" ] && break
+    moved=$now
+done
+note "stalled after $moved bytes"
+alive "$writer" || fail "64 MiB went through although the reader reads nothing: no backpressure"
+stalled=$(buffers direct; buffers srv)
+held=0
+for b in $stalled; do
+    [ "$b" -le 131072 ] || fail "a stalled tunnel holds $b bytes of buffer, more than 2 x 64 KiB"
+    held=$((held + b))
+done
+[ "$held" -gt 0 ] || fail "stalled tunnels report no buffer held (buffer_bytes: $stalled)"
+rss_stalled=$(workers_rss_kb)
+note "stalled: buffer_bytes $(echo $stalled), workers RSS ${rss_before} -> ${rss_stalled} KiB"
+# Buffering what the reader does not take would grow them by tens of MiB; a first bulk
+# transfer maps in some library pages. Sanitizer builds keep freed memory in
+# quarantine: their RSS says nothing here.
+if [ "$SLOW" = 1 ] && [ $((rss_stalled - rss_before)) -gt 16384 ]; then
+    fail "workers grew by $((rss_stalled - rss_before)) KiB while a reader stalled"
+fi
+wait "$writer" || fail "writing the payload failed"
+for ((i = 0; i < 200 * SLOW; i++)); do
+    [ "$(stat -c %s "$TEST_DIR/echoed" 2>/dev/null || echo 0)" -ge $((64 * 1024 * 1024)) ] && break
+    sleep 0.05
+done
+sleep "$(scale 2)"
+idle=$(buffers direct; buffers srv)
+[ "$(echo $idle)" = "0 0" ] || fail "tunnels idle for 2 s still hold buffers (buffer_bytes: $(echo $idle))"
+exec {payload_fd}>&-
+wait_exit "$reader" "$(scale 20)" || fail "slow reader did not finish"
+cmp -s "$TEST_DIR/payload" "$TEST_DIR/echoed" \
+    || fail "64 MiB echo differs ($(stat -c %s "$TEST_DIR/echoed") bytes back)"
+note "64 MiB with a stalled reader ok; idle tunnels hold no buffers"
 
 stop_ktlstund "$pid"
 note "userspace relay ok"
