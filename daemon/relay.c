@@ -83,15 +83,60 @@ static int trim_direction(struct relay_direction *d)
     return 1;
 }
 
+/* Puts a buffering BIO in front of the TLS socket. Returns 0, or -1 when out of memory
+ * (writes then go straight to the socket, record by record). */
+static int take_write_buffer(struct relay *r)
+{
+    if (r->write_buffer != NULL)
+        return 0;
+    BIO *buffer = BIO_new(BIO_f_buffer());
+    if (buffer == NULL || BIO_set_write_buffer_size(buffer, RELAY_WRITE_BUFFER_SIZE) <= 0) {
+        BIO_free(buffer);
+        return -1;
+    }
+    BIO *socket = SSL_get_wbio(r->ssl);
+    BIO_up_ref(socket);
+    SSL_set0_wbio(r->ssl, BIO_push(buffer, socket));
+    r->write_buffer = buffer;
+    return 0;
+}
+
+/* Sends what the write buffer holds. Returns 1 when it is empty, 0 when the socket
+ * would block first, -1 on failure (reason noted). */
+static int flush_writes(struct relay *r)
+{
+    if (r->write_buffer == NULL || BIO_wpending(r->write_buffer) == 0)
+        return 1;
+    errno = 0;
+    if (BIO_flush(r->write_buffer) > 0)
+        return 1;
+    if (BIO_should_retry(r->write_buffer))
+        return 0;
+    note_reason(r, "TLS write failed", errno ? strerror(errno) : "connection closed");
+    return -1;
+}
+
+static int trim_write_buffer(struct relay *r)
+{
+    if (r->write_buffer == NULL || BIO_wpending(r->write_buffer) > 0)
+        return 0;
+    BIO *socket = BIO_next(r->write_buffer);
+    BIO_up_ref(socket);
+    SSL_set0_wbio(r->ssl, socket);   /* frees the buffering BIO */
+    r->write_buffer = NULL;
+    return 1;
+}
+
 int relay_trim(struct relay *r)
 {
-    return trim_direction(&r->from_tls) + trim_direction(&r->to_tls);
+    return trim_direction(&r->from_tls) + trim_direction(&r->to_tls) + trim_write_buffer(r);
 }
 
 size_t relay_buffer_bytes(const struct relay *r)
 {
     return (r->from_tls.buffer != NULL ? RELAY_BUFFER_SIZE : 0) +
-           (r->to_tls.buffer != NULL ? RELAY_BUFFER_SIZE : 0);
+           (r->to_tls.buffer != NULL ? RELAY_BUFFER_SIZE : 0) +
+           (r->write_buffer != NULL ? RELAY_WRITE_BUFFER_SIZE : 0);
 }
 
 static const char *ssl_reason(void)
@@ -193,35 +238,61 @@ static int pump_from_tls(struct relay *r)
 static int pump_to_tls(struct relay *r)
 {
     struct relay_direction *d = &r->to_tls;
+    /* Records still waiting in the write buffer go first: it is bounded, and SSL_read
+     * may have put a record of its own there (a KeyUpdate answer). */
+    if (r->write_buffer != NULL && BIO_wpending(r->write_buffer) > 0) {
+        int flushed = flush_writes(r);
+        if (flushed <= 0)
+            return flushed;
+        r->moved = 1;
+        return 1;
+    }
     if (d->end > d->start) {
-        size_t written = 0;
-        ERR_clear_error();
-        if (SSL_write_ex(r->ssl, d->buffer + d->start, d->end - d->start, &written)) {
-            consumed(d, written);
-            r->moved = 1;
-            return 1;
+        take_write_buffer(r);
+        /* With partial writes on (the SSL_CTX's mode), each SSL_write makes one record:
+         * all of them go into the write buffer, then out in one send. */
+        int progress = 0;
+        while (d->end > d->start) {
+            size_t written = 0;
+            ERR_clear_error();
+            if (SSL_write_ex(r->ssl, d->buffer + d->start, d->end - d->start, &written)) {
+                consumed(d, written);
+                r->moved = 1;
+                progress = 1;
+                continue;
+            }
+            int error = SSL_get_error(r->ssl, 0);
+            if (error == SSL_ERROR_WANT_WRITE || error == SSL_ERROR_WANT_READ)
+                break;
+            if (error == SSL_ERROR_SYSCALL)
+                note_reason(r, "TLS write failed", errno ? strerror(errno) : "connection closed");
+            else
+                note_reason(r, "TLS write failed", ssl_reason());
+            ERR_clear_error();
+            return -1;
         }
-        int error = SSL_get_error(r->ssl, 0);
-        if (error == SSL_ERROR_WANT_WRITE || error == SSL_ERROR_WANT_READ)
-            return 0;
-        if (error == SSL_ERROR_SYSCALL)
-            note_reason(r, "TLS write failed", errno ? strerror(errno) : "connection closed");
-        else
-            note_reason(r, "TLS write failed", ssl_reason());
-        ERR_clear_error();
-        return -1;
+        if (flush_writes(r) < 0)
+            return -1;
+        return progress;
     }
     if (d->eof) {
         if (d->shut)
             return 0;
-        ERR_clear_error();
-        int done = SSL_shutdown(r->ssl);
-        if (done < 0) {
-            int error = SSL_get_error(r->ssl, done);
-            if (error == SSL_ERROR_WANT_WRITE || error == SSL_ERROR_WANT_READ)
-                return 0;
+        if (!r->close_notify_sent) {
             ERR_clear_error();
+            int done = SSL_shutdown(r->ssl);
+            if (done < 0) {
+                int error = SSL_get_error(r->ssl, done);
+                if (error == SSL_ERROR_WANT_WRITE || error == SSL_ERROR_WANT_READ)
+                    return 0;
+                ERR_clear_error();
+            }
+            r->close_notify_sent = 1;
         }
+        /* SSL_shutdown counts close_notify as sent once it is in the write buffer. */
+        int flushed = flush_writes(r);
+        if (flushed <= 0)
+            return flushed;
         /* FIN after close_notify, so peers that wait for TCP EOF see the end too. */
         shutdown(r->tls_fd, SHUT_WR);
         d->shut = 1;
@@ -284,4 +355,5 @@ void relay_release(struct relay *r)
     free(r->from_tls.buffer);
     free(r->to_tls.buffer);
     r->from_tls.buffer = r->to_tls.buffer = NULL;
+    r->write_buffer = NULL;   /* SSL_free frees it with the socket BIO */
 }

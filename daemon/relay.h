@@ -13,6 +13,8 @@
 #include <openssl/ssl.h>
 
 #define RELAY_BUFFER_SIZE 65536   /* four full TLS records of plaintext */
+/* The records of one SSL_write of RELAY_BUFFER_SIZE, with room for their overhead. */
+#define RELAY_WRITE_BUFFER_SIZE (RELAY_BUFFER_SIZE + 4096)
 
 struct relay_direction {
     char *buffer;         /* NULL until needed and again after relay_trim */
@@ -28,6 +30,11 @@ struct relay {
     int plain_fd;
     struct relay_direction from_tls;   /* SSL_read -> send(plain_fd) */
     struct relay_direction to_tls;     /* recv(plain_fd) -> SSL_write */
+    /* Collects the records of one SSL_write for a single send (OpenSSL's socket BIO
+     * makes one write() per 16 KiB record). In the SSL's write BIO chain, owned by
+     * the SSL; NULL until the first write and again after relay_trim. */
+    BIO *write_buffer;
+    int close_notify_sent;
     int moved;                         /* bytes moved in the last relay_pump */
     /* A side is read only while epoll said it is readable and no read has found it
      * empty since (EAGAIN; or a short recv when no hang-up was reported, as a FIN
