@@ -9,21 +9,37 @@
 
 #include <openssl/err.h>
 
+/* The new read buffer length applies once OpenSSL allocates its buffer again, which
+ * it can only do while the buffer is empty: at the start, or after a later read
+ * when the handshake left a record behind. Since OpenSSL 3.0.14, SSL_free_buffers
+ * refuses while a record is half read (CVE-2024-4741). */
+static void grow_read_ahead(struct relay *r)
+{
+    if (!r->read_ahead_grown && !SSL_has_pending(r->ssl) && SSL_free_buffers(r->ssl))
+        r->read_ahead_grown = 1;
+}
+
 void relay_init(struct relay *r, SSL *ssl, int tls_fd, int plain_fd)
 {
     memset(r, 0, sizeof(*r));
     r->ssl = ssl;
     /* Only now, once the session stays in userspace: read-ahead pulls what is there
-     * per recv, which the kTLS handoff could not have taken over. OpenSSL's default
-     * buffer length stays: a 64 KiB one, allocated and freed per record with
-     * SSL_MODE_RELEASE_BUFFERS, added 25 us to every small round trip (measured). */
+     * per recv, which the kTLS handoff could not have taken over. A 68 KiB read
+     * buffer takes four records per read() where the default takes one; allocated
+     * and freed per record (SSL_MODE_RELEASE_BUFFERS) it added 25 us to every small
+     * round trip (measured), so OpenSSL's buffers stay while the tunnel is busy and
+     * relay_trim frees them when it idles. */
     SSL_set_read_ahead(ssl, 1);
+    SSL_clear_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+    SSL_set_default_read_buffer_len(ssl, RELAY_READ_AHEAD_SIZE);
     r->tls_fd = tls_fd;
     r->plain_fd = plain_fd;
     /* Events that came before the relay started were not noted: data and a FIN may
      * wait on either side already, so both are read until found empty. */
     r->tls_readable = r->plain_readable = 1;
     r->tls_hangup = r->plain_hangup = 1;
+    r->ssl_buffers_held = 1;
+    grow_read_ahead(r);
 }
 
 void relay_note_events(struct relay *r, int tls_side, uint32_t events)
@@ -127,16 +143,27 @@ static int trim_write_buffer(struct relay *r)
     return 1;
 }
 
+/* Frees OpenSSL's read and write buffers unless they hold something. */
+static int trim_ssl_buffers(struct relay *r)
+{
+    if (!r->ssl_buffers_held || SSL_has_pending(r->ssl) || !SSL_free_buffers(r->ssl))
+        return 0;
+    r->ssl_buffers_held = 0;
+    return 1;
+}
+
 int relay_trim(struct relay *r)
 {
-    return trim_direction(&r->from_tls) + trim_direction(&r->to_tls) + trim_write_buffer(r);
+    return trim_direction(&r->from_tls) + trim_direction(&r->to_tls) + trim_write_buffer(r) +
+           trim_ssl_buffers(r);
 }
 
 size_t relay_buffer_bytes(const struct relay *r)
 {
     return (r->from_tls.buffer != NULL ? RELAY_BUFFER_SIZE : 0) +
            (r->to_tls.buffer != NULL ? RELAY_BUFFER_SIZE : 0) +
-           (r->write_buffer != NULL ? RELAY_WRITE_BUFFER_SIZE : 0);
+           (r->write_buffer != NULL ? RELAY_WRITE_BUFFER_SIZE : 0) +
+           (r->ssl_buffers_held ? RELAY_READ_AHEAD_SIZE : 0);
 }
 
 static const char *ssl_reason(void)
@@ -153,6 +180,7 @@ static int read_ended(struct relay *r, struct relay_direction *d)
     case SSL_ERROR_WANT_READ:
         /* The socket BIO saw EAGAIN: the next edge says when to try again. */
         r->tls_readable = 0;
+        grow_read_ahead(r);
         return 0;
     case SSL_ERROR_WANT_WRITE:
         return 0;
@@ -207,6 +235,7 @@ static int pump_from_tls(struct relay *r)
     }
     if (!r->tls_readable && !SSL_has_pending(r->ssl))
         return 0;
+    r->ssl_buffers_held = 1;
     if (take_buffer(d) < 0) {
         note_reason(r, "out of memory", NULL);
         return -1;
@@ -248,6 +277,7 @@ static int pump_to_tls(struct relay *r)
         return 1;
     }
     if (d->end > d->start) {
+        r->ssl_buffers_held = 1;
         take_write_buffer(r);
         /* With partial writes on (the SSL_CTX's mode), each SSL_write makes one record:
          * all of them go into the write buffer, then out in one send. */

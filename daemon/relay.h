@@ -15,6 +15,8 @@
 #define RELAY_BUFFER_SIZE 65536   /* four full TLS records of plaintext */
 /* The records of one SSL_write of RELAY_BUFFER_SIZE, with room for their overhead. */
 #define RELAY_WRITE_BUFFER_SIZE (RELAY_BUFFER_SIZE + 4096)
+/* OpenSSL's read-ahead buffer: several records per read() instead of one. */
+#define RELAY_READ_AHEAD_SIZE (RELAY_BUFFER_SIZE + 4096)
 
 struct relay_direction {
     char *buffer;         /* NULL until needed and again after relay_trim */
@@ -35,6 +37,8 @@ struct relay {
      * the SSL; NULL until the first write and again after relay_trim. */
     BIO *write_buffer;
     int close_notify_sent;
+    int read_ahead_grown;              /* OpenSSL's read buffer has RELAY_READ_AHEAD_SIZE */
+    int ssl_buffers_held;              /* OpenSSL may hold its buffers: I/O since relay_trim */
     int moved;                         /* bytes moved in the last relay_pump */
     /* A side is read only while epoll said it is readable and no read has found it
      * empty since (EAGAIN; or a short recv when no hang-up was reported, as a FIN
@@ -73,11 +77,11 @@ enum relay_status relay_pump(struct relay *r);
  * of R; call before relay_pump. */
 void relay_note_events(struct relay *r, int tls_side, uint32_t events);
 
-/* Frees the buffers that hold nothing, for a tunnel gone idle; the next read takes
- * new ones. Returns how many it freed. */
+/* Frees the buffers that hold nothing, OpenSSL's too, for a tunnel gone idle; the
+ * next read takes new ones. Returns how many it freed. */
 int relay_trim(struct relay *r);
 
-/* Bytes of buffer R holds now (for status). */
+/* Bytes of buffer R holds now, OpenSSL's read buffer included (for status). */
 size_t relay_buffer_bytes(const struct relay *r);
 
 /* Frees the buffers. */
