@@ -9,37 +9,19 @@
 
 #include <openssl/err.h>
 
-/* The new read buffer length applies once OpenSSL allocates its buffer again, which
- * it can only do while the buffer is empty: at the start, or after a later read
- * when the handshake left a record behind. Since OpenSSL 3.0.14, SSL_free_buffers
- * refuses while a record is half read (CVE-2024-4741). */
-static void grow_read_ahead(struct relay *r)
-{
-    if (!r->read_ahead_grown && !SSL_has_pending(r->ssl) && SSL_free_buffers(r->ssl))
-        r->read_ahead_grown = 1;
-}
-
 void relay_init(struct relay *r, SSL *ssl, int tls_fd, int plain_fd)
 {
     memset(r, 0, sizeof(*r));
     r->ssl = ssl;
     /* Only now, once the session stays in userspace: read-ahead pulls what is there
-     * per recv, which the kTLS handoff could not have taken over. A 68 KiB read
-     * buffer takes four records per read() where the default takes one; allocated
-     * and freed per record (SSL_MODE_RELEASE_BUFFERS) it added 25 us to every small
-     * round trip (measured), so OpenSSL's buffers stay while the tunnel is busy and
-     * relay_trim frees them when it idles. */
+     * per recv, which the kTLS handoff could not have taken over. */
     SSL_set_read_ahead(ssl, 1);
-    SSL_clear_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
-    SSL_set_default_read_buffer_len(ssl, RELAY_READ_AHEAD_SIZE);
     r->tls_fd = tls_fd;
     r->plain_fd = plain_fd;
     /* Events that came before the relay started were not noted: data and a FIN may
      * wait on either side already, so both are read until found empty. */
     r->tls_readable = r->plain_readable = 1;
     r->tls_hangup = r->plain_hangup = 1;
-    r->ssl_buffers_held = 1;
-    grow_read_ahead(r);
 }
 
 void relay_note_events(struct relay *r, int tls_side, uint32_t events)
@@ -143,12 +125,40 @@ static int trim_write_buffer(struct relay *r)
     return 1;
 }
 
-/* Frees OpenSSL's read and write buffers unless they hold something. */
+/* A bulk transfer: a 68 KiB read buffer takes four records per read() where the
+ * default takes one. Allocated and freed per record (SSL_MODE_RELEASE_BUFFERS) it
+ * added 25 us to every small round trip (measured), so OpenSSL's buffers stay until
+ * relay_trim. Tunnels that only ever carry small messages never get here: when
+ * every tunnel took them and the write buffer, 1000 idle tunnels kept 11 MB more
+ * (PSS, both ends; freed, but the heap stays fragmented). */
+static void start_bulk(struct relay *r)
+{
+    if (r->bulk)
+        return;
+    r->bulk = 1;
+    r->read_ahead_grown = 0;
+    SSL_clear_mode(r->ssl, SSL_MODE_RELEASE_BUFFERS);
+    SSL_set_default_read_buffer_len(r->ssl, RELAY_READ_AHEAD_SIZE);
+}
+
+/* The new read buffer length applies once OpenSSL allocates its buffer again, which
+ * it can only do while the buffer is empty. Since OpenSSL 3.0.14, SSL_free_buffers
+ * refuses while a record is half read (CVE-2024-4741). */
+static void grow_read_ahead(struct relay *r)
+{
+    if (r->bulk && !r->read_ahead_grown && !SSL_has_pending(r->ssl) && SSL_free_buffers(r->ssl))
+        r->read_ahead_grown = 1;
+}
+
+/* Ends bulk mode: frees OpenSSL's buffers unless they hold something, and lets it
+ * free them per record again. */
 static int trim_ssl_buffers(struct relay *r)
 {
-    if (!r->ssl_buffers_held || SSL_has_pending(r->ssl) || !SSL_free_buffers(r->ssl))
+    if (!r->bulk || SSL_has_pending(r->ssl) || !SSL_free_buffers(r->ssl))
         return 0;
-    r->ssl_buffers_held = 0;
+    SSL_set_mode(r->ssl, SSL_MODE_RELEASE_BUFFERS);
+    SSL_set_default_read_buffer_len(r->ssl, 0);
+    r->bulk = 0;
     return 1;
 }
 
@@ -163,7 +173,7 @@ size_t relay_buffer_bytes(const struct relay *r)
     return (r->from_tls.buffer != NULL ? RELAY_BUFFER_SIZE : 0) +
            (r->to_tls.buffer != NULL ? RELAY_BUFFER_SIZE : 0) +
            (r->write_buffer != NULL ? RELAY_WRITE_BUFFER_SIZE : 0) +
-           (r->ssl_buffers_held ? RELAY_READ_AHEAD_SIZE : 0);
+           (r->bulk ? RELAY_READ_AHEAD_SIZE : 0);
 }
 
 static const char *ssl_reason(void)
@@ -235,7 +245,6 @@ static int pump_from_tls(struct relay *r)
     }
     if (!r->tls_readable && !SSL_has_pending(r->ssl))
         return 0;
-    r->ssl_buffers_held = 1;
     if (take_buffer(d) < 0) {
         note_reason(r, "out of memory", NULL);
         return -1;
@@ -259,6 +268,8 @@ static int pump_from_tls(struct relay *r)
         progress |= ended;
         break;
     }
+    if (d->end == RELAY_BUFFER_SIZE)
+        start_bulk(r);
     if (d->end == 0)
         consumed(d, 0);
     return progress;
@@ -277,10 +288,11 @@ static int pump_to_tls(struct relay *r)
         return 1;
     }
     if (d->end > d->start) {
-        r->ssl_buffers_held = 1;
-        take_write_buffer(r);
         /* With partial writes on (the SSL_CTX's mode), each SSL_write makes one record:
-         * all of them go into the write buffer, then out in one send. */
+         * all of them go into the write buffer, then out in one send. A single record
+         * gains nothing from it, so small-message tunnels never take it. */
+        if (d->end - d->start > SSL3_RT_MAX_PLAIN_LENGTH)
+            take_write_buffer(r);
         int progress = 0;
         while (d->end > d->start) {
             size_t written = 0;

@@ -34,11 +34,15 @@ struct relay {
     struct relay_direction to_tls;     /* recv(plain_fd) -> SSL_write */
     /* Collects the records of one SSL_write for a single send (OpenSSL's socket BIO
      * makes one write() per 16 KiB record). In the SSL's write BIO chain, owned by
-     * the SSL; NULL until the first write and again after relay_trim. */
+     * the SSL; NULL until a write of more than one record and again after
+     * relay_trim. */
     BIO *write_buffer;
     int close_notify_sent;
+    /* Set when a read filled the whole buffer, cleared by relay_trim. Only a bulk
+     * relay keeps OpenSSL's buffers between reads, with a read buffer of
+     * RELAY_READ_AHEAD_SIZE; small-message tunnels keep OpenSSL's defaults. */
+    int bulk;
     int read_ahead_grown;              /* OpenSSL's read buffer has RELAY_READ_AHEAD_SIZE */
-    int ssl_buffers_held;              /* OpenSSL may hold its buffers: I/O since relay_trim */
     int moved;                         /* bytes moved in the last relay_pump */
     /* A side is read only while epoll said it is readable and no read has found it
      * empty since (EAGAIN; or a short recv when no hang-up was reported, as a FIN
@@ -81,7 +85,7 @@ void relay_note_events(struct relay *r, int tls_side, uint32_t events);
  * next read takes new ones. Returns how many it freed. */
 int relay_trim(struct relay *r);
 
-/* Bytes of buffer R holds now, OpenSSL's read buffer included (for status). */
+/* Bytes of buffer R holds now, OpenSSL's kept read buffer included (for status). */
 size_t relay_buffer_bytes(const struct relay *r);
 
 /* Frees the buffers. */

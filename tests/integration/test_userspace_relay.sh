@@ -4,6 +4,8 @@
 #   TLS handshake: both are passed on (the relay reads sides it never got an event for)
 #   and the connection ends at once, not when a timeout gives up.
 #   plain client → [cli] → slow hop (1 s before it connects on) → [srv] → echo_server
+#   a connection that carries one short line: its tunnels take no bulk-transfer
+#   buffers (status buffer_bytes at most the two 64 KiB direction buffers).
 #   a client that stops reading its echo for a while in a 64 MiB transfer: each relay
 #   direction then holds at most its one 64 KiB buffer, plus 68 KiB that gather the
 #   records of one SSL_write and OpenSSL's 68 KiB read-ahead buffer (status
@@ -88,6 +90,19 @@ buffers() {
     "$KTLSTUN" status --json -c "$conf" | jq -r ".connections[] | select(.tunnel == \"$1\") | .buffer_bytes"
 }
 workers_rss_kb() { ps -o rss= --ppid "$pid" | awk '{s += $1} END {print s + 0}'; }
+
+fifo="$TEST_DIR/small.in"
+mkfifo "$fifo"
+spawn "$TEST_DIR/small.out" bash -c "exec socat -t 30 - TCP:127.0.0.1:$direct_port <'$fifo'"
+small=$SPAWN_PID
+exec {small_fd}>"$fifo"
+printf 'small-line\n' >&"$small_fd"
+wait_for_log "$TEST_DIR/small.out" '^small-line$' "$(scale 5)" || fail "no echo of a short line"
+for b in $(buffers direct; buffers srv); do
+    [ "$b" -le 131072 ] || fail "a tunnel that carried one short line holds $b bytes of buffer"
+done
+exec {small_fd}>&-
+wait_exit "$small" "$(scale 10)" || fail "short-line connection did not end"
 
 head -c $((64 * 1024 * 1024)) /dev/urandom >"$TEST_DIR/payload"
 fifo="$TEST_DIR/payload.in"
