@@ -3,12 +3,14 @@
 # 6.1 kernel under QEMU/TCG), what one ktlstund spends per GB relayed on the kTLS path
 # (ktls = require) and on the userspace fallback (ktls = off), in the same run:
 # user and system CPU seconds, syscalls (strace -c -f), payload bytes copied through
-# userspace (audit lines). Not part of `make check`.
+# userspace (audit lines); and the memory each idle tunnel holds, in both daemons and
+# in the kernel. Not part of `make check`.
 #
 # Writes bench/vm/results.md and prints it. TCG emulates every instruction, so absolute
 # seconds and any throughput are meaningless; compare the two paths within one run.
 # Environment: BENCH_CONNS (4), BENCH_CPU_BYTES (16 MiB), BENCH_STRACE_BYTES (4 MiB)
-# per connection and direction; KTLSTUN_VM_* as for tests/vm/run.sh.
+# per connection and direction; BENCH_IDLE_BASE (100) and BENCH_IDLE_CONNS (1000) idle
+# tunnels for the memory pass; KTLSTUN_VM_* as for tests/vm/run.sh.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -28,6 +30,8 @@ cp "$repo/tests/vm/guest/lib/ktls.sh" "$out/guest/lib/"
     echo "BENCH_CONNS=${BENCH_CONNS:-4}"
     echo "BENCH_CPU_BYTES=${BENCH_CPU_BYTES:-16777216}"
     echo "BENCH_STRACE_BYTES=${BENCH_STRACE_BYTES:-4194304}"
+    echo "BENCH_IDLE_BASE=${BENCH_IDLE_BASE:-100}"
+    echo "BENCH_IDLE_CONNS=${BENCH_IDLE_CONNS:-1000}"
 } >"$out/guest/lib/bench.conf"
 
 status=0
@@ -114,5 +118,37 @@ awk -v kernel="$kernel" -v when="$(date -u '+%Y-%m-%d %H:%M UTC')" '
         printf ".\n\nThe audit lines said ktls=%s on the kTLS path and ktls=%s on the fallback. " \
                "Raw figures: `BUILD/bench-vm/bench.lines`.\n",
                get(line["ktls/server/cpu"], "ktls"), get(line["off/server/cpu"], "ktls")
+        m = line["ktls/server/memory"]
+        if (m != "") {
+            printf "\n## Idle tunnels\n\n"
+            printf "Growth from %s to %s idle tunnels (bench'"'"'s idle_conns through the same pair, " \
+                   "one probe byte echoed per tunnel, then idle), per tunnel. Daemon memory is PSS " \
+                   "summed over every process of that daemon (smaps_rollup). Kernel slab is " \
+                   "system-wide, so it also holds the sink'"'"'s and the load tool'"'"'s sockets; the " \
+                   "difference between the two paths is what kTLS itself costs the kernel. On the " \
+                   "kTLS path /proc/net/tls_stat counted %s offloaded TX sockets for %s tunnels.\n\n",
+                   get(m, "base"), get(m, "base") + get(m, "conns"), get(m, "ktls_tx_sockets"),
+                   get(m, "base") + get(m, "conns")
+            printf "| path | server tunnel KiB | client tunnel KiB | both ends KiB | kernel slab KiB (system) |\n"
+            printf "| --- | ---: | ---: | ---: | ---: |\n"
+            for (mi = 1; mi <= 2; mi++) {
+                mode = modes[mi]
+                ms = line[mode "/server/memory"]; mc = line[mode "/client/memory"]
+                n = get(ms, "conns")
+                ps = (get(ms, "pss_kb_after") - get(ms, "pss_kb_before")) / n
+                pc = (get(mc, "pss_kb_after") - get(mc, "pss_kb_before")) / n
+                sl = (get(ms, "slab_kb_after") - get(ms, "slab_kb_before")) / n
+                label = (mode == "ktls") ? "kTLS (ktls = require)" : "userspace (ktls = off)"
+                printf "| %s | %.2f | %.2f | %.2f | %.2f |\n", label, ps, pc, ps + pc, sl
+            }
+            printf "\nSlab caches that grew most, KiB per tunnel:\n\n"
+            for (mi = 1; mi <= 2; mi++) {
+                mode = modes[mi]
+                top = get(line[mode "/server/memory"], "slab_top")
+                gsub(/,/, ", ", top)
+                label = (mode == "ktls") ? "kTLS" : "userspace"
+                printf "- %s: %s\n", label, top
+            }
+        }
     }' "$out/bench.lines" >"$results"
 cat "$results"

@@ -5,7 +5,7 @@
 # console: lines "PASS name" / "FAIL name: reason" are results; "@@VM-..." lines frame
 # the run so a crash or hang shows up as a missing end marker.
 
-export PATH=/build:/build/tools:/usr/sbin:/usr/bin:/sbin:/bin
+export PATH=/build:/build/tools:/build/bench:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root KTLSTUN_BUILD=/build KTLSTUN_SRC=/src KTLSTUN_IN_VM=1
 
 mount -t proc proc /proc

@@ -157,7 +157,7 @@ copy_build_output() {
 # The binaries under test, at /build in the guest (on PATH there).
 copy_build_output "$build/ktlstun" /build/ktlstun
 copy_build_output "$build/ktlstund" /build/ktlstund
-for dir in tools tests; do
+for dir in tools tests bench; do
     [ -d "$build/$dir" ] || continue
     for file in "$build/$dir"/*; do
         [ -f "$file" ] && [ -x "$file" ] && copy_build_output "$file" "/build/$dir/${file##*/}"

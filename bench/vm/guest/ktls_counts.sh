@@ -19,6 +19,10 @@
 #   syscalls   CONNS connections x STRACE_BYTES each way with `strace -c -f` attached to
 #              every process of both daemons for the data phase. Separate from the CPU
 #              pass because ptrace inflates CPU time.
+#   memory     idle tunnels, opened with bench's idle_conns through the same pair:
+#              growth of each daemon's PSS (every process, smaps_rollup) and of the
+#              kernel's slab memory from IDLE_BASE to IDLE_BASE + IDLE_CONNS tunnels.
+#              Memory is not speed: TCG does not distort it.
 # Bytes relayed and bytes copied through userspace come from the audit lines
 # (bytes_in + bytes_out, userspace_bytes).
 #
@@ -28,7 +32,7 @@
 GROUP=bench-vm
 PORT_BASE=29000
 source "$(dirname "$0")/lib/ktls.sh"
-need ktlstund ktlstun echo_server strace socat jq
+need ktlstund ktlstun echo_server strace socat jq idle_conns
 # bench/vm/run.sh passes its settings in this file.
 [ -f "$(dirname "$0")/lib/bench.conf" ] && source "$(dirname "$0")/lib/bench.conf"
 
@@ -36,6 +40,11 @@ CONNS=${BENCH_CONNS:-4}
 CPU_BYTES=${BENCH_CPU_BYTES:-16777216}       # per connection, each way: 4 x 16 MiB = 64 MiB
 STRACE_BYTES=${BENCH_STRACE_BYTES:-4194304}  # per connection, each way, under strace
 HZ=100                                       # USER_HZ on x86-64: /proc/PID/stat ticks
+IDLE_BASE=${BENCH_IDLE_BASE:-100}            # idle tunnels before the memory baseline
+IDLE_CONNS=${BENCH_IDLE_CONNS:-1000}         # idle tunnels the growth is measured over
+# Each idle tunnel holds 6 descriptors in a tunnel's worker (2 sockets, 2 pipes when
+# offloaded) and one in the echo server, which inherits this soft limit.
+ulimit -n 65536
 
 load_tls
 ports 1
@@ -267,12 +276,92 @@ strace_pass() {
     done
 }
 
+# pss_kb PID: proportional set size of PID's family, in kB.
+pss_kb() {
+    local total=0 p kb
+    for p in $(family "$1"); do
+        kb=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null)
+        total=$((total + ${kb:-0}))
+    done
+    echo "$total"
+}
+
+meminfo_kb() { awk -v key="$1:" '$1 == key { print $2 }' /proc/meminfo; }
+
+# slab_bytes: "CACHE BYTES" per slab cache (objects x object size), from /proc/slabinfo.
+slab_bytes() { awk 'NR > 2 { print $1, $3 * $4 }' /proc/slabinfo; }
+
+# slab_growth BEFORE AFTER N: the 6 caches that grew most, "CACHE:KIB_PER_TUNNEL,...".
+slab_growth() {
+    awk -v n="$3" 'NR == FNR { before[$1] = $2; next }
+        { print $2 - before[$1], $1 }' "$1" "$2" | sort -rn | head -6 |
+        awk -v n="$3" '{ printf "%s%s:%.2f", (NR > 1 ? "," : ""), $2, $1 / 1024 / n }'
+}
+
+# wait_step OUT N PID SECONDS: until idle_conns (PID) reports N established tunnels in
+# OUT; fails at once when it has exited (a refused or timed-out tunnel ends it).
+wait_step() {
+    local i
+    for ((i = 0; i < $4 * 10; i++)); do
+        grep -q "^established $2 " "$1" 2>/dev/null && return 0
+        alive "$3" || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# memory_pass MODE: IDLE_BASE idle tunnels through MODE's pair, then IDLE_CONNS more;
+# reports each daemon's PSS growth and the kernel's slab growth over those IDLE_CONNS.
+memory_pass() {
+    local mode=$1 in pid side top=$((IDLE_BASE + IDLE_CONNS)) slab0 slab1 tx
+    declare -A pss0 pss1
+    mkfifo "$W/idle.$mode.in"
+    idle_conns --connect "127.0.0.1:${PORT_OF[$mode-client]}" --steps "$IDLE_BASE,$top" \
+        --inflight 4 --timeout 600 <"$W/idle.$mode.in" >"$W/idle.$mode.out" 2>"$W/idle.$mode.err" &
+    pid=$!
+    PIDS+=("$pid")
+    exec {in}>"$W/idle.$mode.in"
+    wait_step "$W/idle.$mode.out" "$IDLE_BASE" "$pid" 600 ||
+        die "$mode: $IDLE_BASE idle tunnels did not open: $(cat "$W/idle.$mode.err")"
+    sleep 2   # settled: buffers the probe byte took are given back by then
+    for side in server client; do pss0[$side]=$(pss_kb "${PID_OF[$mode-$side]}"); done
+    slab0=$(meminfo_kb Slab)
+    slab_bytes >"$W/slab.$mode.before"
+    echo >&"$in"
+    note "$mode: $IDLE_BASE idle tunnels after $(sed -n 's/^established .* seconds=//p' "$W/idle.$mode.out")s"
+    wait_step "$W/idle.$mode.out" "$top" "$pid" 600 ||
+        die "$mode: $top idle tunnels did not open: $(cat "$W/idle.$mode.err")"
+    note "$mode: $top idle tunnels after $(sed -n '$s/^established .* seconds=//p' "$W/idle.$mode.out")s"
+    sleep 2
+    for side in server client; do pss1[$side]=$(pss_kb "${PID_OF[$mode-$side]}"); done
+    slab1=$(meminfo_kb Slab)
+    slab_bytes >"$W/slab.$mode.after"
+    for side in server client; do
+        [ "$(relaying "$W/$mode-$side.ini")" = "$top" ] || die "$mode $side: not all $top idle tunnels are relaying"
+    done
+    # kTLS: every TLS socket of both ends offloaded (TX, and RX likewise), none fell back.
+    tx=$(tls_stat TlsCurrTxSw)
+    if [ "$mode" = ktls ] && [ "${tx:-0}" -lt $((2 * top)) ]; then
+        die "ktls: only ${tx:-0} kTLS TX sockets for $top tunnels (two TLS ends each)"
+    fi
+    exec {in}>&-
+    wait_exit "$pid" 300 >/dev/null || true
+    for side in server client; do
+        report "@@BENCH pass=memory mode=$mode side=$side conns=$IDLE_CONNS base=$IDLE_BASE" \
+            "pss_kb_before=${pss0[$side]} pss_kb_after=${pss1[$side]}" \
+            "slab_kb_before=$slab0 slab_kb_after=$slab1 ktls_tx_sockets=${tx:-0}" \
+            "slab_top=$(slab_growth "$W/slab.$mode.before" "$W/slab.$mode.after" "$IDLE_CONNS")"
+    done
+}
+
 # vDSO clock_gettime needs a TSC-like clocksource; without one (common under TCG)
 # every clock read is a real syscall and shows up in the strace counts.
 report "@@BENCH pass=env mode=- side=- clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)"
 check cpu-per-GB cpu_pass
 check syscalls-ktls strace_pass ktls
 check syscalls-off strace_pass off
+check memory-ktls memory_pass ktls
+check memory-off memory_pass off
 stop_shared clean-shutdown "${PID_OF[@]}"
 cat "$W/bench.lines" 2>/dev/null
 finish
