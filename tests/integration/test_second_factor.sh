@@ -58,7 +58,7 @@ conf="$TEST_DIR/ktlstund.ini"
 {
     global_section
     gated vpn "$p_vpn"
-    gated short "$p_short" "grant_lifetime = 2s" "bind_grant_to_address = yes"
+    gated short "$p_short" "grant_lifetime = 6s" "bind_grant_to_address = yes"
     cat <<EOF
 [plain]
 mode = server
@@ -134,7 +134,10 @@ sf_expect_login "$conf" c-closed 123456 3 "cannot reach 127.0.0.1:$p_closed" "cl
 sf_expect_login "$conf" vpn 123456 2 "not a client tunnel" "server tunnel named"
 
 note "bind_grant_to_address: the grant works from 127.0.0.1 only; then it expires"
+# The checks below must fit in the 6 s grant even on a loaded machine (ASan, CI); the
+# grant began before login_done, so 6.5 s after it the grant is over.
 sf_expect_login "$conf" c-erin "$(sf_hotp 0)" 0 "Access granted" "login on the short tunnel"
+login_done=$(date +%s%N)
 sf_data "127.0.0.1:$p_short" erin "bound-$RANDOM" || fail "no echo from the login's address"
 out=$(printf 'other-address\n' | timeout 5 socat -t 3 - \
     "OPENSSL:127.0.0.1:$p_short,bind=127.0.0.2,cert=$TEST_DIR/erin.pem,key=$TEST_DIR/user.key,cafile=$PKI/ca.pem,commonname=localhost" 2>&1) || true
@@ -142,7 +145,8 @@ out=$(printf 'other-address\n' | timeout 5 socat -t 3 - \
 assert_not_contains "$out" "other-address" "a grant bound to 127.0.0.1 worked from 127.0.0.2"
 assert_log "$log" 'refused tunnel=short peer=127\.0\.0\.2:[0-9]+ reason="second factor: the login of erin .* from another address' \
     "bound refusal reason"
-sleep 2.5
+sleep "$(awk -v t0="$login_done" -v now="$(date +%s%N)" \
+    'BEGIN { left = 6.5 - (now - t0) / 1e9; printf "%.2f", (left > 0 ? left : 0) }')"
 sf_expect_denied "127.0.0.1:$p_short" erin "data after grant_lifetime"
 
 stop_ktlstund "$KTLSTUND_PID"
