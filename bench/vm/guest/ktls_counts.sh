@@ -298,18 +298,6 @@ slab_growth() {
         awk -v n="$3" '{ printf "%s%s:%.2f", (NR > 1 ? "," : ""), $2, $1 / 1024 / n }'
 }
 
-# wait_step OUT N PID SECONDS: until idle_conns (PID) reports N established tunnels in
-# OUT; fails at once when it has exited (a refused or timed-out tunnel ends it).
-wait_step() {
-    local i
-    for ((i = 0; i < $4 * 10; i++)); do
-        grep -q "^established $2 " "$1" 2>/dev/null && return 0
-        alive "$3" || return 1
-        sleep 0.1
-    done
-    return 1
-}
-
 # memory_pass MODE: IDLE_BASE idle tunnels through MODE's pair, then IDLE_CONNS more;
 # reports each daemon's PSS growth and the kernel's slab growth over those IDLE_CONNS.
 memory_pass() {
@@ -321,7 +309,8 @@ memory_pass() {
     pid=$!
     PIDS+=("$pid")
     exec {in}>"$W/idle.$mode.in"
-    wait_step "$W/idle.$mode.out" "$IDLE_BASE" "$pid" 600 ||
+    # idle_conns exits when a tunnel is refused or times out: stop waiting then.
+    wait_for "$W/idle.$mode.out" "^established $IDLE_BASE " 600 1 "$pid" ||
         die "$mode: $IDLE_BASE idle tunnels did not open: $(cat "$W/idle.$mode.err")"
     sleep 2   # settled: buffers the probe byte took are given back by then
     for side in server client; do pss0[$side]=$(pss_kb "${PID_OF[$mode-$side]}"); done
@@ -329,7 +318,7 @@ memory_pass() {
     slab_bytes >"$W/slab.$mode.before"
     echo >&"$in"
     note "$mode: $IDLE_BASE idle tunnels after $(sed -n 's/^established .* seconds=//p' "$W/idle.$mode.out")s"
-    wait_step "$W/idle.$mode.out" "$top" "$pid" 600 ||
+    wait_for "$W/idle.$mode.out" "^established $top " 600 1 "$pid" ||
         die "$mode: $top idle tunnels did not open: $(cat "$W/idle.$mode.err")"
     note "$mode: $top idle tunnels after $(sed -n '$s/^established .* seconds=//p' "$W/idle.$mode.out")s"
     sleep 2

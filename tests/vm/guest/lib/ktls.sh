@@ -166,11 +166,16 @@ spawn() {
     PIDS+=("$SPAWN_PID")
 }
 
-# wait_for FILE ERE [SECONDS] [COUNT]: until FILE has COUNT lines matching ERE.
+# wait_for FILE ERE [SECONDS] [COUNT] [PID]: until FILE has COUNT lines matching ERE.
+# With PID, fails at once when PID has exited (what it writes to FILE is all there is).
 wait_for() {
-    local file=$1 re=$2 limit=${3:-$LIMIT} count=${4:-1} i
+    local file=$1 re=$2 limit=${3:-$LIMIT} count=${4:-1} pid=${5:-} i gone
     for ((i = 0; i < limit * 10; i++)); do
+        # Whether PID had exited is read before FILE, so its last line is not missed.
+        gone=0
+        if [ -n "$pid" ] && ! alive "$pid"; then gone=1; fi
         [ "$(grep -cE -- "$re" "$file" 2>/dev/null)" -ge "$count" ] && return 0
+        [ "$gone" = 1 ] && return 1
         sleep 0.1
     done
     return 1
