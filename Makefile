@@ -42,20 +42,45 @@ CFLAGS   ?= -O2 -g
 override CFLAGS += -std=gnu11 $(WARNINGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
 override LDFLAGS += -pie -Wl,-z,relro,-z,now
 LDLIBS   := -lssl -lcrypto -liniparser -lsystemd -lkmod -lpam -lpthread
+CLI_LDLIBS := -lssl -lcrypto -liniparser -lsystemd -lkmod
 TEST_LDLIBS := -lcmocka
 
 SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-MAIN_SOURCES   := daemon/ktlstund.c daemon/ktlstun.c
-MODULE_SOURCES := $(filter-out $(MAIN_SOURCES),$(wildcard daemon/*.c)) $(wildcard kmod-helpers/*.c)
-MODULE_OBJECTS := $(MODULE_SOURCES:%.c=$(BUILD)/obj/%.o)
+# One object list per binary, by subsystem folder (ARCHITECTURE.md): the linker then
+# refuses any call across a line the layout does not allow. The CLI carries no relay,
+# worker, supervisor or PAM helper code (tests/integration/test_layout.sh checks `nm`).
+objects_in = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $(addsuffix /*.c,$(1))))
+CORE_OBJECTS       := $(call objects_in,daemon/core kmod-helpers)
+PROTO_OBJECTS      := $(call objects_in,daemon/proto)
+CONFIG_OBJECTS     := $(call objects_in,daemon/config)
+TLS_OBJECTS        := $(call objects_in,daemon/tls daemon/ktls)
+RELAY_OBJECTS      := $(call objects_in,daemon/relay)
+AUTH_OBJECTS       := $(call objects_in,daemon/auth)
+WORKER_OBJECTS     := $(call objects_in,daemon/worker)
+HELPER_OBJECTS     := $(call objects_in,daemon/helper)
+SUPERVISOR_OBJECTS := $(filter-out %/ktlstund.o,$(call objects_in,daemon/supervisor))
+CLI_OBJECTS        := $(filter-out %/ktlstun.o,$(call objects_in,daemon/cli))
+
+DAEMON_OBJECTS := $(SUPERVISOR_OBJECTS) $(HELPER_OBJECTS) $(WORKER_OBJECTS) $(AUTH_OBJECTS) \
+                  $(RELAY_OBJECTS) $(TLS_OBJECTS) $(CONFIG_OBJECTS) $(PROTO_OBJECTS) \
+                  $(CORE_OBJECTS)
+# `ktlstun unlock` edits the lock state file itself while the daemon is stopped.
+CLI_LINK_OBJECTS := $(CLI_OBJECTS) $(BUILD)/obj/daemon/helper/lockout.o $(TLS_OBJECTS) \
+                    $(CONFIG_OBJECTS) $(filter-out %/helper_msg.o,$(PROTO_OBJECTS)) $(CORE_OBJECTS)
+# Unit tests reach any module; the layering is the binaries' business.
+TEST_OBJECTS   := $(DAEMON_OBJECTS) $(CLI_OBJECTS)
+
 UNIT_SOURCES   := $(wildcard tests/unit/test_*.c)
 UNIT_TESTS     := $(UNIT_SOURCES:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SOURCES   := $(wildcard tests/tools/*.c)
 TOOLS          := $(TOOL_SOURCES:tests/tools/%.c=$(BUILD)/tools/%)
 BENCH_TOOL_SOURCES := $(wildcard bench/tools/*.c)
 BENCH_TOOLS    := $(BENCH_TOOL_SOURCES:bench/tools/%.c=$(BUILD)/bench/%)
-HEADERS        := $(wildcard daemon/*.h kmod-helpers/*.h tests/unit/*.h)
+
+# V=1 prints every command in full.
+Q := $(if $(filter 1,$(V)),,@)
+say = $(if $(filter 1,$(V)),,@printf '  %-6s %s\n' $(1) $(2);)
 
 # Keep object files between runs (they are intermediates of pattern rules).
 .SECONDARY:
@@ -64,27 +89,30 @@ HEADERS        := $(wildcard daemon/*.h kmod-helpers/*.h tests/unit/*.h)
 
 all: $(BUILD)/ktlstund $(BUILD)/ktlstun $(UNIT_TESTS) $(TOOLS) $(BENCH_TOOLS)
 
-$(BUILD)/obj/%.o: %.c $(HEADERS)
+# -MMD -MP: each object's header dependencies, read back on the next run.
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/ktlstund: $(BUILD)/obj/daemon/ktlstund.o $(MODULE_OBJECTS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
-$(BUILD)/ktlstun: $(BUILD)/obj/daemon/ktlstun.o $(MODULE_OBJECTS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/ktlstund: $(BUILD)/obj/daemon/supervisor/ktlstund.o $(DAEMON_OBJECTS)
+	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(MODULE_OBJECTS)
+$(BUILD)/ktlstun: $(BUILD)/obj/daemon/cli/ktlstun.o $(CLI_LINK_OBJECTS)
+	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CLI_LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TEST_OBJECTS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LDLIBS)
+	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LDLIBS)
 
 $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lssl -lcrypto -lpthread
+	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lssl -lcrypto -lpthread
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/tools/%.o
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lssl -lcrypto
+	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lssl -lcrypto
 
 # The sanitizer build lives beside the normal one and runs the same suites.
 asan:
@@ -132,10 +160,10 @@ bench-vm: deps
 # libFuzzer targets for what parses bytes from the network. `make fuzz` builds them
 # and runs each for FUZZ_SECONDS; new inputs go to $(BUILD)/fuzz/corpus-*, never into
 # tests/fuzz/corpus (copy the ones worth keeping there by hand).
-$(BUILD)/fuzz/fuzz_auth_frame: tests/fuzz/fuzz_auth_frame.c daemon/auth_protocol.c daemon/auth_protocol.h
+$(BUILD)/fuzz/fuzz_auth_frame: tests/fuzz/fuzz_auth_frame.c daemon/auth/auth_protocol.c daemon/auth/auth_protocol.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -o $@ tests/fuzz/fuzz_auth_frame.c daemon/auth_protocol.c
+	  -o $@ tests/fuzz/fuzz_auth_frame.c daemon/auth/auth_protocol.c
 
 fuzz: EXTRA_PACKAGES = $(FUZZ_PACKAGES)
 fuzz: deps $(BUILD)/fuzz/fuzz_auth_frame

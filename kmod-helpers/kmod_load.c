@@ -1,6 +1,6 @@
 #include "kmod_load.h"
 
-#include "log.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <libkmod.h>

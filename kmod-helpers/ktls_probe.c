@@ -1,7 +1,7 @@
 #include "ktls_probe.h"
 
 #include "kmod_load.h"
-#include "log.h"
+#include "core/log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -166,8 +166,8 @@ done
 
 # The pages document what the code has: every config key, every ktlstun command,
 # every ktlstund option (a .TP heading each), so a new one without docs fails here.
-keys=$(sed -n 's/^    { "\([a-z0-9_]*\)",.*/\1/p' "$repo/daemon/config.c" | sort -u)
-[ "$(wc -l <<<"$keys")" -ge 20 ] || fail "found only $(wc -l <<<"$keys") config keys in daemon/config.c"
+keys=$(cat "$repo"/daemon/config/*.c | sed -n 's/^    { "\([a-z0-9_]*\)",.*/\1/p' | sort -u)
+[ "$(wc -l <<<"$keys")" -ge 20 ] || fail "found only $(wc -l <<<"$keys") config keys in daemon/config/"
 for key in $keys; do
     grep -qE "^\.B[IR]? $key( |$)" "$man_dir/man5/ktlstun.ini.5" || fail "ktlstun.ini(5) does not document '$key'"
 done

@@ -96,10 +96,10 @@ done
 assert_not_contains "$(setting ProtectKernelModules)" no "ProtectKernelModules="
 
 # The directories the unit creates are the daemon's defaults.
-config_h="$repo/daemon/config.c"
-grep -q '#define DEFAULT_STATE_DIR "/var/lib/ktlstun"' "$config_h" || fail "state_dir default moved: update StateDirectory="
-grep -q '#define DEFAULT_RUNTIME_DIR "/run/ktlstun"' "$config_h" || fail "runtime_dir default moved: update RuntimeDirectory="
-grep -q '#define CONFIG_DEFAULT_PATH "/etc/ktlstun/ktlstun.ini"' "$repo/daemon/config.h" ||
+config_h=$(cat "$repo"/daemon/config/*.c)
+grep -q '#define DEFAULT_STATE_DIR "/var/lib/ktlstun"' <<<"$config_h" || fail "state_dir default moved: update StateDirectory="
+grep -q '#define DEFAULT_RUNTIME_DIR "/run/ktlstun"' <<<"$config_h" || fail "runtime_dir default moved: update RuntimeDirectory="
+grep -q '#define CONFIG_DEFAULT_PATH "/etc/ktlstun/ktlstun.ini"' "$repo/daemon/config/config.h" ||
     fail "the default config path moved: update ConfigurationDirectory="
 
 # --- 3. the system call filter against a real run -------------------------------

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "address.h"
+#include "core/address.h"
 
 /* Set when main() moved us into a private network namespace: a name lookup there can
  * only fail, and never leaves the machine. */

@@ -11,8 +11,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "alert.h"
-#include "log.h"
+#include "helper/alert.h"
+#include "core/log.h"
 
 static const struct alert_event lock = {
     .kind = ALERT_IDENTITY_LOCKED, .tunnel = "vpn", .identity = "Alice \"A\" Smith",

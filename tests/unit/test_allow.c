@@ -7,9 +7,9 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "allow.h"
+#include "tls/allow.h"
 #include "cert_factory.h"
-#include "identity.h"
+#include "tls/identity.h"
 
 #define SPKI_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define SPKI_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "auth_protocol.h"
+#include "proto/auth_protocol.h"
 
 static enum auth_parse_status parse(const void *bytes, size_t len, enum auth_sender sender,
                                     struct auth_frame *frame, size_t *consumed)

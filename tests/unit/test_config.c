@@ -20,8 +20,8 @@
 #include <cmocka.h>
 #include <openssl/ssl.h>
 
-#include "config.h"
-#include "user_map.h"
+#include "config/config.h"
+#include "config/user_map.h"
 
 /* Every test writes its INI and dummy PEM files here (realpath'd, so expected absolute
  * paths compare equal). */
@@ -1072,7 +1072,7 @@ static int find_root_above(char *start, char *root, size_t len)
 {
     for (;;) {
         char probe[PATH_MAX + 32];
-        snprintf(probe, sizeof(probe), "%s/daemon/config.h", start);
+        snprintf(probe, sizeof(probe), "%s/daemon/config/config.h", start);
         if (access(probe, F_OK) == 0) {
             snprintf(root, len, "%s", start[0] ? start : "/");
             return 0;

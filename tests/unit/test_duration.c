@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "duration.h"
+#include "core/duration.h"
 
 static void assert_duration(const char *text, uint64_t expected)
 {

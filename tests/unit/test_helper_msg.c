@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "helper_msg.h"
+#include "proto/helper_msg.h"
 
 static struct helper_msg begin(void)
 {

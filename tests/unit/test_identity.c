@@ -11,7 +11,7 @@
 #include <openssl/x509v3.h>
 
 #include "cert_factory.h"
-#include "identity.h"
+#include "tls/identity.h"
 
 static EVP_PKEY *test_key;
 

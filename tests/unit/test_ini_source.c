@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "ini_source.h"
+#include "config/ini_source.h"
 
 static char test_dir[PATH_MAX];
 static char ini_path[PATH_MAX + 32];

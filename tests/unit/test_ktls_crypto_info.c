@@ -11,9 +11,9 @@
 
 #include <openssl/evp.h>
 
-#include "ktls_crypto_info.h"
-#include "ktls_keys.h"
-#include "log.h"
+#include "ktls/ktls_crypto_info.h"
+#include "ktls/ktls_keys.h"
+#include "core/log.h"
 
 #define SEQUENCE 0x0102030405060708ULL
 static const unsigned char sequence_bytes[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };

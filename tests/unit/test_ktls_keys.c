@@ -18,9 +18,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include "ktls_crypto_info.h"
-#include "ktls_keys.h"
-#include "log.h"
+#include "ktls/ktls_crypto_info.h"
+#include "ktls/ktls_keys.h"
+#include "core/log.h"
 
 /* ---- helpers ----------------------------------------------------------------------- */
 

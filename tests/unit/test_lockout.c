@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "lockout.h"
+#include "helper/lockout.h"
 
 #define T0 1700000000
 #define MINUTE 60

@@ -17,7 +17,7 @@
 #include <openssl/ssl.h>
 
 #include "cert_factory.h"
-#include "tls_alert.h"
+#include "tls/tls_alert.h"
 
 static EVP_PKEY *ca_key, *server_key, *client_key;
 static X509 *ca, *server_cert, *client_cert;

@@ -9,8 +9,8 @@
 #include <cmocka.h>
 
 #include "cert_factory.h"
-#include "identity.h"
-#include "user_map.h"
+#include "tls/identity.h"
+#include "config/user_map.h"
 
 static EVP_PKEY *key;
 

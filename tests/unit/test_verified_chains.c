@@ -13,7 +13,7 @@
 #include <openssl/x509v3.h>
 
 #include "cert_factory.h"
-#include "verified_chains.h"
+#include "tls/verified_chains.h"
 
 static EVP_PKEY *test_key;
 

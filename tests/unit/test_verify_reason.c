@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "cert_factory.h"
-#include "verify_reason.h"
+#include "tls/verify_reason.h"
 
 #define CRL_PATH "/etc/ktlstun/clients.crl"
 

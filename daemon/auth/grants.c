@@ -1,0 +1,176 @@
+#include "auth/grants.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "core/log.h"
+#include "proto/status_record.h"
+
+#define TUNNEL_MAX 64
+#define SHA256_HEX 64
+
+struct grant_fields {
+    char tunnel[TUNNEL_MAX + 1];
+    char sha256[SHA256_HEX + 1];
+    char source[GRANTS_SOURCE_MAX + 1];
+    char identity[GRANTS_IDENTITY_MAX + 1];
+    uint64_t expires_ms;      /* 0: free slot */
+};
+
+struct grant_slot {
+    _Atomic uint32_t sequence;   /* odd while the writer is inside the slot */
+    _Atomic uint64_t tag;        /* first 8 fingerprint digits, 0 when free: lets a
+                                    reader skip most slots without copying them */
+    struct grant_fields fields;
+};
+
+struct grants {
+    struct grant_slot slots[GRANTS_CAPACITY];
+};
+
+struct grants *grants_create(void)
+{
+    struct grants *table = mmap(NULL, sizeof(*table), PROT_READ | PROT_WRITE,
+                                MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (table == MAP_FAILED) {
+        log_error("second-factor grants: mmap: %s", strerror(errno));
+        return NULL;
+    }
+    return table;
+}
+
+void grants_free(struct grants *table)
+{
+    if (table != NULL)
+        munmap(table, sizeof(*table));
+}
+
+/* A consistent copy of SLOT (the writer may be rewriting it concurrently). */
+static void read_slot(const struct grant_slot *slot, struct grant_fields *copy)
+{
+    for (;;) {
+        uint32_t before = atomic_load_explicit(&slot->sequence, memory_order_acquire);
+        if (before & 1u)
+            continue;
+        memcpy(copy, (const void *)&slot->fields, sizeof(*copy));
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&slot->sequence, memory_order_relaxed) == before)
+            return;
+    }
+}
+
+void grants_describe(const struct grants *table, uint64_t now_ms, FILE *out)
+{
+    for (size_t i = 0; i < GRANTS_CAPACITY; i++) {
+        if (atomic_load_explicit(&table->slots[i].tag, memory_order_relaxed) == 0)
+            continue;
+        struct grant_fields copy;
+        read_slot(&table->slots[i], &copy);
+        if (copy.expires_ms <= now_ms)
+            continue;
+        status_record_begin(out, "grant");
+        status_record_text(out, "tunnel", copy.tunnel);
+        status_record_text(out, "identity", copy.identity);
+        status_record_text(out, "sha256", copy.sha256);
+        status_record_text(out, "source", copy.source);
+        status_record_number(out, "expires_in", (copy.expires_ms - now_ms) / 1000);
+        status_record_end(out);
+    }
+}
+
+static uint64_t tag_of(const char *sha256)
+{
+    uint64_t tag;
+    memcpy(&tag, sha256, sizeof(tag));
+    return tag;
+}
+
+static void write_slot(struct grant_slot *slot, const struct grant_fields *fields)
+{
+    uint32_t sequence = atomic_load_explicit(&slot->sequence, memory_order_relaxed);
+    atomic_store_explicit(&slot->sequence, sequence + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    memcpy((void *)&slot->fields, fields, sizeof(*fields));
+    atomic_store_explicit(&slot->tag, fields->expires_ms != 0 ? tag_of(fields->sha256) : 0,
+                          memory_order_relaxed);
+    atomic_store_explicit(&slot->sequence, sequence + 2, memory_order_release);
+}
+
+int grants_put(struct grants *table, const char *tunnel, const char *sha256,
+               const char *identity, const char *source, uint64_t expires_ms, uint64_t now_ms)
+{
+    struct grant_fields fields;
+    if (strlen(tunnel) > TUNNEL_MAX || strlen(sha256) != SHA256_HEX ||
+        strlen(source) > GRANTS_SOURCE_MAX || strlen(identity) > GRANTS_IDENTITY_MAX)
+        return -1;
+    memset(&fields, 0, sizeof(fields));
+    memcpy(fields.tunnel, tunnel, strlen(tunnel));
+    memcpy(fields.sha256, sha256, SHA256_HEX);
+    memcpy(fields.source, source, strlen(source));
+    memcpy(fields.identity, identity, strlen(identity));
+    fields.expires_ms = expires_ms;
+
+    /* The helper is the only writer, so it may read slots without the protocol. */
+    struct grant_slot *same = NULL, *free_slot = NULL, *soonest = NULL;
+    for (size_t i = 0; i < GRANTS_CAPACITY && same == NULL; i++) {
+        struct grant_slot *slot = &table->slots[i];
+        const struct grant_fields *f = &slot->fields;
+        if (f->expires_ms != 0 && strcmp(f->sha256, sha256) == 0 && strcmp(f->tunnel, tunnel) == 0)
+            same = slot;
+        else if (free_slot == NULL && f->expires_ms <= now_ms)
+            free_slot = slot;
+        else if (soonest == NULL || f->expires_ms < soonest->fields.expires_ms)
+            soonest = slot;
+    }
+    struct grant_slot *target = same != NULL ? same : free_slot != NULL ? free_slot : soonest;
+    if (target == NULL)
+        return -1;
+    write_slot(target, &fields);
+    return 0;
+}
+
+int grants_check(const struct grants *table, const char *tunnel, const char *sha256,
+                 const char *source, uint64_t now_ms, uint64_t *expires_ms)
+{
+    if (strlen(sha256) != SHA256_HEX)
+        return 0;
+    uint64_t tag = tag_of(sha256);
+    for (size_t i = 0; i < GRANTS_CAPACITY; i++) {
+        const struct grant_slot *slot = &table->slots[i];
+        /* Cheap peek to skip other certificates; the real test is on a consistent copy. */
+        if (atomic_load_explicit(&slot->tag, memory_order_relaxed) != tag)
+            continue;
+        struct grant_fields copy;
+        read_slot(slot, &copy);
+        if (copy.expires_ms <= now_ms || strcmp(copy.sha256, sha256) != 0 ||
+            strcmp(copy.tunnel, tunnel) != 0)
+            continue;
+        if (source != NULL && strcmp(copy.source, source) != 0)
+            continue;
+        if (expires_ms != NULL)
+            *expires_ms = copy.expires_ms;
+        return 1;
+    }
+    return 0;
+}
+
+unsigned grants_revoke_identity(struct grants *table, const char *tunnel, const char *identity,
+                                uint64_t now_ms)
+{
+    unsigned live = 0;
+    for (size_t i = 0; i < GRANTS_CAPACITY; i++) {
+        struct grant_slot *slot = &table->slots[i];
+        const struct grant_fields *f = &slot->fields;
+        if (f->expires_ms == 0 || strcmp(f->identity, identity) != 0 ||
+            (tunnel != NULL && strcmp(f->tunnel, tunnel) != 0))
+            continue;
+        if (f->expires_ms > now_ms)
+            live++;
+        struct grant_fields cleared;
+        memset(&cleared, 0, sizeof(cleared));
+        write_slot(slot, &cleared);
+    }
+    return live;
+}

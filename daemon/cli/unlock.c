@@ -1,0 +1,179 @@
+#include "cli/unlock.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "helper/lockout.h"
+#include "helper/pam_helper.h"
+
+#define REPLY_MAX 16384
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: ktlstun unlock IDENTITY|ADDRESS [-c FILE]\n"
+                 "       ktlstun unlock --list [-c FILE]\n"
+                 "  IDENTITY  as shown in the lock alert (identity=\"...\"), e.g. alice or\n"
+                 "            alice@example.com; ADDRESS: a locked source address\n"
+                 "  --list    show the locks in force\n");
+}
+
+/* Returns the daemon's answer in REPLY, or -1 with errno when nobody listens. */
+int unlock_ask_daemon(const char *runtime_dir, const char *request, char *reply, size_t cap)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    if ((size_t)snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/%s", runtime_dir,
+                         PAM_HELPER_CONTROL_SOCKET) >= sizeof(addr.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = { .tv_sec = 10 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    int result = -1;
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 &&
+        send(fd, request, strlen(request), MSG_NOSIGNAL) >= 0) {
+        ssize_t got = recv(fd, reply, cap - 1, 0);
+        if (got > 0) {
+            reply[got] = '\0';
+            result = 0;
+        } else if (got == 0) {
+            errno = ECONNRESET;
+        }
+    }
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return result;
+}
+
+static int from_reply(const char *reply)
+{
+    const char *text = strchr(reply, '\n');
+    text = text != NULL ? text + 1 : reply;
+    if (strncmp(reply, "ok\n", 3) == 0) {
+        printf("%s", text);
+        return 0;
+    }
+    fprintf(stderr, "ktlstun unlock: %s", text);
+    return strncmp(reply, "not-locked\n", 11) == 0 || strncmp(reply, "unknown\n", 8) == 0 ? 1 : 2;
+}
+
+/* No daemon: the state file is ours to edit. */
+static int edit_state_file(const char *state_dir, const char *key, int list)
+{
+    char path[4200], err[600];
+    snprintf(path, sizeof(path), "%s/%s", state_dir, PAM_HELPER_STATE_FILE);
+    struct lockout *table = lockout_create();
+    if (table == NULL) {
+        fprintf(stderr, "ktlstun unlock: out of memory\n");
+        return 2;
+    }
+    int status = 2;
+    int64_t now = (int64_t)time(NULL);
+    if (lockout_load(table, path, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ktlstun unlock: %s\n", err);
+        goto out;
+    }
+    if (list) {
+        char text[REPLY_MAX];
+        unsigned locks = lockout_list(table, now, text, sizeof(text));
+        printf("%s", locks > 0 ? text : "no locks\n");
+        status = 0;
+        goto out;
+    }
+    int lifted = lockout_unlock(table, key, now);
+    if (lifted < 0) {
+        fprintf(stderr, "ktlstun unlock: %s has no failed logins or locks on record in %s\n", key,
+                path);
+        status = 1;
+        goto out;
+    }
+    if (lockout_save(table, path, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ktlstun unlock: %s\n", err);
+        goto out;
+    }
+    if (lifted > 0) {
+        printf("unlocked %s in %s (ktlstund is not running; it reads the file at start)\n", key,
+               path);
+        status = 0;
+    } else {
+        fprintf(stderr, "ktlstun unlock: %s was not locked (its failure counts were cleared)\n",
+                key);
+        status = 1;
+    }
+out:
+    lockout_free(table);
+    return status;
+}
+
+int unlock_command(int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "list", no_argument, NULL, 'l' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *config_path = CONFIG_DEFAULT_PATH;
+    int list = 0, opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'l':
+            list = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (list ? optind != argc : optind != argc - 1) {
+        usage(stderr);
+        return 2;
+    }
+    const char *key = list ? NULL : argv[optind];
+    if (key != NULL && (strlen(key) == 0 || strlen(key) > LOCKOUT_KEY_MAX || strchr(key, '\n'))) {
+        fprintf(stderr, "ktlstun unlock: '%s' is not an identity or address\n", key);
+        return 2;
+    }
+    char *errors = NULL;
+    struct config *config = config_load(config_path, &errors);
+    if (config == NULL) {
+        fprintf(stderr, "%sktlstun unlock: %s has errors\n", errors ? errors : "", config_path);
+        free(errors);
+        return 2;
+    }
+    char request[LOCKOUT_KEY_MAX + 16], reply[REPLY_MAX];
+    if (list)
+        snprintf(request, sizeof(request), "list");
+    else
+        snprintf(request, sizeof(request), "unlock %s", key);
+    int status;
+    if (unlock_ask_daemon(config->global.runtime_dir, request, reply, sizeof(reply)) == 0) {
+        status = from_reply(reply);
+    } else if (errno == ENOENT || errno == ECONNREFUSED) {
+        status = edit_state_file(config->global.state_dir, key, list);
+    } else {
+        fprintf(stderr, "ktlstun unlock: cannot ask ktlstund through %s/%s: %s\n",
+                config->global.runtime_dir, PAM_HELPER_CONTROL_SOCKET, strerror(errno));
+        status = 2;
+    }
+    config_free(config);
+    return status;
+}

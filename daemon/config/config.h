@@ -1,0 +1,113 @@
+/* config — reads ktlstun.ini (libiniparser) into plain data, validating every key.
+ *
+ * A config is immutable once loaded: a reload loads a new one and swaps it, and
+ * connections keep the one they started with. */
+#ifndef KTLSTUN_CONFIG_H
+#define KTLSTUN_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/address.h"
+#include "core/log.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/ktlstun/ktlstun.ini"
+
+enum tunnel_mode { TUNNEL_MODE_SERVER, TUNNEL_MODE_CLIENT };
+enum ktls_policy { KTLS_POLICY_AUTO, KTLS_POLICY_REQUIRE, KTLS_POLICY_OFF };
+enum second_factor { SECOND_FACTOR_NONE, SECOND_FACTOR_PAM };
+
+struct user_map;
+
+#include "core/string_list.h"
+
+#define CONFIG_MAX_KEY_LINES 48
+
+struct config_key_line {
+    const char *key;               /* a static key name */
+    int line;
+};
+
+struct tunnel_config {
+    char *name;                    /* section name as written */
+    int line;                      /* line of the [section] header */
+    const char *source;            /* the config file (struct config's path) */
+    struct config_key_line key_lines[CONFIG_MAX_KEY_LINES];   /* where each key was set */
+    size_t key_line_count;
+    enum tunnel_mode mode;
+    struct address listen;
+    struct address target;
+    struct sockaddr_storage target_addr;   /* resolved at load */
+    socklen_t target_addr_len;
+    char *cert;                    /* absolute paths (relative ones are taken from */
+    char *key;                     /* the config file's directory)                 */
+    char *ca;                      /* file or directory                            */
+    char *crl;                     /* NULL when unset                              */
+    int ca_is_directory;
+    struct string_list allow_cn, allow_ou, allow_dns, allow_uri, allow_email;
+    struct string_list pin_sha256; /* lowercase hex, 64 chars each, colons removed  */
+    char *server_name;             /* client mode; NULL = target host               */
+    int tls_min_version;           /* TLS1_2_VERSION or TLS1_3_VERSION              */
+    char *ciphersuites;            /* NULL = OpenSSL default                        */
+    char *ciphers;                 /* NULL = OpenSSL default                        */
+    char *groups;                  /* NULL = OpenSSL default                        */
+    enum ktls_policy ktls;
+    uint64_t handshake_timeout;    /* seconds, default 10                           */
+    uint64_t idle_timeout;         /* seconds, 0 = none                             */
+    uint64_t verify_cache;         /* seconds a verified chain is kept, 0 = off     */
+    uint64_t max_connections;      /* default 10000                                 */
+    /* Second factor (server mode, see README "Second factor"). */
+    enum second_factor second_factor;  /* default none                              */
+    char *pam_service;             /* default "ktlstun"                             */
+    char *pam_confdir;             /* NULL = PAM's own /etc/pam.d (set for tests)   */
+    uint64_t pam_timeout;          /* seconds a PAM step may take, default 30       */
+    struct user_map *user_map;     /* set when second_factor = pam; default cn      */
+    uint64_t grant_lifetime;       /* seconds, default 8h                           */
+    int bind_grant_to_address;     /* default no                                    */
+    uint64_t failure_window;       /* seconds, default 15m                          */
+    uint64_t max_failures;         /* default 5                                     */
+    uint64_t lockout;              /* seconds of the first lock, default 10m        */
+    struct string_list alert_command;  /* argv; empty = none                        */
+    uint64_t max_handshake_failures;   /* 0 = off; default 20 when second_factor = pam */
+};
+
+struct global_config {
+    enum log_level log_level;      /* default info */
+    char *state_dir;               /* default /var/lib/ktlstun */
+    char *runtime_dir;             /* default /run/ktlstun */
+    char *user;                    /* NULL = keep the starting user */
+    char *group;                   /* NULL = the user's primary group */
+    unsigned workers;              /* default: number of online CPUs */
+    uint64_t shutdown_timeout;     /* seconds SIGTERM waits for connections, default 30 */
+    int metrics_enabled;           /* metrics_listen set */
+    struct address metrics_listen; /* Prometheus text; "PORT" alone means 127.0.0.1:PORT */
+    uint64_t expiry_warning;       /* seconds before a cert/CRL expiry to warn, default 14d */
+};
+
+struct config {
+    char *path;                    /* as given */
+    struct global_config global;
+    size_t tunnel_count;
+    struct tunnel_config *tunnels;
+};
+
+/* Loads and validates PATH. Returns a config the caller frees with config_free(), or
+ * NULL with every problem found written to *errors (malloc'd, one per line, each
+ * "FILE:LINE: [section] key: reason"; the caller frees it). Unknown keys, unknown
+ * sections' bad keys, bad values, missing required keys, duplicate sections or keys
+ * and unreadable files (cert, key, ca, crl) are all errors. */
+struct config *config_load(const char *path, char **errors);
+
+/* Frees CONFIG (NULL is fine). */
+void config_free(struct config *config);
+
+/* Returns the line where TUNNEL set KEY, or the line of its section header when the
+ * key was not written (for FILE:LINE in errors found after loading). */
+int config_key_line(const struct tunnel_config *tunnel, const char *key);
+
+/* Returns "server"/"client", "auto"/"require"/"off". */
+const char *config_mode_name(enum tunnel_mode mode);
+const char *config_ktls_name(enum ktls_policy policy);
+
+#endif

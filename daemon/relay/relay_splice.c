@@ -1,0 +1,367 @@
+#include "relay/relay_splice.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <linux/tls.h>
+#include <openssl/ssl.h>
+
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
+
+#define PIPE_CAPACITY 65536          /* Linux's default pipe size */
+#define TLS_MAX_RECORD 16384
+#define RECORD_CHANGE_CIPHER_SPEC 20
+#define RECORD_ALERT 21
+#define RECORD_HANDSHAKE 22
+#define RECORD_APPLICATION_DATA 23
+#define HANDSHAKE_NEW_SESSION_TICKET 4
+#define HANDSHAKE_KEY_UPDATE 24
+#define ALERT_CLOSE_NOTIFY 0
+#define ALERT_BAD_RECORD_MAC 20
+
+static void note_reason(struct splice_relay *r, const char *what, const char *detail)
+{
+    relay_note_reason(r->close_reason, sizeof(r->close_reason), what, detail);
+}
+
+int relay_splice_init(struct splice_relay *r, int tls_fd, int plain_fd,
+                      struct ktls_offload_state *offload, struct ktls_secrets *secrets,
+                      char *reason, size_t len)
+{
+    memset(r, 0, sizeof(*r));
+    r->tls_fd = tls_fd;
+    r->plain_fd = plain_fd;
+    r->offload = offload;
+    r->secrets = secrets;
+    r->tx_record_limit = relay_splice_record_limit(offload->suite.cipher);
+    r->from_tls.pipe_read = r->from_tls.pipe_write = -1;
+    r->to_tls.pipe_read = r->to_tls.pipe_write = -1;
+    int from[2], to[2];
+    if (pipe2(from, O_NONBLOCK | O_CLOEXEC) < 0) {
+        snprintf(reason, len, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    if (pipe2(to, O_NONBLOCK | O_CLOEXEC) < 0) {
+        snprintf(reason, len, "pipe: %s", strerror(errno));
+        close(from[0]);
+        close(from[1]);
+        return -1;
+    }
+    r->from_tls.pipe_read = from[0];
+    r->from_tls.pipe_write = from[1];
+    r->to_tls.pipe_read = to[0];
+    r->to_tls.pipe_write = to[1];
+    return 0;
+}
+
+uint64_t relay_splice_record_limit(enum ktls_cipher cipher)
+{
+    /* RFC 8446 5.5 allows 2^24.5 full-size records for AES-GCM; 2^24 leaves margin,
+     * and CCM gets the same bound. ChaCha20-Poly1305 needs none in practice. */
+    if (cipher == KTLS_CIPHER_CHACHA20_POLY1305)
+        return 0;
+    return (uint64_t)1 << 24;
+}
+
+/* Sends one record of TYPE with PAYLOAD through the kernel. Returns 0, 1 if it
+ * would block, -1 on error. */
+static int send_record(int fd, unsigned char type, const void *payload, size_t len)
+{
+    char control[CMSG_SPACE(sizeof(unsigned char))];
+    struct iovec iov = { .iov_base = (void *)payload, .iov_len = len };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                          .msg_controllen = sizeof(control) };
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_TLS;
+    cmsg->cmsg_type = TLS_SET_RECORD_TYPE;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(unsigned char));
+    *CMSG_DATA(cmsg) = type;
+    if (sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len)
+        return 0;
+    return errno == EAGAIN ? 1 : -1;
+}
+
+static int send_close_notify(struct splice_relay *r)
+{
+    static const unsigned char close_notify[2] = { 1, ALERT_CLOSE_NOTIFY };
+    return send_record(r->tls_fd, RECORD_ALERT, close_notify, sizeof(close_notify));
+}
+
+/* A record that fails to decrypt ends the connection with the fatal alert TLS asks
+ * for (RFC 8446 6.2); nothing may follow it. */
+static void fail_decrypt(struct splice_relay *r)
+{
+    static const unsigned char bad_record_mac[2] = { 2, ALERT_BAD_RECORD_MAC };
+    r->decrypt_errors++;
+    if (!r->to_tls.shut) {
+        /* The kernel leaves EBADMSG pending on the socket (sk_err) and its TLS
+         * sendmsg refuses while it is; reading SO_ERROR clears it. TX is intact. */
+        int pending = 0;
+        socklen_t len = sizeof(pending);
+        getsockopt(r->tls_fd, SOL_SOCKET, SO_ERROR, &pending, &len);
+        send_record(r->tls_fd, RECORD_ALERT, bad_record_mac, sizeof(bad_record_mac));
+    }
+    r->to_tls.shut = 1;
+}
+
+static int handle_handshake_record(struct splice_relay *r, const unsigned char *data, size_t len)
+{
+    size_t pos = 0;
+    while (pos + 4 <= len) {
+        unsigned type = data[pos];
+        size_t body = ((size_t)data[pos + 1] << 16) | ((size_t)data[pos + 2] << 8) | data[pos + 3];
+        if (pos + 4 + body > len) {
+            note_reason(r, "truncated TLS handshake message after the handshake", NULL);
+            return -1;
+        }
+        if (type == HANDSHAKE_KEY_UPDATE) {
+            char why[160];
+            if (r->offload->suite.tls_version != TLS1_3_VERSION || body != 1 ||
+                ktls_offload_rekey_rx(r->tls_fd, r->secrets, r->offload, why, sizeof(why)) < 0) {
+                if (body != 1)
+                    snprintf(why, sizeof(why), "malformed KeyUpdate");
+                note_reason(r, "peer sent a TLS 1.3 KeyUpdate; closing cleanly", why);
+                return -1;
+            }
+            if (data[pos + 4] == 1) {
+                /* update_requested: answering needs a TX rekey the same kernels offer;
+                 * closing is the safe reply where that is not wired. */
+                note_reason(r, "peer requested a KeyUpdate of our keys; closing cleanly", NULL);
+                return -1;
+            }
+        } else if (type != HANDSHAKE_NEW_SESSION_TICKET) {
+            /* Tickets are useless to us (no resumption) and dropped; nothing else may
+             * follow the handshake. */
+            char detail[32];
+            snprintf(detail, sizeof(detail), "type %u", type);
+            note_reason(r, "unexpected TLS handshake message after the handshake", detail);
+            return -1;
+        }
+        pos += 4 + body;
+    }
+    return 0;
+}
+
+/* splice refused the next record: it is not application data. Returns 1 (handled,
+ * keep going), -1 (close). */
+static int read_control_record(struct splice_relay *r)
+{
+    unsigned char record[TLS_MAX_RECORD + 256];
+    char control[CMSG_SPACE(sizeof(unsigned char))];
+    struct iovec iov = { .iov_base = record, .iov_len = sizeof(record) };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                          .msg_controllen = sizeof(control) };
+    ssize_t n = recvmsg(r->tls_fd, &msg, MSG_DONTWAIT);
+    if (n < 0) {
+        if (errno == EAGAIN) {
+            /* Nothing waits, yet splice said EINVAL/EIO: that was the socket's error
+             * (the kernel could not parse a record header, e.g. non-TLS bytes), which
+             * splice consumed. The stream is broken for good. */
+            fail_decrypt(r);
+            note_reason(r, "corrupt TLS record stream (the kernel could not parse a record)", NULL);
+            return -1;
+        }
+        if (errno == EBADMSG)
+            fail_decrypt(r);
+        note_reason(r, errno == EBADMSG ? "TLS record failed to decrypt (EBADMSG)" : "TLS read failed",
+                    strerror(errno));
+        return -1;
+    }
+    if (n == 0) {
+        note_reason(r, "TLS peer closed without close_notify", NULL);
+        r->from_tls.eof = 1;
+        return 1;
+    }
+    unsigned char type = RECORD_APPLICATION_DATA;
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    if (cmsg != NULL && cmsg->cmsg_level == SOL_TLS && cmsg->cmsg_type == TLS_GET_RECORD_TYPE)
+        type = *CMSG_DATA(cmsg);
+    switch (type) {
+    case RECORD_ALERT:
+        if (n >= 2 && record[1] == ALERT_CLOSE_NOTIFY) {
+            r->from_tls.eof = 1;
+            return 1;
+        }
+        note_reason(r, "peer sent alert", n >= 2 ? SSL_alert_desc_string_long(record[1]) : "malformed");
+        /* After a fatal alert the session is over: we send nothing more. */
+        r->to_tls.shut = 1;
+        return -1;
+    case RECORD_HANDSHAKE:
+        return handle_handshake_record(r, record, (size_t)n) < 0 ? -1 : 1;
+    case RECORD_APPLICATION_DATA: {
+        /* Data read this way went through our memory: count it, pass it on. */
+        ssize_t written = write(r->from_tls.pipe_write, record, (size_t)n);
+        if (written != n) {
+            note_reason(r, "pipe full while passing on a data record", NULL);
+            return -1;
+        }
+        r->from_tls.in_pipe += (size_t)n;
+        r->userspace_bytes += (uint64_t)n;
+        return 1;
+    }
+    default: {
+        char detail[32];
+        snprintf(detail, sizeof(detail), "type %u", type);
+        note_reason(r, "unexpected TLS record", detail);
+        return -1;
+    }
+    }
+}
+
+/* Moves what D's pipe holds on to FD. Returns the bytes moved (0 when blocked or
+ * empty), or -1 after noting WHAT failed. */
+static ssize_t drain_pipe(struct splice_relay *r, struct splice_direction *d, int fd,
+                          const char *what)
+{
+    if (d->in_pipe == 0)
+        return 0;
+    ssize_t n = splice(d->pipe_read, NULL, fd, NULL, d->in_pipe, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+    if (n > 0) {
+        d->in_pipe -= (size_t)n;
+        d->bytes += (uint64_t)n;
+        r->moved = 1;
+        return n;
+    }
+    if (n < 0 && errno != EAGAIN) {
+        note_reason(r, what, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Pulls from FD into D's pipe, as much as it has room for. Returns what splice
+ * returned: bytes, 0 at end of stream, -1 with errno. */
+static ssize_t fill_pipe(struct splice_relay *r, struct splice_direction *d, int fd)
+{
+    ssize_t n = splice(fd, NULL, d->pipe_write, NULL, PIPE_CAPACITY - d->in_pipe,
+                       SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+    if (n > 0) {
+        d->in_pipe += (size_t)n;
+        r->moved = 1;
+    }
+    return n;
+}
+
+/* Returns 1 when something moved, 0 when blocked, -1 on failure. */
+static int pump_from_tls(struct splice_relay *r)
+{
+    struct splice_direction *d = &r->from_tls;
+    ssize_t drained = drain_pipe(r, d, r->plain_fd, "plain side write failed");
+    if (drained < 0)
+        return -1;
+    int progress = drained > 0;
+    if (d->eof) {
+        if (d->in_pipe == 0 && !d->shut) {
+            shutdown(r->plain_fd, SHUT_WR);
+            d->shut = 1;
+            return 1;
+        }
+        return progress;
+    }
+    if (d->in_pipe >= PIPE_CAPACITY)
+        return progress;
+    ssize_t n = fill_pipe(r, d, r->tls_fd);
+    if (n > 0)
+        return 1;
+    if (n == 0) {
+        note_reason(r, "TLS peer closed without close_notify", NULL);
+        d->eof = 1;
+        return 1;
+    }
+    if (errno == EAGAIN)
+        return progress;
+    if (errno == EINVAL || errno == EIO)
+        return read_control_record(r);
+    if (errno == EBADMSG)
+        fail_decrypt(r);
+    note_reason(r, errno == EBADMSG ? "TLS record failed to decrypt (EBADMSG)"
+                   : errno == EMSGSIZE ? "oversized TLS record (EMSGSIZE)" : "TLS read failed",
+                strerror(errno));
+    return -1;
+}
+
+static int pump_to_tls(struct splice_relay *r)
+{
+    struct splice_direction *d = &r->to_tls;
+    if (d->in_pipe > 0 && r->tx_record_limit != 0 && r->tx_records >= r->tx_record_limit) {
+        note_reason(r, "AES record limit for one key reached (RFC 8446 5.5); closing so "
+                       "the peer reconnects with fresh keys", NULL);
+        return -1;
+    }
+    ssize_t drained = drain_pipe(r, d, r->tls_fd, "TLS write failed");
+    if (drained < 0)
+        return -1;
+    /* Each splice ends a record; full records in between: an upper bound. */
+    if (drained > 0)
+        r->tx_records += (uint64_t)drained / TLS_MAX_RECORD + 1;
+    int progress = drained > 0;
+    if (d->eof) {
+        if (d->in_pipe == 0 && !d->shut) {
+            if (send_close_notify(r) == 1)
+                return progress;
+            shutdown(r->tls_fd, SHUT_WR);
+            d->shut = 1;
+            return 1;
+        }
+        return progress;
+    }
+    if (d->in_pipe >= PIPE_CAPACITY)
+        return progress;
+    ssize_t n = fill_pipe(r, d, r->plain_fd);
+    if (n > 0)
+        return 1;
+    if (n == 0) {
+        d->eof = 1;
+        return 1;
+    }
+    if (errno == EAGAIN)
+        return progress;
+    note_reason(r, "plain side read failed", strerror(errno));
+    return -1;
+}
+
+enum relay_status relay_splice_pump(struct splice_relay *r)
+{
+    r->moved = 0;
+    uint64_t turn_start = r->from_tls.bytes + r->to_tls.bytes;
+    for (;;) {
+        int from = pump_from_tls(r);
+        int to = pump_to_tls(r);
+        if (from < 0 || to < 0)
+            return RELAY_FAILED;
+        if (from == 0 && to == 0)
+            break;
+        if (r->from_tls.bytes + r->to_tls.bytes - turn_start >= RELAY_TURN_BYTES)
+            return RELAY_YIELDED;
+    }
+    if (r->from_tls.shut && r->to_tls.shut) {
+        note_reason(r, "closed by both sides", NULL);
+        return RELAY_FINISHED;
+    }
+    return RELAY_RUNNING;
+}
+
+void relay_splice_close_notify(struct splice_relay *r)
+{
+    if (r->to_tls.shut)
+        return;
+    send_close_notify(r);
+    r->to_tls.shut = 1;
+}
+
+void relay_splice_release(struct splice_relay *r)
+{
+    int fds[] = { r->from_tls.pipe_read, r->from_tls.pipe_write, r->to_tls.pipe_read,
+                  r->to_tls.pipe_write };
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    r->from_tls.pipe_read = r->from_tls.pipe_write = -1;
+    r->to_tls.pipe_read = r->to_tls.pipe_write = -1;
+}

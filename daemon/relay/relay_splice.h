@@ -1,0 +1,61 @@
+/* relay_splice — the kTLS path: splice() through a pipe each way, so payload moves
+ * kernel to kernel and never through this process's memory.
+ *
+ * The TLS socket has kTLS on both directions. Records that are not application data
+ * make splice fail; they are read with recvmsg and handled: close_notify → half-close,
+ * fatal alert → close, NewSessionTicket → dropped, KeyUpdate → rekey where the kernel
+ * can, else a clean close. Our own end is close_notify (a type-21 record) + FIN. */
+#ifndef KTLSTUN_RELAY_SPLICE_H
+#define KTLSTUN_RELAY_SPLICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ktls/ktls_keys.h"
+#include "ktls/ktls_offload.h"
+#include "relay/relay.h"
+
+struct splice_direction {
+    int pipe_read, pipe_write;
+    size_t in_pipe;           /* bytes spliced in and not yet out */
+    int eof;
+    int shut;
+    uint64_t bytes;           /* delivered to the destination */
+};
+
+struct splice_relay {
+    int tls_fd;
+    int plain_fd;
+    struct splice_direction from_tls;
+    struct splice_direction to_tls;
+    struct ktls_offload_state *offload;
+    struct ktls_secrets *secrets;       /* TLS 1.3: for KeyUpdate */
+    uint64_t tx_records;                /* upper bound of records the kernel sent */
+    uint64_t tx_record_limit;           /* close (or rekey) before this; 0 = none */
+    uint64_t userspace_bytes;           /* payload that did pass through our memory */
+    uint64_t decrypt_errors;
+    int moved;
+    char close_reason[320];
+};
+
+/* Opens the two pipes. Returns 0, or -1 with REASON. */
+int relay_splice_init(struct splice_relay *r, int tls_fd, int plain_fd,
+                      struct ktls_offload_state *offload, struct ktls_secrets *secrets,
+                      char *reason, size_t len);
+
+/* Records AES-GCM/CCM may safely encrypt under one key (RFC 8446 section 5.5, with a
+ * margin); 0 for ciphers without such a limit. */
+uint64_t relay_splice_record_limit(enum ktls_cipher cipher);
+
+/* Same contract as relay_pump (relay.h). */
+enum relay_status relay_splice_pump(struct splice_relay *r);
+
+/* We end the connection ourselves (KeyUpdate on an old kernel, record limit,
+ * timeout, shutdown): sends close_notify through the kernel unless our direction
+ * already ended, so the peer sees a clean close rather than a truncation. */
+void relay_splice_close_notify(struct splice_relay *r);
+
+/* Closes the pipes. */
+void relay_splice_release(struct splice_relay *r);
+
+#endif

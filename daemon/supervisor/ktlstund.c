@@ -1,0 +1,124 @@
+/* ktlstund — the daemon: parse the command line, load the config, run the supervisor. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "auth/second_factor.h"
+#include "config/config.h"
+#include "config/config_check.h"
+#include "kmod_load.h"
+#include "core/log.h"
+#include "supervisor/supervisor.h"
+#include "core/version.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: ktlstund [-c FILE] [-f] [-t] [-V]\n"
+            "  -c FILE  configuration file (default %s)\n"
+            "  -f       stay in the foreground, log to stderr\n"
+            "  -t       test the configuration (certificates and keys too) and exit 0 or 1\n"
+            "  -V       print the version\n",
+            CONFIG_DEFAULT_PATH);
+}
+
+/* Under systemd (or with -f) the daemon stays in front; otherwise it detaches the
+ * classic way and logs to syslog. */
+static int detach(void)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid > 0)
+        _exit(EXIT_SUCCESS);
+    if (setsid() < 0)
+        return -1;
+    int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null_fd >= 0) {
+        dup2(null_fd, STDIN_FILENO);
+        dup2(null_fd, STDOUT_FILENO);
+        dup2(null_fd, STDERR_FILENO);
+        if (null_fd > STDERR_FILENO)
+            close(null_fd);
+    }
+    return 0;
+}
+
+/* Each tunnel holds two sockets and, offloaded, two pipes: ten thousand tunnels need
+ * more descriptors than the usual soft limit of 1024. */
+static void raise_fd_limit(void)
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
+
+static int wants_ktls(const struct config *config)
+{
+    for (size_t i = 0; i < config->tunnel_count; i++)
+        if (config->tunnels[i].ktls != KTLS_POLICY_OFF)
+            return 1;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = CONFIG_DEFAULT_PATH;
+    int foreground = 0, test_only = 0, opt;
+    tls_context_set_gate(&second_factor_gate);
+    while ((opt = getopt(argc, argv, "c:ftVh")) != -1) {
+        switch (opt) {
+        case 'c': config_path = optarg; break;
+        case 'f': foreground = 1; break;
+        case 't': test_only = 1; break;
+        case 'V': printf("ktlstun %s\n", KTLSTUN_VERSION); return EXIT_SUCCESS;
+        case 'h': usage(stdout); return EXIT_SUCCESS;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    log_init("ktlstund", LOG_LEVEL_INFO);
+    log_use_journal_if_connected();
+    if (test_only)
+        return config_check_file(config_path);
+
+    char *errors = NULL;
+    struct config *config = config_load(config_path, &errors);
+    if (config == NULL) {
+        fprintf(stderr, "%s", errors != NULL ? errors : "configuration could not be loaded\n");
+        fprintf(stderr, "ktlstund: not starting: %s has errors\n", config_path);
+        free(errors);
+        return EXIT_FAILURE;
+    }
+    log_set_level(config->global.log_level);
+    raise_fd_limit();
+    /* Load the tls module while we still may; without CAP_SYS_MODULE (the systemd
+     * unit) this only checks, so a missing module is still reported at start. */
+    if (wants_ktls(config))
+        kmod_load_tls_modules();
+    /* The parent holds every private key: keep same-uid processes (a compromised
+     * worker under the unit's single uid) out of its memory and core files. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    int under_systemd = getenv("INVOCATION_ID") != NULL || getenv("NOTIFY_SOCKET") != NULL;
+    if (!foreground && !under_systemd) {
+        log_use_syslog();
+        if (detach() < 0) {
+            config_free(config);
+            return EXIT_FAILURE;
+        }
+    }
+    return supervisor_run(config_path, config);
+}

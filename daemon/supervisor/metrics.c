@@ -1,0 +1,178 @@
+#include "supervisor/metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tls/tls_context.h"
+
+struct text {
+    char *data;
+    size_t len, cap;
+    int failed;
+};
+
+static void append(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void append(struct text *t, const char *fmt, ...)
+{
+    if (t->failed)
+        return;
+    for (;;) {
+        va_list args;
+        va_start(args, fmt);
+        int n = vsnprintf(t->data + t->len, t->cap - t->len, fmt, args);
+        va_end(args);
+        if (n < 0) {
+            t->failed = 1;
+            return;
+        }
+        if ((size_t)n < t->cap - t->len) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = (t->cap + (size_t)n + 1) * 2;
+        char *grown = realloc(t->data, cap);
+        if (grown == NULL) {
+            t->failed = 1;
+            return;
+        }
+        t->data = grown;
+        t->cap = cap;
+    }
+}
+
+static void header(struct text *t, const char *name, const char *type, const char *help)
+{
+    append(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Tunnel names are [A-Za-z0-9._-] (config.c) and paths need only '"' and '\\' escaped. */
+static const char *label_value(const char *text, char *buf, size_t len)
+{
+    size_t out = 0;
+    for (const char *p = text; *p != '\0' && out + 3 < len; p++) {
+        if (*p == '"' || *p == '\\')
+            buf[out++] = '\\';
+        buf[out++] = *p == '\n' ? ' ' : *p;
+    }
+    buf[out] = '\0';
+    return buf;
+}
+
+char *metrics_render(const struct generation *gen, const struct stats *stats,
+                     const struct conn_limit *limits, unsigned workers)
+{
+    struct text t = { .cap = 8192 };
+    t.data = malloc(t.cap);
+    if (t.data == NULL)
+        return NULL;
+    t.data[0] = '\0';
+    time_t now = time(NULL);
+
+    header(&t, "ktlstun_workers", "gauge", "Worker processes serving the current configuration.");
+    append(&t, "ktlstun_workers %u\n", workers);
+    header(&t, "ktlstun_config_generation", "gauge", "Configuration generation (1 + reloads).");
+    append(&t, "ktlstun_config_generation %u\n", gen->number);
+
+    header(&t, "ktlstun_connections_active", "gauge", "Open connections by tunnel.");
+    for (size_t i = 0; i < gen->tunnel_count; i++)
+        append(&t, "ktlstun_connections_active{tunnel=\"%s\"} %llu\n", gen->tunnels[i].config->name,
+               (unsigned long long)conn_limit_count(limits, gen->tunnels[i].limit_slot));
+
+    header(&t, "ktlstun_connections_total", "counter", "Finished connections by tunnel and result.");
+    for (size_t i = 0; i < gen->tunnel_count; i++)
+        for (int r = 0; r < STATS_RESULT_COUNT; r++)
+            append(&t, "ktlstun_connections_total{tunnel=\"%s\",result=\"%s\"} %llu\n",
+                   gen->tunnels[i].config->name, stats_result_name((enum stats_result)r),
+                   (unsigned long long)stats_result(stats, gen->tunnels[i].limit_slot,
+                                                    (enum stats_result)r));
+
+    header(&t, "ktlstun_handshake_failures_total", "counter", "Refused handshakes by tunnel and reason.");
+    for (size_t i = 0; i < gen->tunnel_count; i++)
+        for (int r = 0; r < STATS_REFUSAL_COUNT; r++)
+            append(&t, "ktlstun_handshake_failures_total{tunnel=\"%s\",reason=\"%s\"} %llu\n",
+                   gen->tunnels[i].config->name, stats_refusal_name((enum stats_refusal)r),
+                   (unsigned long long)stats_refusal(stats, gen->tunnels[i].limit_slot,
+                                                     (enum stats_refusal)r));
+
+    header(&t, "ktlstun_bytes_total", "counter",
+           "Payload bytes relayed; in = from the accepted peer toward the target.");
+    for (size_t i = 0; i < gen->tunnel_count; i++)
+        for (int out = 0; out <= 1; out++)
+            append(&t, "ktlstun_bytes_total{tunnel=\"%s\",direction=\"%s\"} %llu\n",
+                   gen->tunnels[i].config->name, out ? "out" : "in",
+                   (unsigned long long)stats_bytes(stats, gen->tunnels[i].limit_slot, out));
+
+    header(&t, "ktlstun_relayed_connections_total", "counter",
+           "Connections that started relaying, by path: ktls (kernel) or userspace (fallback).");
+    for (size_t i = 0; i < gen->tunnel_count; i++)
+        for (int offloaded = 1; offloaded >= 0; offloaded--)
+            append(&t, "ktlstun_relayed_connections_total{tunnel=\"%s\",path=\"%s\"} %llu\n",
+                   gen->tunnels[i].config->name, offloaded ? "ktls" : "userspace",
+                   (unsigned long long)stats_relay_path(stats, gen->tunnels[i].limit_slot, offloaded));
+
+    header(&t, "ktlstun_ktls_decrypt_errors_total", "counter", "kTLS records that failed to decrypt or parse (each closes its connection).");
+    for (size_t i = 0; i < gen->tunnel_count; i++)
+        append(&t, "ktlstun_ktls_decrypt_errors_total{tunnel=\"%s\"} %llu\n",
+               gen->tunnels[i].config->name,
+               (unsigned long long)stats_decrypt_errors(stats, gen->tunnels[i].limit_slot));
+
+    header(&t, "ktlstun_certificate_expiry_seconds", "gauge",
+           "Seconds until each loaded certificate (or CRL nextUpdate) expires.");
+    for (size_t i = 0; i < gen->tunnel_count; i++) {
+        const struct tunnel *tunnel = &gen->tunnels[i];
+        char path[600];
+        long long not_after = tls_context_cert_not_after(tunnel->ssl_ctx);
+        if (not_after >= 0)
+            append(&t, "ktlstun_certificate_expiry_seconds{tunnel=\"%s\",kind=\"cert\",file=\"%s\"} %lld\n",
+                   tunnel->config->name, label_value(tunnel->config->cert, path, sizeof(path)),
+                   not_after - (long long)now);
+        long long next_update = tls_context_crl_next_update(tunnel->ssl_ctx);
+        if (next_update >= 0 && tunnel->config->crl != NULL)
+            append(&t, "ktlstun_certificate_expiry_seconds{tunnel=\"%s\",kind=\"crl\",file=\"%s\"} %lld\n",
+                   tunnel->config->name, label_value(tunnel->config->crl, path, sizeof(path)),
+                   next_update - (long long)now);
+    }
+    if (t.failed) {
+        free(t.data);
+        return NULL;
+    }
+    return t.data;
+}
+
+void metrics_answer(int client_fd, const char *body)
+{
+    struct timeval second = { .tv_sec = 1 };
+    setsockopt(client_fd, SOL_SOCKET, SO_RCVTIMEO, &second, sizeof(second));
+    setsockopt(client_fd, SOL_SOCKET, SO_SNDTIMEO, &second, sizeof(second));
+    char request[2048];
+    size_t got = 0;
+    while (got < sizeof(request) - 1) {
+        ssize_t n = recv(client_fd, request + got, sizeof(request) - 1 - got, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        request[got] = '\0';
+        if (strstr(request, "\r\n\r\n") != NULL || strstr(request, "\n\n") != NULL)
+            break;
+    }
+    request[got] = '\0';
+    int found = strncmp(request, "GET /metrics ", 13) == 0 || strncmp(request, "GET / ", 6) == 0;
+    char head[256];
+    const char *payload = found && body != NULL ? body : "not found\n";
+    int head_len = snprintf(head, sizeof(head),
+                            "HTTP/1.0 %s\r\nContent-Type: text/plain; version=0.0.4\r\n"
+                            "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                            found && body != NULL ? "200 OK" : found ? "500 Internal Server Error"
+                                                                     : "404 Not Found",
+                            strlen(payload));
+    if (send(client_fd, head, (size_t)head_len, MSG_NOSIGNAL) == head_len)
+        send(client_fd, payload, strlen(payload), MSG_NOSIGNAL);
+    close(client_fd);
+}

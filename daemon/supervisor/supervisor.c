@@ -1,0 +1,573 @@
+#include "supervisor/supervisor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "worker/conn_limit.h"
+#include "supervisor/generation.h"
+#include "supervisor/expiry.h"
+#include "worker/heartbeat.h"
+#include "worker/listener.h"
+#include "supervisor/metrics.h"
+#include "helper/pam_helper.h"
+#include "auth/second_factor.h"
+#include "worker/status_server.h"
+#include "supervisor/systemd_sockets.h"
+#include "core/log.h"
+#include "worker/worker.h"
+
+#define MAX_WORKERS 1024
+#define RESPAWN_BURST 10          /* deaths within RESPAWN_WINDOW_MS before we slow down */
+#define RESPAWN_WINDOW_MS 10000
+#define STUCK_WORKER_MS 10000     /* a loop that has not turned for this long is stuck */
+#define STATUS_INTERVAL_MS 5000
+#define EXPIRY_CHECK_INTERVAL_MS (3600 * 1000)
+
+struct worker_process {
+    pid_t pid;
+    int slot;
+    struct generation *gen;   /* the generation it serves (parent's copy) */
+    int draining;
+    int ready;
+};
+
+struct supervisor {
+    const char *config_path;
+    struct worker_shared shared;
+    int ready_pipe_read;
+    struct generation *current;
+    struct generation *retired[64];   /* replaced generations whose workers still drain */
+    struct worker_process workers[MAX_WORKERS];
+    int signal_fd;
+    int announced;                    /* READY=1 sent for the current generation */
+    int stopping;
+    uint64_t stop_deadline_ms;
+    uint64_t watchdog_interval_ms;    /* 0: systemd's watchdog is off */
+    uint64_t last_watchdog_ms;
+    uint64_t last_status_ms;
+    uint64_t last_expiry_check_ms;
+    char expiry_summary[512];         /* appended to STATUS= while something expires */
+    int metrics_fd;
+    struct address metrics_address;
+    uint64_t deaths_window_start_ms;
+    unsigned deaths_in_window;
+    struct grants *grants;            /* second-factor grants, shared by fork */
+    struct pam_helper *helper;
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+}
+
+static int spawn_worker(struct supervisor *s, struct generation *gen)
+{
+    struct worker_process *slot = NULL;
+    for (int i = 0; i < MAX_WORKERS && slot == NULL; i++)
+        if (s->workers[i].pid == 0)
+            slot = &s->workers[i];
+    int limit_slot = slot != NULL ? conn_limit_take_worker_slot(s->shared.limits) : -1;
+    if (limit_slot < 0) {
+        log_error("too many worker processes");
+        return -1;
+    }
+    heartbeat_reset(s->shared.heartbeat, limit_slot);
+    s->shared.helper_link = pam_helper_new_link(s->helper);
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("fork: %s", strerror(errno));
+        conn_limit_release_worker_slot(s->shared.limits, limit_slot);
+        if (s->shared.helper_link >= 0)
+            close(s->shared.helper_link);
+        s->shared.helper_link = -1;
+        return -1;
+    }
+    if (pid == 0) {
+        close(s->signal_fd);
+        close(s->ready_pipe_read);
+        pam_helper_close_in_child(s->helper);
+        _exit(worker_run(gen, &s->shared, limit_slot));
+    }
+    if (s->shared.helper_link >= 0)
+        close(s->shared.helper_link);
+    s->shared.helper_link = -1;
+    *slot = (struct worker_process){ .pid = pid, .slot = limit_slot, .gen = gen };
+    return 0;
+}
+
+static unsigned count_workers(const struct supervisor *s, const struct generation *gen, int ready_only)
+{
+    unsigned count = 0;
+    for (int i = 0; i < MAX_WORKERS; i++)
+        if (s->workers[i].pid != 0 && (gen == NULL || s->workers[i].gen == gen) &&
+            (!ready_only || s->workers[i].ready))
+            count++;
+    return count;
+}
+
+static void signal_workers(struct supervisor *s, const struct generation *gen, int signo)
+{
+    for (int i = 0; i < MAX_WORKERS; i++) {
+        struct worker_process *w = &s->workers[i];
+        if (w->pid != 0 && (gen == NULL || w->gen == gen)) {
+            kill(w->pid, signo);
+            w->draining = 1;
+        }
+    }
+}
+
+/* A retired generation is freed in the parent once its last worker is gone. */
+static void free_drained_generations(struct supervisor *s)
+{
+    for (size_t i = 0; i < sizeof(s->retired) / sizeof(s->retired[0]); i++) {
+        if (s->retired[i] != NULL && count_workers(s, s->retired[i], 0) == 0) {
+            generation_free(s->retired[i]);
+            s->retired[i] = NULL;
+        }
+    }
+}
+
+static void retire(struct supervisor *s, struct generation *gen)
+{
+    for (size_t i = 0; i < sizeof(s->retired) / sizeof(s->retired[0]); i++) {
+        if (s->retired[i] == NULL) {
+            s->retired[i] = gen;
+            return;
+        }
+    }
+    /* More reloads pending than slots: its workers keep their own copies anyway. */
+    generation_free(gen);
+}
+
+/* Workers (maybe unprivileged) put their status sockets in runtime_dir: make it exist
+ * and belong to them, unless systemd's RuntimeDirectory= already did. */
+static void prepare_runtime_dir(const struct generation *gen)
+{
+    const char *dir = gen->config->global.runtime_dir;
+    if (mkdir(dir, 0750) < 0) {
+        if (errno != EEXIST)
+            log_warning("runtime_dir %s: %s; `ktlstun status` will not work", dir, strerror(errno));
+        return;
+    }
+    if (gen->run_as.enabled && chown(dir, gen->run_as.uid, gen->run_as.gid) < 0)
+        log_warning("runtime_dir %s: chown: %s", dir, strerror(errno));
+}
+
+/* Keeps the configured number of workers serving the current generation; this is
+ * both how workers start and how a dead one is replaced. */
+static void top_up_workers(struct supervisor *s)
+{
+    if (s->stopping)
+        return;
+    unsigned have = count_workers(s, s->current, 0);
+    while (have < s->current->config->global.workers && spawn_worker(s, s->current) == 0)
+        have++;
+}
+
+static void forget_unused_tunnel_slots(struct supervisor *s)
+{
+    const char *names[CONN_LIMIT_TUNNEL_SLOTS];
+    unsigned count = 0;
+    for (size_t i = 0; i < s->current->tunnel_count && count < CONN_LIMIT_TUNNEL_SLOTS; i++)
+        names[count++] = s->current->tunnels[i].config->name;
+    conn_limit_forget_unused(s->shared.limits, names, count);
+}
+
+static void notify_status(struct supervisor *s)
+{
+    uint64_t connections = 0;
+    for (size_t i = 0; i < s->current->tunnel_count; i++)
+        connections += conn_limit_count(s->shared.limits, s->current->tunnels[i].limit_slot);
+    sd_notifyf(0, "STATUS=%zu tunnels, %u workers, %llu connections%s%s", s->current->tunnel_count,
+               count_workers(s, s->current, 1), (unsigned long long)connections,
+               s->expiry_summary[0] ? "; " : "", s->expiry_summary);
+    s->last_status_ms = now_ms();
+}
+
+/* READY=1 only once every worker of the current generation has dropped privileges
+ * and watches its listeners: before that, a client could be accepted by nobody. */
+static void check_expiry(struct supervisor *s)
+{
+    expiry_check(s->current, s->expiry_summary, sizeof(s->expiry_summary));
+    s->last_expiry_check_ms = now_ms();
+}
+
+/* Opens, moves or closes the metrics listener to match the current configuration. */
+static void sync_metrics_listener(struct supervisor *s)
+{
+    const struct global_config *global = &s->current->config->global;
+    char shown[300], current[300];
+    if (s->metrics_fd >= 0) {
+        if (global->metrics_enabled &&
+            strcmp(address_format(&global->metrics_listen, shown, sizeof(shown)),
+                   address_format(&s->metrics_address, current, sizeof(current))) == 0)
+            return;
+        listener_close(s->metrics_fd, &s->metrics_address);
+        s->metrics_fd = -1;
+    }
+    if (!global->metrics_enabled)
+        return;
+    char err[256];
+    s->metrics_fd = listener_open(&global->metrics_listen, err, sizeof(err));
+    if (s->metrics_fd < 0) {
+        log_error("%s: [global] metrics_listen %s: %s", s->config_path,
+                  address_format(&global->metrics_listen, shown, sizeof(shown)), err);
+        return;
+    }
+    s->metrics_address = global->metrics_listen;
+    log_info("metrics on http://%s/metrics", address_format(&global->metrics_listen, shown,
+                                                            sizeof(shown)));
+}
+
+static void serve_metrics(struct supervisor *s)
+{
+    int client = accept4(s->metrics_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (client < 0)
+        return;
+    /* The listener is non-blocking; the one answer is made blocking with timeouts. */
+    int flags = fcntl(client, F_GETFL);
+    fcntl(client, F_SETFL, flags & ~O_NONBLOCK);
+    char *body = metrics_render(s->current, s->shared.stats, s->shared.limits,
+                                count_workers(s, s->current, 1));
+    metrics_answer(client, body);
+    free(body);
+}
+
+static void announce_when_ready(struct supervisor *s)
+{
+    if (s->announced || s->stopping)
+        return;
+    unsigned ready = count_workers(s, s->current, 1);
+    if (ready < s->current->config->global.workers)
+        return;
+    s->announced = 1;
+    sync_metrics_listener(s);
+    check_expiry(s);
+    if (s->current->number == 1)
+        log_notice("ready (%zu tunnels, %u workers)", s->current->tunnel_count, ready);
+    else
+        log_notice("reloaded configuration (generation %u, %zu tunnels, %u workers)",
+                   s->current->number, s->current->tunnel_count, ready);
+    sd_notify(0, "READY=1");
+    notify_status(s);
+}
+
+static void read_ready_reports(struct supervisor *s)
+{
+    int32_t slot;
+    while (read(s->ready_pipe_read, &slot, sizeof(slot)) == sizeof(slot)) {
+        for (int i = 0; i < MAX_WORKERS; i++)
+            if (s->workers[i].pid != 0 && s->workers[i].slot == slot)
+                s->workers[i].ready = 1;
+    }
+    announce_when_ready(s);
+}
+
+static void reload(struct supervisor *s)
+{
+    struct timespec monotonic;
+    clock_gettime(CLOCK_MONOTONIC, &monotonic);
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+               (unsigned long long)monotonic.tv_sec * 1000000ull +
+                   (unsigned long long)monotonic.tv_nsec / 1000ull);
+    log_notice("reloading configuration from %s", s->config_path);
+    char *errors = NULL;
+    struct config *config = config_load(s->config_path, &errors);
+    struct generation *next = NULL;
+    if (config == NULL) {
+        for (char *line = strtok(errors, "\n"); line != NULL; line = strtok(NULL, "\n"))
+            log_error("%s", line);
+        log_error("reload refused, keeping the running configuration: %s has errors",
+                  s->config_path);
+        free(errors);
+    } else if ((next = generation_create(config, s->current, s->shared.limits,
+                                         s->shared.stats)) == NULL) {
+        log_error("reload refused, keeping the running configuration: "
+                  "certificates, keys or listeners did not load");
+    }
+    if (next == NULL) {
+        /* The running generation is unchanged and still ready. */
+        sd_notify(0, "READY=1");
+        return;
+    }
+    signal_workers(s, s->current, SIGQUIT);
+    retire(s, s->current);
+    s->current = next;
+    pam_helper_reload(s->helper);
+    s->announced = 0;
+    log_set_level(next->config->global.log_level);
+    forget_unused_tunnel_slots(s);
+    prepare_runtime_dir(s->current);
+    top_up_workers(s);
+}
+
+/* A restarted PAM helper cannot reach the links of the workers that knew the old
+ * one: fresh workers (with new links) take over while those drain. */
+static void replace_workers_for_new_helper(struct supervisor *s)
+{
+    if (s->stopping || !pam_helper_running(s->helper))
+        return;
+    signal_workers(s, s->current, SIGQUIT);
+    for (unsigned i = 0; i < s->current->config->global.workers; i++)
+        spawn_worker(s, s->current);
+}
+
+static void reap(struct supervisor *s)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        struct worker_process *w = NULL;
+        for (int i = 0; i < MAX_WORKERS && w == NULL; i++)
+            if (s->workers[i].pid == pid)
+                w = &s->workers[i];
+        if (w == NULL) {
+            if (pam_helper_reaped(s->helper, pid, status, s->stopping ? NULL : s->current->config))
+                replace_workers_for_new_helper(s);
+            continue;
+        }
+        int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        int replace = !w->draining && !s->stopping && w->gen == s->current;
+        /* A crashed worker could not remove its status socket. */
+        char status_path[300];
+        status_server_path(w->gen->config->global.runtime_dir, (int)pid, status_path,
+                           sizeof(status_path));
+        unlink(status_path);
+        conn_limit_release_worker_slot(s->shared.limits, w->slot);
+        *w = (struct worker_process){ 0 };
+        if (WIFSIGNALED(status))
+            log_error("worker %d killed by signal %d", (int)pid, WTERMSIG(status));
+        else if (!clean)
+            log_error("worker %d exited with status %d", (int)pid, WEXITSTATUS(status));
+        else if (replace)
+            log_error("worker %d exited unexpectedly", (int)pid);
+        if (!replace)
+            continue;
+        uint64_t now = now_ms();
+        if (now - s->deaths_window_start_ms > RESPAWN_WINDOW_MS) {
+            s->deaths_window_start_ms = now;
+            s->deaths_in_window = 0;
+        }
+        /* A worker that dies at once every time must not become a fork loop. */
+        if (++s->deaths_in_window > RESPAWN_BURST) {
+            log_error("workers keep dying; waiting a second before the next one");
+            sleep(1);
+        }
+        log_notice("replacing worker %d", (int)pid);
+    }
+    free_drained_generations(s);
+}
+
+/* Kills workers whose loop stopped turning (they are replaced), and returns 1 while
+ * every worker is healthy enough for the systemd watchdog to be fed. */
+static int check_worker_health(struct supervisor *s, uint64_t now)
+{
+    int healthy = 1;
+    for (int i = 0; i < MAX_WORKERS; i++) {
+        struct worker_process *w = &s->workers[i];
+        if (w->pid == 0)
+            continue;
+        uint64_t age = heartbeat_age_ms(s->shared.heartbeat, w->slot, now);
+        if (age >= STUCK_WORKER_MS) {
+            log_error("worker %d: event loop stuck for %llus; killing it", (int)w->pid,
+                      (unsigned long long)(age / 1000));
+            kill(w->pid, SIGKILL);
+            /* If even SIGKILL does not free it, let systemd restart the daemon. */
+            if (age >= STUCK_WORKER_MS + s->watchdog_interval_ms)
+                healthy = 0;
+        }
+    }
+    return healthy;
+}
+
+static void begin_stop(struct supervisor *s, int signo)
+{
+    if (s->stopping) {
+        log_notice("second stop signal: closing every connection now");
+        signal_workers(s, NULL, SIGKILL);
+        return;
+    }
+    s->stopping = 1;
+    sd_notify(0, "STOPPING=1");
+    uint64_t grace = s->current->config->global.shutdown_timeout;
+    log_notice("shutting down (signal %d): finishing connections for up to %llus", signo,
+               (unsigned long long)grace);
+    /* Workers close what is left at the deadline themselves; this is the backstop. */
+    s->stop_deadline_ms = now_ms() + grace * 1000u + 5000u;
+    signal_workers(s, NULL, SIGTERM);
+}
+
+static int poll_timeout_ms(struct supervisor *s, uint64_t now)
+{
+    uint64_t wake = now + 1000;   /* health checks once a second */
+    if (s->stopping) {
+        if (now >= s->stop_deadline_ms) {
+            signal_workers(s, NULL, SIGKILL);
+            return 1000;
+        }
+        if (s->stop_deadline_ms < wake)
+            wake = s->stop_deadline_ms;
+    }
+    if (s->watchdog_interval_ms != 0 && s->last_watchdog_ms + s->watchdog_interval_ms / 2 < wake)
+        wake = s->last_watchdog_ms + s->watchdog_interval_ms / 2;
+    return wake > now ? (int)(wake - now) : 0;
+}
+
+static void handle_signal(struct supervisor *s)
+{
+    struct signalfd_siginfo info;
+    while (read(s->signal_fd, &info, sizeof(info)) == sizeof(info)) {
+        switch (info.ssi_signo) {
+        case SIGHUP:
+            if (!s->stopping)
+                reload(s);
+            break;
+        case SIGTERM:
+        case SIGINT:
+        case SIGQUIT:
+            begin_stop(s, (int)info.ssi_signo);
+            break;
+        default:
+            break;   /* SIGCHLD: reaped below */
+        }
+    }
+}
+
+static void run_loop(struct supervisor *s)
+{
+    while (!s->stopping || count_workers(s, NULL, 0) > 0) {
+        struct pollfd fds[3] = { { .fd = s->signal_fd, .events = POLLIN },
+                                 { .fd = s->ready_pipe_read, .events = POLLIN },
+                                 { .fd = s->metrics_fd, .events = POLLIN } };
+        int ready = poll(fds, 3, poll_timeout_ms(s, now_ms()));
+        if (ready < 0 && errno != EINTR) {
+            log_error("poll: %s", strerror(errno));
+            return;
+        }
+        if (ready > 0 && (fds[0].revents & POLLIN))
+            handle_signal(s);
+        reap(s);
+        top_up_workers(s);
+        if (ready > 0 && (fds[1].revents & POLLIN))
+            read_ready_reports(s);
+        if (ready > 0 && s->metrics_fd >= 0 && (fds[2].revents & POLLIN))
+            serve_metrics(s);
+        uint64_t now = now_ms();
+        int healthy = check_worker_health(s, now);
+        if (s->watchdog_interval_ms != 0 && healthy &&
+            now - s->last_watchdog_ms >= s->watchdog_interval_ms / 2) {
+            sd_notify(0, "WATCHDOG=1");
+            s->last_watchdog_ms = now;
+        }
+        if (s->announced && !s->stopping && now - s->last_expiry_check_ms >= EXPIRY_CHECK_INTERVAL_MS)
+            check_expiry(s);
+        if (s->announced && !s->stopping && now - s->last_status_ms >= STATUS_INTERVAL_MS)
+            notify_status(s);
+    }
+}
+
+static int block_signals(struct supervisor *s)
+{
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGQUIT);
+    sigaddset(&mask, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    s->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (s->signal_fd < 0) {
+        log_error("signalfd: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int supervisor_run(const char *config_path, struct config *config)
+{
+    int status = EXIT_FAILURE;
+    struct supervisor *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        log_error("out of memory");
+        config_free(config);
+        return status;
+    }
+    s->config_path = config_path;
+    s->signal_fd = s->ready_pipe_read = s->shared.ready_fd = s->metrics_fd = -1;
+    s->shared.helper_link = -1;
+    int ready_pipe[2];
+    if (block_signals(s) < 0 || pipe2(ready_pipe, O_NONBLOCK) < 0) {
+        log_error("cannot set up signals: %s", strerror(errno));
+        config_free(config);
+        goto out;
+    }
+    s->ready_pipe_read = ready_pipe[0];
+    s->shared.ready_fd = ready_pipe[1];
+    s->shared.limits = conn_limit_create();
+    s->shared.heartbeat = heartbeat_create();
+    s->shared.stats = stats_create();
+    s->grants = grants_create();
+    second_factor_use_grants(s->grants);
+    if (s->shared.limits == NULL || s->shared.heartbeat == NULL || s->shared.stats == NULL ||
+        s->grants == NULL) {
+        config_free(config);
+        goto out;
+    }
+    uint64_t watchdog_usec = 0;
+    if (sd_watchdog_enabled(0, &watchdog_usec) > 0)
+        s->watchdog_interval_ms = watchdog_usec / 1000u;
+    if (systemd_sockets_collect() < 0) {
+        config_free(config);
+        goto out;
+    }
+    s->current = generation_create(config, NULL, s->shared.limits, s->shared.stats);
+    if (s->current == NULL)
+        goto out;
+    systemd_sockets_warn_unused();
+    prepare_runtime_dir(s->current);
+    /* Before the first worker, so every worker gets a link; a daemon without it
+     * still serves, but gated tunnels refuse every login. */
+    s->helper = pam_helper_start(config_path, s->current->config, s->grants);
+    top_up_workers(s);
+    if (count_workers(s, s->current, 0) == 0)
+        goto out;
+    run_loop(s);
+    log_notice("stopped");
+    status = EXIT_SUCCESS;
+out:
+    pam_helper_stop(s->helper);
+    generation_free(s->current);
+    for (size_t i = 0; i < sizeof(s->retired) / sizeof(s->retired[0]); i++)
+        generation_free(s->retired[i]);
+    if (s->signal_fd >= 0)
+        close(s->signal_fd);
+    if (s->ready_pipe_read >= 0)
+        close(s->ready_pipe_read);
+    if (s->metrics_fd >= 0)
+        listener_close(s->metrics_fd, &s->metrics_address);
+    if (s->shared.ready_fd >= 0)
+        close(s->shared.ready_fd);
+    conn_limit_free(s->shared.limits);
+    heartbeat_free(s->shared.heartbeat);
+    stats_free(s->shared.stats);
+    grants_free(s->grants);
+    free(s);
+    return status;
+}

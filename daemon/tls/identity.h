@@ -1,0 +1,36 @@
+/* identity — who a peer certificate names: subject, CN, OUs, SANs, fingerprints. */
+#ifndef KTLSTUN_IDENTITY_H
+#define KTLSTUN_IDENTITY_H
+
+#include <openssl/x509.h>
+
+#include "config/config.h"
+
+struct identity {
+    char *subject;             /* RFC 2253 one line, "CN=alice,OU=eng,O=Example" */
+    char *cn;                  /* first commonName, NULL when absent             */
+    struct string_list ou;     /* every organizationalUnitName                   */
+    struct string_list dns;    /* SAN dNSName                                    */
+    struct string_list uri;    /* SAN uniformResourceIdentifier                  */
+    struct string_list email;  /* SAN rfc822Name                                 */
+    char *sans;                /* "DNS:a,URI:b,email:c" for logs, "" when none   */
+    char sha256[65];           /* certificate fingerprint, lowercase hex         */
+    char spki_sha256[65];      /* SubjectPublicKeyInfo SHA-256, lowercase hex    */
+};
+
+/* Extracts the identity of CERT. Returns a new identity the caller frees with
+ * identity_free(), or NULL on allocation or encoding failure (logged). Names with
+ * embedded NULs or control characters are escaped, never truncated silently. */
+struct identity *identity_from_cert(X509 *cert);
+
+/* Returns 1 when VALUE (a cn, ou, dns, uri or email string of an identity) holds a
+ * "\XX" escape (two hex digits): the certificate's string had a NUL, a control
+ * character or a byte its ASN.1 type forbids. Such a value is shown in logs but must
+ * never satisfy an allow rule. A literal backslash is always written "\\", so the
+ * test is unambiguous. */
+int identity_value_has_escapes(const char *value);
+
+/* Frees ID (NULL is fine). */
+void identity_free(struct identity *id);
+
+#endif

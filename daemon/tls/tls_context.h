@@ -1,0 +1,60 @@
+/* tls_context — one SSL_CTX per tunnel: certificate chain, key, trust, CRL, policy,
+ * and the verification step that turns every refusal into a reason. */
+#ifndef KTLSTUN_TLS_CONTEXT_H
+#define KTLSTUN_TLS_CONTEXT_H
+
+#include <openssl/ssl.h>
+
+#include "config/config.h"
+#include "tls/identity.h"
+
+/* What the verification step learned about the peer, kept with each SSL. */
+struct tls_peer {
+    struct identity *identity;    /* set once the chain verified (owned)          */
+    char refusal[512];            /* set when verification refused the peer       */
+};
+
+/* The second factor's hooks into every context. The daemon registers them
+ * (auth/second_factor) before it builds a context; the CLI builds contexts only to
+ * check them and registers none. A gated tunnel never gets a context without them. */
+struct tls_gate {
+    /* Called last when building a gated tunnel's CTX; 0, or -1 after logging. */
+    int (*prepare_ctx)(SSL_CTX *ctx, const struct tunnel_config *tunnel);
+    /* From verification, once the chain and allow rules passed: 1 admits, 0 refuses
+     * after writing the reason into REFUSAL. */
+    int (*admit)(SSL *ssl, const struct tunnel_config *tunnel, const struct identity *id,
+                 char *refusal, size_t refusal_len);
+};
+
+/* Registers GATE (static storage, not copied) for every context built after. */
+void tls_context_set_gate(const struct tls_gate *gate);
+
+/* Builds the SSL_CTX for TUNNEL: loads cert chain, key, CA, CRL; sets versions,
+ * ciphers, groups, security level 2, no tickets/resumption/renegotiation, peer
+ * verification (server mode demands a client certificate). Returns the context, or
+ * NULL after logging "[tunnel] cert FILE: reason" style errors. TUNNEL must outlive
+ * the context (the verify step reads its allow rules). */
+SSL_CTX *tls_context_create(const struct tunnel_config *tunnel);
+
+/* Creates an SSL for one connection on fd FD, with PEER as the place where
+ * verification writes its verdict (PEER must outlive the SSL). Client mode also
+ * sets SNI and the expected server name. Returns NULL after logging. */
+SSL *tls_context_new_ssl(SSL_CTX *ctx, const struct tunnel_config *tunnel, int fd,
+                         struct tls_peer *peer);
+
+/* Writes into BUF why the handshake on SSL failed, after SSL_do_handshake returned
+ * SSL_ERROR_SSL or SSL_ERROR_SYSCALL: the verification verdict when there is one,
+ * otherwise "no client certificate", "peer sent alert: ...", OpenSSL's reason or the
+ * socket error. Empties OpenSSL's error queue. */
+void tls_context_handshake_failure(SSL *ssl, const struct tls_peer *peer, int ssl_error,
+                                   char *buf, size_t len);
+
+/* Returns the notAfter of the tunnel's own certificate as seconds since the epoch, or
+ * -1 (used for expiry warnings). */
+long long tls_context_cert_not_after(SSL_CTX *ctx);
+
+/* Returns the earliest nextUpdate among the CRLs loaded into CTX as seconds since the
+ * epoch, or -1 when there is none. */
+long long tls_context_crl_next_update(SSL_CTX *ctx);
+
+#endif

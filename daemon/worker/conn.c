@@ -1,0 +1,717 @@
+#include "worker/conn.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "core/address.h"
+#include "ktls/ktls_offload.h"
+#include "core/log.h"
+#include "core/message_ids.h"
+#include "relay/relay.h"
+#include "relay/relay_splice.h"
+#include "auth/auth_channel.h"
+#include "auth/second_factor.h"
+#include "worker/stats.h"
+#include "proto/status_record.h"
+#include "tls/tls_context.h"
+
+enum conn_state { CONN_CONNECTING, CONN_HANDSHAKING, CONN_RELAYING, CONN_LOGIN, CONN_CLOSED };
+
+struct conn {
+    struct conn *prev, *next;
+    struct conn *next_pending;          /* host->pending list */
+    int queued;                         /* on host->pending */
+    struct conn_host *host;
+    const struct tunnel *tunnel;
+    enum conn_state state;
+    struct event_source tls_events;
+    struct event_source plain_events;
+    int tls_fd;
+    int plain_fd;
+    SSL *ssl;
+    struct tls_peer peer;
+    struct relay relay;                 /* userspace path */
+    struct splice_relay splice;         /* kTLS path */
+    struct ktls_secrets secrets;        /* from the keylog callback, wiped after use */
+    struct ktls_offload_state offload;
+    int ulp_error;                      /* errno of attaching the tls ULP, 0 if attached */
+    int ulp_attached;
+    struct auth_channel *login;         /* CONN_LOGIN: the second-factor login channel */
+    int offloaded;
+    int handshake_done;
+    char peer_address[80];
+    char tls_version[16];
+    char cipher[64];
+    uint64_t reported_in, reported_out;  /* bytes already added to the shared stats */
+    uint64_t started_ms;
+    uint64_t deadline_ms;
+    uint64_t last_activity_ms;
+};
+
+#define conn_of(source, member) \
+    ((struct conn *)((char *)(source) - offsetof(struct conn, member)))
+
+static void conn_step(struct conn *c);
+
+static void on_tls_event(struct event_source *source, uint32_t events)
+{
+    struct conn *c = conn_of(source, tls_events);
+    if (c->state == CONN_RELAYING && !c->offloaded)
+        relay_note_events(&c->relay, 1, events);
+    conn_step(c);
+}
+
+static void on_plain_event(struct event_source *source, uint32_t events)
+{
+    struct conn *c = conn_of(source, plain_events);
+    if (c->state == CONN_RELAYING && !c->offloaded)
+        relay_note_events(&c->relay, 0, events);
+    conn_step(c);
+}
+
+/* Log values go inside double quotes; keep them one line and unambiguous. */
+static const char *quoted(const char *text, char *buf, size_t len)
+{
+    size_t out = 0;
+    for (const char *p = text ? text : ""; *p != '\0' && out + 3 < len; p++) {
+        if (*p == '"' || *p == '\\')
+            buf[out++] = '\\';
+        buf[out++] = (*p == '\n' || *p == '\r') ? ' ' : *p;
+    }
+    buf[out] = '\0';
+    return buf;
+}
+
+static void log_refusal(const struct conn *c, const char *reason)
+{
+    char q[600];
+    const struct log_field fields[] = {
+        { "TUNNEL", c->tunnel->config->name },
+        { "PEER", c->peer_address },
+        { "REASON", reason },
+        { "PEER_ID", c->peer.identity ? c->peer.identity->subject : "" },
+    };
+    log_event(LOG_LEVEL_WARNING, MESSAGE_ID_REFUSED, fields, sizeof(fields) / sizeof(fields[0]),
+              "refused tunnel=%s peer=%s reason=\"%s\"", c->tunnel->config->name,
+              c->peer_address, quoted(reason, q, sizeof(q)));
+}
+
+static void log_audit(const struct conn *c, const char *close_reason)
+{
+    const struct identity *id = c->peer.identity;
+    int server = c->tunnel->config->mode == TUNNEL_MODE_SERVER;
+    uint64_t from_tls = c->offloaded ? c->splice.from_tls.bytes : c->relay.from_tls.bytes;
+    uint64_t to_tls = c->offloaded ? c->splice.to_tls.bytes : c->relay.to_tls.bytes;
+    /* Payload bytes that passed through this process: all of them on the userspace
+     * path, none on the kTLS path unless a data record had to be read by hand. */
+    uint64_t copied = c->offloaded ? c->splice.userspace_bytes : from_tls + to_tls;
+    uint64_t elapsed = event_loop_now_ms() - c->started_ms;
+    uint64_t bytes_in = server ? from_tls : to_tls, bytes_out = server ? to_tls : from_tls;
+    char in_text[24], out_text[24], copied_text[24], elapsed_text[24];
+    snprintf(in_text, sizeof(in_text), "%llu", (unsigned long long)bytes_in);
+    snprintf(out_text, sizeof(out_text), "%llu", (unsigned long long)bytes_out);
+    snprintf(copied_text, sizeof(copied_text), "%llu", (unsigned long long)copied);
+    snprintf(elapsed_text, sizeof(elapsed_text), "%llu", (unsigned long long)elapsed);
+    const struct log_field fields[] = {
+        { "TUNNEL", c->tunnel->config->name },
+        { "PEER", c->peer_address },
+        { "PEER_ID", id ? id->subject : "" },
+        { "PEER_SANS", id ? id->sans : "" },
+        { "PEER_SHA256", id ? id->sha256 : "" },
+        { "TLS_VERSION", c->tls_version },
+        { "TLS_CIPHER", c->cipher },
+        { "KTLS", c->offloaded ? "tx+rx" : "off" },
+        { "BYTES_IN", in_text },
+        { "BYTES_OUT", out_text },
+        { "USERSPACE_BYTES", copied_text },
+        { "DURATION_MS", elapsed_text },
+        { "CLOSE_REASON", close_reason },
+    };
+    char subject[600], sans[600], reason[400];
+    log_event(LOG_LEVEL_INFO, MESSAGE_ID_AUDIT, fields, sizeof(fields) / sizeof(fields[0]),
+              "audit tunnel=%s peer=%s subject=\"%s\" sans=\"%s\" sha256=%s tls=%s cipher=%s "
+             "ktls=%s bytes_in=%llu bytes_out=%llu userspace_bytes=%llu duration=%llu.%03llus "
+             "close=\"%s\"",
+             c->tunnel->config->name, c->peer_address,
+             quoted(id ? id->subject : "", subject, sizeof(subject)),
+             quoted(id ? id->sans : "", sans, sizeof(sans)), id ? id->sha256 : "-",
+             c->tls_version, c->cipher, c->offloaded ? "tx+rx" : "off",
+             (unsigned long long)bytes_in, (unsigned long long)bytes_out,
+             (unsigned long long)copied,
+             (unsigned long long)(elapsed / 1000), (unsigned long long)(elapsed % 1000),
+             quoted(close_reason, reason, sizeof(reason)));
+}
+
+/* Adds what moved since the last report to the shared counters, so long-lived
+ * tunnels show up in metrics before they end. */
+static void report_bytes(struct conn *c)
+{
+    int server = c->tunnel->config->mode == TUNNEL_MODE_SERVER;
+    uint64_t from_tls = c->offloaded ? c->splice.from_tls.bytes : c->relay.from_tls.bytes;
+    uint64_t to_tls = c->offloaded ? c->splice.to_tls.bytes : c->relay.to_tls.bytes;
+    uint64_t in = server ? from_tls : to_tls, out = server ? to_tls : from_tls;
+    stats_add_bytes(c->host->stats, c->tunnel->limit_slot, in - c->reported_in,
+                    out - c->reported_out);
+    c->reported_in = in;
+    c->reported_out = out;
+}
+
+/* Edge-triggered epoll will not wake a relay that stopped before EAGAIN: it waits
+ * here for its next turn instead. */
+static void queue_pending(struct conn *c)
+{
+    if (c->queued)
+        return;
+    c->queued = 1;
+    c->next_pending = c->host->pending;
+    c->host->pending = c;
+}
+
+static void unqueue_pending(struct conn *c)
+{
+    if (!c->queued)
+        return;
+    for (struct conn **link = &c->host->pending; *link != NULL; link = &(*link)->next_pending) {
+        if (*link == c) {
+            *link = c->next_pending;
+            break;
+        }
+    }
+    c->queued = 0;
+}
+
+/* Ends C: audit line for a tunnel that got past its handshake, refusal line for one
+ * that did not; RESULT is what the metrics count. C is freed after the current event
+ * batch. */
+static void conn_close(struct conn *c, enum stats_result result, const char *reason)
+{
+    if (c->state == CONN_CLOSED)
+        return;
+    unqueue_pending(c);
+    struct stats *stats = c->host->stats;
+    int slot = c->tunnel->limit_slot;
+    char hinted[700];
+    reason = second_factor_client_hint(c->tunnel->config, reason, hinted, sizeof(hinted));
+    if (c->handshake_done) {
+        log_audit(c, reason);
+    } else {
+        log_refusal(c, reason);
+        if (result == STATS_RESULT_REFUSED)
+            stats_count_refusal(stats, slot, reason);
+    }
+    stats_count_result(stats, slot, result);
+    if (c->state == CONN_RELAYING)
+        report_bytes(c);
+    if (c->offloaded && c->splice.decrypt_errors > 0)
+        stats_count_decrypt_error(stats, slot);
+    if (c->ssl != NULL && c->handshake_done && !c->relay.to_tls.shut) {
+        /* Best effort: tell the TLS peer we are done rather than just vanishing. */
+        SSL_shutdown(c->ssl);
+        ERR_clear_error();
+    }
+    if (c->offloaded)
+        relay_splice_close_notify(&c->splice);
+    if (c->tls_fd >= 0)
+        close(c->tls_fd);
+    if (c->plain_fd >= 0)
+        close(c->plain_fd);
+    c->tls_fd = c->plain_fd = -1;
+    c->state = CONN_CLOSED;
+
+    struct conn_host *host = c->host;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        host->live = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    host->live_count--;
+    conn_limit_release(host->limits, host->worker_slot, c->tunnel->limit_slot);
+    c->prev = NULL;
+    c->next = host->closed;
+    host->closed = c;
+}
+
+static void conn_free(struct conn *c)
+{
+    relay_release(&c->relay);
+    relay_splice_release(&c->splice);
+    auth_channel_free(c->login);
+    ktls_keys_wipe(&c->secrets);
+    SSL_free(c->ssl);
+    identity_free(c->peer.identity);
+    free(c);
+}
+
+static int target_fd(const struct conn *c)
+{
+    return c->tunnel->config->mode == TUNNEL_MODE_SERVER ? c->plain_fd : c->tls_fd;
+}
+
+static void tune_socket(int fd)
+{
+    int one = 1;
+    /* Not for unix sockets; failures there are expected and harmless. */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+}
+
+static void start_relay(struct conn *c)
+{
+    if (c->offloaded) {
+        char reason[200];
+        if (relay_splice_init(&c->splice, c->tls_fd, c->plain_fd, &c->offload, &c->secrets,
+                              reason, sizeof(reason)) < 0) {
+            conn_close(c, STATS_RESULT_ERROR, reason);
+            return;
+        }
+    } else {
+        relay_init(&c->relay, c->ssl, c->tls_fd, c->plain_fd);
+    }
+    c->state = CONN_RELAYING;
+    stats_count_relay_path(c->host->stats, c->tunnel->limit_slot, c->offloaded);
+    c->last_activity_ms = event_loop_now_ms();
+    log_debug("tunnel=%s peer=%s relaying", c->tunnel->config->name, c->peer_address);
+}
+
+/* Returns 1 once per worker when the kernel offers kTLS; the answer is kept, as the
+ * tls module cannot appear without the parent loading it at start. */
+static int kernel_offers_ktls(char *reason, size_t len)
+{
+    static int known = 0, ready = 0;
+    static char why[200];
+    if (!known) {
+        ready = ktls_offload_kernel_ready(why, sizeof(why));
+        known = 1;
+    }
+    if (!ready)
+        snprintf(reason, len, "%s", why);
+    return ready;
+}
+
+/* Hands the session to the kernel as the tunnel's ktls policy says. Returns 0 to go
+ * on relaying (offloaded or in userspace), 1 after closing C. */
+static int offload_to_kernel(struct conn *c)
+{
+    enum ktls_policy policy = c->tunnel->config->ktls;
+    if (policy == KTLS_POLICY_OFF)
+        return 0;
+    char reason[300];
+    int installed = -1;
+    if (!kernel_offers_ktls(reason, sizeof(reason)))
+        ;
+    else if (!c->ulp_attached)
+        snprintf(reason, sizeof(reason), "setsockopt(TCP_ULP, tls): %s", strerror(c->ulp_error));
+    else
+        installed = ktls_offload_install(c->ssl, c->tls_fd, &c->secrets, &c->offload, reason,
+                                         sizeof(reason));
+    if (installed == 0) {
+        /* The kernel owns the session now: no OpenSSL state stays behind. */
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+        c->offloaded = 1;
+        return 0;
+    }
+    if (installed == -2) {
+        conn_close(c, STATS_RESULT_ERROR, reason);
+        return 1;
+    }
+    if (policy == KTLS_POLICY_REQUIRE) {
+        char refusal[400];
+        snprintf(refusal, sizeof(refusal), "ktls = require but kernel TLS offload is not available: %s",
+                 reason);
+        c->handshake_done = 0;
+        conn_close(c, STATS_RESULT_REFUSED, refusal);
+        return 1;
+    }
+    log_info("tunnel=%s peer=%s kTLS not used, relaying in userspace: %s", c->tunnel->config->name,
+             c->peer_address, reason);
+    return 0;
+}
+
+static int start_target_connect(struct conn *c)
+{
+    const struct tunnel_config *t = c->tunnel->config;
+    int fd = socket(t->target_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        char reason[160];
+        snprintf(reason, sizeof(reason), "cannot open a socket to the target: %s", strerror(errno));
+        conn_close(c, STATS_RESULT_ERROR, reason);
+        return -1;
+    }
+    if (t->mode == TUNNEL_MODE_SERVER)
+        c->plain_fd = fd;
+    else
+        c->tls_fd = fd;
+    tune_socket(fd);
+    struct event_source *events = t->mode == TUNNEL_MODE_SERVER ? &c->plain_events : &c->tls_events;
+    if (event_loop_watch(c->host->loop, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, 0, events) < 0) {
+        conn_close(c, STATS_RESULT_ERROR, "cannot watch the target socket");
+        return -1;
+    }
+    c->state = CONN_CONNECTING;
+    if (connect(fd, (const struct sockaddr *)&t->target_addr, t->target_addr_len) < 0 &&
+        errno != EINPROGRESS) {
+        char where[300], reason[400];
+        snprintf(reason, sizeof(reason), "target %s unreachable: %s",
+                 address_format(&t->target, where, sizeof(where)), strerror(errno));
+        conn_close(c, STATS_RESULT_TARGET_UNREACHABLE, reason);
+        return -1;
+    }
+    return 0;
+}
+
+/* Returns 1 once connected, 0 while in progress, -1 after closing C. */
+static int check_target_connected(struct conn *c)
+{
+    int fd = target_fd(c);
+    int error = 0;
+    socklen_t len = sizeof(error);
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
+        error = errno;
+    if (error == 0) {
+        struct sockaddr_storage ss;
+        socklen_t sslen = sizeof(ss);
+        if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == 0)
+            return 1;
+        if (errno == ENOTCONN)
+            return 0;
+        error = errno;
+    }
+    char where[300], reason[400];
+    snprintf(reason, sizeof(reason), "target %s unreachable: %s",
+             address_format(&c->tunnel->config->target, where, sizeof(where)), strerror(error));
+    conn_close(c, STATS_RESULT_TARGET_UNREACHABLE, reason);
+    return -1;
+}
+
+/* The ULP goes on while the socket is surely ESTABLISHED (see ktls_offload_attach);
+ * the keys follow after the handshake and the access checks. */
+static void attach_ulp(struct conn *c)
+{
+    char reason[200];
+    if (c->tunnel->config->ktls == KTLS_POLICY_OFF || !kernel_offers_ktls(reason, sizeof(reason)))
+        return;
+    if (ktls_offload_attach(c->tls_fd, reason, sizeof(reason)) == 0)
+        c->ulp_attached = 1;
+    else
+        c->ulp_error = errno;
+}
+
+static int start_handshake(struct conn *c)
+{
+    attach_ulp(c);
+    c->ssl = tls_context_new_ssl(c->tunnel->ssl_ctx, c->tunnel->config, c->tls_fd, &c->peer);
+    if (c->ssl == NULL) {
+        conn_close(c, STATS_RESULT_ERROR, "cannot start the TLS session");
+        return -1;
+    }
+    if (c->tunnel->config->ktls != KTLS_POLICY_OFF)
+        ktls_offload_collect_secrets(c->ssl, &c->secrets);
+    c->state = CONN_HANDSHAKING;
+    return 0;
+}
+
+static void wake_login(void *arg)
+{
+    conn_step(arg);
+}
+
+/* The login channel keeps its SSL (no kTLS, no target): it only carries frames. */
+static void start_login(struct conn *c)
+{
+    char source[GRANTS_SOURCE_MAX + 1];
+    second_factor_peer_address(c->tls_fd, source, sizeof(source));
+    c->login = auth_channel_start(c->host->pam_link, c->tunnel->config, c->ssl, c->peer.identity,
+                                  source, wake_login, c);
+    if (c->login == NULL) {
+        conn_close(c, STATS_RESULT_ERROR, "login: out of memory");
+        return;
+    }
+    c->state = CONN_LOGIN;
+}
+
+static void handshake_finished(struct conn *c)
+{
+    c->handshake_done = 1;
+    snprintf(c->tls_version, sizeof(c->tls_version), "%s", SSL_get_version(c->ssl));
+    snprintf(c->cipher, sizeof(c->cipher), "%s", SSL_get_cipher_name(c->ssl));
+    if (c->tunnel->config->mode == TUNNEL_MODE_SERVER && second_factor_is_login(c->ssl)) {
+        start_login(c);
+        return;
+    }
+    if (offload_to_kernel(c))
+        return;
+    if (c->tunnel->config->mode == TUNNEL_MODE_SERVER) {
+        if (start_target_connect(c) < 0)
+            return;
+        int connected = check_target_connected(c);
+        if (connected == 1)
+            start_relay(c);
+    } else {
+        start_relay(c);
+    }
+}
+
+/* Returns 1 when the handshake is complete, 0 while it needs I/O, -1 after closing C. */
+static int continue_handshake(struct conn *c)
+{
+    ERR_clear_error();
+    errno = 0;
+    int done = SSL_do_handshake(c->ssl);
+    if (done == 1)
+        return 1;
+    int error = SSL_get_error(c->ssl, done);
+    if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE)
+        return 0;
+    char reason[600];
+    tls_context_handshake_failure(c->ssl, &c->peer, error, reason, sizeof(reason));
+    second_factor_handshake_failed(c->host->pam_link, c->tunnel->config, c->ssl, error, reason);
+    /* A failed handshake is a refusal, even though OpenSSL may think it got far. */
+    c->handshake_done = 0;
+    conn_close(c, STATS_RESULT_REFUSED, reason);
+    return -1;
+}
+
+static void conn_step(struct conn *c)
+{
+    switch (c->state) {
+    case CONN_CONNECTING: {
+        int connected = check_target_connected(c);
+        if (connected != 1)
+            return;
+        if (c->tunnel->config->mode == TUNNEL_MODE_SERVER) {
+            start_relay(c);
+            break;
+        }
+        if (start_handshake(c) < 0)
+            return;
+        /* The client hello goes out at once. */
+        __attribute__((fallthrough));
+    }
+    case CONN_HANDSHAKING:
+        if (continue_handshake(c) != 1)
+            return;
+        handshake_finished(c);
+        if (c->state == CONN_LOGIN)
+            goto login;
+        if (c->state != CONN_RELAYING)
+            return;
+        break;
+    case CONN_RELAYING:
+        break;
+    case CONN_LOGIN:
+    login: {
+        const char *ended = auth_channel_step(c->login);
+        if (ended != NULL)
+            conn_close(c, STATS_RESULT_COMPLETED, ended);
+        return;
+    }
+    case CONN_CLOSED:
+        return;
+    }
+    enum relay_status status;
+    int moved;
+    const char *close_reason;
+    if (c->offloaded) {
+        status = relay_splice_pump(&c->splice);
+        moved = c->splice.moved;
+        close_reason = c->splice.close_reason;
+    } else {
+        status = relay_pump(&c->relay);
+        moved = c->relay.moved;
+        close_reason = c->relay.close_reason;
+    }
+    if (moved) {
+        c->last_activity_ms = event_loop_now_ms();
+        report_bytes(c);
+    }
+    if (status == RELAY_YIELDED)
+        queue_pending(c);
+    else if (status != RELAY_RUNNING)
+        conn_close(c, status == RELAY_FINISHED ? STATS_RESULT_COMPLETED : STATS_RESULT_ERROR,
+                   close_reason);
+}
+
+static void refuse_over_limit(struct conn_host *host, const struct tunnel *tunnel, const char *peer)
+{
+    static uint64_t last_logged_ms[CONN_LIMIT_TUNNEL_SLOTS];
+    uint64_t now = event_loop_now_ms();
+    /* One line per second per tunnel: a flood must not become a log flood. */
+    if (now - last_logged_ms[tunnel->limit_slot] >= 1000 || last_logged_ms[tunnel->limit_slot] == 0) {
+        last_logged_ms[tunnel->limit_slot] = now;
+        log_warning("refused tunnel=%s peer=%s reason=\"max_connections (%llu) reached\"",
+                    tunnel->config->name, peer, (unsigned long long)tunnel->config->max_connections);
+    }
+    stats_count_result(host->stats, tunnel->limit_slot, STATS_RESULT_OVER_LIMIT);
+}
+
+void conn_accept(struct conn_host *host, const struct tunnel *tunnel, int fd,
+                 const struct sockaddr *peer, socklen_t peer_len)
+{
+    char peer_address[80];
+    address_format_sockaddr(peer, peer_len, peer_address, sizeof(peer_address));
+    if (!conn_limit_acquire(host->limits, host->worker_slot, tunnel->limit_slot,
+                            tunnel->config->max_connections)) {
+        refuse_over_limit(host, tunnel, peer_address);
+        close(fd);
+        return;
+    }
+    struct conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        log_error("tunnel=%s peer=%s: out of memory", tunnel->config->name, peer_address);
+        conn_limit_release(host->limits, host->worker_slot, tunnel->limit_slot);
+        close(fd);
+        return;
+    }
+    c->host = host;
+    c->tunnel = tunnel;
+    c->tls_events.handle = on_tls_event;
+    c->plain_events.handle = on_plain_event;
+    c->tls_fd = c->plain_fd = -1;
+    c->splice.from_tls.pipe_read = c->splice.from_tls.pipe_write = -1;
+    c->splice.to_tls.pipe_read = c->splice.to_tls.pipe_write = -1;
+    snprintf(c->tls_version, sizeof(c->tls_version), "-");
+    snprintf(c->cipher, sizeof(c->cipher), "-");
+    memcpy(c->peer_address, peer_address, sizeof(c->peer_address));
+    c->started_ms = event_loop_now_ms();
+    c->deadline_ms = c->started_ms + tunnel->config->handshake_timeout * 1000u;
+    c->next = host->live;
+    if (host->live != NULL)
+        host->live->prev = c;
+    host->live = c;
+    host->live_count++;
+    tune_socket(fd);
+
+    int server = tunnel->config->mode == TUNNEL_MODE_SERVER;
+    if (server)
+        c->tls_fd = fd;
+    else
+        c->plain_fd = fd;
+    if (event_loop_watch(host->loop, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, 0,
+                         server ? &c->tls_events : &c->plain_events) < 0) {
+        conn_close(c, STATS_RESULT_ERROR, "cannot watch the accepted socket");
+        return;
+    }
+    if (server) {
+        if (start_handshake(c) == 0)
+            conn_step(c);
+    } else if (start_target_connect(c) == 0) {
+        conn_step(c);
+    }
+}
+
+/* How long a userspace relay keeps its buffers after its last byte moved. */
+#define RELAY_IDLE_TRIM_MS 1000
+
+void conn_sweep_timeouts(struct conn_host *host, uint64_t now_ms)
+{
+    int trimmed = 0;
+    struct conn *next;
+    for (struct conn *c = host->live; c != NULL; c = next) {
+        next = c->next;
+        const struct tunnel_config *t = c->tunnel->config;
+        char reason[120];
+        if (c->state == CONN_LOGIN) {
+            if (now_ms >= auth_channel_deadline_ms(c->login)) {
+                auth_channel_time_out(c->login);
+                conn_step(c);
+            }
+        } else if (c->state != CONN_RELAYING && now_ms >= c->deadline_ms) {
+            snprintf(reason, sizeof(reason), "%s timed out after %llus",
+                     c->state == CONN_CONNECTING ? "target connect" : "handshake",
+                     (unsigned long long)t->handshake_timeout);
+            c->handshake_done = c->handshake_done && c->state != CONN_HANDSHAKING;
+            conn_close(c, c->state == CONN_HANDSHAKING ? STATS_RESULT_REFUSED
+                                                       : STATS_RESULT_TARGET_UNREACHABLE,
+                       reason);
+        } else if (c->state == CONN_RELAYING && t->idle_timeout > 0 &&
+                   now_ms - c->last_activity_ms >= t->idle_timeout * 1000u) {
+            conn_close(c, STATS_RESULT_IDLE_TIMEOUT, "idle timeout");
+        } else if (c->state == CONN_RELAYING && !c->offloaded &&
+                   now_ms - c->last_activity_ms >= RELAY_IDLE_TRIM_MS) {
+            trimmed += relay_trim(&c->relay);
+        }
+    }
+    /* free() keeps pages that sit below the top of the heap; the buffers of idle
+     * tunnels are scattered through it, so their pages go back only this way. */
+    if (trimmed > 0)
+        malloc_trim(0);
+}
+
+void conn_close_all(struct conn_host *host, const char *reason)
+{
+    while (host->live != NULL)
+        conn_close(host->live, STATS_RESULT_SHUTDOWN, reason);
+}
+
+static const char *state_name(enum conn_state state)
+{
+    switch (state) {
+    case CONN_CONNECTING: return "connecting";
+    case CONN_HANDSHAKING: return "handshaking";
+    case CONN_RELAYING: return "relaying";
+    case CONN_LOGIN: return "login";
+    case CONN_CLOSED: break;
+    }
+    return "closed";
+}
+
+void conn_describe_all(const struct conn_host *host, FILE *out)
+{
+    uint64_t now = event_loop_now_ms();
+    for (const struct conn *c = host->live; c != NULL; c = c->next) {
+        int server = c->tunnel->config->mode == TUNNEL_MODE_SERVER;
+        uint64_t from_tls = c->offloaded ? c->splice.from_tls.bytes : c->relay.from_tls.bytes;
+        uint64_t to_tls = c->offloaded ? c->splice.to_tls.bytes : c->relay.to_tls.bytes;
+        const struct identity *id = c->peer.identity;
+        status_record_begin(out, "conn");
+        status_record_text(out, "tunnel", c->tunnel->config->name);
+        status_record_text(out, "peer", c->peer_address);
+        status_record_text(out, "state", state_name(c->state));
+        status_record_text(out, "subject", id ? id->subject : "");
+        status_record_text(out, "sha256", id ? id->sha256 : "");
+        status_record_number(out, "age_seconds", (now - c->started_ms) / 1000);
+        status_record_number(out, "bytes_in", server ? from_tls : to_tls);
+        status_record_number(out, "bytes_out", server ? to_tls : from_tls);
+        status_record_text(out, "tls", c->tls_version);
+        status_record_text(out, "cipher", c->cipher);
+        status_record_number(out, "ktls_tx", (uint64_t)c->offloaded);
+        status_record_number(out, "ktls_rx", (uint64_t)c->offloaded);
+        status_record_number(out, "buffer_bytes",
+                             c->state == CONN_RELAYING && !c->offloaded ? relay_buffer_bytes(&c->relay) : 0);
+        status_record_end(out);
+    }
+}
+
+int conn_run_pending(struct conn_host *host)
+{
+    struct conn *turn = host->pending;
+    host->pending = NULL;
+    while (turn != NULL) {
+        struct conn *c = turn;
+        turn = c->next_pending;
+        c->queued = 0;
+        conn_step(c);
+    }
+    return host->pending != NULL;
+}
+
+void conn_free_closed(struct conn_host *host)
+{
+    while (host->closed != NULL) {
+        struct conn *c = host->closed;
+        host->closed = c->next;
+        conn_free(c);
+    }
+}

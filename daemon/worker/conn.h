@@ -1,0 +1,58 @@
+/* conn — one tunnelled connection: TLS handshake, verification verdict, target
+ * connect, relay, timeouts, and the audit line when it ends.
+ *
+ * Server mode: the accepted socket speaks TLS, the target is plain.
+ * Client mode: the accepted socket is plain, the target speaks TLS. */
+#ifndef KTLSTUN_CONN_H
+#define KTLSTUN_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "worker/conn_limit.h"
+#include "core/event_loop.h"
+#include "supervisor/generation.h"
+#include "worker/stats.h"
+
+struct conn;
+struct pam_link;
+
+/* What a worker lends its connections. */
+struct conn_host {
+    struct event_loop *loop;
+    struct conn_limit *limits;
+    struct stats *stats;
+    struct pam_link *pam_link;   /* to the PAM helper, for login channels; NULL: none */
+    int worker_slot;
+    struct conn *live;        /* every connection not yet closed */
+    struct conn *closed;      /* closed during this event batch, freed after it */
+    struct conn *pending;     /* relays that yielded with work left: run again */
+    size_t live_count;
+};
+
+/* Takes over FD, just accepted on TUNNEL from PEER, and starts its handshake (server
+ * mode) or its target connect (client mode). Past max_connections the connection is
+ * refused and closed at once. Never fails: problems are logged and the fd closed. */
+void conn_accept(struct conn_host *host, const struct tunnel *tunnel, int fd,
+                 const struct sockaddr *peer, socklen_t peer_len);
+
+/* Closes connections whose handshake or idle deadline passed before NOW_MS. */
+void conn_sweep_timeouts(struct conn_host *host, uint64_t now_ms);
+
+/* Closes every live connection, logging REASON as their close reason. */
+void conn_close_all(struct conn_host *host, const char *reason);
+
+/* Writes one status_record "conn" line per live connection to OUT. */
+void conn_describe_all(const struct conn_host *host, FILE *out);
+
+/* Gives every relay that yielded its turn another one. Returns 1 while some still
+ * have work left (the worker then polls without sleeping). */
+int conn_run_pending(struct conn_host *host);
+
+/* Frees connections closed during the last event batch (their fds may still have had
+ * events queued in that batch, so they must outlive it). */
+void conn_free_closed(struct conn_host *host);
+
+#endif

@@ -1,0 +1,163 @@
+#include "worker/stats.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "worker/conn_limit.h"
+#include "core/log.h"
+
+struct tunnel_counters {
+    _Atomic uint64_t results[STATS_RESULT_COUNT];
+    _Atomic uint64_t refusals[STATS_REFUSAL_COUNT];
+    _Atomic uint64_t bytes_in, bytes_out;
+    _Atomic uint64_t offloaded, userspace;
+    _Atomic uint64_t decrypt_errors;
+};
+
+struct stats {
+    struct tunnel_counters tunnels[CONN_LIMIT_TUNNEL_SLOTS];
+};
+
+static const char *const result_names[STATS_RESULT_COUNT] = {
+    [STATS_RESULT_COMPLETED] = "completed", [STATS_RESULT_REFUSED] = "refused",
+    [STATS_RESULT_OVER_LIMIT] = "over_limit", [STATS_RESULT_TARGET_UNREACHABLE] = "target_unreachable",
+    [STATS_RESULT_IDLE_TIMEOUT] = "idle_timeout", [STATS_RESULT_ERROR] = "error",
+    [STATS_RESULT_SHUTDOWN] = "shutdown",
+};
+
+/* Refusal reasons have fixed phrasings (verify_reason.h, allow.h, conn.c); a metric
+ * label is the phrase's class. Order matters: the first match wins. */
+static const struct {
+    const char *phrase;
+    int anywhere;              /* match inside the reason, not only at its start */
+    enum stats_refusal refusal;
+    const char *name;
+} refusal_classes[] = {
+    { "certificate expired", 0, STATS_REFUSAL_EXPIRED, "expired" },
+    { "certificate not valid before", 0, STATS_REFUSAL_NOT_YET_VALID, "not_yet_valid" },
+    { "unknown CA", 0, STATS_REFUSAL_UNKNOWN_CA, "unknown_ca" },
+    { "self-signed", 0, STATS_REFUSAL_SELF_SIGNED, "self_signed" },
+    { "revoked", 0, STATS_REFUSAL_REVOKED, "revoked" },
+    { "CRL ", 0, STATS_REFUSAL_CRL, "crl" },
+    { "no client certificate", 0, STATS_REFUSAL_NO_CLIENT_CERT, "no_client_certificate" },
+    { "certificate not allowed for", 0, STATS_REFUSAL_PURPOSE, "purpose" },
+    { "certificate purpose", 0, STATS_REFUSAL_PURPOSE, "purpose" },
+    { "server certificate does not match", 0, STATS_REFUSAL_NAME_MISMATCH, "name_mismatch" },
+    { "weak signature digest", 0, STATS_REFUSAL_WEAK_SIGNATURE, "weak_signature" },
+    { "key too small", 0, STATS_REFUSAL_WEAK_KEY, "weak_key" },
+    { "public key pin mismatch", 0, STATS_REFUSAL_PIN, "pin" },
+    { " not in allow_", 1, STATS_REFUSAL_ALLOW_RULE, "allow_rule" },
+    { "matched none of allow_", 1, STATS_REFUSAL_ALLOW_RULE, "allow_rule" },
+    { "(allow_", 1, STATS_REFUSAL_ALLOW_RULE, "allow_rule" },
+    { "ktls = require", 0, STATS_REFUSAL_KTLS_REQUIRED, "ktls_required" },
+    { "peer sent alert", 0, STATS_REFUSAL_PEER_ALERT, "peer_alert" },
+    { "handshake timed out", 0, STATS_REFUSAL_TIMEOUT, "timeout" },
+    { "target connect timed out", 0, STATS_REFUSAL_TIMEOUT, "timeout" },
+};
+
+#define CLASS_COUNT (sizeof(refusal_classes) / sizeof(refusal_classes[0]))
+
+struct stats *stats_create(void)
+{
+    struct stats *stats = mmap(NULL, sizeof(*stats), PROT_READ | PROT_WRITE,
+                               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (stats == MAP_FAILED) {
+        log_error("statistics: mmap: %s", strerror(errno));
+        return NULL;
+    }
+    return stats;
+}
+
+void stats_free(struct stats *stats)
+{
+    if (stats != NULL)
+        munmap(stats, sizeof(*stats));
+}
+
+void stats_reset_tunnel(struct stats *stats, int slot)
+{
+    memset(&stats->tunnels[slot], 0, sizeof(stats->tunnels[slot]));
+}
+
+void stats_count_result(struct stats *stats, int slot, enum stats_result result)
+{
+    stats->tunnels[slot].results[result]++;
+}
+
+enum stats_refusal stats_classify_refusal(const char *reason)
+{
+    for (size_t i = 0; i < CLASS_COUNT; i++) {
+        const char *phrase = refusal_classes[i].phrase;
+        if (refusal_classes[i].anywhere ? strstr(reason, phrase) != NULL
+                                        : strncmp(reason, phrase, strlen(phrase)) == 0)
+            return refusal_classes[i].refusal;
+    }
+    return STATS_REFUSAL_OTHER;
+}
+
+void stats_count_refusal(struct stats *stats, int slot, const char *reason)
+{
+    stats->tunnels[slot].refusals[stats_classify_refusal(reason)]++;
+}
+
+void stats_add_bytes(struct stats *stats, int slot, uint64_t in, uint64_t out)
+{
+    if (in != 0)
+        stats->tunnels[slot].bytes_in += in;
+    if (out != 0)
+        stats->tunnels[slot].bytes_out += out;
+}
+
+void stats_count_relay_path(struct stats *stats, int slot, int offloaded)
+{
+    if (offloaded)
+        stats->tunnels[slot].offloaded++;
+    else
+        stats->tunnels[slot].userspace++;
+}
+
+void stats_count_decrypt_error(struct stats *stats, int slot)
+{
+    stats->tunnels[slot].decrypt_errors++;
+}
+
+uint64_t stats_result(const struct stats *stats, int slot, enum stats_result result)
+{
+    return stats->tunnels[slot].results[result];
+}
+
+uint64_t stats_refusal(const struct stats *stats, int slot, enum stats_refusal refusal)
+{
+    return stats->tunnels[slot].refusals[refusal];
+}
+
+uint64_t stats_bytes(const struct stats *stats, int slot, int outbound)
+{
+    return outbound ? stats->tunnels[slot].bytes_out : stats->tunnels[slot].bytes_in;
+}
+
+uint64_t stats_relay_path(const struct stats *stats, int slot, int offloaded)
+{
+    return offloaded ? stats->tunnels[slot].offloaded : stats->tunnels[slot].userspace;
+}
+
+uint64_t stats_decrypt_errors(const struct stats *stats, int slot)
+{
+    return stats->tunnels[slot].decrypt_errors;
+}
+
+const char *stats_result_name(enum stats_result result)
+{
+    return result_names[result];
+}
+
+const char *stats_refusal_name(enum stats_refusal refusal)
+{
+    if (refusal == STATS_REFUSAL_OTHER)
+        return "other";
+    for (size_t i = 0; i < CLASS_COUNT; i++)
+        if (refusal_classes[i].refusal == refusal)
+            return refusal_classes[i].name;
+    return "other";
+}

@@ -1,0 +1,213 @@
+#include "worker/worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "worker/conn.h"
+#include "core/event_loop.h"
+#include "core/log.h"
+#include "auth/pam_link.h"
+#include "worker/status_server.h"
+
+#define ACCEPT_BATCH 64
+
+struct listener_watch {
+    struct event_source events;
+    struct worker *worker;
+    struct tunnel *tunnel;
+};
+
+struct worker {
+    struct generation *gen;
+    struct conn_host host;
+    struct event_source signal_events;
+    int signal_fd;
+    struct event_source status_events;
+    int status_fd;
+    char status_path[300];
+    struct listener_watch *listeners;
+    int accepting;
+    int stopping;               /* SIGTERM seen */
+    uint64_t stop_deadline_ms;
+};
+
+static void on_listener_event(struct event_source *source, uint32_t events)
+{
+    struct listener_watch *watch = (struct listener_watch *)source;
+    struct worker *w = watch->worker;
+    (void)events;
+    for (int i = 0; i < ACCEPT_BATCH && w->accepting; i++) {
+        struct sockaddr_storage peer;
+        socklen_t peer_len = sizeof(peer);
+        int fd = accept4(watch->tunnel->listen_fd, (struct sockaddr *)&peer, &peer_len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                log_warning("[%s] accept: %s", watch->tunnel->config->name, strerror(errno));
+            return;
+        }
+        conn_accept(&w->host, watch->tunnel, fd, (struct sockaddr *)&peer, peer_len);
+    }
+}
+
+static void stop_accepting(struct worker *w)
+{
+    if (!w->accepting)
+        return;
+    w->accepting = 0;
+    /* close() alone would not do: epoll forgets an fd only when every descriptor of
+     * that socket is closed, and the parent and the new workers still hold it, so
+     * this draining worker would keep taking (EPOLLEXCLUSIVE) wakeups it never
+     * accepts. */
+    for (size_t i = 0; i < w->gen->tunnel_count; i++)
+        if (w->gen->tunnels[i].listen_fd >= 0)
+            event_loop_unwatch(w->host.loop, w->gen->tunnels[i].listen_fd);
+    generation_close_listener_copies(w->gen);
+}
+
+static void on_signal_event(struct event_source *source, uint32_t events)
+{
+    struct worker *w = (struct worker *)((char *)source - offsetof(struct worker, signal_events));
+    (void)events;
+    struct signalfd_siginfo info;
+    while (read(w->signal_fd, &info, sizeof(info)) == sizeof(info)) {
+        if (info.ssi_signo == SIGTERM && !w->stopping) {
+            w->stopping = 1;
+            w->stop_deadline_ms = event_loop_now_ms() + w->gen->config->global.shutdown_timeout * 1000u;
+        }
+        stop_accepting(w);
+    }
+}
+
+static void on_status_event(struct event_source *source, uint32_t events)
+{
+    struct worker *w = (struct worker *)((char *)source - offsetof(struct worker, status_events));
+    (void)events;
+    status_server_answer(w->status_fd, w->gen, &w->host, !w->accepting);
+}
+
+static void open_status_socket(struct worker *w)
+{
+    w->status_fd = status_server_open(w->gen->config->global.runtime_dir, w->status_path,
+                                      sizeof(w->status_path));
+    if (w->status_fd < 0)
+        return;
+    w->status_events.handle = on_status_event;
+    if (event_loop_watch(w->host.loop, w->status_fd, EPOLLIN, 1, &w->status_events) < 0) {
+        close(w->status_fd);
+        unlink(w->status_path);
+        w->status_fd = -1;
+    }
+}
+
+static int watch_signals(struct worker *w)
+{
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGQUIT);
+    w->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (w->signal_fd < 0) {
+        log_error("worker: signalfd: %s", strerror(errno));
+        return -1;
+    }
+    w->signal_events.handle = on_signal_event;
+    return event_loop_watch(w->host.loop, w->signal_fd, EPOLLIN, 0, &w->signal_events);
+}
+
+static int watch_listeners(struct worker *w)
+{
+    w->listeners = calloc(w->gen->tunnel_count, sizeof(*w->listeners));
+    if (w->listeners == NULL) {
+        log_error("worker: out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < w->gen->tunnel_count; i++) {
+        struct listener_watch *watch = &w->listeners[i];
+        watch->events.handle = on_listener_event;
+        watch->worker = w;
+        watch->tunnel = &w->gen->tunnels[i];
+        /* Level-triggered and exclusive: one worker wakes per new connection, and a
+         * backlog left after an accept batch wakes us again. */
+        if (event_loop_watch(w->host.loop, watch->tunnel->listen_fd, EPOLLIN | EPOLLEXCLUSIVE, 1,
+                             &watch->events) < 0)
+            return -1;
+    }
+    w->accepting = 1;
+    return 0;
+}
+
+/* Tells the parent this worker serves: privileges dropped, listeners watched. */
+static void report_ready(const struct worker_shared *shared, int worker_slot)
+{
+    int32_t slot = worker_slot;
+    if (write(shared->ready_fd, &slot, sizeof(slot)) != sizeof(slot))
+        log_warning("worker: cannot report readiness: %s", strerror(errno));
+    close(shared->ready_fd);
+}
+
+int worker_run(struct generation *gen, const struct worker_shared *shared, int worker_slot)
+{
+    int status = EXIT_FAILURE;
+    struct worker w = { .gen = gen, .signal_fd = -1, .status_fd = -1 };
+    w.host.limits = shared->limits;
+    w.host.stats = shared->stats;
+    w.host.worker_slot = worker_slot;
+
+    if (privdrop_apply(&gen->run_as) < 0)
+        goto out;
+    /* After the drop, which clears it: a parent that dies takes its workers along
+     * gracefully instead of leaving them holding the listening sockets. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    w.host.loop = event_loop_create();
+    if (w.host.loop == NULL || watch_signals(&w) < 0 || watch_listeners(&w) < 0)
+        goto out_loop;
+    w.host.pam_link = pam_link_open(w.host.loop, shared->helper_link);
+    if (getppid() == 1)
+        stop_accepting(&w);
+    open_status_socket(&w);
+    report_ready(shared, worker_slot);
+
+    uint64_t next_sweep_ms = event_loop_now_ms() + 1000;
+    while (w.accepting || w.host.live_count > 0) {
+        /* Timeouts have one-second resolution: a sweep of every connection once a
+         * second costs microseconds even at the connection limit. */
+        /* Relays that yielded their turn run again at once, after what epoll has. */
+        if (event_loop_run_once(w.host.loop, w.host.pending != NULL ? 0 : 1000) < 0)
+            goto out_conns;
+        conn_run_pending(&w.host);
+        conn_free_closed(&w.host);
+        uint64_t now = event_loop_now_ms();
+        heartbeat_beat(shared->heartbeat, worker_slot, now);
+        if (now >= next_sweep_ms) {
+            conn_sweep_timeouts(&w.host, now);
+            next_sweep_ms = now + 1000;
+        }
+        if (w.stopping && now >= w.stop_deadline_ms)
+            conn_close_all(&w.host, "daemon shutting down");
+        conn_free_closed(&w.host);
+    }
+    status = EXIT_SUCCESS;
+out_conns:
+    conn_close_all(&w.host, "worker stopping");
+    conn_free_closed(&w.host);
+out_loop:
+    if (w.status_fd >= 0) {
+        close(w.status_fd);
+        unlink(w.status_path);
+    }
+    free(w.listeners);
+    if (w.signal_fd >= 0)
+        close(w.signal_fd);
+    pam_link_close(w.host.pam_link);
+    event_loop_free(w.host.loop);
+out:
+    return status;
+}
