@@ -54,6 +54,7 @@ objects_in = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $(addsuffix /*.c,$(1))))
 CORE_OBJECTS       := $(call objects_in,daemon/core kmod-helpers)
 PROTO_OBJECTS      := $(call objects_in,daemon/proto)
 CONFIG_OBJECTS     := $(call objects_in,daemon/config)
+CHECK_OBJECTS      := $(call objects_in,daemon/check)
 TLS_OBJECTS        := $(call objects_in,daemon/tls daemon/ktls)
 RELAY_OBJECTS      := $(call objects_in,daemon/relay)
 AUTH_OBJECTS       := $(call objects_in,daemon/auth)
@@ -63,10 +64,10 @@ SUPERVISOR_OBJECTS := $(filter-out %/ktlstund.o,$(call objects_in,daemon/supervi
 CLI_OBJECTS        := $(filter-out %/ktlstun.o,$(call objects_in,daemon/cli))
 
 DAEMON_OBJECTS := $(SUPERVISOR_OBJECTS) $(HELPER_OBJECTS) $(WORKER_OBJECTS) $(AUTH_OBJECTS) \
-                  $(RELAY_OBJECTS) $(TLS_OBJECTS) $(CONFIG_OBJECTS) $(PROTO_OBJECTS) \
+                  $(RELAY_OBJECTS) $(CHECK_OBJECTS) $(TLS_OBJECTS) $(CONFIG_OBJECTS) $(PROTO_OBJECTS) \
                   $(CORE_OBJECTS)
 # `ktlstun unlock` edits the lock state file itself while the daemon is stopped.
-CLI_LINK_OBJECTS := $(CLI_OBJECTS) $(BUILD)/obj/daemon/helper/lockout.o $(TLS_OBJECTS) \
+CLI_LINK_OBJECTS := $(CLI_OBJECTS) $(BUILD)/obj/daemon/helper/lockout.o $(CHECK_OBJECTS) $(TLS_OBJECTS) \
                     $(CONFIG_OBJECTS) $(filter-out %/helper_msg.o,$(PROTO_OBJECTS)) $(CORE_OBJECTS)
 # Unit tests reach any module; the layering is the binaries' business.
 TEST_OBJECTS   := $(DAEMON_OBJECTS) $(CLI_OBJECTS)

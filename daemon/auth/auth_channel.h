@@ -17,7 +17,7 @@
 #include <openssl/ssl.h>
 
 #include "config/config.h"
-#include "tls/identity.h"
+#include "core/identity.h"
 #include "auth/pam_link.h"
 
 struct auth_channel;

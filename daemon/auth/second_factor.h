@@ -16,7 +16,7 @@
 
 #include "config/config.h"
 #include "auth/grants.h"
-#include "tls/identity.h"
+#include "core/identity.h"
 #include "tls/tls_context.h"
 
 struct pam_link;

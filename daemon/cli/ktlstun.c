@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "config/config.h"
-#include "config/config_check.h"
+#include "check/config_check.h"
 #include "ktls_probe.h"
 #include "core/log.h"
 #include "cli/login.h"

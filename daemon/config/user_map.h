@@ -17,7 +17,7 @@
 
 #include <stddef.h>
 
-#include "tls/identity.h"
+#include "core/identity.h"
 
 #define USER_MAP_USER_MAX 32
 #define USER_MAP_IDENTITY_MAX 256

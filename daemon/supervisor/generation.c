@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "worker/listener.h"
+#include "supervisor/listener.h"
 #include "tls/tls_context.h"
 #include "core/log.h"
 

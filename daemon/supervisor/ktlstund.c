@@ -11,7 +11,7 @@
 
 #include "auth/second_factor.h"
 #include "config/config.h"
-#include "config/config_check.h"
+#include "check/config_check.h"
 #include "kmod_load.h"
 #include "core/log.h"
 #include "supervisor/supervisor.h"

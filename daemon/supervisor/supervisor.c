@@ -20,7 +20,7 @@
 #include "supervisor/generation.h"
 #include "supervisor/expiry.h"
 #include "worker/heartbeat.h"
-#include "worker/listener.h"
+#include "supervisor/listener.h"
 #include "supervisor/metrics.h"
 #include "helper/pam_helper.h"
 #include "auth/second_factor.h"

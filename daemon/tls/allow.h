@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 #include "config/config.h"
-#include "tls/identity.h"
+#include "core/identity.h"
 
 /* Returns 1 when ID may use TUNNEL. Otherwise returns 0 and writes a reason a human
  * can act on into REASON, e.g. "CN=mallory not in allow_cn" or

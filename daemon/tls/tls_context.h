@@ -6,7 +6,7 @@
 #include <openssl/ssl.h>
 
 #include "config/config.h"
-#include "tls/identity.h"
+#include "core/identity.h"
 
 /* What the verification step learned about the peer, kept with each SSL. */
 struct tls_peer {

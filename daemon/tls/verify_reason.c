@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "tls/identity.h"
+#include "core/identity.h"
 
 /* "CN=alice", or the whole subject when there is no CN: the operator needs to know
  * which certificate of the chain failed, and the CN usually says it. */

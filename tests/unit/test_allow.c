@@ -9,7 +9,7 @@
 
 #include "tls/allow.h"
 #include "cert_factory.h"
-#include "tls/identity.h"
+#include "core/identity.h"
 
 #define SPKI_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define SPKI_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"

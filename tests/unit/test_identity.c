@@ -11,7 +11,7 @@
 #include <openssl/x509v3.h>
 
 #include "cert_factory.h"
-#include "tls/identity.h"
+#include "core/identity.h"
 
 static EVP_PKEY *test_key;
 

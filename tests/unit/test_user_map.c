@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "cert_factory.h"
-#include "tls/identity.h"
+#include "core/identity.h"
 #include "config/user_map.h"
 
 static EVP_PKEY *key;

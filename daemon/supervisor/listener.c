@@ -1,4 +1,4 @@
-#include "worker/listener.h"
+#include "supervisor/listener.h"
 
 #include <errno.h>
 #include <netinet/in.h>

@@ -4,7 +4,7 @@
 
 #include <openssl/x509.h>
 
-#include "config/config.h"
+#include "core/string_list.h"
 
 struct identity {
     char *subject;             /* RFC 2253 one line, "CN=alice,OU=eng,O=Example" */

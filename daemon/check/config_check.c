@@ -1,4 +1,4 @@
-#include "config/config_check.h"
+#include "check/config_check.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-#include "tls/identity.h"
+#include "core/identity.h"
 
 #include <arpa/inet.h>
 #include <openssl/evp.h>

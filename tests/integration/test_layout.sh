@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The layout holds: which folder of daemon/ may include which (ARCHITECTURE.md), the
+# CLI carries no relay, worker, second-factor, PAM helper or supervisor code, and no
+# source file grows past what one module should be.
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib.sh"
+repo=$(cd "$here/../.." && pwd)
+build=$(dirname "$KTLSTUN")
+
+# folder: the folders it may include besides itself. kmod-helpers/ headers are named
+# without a folder and are for ktls, check, supervisor and cli.
+declare -A may_include=(
+    [core]=""
+    [proto]="core"
+    [config]="core proto"
+    [ktls]="core kmod"
+    [tls]="core config ktls"
+    [relay]="core ktls"
+    [auth]="core config proto tls ktls"
+    [worker]="core config proto tls ktls relay auth"
+    [helper]="core config proto"
+    [check]="core config proto tls ktls kmod"
+    [supervisor]="core config proto tls ktls relay auth worker helper check kmod"
+    [cli]="core config proto tls ktls check kmod"
+)
+# Single headers a folder may include beyond its folders, each for a reason:
+#   worker: the generation it serves, built by the supervisor before the fork;
+#   cli: the lock state file, edited by `ktlstun unlock` while the daemon is stopped.
+declare -A may_include_file=(
+    [worker]="supervisor/generation.h"
+    [cli]="helper/lock_policy.h helper/lock_state.h"
+)
+
+note "include rules"
+bad=""
+for dir in "$repo"/daemon/*/; do
+    folder=$(basename "$dir")
+    [ -n "${may_include[$folder]+set}" ] || { bad+="daemon/$folder/ is not in the layout"$'\n'; continue; }
+    allowed=" $folder ${may_include[$folder]} "
+    files=" ${may_include_file[$folder]:-} "
+    while IFS=: read -r file line text; do
+        header=$(sed -n 's/^#include "\([^"]*\)".*/\1/p' <<<"$text")
+        case $header in
+            */*) target=${header%%/*} ;;
+            kmod_load.h|ktls_probe.h) target=kmod ;;
+            *) bad+="$file:$line: $header is named without its folder"$'\n'; continue ;;
+        esac
+        [[ $allowed == *" $target "* ]] && continue
+        [[ $files == *" $header "* ]] && continue
+        bad+="${file#"$repo"/}:$line: $folder/ may not include $header"$'\n'
+    done < <(grep -Hn '^#include "' "$dir"*.[ch] 2>/dev/null)
+done
+[ -z "$bad" ] || fail "includes that break the layout:"$'\n'"$bad"
+
+note "the CLI links none of the daemon-only code"
+cli_symbols=$(nm --defined-only "$KTLSTUN" | awk '$2 ~ /^[TtDdBbRr]$/ { print $3 }' | sort -u)
+for folder in relay worker auth helper supervisor; do
+    for object in "$build"/obj/daemon/$folder/*.o; do
+        [ -e "$object" ] || fail "no objects under $build/obj/daemon/$folder"
+        name=$(basename "$object" .o)
+        case "$folder/$name" in
+            helper/lock_policy|helper/lock_state) continue ;;   # see may_include_file
+            supervisor/ktlstund) continue ;;                    # the daemon's main
+        esac
+        exported=$(nm --defined-only --extern-only "$object" | awk '$2 == "T" { print $3 }' | sort -u)
+        [ -n "$exported" ] || continue
+        shared=$(comm -12 <(printf '%s\n' "$cli_symbols") <(printf '%s\n' "$exported"))
+        [ -z "$shared" ] || fail "build/ktlstun contains $folder/$name.c: $(echo $shared)"
+    done
+done
+pam_calls=$(nm --undefined-only "$KTLSTUN" | awk '{ print $2 }' | grep -E '^pam_' || true)
+[ -z "$pam_calls" ] || fail "build/ktlstun calls libpam: $(echo $pam_calls)"
+splice_calls=$(nm --undefined-only "$KTLSTUN" | awk '{ print $2 }' | grep -E '^(splice|pam_start)(@|$)' || true)
+[ -z "$splice_calls" ] || fail "build/ktlstun calls $(echo $splice_calls)"
+# The check has teeth: the daemon does contain what the CLI must not.
+nm --defined-only "$KTLSTUND" | grep -q ' T relay_splice_' || fail "no relay_splice_ in ktlstund: the symbol check reads the wrong names"
+nm --undefined-only "$KTLSTUND" | grep -qE ' pam_(start|authenticate)' || fail "no pam_start in ktlstund: the libpam check reads the wrong names"
+
+note "no source file past 700 lines"
+long=$(find "$repo/daemon" "$repo/kmod-helpers" -name '*.[ch]' -exec wc -l {} + |
+       awk '$2 != "total" && $1 > 700 { print $2 " (" $1 " lines)" }')
+[ -z "$long" ] || fail "files past 700 lines: $long"
