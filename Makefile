@@ -25,7 +25,7 @@ CC      ?= cc
 # Debian 12 packages: what building needs, and what the tests and the demo run.
 BUILD_PACKAGES := gcc make pkg-config libssl-dev libiniparser-dev libcmocka-dev \
                   libsystemd-dev libpam0g-dev libkmod-dev libnl-3-dev
-TEST_PACKAGES  := openssl curl stunnel4 socat procps iproute2 jq systemd util-linux \
+TEST_PACKAGES  := cppcheck clang-tidy openssl curl stunnel4 socat procps iproute2 jq systemd util-linux \
                   groff-base man-db strace libpam-oath oathtool fail2ban \
                   qemu-system-x86 busybox-static cpio kmod
 # make bench only: the peers it measures against, its load tool, charts, report.
@@ -86,7 +86,7 @@ say = $(if $(filter 1,$(V)),,@printf '  %-6s %s\n' $(1) $(2);)
 # Keep object files between runs (they are intermediates of pattern rules).
 .SECONDARY:
 
-.PHONY: all deps check check-unit check-integration check-vm asan demo bench bench-vm fuzz install uninstall clean
+.PHONY: all deps check check-unit check-integration check-vm asan lint demo bench bench-vm fuzz install uninstall clean
 
 all: $(BUILD)/ktlstund $(BUILD)/ktlstun $(UNIT_TESTS) $(TOOLS) $(BENCH_TOOLS)
 
@@ -133,6 +133,12 @@ check: deps
 	$(MAKE) all
 	$(MAKE) asan
 	tests/run-all.sh build build/asan
+
+# Static analysis, clean or failing: cppcheck, and clang-tidy with the checks in
+# .clang-tidy. tests/run-all.sh runs it as a suite of make check.
+LINT_SOURCES := $(wildcard daemon/*/*.c kmod-helpers/*.c)
+lint:
+	tests/lint.sh $(LINT_SOURCES)
 
 check-unit: all
 	tests/unit/run.sh $(BUILD)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# What `make check` runs after building: unit and integration suites on the normal
-# build and on the ASan+UBSan build, then the kTLS suite in a real kernel (QEMU).
+# What `make check` runs after building: static analysis (make lint), unit and
+# integration suites on the normal build and on the ASan+UBSan build, then the kTLS
+# suite in a real kernel (QEMU).
 # Each suite ends with "NAME: N passed, N failed"; this script totals them and ends
 # with one such line of its own.
 set -u
@@ -29,6 +30,7 @@ run_suite() {   # label, command...
     fi
 }
 
+run_suite lint make --no-print-directory lint
 run_suite unit tests/unit/run.sh "$normal"
 run_suite unit-asan tests/unit/run.sh "$asan"
 run_suite integration tests/integration/run.sh "$normal"
