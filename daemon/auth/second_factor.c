@@ -72,7 +72,7 @@ int second_factor_is_login(const SSL *ssl)
 
 char *second_factor_peer_address(int fd, char *buf, size_t len)
 {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = { 0 };
     socklen_t sslen = sizeof(ss);
     snprintf(buf, len, "local");
     if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sslen) < 0)

@@ -96,6 +96,23 @@ static int ask(const char *path, struct collected *all)
 /* Locks are the PAM helper's: its control socket lists them one per line,
  * "TUNNEL KIND KEY until EPOCH (level N)" (KEY may hold blanks). Not reachable (no
  * second factor, or not root) is not an error: there is simply nothing to show. */
+/* Reads " until EPOCH (level N)" at TEXT. Returns 0, or -1 when it is not that. */
+static int parse_lock_end(const char *text, long long *epoch, unsigned long *level)
+{
+    static const char until[] = " until ", level_text[] = " (level ";
+    if (strncmp(text, until, sizeof(until) - 1) != 0)
+        return -1;
+    const char *p = text + sizeof(until) - 1;
+    char *end;
+    errno = 0;
+    *epoch = strtoll(p, &end, 10);
+    if (errno != 0 || end == p || strncmp(end, level_text, sizeof(level_text) - 1) != 0)
+        return -1;
+    p = end + sizeof(level_text) - 1;
+    *level = strtoul(p, &end, 10);
+    return errno != 0 || end == p || *end != ')' ? -1 : 0;
+}
+
 static void ask_locks(const char *runtime_dir, struct collected *all)
 {
     char reply[16384];
@@ -108,9 +125,9 @@ static void ask_locks(const char *runtime_dir, struct collected *all)
         char *first = strchr(line, ' ');
         char *second = first ? strchr(first + 1, ' ') : NULL;
         long long epoch = 0;
-        unsigned level = 0;
+        unsigned long level = 0;
         if (until == NULL || second == NULL || second >= until ||
-            sscanf(until, " until %lld (level %u)", &epoch, &level) != 2)
+            parse_lock_end(until, &epoch, &level) < 0)
             continue;
         *first = *second = *until = '\0';
         char *text = NULL;

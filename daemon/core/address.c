@@ -63,9 +63,10 @@ static int valid_ipv6_literal(const char *literal)
     char copy[INET6_ADDRSTRLEN + 32];
     struct in6_addr ignored;
 
-    if (strlen(literal) >= sizeof(copy))
+    size_t len = strlen(literal);
+    if (len >= sizeof(copy))
         return 0;
-    strcpy(copy, literal);
+    memcpy(copy, literal, len + 1);
     /* A zone ("fe80::1%eth0") is for getaddrinfo to resolve; inet_pton rejects it. */
     char *zone = strchr(copy, '%');
     if (zone != NULL) {
@@ -86,12 +87,13 @@ static int parse_unix(const char *path, struct address *out, const char **reason
         *reason = "unix socket path must be absolute";
         return -1;
     }
-    if (strlen(path) >= sizeof(out->path)) {
+    size_t len = strlen(path);
+    if (len >= sizeof(out->path)) {
         *reason = "unix socket path too long (at most 107 bytes)";
         return -1;
     }
     out->kind = ADDRESS_UNIX;
-    strcpy(out->path, path);
+    memcpy(out->path, path, len + 1);
     return 0;
 }
 

@@ -1,5 +1,6 @@
 #include "core/log.h"
 
+#include <errno.h>
 #include <openssl/err.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,10 +45,19 @@ void log_use_syslog(void)
 int log_use_journal_if_connected(void)
 {
     const char *stream = getenv("JOURNAL_STREAM");
-    unsigned long long device, inode;
     struct stat st;
-    if (stream == NULL || sscanf(stream, "%llu:%llu", &device, &inode) != 2 ||
-        fstat(STDERR_FILENO, &st) < 0 || st.st_dev != device || st.st_ino != inode)
+    if (stream == NULL || fstat(STDERR_FILENO, &st) < 0)
+        return 0;
+    /* "DEVICE:INODE" of the stream systemd connected stderr to. */
+    char *end;
+    errno = 0;
+    unsigned long long device = strtoull(stream, &end, 10);
+    if (errno != 0 || end == stream || *end != ':')
+        return 0;
+    const char *inode_text = end + 1;
+    unsigned long long inode = strtoull(inode_text, &end, 10);
+    if (errno != 0 || end == inode_text || *end != '\0' || st.st_dev != device ||
+        st.st_ino != inode)
         return 0;
     log_to_journal = 1;
     return 1;

@@ -54,12 +54,17 @@ char *string_list_join(const struct string_list *list, const char *separator)
     char *joined = malloc(total);
     if (joined == NULL)
         return NULL;
-    joined[0] = '\0';
+    size_t used = 0, separator_len = strlen(separator);
     for (size_t i = 0; i < list->count; i++) {
-        if (i > 0)
-            strcat(joined, separator);
-        strcat(joined, list->items[i]);
+        if (i > 0) {
+            memcpy(joined + used, separator, separator_len);
+            used += separator_len;
+        }
+        size_t item_len = strlen(list->items[i]);
+        memcpy(joined + used, list->items[i], item_len);
+        used += item_len;
     }
+    joined[used] = '\0';
     return joined;
 }
 
