@@ -1,0 +1,38 @@
+#include "core/text.h"
+
+/* Not isxdigit(): a locale must not change what a pin or a keylog line means. */
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+long text_hex_decode(const char *hex, size_t hex_len, unsigned char *out, size_t out_cap)
+{
+    if (hex_len == 0 || hex_len % 2 != 0 || hex_len / 2 > out_cap)
+        return -1;
+    for (size_t i = 0; i < hex_len / 2; i++) {
+        int high = hex_digit(hex[2 * i]);
+        int low = hex_digit(hex[2 * i + 1]);
+        if (high < 0 || low < 0)
+            return -1;
+        out[i] = (unsigned char)(high << 4 | low);
+    }
+    return (long)(hex_len / 2);
+}
+
+void text_hex_encode(const unsigned char *bytes, size_t len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[bytes[i] >> 4];
+        out[2 * i + 1] = digits[bytes[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
