@@ -7,7 +7,7 @@
 #include <openssl/ssl.h>
 
 #include "core/text.h"
-#include "tls/pin.h"
+#include "config/pin.h"
 
 #define MAX_CONNECTIONS_MAX 1000000
 #define DEFAULT_HANDSHAKE_TIMEOUT 10

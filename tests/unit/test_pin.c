@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "tls/pin.h"
+#include "config/pin.h"
 
 /* One SubjectPublicKeyInfo digest in every spelling pin_sha256 accepts. */
 static const unsigned char digest_a[PIN_SHA256_LEN] = {

@@ -1,4 +1,4 @@
-#include "tls/pin.h"
+#include "config/pin.h"
 
 #include <stdint.h>
 #include <string.h>
