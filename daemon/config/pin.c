@@ -6,7 +6,6 @@
 
 #include "core/text.h"
 
-#define PIN_HEX_DIGITS (2 * PIN_SHA256_LEN)
 
 static int base64_value(char c)
 {
@@ -55,26 +54,10 @@ static int decode_base64(const char *text, unsigned char digest[PIN_SHA256_LEN])
 }
 
 /* Colons may stand anywhere, so fingerprints copied from any tool's output work. */
-static int decode_hex(const char *text, unsigned char digest[PIN_SHA256_LEN])
-{
-    char digits[PIN_HEX_DIGITS];
-    size_t used = 0;
-
-    for (const char *cursor = text; *cursor != '\0'; cursor++) {
-        if (*cursor == ':')
-            continue;
-        if (used == PIN_HEX_DIGITS)
-            return -1;
-        digits[used++] = *cursor;
-    }
-    if (used != PIN_HEX_DIGITS)
-        return -1;
-    return text_hex_decode(digits, used, digest, PIN_SHA256_LEN) == PIN_SHA256_LEN ? 0 : -1;
-}
 
 int pin_decode(const char *text, unsigned char digest[PIN_SHA256_LEN])
 {
-    if (decode_hex(text, digest) == 0)
+    if (text_hex_decode_fingerprint(text, digest, PIN_SHA256_LEN) == 0)
         return 0;
     if (strncasecmp(text, "sha256//", 8) == 0)
         text += 8;

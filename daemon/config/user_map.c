@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/text.h"
+
 enum map_kind { MAP_CN, MAP_EMAIL_LOCAL_PART, MAP_URI_PATH, MAP_FILE };
 
 /* What a file line's IDENTITY names. */
@@ -61,18 +63,14 @@ const char *user_map_describe(const struct user_map *map)
 }
 
 /* "AB:cd…" (64 hex digits, colons allowed) → lowercase hex; 0 on success. */
+/* A fingerprint as identity_from_cert() writes it: 64 lowercase hex digits. */
 static int normalize_fingerprint(const char *text, char out[65])
 {
-    size_t used = 0;
-    for (const char *cursor = text; *cursor != '\0'; cursor++) {
-        if (*cursor == ':')
-            continue;
-        if (!isxdigit((unsigned char)*cursor) || used == 64)
-            return -1;
-        out[used++] = (char)tolower((unsigned char)*cursor);
-    }
-    out[used] = '\0';
-    return used == 64 ? 0 : -1;
+    unsigned char digest[32];
+    if (text_hex_decode_fingerprint(text, digest, sizeof(digest)) < 0)
+        return -1;
+    text_hex_encode(digest, sizeof(digest), out);
+    return 0;
 }
 
 static int parse_identity(const char *text, enum name_kind *kind, char **value)

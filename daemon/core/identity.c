@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/text.h"
 
 /* Writes the LEN bytes at DATA as a new string in which a NUL, a control character
  * (and, for ASN.1 types that only allow ASCII, any byte >= 0x80) becomes "\XX", and a
@@ -210,16 +211,6 @@ out:
     return result;
 }
 
-static void to_hex(const unsigned char *digest, size_t len, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = hex[digest[i] >> 4];
-        out[2 * i + 1] = hex[digest[i] & 0x0f];
-    }
-    out[2 * len] = '\0';
-}
-
 static int read_fingerprints(struct identity *id, X509 *cert, const char **failure)
 {
     int result = -1;
@@ -231,7 +222,7 @@ static int read_fingerprints(struct identity *id, X509 *cert, const char **failu
         *failure = "cannot hash the certificate";
         goto out;
     }
-    to_hex(digest, digest_len, id->sha256);
+    text_hex_encode(digest, digest_len, id->sha256);
 
     /* The whole DER SubjectPublicKeyInfo (RFC 7469 pins), not X509_pubkey_digest(),
      * which hashes only the key's BIT STRING. */
@@ -240,7 +231,7 @@ static int read_fingerprints(struct identity *id, X509 *cert, const char **failu
         *failure = "cannot hash the public key";
         goto out;
     }
-    to_hex(digest, digest_len, id->spki_sha256);
+    text_hex_encode(digest, digest_len, id->spki_sha256);
     result = 0;
 out:
     OPENSSL_free(spki);

@@ -1,7 +1,6 @@
 #include "core/text.h"
 
-/* Not isxdigit(): a locale must not change what a pin or a keylog line means. */
-static int hex_digit(char c)
+int text_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -17,13 +16,33 @@ long text_hex_decode(const char *hex, size_t hex_len, unsigned char *out, size_t
     if (hex_len == 0 || hex_len % 2 != 0 || hex_len / 2 > out_cap)
         return -1;
     for (size_t i = 0; i < hex_len / 2; i++) {
-        int high = hex_digit(hex[2 * i]);
-        int low = hex_digit(hex[2 * i + 1]);
+        int high = text_hex_digit(hex[2 * i]);
+        int low = text_hex_digit(hex[2 * i + 1]);
         if (high < 0 || low < 0)
             return -1;
         out[i] = (unsigned char)(high << 4 | low);
     }
     return (long)(hex_len / 2);
+}
+
+int text_hex_decode_fingerprint(const char *text, unsigned char *out, size_t len)
+{
+    size_t digits = 0;
+    int high = -1;
+
+    for (const char *cursor = text; *cursor != '\0'; cursor++) {
+        if (*cursor == ':')
+            continue;
+        int value = text_hex_digit(*cursor);
+        if (value < 0 || digits == 2 * len)
+            return -1;
+        if (digits % 2 == 0)
+            high = value;
+        else
+            out[digits / 2] = (unsigned char)(high << 4 | value);
+        digits++;
+    }
+    return digits == 2 * len ? 0 : -1;
 }
 
 void text_hex_encode(const unsigned char *bytes, size_t len, char *out)

@@ -4,11 +4,20 @@
 
 #include <stddef.h>
 
+/* Returns the value of the hex digit C (either case), or -1. Not isxdigit(): a locale
+ * must not change what a pin, a keylog line or an escape means. */
+int text_hex_digit(char c);
+
 /* Decodes exactly HEX_LEN hex digits (either case, no separators) at HEX into OUT,
  * which holds OUT_CAP bytes. Returns the number of bytes written (HEX_LEN / 2), or -1
  * when HEX_LEN is 0 or odd, the bytes do not fit, or a character is not a hex digit
  * (OUT may then hold part of the result). */
 long text_hex_decode(const char *hex, size_t hex_len, unsigned char *out, size_t out_cap);
+
+/* Decodes TEXT, exactly 2 * LEN hex digits in either case with any colons between
+ * them ("AB:CD:…", as openssl prints fingerprints), into the LEN bytes at OUT.
+ * Returns 0, or -1 when TEXT is anything else (OUT may then hold part of it). */
+int text_hex_decode_fingerprint(const char *text, unsigned char *out, size_t len);
 
 /* Writes the LEN bytes at BYTES as 2 * LEN lowercase hex digits and a NUL into OUT,
  * which the caller sizes 2 * LEN + 1. */

@@ -8,6 +8,7 @@
 #include <openssl/params.h>
 
 #include "core/log.h"
+#include "core/text.h"
 
 /* TLS 1.2 AES-GCM/CCM: 4-byte implicit IV (RFC 5288, RFC 6655). ChaCha20-Poly1305 in
  * TLS 1.2 and every TLS 1.3 cipher: a 12-byte IV XORed with the sequence number. */
@@ -239,33 +240,6 @@ int ktls_keys_tls12_prf(enum ktls_hash hash, const unsigned char *secret, size_t
     return tls12_prf(hash, secret, secret_len, label, seed, seed_len, NULL, 0, out, out_len);
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes exactly HEX_LEN hex digits into OUT (capacity OUT_CAP).
- * Returns the byte count, or -1 when the text is not whole hex bytes or too long. */
-static long decode_hex(const char *hex, size_t hex_len, unsigned char *out, size_t out_cap)
-{
-    if (hex_len == 0 || hex_len % 2 != 0 || hex_len / 2 > out_cap)
-        return -1;
-    for (size_t i = 0; i < hex_len / 2; i++) {
-        int high = hex_digit(hex[2 * i]);
-        int low = hex_digit(hex[2 * i + 1]);
-        if (high < 0 || low < 0)
-            return -1;
-        out[i] = (unsigned char)(high << 4 | low);
-    }
-    return (long)(hex_len / 2);
-}
-
 /* The slot a keylog label fills, or NULL for labels ktlstun has no use for. */
 static struct ktls_secret *slot_for_label(struct ktls_secrets *secrets, const char *label,
                                           size_t label_len, int *is_master)
@@ -311,7 +285,7 @@ int ktls_keys_note_keylog_line(struct ktls_secrets *secrets, const char *line)
     random_hex = label_end + 1;
     random_end = strchr(random_hex, ' ');
     if (random_end == NULL
-        || decode_hex(random_hex, (size_t)(random_end - random_hex), random, sizeof(random))
+        || text_hex_decode(random_hex, (size_t)(random_end - random_hex), random, sizeof(random))
                != (long)sizeof(random)) {
         log_error("kTLS: the client random in the %.*s keylog line is malformed; cannot hand "
                   "keys to the kernel", (int)label_len, line);
@@ -322,7 +296,7 @@ int ktls_keys_note_keylog_line(struct ktls_secrets *secrets, const char *line)
     secret_hex_len = strcspn(secret_hex, "\r\n");
     secret_len = -1;
     if (secret_hex[secret_hex_len + strspn(secret_hex + secret_hex_len, "\r\n")] == '\0')
-        secret_len = decode_hex(secret_hex, secret_hex_len, parsed.bytes, sizeof(parsed.bytes));
+        secret_len = text_hex_decode(secret_hex, secret_hex_len, parsed.bytes, sizeof(parsed.bytes));
     if (is_master ? secret_len != KTLS_KEYS_MAX_SECRET_LEN
                   : secret_len != 32 && secret_len != 48) {
         log_error("kTLS: the secret in the %.*s keylog line is malformed; cannot hand keys to "

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "core/text.h"
+
 static int needs_escape(unsigned char c)
 {
     return c <= ' ' || c == '%' || c == '=' || c == 0x7f;
@@ -38,17 +40,6 @@ void status_record_end(FILE *out)
     fputc('\n', out);
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* Decodes %XX in place. Returns -1 on a broken escape. */
 static int decode(char *text)
 {
@@ -58,7 +49,7 @@ static int decode(char *text)
             *out++ = *in;
             continue;
         }
-        int high = hex_value(in[1]), low = high < 0 ? -1 : hex_value(in[2]);
+        int high = text_hex_digit(in[1]), low = high < 0 ? -1 : text_hex_digit(in[2]);
         if (low < 0)
             return -1;
         *out++ = (char)(high * 16 + low);
