@@ -2,6 +2,7 @@
 
 #include "kmod_load.h"
 #include "core/log.h"
+#include "core/text.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -306,19 +307,6 @@ static void print_table(const struct ktls_probe_result *result)
     printf("%-46s  %s\n", "rx expect no padding (TLS_RX_EXPECT_NO_PAD):", rx);
 }
 
-static void print_json_string(const char *text)
-{
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
-        if (*p == '"' || *p == '\\')
-            printf("\\%c", *p);
-        else if (*p < 0x20)
-            printf("\\u%04x", *p);
-        else
-            putchar(*p);
-    }
-    putchar('"');
-}
 
 static void print_json_outcome(const char *key, const struct ktls_probe_outcome *outcome)
 {
@@ -326,18 +314,18 @@ static void print_json_outcome(const char *key, const struct ktls_probe_outcome 
     if (outcome->accepted || outcome->error == 0)
         printf("null");
     else
-        print_json_string(error_name(outcome->error));
+        text_json_string(stdout, error_name(outcome->error));
 }
 
 static void print_json(const struct ktls_probe_result *result)
 {
     printf("{\"kernel\":");
-    print_json_string(result->kernel_release);
+    text_json_string(stdout, result->kernel_release);
     printf(",\"tls_ulp\":%s,\"tls_ulp_error\":", result->tls_ulp ? "true" : "false");
     if (result->tls_ulp)
         printf("null");
     else
-        print_json_string(result->ulp_reason);
+        text_json_string(stdout, result->ulp_reason);
     printf(",\"ciphers\":[");
     for (int v = 0; v < KTLS_PROBE_VERSION_COUNT; v++) {
         for (int c = 0; c < KTLS_PROBE_CIPHER_COUNT; c++) {

@@ -15,6 +15,7 @@
 #include <iniparser/iniparser.h>
 
 #include "config/config.h"
+#include "core/text.h"
 #include "proto/status_record.h"
 #include "cli/unlock.h"
 
@@ -161,19 +162,6 @@ static int is_repeated_grant(const struct collected *all, size_t index)
     return 0;
 }
 
-static void print_json_string(const char *text)
-{
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
-        if (*p == '"' || *p == '\\')
-            printf("\\%c", *p);
-        else if (*p < 0x20)
-            printf("\\u%04x", *p);
-        else
-            putchar(*p);
-    }
-    putchar('"');
-}
 
 static int is_number_key(const char *key)
 {
@@ -199,7 +187,7 @@ static void print_json_record(const struct status_record *record, const char *ex
     for (size_t i = 0; i < record->count; i++) {
         if (i > 0)
             putchar(',');
-        print_json_string(record->keys[i]);
+        text_json_string(stdout, record->keys[i]);
         putchar(':');
         const char *value = record->values[i];
         if (is_number_key(record->keys[i]) && value[0] != '\0' &&
@@ -208,7 +196,7 @@ static void print_json_record(const struct status_record *record, const char *ex
         else if (is_flag_key(record->keys[i]))
             fputs(strcmp(value, "0") != 0 ? "true" : "false", stdout);
         else
-            print_json_string(value);
+            text_json_string(stdout, value);
     }
     if (extra_key != NULL)
         printf("%s\"%s\":%llu", record->count ? "," : "", extra_key, extra_value);

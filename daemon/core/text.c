@@ -55,3 +55,32 @@ void text_hex_encode(const unsigned char *bytes, size_t len, char *out)
     }
     out[2 * len] = '\0';
 }
+
+const char *text_log_quote(const char *text, char *buf, size_t len)
+{
+    size_t out = 0;
+    for (const char *p = text ? text : ""; *p != '\0' && out + 3 < len; p++) {
+        char c = *p;
+        if (c == '"' || c == '\\')
+            buf[out++] = '\\';
+        if (c == '\n' || c == '\r')
+            c = ' ';
+        buf[out++] = c;
+    }
+    buf[out] = '\0';
+    return buf;
+}
+
+void text_json_string(FILE *out, const char *text)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(out, "\\u%04x", *p);
+        else
+            fputc(*p, out);
+    }
+    fputc('"', out);
+}

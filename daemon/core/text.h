@@ -1,8 +1,10 @@
-/* text — hex between bytes and text, for fingerprints, pins and keylog secrets. */
+/* text — small codecs every process shares: hex for fingerprints, pins and keylog
+ * secrets; the quoting of log values; JSON strings. */
 #ifndef KTLSTUN_TEXT_H
 #define KTLSTUN_TEXT_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* Returns the value of the hex digit C (either case), or -1. Not isxdigit(): a locale
  * must not change what a pin, a keylog line or an escape means. */
@@ -22,5 +24,15 @@ int text_hex_decode_fingerprint(const char *text, unsigned char *out, size_t len
 /* Writes the LEN bytes at BYTES as 2 * LEN lowercase hex digits and a NUL into OUT,
  * which the caller sizes 2 * LEN + 1. */
 void text_hex_encode(const unsigned char *bytes, size_t len, char *out);
+
+/* Copies TEXT (NULL is "") into BUF (LEN bytes, NUL-terminated) for use inside double
+ * quotes in a log line: '"' and '\\' get a backslash, CR and LF become spaces, so the
+ * value stays on one line and unambiguous; a value that does not fit is cut. Returns
+ * BUF. */
+const char *text_log_quote(const char *text, char *buf, size_t len);
+
+/* Writes TEXT to OUT as a JSON string, quotes included: '"' and '\\' escaped, control
+ * bytes as \u00XX, every other byte as it is. */
+void text_json_string(FILE *out, const char *text);
 
 #endif

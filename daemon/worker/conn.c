@@ -16,6 +16,7 @@
 #include "core/address.h"
 #include "ktls/ktls_offload.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "core/message_ids.h"
 #include "relay/relay.h"
 #include "relay/relay_splice.h"
@@ -79,19 +80,6 @@ static void on_plain_event(struct event_source *source, uint32_t events)
     conn_step(c);
 }
 
-/* Log values go inside double quotes; keep them one line and unambiguous. */
-static const char *quoted(const char *text, char *buf, size_t len)
-{
-    size_t out = 0;
-    for (const char *p = text ? text : ""; *p != '\0' && out + 3 < len; p++) {
-        if (*p == '"' || *p == '\\')
-            buf[out++] = '\\';
-        buf[out++] = (*p == '\n' || *p == '\r') ? ' ' : *p;
-    }
-    buf[out] = '\0';
-    return buf;
-}
-
 static void log_refusal(const struct conn *c, const char *reason)
 {
     char q[600];
@@ -103,7 +91,7 @@ static void log_refusal(const struct conn *c, const char *reason)
     };
     log_event(LOG_LEVEL_WARNING, MESSAGE_ID_REFUSED, fields, sizeof(fields) / sizeof(fields[0]),
               "refused tunnel=%s peer=%s reason=\"%s\"", c->tunnel->config->name,
-              c->peer_address, quoted(reason, q, sizeof(q)));
+              c->peer_address, text_log_quote(reason, q, sizeof(q)));
 }
 
 static void log_audit(const struct conn *c, const char *close_reason)
@@ -143,13 +131,13 @@ static void log_audit(const struct conn *c, const char *close_reason)
              "ktls=%s bytes_in=%llu bytes_out=%llu userspace_bytes=%llu duration=%llu.%03llus "
              "close=\"%s\"",
              c->tunnel->config->name, c->peer_address,
-             quoted(id ? id->subject : "", subject, sizeof(subject)),
-             quoted(id ? id->sans : "", sans, sizeof(sans)), id ? id->sha256 : "-",
+             text_log_quote(id ? id->subject : "", subject, sizeof(subject)),
+             text_log_quote(id ? id->sans : "", sans, sizeof(sans)), id ? id->sha256 : "-",
              c->tls_version, c->cipher, c->offloaded ? "tx+rx" : "off",
              (unsigned long long)bytes_in, (unsigned long long)bytes_out,
              (unsigned long long)copied,
              (unsigned long long)(elapsed / 1000), (unsigned long long)(elapsed % 1000),
-             quoted(close_reason, reason, sizeof(reason)));
+             text_log_quote(close_reason, reason, sizeof(reason)));
 }
 
 /* Adds what moved since the last report to the shared counters, so long-lived

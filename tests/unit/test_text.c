@@ -2,6 +2,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -66,6 +68,51 @@ static void test_hex_round_trip(void **state)
     assert_memory_equal(back, bytes, sizeof(bytes));
 }
 
+static void test_hex_decode_fingerprint(void **state)
+{
+    unsigned char out[4];
+    static const unsigned char expected[4] = { 0xab, 0xcd, 0x01, 0xef };
+    (void)state;
+
+    assert_int_equal(text_hex_decode_fingerprint("AB:cd:01:EF", out, sizeof(out)), 0);
+    assert_memory_equal(out, expected, sizeof(out));
+    assert_int_equal(text_hex_decode_fingerprint("abcd01ef", out, sizeof(out)), 0);
+    assert_memory_equal(out, expected, sizeof(out));
+    assert_int_equal(text_hex_decode_fingerprint("abcd01e", out, sizeof(out)), -1);     /* short */
+    assert_int_equal(text_hex_decode_fingerprint("abcd01ef00", out, sizeof(out)), -1);  /* long */
+    assert_int_equal(text_hex_decode_fingerprint("abcd01eg", out, sizeof(out)), -1);    /* not hex */
+    assert_int_equal(text_hex_decode_fingerprint("ab cd01ef", out, sizeof(out)), -1);   /* blank */
+    assert_int_equal(text_hex_decode_fingerprint("", out, sizeof(out)), -1);
+}
+
+static void test_log_quote(void **state)
+{
+    char buf[16];
+    (void)state;
+
+    assert_string_equal(text_log_quote("a \"b\" \\c", buf, sizeof(buf)), "a \\\"b\\\" \\\\c");
+    assert_string_equal(text_log_quote("line\nnext\r", buf, sizeof(buf)), "line next ");
+    assert_string_equal(text_log_quote(NULL, buf, sizeof(buf)), "");
+    /* Cut, never past the buffer, never half an escape. */
+    assert_string_equal(text_log_quote("0123456789abcdefghij", buf, sizeof(buf)), "0123456789abc");
+    assert_string_equal(text_log_quote("0123456789abc\"", buf, sizeof(buf)), "0123456789abc");
+    assert_string_equal(text_log_quote("0123456789a\"", buf, sizeof(buf)), "0123456789a\\\"");
+}
+
+static void test_json_string(void **state)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    (void)state;
+
+    assert_non_null(out);
+    text_json_string(out, "a\"b\\c\x01\n\xc3\xa9");
+    fclose(out);
+    assert_string_equal(text, "\"a\\\"b\\\\c\\u0001\\u000a\xc3\xa9\"");
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -73,6 +120,9 @@ int main(void)
         cmocka_unit_test(test_hex_decode_rejects),
         cmocka_unit_test(test_hex_encode),
         cmocka_unit_test(test_hex_round_trip),
+        cmocka_unit_test(test_hex_decode_fingerprint),
+        cmocka_unit_test(test_log_quote),
+        cmocka_unit_test(test_json_string),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
