@@ -1,6 +1,7 @@
 #include "ktls_probe.h"
 
 #include "kmod_load.h"
+#include "ktls_uapi.h"
 #include "core/log.h"
 #include "core/text.h"
 
@@ -16,20 +17,6 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-/* glibc and linux-libc-dev on Debian 12 define all of these; the fallbacks keep the
- * probe building against older headers, where the kernel simply refuses what it lacks. */
-#ifndef SOL_TLS
-#define SOL_TLS 282
-#endif
-#ifndef TCP_ULP
-#define TCP_ULP 31
-#endif
-#ifndef TLS_TX_ZEROCOPY_RO
-#define TLS_TX_ZEROCOPY_RO 3 /* linux 6.0 */
-#endif
-#ifndef TLS_RX_EXPECT_NO_PAD
-#define TLS_RX_EXPECT_NO_PAD 4 /* linux 6.0 */
-#endif
 
 enum direction { DIRECTION_TX, DIRECTION_RX };
 

@@ -10,12 +10,10 @@
 #include <openssl/crypto.h>
 
 #include "kmod_load.h"
+#include "ktls_uapi.h"
 #include "ktls/ktls_crypto_info.h"
 #include "core/log.h"
 
-#ifndef SOL_TLS
-#define SOL_TLS 282   /* linux/socket.h; glibc 2.36 does not export it */
-#endif
 
 static int secrets_index = -1;
 

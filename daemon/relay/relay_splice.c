@@ -10,20 +10,10 @@
 #include <linux/tls.h>
 #include <openssl/ssl.h>
 
-#ifndef SOL_TLS
-#define SOL_TLS 282
-#endif
+#include "ktls/tls_record.h"
+#include "ktls_uapi.h"
 
 #define PIPE_CAPACITY 65536          /* Linux's default pipe size */
-#define TLS_MAX_RECORD 16384
-#define RECORD_CHANGE_CIPHER_SPEC 20
-#define RECORD_ALERT 21
-#define RECORD_HANDSHAKE 22
-#define RECORD_APPLICATION_DATA 23
-#define HANDSHAKE_NEW_SESSION_TICKET 4
-#define HANDSHAKE_KEY_UPDATE 24
-#define ALERT_CLOSE_NOTIFY 0
-#define ALERT_BAD_RECORD_MAC 20
 
 static void note_reason(struct splice_relay *r, const char *what, const char *detail)
 {
@@ -89,15 +79,15 @@ static int send_record(int fd, unsigned char type, const void *payload, size_t l
 
 static int send_close_notify(struct splice_relay *r)
 {
-    static const unsigned char close_notify[2] = { 1, ALERT_CLOSE_NOTIFY };
-    return send_record(r->tls_fd, RECORD_ALERT, close_notify, sizeof(close_notify));
+    static const unsigned char close_notify[2] = { 1, TLS_ALERT_CLOSE_NOTIFY };
+    return send_record(r->tls_fd, TLS_RECORD_ALERT, close_notify, sizeof(close_notify));
 }
 
 /* A record that fails to decrypt ends the connection with the fatal alert TLS asks
  * for (RFC 8446 6.2); nothing may follow it. */
 static void fail_decrypt(struct splice_relay *r)
 {
-    static const unsigned char bad_record_mac[2] = { 2, ALERT_BAD_RECORD_MAC };
+    static const unsigned char bad_record_mac[2] = { 2, TLS_ALERT_BAD_RECORD_MAC };
     r->decrypt_errors++;
     if (!r->to_tls.shut) {
         /* The kernel leaves EBADMSG pending on the socket (sk_err) and its TLS
@@ -105,7 +95,7 @@ static void fail_decrypt(struct splice_relay *r)
         int pending = 0;
         socklen_t len = sizeof(pending);
         getsockopt(r->tls_fd, SOL_SOCKET, SO_ERROR, &pending, &len);
-        send_record(r->tls_fd, RECORD_ALERT, bad_record_mac, sizeof(bad_record_mac));
+        send_record(r->tls_fd, TLS_RECORD_ALERT, bad_record_mac, sizeof(bad_record_mac));
     }
     r->to_tls.shut = 1;
 }
@@ -120,7 +110,7 @@ static int handle_handshake_record(struct splice_relay *r, const unsigned char *
             note_reason(r, "truncated TLS handshake message after the handshake", NULL);
             return -1;
         }
-        if (type == HANDSHAKE_KEY_UPDATE) {
+        if (type == TLS_HANDSHAKE_KEY_UPDATE) {
             char why[160];
             if (r->offload->suite.tls_version != TLS1_3_VERSION || body != 1 ||
                 ktls_offload_rekey_rx(r->tls_fd, r->secrets, r->offload, why, sizeof(why)) < 0) {
@@ -135,7 +125,7 @@ static int handle_handshake_record(struct splice_relay *r, const unsigned char *
                 note_reason(r, "peer requested a KeyUpdate of our keys; closing cleanly", NULL);
                 return -1;
             }
-        } else if (type != HANDSHAKE_NEW_SESSION_TICKET) {
+        } else if (type != TLS_HANDSHAKE_NEW_SESSION_TICKET) {
             /* Tickets are useless to us (no resumption) and dropped; nothing else may
              * follow the handshake. */
             char detail[32];
@@ -152,7 +142,7 @@ static int handle_handshake_record(struct splice_relay *r, const unsigned char *
  * keep going), -1 (close). */
 static int read_control_record(struct splice_relay *r)
 {
-    unsigned char record[TLS_MAX_RECORD + 256];
+    unsigned char record[TLS_RECORD_MAX_PLAINTEXT + 256];
     char control[CMSG_SPACE(sizeof(unsigned char))];
     struct iovec iov = { .iov_base = record, .iov_len = sizeof(record) };
     struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
@@ -178,13 +168,13 @@ static int read_control_record(struct splice_relay *r)
         r->from_tls.eof = 1;
         return 1;
     }
-    unsigned char type = RECORD_APPLICATION_DATA;
+    unsigned char type = TLS_RECORD_APPLICATION_DATA;
     struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
     if (cmsg != NULL && cmsg->cmsg_level == SOL_TLS && cmsg->cmsg_type == TLS_GET_RECORD_TYPE)
         type = *CMSG_DATA(cmsg);
     switch (type) {
-    case RECORD_ALERT:
-        if (n >= 2 && record[1] == ALERT_CLOSE_NOTIFY) {
+    case TLS_RECORD_ALERT:
+        if (n >= 2 && record[1] == TLS_ALERT_CLOSE_NOTIFY) {
             r->from_tls.eof = 1;
             return 1;
         }
@@ -192,9 +182,9 @@ static int read_control_record(struct splice_relay *r)
         /* After a fatal alert the session is over: we send nothing more. */
         r->to_tls.shut = 1;
         return -1;
-    case RECORD_HANDSHAKE:
+    case TLS_RECORD_HANDSHAKE:
         return handle_handshake_record(r, record, (size_t)n) < 0 ? -1 : 1;
-    case RECORD_APPLICATION_DATA: {
+    case TLS_RECORD_APPLICATION_DATA: {
         /* Data read this way went through our memory: count it, pass it on. */
         ssize_t written = write(r->from_tls.pipe_write, record, (size_t)n);
         if (written != n) {
@@ -299,7 +289,7 @@ static int pump_to_tls(struct splice_relay *r)
         return -1;
     /* Each splice ends a record; full records in between: an upper bound. */
     if (drained > 0)
-        r->tx_records += (uint64_t)drained / TLS_MAX_RECORD + 1;
+        r->tx_records += (uint64_t)drained / TLS_RECORD_MAX_PLAINTEXT + 1;
     int progress = drained > 0;
     if (d->eof) {
         if (d->in_pipe == 0 && !d->shut) {

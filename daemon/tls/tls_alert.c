@@ -8,13 +8,9 @@
 #include <openssl/evp.h>
 
 #include "ktls/ktls_keys.h"
+#include "ktls/tls_record.h"
 #include "core/log.h"
 
-#define RECORD_HEADER_LEN 5
-#define RECORD_ALERT 21
-#define RECORD_APPLICATION_DATA 23
-#define ALERT_FATAL 2
-#define ALERT_ACCESS_DENIED 49
 #define AEAD_TAG_LEN 16
 #define SERVER_SECRET_LABEL "SERVER_TRAFFIC_SECRET_0 "
 
@@ -109,7 +105,7 @@ static const EVP_CIPHER *aead_for(enum ktls_cipher cipher)
  * the nonce is the IV itself). Returns the record length, or 0. */
 static size_t seal_tls13_alert(SSL *ssl, unsigned char *record, size_t capacity)
 {
-    static const unsigned char inner[] = { ALERT_FATAL, ALERT_ACCESS_DENIED, RECORD_ALERT };
+    static const unsigned char inner[] = { TLS_ALERT_FATAL, TLS_ALERT_ACCESS_DENIED, TLS_RECORD_ALERT };
     size_t length = 0;
     struct ktls_suite suite;
     struct ktls_direction_keys keys;
@@ -121,7 +117,7 @@ static size_t seal_tls13_alert(SSL *ssl, unsigned char *record, size_t capacity)
     memset(&keys, 0, sizeof(keys));
     if (cipher == NULL)
         cipher = SSL_get_pending_cipher(ssl);
-    if (secrets == NULL || secrets->server_traffic.len == 0 || capacity < RECORD_HEADER_LEN + body
+    if (secrets == NULL || secrets->server_traffic.len == 0 || capacity < TLS_RECORD_HEADER_LEN + body
         || ktls_keys_suite_from_ssl_cipher(cipher, &suite) < 0 || suite.tls_version != TLS1_3_VERSION)
         return 0;
     const EVP_CIPHER *aead = aead_for(suite.cipher);
@@ -132,25 +128,25 @@ static size_t seal_tls13_alert(SSL *ssl, unsigned char *record, size_t capacity)
                                      secrets->server_traffic.len, &keys) < 0)
         goto out;
     int ccm = suite.cipher == KTLS_CIPHER_AES_128_CCM;
-    record[0] = RECORD_APPLICATION_DATA;
+    record[0] = TLS_RECORD_APPLICATION_DATA;
     record[1] = 0x03;
     record[2] = 0x03;
     record[3] = (unsigned char)(body >> 8);
     record[4] = (unsigned char)(body & 0xff);
-    unsigned char *sealed = record + RECORD_HEADER_LEN;
+    unsigned char *sealed = record + TLS_RECORD_HEADER_LEN;
     if (EVP_EncryptInit_ex(ctx, aead, NULL, NULL, NULL) != 1
         || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, (int)keys.iv_len, NULL) != 1
         || (ccm && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, AEAD_TAG_LEN, NULL) != 1)
         || EVP_EncryptInit_ex(ctx, NULL, NULL, keys.key, keys.iv) != 1
         /* CCM wants the plaintext length before the additional data. */
         || (ccm && EVP_EncryptUpdate(ctx, NULL, &out_len, NULL, (int)sizeof(inner)) != 1)
-        || EVP_EncryptUpdate(ctx, NULL, &out_len, record, RECORD_HEADER_LEN) != 1
+        || EVP_EncryptUpdate(ctx, NULL, &out_len, record, TLS_RECORD_HEADER_LEN) != 1
         || EVP_EncryptUpdate(ctx, sealed, &out_len, inner, (int)sizeof(inner)) != 1
         || EVP_EncryptFinal_ex(ctx, sealed + out_len, &final_len) != 1
         || (size_t)(out_len + final_len) != sizeof(inner)
         || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, AEAD_TAG_LEN, sealed + sizeof(inner)) != 1)
         goto out;
-    length = RECORD_HEADER_LEN + body;
+    length = TLS_RECORD_HEADER_LEN + body;
 out:
     EVP_CIPHER_CTX_free(ctx);
     OPENSSL_cleanse(&keys, sizeof(keys));
@@ -166,8 +162,8 @@ int tls_alert_send_access_denied(SSL *ssl)
     if (fd < 0 || !SSL_is_server(ssl))
         return -1;
     if (SSL_version(ssl) == TLS1_2_VERSION) {
-        const unsigned char plain[] = { RECORD_ALERT, 0x03, 0x03, 0x00, 0x02, ALERT_FATAL,
-                                        ALERT_ACCESS_DENIED };
+        const unsigned char plain[] = { TLS_RECORD_ALERT, 0x03, 0x03, 0x00, 0x02, TLS_ALERT_FATAL,
+                                        TLS_ALERT_ACCESS_DENIED };
         memcpy(record, plain, sizeof(plain));
         length = sizeof(plain);
     } else if (SSL_version(ssl) == TLS1_3_VERSION) {

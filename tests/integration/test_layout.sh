@@ -8,14 +8,14 @@ repo=$(cd "$here/../.." && pwd)
 build=$(dirname "$KTLSTUN")
 
 # folder: the folders it may include besides itself. kmod-helpers/ headers are named
-# without a folder and are for ktls, check, supervisor and cli.
+# without a folder and are for ktls, relay, check, supervisor and cli.
 declare -A may_include=(
     [core]=""
     [proto]="core"
     [config]="core proto"
     [ktls]="core kmod"
     [tls]="core config ktls"
-    [relay]="core ktls"
+    [relay]="core ktls kmod"
     [auth]="core config proto tls ktls"
     [worker]="core config proto tls ktls relay auth"
     [helper]="core config proto"
@@ -42,7 +42,7 @@ for dir in "$repo"/daemon/*/; do
         header=$(sed -n 's/^#include "\([^"]*\)".*/\1/p' <<<"$text")
         case $header in
             */*) target=${header%%/*} ;;
-            kmod_load.h|ktls_probe.h) target=kmod ;;
+            kmod_load.h|ktls_probe.h|ktls_uapi.h) target=kmod ;;
             *) bad+="$file:$line: $header is named without its folder"$'\n'; continue ;;
         esac
         [[ $allowed == *" $target "* ]] && continue
