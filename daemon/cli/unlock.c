@@ -12,7 +12,8 @@
 #include <unistd.h>
 
 #include "config/config.h"
-#include "helper/lockout.h"
+#include "helper/lock_policy.h"
+#include "helper/lock_state.h"
 #include "helper/pam_helper.h"
 
 #define REPLY_MAX 16384
@@ -74,32 +75,32 @@ static int edit_state_file(const char *state_dir, const char *key, int list)
 {
     char path[4200], err[600];
     snprintf(path, sizeof(path), "%s/%s", state_dir, PAM_HELPER_STATE_FILE);
-    struct lockout *table = lockout_create();
+    struct lock_policy *table = lock_policy_create();
     if (table == NULL) {
         fprintf(stderr, "ktlstun unlock: out of memory\n");
         return 2;
     }
     int status = 2;
     int64_t now = (int64_t)time(NULL);
-    if (lockout_load(table, path, err, sizeof(err)) < 0) {
+    if (lock_state_load(table, path, err, sizeof(err)) < 0) {
         fprintf(stderr, "ktlstun unlock: %s\n", err);
         goto out;
     }
     if (list) {
         char text[REPLY_MAX];
-        unsigned locks = lockout_list(table, now, text, sizeof(text));
+        unsigned locks = lock_policy_list(table, now, text, sizeof(text));
         printf("%s", locks > 0 ? text : "no locks\n");
         status = 0;
         goto out;
     }
-    int lifted = lockout_unlock(table, key, now);
+    int lifted = lock_policy_unlock(table, key, now);
     if (lifted < 0) {
         fprintf(stderr, "ktlstun unlock: %s has no failed logins or locks on record in %s\n", key,
                 path);
         status = 1;
         goto out;
     }
-    if (lockout_save(table, path, err, sizeof(err)) < 0) {
+    if (lock_state_save(table, path, err, sizeof(err)) < 0) {
         fprintf(stderr, "ktlstun unlock: %s\n", err);
         goto out;
     }
@@ -113,7 +114,7 @@ static int edit_state_file(const char *state_dir, const char *key, int list)
         status = 1;
     }
 out:
-    lockout_free(table);
+    lock_policy_free(table);
     return status;
 }
 
@@ -148,7 +149,7 @@ int unlock_command(int argc, char **argv)
         return 2;
     }
     const char *key = list ? NULL : argv[optind];
-    if (key != NULL && (strlen(key) == 0 || strlen(key) > LOCKOUT_KEY_MAX || strchr(key, '\n'))) {
+    if (key != NULL && (strlen(key) == 0 || strlen(key) > LOCK_POLICY_KEY_MAX || strchr(key, '\n'))) {
         fprintf(stderr, "ktlstun unlock: '%s' is not an identity or address\n", key);
         return 2;
     }
@@ -159,7 +160,7 @@ int unlock_command(int argc, char **argv)
         free(errors);
         return 2;
     }
-    char request[LOCKOUT_KEY_MAX + 16], reply[REPLY_MAX];
+    char request[LOCK_POLICY_KEY_MAX + 16], reply[REPLY_MAX];
     if (list)
         snprintf(request, sizeof(request), "list");
     else

@@ -22,7 +22,7 @@
 
 #include "core/duration.h"
 #include "config/ini_source.h"
-#include "helper/lockout.h"
+#include "helper/lock_policy.h"
 #include "config/user_map.h"
 
 #define GLOBAL_SECTION "global"
@@ -762,9 +762,10 @@ static int set_failure_window(struct loader *ld, const struct ini_section *secti
 static int set_max_failures(struct loader *ld, const struct ini_section *section,
                             const struct ini_key *key, struct tunnel_config *tunnel)
 {
-    if (parse_number(key->value, 1, LOCKOUT_MAX_FAILURES_LIMIT, &tunnel->max_failures) < 0) {
+    if (parse_number(key->value, 1, LOCK_POLICY_MAX_FAILURES_LIMIT, &tunnel->max_failures) < 0) {
         add_error(ld, key->line, section->name, key->name,
-                  "'%s' is not a whole number from 1 to %d", key->value, LOCKOUT_MAX_FAILURES_LIMIT);
+                  "'%s' is not a whole number from 1 to %d", key->value,
+                  LOCK_POLICY_MAX_FAILURES_LIMIT);
         return -1;
     }
     return 0;
@@ -775,7 +776,7 @@ static int set_lockout(struct loader *ld, const struct ini_section *section,
 {
     if (parse_timeout(ld, section, key, 1, &tunnel->lockout) < 0)
         return -1;
-    if (tunnel->lockout > LOCKOUT_MAX_DURATION) {
+    if (tunnel->lockout > LOCK_POLICY_MAX_DURATION) {
         add_error(ld, key->line, section->name, key->name,
                   "too long (a lock lasts at most 24h, doubling included)");
         return -1;
@@ -838,11 +839,11 @@ static int set_alert_command(struct loader *ld, const struct ini_section *sectio
 static int set_max_handshake_failures(struct loader *ld, const struct ini_section *section,
                                       const struct ini_key *key, struct tunnel_config *tunnel)
 {
-    if (parse_number(key->value, 0, LOCKOUT_MAX_FAILURES_LIMIT,
+    if (parse_number(key->value, 0, LOCK_POLICY_MAX_FAILURES_LIMIT,
                      &tunnel->max_handshake_failures) < 0) {
         add_error(ld, key->line, section->name, key->name,
                   "'%s' is not a whole number from 0 (off) to %d", key->value,
-                  LOCKOUT_MAX_FAILURES_LIMIT);
+                  LOCK_POLICY_MAX_FAILURES_LIMIT);
         return -1;
     }
     return 0;

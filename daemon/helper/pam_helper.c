@@ -25,7 +25,8 @@
 #include "helper/alert.h"
 #include "core/event_loop.h"
 #include "proto/helper_msg.h"
-#include "helper/lockout.h"
+#include "helper/lock_policy.h"
+#include "helper/lock_state.h"
 #include "core/log.h"
 #include "helper/pam_transaction.h"
 
@@ -79,7 +80,7 @@ struct helper {
     char *config_path;
     struct config *config;
     struct grants *grants;
-    struct lockout *lockout;
+    struct lock_policy *lockout;
     char state_path[4200];
     char admin_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     int control_fd;
@@ -112,9 +113,9 @@ static const struct tunnel_config *gated_tunnel(const struct helper *h, const ch
     return NULL;
 }
 
-static struct lockout_policy login_policy(const struct tunnel_config *t)
+static struct lock_policy_rules login_policy(const struct tunnel_config *t)
 {
-    return (struct lockout_policy){ .window = t->failure_window,
+    return (struct lock_policy_rules){ .window = t->failure_window,
                                     .max_failures = (unsigned)t->max_failures,
                                     .lockout = t->lockout };
 }
@@ -122,9 +123,9 @@ static struct lockout_policy login_policy(const struct tunnel_config *t)
 /* An address is locked only by failures of two identities or more: one person's
  * typos (or one brute-forced identity, which its own lock stops) must not lock out
  * everyone behind the same NAT. */
-static struct lockout_policy source_policy(const struct tunnel_config *t)
+static struct lock_policy_rules source_policy(const struct tunnel_config *t)
 {
-    struct lockout_policy policy = login_policy(t);
+    struct lock_policy_rules policy = login_policy(t);
     policy.min_tags = 2;
     return policy;
 }
@@ -132,15 +133,15 @@ static struct lockout_policy source_policy(const struct tunnel_config *t)
 /* The address's "same answers" test includes the identity: one code tried against
  * several identities is several attempts. */
 static void source_hash(const unsigned char *answers, const char *identity,
-                        unsigned char out[LOCKOUT_HASH_LEN])
+                        unsigned char out[LOCK_POLICY_HASH_LEN])
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     unsigned int len = 0;
     if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(ctx, answers, LOCKOUT_HASH_LEN) != 1 ||
+        EVP_DigestUpdate(ctx, answers, LOCK_POLICY_HASH_LEN) != 1 ||
         EVP_DigestUpdate(ctx, identity, strlen(identity) + 1) != 1 ||
         EVP_DigestFinal_ex(ctx, out, &len) != 1)
-        memset(out, 0, LOCKOUT_HASH_LEN);
+        memset(out, 0, LOCK_POLICY_HASH_LEN);
     EVP_MD_CTX_free(ctx);
 }
 
@@ -151,8 +152,8 @@ static void save_state(struct helper *h)
     for (size_t i = 0; i < h->config->tunnel_count; i++)
         if (h->config->tunnels[i].failure_window > widest)
             widest = h->config->tunnels[i].failure_window;
-    lockout_prune(h->lockout, wall_now(), widest);
-    if (lockout_save(h->lockout, h->state_path, err, sizeof(err)) < 0)
+    lock_policy_prune(h->lockout, wall_now(), widest);
+    if (lock_state_save(h->lockout, h->state_path, err, sizeof(err)) < 0)
         log_error("second factor: lock state not saved (a restart would forget it): %s", err);
 }
 
@@ -227,12 +228,12 @@ static void close_transaction(struct helper *h, size_t index)
     h->transactions[index] = h->transactions[--h->transaction_count];
 }
 
-static int answers_digest(struct transaction *tx, unsigned char digest[LOCKOUT_HASH_LEN])
+static int answers_digest(struct transaction *tx, unsigned char digest[LOCK_POLICY_HASH_LEN])
 {
     unsigned int len = 0;
     if (tx->answers == 0 || tx->answer_hash == NULL)
         return 0;
-    if (EVP_DigestFinal_ex(tx->answer_hash, digest, &len) != 1 || len != LOCKOUT_HASH_LEN)
+    if (EVP_DigestFinal_ex(tx->answer_hash, digest, &len) != 1 || len != LOCK_POLICY_HASH_LEN)
         return 0;
     return 1;
 }
@@ -240,18 +241,18 @@ static int answers_digest(struct transaction *tx, unsigned char digest[LOCKOUT_H
 static void count_failure(struct helper *h, const struct tunnel_config *t, struct transaction *tx,
                           enum auth_result outcome, const char *reason)
 {
-    unsigned char digest[LOCKOUT_HASH_LEN], by_source_digest[LOCKOUT_HASH_LEN];
+    unsigned char digest[LOCK_POLICY_HASH_LEN], by_source_digest[LOCK_POLICY_HASH_LEN];
     const unsigned char *hash = answers_digest(tx, digest) ? digest : NULL;
     if (hash != NULL)
         source_hash(digest, tx->identity, by_source_digest);
-    struct lockout_policy policy = login_policy(t), by_address = source_policy(t);
-    struct lockout_verdict by_identity, by_source;
+    struct lock_policy_rules policy = login_policy(t), by_address = source_policy(t);
+    struct lock_policy_verdict by_identity, by_source;
     int64_t now = wall_now();
-    int ok_identity = lockout_record_failure(h->lockout, &policy, t->name, LOCKOUT_IDENTITY,
+    int ok_identity = lock_policy_record_failure(h->lockout, &policy, t->name, LOCK_POLICY_IDENTITY,
                                              tx->identity, hash, 0, now, &by_identity) == 0;
-    int ok_source = lockout_record_failure(h->lockout, &by_address, t->name, LOCKOUT_SOURCE,
+    int ok_source = lock_policy_record_failure(h->lockout, &by_address, t->name, LOCK_POLICY_SOURCE,
                                            tx->source, hash != NULL ? by_source_digest : NULL,
-                                           lockout_tag(tx->identity), now, &by_source) == 0;
+                                           lock_policy_tag(tx->identity), now, &by_source) == 0;
     OPENSSL_cleanse(digest, sizeof(digest));
     OPENSSL_cleanse(by_source_digest, sizeof(by_source_digest));
     if (!ok_identity || !ok_source)
@@ -268,7 +269,7 @@ static void count_failure(struct helper *h, const struct tunnel_config *t, struc
 
     if (by_identity.locked_now || by_source.locked_now) {
         /* One lock event, one alert, even when both counts reached the limit at once. */
-        const struct lockout_verdict *v = by_identity.locked_now ? &by_identity : &by_source;
+        const struct lock_policy_verdict *v = by_identity.locked_now ? &by_identity : &by_source;
         struct alert_event event = {
             .kind = by_identity.locked_now ? ALERT_IDENTITY_LOCKED : ALERT_SOURCE_LOCKED,
             .tunnel = t->name, .identity = tx->identity, .user = tx->user,
@@ -304,8 +305,8 @@ static void count_failure(struct helper *h, const struct tunnel_config *t, struc
 
 static void grant(struct helper *h, const struct tunnel_config *t, struct transaction *tx)
 {
-    int changed = lockout_record_success(h->lockout, t->name, LOCKOUT_IDENTITY, tx->identity);
-    changed |= lockout_record_success(h->lockout, t->name, LOCKOUT_SOURCE, tx->source);
+    int changed = lock_policy_record_success(h->lockout, t->name, LOCK_POLICY_IDENTITY, tx->identity);
+    changed |= lock_policy_record_success(h->lockout, t->name, LOCK_POLICY_SOURCE, tx->source);
     if (changed)
         save_state(h);
     uint64_t now_ms = event_loop_now_ms();
@@ -412,9 +413,9 @@ static void begin_login(struct helper *h, const struct link *link, const struct 
         return;
     }
     int64_t now = wall_now();
-    int64_t identity_until = lockout_locked_until(h->lockout, t->name, LOCKOUT_IDENTITY,
+    int64_t identity_until = lock_policy_locked_until(h->lockout, t->name, LOCK_POLICY_IDENTITY,
                                                   msg->identity, now);
-    int64_t source_until = lockout_locked_until(h->lockout, t->name, LOCKOUT_SOURCE, msg->source,
+    int64_t source_until = lock_policy_locked_until(h->lockout, t->name, LOCK_POLICY_SOURCE, msg->source,
                                                 now);
     if (identity_until > 0 || source_until > 0) {
         int64_t until = identity_until > source_until ? identity_until : source_until;
@@ -503,11 +504,11 @@ static void handshake_failure(struct helper *h, const struct helper_msg *msg)
     const struct tunnel_config *t = gated_tunnel(h, msg->tunnel);
     if (t == NULL || t->max_handshake_failures == 0)
         return;
-    struct lockout_policy policy = { .window = t->failure_window,
+    struct lock_policy_rules policy = { .window = t->failure_window,
                                      .max_failures = (unsigned)t->max_handshake_failures,
                                      .lockout = t->lockout };
-    struct lockout_verdict verdict;
-    if (lockout_record_failure(h->lockout, &policy, t->name, LOCKOUT_HANDSHAKE, msg->source, NULL,
+    struct lock_policy_verdict verdict;
+    if (lock_policy_record_failure(h->lockout, &policy, t->name, LOCK_POLICY_HANDSHAKE, msg->source, NULL,
                                0, wall_now(), &verdict) < 0 || !verdict.locked_now)
         return;
     struct alert_event event = {
@@ -680,7 +681,7 @@ static void admin_reply(int fd, const char *status, const char *text)
 
 static void admin_request(struct helper *h, int fd)
 {
-    char request[LOCKOUT_KEY_MAX + 32];
+    char request[LOCK_POLICY_KEY_MAX + 32];
     struct ucred cred;
     socklen_t cred_len = sizeof(cred);
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0 ||
@@ -696,8 +697,8 @@ static void admin_request(struct helper *h, int fd)
     int64_t now = wall_now();
     if (strncmp(request, "unlock ", 7) == 0 && request[7] != '\0') {
         const char *key = request + 7;
-        int lifted = lockout_unlock(h->lockout, key, now);
-        char text[LOCKOUT_KEY_MAX + 200];
+        int lifted = lock_policy_unlock(h->lockout, key, now);
+        char text[LOCK_POLICY_KEY_MAX + 200];
         if (lifted < 0) {
             snprintf(text, sizeof(text), "%s has no failed logins or locks on record\n", key);
             admin_reply(fd, "unknown", text);
@@ -716,7 +717,7 @@ static void admin_request(struct helper *h, int fd)
         }
     } else if (strcmp(request, "list") == 0) {
         char text[ADMIN_REPLY_MAX - 64];
-        unsigned locks = lockout_list(h->lockout, now, text, sizeof(text));
+        unsigned locks = lock_policy_list(h->lockout, now, text, sizeof(text));
         admin_reply(fd, "ok", locks > 0 ? text : "no locks\n");
     } else {
         admin_reply(fd, "error", "unknown request (use \"unlock KEY\" or \"list\")\n");
@@ -980,7 +981,7 @@ static int helper_main(int control_fd, const char *config_path, const struct con
     /* After fork the parent's configuration is this process's own copy: the helper
      * owns it from here and frees it when a reload replaces it. */
     h->config = (struct config *)config;
-    h->lockout = lockout_create();
+    h->lockout = lock_policy_create();
     if (h->signal_fd < 0 || h->config_path == NULL || h->config == NULL || h->lockout == NULL ||
         RAND_bytes(h->salt, sizeof(h->salt)) != 1) {
         log_error("second factor helper: cannot start (%s)",
@@ -991,7 +992,7 @@ static int helper_main(int control_fd, const char *config_path, const struct con
     if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
         log_error("cannot create state_dir %s: %s", state_dir, strerror(errno));
     snprintf(h->state_path, sizeof(h->state_path), "%s/%s", state_dir, PAM_HELPER_STATE_FILE);
-    int skipped = lockout_load(h->lockout, h->state_path, errors, sizeof(errors));
+    int skipped = lock_state_load(h->lockout, h->state_path, errors, sizeof(errors));
     if (skipped < 0)
         log_error("second factor: starting without the saved locks: %s", errors);
     else if (skipped > 0)
@@ -1012,7 +1013,7 @@ out:
     }
     if (h->signal_fd >= 0)
         close(h->signal_fd);
-    lockout_free(h->lockout);
+    lock_policy_free(h->lockout);
     config_free(h->config);
     free(h->config_path);
     OPENSSL_cleanse(h->salt, sizeof(h->salt));
