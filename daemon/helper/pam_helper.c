@@ -22,7 +22,9 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "auth/login_log.h"
 #include "helper/alert.h"
+#include "core/utc_time.h"
 #include "core/event_loop.h"
 #include "proto/helper_msg.h"
 #include "helper/lock_policy.h"
@@ -264,7 +266,7 @@ static void count_failure(struct helper *h, const struct tunnel_config *t, struc
              already_locked ? " (locked meanwhile by another attempt)"
              : ok_identity && !by_identity.counted ? " (same answer as before, not counted again)"
                                                    : "");
-    alert_log_failure(t->name, tx->identity, tx->user, tx->source,
+    login_log_failure(t->name, tx->identity, tx->user, tx->source,
                       by_identity.counted ? by_identity.failures : 0, policy.max_failures, why);
 
     if (by_identity.locked_now || by_source.locked_now) {
@@ -318,7 +320,7 @@ static void grant(struct helper *h, const struct tunnel_config *t, struct transa
                      "the server could not record the login");
         return;
     }
-    alert_log_success(t->name, tx->identity, tx->user, tx->source, until);
+    login_log_success(t->name, tx->identity, tx->user, tx->source, until);
     reply_result(h, tx->link_number, tx->request_id, AUTH_RESULT_GRANTED, until, 0, "access granted");
 }
 
@@ -335,7 +337,7 @@ static void finish(struct helper *h, size_t index, enum auth_result outcome, con
     } else if (outcome == AUTH_RESULT_DENIED || outcome == AUTH_RESULT_TIMEOUT) {
         count_failure(h, t, tx, outcome, reason);
     } else {
-        alert_log_failure(t->name, tx->identity, tx->user, tx->source, 0,
+        login_log_failure(t->name, tx->identity, tx->user, tx->source, 0,
                           (unsigned)t->max_failures, reason);
         reply_result(h, tx->link_number, tx->request_id, outcome, 0, 0, reason);
     }
@@ -422,8 +424,8 @@ static void begin_login(struct helper *h, const struct link *link, const struct 
         char reason[200], when[32];
         snprintf(reason, sizeof(reason), "%s locked until %s, PAM not asked",
                  identity_until > 0 ? "identity" : "source address",
-                 alert_format_time(until, when, sizeof(when)));
-        alert_log_failure(t->name, msg->identity, msg->user, msg->source, 0,
+                 utc_time_format(until, when, sizeof(when)));
+        login_log_failure(t->name, msg->identity, msg->user, msg->source, 0,
                           (unsigned)t->max_failures, reason);
         reply_result(h, link->number, msg->id, AUTH_RESULT_LOCKED, until, 0,
                      identity_until > 0 ? "too many failed attempts for this identity"
@@ -705,7 +707,7 @@ static void admin_request(struct helper *h, int fd)
             return;
         }
         save_state(h);
-        alert_log_unlock(key, lifted);
+        login_log_unlock(key, lifted);
         if (lifted > 0) {
             snprintf(text, sizeof(text), "unlocked %s (%d lock%s lifted, failure counts cleared)\n",
                      key, lifted, lifted == 1 ? "" : "s");
