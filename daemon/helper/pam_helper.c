@@ -26,6 +26,7 @@
 #include "helper/alert.h"
 #include "core/utc_time.h"
 #include "core/event_loop.h"
+#include "proto/admin_protocol.h"
 #include "proto/helper_msg.h"
 #include "helper/lock_policy.h"
 #include "helper/lock_state.h"
@@ -37,7 +38,6 @@
 #define MAX_ALERT_COMMANDS 64
 #define MAX_ADMIN_CONNECTIONS 8
 #define ADMIN_TIMEOUT_MS 5000
-#define ADMIN_REPLY_MAX 16384
 #define LINK_BUFFER_BYTES (1024 * 1024)
 #define SALT_LEN 32
 #define RESTART_BURST 5
@@ -671,7 +671,7 @@ static void reap_children(struct helper *h)
 
 static void admin_reply(int fd, const char *status, const char *text)
 {
-    char reply[ADMIN_REPLY_MAX];
+    char reply[ADMIN_PROTOCOL_REPLY_MAX];
     int len = snprintf(reply, sizeof(reply), "%s\n%s", status, text);
     if (len < 0)
         return;
@@ -688,7 +688,7 @@ static void admin_request(struct helper *h, int fd)
     socklen_t cred_len = sizeof(cred);
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0 ||
         (cred.uid != 0 && cred.uid != geteuid())) {
-        admin_reply(fd, "denied", "only root may change second-factor locks\n");
+        admin_reply(fd, ADMIN_PROTOCOL_DENIED, "only root may change second-factor locks\n");
         return;
     }
     ssize_t got = recv(fd, request, sizeof(request) - 1, MSG_DONTWAIT);
@@ -697,13 +697,14 @@ static void admin_request(struct helper *h, int fd)
     request[got] = '\0';
     request[strcspn(request, "\n")] = '\0';
     int64_t now = wall_now();
-    if (strncmp(request, "unlock ", 7) == 0 && request[7] != '\0') {
-        const char *key = request + 7;
+    size_t unlock_len = sizeof(ADMIN_PROTOCOL_UNLOCK) - 1;
+    if (strncmp(request, ADMIN_PROTOCOL_UNLOCK, unlock_len) == 0 && request[unlock_len] != '\0') {
+        const char *key = request + unlock_len;
         int lifted = lock_policy_unlock(h->lockout, key, now);
         char text[LOCK_POLICY_KEY_MAX + 200];
         if (lifted < 0) {
             snprintf(text, sizeof(text), "%s has no failed logins or locks on record\n", key);
-            admin_reply(fd, "unknown", text);
+            admin_reply(fd, ADMIN_PROTOCOL_UNKNOWN, text);
             return;
         }
         save_state(h);
@@ -711,18 +712,18 @@ static void admin_request(struct helper *h, int fd)
         if (lifted > 0) {
             snprintf(text, sizeof(text), "unlocked %s (%d lock%s lifted, failure counts cleared)\n",
                      key, lifted, lifted == 1 ? "" : "s");
-            admin_reply(fd, "ok", text);
+            admin_reply(fd, ADMIN_PROTOCOL_OK, text);
         } else {
             snprintf(text, sizeof(text), "%s was not locked (its failure counts were cleared)\n",
                      key);
-            admin_reply(fd, "not-locked", text);
+            admin_reply(fd, ADMIN_PROTOCOL_NOT_LOCKED, text);
         }
-    } else if (strcmp(request, "list") == 0) {
-        char text[ADMIN_REPLY_MAX - 64];
+    } else if (strcmp(request, ADMIN_PROTOCOL_LIST) == 0) {
+        char text[ADMIN_PROTOCOL_REPLY_MAX - 64];
         unsigned locks = lock_policy_list(h->lockout, now, text, sizeof(text));
-        admin_reply(fd, "ok", locks > 0 ? text : "no locks\n");
+        admin_reply(fd, ADMIN_PROTOCOL_OK, locks > 0 ? text : "no locks\n");
     } else {
-        admin_reply(fd, "error", "unknown request (use \"unlock KEY\" or \"list\")\n");
+        admin_reply(fd, ADMIN_PROTOCOL_ERROR, "unknown request (use \"unlock KEY\" or \"list\")\n");
     }
 }
 
@@ -738,7 +739,7 @@ static void accept_admin(struct helper *h)
             return;
         }
     }
-    admin_reply(fd, "error", "busy\n");
+    admin_reply(fd, ADMIN_PROTOCOL_ERROR, "busy\n");
     close(fd);
 }
 
@@ -752,7 +753,7 @@ static void open_admin_socket(struct helper *h)
         return;
     }
     if ((size_t)snprintf(h->admin_path, sizeof(h->admin_path), "%s/%s", dir,
-                         PAM_HELPER_CONTROL_SOCKET) >= sizeof(h->admin_path)) {
+                         ADMIN_PROTOCOL_SOCKET) >= sizeof(h->admin_path)) {
         log_warning("runtime_dir %s is too long for a socket path", dir);
         return;
     }
@@ -993,7 +994,7 @@ static int helper_main(int control_fd, const char *config_path, const struct con
     const char *state_dir = h->config->global.state_dir;
     if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
         log_error("cannot create state_dir %s: %s", state_dir, strerror(errno));
-    snprintf(h->state_path, sizeof(h->state_path), "%s/%s", state_dir, PAM_HELPER_STATE_FILE);
+    snprintf(h->state_path, sizeof(h->state_path), "%s/%s", state_dir, ADMIN_PROTOCOL_STATE_FILE);
     int skipped = lock_state_load(h->lockout, h->state_path, errors, sizeof(errors));
     if (skipped < 0)
         log_error("second factor: starting without the saved locks: %s", errors);

@@ -18,9 +18,6 @@
 #include "config/config.h"
 #include "auth/grants.h"
 
-#define PAM_HELPER_STATE_FILE "lockout.state"
-#define PAM_HELPER_CONTROL_SOCKET "second-factor.sock"
-
 struct pam_helper;
 
 /* Parent: forks the helper for CONFIG (loaded from CONFIG_PATH), writing grants into
