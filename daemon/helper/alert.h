@@ -7,8 +7,8 @@
  *   - the same event as one warning line fail2ban matches
  *     (etc/fail2ban/filter.d/ktlstun.conf), "second-factor lock: ... source=ADDR ...";
  *   - the tunnel's alert_command, executed directly (no shell) with the details in
- *     KTLSTUN_* environment variables, in its own process group; the caller reaps it
- *     and kills it at its deadline.
+ *     KTLSTUN_* environment variables, in its own process group; alert_commands
+ *     reaps it and kills it at its deadline.
  * Failures, successes and unlocks are logged at lower priority by login_log.
  * No function here ever sees a one-time password. */
 #ifndef KTLSTUN_ALERT_H
