@@ -67,7 +67,8 @@ DAEMON_OBJECTS := $(SUPERVISOR_OBJECTS) $(HELPER_OBJECTS) $(WORKER_OBJECTS) $(AU
                   $(RELAY_OBJECTS) $(CHECK_OBJECTS) $(TLS_OBJECTS) $(CONFIG_OBJECTS) $(PROTO_OBJECTS) \
                   $(CORE_OBJECTS)
 # `ktlstun unlock` edits the lock state file itself while the daemon is stopped.
-CLI_LINK_OBJECTS := $(CLI_OBJECTS) $(BUILD)/obj/daemon/helper/lockout.o $(CHECK_OBJECTS) $(TLS_OBJECTS) \
+CLI_LINK_OBJECTS := $(CLI_OBJECTS) $(BUILD)/obj/daemon/helper/lock_policy.o \
+                    $(BUILD)/obj/daemon/helper/lock_state.o $(CHECK_OBJECTS) $(TLS_OBJECTS) \
                     $(CONFIG_OBJECTS) $(filter-out %/helper_msg.o,$(PROTO_OBJECTS)) $(CORE_OBJECTS)
 # Unit tests reach any module; the layering is the binaries' business.
 TEST_OBJECTS   := $(DAEMON_OBJECTS) $(CLI_OBJECTS)

@@ -7,10 +7,11 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
-#include "helper/alert.h"
+#include "auth/login_log.h"
 #include "proto/auth_protocol.h"
 #include "core/event_loop.h"
 #include "core/log.h"
+#include "core/utc_time.h"
 #include "config/user_map.h"
 
 #define OUT_BUFFER 8192
@@ -119,11 +120,11 @@ static void on_result(struct auth_channel *ch, const struct helper_msg *msg)
     switch (status) {
     case AUTH_RESULT_GRANTED:
         snprintf(ch->end_reason, sizeof(ch->end_reason), "login of \"%s\" as %s granted until %s",
-                 ch->identity, ch->user, alert_format_time(msg->value, when, sizeof(when)));
+                 ch->identity, ch->user, utc_time_format(msg->value, when, sizeof(when)));
         break;
     case AUTH_RESULT_LOCKED:
         snprintf(ch->end_reason, sizeof(ch->end_reason), "login of \"%s\" refused: locked until %s",
-                 ch->identity, alert_format_time(msg->value, when, sizeof(when)));
+                 ch->identity, utc_time_format(msg->value, when, sizeof(when)));
         break;
     default:
         snprintf(ch->end_reason, sizeof(ch->end_reason), "login of \"%s\" failed: %.250s",
@@ -177,7 +178,7 @@ static void begin_attempt(struct auth_channel *ch)
     if (!ch->mapped) {
         char reason[500];
         snprintf(reason, sizeof(reason), "login refused: %s", ch->unmapped);
-        alert_log_failure(ch->tunnel->name, ch->identity, "", ch->source, 0,
+        login_log_failure(ch->tunnel->name, ch->identity, "", ch->source, 0,
                           (unsigned)ch->tunnel->max_failures, ch->unmapped);
         finish(ch, AUTH_RESULT_UNMAPPED, 0, ch->unmapped, reason);
         return;

@@ -12,10 +12,9 @@
 #include <unistd.h>
 
 #include "config/config.h"
-#include "helper/lockout.h"
-#include "helper/pam_helper.h"
-
-#define REPLY_MAX 16384
+#include "helper/lock_policy.h"
+#include "helper/lock_state.h"
+#include "proto/admin_protocol.h"
 
 static void usage(FILE *out)
 {
@@ -31,7 +30,7 @@ int unlock_ask_daemon(const char *runtime_dir, const char *request, char *reply,
 {
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
     if ((size_t)snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/%s", runtime_dir,
-                         PAM_HELPER_CONTROL_SOCKET) >= sizeof(addr.sun_path)) {
+                         ADMIN_PROTOCOL_SOCKET) >= sizeof(addr.sun_path)) {
         errno = ENAMETOOLONG;
         return -1;
     }
@@ -57,49 +56,57 @@ int unlock_ask_daemon(const char *runtime_dir, const char *request, char *reply,
     return result;
 }
 
+/* Returns 1 when REPLY's first line is STATUS. */
+static int has_status(const char *reply, const char *status)
+{
+    size_t len = strlen(status);
+    return strncmp(reply, status, len) == 0 && reply[len] == '\n';
+}
+
 static int from_reply(const char *reply)
 {
     const char *text = strchr(reply, '\n');
     text = text != NULL ? text + 1 : reply;
-    if (strncmp(reply, "ok\n", 3) == 0) {
+    if (has_status(reply, ADMIN_PROTOCOL_OK)) {
         printf("%s", text);
         return 0;
     }
     fprintf(stderr, "ktlstun unlock: %s", text);
-    return strncmp(reply, "not-locked\n", 11) == 0 || strncmp(reply, "unknown\n", 8) == 0 ? 1 : 2;
+    return has_status(reply, ADMIN_PROTOCOL_NOT_LOCKED) || has_status(reply, ADMIN_PROTOCOL_UNKNOWN)
+               ? 1 : 2;
 }
 
 /* No daemon: the state file is ours to edit. */
 static int edit_state_file(const char *state_dir, const char *key, int list)
 {
     char path[4200], err[600];
-    snprintf(path, sizeof(path), "%s/%s", state_dir, PAM_HELPER_STATE_FILE);
-    struct lockout *table = lockout_create();
+    snprintf(path, sizeof(path), "%s/%s", state_dir, ADMIN_PROTOCOL_STATE_FILE);
+    struct lock_policy *table = lock_policy_create();
     if (table == NULL) {
         fprintf(stderr, "ktlstun unlock: out of memory\n");
         return 2;
     }
     int status = 2;
     int64_t now = (int64_t)time(NULL);
-    if (lockout_load(table, path, err, sizeof(err)) < 0) {
+    if (lock_state_load(table, path, err, sizeof(err)) < 0) {
         fprintf(stderr, "ktlstun unlock: %s\n", err);
         goto out;
     }
     if (list) {
-        char text[REPLY_MAX];
-        unsigned locks = lockout_list(table, now, text, sizeof(text));
+        char text[ADMIN_PROTOCOL_REPLY_MAX];
+        unsigned locks = lock_policy_list(table, now, text, sizeof(text));
         printf("%s", locks > 0 ? text : "no locks\n");
         status = 0;
         goto out;
     }
-    int lifted = lockout_unlock(table, key, now);
+    int lifted = lock_policy_unlock(table, key, now);
     if (lifted < 0) {
         fprintf(stderr, "ktlstun unlock: %s has no failed logins or locks on record in %s\n", key,
                 path);
         status = 1;
         goto out;
     }
-    if (lockout_save(table, path, err, sizeof(err)) < 0) {
+    if (lock_state_save(table, path, err, sizeof(err)) < 0) {
         fprintf(stderr, "ktlstun unlock: %s\n", err);
         goto out;
     }
@@ -113,7 +120,7 @@ static int edit_state_file(const char *state_dir, const char *key, int list)
         status = 1;
     }
 out:
-    lockout_free(table);
+    lock_policy_free(table);
     return status;
 }
 
@@ -148,7 +155,7 @@ int unlock_command(int argc, char **argv)
         return 2;
     }
     const char *key = list ? NULL : argv[optind];
-    if (key != NULL && (strlen(key) == 0 || strlen(key) > LOCKOUT_KEY_MAX || strchr(key, '\n'))) {
+    if (key != NULL && (strlen(key) == 0 || strlen(key) > LOCK_POLICY_KEY_MAX || strchr(key, '\n'))) {
         fprintf(stderr, "ktlstun unlock: '%s' is not an identity or address\n", key);
         return 2;
     }
@@ -159,11 +166,11 @@ int unlock_command(int argc, char **argv)
         free(errors);
         return 2;
     }
-    char request[LOCKOUT_KEY_MAX + 16], reply[REPLY_MAX];
+    char request[LOCK_POLICY_KEY_MAX + 16], reply[ADMIN_PROTOCOL_REPLY_MAX];
     if (list)
-        snprintf(request, sizeof(request), "list");
+        snprintf(request, sizeof(request), "%s", ADMIN_PROTOCOL_LIST);
     else
-        snprintf(request, sizeof(request), "unlock %s", key);
+        snprintf(request, sizeof(request), "%s%s", ADMIN_PROTOCOL_UNLOCK, key);
     int status;
     if (unlock_ask_daemon(config->global.runtime_dir, request, reply, sizeof(reply)) == 0) {
         status = from_reply(reply);
@@ -171,7 +178,7 @@ int unlock_command(int argc, char **argv)
         status = edit_state_file(config->global.state_dir, key, list);
     } else {
         fprintf(stderr, "ktlstun unlock: cannot ask ktlstund through %s/%s: %s\n",
-                config->global.runtime_dir, PAM_HELPER_CONTROL_SOCKET, strerror(errno));
+                config->global.runtime_dir, ADMIN_PROTOCOL_SOCKET, strerror(errno));
         status = 2;
     }
     config_free(config);

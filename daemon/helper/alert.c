@@ -5,36 +5,15 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "auth/login_log.h"
 #include "core/log.h"
 #include "core/message_ids.h"
+#include "core/utc_time.h"
 
 #define ALERT_ENV_MAX 16
 #define ALERT_ARGV_MAX 64
-
-/* Quoted log values: one line, and a '"' or '\' inside cannot end the value early. */
-static const char *quoted(const char *text, char *buf, size_t len)
-{
-    size_t out = 0;
-    for (const char *p = text ? text : ""; *p != '\0' && out + 3 < len; p++) {
-        if (*p == '"' || *p == '\\')
-            buf[out++] = '\\';
-        buf[out++] = (*p == '\n' || *p == '\r') ? ' ' : *p;
-    }
-    buf[out] = '\0';
-    return buf;
-}
-
-char *alert_format_time(int64_t epoch, char *buf, size_t len)
-{
-    struct tm tm;
-    time_t when = (time_t)epoch;
-    if (gmtime_r(&when, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(buf, len, "%lld", (long long)epoch);
-    return buf;
-}
 
 static const char *kind_name(enum alert_kind kind)
 {
@@ -52,7 +31,7 @@ static const char *kind_name(enum alert_kind kind)
 char *alert_format(const struct alert_event *event, char *buf, size_t len)
 {
     char until[32], identity[600];
-    alert_format_time(event->until, until, sizeof(until));
+    utc_time_format(event->until, until, sizeof(until));
     if (event->kind == ALERT_HANDSHAKE_FAILURES) {
         snprintf(buf, len, "handshake-failure alert: tunnel=%s source=%s failures=%u "
                  "quiet_until=%s level=%u", event->tunnel, event->source, event->failures, until,
@@ -60,7 +39,7 @@ char *alert_format(const struct alert_event *event, char *buf, size_t len)
     } else {
         snprintf(buf, len, "second-factor lock: tunnel=%s identity=\"%s\" user=%s source=%s "
                  "failures=%u locked_until=%s lock=%s level=%u", event->tunnel,
-                 quoted(event->identity, identity, sizeof(identity)),
+                 login_log_quote(event->identity, identity, sizeof(identity)),
                  event->user[0] ? event->user : "-", event->source, event->failures, until,
                  kind_name(event->kind), event->level);
     }
@@ -71,7 +50,7 @@ void alert_log(const struct alert_event *event)
 {
     char line[1400], until[32], failures[16], level[16];
     alert_format(event, line, sizeof(line));
-    alert_format_time(event->until, until, sizeof(until));
+    utc_time_format(event->until, until, sizeof(until));
     snprintf(failures, sizeof(failures), "%u", event->failures);
     snprintf(level, sizeof(level), "%u", event->level);
     const struct log_field fields[] = {
@@ -94,7 +73,7 @@ size_t alert_environment(const struct alert_event *event, char (*env)[ALERT_ENV_
 {
     char until[32], line[1400];
     size_t n = 0;
-    alert_format_time(event->until, until, sizeof(until));
+    utc_time_format(event->until, until, sizeof(until));
     alert_format(event, line, sizeof(line));
 #define PUT(...)                                         \
     do {                                                 \
@@ -159,47 +138,4 @@ pid_t alert_run_command(const struct string_list *command, const struct alert_ev
     log_info("alert_command %s started (pid %d) for %s", command->items[0], (int)pid,
              event->kind == ALERT_HANDSHAKE_FAILURES ? "handshake failures" : "a lock");
     return pid;
-}
-
-void alert_log_failure(const char *tunnel, const char *identity, const char *user,
-                       const char *source, unsigned failures, unsigned max, const char *reason)
-{
-    char q_identity[600], q_reason[600], count[32];
-    if (failures > 0)
-        snprintf(count, sizeof(count), "%u/%u", failures, max);
-    else
-        snprintf(count, sizeof(count), "-");
-    const struct log_field fields[] = {
-        { "TUNNEL", tunnel }, { "IDENTITY", identity }, { "USER", user },
-        { "SOURCE_ADDRESS", source }, { "FAILURES", count }, { "REASON", reason },
-    };
-    log_event(LOG_LEVEL_NOTICE, MESSAGE_ID_LOGIN_FAILED, fields, sizeof(fields) / sizeof(fields[0]),
-              "second-factor failure: tunnel=%s identity=\"%s\" user=%s source=%s failures=%s "
-              "reason=\"%s\"", tunnel, quoted(identity, q_identity, sizeof(q_identity)),
-              user[0] ? user : "-", source, count, quoted(reason, q_reason, sizeof(q_reason)));
-}
-
-void alert_log_success(const char *tunnel, const char *identity, const char *user,
-                       const char *source, int64_t grant_until)
-{
-    char q_identity[600], until[32];
-    alert_format_time(grant_until, until, sizeof(until));
-    const struct log_field fields[] = {
-        { "TUNNEL", tunnel }, { "IDENTITY", identity }, { "USER", user },
-        { "SOURCE_ADDRESS", source }, { "GRANT_UNTIL", until },
-    };
-    log_event(LOG_LEVEL_INFO, MESSAGE_ID_LOGIN_SUCCEEDED, fields,
-              sizeof(fields) / sizeof(fields[0]),
-              "second-factor success: tunnel=%s identity=\"%s\" user=%s source=%s grant_until=%s",
-              tunnel, quoted(identity, q_identity, sizeof(q_identity)), user, source, until);
-}
-
-void alert_log_unlock(const char *key, int lifted)
-{
-    char q_key[600], count[16];
-    snprintf(count, sizeof(count), "%d", lifted);
-    const struct log_field fields[] = { { "IDENTITY", key }, { "LOCKS_LIFTED", count } };
-    log_event(LOG_LEVEL_NOTICE, MESSAGE_ID_LOGIN_UNLOCKED, fields,
-              sizeof(fields) / sizeof(fields[0]), "second-factor unlock: key=\"%s\" locks_lifted=%d",
-              quoted(key, q_key, sizeof(q_key)), lifted);
 }

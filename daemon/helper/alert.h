@@ -1,4 +1,4 @@
-/* alert — what the PAM helper tells the world about logins.
+/* alert — what the PAM helper tells the world about locks.
  *
  * Every lock raises one alert, three ways:
  *   - a journal entry (MESSAGE_ID_LOGIN_LOCKED / MESSAGE_ID_HANDSHAKE_FAILURES) with
@@ -7,9 +7,9 @@
  *   - the same event as one warning line fail2ban matches
  *     (etc/fail2ban/filter.d/ktlstun.conf), "second-factor lock: ... source=ADDR ...";
  *   - the tunnel's alert_command, executed directly (no shell) with the details in
- *     KTLSTUN_* environment variables, in its own process group; the caller reaps it
- *     and kills it at its deadline.
- * Failures and successes are logged at lower priority with their own MESSAGE_IDs.
+ *     KTLSTUN_* environment variables, in its own process group; alert_commands
+ *     reaps it and kills it at its deadline.
+ * Failures, successes and unlocks are logged at lower priority by login_log.
  * No function here ever sees a one-time password. */
 #ifndef KTLSTUN_ALERT_H
 #define KTLSTUN_ALERT_H
@@ -55,21 +55,5 @@ size_t alert_environment(const struct alert_event *event, char (*env)[ALERT_ENV_
  * process group with a clean environment, stdin on /dev/null. Returns its pid, or -1
  * after logging. */
 pid_t alert_run_command(const struct string_list *command, const struct alert_event *event);
-
-/* A login failed (REASON: "wrong code", "timed out", ...). FAILURES counting now out of
- * MAX (0 when not counted). Notice level, MESSAGE_ID_LOGIN_FAILED. */
-void alert_log_failure(const char *tunnel, const char *identity, const char *user,
-                       const char *source, unsigned failures, unsigned max, const char *reason);
-
-/* A login succeeded; the grant lasts until GRANT_UNTIL (seconds since the epoch).
- * Info level, MESSAGE_ID_LOGIN_SUCCEEDED. */
-void alert_log_success(const char *tunnel, const char *identity, const char *user,
-                       const char *source, int64_t grant_until);
-
-/* KEY's locks were lifted by an administrator. Notice level, MESSAGE_ID_LOGIN_UNLOCKED. */
-void alert_log_unlock(const char *key, int lifted);
-
-/* Formats EPOCH as "2026-01-31T12:00:00Z" into BUF (at least 21 bytes). Returns BUF. */
-char *alert_format_time(int64_t epoch, char *buf, size_t len);
 
 #endif

@@ -22,7 +22,7 @@
 #include "worker/heartbeat.h"
 #include "supervisor/listener.h"
 #include "supervisor/metrics.h"
-#include "helper/pam_helper.h"
+#include "supervisor/helper_process.h"
 #include "auth/second_factor.h"
 #include "worker/status_server.h"
 #include "supervisor/systemd_sockets.h"
@@ -65,7 +65,7 @@ struct supervisor {
     uint64_t deaths_window_start_ms;
     unsigned deaths_in_window;
     struct grants *grants;            /* second-factor grants, shared by fork */
-    struct pam_helper *helper;
+    struct helper_process *helper;
 };
 
 static uint64_t now_ms(void)
@@ -87,7 +87,7 @@ static int spawn_worker(struct supervisor *s, struct generation *gen)
         return -1;
     }
     heartbeat_reset(s->shared.heartbeat, limit_slot);
-    s->shared.helper_link = pam_helper_new_link(s->helper);
+    s->shared.helper_link = helper_process_new_link(s->helper);
     pid_t pid = fork();
     if (pid < 0) {
         log_error("fork: %s", strerror(errno));
@@ -100,7 +100,7 @@ static int spawn_worker(struct supervisor *s, struct generation *gen)
     if (pid == 0) {
         close(s->signal_fd);
         close(s->ready_pipe_read);
-        pam_helper_close_in_child(s->helper);
+        helper_process_close_in_child(s->helper);
         _exit(worker_run(gen, &s->shared, limit_slot));
     }
     if (s->shared.helper_link >= 0)
@@ -308,7 +308,7 @@ static void reload(struct supervisor *s)
     signal_workers(s, s->current, SIGQUIT);
     retire(s, s->current);
     s->current = next;
-    pam_helper_reload(s->helper);
+    helper_process_reload(s->helper);
     s->announced = 0;
     log_set_level(next->config->global.log_level);
     forget_unused_tunnel_slots(s);
@@ -320,7 +320,7 @@ static void reload(struct supervisor *s)
  * one: fresh workers (with new links) take over while those drain. */
 static void replace_workers_for_new_helper(struct supervisor *s)
 {
-    if (s->stopping || !pam_helper_running(s->helper))
+    if (s->stopping || !helper_process_running(s->helper))
         return;
     signal_workers(s, s->current, SIGQUIT);
     for (unsigned i = 0; i < s->current->config->global.workers; i++)
@@ -337,7 +337,7 @@ static void reap(struct supervisor *s)
             if (s->workers[i].pid == pid)
                 w = &s->workers[i];
         if (w == NULL) {
-            if (pam_helper_reaped(s->helper, pid, status, s->stopping ? NULL : s->current->config))
+            if (helper_process_reaped(s->helper, pid, status, s->stopping ? NULL : s->current->config))
                 replace_workers_for_new_helper(s);
             continue;
         }
@@ -544,7 +544,7 @@ int supervisor_run(const char *config_path, struct config *config)
     prepare_runtime_dir(s->current);
     /* Before the first worker, so every worker gets a link; a daemon without it
      * still serves, but gated tunnels refuse every login. */
-    s->helper = pam_helper_start(config_path, s->current->config, s->grants);
+    s->helper = helper_process_start(config_path, s->current->config, s->grants);
     top_up_workers(s);
     if (count_workers(s, s->current, 0) == 0)
         goto out;
@@ -552,7 +552,7 @@ int supervisor_run(const char *config_path, struct config *config)
     log_notice("stopped");
     status = EXIT_SUCCESS;
 out:
-    pam_helper_stop(s->helper);
+    helper_process_stop(s->helper);
     generation_free(s->current);
     for (size_t i = 0; i < sizeof(s->retired) / sizeof(s->retired[0]); i++)
         generation_free(s->retired[i]);

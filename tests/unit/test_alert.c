@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "helper/alert.h"
+#include "core/utc_time.h"
 #include "core/log.h"
 
 static const struct alert_event lock = {
@@ -23,8 +24,8 @@ static void test_time_format(void **state)
 {
     (void)state;
     char buf[32];
-    assert_string_equal(alert_format_time(1700000600, buf, sizeof(buf)), "2023-11-14T22:23:20Z");
-    assert_string_equal(alert_format_time(0, buf, sizeof(buf)), "1970-01-01T00:00:00Z");
+    assert_string_equal(utc_time_format(1700000600, buf, sizeof(buf)), "2023-11-14T22:23:20Z");
+    assert_string_equal(utc_time_format(0, buf, sizeof(buf)), "1970-01-01T00:00:00Z");
 }
 
 static void test_lock_line(void **state)

@@ -1,0 +1,220 @@
+#include "helper/admin_socket.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "auth/login_log.h"
+#include "core/event_loop.h"
+#include "core/log.h"
+#include "core/utc_time.h"
+#include "helper/lock_policy.h"
+#include "proto/admin_protocol.h"
+
+#define TIMEOUT_MS 5000
+#define LISTENING_KEY ADMIN_SOCKET_MAX_CONNECTIONS
+
+struct connection {
+    int fd;
+    uint64_t deadline_ms;
+};
+
+struct admin_socket {
+    int listen_fd;
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    struct connection connections[ADMIN_SOCKET_MAX_CONNECTIONS];
+};
+
+struct admin_socket *admin_socket_create(void)
+{
+    struct admin_socket *admin = calloc(1, sizeof(*admin));
+    if (admin == NULL)
+        return NULL;
+    admin->listen_fd = -1;
+    for (size_t i = 0; i < ADMIN_SOCKET_MAX_CONNECTIONS; i++)
+        admin->connections[i].fd = -1;
+    return admin;
+}
+
+void admin_socket_free(struct admin_socket *admin)
+{
+    if (admin == NULL)
+        return;
+    for (size_t i = 0; i < ADMIN_SOCKET_MAX_CONNECTIONS; i++)
+        if (admin->connections[i].fd >= 0)
+            close(admin->connections[i].fd);
+    if (admin->listen_fd >= 0) {
+        close(admin->listen_fd);
+        unlink(admin->path);
+    }
+    free(admin);
+}
+
+void admin_socket_listen(struct admin_socket *admin, const char *runtime_dir)
+{
+    admin->listen_fd = -1;
+    if (mkdir(runtime_dir, 0755) < 0 && errno != EEXIST) {
+        log_warning("cannot create runtime_dir %s (%s): `ktlstun unlock` will edit the lock "
+                    "state file directly", runtime_dir, strerror(errno));
+        return;
+    }
+    if ((size_t)snprintf(admin->path, sizeof(admin->path), "%s/%s", runtime_dir,
+                         ADMIN_PROTOCOL_SOCKET) >= sizeof(admin->path)) {
+        log_warning("runtime_dir %s is too long for a socket path", runtime_dir);
+        return;
+    }
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    memcpy(addr.sun_path, admin->path, strlen(admin->path) + 1);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    unlink(admin->path);
+    mode_t old_mask = umask(0077);
+    int bound = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
+    umask(old_mask);
+    if (bound < 0 || listen(fd, 8) < 0) {
+        log_warning("cannot listen on %s (%s): `ktlstun unlock` will edit the lock state file "
+                    "directly", admin->path, strerror(errno));
+        close(fd);
+        return;
+    }
+    admin->listen_fd = fd;
+}
+
+size_t admin_socket_poll_fds(const struct admin_socket *admin, struct pollfd *fds,
+                             uint64_t *keys, size_t room)
+{
+    size_t n = 0;
+    if (admin->listen_fd >= 0 && n < room) {
+        fds[n] = (struct pollfd){ .fd = admin->listen_fd, .events = POLLIN };
+        keys[n++] = LISTENING_KEY;
+    }
+    for (size_t i = 0; i < ADMIN_SOCKET_MAX_CONNECTIONS && n < room; i++) {
+        if (admin->connections[i].fd < 0)
+            continue;
+        fds[n] = (struct pollfd){ .fd = admin->connections[i].fd, .events = POLLIN };
+        keys[n++] = i;
+    }
+    return n;
+}
+
+static void reply(int fd, const char *status, const char *text)
+{
+    char buf[ADMIN_PROTOCOL_REPLY_MAX];
+    int len = snprintf(buf, sizeof(buf), "%s\n%s", status, text);
+    if (len < 0)
+        return;
+    if ((size_t)len >= sizeof(buf))
+        len = sizeof(buf) - 1;
+    ssize_t ignored = send(fd, buf, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)ignored;
+}
+
+static void unlock_key(int fd, const char *key, struct lock_table *locks,
+                       const struct config *config)
+{
+    int lifted = lock_policy_unlock(lock_table_policy(locks), key, utc_time_now());
+    char text[LOCK_POLICY_KEY_MAX + 200];
+    if (lifted < 0) {
+        snprintf(text, sizeof(text), "%s has no failed logins or locks on record\n", key);
+        reply(fd, ADMIN_PROTOCOL_UNKNOWN, text);
+        return;
+    }
+    lock_table_save(locks, config);
+    login_log_unlock(key, lifted);
+    if (lifted > 0) {
+        snprintf(text, sizeof(text), "unlocked %s (%d lock%s lifted, failure counts cleared)\n",
+                 key, lifted, lifted == 1 ? "" : "s");
+        reply(fd, ADMIN_PROTOCOL_OK, text);
+    } else {
+        snprintf(text, sizeof(text), "%s was not locked (its failure counts were cleared)\n",
+                 key);
+        reply(fd, ADMIN_PROTOCOL_NOT_LOCKED, text);
+    }
+}
+
+static void answer_request(int fd, struct lock_table *locks, const struct config *config)
+{
+    static const size_t unlock_len = sizeof(ADMIN_PROTOCOL_UNLOCK) - 1;
+    char request[LOCK_POLICY_KEY_MAX + 32];
+    struct ucred cred;
+    socklen_t cred_len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0 ||
+        (cred.uid != 0 && cred.uid != geteuid())) {
+        reply(fd, ADMIN_PROTOCOL_DENIED, "only root may change second-factor locks\n");
+        return;
+    }
+    ssize_t got = recv(fd, request, sizeof(request) - 1, MSG_DONTWAIT);
+    if (got <= 0)
+        return;
+    request[got] = '\0';
+    request[strcspn(request, "\n")] = '\0';
+    if (strncmp(request, ADMIN_PROTOCOL_UNLOCK, unlock_len) == 0 && request[unlock_len] != '\0') {
+        unlock_key(fd, request + unlock_len, locks, config);
+    } else if (strcmp(request, ADMIN_PROTOCOL_LIST) == 0) {
+        char text[ADMIN_PROTOCOL_REPLY_MAX - 64];
+        unsigned count = lock_policy_list(lock_table_policy(locks), utc_time_now(), text,
+                                          sizeof(text));
+        reply(fd, ADMIN_PROTOCOL_OK, count > 0 ? text : "no locks\n");
+    } else {
+        reply(fd, ADMIN_PROTOCOL_ERROR, "unknown request (use \"unlock KEY\" or \"list\")\n");
+    }
+}
+
+static void accept_connection(struct admin_socket *admin)
+{
+    int fd = accept4(admin->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0)
+        return;
+    for (size_t i = 0; i < ADMIN_SOCKET_MAX_CONNECTIONS; i++) {
+        if (admin->connections[i].fd < 0) {
+            admin->connections[i] = (struct connection){
+                .fd = fd, .deadline_ms = event_loop_now_ms() + TIMEOUT_MS };
+            return;
+        }
+    }
+    reply(fd, ADMIN_PROTOCOL_ERROR, "busy\n");
+    close(fd);
+}
+
+void admin_socket_ready(struct admin_socket *admin, uint64_t key, short revents,
+                        struct lock_table *locks, const struct config *config)
+{
+    if (key == LISTENING_KEY) {
+        accept_connection(admin);
+        return;
+    }
+    if (key >= ADMIN_SOCKET_MAX_CONNECTIONS)
+        return;
+    struct connection *connection = &admin->connections[key];
+    if (connection->fd < 0)
+        return;
+    if (revents & POLLIN)
+        answer_request(connection->fd, locks, config);
+    close(connection->fd);
+    connection->fd = -1;
+}
+
+void admin_socket_expire(struct admin_socket *admin, uint64_t now_ms)
+{
+    for (size_t i = 0; i < ADMIN_SOCKET_MAX_CONNECTIONS; i++) {
+        struct connection *connection = &admin->connections[i];
+        if (connection->fd >= 0 && now_ms >= connection->deadline_ms) {
+            close(connection->fd);
+            connection->fd = -1;
+        }
+    }
+}
+
+uint64_t admin_socket_next_deadline(const struct admin_socket *admin, uint64_t soonest)
+{
+    for (size_t i = 0; i < ADMIN_SOCKET_MAX_CONNECTIONS; i++)
+        if (admin->connections[i].fd >= 0 && admin->connections[i].deadline_ms < soonest)
+            soonest = admin->connections[i].deadline_ms;
+    return soonest;
+}

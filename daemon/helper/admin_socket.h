@@ -1,0 +1,50 @@
+/* admin_socket — the PAM helper's end of runtime_dir/second-factor.sock, where
+ * `ktlstun unlock` lifts locks and lists them while the daemon runs (admin_protocol).
+ *
+ * Only root or the helper's own user may use it (SO_PEERCRED). At most
+ * ADMIN_SOCKET_MAX_CONNECTIONS are open at once, each for one request and at most a
+ * few seconds; nothing a client does can block the helper. Without the socket (no
+ * runtime_dir), `ktlstun unlock` edits the state file instead. */
+#ifndef KTLSTUN_ADMIN_SOCKET_H
+#define KTLSTUN_ADMIN_SOCKET_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "helper/lock_table.h"
+
+#define ADMIN_SOCKET_MAX_CONNECTIONS 8
+
+struct admin_socket;
+
+/* Returns a socket that listens nowhere yet, or NULL when out of memory. */
+struct admin_socket *admin_socket_create(void);
+
+/* Closes every connection and the listening socket, removes its path, and frees
+ * ADMIN (NULL is fine). */
+void admin_socket_free(struct admin_socket *admin);
+
+/* Creates RUNTIME_DIR when missing and listens on RUNTIME_DIR/second-factor.sock
+ * (mode 0600). When it cannot, logs why and goes on without. */
+void admin_socket_listen(struct admin_socket *admin, const char *runtime_dir);
+
+/* Fills FDS (ROOM entries) with the sockets to watch for input, the listening one
+ * first, and KEYS with what admin_socket_ready needs to find each again. Returns how
+ * many. */
+size_t admin_socket_poll_fds(const struct admin_socket *admin, struct pollfd *fds,
+                             uint64_t *keys, size_t room);
+
+/* The socket watched under KEY reported REVENTS: accepts a connection, or answers its
+ * request from LOCKS (saved under CONFIG's windows when it changed) and closes it. */
+void admin_socket_ready(struct admin_socket *admin, uint64_t key, short revents,
+                        struct lock_table *locks, const struct config *config);
+
+/* Closes the connections whose deadline passed at NOW_MS (event_loop_now_ms). */
+void admin_socket_expire(struct admin_socket *admin, uint64_t now_ms);
+
+/* Returns the earlier of SOONEST and the next connection deadline. */
+uint64_t admin_socket_next_deadline(const struct admin_socket *admin, uint64_t soonest);
+
+#endif

@@ -1,0 +1,332 @@
+#include "helper/helper_main.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/event_loop.h"
+#include "core/log.h"
+#include "helper/admin_socket.h"
+#include "helper/alert_commands.h"
+#include "helper/lock_table.h"
+#include "helper/login_transactions.h"
+#include "proto/helper_msg.h"
+
+#define MAX_LINKS 1024
+
+struct link {
+    int fd;
+    uint64_t number;          /* never reused, so a transaction can outlive its link */
+};
+
+struct helper {
+    char *config_path;
+    struct config *config;
+    struct lock_table *locks;
+    struct alert_commands *alerts;
+    struct login_transactions *logins;
+    struct admin_socket *admin;
+    int control_fd;
+    int signal_fd;
+    size_t link_count;
+    struct link links[MAX_LINKS];
+    uint64_t next_link_number;
+    int stopping;
+};
+
+static struct link *find_link(struct helper *h, uint64_t number)
+{
+    for (size_t i = 0; i < h->link_count; i++)
+        if (h->links[i].number == number)
+            return &h->links[i];
+    return NULL;
+}
+
+static void send_to_worker(void *arg, uint64_t link_number, struct helper_msg *msg)
+{
+    struct link *link = find_link(arg, link_number);
+    if (link != NULL && helper_msg_send(link->fd, msg) < 0)
+        log_error("second factor: cannot answer a worker (%s); its login will time out",
+                  strerror(errno));
+}
+
+static void drop_link(struct helper *h, size_t index)
+{
+    uint64_t number = h->links[index].number;
+    close(h->links[index].fd);
+    h->links[index] = h->links[--h->link_count];
+    login_transactions_drop_link(h->logins, number);
+}
+
+/* Returns -1 when the link must be dropped. */
+static int read_link(struct helper *h, size_t index)
+{
+    struct helper_msg msg;
+    for (int batch = 0; batch < 64; batch++) {
+        struct link *link = &h->links[index];
+        int got = helper_msg_recv(link->fd, &msg);
+        if (got == 0)
+            return -1;
+        if (got < 0) {
+            if (errno == EAGAIN)
+                return 0;
+            log_error("second factor: a worker sent %s; dropping its link",
+                      errno == EBADMSG ? "a malformed message" : strerror(errno));
+            return -1;
+        }
+        switch (msg.type) {
+        case HELPER_MSG_BEGIN:
+            login_transactions_begin(h->logins, h->config, link->number, &msg);
+            break;
+        case HELPER_MSG_ANSWER:
+            login_transactions_answer(h->logins, h->config, link->number, &msg);
+            break;
+        case HELPER_MSG_CANCEL:
+            login_transactions_cancel(h->logins, link->number, msg.id);
+            break;
+        case HELPER_MSG_HANDSHAKE_FAILURE:
+            login_transactions_handshake_failure(h->logins, h->config, &msg);
+            break;
+        default:
+            helper_msg_wipe(&msg);
+            log_error("second factor: a worker sent an unexpected message; dropping its link");
+            return -1;
+        }
+        helper_msg_wipe(&msg);
+    }
+    return 0;
+}
+
+static void receive_link(struct helper *h)
+{
+    char data[1];
+    char control[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = { .iov_base = data, .iov_len = sizeof(data) };
+    struct msghdr hdr = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                          .msg_controllen = sizeof(control) };
+    ssize_t got = recvmsg(h->control_fd, &hdr, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (got == 0) {
+        h->stopping = 1;   /* the parent is gone */
+        return;
+    }
+    if (got < 0)
+        return;
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&hdr);
+    if (cmsg == NULL || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS)
+        return;
+    int fd;
+    memcpy(&fd, CMSG_DATA(cmsg), sizeof(fd));
+    if (h->link_count == MAX_LINKS) {
+        log_error("second factor: too many worker links");
+        close(fd);
+        return;
+    }
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    h->links[h->link_count++] = (struct link){ .fd = fd, .number = ++h->next_link_number };
+}
+
+static void reload_config(struct helper *h)
+{
+    char *errors = NULL;
+    struct config *config = config_load(h->config_path, &errors);
+    if (config == NULL) {
+        log_error("second factor: kept the previous configuration (%s has errors)",
+                  h->config_path);
+        free(errors);
+        return;
+    }
+    config_free(h->config);
+    h->config = config;
+}
+
+static void reap_children(struct helper *h)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        alert_commands_reaped(h->alerts, pid, status);
+        login_transactions_reaped(h->logins, pid);
+    }
+}
+
+static void on_signal(struct helper *h)
+{
+    struct signalfd_siginfo info;
+    while (read(h->signal_fd, &info, sizeof(info)) == sizeof(info)) {
+        if (info.ssi_signo == SIGHUP)
+            reload_config(h);
+        else if (info.ssi_signo == SIGCHLD)
+            reap_children(h);
+        else
+            h->stopping = 1;
+    }
+}
+
+static void expire(struct helper *h, uint64_t now_ms)
+{
+    login_transactions_expire(h->logins, h->config, now_ms);
+    alert_commands_expire(h->alerts, now_ms);
+    admin_socket_expire(h->admin, now_ms);
+}
+
+static int poll_timeout(const struct helper *h)
+{
+    uint64_t now = event_loop_now_ms(), soonest = now + 60000;
+    soonest = login_transactions_next_deadline(h->logins, soonest);
+    soonest = alert_commands_next_deadline(h->alerts, soonest);
+    soonest = admin_socket_next_deadline(h->admin, soonest);
+    return soonest <= now ? 0 : (int)(soonest - now);
+}
+
+enum watch_kind { WATCH_CONTROL, WATCH_SIGNAL, WATCH_ADMIN, WATCH_LINK, WATCH_CHILD };
+
+struct watch {
+    enum watch_kind kind;
+    uint64_t key;            /* link number, or the admin socket's or the logins' own key */
+};
+
+#define MAX_WATCHES (3 + ADMIN_SOCKET_MAX_CONNECTIONS + MAX_LINKS + LOGIN_TRANSACTIONS_MAX)
+
+static void dispatch(struct helper *h, const struct watch *w, short revents)
+{
+    switch (w->kind) {
+    case WATCH_CONTROL:
+        receive_link(h);
+        break;
+    case WATCH_SIGNAL:
+        on_signal(h);
+        break;
+    case WATCH_ADMIN:
+        admin_socket_ready(h->admin, w->key, revents, h->locks, h->config);
+        break;
+    case WATCH_LINK:
+        for (size_t i = 0; i < h->link_count; i++) {
+            if (h->links[i].number == w->key) {
+                if (read_link(h, i) < 0)
+                    drop_link(h, i);
+                break;
+            }
+        }
+        break;
+    case WATCH_CHILD:
+        login_transactions_ready(h->logins, h->config, w->key);
+        break;
+    }
+}
+
+/* The COUNT pollfds from N on are a module's, with its keys in KEYS: watches of KIND. */
+static void set_kind(struct watch *watches, const uint64_t *keys, size_t n, size_t count,
+                     enum watch_kind kind)
+{
+    for (size_t i = n; i < n + count; i++)
+        watches[i] = (struct watch){ kind, keys[i] };
+}
+
+static int helper_loop(struct helper *h)
+{
+    static struct pollfd fds[MAX_WATCHES];
+    static struct watch watches[MAX_WATCHES];
+    static uint64_t keys[MAX_WATCHES];
+    while (!h->stopping) {
+        size_t n = 0, added;
+        fds[n] = (struct pollfd){ .fd = h->control_fd, .events = POLLIN };
+        watches[n++] = (struct watch){ WATCH_CONTROL, 0 };
+        fds[n] = (struct pollfd){ .fd = h->signal_fd, .events = POLLIN };
+        watches[n++] = (struct watch){ WATCH_SIGNAL, 0 };
+        added = admin_socket_poll_fds(h->admin, fds + n, keys + n, MAX_WATCHES - n);
+        set_kind(watches, keys, n, added, WATCH_ADMIN);
+        n += added;
+        for (size_t i = 0; i < h->link_count; i++) {
+            fds[n] = (struct pollfd){ .fd = h->links[i].fd, .events = POLLIN };
+            watches[n++] = (struct watch){ WATCH_LINK, h->links[i].number };
+        }
+        added = login_transactions_poll_fds(h->logins, fds + n, keys + n, MAX_WATCHES - n);
+        set_kind(watches, keys, n, added, WATCH_CHILD);
+        n += added;
+        int ready = poll(fds, n, poll_timeout(h));
+        if (ready < 0 && errno != EINTR) {
+            log_error("second factor helper: poll: %s", strerror(errno));
+            return EXIT_FAILURE;
+        }
+        for (size_t i = 0; ready > 0 && i < n && !h->stopping; i++)
+            if (fds[i].revents != 0)
+                dispatch(h, &watches[i], fds[i].revents);
+        expire(h, event_loop_now_ms());
+    }
+    return EXIT_SUCCESS;
+}
+
+/* Listening sockets inherited from the parent (tunnel listeners, systemd's) must not
+ * stay open here: a removed tunnel's port would stay bound. */
+static void close_inherited_listeners(int keep)
+{
+    for (int fd = 3; fd < 4096; fd++) {
+        if (fd == keep)
+            continue;
+        int listening = 0;
+        socklen_t len = sizeof(listening);
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening)
+            close(fd);
+    }
+}
+
+int helper_main_run(int control_fd, const char *config_path, const struct config *config,
+                    struct grants *grants)
+{
+    int status = EXIT_FAILURE;
+    struct helper *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return status;
+    h->control_fd = control_fd;
+    h->signal_fd = -1;
+    close_inherited_listeners(control_fd);
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGQUIT);
+    sigaddset(&mask, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    h->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    h->config_path = strdup(config_path);
+    /* After fork the parent's configuration is this process's own copy: the helper
+     * owns it from here and frees it when a reload replaces it. */
+    h->config = (struct config *)config;
+    h->locks = lock_table_create();
+    h->alerts = alert_commands_create();
+    h->admin = admin_socket_create();
+    if (h->locks != NULL && h->alerts != NULL)
+        h->logins = login_transactions_create(h->locks, grants, h->alerts, send_to_worker, h);
+    if (h->signal_fd < 0 || h->config_path == NULL || h->config == NULL || h->locks == NULL ||
+        h->alerts == NULL || h->admin == NULL || h->logins == NULL) {
+        log_error("second factor helper: cannot start (%s)",
+                  h->config == NULL ? "configuration did not load" : "out of resources");
+        goto out;
+    }
+    lock_table_load(h->locks, h->config->global.state_dir);
+    admin_socket_listen(h->admin, h->config->global.runtime_dir);
+    status = helper_loop(h);
+out:
+    login_transactions_free(h->logins);
+    for (size_t i = 0; i < h->link_count; i++)
+        close(h->links[i].fd);
+    admin_socket_free(h->admin);
+    if (h->signal_fd >= 0)
+        close(h->signal_fd);
+    alert_commands_free(h->alerts);
+    lock_table_free(h->locks);
+    config_free(h->config);
+    free(h->config_path);
+    free(h);
+    return status;
+}

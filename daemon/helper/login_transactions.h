@@ -1,0 +1,93 @@
+/* login_transactions — the PAM helper's logins: one per BEGIN a worker sends, each run
+ * in a short-lived PAM child (pam_transaction) whose prompts go to the worker and whose
+ * answers come back to it, until the child reports the outcome, dies, or misses its
+ * deadline (pam_timeout inside PAM; the worker's answer timeout while a prompt is
+ * out).
+ *
+ * The outcome is counted here: a grant clears the key's failures and is written into
+ * the shared grants table; a failure counts against the identity and the address
+ * (lock_policy), and a lock withdraws the identity's grants and raises an alert. Locked
+ * identities and addresses never reach PAM. Refused handshakes a worker reports are
+ * counted here too (max_handshake_failures).
+ *
+ * Answers are hashed (salted, in memory) only to count the same code once, and every
+ * buffer that held one is wiped. */
+#ifndef KTLSTUN_LOGIN_TRANSACTIONS_H
+#define KTLSTUN_LOGIN_TRANSACTIONS_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "auth/grants.h"
+#include "config/config.h"
+#include "helper/alert_commands.h"
+#include "helper/lock_table.h"
+#include "proto/helper_msg.h"
+
+#define LOGIN_TRANSACTIONS_MAX 512
+
+/* Sends MSG to the worker whose link is numbered LINK_NUMBER (gone: nothing). */
+typedef void login_transactions_send_fn(void *arg, uint64_t link_number, struct helper_msg *msg);
+
+struct login_transactions;
+
+/* Returns an empty set of logins that counts into LOCKS, writes grants into GRANTS,
+ * runs alert commands through ALERTS and reaches workers through SEND(SEND_ARG, ...);
+ * all four outlive it. NULL when out of memory or randomness. */
+struct login_transactions *login_transactions_create(struct lock_table *locks,
+                                                     struct grants *grants,
+                                                     struct alert_commands *alerts,
+                                                     login_transactions_send_fn *send,
+                                                     void *send_arg);
+
+/* Ends every login (killing PAM children still at work) and frees LOGINS (NULL is
+ * fine). */
+void login_transactions_free(struct login_transactions *logins);
+
+/* A worker on link LINK_NUMBER sent BEGIN (MSG) under CONFIG: starts the login, or
+ * replies why not (no second factor here, locked, busy, no PAM child). */
+void login_transactions_begin(struct login_transactions *logins, const struct config *config,
+                              uint64_t link_number, const struct helper_msg *msg);
+
+/* A worker sent ANSWER (MSG, wiped by the caller): passes it to the PAM child that
+ * asked on that link, if one waits. */
+void login_transactions_answer(struct login_transactions *logins, const struct config *config,
+                               uint64_t link_number, struct helper_msg *msg);
+
+/* A worker sent CANCEL for request ID: ends that login without a reply. */
+void login_transactions_cancel(struct login_transactions *logins, uint64_t link_number,
+                               uint32_t id);
+
+/* A worker refused a handshake (MSG: tunnel, source): counts it against the tunnel's
+ * max_handshake_failures and raises an alert when that many came in the window. */
+void login_transactions_handshake_failure(struct login_transactions *logins,
+                                          const struct config *config,
+                                          const struct helper_msg *msg);
+
+/* Link LINK_NUMBER is gone: ends its logins without replies. */
+void login_transactions_drop_link(struct login_transactions *logins, uint64_t link_number);
+
+/* Fills FDS (ROOM entries) with the PAM children's sockets to watch for input and KEYS
+ * with what login_transactions_ready needs to find each again. Returns how many. */
+size_t login_transactions_poll_fds(const struct login_transactions *logins, struct pollfd *fds,
+                                   uint64_t *keys, size_t room);
+
+/* The PAM child watched under KEY has something to say. */
+void login_transactions_ready(struct login_transactions *logins, const struct config *config,
+                              uint64_t key);
+
+/* Ends the logins whose deadline passed at NOW_MS (event_loop_now_ms): "no answer came
+ * in time" when a prompt was out, else a PAM timeout, which counts as a failure. */
+void login_transactions_expire(struct login_transactions *logins, const struct config *config,
+                               uint64_t now_ms);
+
+/* PID was reaped: a PAM child with that pid needs no kill any more. */
+void login_transactions_reaped(struct login_transactions *logins, pid_t pid);
+
+/* Returns the earlier of SOONEST and the next login deadline. */
+uint64_t login_transactions_next_deadline(const struct login_transactions *logins,
+                                          uint64_t soonest);
+
+#endif

@@ -1,0 +1,39 @@
+/* admin_protocol — what `ktlstun unlock` and the PAM helper say to each other, and the
+ * state file both may edit.
+ *
+ * The helper listens on runtime_dir/ADMIN_PROTOCOL_SOCKET (SOCK_SEQPACKET, mode 0600;
+ * it also checks that the peer is root or its own user). One request per connection,
+ * in one datagram:
+ *
+ *   list           the locks in force
+ *   unlock KEY     lift KEY's locks (an identity or an address, at most
+ *                  LOCK_POLICY_KEY_MAX bytes, no newline) and clear its failure counts
+ *
+ * One reply datagram of at most ADMIN_PROTOCOL_REPLY_MAX bytes: a status word, a
+ * newline, then text for the user:
+ *
+ *   ok             done; the text is the list or what was lifted
+ *   not-locked     KEY had failures on record but no lock in force (they were cleared)
+ *   unknown        KEY has no failures or locks on record
+ *   denied         the peer may not change locks
+ *   error          an unknown request, or the helper is busy
+ *
+ * With no daemon listening, `ktlstun unlock` edits state_dir/ADMIN_PROTOCOL_STATE_FILE
+ * itself (lock_state), the file the helper reads at start. */
+#ifndef KTLSTUN_ADMIN_PROTOCOL_H
+#define KTLSTUN_ADMIN_PROTOCOL_H
+
+#define ADMIN_PROTOCOL_SOCKET "second-factor.sock"
+#define ADMIN_PROTOCOL_STATE_FILE "lockout.state"
+#define ADMIN_PROTOCOL_REPLY_MAX 16384
+
+#define ADMIN_PROTOCOL_LIST "list"
+#define ADMIN_PROTOCOL_UNLOCK "unlock "      /* followed by the key */
+
+#define ADMIN_PROTOCOL_OK "ok"
+#define ADMIN_PROTOCOL_NOT_LOCKED "not-locked"
+#define ADMIN_PROTOCOL_UNKNOWN "unknown"
+#define ADMIN_PROTOCOL_DENIED "denied"
+#define ADMIN_PROTOCOL_ERROR "error"
+
+#endif
