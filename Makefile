@@ -69,7 +69,8 @@ DAEMON_OBJECTS := $(SUPERVISOR_OBJECTS) $(HELPER_OBJECTS) $(WORKER_OBJECTS) $(AU
 # `ktlstun unlock` edits the lock state file itself while the daemon is stopped.
 CLI_LINK_OBJECTS := $(CLI_OBJECTS) $(BUILD)/obj/daemon/helper/lock_policy.o \
                     $(BUILD)/obj/daemon/helper/lock_state.o $(CHECK_OBJECTS) $(TLS_OBJECTS) \
-                    $(CONFIG_OBJECTS) $(filter-out %/helper_msg.o,$(PROTO_OBJECTS)) $(CORE_OBJECTS)
+                    $(CONFIG_OBJECTS) $(BUILD)/obj/daemon/proto/auth_protocol.o \
+                    $(BUILD)/obj/daemon/proto/status_record.o $(CORE_OBJECTS)
 # Unit tests reach any module; the layering is the binaries' business.
 TEST_OBJECTS   := $(DAEMON_OBJECTS) $(CLI_OBJECTS)
 

@@ -7,7 +7,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
-#include "auth/login_log.h"
+#include "proto/login_log.h"
 #include "proto/auth_protocol.h"
 #include "core/event_loop.h"
 #include "core/log.h"
@@ -39,11 +39,11 @@ struct auth_channel {
     unsigned attempts;
     unsigned messages;
     int mapped;
-    char identity[USER_MAP_IDENTITY_MAX + 1];
-    char user[USER_MAP_USER_MAX + 1];
+    char identity[LIMIT_IDENTITY + 1];
+    char user[LIMIT_USER_NAME + 1];
     char unmapped[400];
     char sha256[65];
-    char source[GRANTS_SOURCE_MAX + 1];
+    char source[LIMIT_SOURCE_ADDRESS + 1];
     size_t in_len;
     unsigned char in[IN_BUFFER];
     size_t out_len, out_sent;

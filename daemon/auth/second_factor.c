@@ -99,7 +99,7 @@ int second_factor_admit(SSL *ssl, const struct tunnel_config *tunnel, const stru
     /* ALPN was settled with the ClientHello, before the certificate came. */
     if (second_factor_is_login(ssl))
         return 1;
-    char source[GRANTS_SOURCE_MAX + 1];
+    char source[LIMIT_SOURCE_ADDRESS + 1];
     second_factor_peer_address(SSL_get_fd(ssl), source, sizeof(source));
     const char *who = id->cn != NULL ? id->cn : id->subject;
     if (shared_grants == NULL) {
@@ -148,7 +148,7 @@ void second_factor_handshake_failed(struct pam_link *link, const struct tunnel_c
         return;
     if (ssl != NULL && refused_index >= 0 && SSL_get_ex_data(ssl, refused_index) != NULL)
         return;
-    char source[GRANTS_SOURCE_MAX + 1];
+    char source[LIMIT_SOURCE_ADDRESS + 1];
     second_factor_peer_address(ssl != NULL ? SSL_get_fd(ssl) : -1, source, sizeof(source));
     pam_link_report_handshake_failure(link, tunnel->name, source, reason);
 }

@@ -15,7 +15,7 @@
 #include <openssl/ssl.h>
 
 #include "config/config.h"
-#include "auth/grants.h"
+#include "proto/grants.h"
 #include "core/identity.h"
 #include "tls/tls_context.h"
 

@@ -155,7 +155,7 @@ int unlock_command(int argc, char **argv)
         return 2;
     }
     const char *key = list ? NULL : argv[optind];
-    if (key != NULL && (strlen(key) == 0 || strlen(key) > LOCK_POLICY_KEY_MAX || strchr(key, '\n'))) {
+    if (key != NULL && (strlen(key) == 0 || strlen(key) > LIMIT_IDENTITY || strchr(key, '\n'))) {
         fprintf(stderr, "ktlstun unlock: '%s' is not an identity or address\n", key);
         return 2;
     }
@@ -166,7 +166,7 @@ int unlock_command(int argc, char **argv)
         free(errors);
         return 2;
     }
-    char request[LOCK_POLICY_KEY_MAX + 16], reply[ADMIN_PROTOCOL_REPLY_MAX];
+    char request[LIMIT_IDENTITY + 16], reply[ADMIN_PROTOCOL_REPLY_MAX];
     if (list)
         snprintf(request, sizeof(request), "%s", ADMIN_PROTOCOL_LIST);
     else

@@ -17,9 +17,9 @@
 #include "config/second_factor_keys.h"
 #include "config/tunnel_keys.h"
 #include "config/user_map.h"
+#include "core/limits.h"
 
 #define GLOBAL_SECTION "global"
-#define TUNNEL_NAME_MAX 64
 
 /* ---------------------------------------------------------------- key tables */
 
@@ -86,7 +86,7 @@ static int valid_tunnel_name(const char *name)
 {
     size_t len = strlen(name);
 
-    if (len == 0 || len > TUNNEL_NAME_MAX)
+    if (len == 0 || len > LIMIT_TUNNEL_NAME)
         return 0;
     for (const char *cursor = name; *cursor != '\0'; cursor++) {
         unsigned char c = (unsigned char)*cursor;
@@ -142,7 +142,7 @@ static int parse_tunnel(struct config_loader *ld, const struct ini_section *sect
     if (!valid_tunnel_name(section->name)) {
         config_loader_error(ld, section->line, section->name, NULL,
                             "invalid tunnel name (use up to %d letters, digits, '-', '_' or '.')",
-                            TUNNEL_NAME_MAX);
+                            LIMIT_TUNNEL_NAME);
         result = -1;
     }
 

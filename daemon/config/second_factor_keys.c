@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "config/user_map.h"
-#include "helper/lock_policy.h"
+#include "core/limits.h"
 
 #define DEFAULT_PAM_SERVICE "ktlstun"
 #define DEFAULT_USER_MAP "cn"
@@ -123,11 +123,11 @@ static int set_failure_window(struct config_loader *ld, const struct ini_section
 static int set_max_failures(struct config_loader *ld, const struct ini_section *section,
                             const struct ini_key *key, struct tunnel_config *tunnel)
 {
-    if (config_loader_number(key->value, 1, LOCK_POLICY_MAX_FAILURES_LIMIT,
+    if (config_loader_number(key->value, 1, LIMIT_MAX_FAILURES,
                              &tunnel->max_failures) < 0) {
         config_loader_error(ld, key->line, section->name, key->name,
                             "'%s' is not a whole number from 1 to %d", key->value,
-                            LOCK_POLICY_MAX_FAILURES_LIMIT);
+                            LIMIT_MAX_FAILURES);
         return -1;
     }
     return 0;
@@ -138,7 +138,7 @@ static int set_lockout(struct config_loader *ld, const struct ini_section *secti
 {
     if (config_loader_timeout(ld, section, key, 1, &tunnel->lockout) < 0)
         return -1;
-    if (tunnel->lockout > LOCK_POLICY_MAX_DURATION) {
+    if (tunnel->lockout > LIMIT_LOCK_SECONDS) {
         config_loader_error(ld, key->line, section->name, key->name,
                             "too long (a lock lasts at most 24h, doubling included)");
         return -1;
@@ -202,11 +202,11 @@ static int set_alert_command(struct config_loader *ld, const struct ini_section 
 static int set_max_handshake_failures(struct config_loader *ld, const struct ini_section *section,
                                       const struct ini_key *key, struct tunnel_config *tunnel)
 {
-    if (config_loader_number(key->value, 0, LOCK_POLICY_MAX_FAILURES_LIMIT,
+    if (config_loader_number(key->value, 0, LIMIT_MAX_FAILURES,
                              &tunnel->max_handshake_failures) < 0) {
         config_loader_error(ld, key->line, section->name, key->name,
                             "'%s' is not a whole number from 0 (off) to %d", key->value,
-                            LOCK_POLICY_MAX_FAILURES_LIMIT);
+                            LIMIT_MAX_FAILURES);
         return -1;
     }
     return 0;

@@ -32,7 +32,7 @@ struct user_map {
 int user_map_valid_user(const char *name)
 {
     size_t len = strlen(name);
-    if (len == 0 || len > USER_MAP_USER_MAX)
+    if (len == 0 || len > LIMIT_USER_NAME)
         return 0;
     if (!(islower((unsigned char)name[0]) || name[0] == '_'))
         return 0;
@@ -210,8 +210,8 @@ fail:
 /* ------------------------------------------------------------------ lookup */
 
 struct candidates {
-    char identity[USER_MAP_IDENTITY_MAX + 1];
-    char user[USER_MAP_USER_MAX + 1];
+    char identity[LIMIT_IDENTITY + 1];
+    char user[LIMIT_USER_NAME + 1];
     int found;
     int conflict;
     char rejected[200];     /* why the last rejected name did not count */
@@ -227,7 +227,7 @@ static void offer(struct candidates *c, const char *identity, const char *user)
         snprintf(c->rejected, sizeof(c->rejected), "'%.64s' is not a valid user name", user);
         return;
     }
-    if (strlen(identity) > USER_MAP_IDENTITY_MAX) {
+    if (strlen(identity) > LIMIT_IDENTITY) {
         snprintf(c->rejected, sizeof(c->rejected), "its name is too long");
         return;
     }
@@ -249,7 +249,7 @@ static void offer_email(struct candidates *c, const char *email)
         snprintf(c->rejected, sizeof(c->rejected), "email '%.64s' has no local part", email);
         return;
     }
-    char local[USER_MAP_USER_MAX + 2];
+    char local[LIMIT_USER_NAME + 2];
     size_t len = (size_t)(at - email);
     if (len >= sizeof(local)) {
         snprintf(c->rejected, sizeof(c->rejected), "email '%.64s' has a local part too long "
@@ -276,7 +276,7 @@ static void offer_uri(struct candidates *c, const char *uri)
     size_t start = end;
     while (start > 0 && path[start - 1] != '/')
         start--;
-    char segment[USER_MAP_USER_MAX + 2];
+    char segment[LIMIT_USER_NAME + 2];
     if (end == start || end - start >= sizeof(segment)) {
         snprintf(c->rejected, sizeof(c->rejected), "URI '%.64s' has no usable last path segment",
                  uri);

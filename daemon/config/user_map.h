@@ -18,9 +18,8 @@
 #include <stddef.h>
 
 #include "core/identity.h"
+#include "core/limits.h"
 
-#define USER_MAP_USER_MAX 32
-#define USER_MAP_IDENTITY_MAX 256
 
 struct user_map;
 
@@ -37,7 +36,7 @@ void user_map_free(struct user_map *map);
 const char *user_map_describe(const struct user_map *map);
 
 /* Maps ID. Returns 1 and writes the matched certificate name into IDENTITY
- * (USER_MAP_IDENTITY_MAX + 1 bytes) and the user into USER (USER_MAP_USER_MAX + 1
+ * (LIMIT_IDENTITY + 1 bytes) and the user into USER (LIMIT_USER_NAME + 1
  * bytes); returns 0 with a reason a user can act on in REASON. */
 int user_map_lookup(const struct user_map *map, const struct identity *id, char *identity,
                     char *user, char *reason, size_t reason_len);

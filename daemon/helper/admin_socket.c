@@ -9,7 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "auth/login_log.h"
+#include "proto/login_log.h"
 #include "core/event_loop.h"
 #include "core/log.h"
 #include "core/utc_time.h"
@@ -119,7 +119,7 @@ static void unlock_key(int fd, const char *key, struct lock_table *locks,
                        const struct config *config)
 {
     int lifted = lock_policy_unlock(lock_table_policy(locks), key, utc_time_now());
-    char text[LOCK_POLICY_KEY_MAX + 200];
+    char text[LIMIT_IDENTITY + 200];
     if (lifted < 0) {
         snprintf(text, sizeof(text), "%s has no failed logins or locks on record\n", key);
         reply(fd, ADMIN_PROTOCOL_UNKNOWN, text);
@@ -141,7 +141,7 @@ static void unlock_key(int fd, const char *key, struct lock_table *locks,
 static void answer_request(int fd, struct lock_table *locks, const struct config *config)
 {
     static const size_t unlock_len = sizeof(ADMIN_PROTOCOL_UNLOCK) - 1;
-    char request[LOCK_POLICY_KEY_MAX + 32];
+    char request[LIMIT_IDENTITY + 32];
     struct ucred cred;
     socklen_t cred_len = sizeof(cred);
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0 ||

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "auth/login_log.h"
+#include "proto/login_log.h"
 #include "core/log.h"
 #include "core/message_ids.h"
 #include "core/utc_time.h"

@@ -14,7 +14,7 @@
 #ifndef KTLSTUN_HELPER_MAIN_H
 #define KTLSTUN_HELPER_MAIN_H
 
-#include "auth/grants.h"
+#include "proto/grants.h"
 #include "config/config.h"
 
 /* Runs the helper in a freshly forked child until SIGTERM (or the parent's end of

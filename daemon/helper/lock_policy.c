@@ -9,17 +9,17 @@
 #define LEVEL_DECAY (24 * 3600)
 
 struct record {
-    char tunnel[LOCK_POLICY_TUNNEL_MAX + 1];
+    char tunnel[LIMIT_TUNNEL_NAME + 1];
     enum lock_policy_kind kind;
-    char key[LOCK_POLICY_KEY_MAX + 1];
+    char key[LIMIT_IDENTITY + 1];
     unsigned level;
     int64_t locked_until;     /* 0: never locked or lifted */
     int64_t last_lock_end;    /* end of the latest lock, for the level's decay */
     unsigned count;
-    int64_t times[LOCK_POLICY_MAX_FAILURES_LIMIT];
-    uint64_t tags[LOCK_POLICY_MAX_FAILURES_LIMIT];
-    unsigned char hashes[LOCK_POLICY_MAX_FAILURES_LIMIT][LOCK_POLICY_HASH_LEN];
-    unsigned char hashed[LOCK_POLICY_MAX_FAILURES_LIMIT];
+    int64_t times[LIMIT_MAX_FAILURES];
+    uint64_t tags[LIMIT_MAX_FAILURES];
+    unsigned char hashes[LIMIT_MAX_FAILURES][LOCK_POLICY_HASH_LEN];
+    unsigned char hashed[LIMIT_MAX_FAILURES];
 };
 
 struct lock_policy {
@@ -70,7 +70,7 @@ static struct record *find(const struct lock_policy *table, const char *tunnel,
 static struct record *add(struct lock_policy *table, const char *tunnel,
                           enum lock_policy_kind kind, const char *key)
 {
-    if (strlen(tunnel) > LOCK_POLICY_TUNNEL_MAX || strlen(key) > LOCK_POLICY_KEY_MAX ||
+    if (strlen(tunnel) > LIMIT_TUNNEL_NAME || strlen(key) > LIMIT_IDENTITY ||
         table->count >= LOCK_POLICY_MAX_RECORDS)
         return NULL;
     if (table->count == table->capacity) {
@@ -138,9 +138,9 @@ static void clear_failures(struct record *r)
 static uint64_t lock_duration(uint64_t lockout, unsigned level)
 {
     uint64_t duration = lockout;
-    for (unsigned i = 1; i < level && duration < LOCK_POLICY_MAX_DURATION; i++)
+    for (unsigned i = 1; i < level && duration < LIMIT_LOCK_SECONDS; i++)
         duration *= 2;
-    return duration > LOCK_POLICY_MAX_DURATION ? LOCK_POLICY_MAX_DURATION : duration;
+    return duration > LIMIT_LOCK_SECONDS ? LIMIT_LOCK_SECONDS : duration;
 }
 
 uint64_t lock_policy_tag(const char *name)
@@ -184,8 +184,8 @@ int lock_policy_record_failure(struct lock_policy *table, const struct lock_poli
     unsigned max = rules->max_failures;
     if (max < 1)
         max = 1;
-    if (max > LOCK_POLICY_MAX_FAILURES_LIMIT)
-        max = LOCK_POLICY_MAX_FAILURES_LIMIT;
+    if (max > LIMIT_MAX_FAILURES)
+        max = LIMIT_MAX_FAILURES;
     verdict->level = r->level;
     if (r->locked_until > now) {
         verdict->locked_until = r->locked_until;
@@ -198,7 +198,7 @@ int lock_policy_record_failure(struct lock_policy *table, const struct lock_poli
             if (r->hashed[i] && CRYPTO_memcmp(r->hashes[i], hash, LOCK_POLICY_HASH_LEN) == 0)
                 return 0;
     }
-    if (r->count >= LOCK_POLICY_MAX_FAILURES_LIMIT) {
+    if (r->count >= LIMIT_MAX_FAILURES) {
         /* Cannot happen with max <= the limit, but never write past the arrays. */
         return 0;
     }
@@ -311,7 +311,7 @@ void lock_policy_get(const struct lock_policy *table, size_t index,
 
 int lock_policy_restore(struct lock_policy *table, const struct lock_policy_entry *entry)
 {
-    if (entry->count > LOCK_POLICY_MAX_FAILURES_LIMIT)
+    if (entry->count > LIMIT_MAX_FAILURES)
         return -1;
     struct record *r = find(table, entry->tunnel, entry->kind, entry->key);
     if (r == NULL && (r = add(table, entry->tunnel, entry->kind, entry->key)) == NULL)

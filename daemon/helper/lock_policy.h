@@ -24,11 +24,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "core/limits.h"
 
-#define LOCK_POLICY_MAX_FAILURES_LIMIT 50
-#define LOCK_POLICY_MAX_DURATION (24 * 3600)
-#define LOCK_POLICY_KEY_MAX 256
-#define LOCK_POLICY_TUNNEL_MAX 64
 #define LOCK_POLICY_HASH_LEN 32
 #define LOCK_POLICY_MAX_RECORDS 4096
 
@@ -40,7 +37,7 @@ enum lock_policy_kind {
 
 struct lock_policy_rules {
     uint64_t window;         /* seconds a failure counts for */
-    unsigned max_failures;   /* 1..LOCK_POLICY_MAX_FAILURES_LIMIT */
+    unsigned max_failures;   /* 1..LIMIT_MAX_FAILURES */
     uint64_t lockout;        /* the first lock's length in seconds */
     unsigned min_tags;       /* different failure tags a lock needs (0 or 1: none) */
 };
@@ -55,15 +52,15 @@ struct lock_policy_verdict {
 
 /* One key's record without its answer hashes: what survives a restart. */
 struct lock_policy_entry {
-    char tunnel[LOCK_POLICY_TUNNEL_MAX + 1];
+    char tunnel[LIMIT_TUNNEL_NAME + 1];
     enum lock_policy_kind kind;
-    char key[LOCK_POLICY_KEY_MAX + 1];
+    char key[LIMIT_IDENTITY + 1];
     unsigned level;
     int64_t locked_until;    /* 0: never locked or lifted */
     int64_t last_lock_end;   /* end of the latest lock, for the level's decay */
     unsigned count;          /* failures in times[] and tags[], oldest first */
-    int64_t times[LOCK_POLICY_MAX_FAILURES_LIMIT];
-    uint64_t tags[LOCK_POLICY_MAX_FAILURES_LIMIT];
+    int64_t times[LIMIT_MAX_FAILURES];
+    uint64_t tags[LIMIT_MAX_FAILURES];
 };
 
 struct lock_policy;

@@ -86,7 +86,7 @@ static int write_records(const struct lock_policy *table, FILE *file)
     struct lock_policy_entry r;
     for (size_t i = 0; i < lock_policy_count(table); i++) {
         lock_policy_get(table, i, &r);
-        char key[LOCK_POLICY_KEY_MAX * 3 + 1];
+        char key[LIMIT_IDENTITY * 3 + 1];
         escape_key(r.key, key, sizeof(key));
         if (fprintf(file, "%s %s %s %u %lld %lld %u", r.tunnel, lock_policy_kind_name(r.kind), key,
                     r.level, (long long)r.locked_until, (long long)r.last_lock_end, r.count) < 0)
@@ -170,7 +170,7 @@ static int parse_int64(const char *text, int64_t *value)
 static int parse_line(struct lock_policy *table, char *line)
 {
     char *save = NULL;
-    char *fields[8 + LOCK_POLICY_MAX_FAILURES_LIMIT];
+    char *fields[8 + LIMIT_MAX_FAILURES];
     unsigned n = 0;
     for (char *f = strtok_r(line, " \t\n", &save); f != NULL; f = strtok_r(NULL, " \t\n", &save)) {
         if (n == sizeof(fields) / sizeof(fields[0]))
@@ -182,11 +182,11 @@ static int parse_line(struct lock_policy *table, char *line)
     struct lock_policy_entry entry;
     memset(&entry, 0, sizeof(entry));
     int64_t level, count;
-    if (strlen(fields[0]) > LOCK_POLICY_TUNNEL_MAX || kind_from_name(fields[1], &entry.kind) < 0 ||
+    if (strlen(fields[0]) > LIMIT_TUNNEL_NAME || kind_from_name(fields[1], &entry.kind) < 0 ||
         unescape_key(fields[2], entry.key, sizeof(entry.key)) < 0 ||
         parse_int64(fields[3], &level) < 0 || parse_int64(fields[4], &entry.locked_until) < 0 ||
         parse_int64(fields[5], &entry.last_lock_end) < 0 || parse_int64(fields[6], &count) < 0 ||
-        count > LOCK_POLICY_MAX_FAILURES_LIMIT || n != 7 + (unsigned)count || level > 64)
+        count > LIMIT_MAX_FAILURES || n != 7 + (unsigned)count || level > 64)
         return -1;
     memcpy(entry.tunnel, fields[0], strlen(fields[0]) + 1);
     entry.level = (unsigned)level;

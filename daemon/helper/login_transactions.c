@@ -16,7 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "auth/login_log.h"
+#include "proto/login_log.h"
 #include "core/event_loop.h"
 #include "core/log.h"
 #include "core/utc_time.h"
@@ -36,11 +36,11 @@ struct transaction {
     unsigned messages;
     unsigned answers;
     EVP_MD_CTX *answer_hash;  /* salted SHA-256 of the answers, for "same code twice" */
-    char tunnel[65];
-    char identity[USER_MAP_IDENTITY_MAX + 1];
-    char user[USER_MAP_USER_MAX + 1];
-    char sha256[65];
-    char source[GRANTS_SOURCE_MAX + 1];
+    char tunnel[LIMIT_TUNNEL_NAME + 1];
+    char identity[LIMIT_IDENTITY + 1];
+    char user[LIMIT_USER_NAME + 1];
+    char sha256[LIMIT_SHA256_HEX + 1];
+    char source[LIMIT_SOURCE_ADDRESS + 1];
 };
 
 struct login_transactions {

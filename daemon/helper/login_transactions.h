@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "auth/grants.h"
+#include "proto/grants.h"
 #include "config/config.h"
 #include "helper/alert_commands.h"
 #include "helper/lock_table.h"

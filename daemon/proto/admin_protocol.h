@@ -7,7 +7,7 @@
  *
  *   list           the locks in force
  *   unlock KEY     lift KEY's locks (an identity or an address, at most
- *                  LOCK_POLICY_KEY_MAX bytes, no newline) and clear its failure counts
+ *                  LIMIT_IDENTITY bytes, no newline) and clear its failure counts
  *
  * One reply datagram of at most ADMIN_PROTOCOL_REPLY_MAX bytes: a status word, a
  * newline, then text for the user:

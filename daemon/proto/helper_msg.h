@@ -20,8 +20,7 @@
 #include <stdint.h>
 
 #include "proto/auth_protocol.h"
-#include "auth/grants.h"
-#include "config/user_map.h"
+#include "core/limits.h"
 
 enum helper_msg_type {
     HELPER_MSG_BEGIN = 1,
@@ -39,11 +38,11 @@ struct helper_msg {
     uint32_t text_len;
     int64_t value;
     uint32_t failures;
-    char tunnel[65];
-    char identity[USER_MAP_IDENTITY_MAX + 1];
-    char user[USER_MAP_USER_MAX + 1];
-    char sha256[65];
-    char source[GRANTS_SOURCE_MAX + 1];
+    char tunnel[LIMIT_TUNNEL_NAME + 1];
+    char identity[LIMIT_IDENTITY + 1];
+    char user[LIMIT_USER_NAME + 1];
+    char sha256[LIMIT_SHA256_HEX + 1];
+    char source[LIMIT_SOURCE_ADDRESS + 1];
     char text[AUTH_TEXT_MAX + 1];
 };
 

@@ -6,7 +6,7 @@
 
 #include <sys/types.h>
 
-#include "auth/grants.h"
+#include "proto/grants.h"
 #include "config/config.h"
 
 struct helper_process;

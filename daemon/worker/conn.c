@@ -418,7 +418,7 @@ static void wake_login(void *arg)
 /* The login channel keeps its SSL (no kTLS, no target): it only carries frames. */
 static void start_login(struct conn *c)
 {
-    char source[GRANTS_SOURCE_MAX + 1];
+    char source[LIMIT_SOURCE_ADDRESS + 1];
     second_factor_peer_address(c->tls_fd, source, sizeof(source));
     c->login = auth_channel_start(c->host->pam_link, c->tunnel->config, c->ssl, c->peer.identity,
                                   source, wake_login, c);

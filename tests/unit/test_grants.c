@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "auth/grants.h"
+#include "proto/grants.h"
 
 #define ALICE "3c6ecc03431219f870605e918df2b6f3631253653fffb05a8f6eea4bc3060789"
 #define BOB "528ae869afaccdae143a070e3cfc549f5cef484f182f0a4c382987e06951b723"

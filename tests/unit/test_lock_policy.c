@@ -240,13 +240,13 @@ static void test_policy_limits_are_clamped(void **state)
                      0);
     assert_true(v.locked_now);
     struct lock_policy_rules huge = { .window = HOUR, .max_failures = 1000, .lockout = MINUTE };
-    for (int i = 0; i < LOCK_POLICY_MAX_FAILURES_LIMIT; i++)
+    for (int i = 0; i < LIMIT_MAX_FAILURES; i++)
         assert_int_equal(lock_policy_record_failure(t, &huge, "vpn", LOCK_POLICY_IDENTITY, "y",
                                                     NULL, 0, T0 + i, &v),
                          0);
     assert_true(v.locked_now);
     /* Keys and tunnels too long for the state file are refused, not cut. */
-    char long_key[LOCK_POLICY_KEY_MAX + 2];
+    char long_key[LIMIT_IDENTITY + 2];
     memset(long_key, 'k', sizeof(long_key) - 1);
     long_key[sizeof(long_key) - 1] = '\0';
     assert_int_equal(lock_policy_record_failure(t, &rules, "vpn", LOCK_POLICY_IDENTITY, long_key,
@@ -342,7 +342,7 @@ static void test_a_lock_never_lasts_more_than_a_day(void **state)
                                                 NULL, 0, T0, &v),
                      0);
     assert_true(v.locked_now);
-    assert_int_equal(v.locked_until, T0 + LOCK_POLICY_MAX_DURATION);
+    assert_int_equal(v.locked_until, T0 + LIMIT_LOCK_SECONDS);
     /* 13 h doubled is 26 h: cut to 24 h. */
     struct lock_policy_rules thirteen = { .window = HOUR, .max_failures = 1,
                                           .lockout = 13 * HOUR };
@@ -600,7 +600,7 @@ static void test_entries_carry_everything_but_the_answers(void **state)
     assert_int_equal(lock_policy_count(copy), 2);
     lock_policy_get(copy, 0, &again);
     assert_int_equal(again.level, 5);
-    source.count = LOCK_POLICY_MAX_FAILURES_LIMIT + 1;
+    source.count = LIMIT_MAX_FAILURES + 1;
     assert_int_equal(lock_policy_restore(copy, &source), -1);
     /* Forgetting drops a record whatever it holds. */
     assert_int_equal(lock_policy_forget(copy, "vpn", LOCK_POLICY_IDENTITY, "alice"), 1);

@@ -56,7 +56,7 @@ static struct user_map *map_of(const char *spec)
 static void expect_user(const char *spec, const char *subject, const char *san,
                         const char *identity, const char *user)
 {
-    char got_identity[USER_MAP_IDENTITY_MAX + 1], got_user[USER_MAP_USER_MAX + 1], reason[512];
+    char got_identity[LIMIT_IDENTITY + 1], got_user[LIMIT_USER_NAME + 1], reason[512];
     struct user_map *map = map_of(spec);
     struct identity *id = identity_of(subject, san);
     if (!user_map_lookup(map, id, got_identity, got_user, reason, sizeof(reason)))
@@ -70,7 +70,7 @@ static void expect_user(const char *spec, const char *subject, const char *san,
 static void expect_unmapped(const char *spec, const char *subject, const char *san,
                             const char *reason_part)
 {
-    char got_identity[USER_MAP_IDENTITY_MAX + 1], got_user[USER_MAP_USER_MAX + 1], reason[512];
+    char got_identity[LIMIT_IDENTITY + 1], got_user[LIMIT_USER_NAME + 1], reason[512];
     struct user_map *map = map_of(spec);
     struct identity *id = identity_of(subject, san);
     if (user_map_lookup(map, id, got_identity, got_user, reason, sizeof(reason)))
@@ -169,8 +169,8 @@ static void test_file_fingerprint_identity_is_the_fingerprint(void **state)
 {
     (void)state;
     struct identity *id = identity_of("/CN=dana", NULL);
-    char content[256], spec[128], got_identity[USER_MAP_IDENTITY_MAX + 1];
-    char got_user[USER_MAP_USER_MAX + 1], reason[256];
+    char content[256], spec[128], got_identity[LIMIT_IDENTITY + 1];
+    char got_user[LIMIT_USER_NAME + 1], reason[256];
     /* Colons and upper case, as `openssl x509 -fingerprint` prints it. */
     char colons[200] = "";
     for (int i = 0; i < 64; i += 2) {

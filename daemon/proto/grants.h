@@ -14,8 +14,6 @@
 #include <stdio.h>
 
 #define GRANTS_CAPACITY 4096
-#define GRANTS_SOURCE_MAX 63
-#define GRANTS_IDENTITY_MAX 256
 
 struct grants;
 

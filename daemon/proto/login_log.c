@@ -1,4 +1,4 @@
-#include "auth/login_log.h"
+#include "proto/login_log.h"
 
 #include <stdio.h>
 

@@ -1,21 +1,21 @@
-#include "auth/grants.h"
+#include "proto/grants.h"
 
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 
+#include "core/limits.h"
 #include "core/log.h"
 #include "proto/status_record.h"
 
-#define TUNNEL_MAX 64
 #define SHA256_HEX 64
 
 struct grant_fields {
-    char tunnel[TUNNEL_MAX + 1];
+    char tunnel[LIMIT_TUNNEL_NAME + 1];
     char sha256[SHA256_HEX + 1];
-    char source[GRANTS_SOURCE_MAX + 1];
-    char identity[GRANTS_IDENTITY_MAX + 1];
+    char source[LIMIT_SOURCE_ADDRESS + 1];
+    char identity[LIMIT_IDENTITY + 1];
     uint64_t expires_ms;      /* 0: free slot */
 };
 
@@ -102,8 +102,8 @@ int grants_put(struct grants *table, const char *tunnel, const char *sha256,
                const char *identity, const char *source, uint64_t expires_ms, uint64_t now_ms)
 {
     struct grant_fields fields;
-    if (strlen(tunnel) > TUNNEL_MAX || strlen(sha256) != SHA256_HEX ||
-        strlen(source) > GRANTS_SOURCE_MAX || strlen(identity) > GRANTS_IDENTITY_MAX)
+    if (strlen(tunnel) > LIMIT_TUNNEL_NAME || strlen(sha256) != SHA256_HEX ||
+        strlen(source) > LIMIT_SOURCE_ADDRESS || strlen(identity) > LIMIT_IDENTITY)
         return -1;
     memset(&fields, 0, sizeof(fields));
     memcpy(fields.tunnel, tunnel, strlen(tunnel));
