@@ -16,12 +16,11 @@
 #include "core/address.h"
 #include "ktls/ktls_offload.h"
 #include "core/log.h"
-#include "core/text.h"
-#include "core/message_ids.h"
 #include "relay/relay.h"
 #include "relay/relay_splice.h"
 #include "auth/auth_channel.h"
 #include "auth/second_factor.h"
+#include "worker/conn_audit.h"
 #include "worker/stats.h"
 #include "proto/status_record.h"
 #include "tls/tls_context.h"
@@ -80,74 +79,41 @@ static void on_plain_event(struct event_source *source, uint32_t events)
     conn_step(c);
 }
 
-static void log_refusal(const struct conn *c, const char *reason)
+/* Bytes of C's relay towards the target (IN) and back (OUT). */
+static void relayed_bytes(const struct conn *c, uint64_t *in, uint64_t *out)
 {
-    char q[600];
-    const struct log_field fields[] = {
-        { "TUNNEL", c->tunnel->config->name },
-        { "PEER", c->peer_address },
-        { "REASON", reason },
-        { "PEER_ID", c->peer.identity ? c->peer.identity->subject : "" },
-    };
-    log_event(LOG_LEVEL_WARNING, MESSAGE_ID_REFUSED, fields, sizeof(fields) / sizeof(fields[0]),
-              "refused tunnel=%s peer=%s reason=\"%s\"", c->tunnel->config->name,
-              c->peer_address, text_log_quote(reason, q, sizeof(q)));
+    int server = c->tunnel->config->mode == TUNNEL_MODE_SERVER;
+    uint64_t from_tls = c->offloaded ? c->splice.from_tls.bytes : c->relay.from_tls.bytes;
+    uint64_t to_tls = c->offloaded ? c->splice.to_tls.bytes : c->relay.to_tls.bytes;
+    *in = server ? from_tls : to_tls;
+    *out = server ? to_tls : from_tls;
 }
 
 static void log_audit(const struct conn *c, const char *close_reason)
 {
-    const struct identity *id = c->peer.identity;
-    int server = c->tunnel->config->mode == TUNNEL_MODE_SERVER;
-    uint64_t from_tls = c->offloaded ? c->splice.from_tls.bytes : c->relay.from_tls.bytes;
-    uint64_t to_tls = c->offloaded ? c->splice.to_tls.bytes : c->relay.to_tls.bytes;
+    struct conn_audit_record record = {
+        .tunnel = c->tunnel->config->name,
+        .peer_address = c->peer_address,
+        .identity = c->peer.identity,
+        .tls_version = c->tls_version,
+        .cipher = c->cipher,
+        .offloaded = c->offloaded,
+        .elapsed_ms = event_loop_now_ms() - c->started_ms,
+    };
+    relayed_bytes(c, &record.bytes_in, &record.bytes_out);
     /* Payload bytes that passed through this process: all of them on the userspace
      * path, none on the kTLS path unless a data record had to be read by hand. */
-    uint64_t copied = c->offloaded ? c->splice.userspace_bytes : from_tls + to_tls;
-    uint64_t elapsed = event_loop_now_ms() - c->started_ms;
-    uint64_t bytes_in = server ? from_tls : to_tls, bytes_out = server ? to_tls : from_tls;
-    char in_text[24], out_text[24], copied_text[24], elapsed_text[24];
-    snprintf(in_text, sizeof(in_text), "%llu", (unsigned long long)bytes_in);
-    snprintf(out_text, sizeof(out_text), "%llu", (unsigned long long)bytes_out);
-    snprintf(copied_text, sizeof(copied_text), "%llu", (unsigned long long)copied);
-    snprintf(elapsed_text, sizeof(elapsed_text), "%llu", (unsigned long long)elapsed);
-    const struct log_field fields[] = {
-        { "TUNNEL", c->tunnel->config->name },
-        { "PEER", c->peer_address },
-        { "PEER_ID", id ? id->subject : "" },
-        { "PEER_SANS", id ? id->sans : "" },
-        { "PEER_SHA256", id ? id->sha256 : "" },
-        { "TLS_VERSION", c->tls_version },
-        { "TLS_CIPHER", c->cipher },
-        { "KTLS", c->offloaded ? "tx+rx" : "off" },
-        { "BYTES_IN", in_text },
-        { "BYTES_OUT", out_text },
-        { "USERSPACE_BYTES", copied_text },
-        { "DURATION_MS", elapsed_text },
-        { "CLOSE_REASON", close_reason },
-    };
-    char subject[600], sans[600], reason[400];
-    log_event(LOG_LEVEL_INFO, MESSAGE_ID_AUDIT, fields, sizeof(fields) / sizeof(fields[0]),
-              "audit tunnel=%s peer=%s subject=\"%s\" sans=\"%s\" sha256=%s tls=%s cipher=%s "
-             "ktls=%s bytes_in=%llu bytes_out=%llu userspace_bytes=%llu duration=%llu.%03llus "
-             "close=\"%s\"",
-             c->tunnel->config->name, c->peer_address,
-             text_log_quote(id ? id->subject : "", subject, sizeof(subject)),
-             text_log_quote(id ? id->sans : "", sans, sizeof(sans)), id ? id->sha256 : "-",
-             c->tls_version, c->cipher, c->offloaded ? "tx+rx" : "off",
-             (unsigned long long)bytes_in, (unsigned long long)bytes_out,
-             (unsigned long long)copied,
-             (unsigned long long)(elapsed / 1000), (unsigned long long)(elapsed % 1000),
-             text_log_quote(close_reason, reason, sizeof(reason)));
+    record.userspace_bytes = c->offloaded ? c->splice.userspace_bytes
+                                          : record.bytes_in + record.bytes_out;
+    conn_audit_close(&record, close_reason);
 }
 
 /* Adds what moved since the last report to the shared counters, so long-lived
  * tunnels show up in metrics before they end. */
 static void report_bytes(struct conn *c)
 {
-    int server = c->tunnel->config->mode == TUNNEL_MODE_SERVER;
-    uint64_t from_tls = c->offloaded ? c->splice.from_tls.bytes : c->relay.from_tls.bytes;
-    uint64_t to_tls = c->offloaded ? c->splice.to_tls.bytes : c->relay.to_tls.bytes;
-    uint64_t in = server ? from_tls : to_tls, out = server ? to_tls : from_tls;
+    uint64_t in, out;
+    relayed_bytes(c, &in, &out);
     stats_add_bytes(c->host->stats, c->tunnel->limit_slot, in - c->reported_in,
                     out - c->reported_out);
     c->reported_in = in;
@@ -193,7 +159,7 @@ static void conn_close(struct conn *c, enum stats_result result, const char *rea
     if (c->handshake_done) {
         log_audit(c, reason);
     } else {
-        log_refusal(c, reason);
+        conn_audit_refusal(c->tunnel->config->name, c->peer_address, c->peer.identity, reason);
         if (result == STATS_RESULT_REFUSED)
             stats_count_refusal(stats, slot, reason);
     }
