@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/message_ids.h"
 #include "core/utc_time.h"
+#include "core/signals.h"
 
 #define ALERT_ENV_MAX 16
 #define ALERT_ARGV_MAX 64
@@ -122,10 +123,7 @@ pid_t alert_run_command(const struct string_list *command, const struct alert_ev
     if (pid == 0) {
         /* Its own group, so a timeout kills whatever it started too. */
         setpgid(0, 0);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
+        signals_reset_in_child();
         int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (null_fd >= 0 && null_fd != STDIN_FILENO)
             dup2(null_fd, STDIN_FILENO);

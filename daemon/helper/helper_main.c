@@ -14,6 +14,7 @@
 
 #include "core/event_loop.h"
 #include "core/log.h"
+#include "core/signals.h"
 #include "helper/admin_socket.h"
 #include "helper/alert_commands.h"
 #include "helper/lock_table.h"
@@ -289,15 +290,7 @@ int helper_main_run(int control_fd, const char *config_path, const struct config
     h->signal_fd = -1;
     close_inherited_listeners(control_fd);
 
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGHUP);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGQUIT);
-    sigaddset(&mask, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &mask, NULL);
-    h->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    h->signal_fd = signals_open_fd();
     h->config_path = strdup(config_path);
     /* After fork the parent's configuration is this process's own copy: the helper
      * owns it from here and frees it when a reload replaces it. */

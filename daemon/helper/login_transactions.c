@@ -20,6 +20,7 @@
 #include "core/event_loop.h"
 #include "core/log.h"
 #include "core/utc_time.h"
+#include "core/signals.h"
 #include "helper/alert.h"
 #include "helper/lock_policy.h"
 #include "helper/pam_transaction.h"
@@ -292,10 +293,7 @@ static pid_t spawn_pam_child(const struct tunnel_config *t, const struct helper_
     if (pid == 0) {
         setpgid(0, 0);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
+        signals_reset_in_child();
         /* Nothing of the helper's (links, other logins, the admin socket) stays
          * reachable from inside a PAM module. */
         if (dup2(pair[1], 3) < 0)

@@ -27,6 +27,8 @@
 #include "worker/status_server.h"
 #include "supervisor/systemd_sockets.h"
 #include "core/log.h"
+#include "core/event_loop.h"
+#include "core/signals.h"
 #include "worker/worker.h"
 
 #define MAX_WORKERS 1024
@@ -67,13 +69,6 @@ struct supervisor {
     struct grants *grants;            /* second-factor grants, shared by fork */
     struct helper_process *helper;
 };
-
-static uint64_t now_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
-}
 
 static int spawn_worker(struct supervisor *s, struct generation *gen)
 {
@@ -196,7 +191,7 @@ static void notify_status(struct supervisor *s)
     sd_notifyf(0, "STATUS=%zu tunnels, %u workers, %llu connections%s%s", s->current->tunnel_count,
                count_workers(s, s->current, 1), (unsigned long long)connections,
                s->expiry_summary[0] ? "; " : "", s->expiry_summary);
-    s->last_status_ms = now_ms();
+    s->last_status_ms = event_loop_now_ms();
 }
 
 /* READY=1 only once every worker of the current generation has dropped privileges
@@ -204,7 +199,7 @@ static void notify_status(struct supervisor *s)
 static void check_expiry(struct supervisor *s)
 {
     expiry_check(s->current, s->expiry_summary, sizeof(s->expiry_summary));
-    s->last_expiry_check_ms = now_ms();
+    s->last_expiry_check_ms = event_loop_now_ms();
 }
 
 /* Opens, moves or closes the metrics listener to match the current configuration. */
@@ -358,7 +353,7 @@ static void reap(struct supervisor *s)
             log_error("worker %d exited unexpectedly", (int)pid);
         if (!replace)
             continue;
-        uint64_t now = now_ms();
+        uint64_t now = event_loop_now_ms();
         if (now - s->deaths_window_start_ms > RESPAWN_WINDOW_MS) {
             s->deaths_window_start_ms = now;
             s->deaths_in_window = 0;
@@ -408,7 +403,7 @@ static void begin_stop(struct supervisor *s, int signo)
     log_notice("shutting down (signal %d): finishing connections for up to %llus", signo,
                (unsigned long long)grace);
     /* Workers close what is left at the deadline themselves; this is the backstop. */
-    s->stop_deadline_ms = now_ms() + grace * 1000u + 5000u;
+    s->stop_deadline_ms = event_loop_now_ms() + grace * 1000u + 5000u;
     signal_workers(s, NULL, SIGTERM);
 }
 
@@ -454,7 +449,7 @@ static void run_loop(struct supervisor *s)
         struct pollfd fds[3] = { { .fd = s->signal_fd, .events = POLLIN },
                                  { .fd = s->ready_pipe_read, .events = POLLIN },
                                  { .fd = s->metrics_fd, .events = POLLIN } };
-        int ready = poll(fds, 3, poll_timeout_ms(s, now_ms()));
+        int ready = poll(fds, 3, poll_timeout_ms(s, event_loop_now_ms()));
         if (ready < 0 && errno != EINTR) {
             log_error("poll: %s", strerror(errno));
             return;
@@ -467,7 +462,7 @@ static void run_loop(struct supervisor *s)
             read_ready_reports(s);
         if (ready > 0 && s->metrics_fd >= 0 && (fds[2].revents & POLLIN))
             serve_metrics(s);
-        uint64_t now = now_ms();
+        uint64_t now = event_loop_now_ms();
         int healthy = check_worker_health(s, now);
         if (s->watchdog_interval_ms != 0 && healthy &&
             now - s->last_watchdog_ms >= s->watchdog_interval_ms / 2) {
@@ -483,16 +478,7 @@ static void run_loop(struct supervisor *s)
 
 static int block_signals(struct supervisor *s)
 {
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGHUP);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGQUIT);
-    sigaddset(&mask, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &mask, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    s->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    s->signal_fd = signals_open_fd();
     if (s->signal_fd < 0) {
         log_error("signalfd: %s", strerror(errno));
         return -1;
