@@ -75,7 +75,8 @@ static void finish(struct auth_channel *ch, enum auth_result status, uint64_t va
                    const char *text, const char *reason)
 {
     unsigned char frame[AUTH_FRAME_MAX];
-    queue(ch, frame, auth_protocol_encode_result(status, value, 0, text, frame, sizeof(frame)));
+    size_t len = auth_protocol_encode_result(status, value, 0, text, frame, sizeof(frame));
+    queue(ch, frame, len);
     if (!ch->give_up)
         snprintf(ch->end_reason, sizeof(ch->end_reason), "%s", reason);
     ch->phase = PHASE_CLOSING;
@@ -109,8 +110,9 @@ static void on_result(struct auth_channel *ch, const struct helper_msg *msg)
                  msg->text, msg->failures, msg->failures == 1 ? "" : "s",
                  msg->failures == 1 ? "s" : "");
     int retry = (status == AUTH_RESULT_DENIED || status == AUTH_RESULT_TIMEOUT) && left > 0;
-    queue(ch, frame, auth_protocol_encode_result(status, (uint64_t)msg->value, retry ? left : 0,
-                                                 text, frame, sizeof(frame)));
+    size_t len = auth_protocol_encode_result(status, (uint64_t)msg->value, retry ? left : 0,
+                                             text, frame, sizeof(frame));
+    queue(ch, frame, len);
     if (retry) {
         ch->phase = PHASE_WAIT_START;
         ch->messages = 0;
@@ -144,8 +146,9 @@ static void on_prompt(struct auth_channel *ch, const struct helper_msg *msg)
                "login: PAM asked too many questions");
         return;
     }
-    queue(ch, frame, auth_protocol_encode((enum auth_frame_type)msg->style, msg->text,
-                                          msg->text_len, frame, sizeof(frame)));
+    size_t len = auth_protocol_encode((enum auth_frame_type)msg->style, msg->text, msg->text_len,
+                                      frame, sizeof(frame));
+    queue(ch, frame, len);
     if (msg->style == AUTH_FRAME_PROMPT_ECHO_OFF || msg->style == AUTH_FRAME_PROMPT_ECHO_ON) {
         ch->phase = PHASE_WAIT_ANSWER;
         set_deadline(ch, AUTH_ANSWER_TIMEOUT_S);
