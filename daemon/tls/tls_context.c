@@ -109,13 +109,28 @@ static int gate_admits(SSL *ssl, const struct tunnel_config *tunnel, struct tls_
                                   sizeof(peer->refusal));
 }
 
+/* OpenSSL's purpose checks read keyUsage and extendedKeyUsage only, so a CA
+ * certificate that also has digitalSignature and clientAuth (or serverAuth) passes as
+ * a leaf. A CA names an issuer, not a peer: refused here, as verification would, with
+ * its error set on the leaf (verify_reason words it). Returns 1 for a leaf. */
+static int leaf_is_end_entity(X509_STORE_CTX *store_ctx)
+{
+    X509 *leaf = X509_STORE_CTX_get0_cert(store_ctx);
+    if ((X509_get_extension_flags(leaf) & EXFLAG_CA) == 0)
+        return 1;
+    X509_STORE_CTX_set_current_cert(store_ctx, leaf);
+    X509_STORE_CTX_set_error_depth(store_ctx, 0);
+    X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_INVALID_NON_CA);
+    return 0;
+}
+
 static int verify_peer(X509_STORE_CTX *store_ctx, void *arg)
 {
     const struct tunnel_config *tunnel = arg;
     SSL *ssl = X509_STORE_CTX_get_ex_data(store_ctx, SSL_get_ex_data_X509_STORE_CTX_idx());
     struct tls_peer *peer = SSL_get_app_data(ssl);
 
-    if (!verify_chain(store_ctx, ssl)) {
+    if (!verify_chain(store_ctx, ssl) || !leaf_is_end_entity(store_ctx)) {
         verify_reason_format(X509_STORE_CTX_get_error(store_ctx),
                              X509_STORE_CTX_get_current_cert(store_ctx), tunnel->crl,
                              expected_server_name(tunnel), peer->refusal, sizeof(peer->refusal));

@@ -94,6 +94,7 @@ bad plain "$p_plain" -            "no client certificate"
 bad plain "$p_plain" noclientauth "not allowed for client authentication"
 bad plain "$p_plain" sha1         "weak signature digest (SHA-1)" "${weak[@]}"
 bad plain "$p_plain" rsa1024      "key too small (RSA 1024 bits)" "${weak[@]}"
+bad plain "$p_plain" caleaf       "certificate is a CA certificate (basicConstraints CA:TRUE), not a leaf (CN=Rogue Issuing CA)"
 # TLS 1.2 path too: the same verification must apply
 bad plain "$p_plain" expired      "certificate expired on" -tls1_2
 bad plain "$p_plain" -            "no client certificate" -tls1_2
