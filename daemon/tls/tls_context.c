@@ -124,6 +124,18 @@ static int leaf_is_end_entity(X509_STORE_CTX *store_ctx)
     return 0;
 }
 
+/* With several CNs, allow_cn and user_map = cn read the first in DER order while the
+ * subject in logs (RFC 2253) leads with the last: who was admitted would not be who
+ * the logs name. Returns the number of commonName attributes in CERT's subject. */
+static int common_name_count(X509 *cert)
+{
+    const X509_NAME *subject = X509_get_subject_name(cert);
+    int count = 0;
+    for (int index = -1; (index = X509_NAME_get_index_by_NID(subject, NID_commonName, index)) >= 0;)
+        count++;
+    return count;
+}
+
 static int verify_peer(X509_STORE_CTX *store_ctx, void *arg)
 {
     const struct tunnel_config *tunnel = arg;
@@ -140,6 +152,14 @@ static int verify_peer(X509_STORE_CTX *store_ctx, void *arg)
     peer->identity = identity_from_cert(X509_STORE_CTX_get0_cert(store_ctx));
     if (peer->identity == NULL) {
         snprintf(peer->refusal, sizeof(peer->refusal), "certificate names could not be read");
+        X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
+        return 0;
+    }
+    int common_names = common_name_count(X509_STORE_CTX_get0_cert(store_ctx));
+    if (tunnel->mode == TUNNEL_MODE_SERVER && common_names > 1) {
+        snprintf(peer->refusal, sizeof(peer->refusal),
+                 "certificate has %d commonName attributes; ktlstun accepts one (%s)", common_names,
+                 peer->identity->subject);
         X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
         return 0;
     }

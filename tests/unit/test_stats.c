@@ -35,11 +35,20 @@ static void test_ca_certificate_as_leaf_is_a_purpose_refusal(void **state)
                  "purpose");
 }
 
+static void test_several_common_names_is_other(void **state)
+{
+    (void)state;
+    /* Not an allow rule: the certificate is refused before any rule is read. */
+    expect_class("certificate has 2 commonName attributes; ktlstun accepts one (CN=mallory,CN=alice)",
+                 "other");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_certificate_reasons),
         cmocka_unit_test(test_ca_certificate_as_leaf_is_a_purpose_refusal),
+        cmocka_unit_test(test_several_common_names_is_other),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

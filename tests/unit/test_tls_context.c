@@ -85,6 +85,11 @@ static int group_setup(void **state)
     issue("ca-server", "/CN=localhost", "basicConstraints=critical,CA:TRUE",
           "keyUsage=critical,digitalSignature,keyCertSign,cRLSign", "extendedKeyUsage=serverAuth",
           "subjectAltName=DNS:localhost");
+    /* DER order alice, mallory: the RFC 2253 subject in logs reads "CN=mallory,CN=alice". */
+    issue("two-cn", "/CN=alice/CN=mallory", "basicConstraints=critical,CA:FALSE",
+          "keyUsage=critical,digitalSignature", "extendedKeyUsage=clientAuth", NULL);
+    issue("two-cn-server", "/CN=localhost/CN=elsewhere", "basicConstraints=critical,CA:FALSE",
+          "keyUsage=critical,digitalSignature", "extendedKeyUsage=serverAuth", "subjectAltName=DNS:localhost");
     return 0;
 }
 
@@ -274,12 +279,38 @@ static void test_ca_certificate_as_server_leaf_refused(void **state)
     }
 }
 
+static void test_two_common_names_refused_by_server_tunnel(void **state)
+{
+    (void)state;
+    /* allow_cn names the first CN; the log's subject would lead with the second. */
+    struct outcome outcome = tunnels("server", "alice", 0, "two-cn");
+    assert_false(outcome.server_ok);
+    assert_string_equal(outcome.server_refusal,
+                        "certificate has 2 commonName attributes; ktlstun accepts one (CN=mallory,CN=alice)");
+    /* Without allow rules too: the identity the logs and the second factor use is
+     * just as ambiguous. */
+    outcome = tunnels("server", NULL, 60, "two-cn");
+    assert_false(outcome.server_ok);
+    assert_string_equal(outcome.server_refusal,
+                        "certificate has 2 commonName attributes; ktlstun accepts one (CN=mallory,CN=alice)");
+}
+
+static void test_two_common_names_left_to_client_tunnels(void **state)
+{
+    (void)state;
+    /* A client tunnel checks the server by server_name against its SANs, not by CN. */
+    struct outcome outcome = tunnels("two-cn-server", NULL, 0, "alice");
+    assert_true(outcome.server_ok && outcome.client_ok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_leaf_client_admitted),
         cmocka_unit_test(test_ca_certificate_as_client_leaf_refused),
         cmocka_unit_test(test_ca_certificate_as_server_leaf_refused),
+        cmocka_unit_test(test_two_common_names_refused_by_server_tunnel),
+        cmocka_unit_test(test_two_common_names_left_to_client_tunnels),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
