@@ -281,6 +281,14 @@ static int load_ca(SSL_CTX *ctx, const struct tunnel_config *tunnel)
     return 0;
 }
 
+/* TLS 1.2 where `ciphers` is unset: ECDHE with an AEAD, in the order OpenSSL's default
+ * ranks them. That default also has CBC suites (MAC-then-encrypt, the padding oracles
+ * of Lucky 13 and its kin) and finite-field DHE; an operator who needs one lists it. */
+#define DEFAULT_TLS12_CIPHERS                                                                   \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"                                \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
+
 static int apply_policy(SSL_CTX *ctx, const struct tunnel_config *tunnel)
 {
     /* Level 2: RSA/DH keys of 2048 bits or more, no SHA-1 signatures, on both our own
@@ -294,8 +302,9 @@ static int apply_policy(SSL_CTX *ctx, const struct tunnel_config *tunnel)
         log_openssl(LOG_LEVEL_ERROR, "%s %s", where(tunnel, "ciphersuites"), tunnel->ciphersuites);
         return -1;
     }
-    if (tunnel->ciphers != NULL && !SSL_CTX_set_cipher_list(ctx, tunnel->ciphers)) {
-        log_openssl(LOG_LEVEL_ERROR, "%s %s", where(tunnel, "ciphers"), tunnel->ciphers);
+    const char *ciphers = tunnel->ciphers != NULL ? tunnel->ciphers : DEFAULT_TLS12_CIPHERS;
+    if (!SSL_CTX_set_cipher_list(ctx, ciphers)) {
+        log_openssl(LOG_LEVEL_ERROR, "%s %s", where(tunnel, "ciphers"), ciphers);
         return -1;
     }
     if (tunnel->groups != NULL && !SSL_CTX_set1_groups_list(ctx, tunnel->groups)) {

@@ -1,4 +1,4 @@
-/* tls_context: what the verification step admits, seen through
+/* tls_context: what the verification step and the cipher policy admit, seen through
  * real handshakes between contexts built by tls_context_create() from files, over a
  * socketpair. Each refusal has a positive control on the same kind of tunnel. */
 #include <stdarg.h>
@@ -148,6 +148,22 @@ static void tunnel_free(struct tunnel_config *tunnel)
     free(tunnel->cert);
     free(tunnel->name);
     free(tunnel);
+}
+
+/* A plain OpenSSL client presenting alice, TLS 1.2 only, offering CIPHERS. */
+static SSL_CTX *plain_tls12_client(const char *ciphers)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    assert_non_null(ctx);
+    char *cert = path_of("alice.pem"), *key = path_of("leaf.key");
+    assert_int_equal(SSL_CTX_use_certificate_file(ctx, cert, SSL_FILETYPE_PEM), 1);
+    assert_int_equal(SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM), 1);
+    free(key);
+    free(cert);
+    assert_int_equal(SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION), 1);
+    assert_int_equal(SSL_CTX_set_cipher_list(ctx, ciphers), 1);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    return ctx;
 }
 
 struct side {
@@ -303,6 +319,90 @@ static void test_two_common_names_left_to_client_tunnels(void **state)
     assert_true(outcome.server_ok && outcome.client_ok);
 }
 
+/* The TLS 1.2 ciphers a context built for TUNNEL enables: each must be ECDHE with an
+ * AEAD (AES-GCM or ChaCha20-Poly1305). Returns how many there are. */
+static int check_tls12_ciphers_aead(const struct tunnel_config *tunnel)
+{
+    SSL_CTX *ctx = tls_context_create(tunnel);
+    assert_non_null(ctx);
+    STACK_OF(SSL_CIPHER) *ciphers = SSL_CTX_get_ciphers(ctx);
+    int tls12 = 0;
+    for (int i = 0; i < sk_SSL_CIPHER_num(ciphers); i++) {
+        const SSL_CIPHER *cipher = sk_SSL_CIPHER_value(ciphers, i);
+        if (strcmp(SSL_CIPHER_get_version(cipher), "TLSv1.3") == 0)
+            continue;
+        tls12++;
+        int nid = SSL_CIPHER_get_cipher_nid(cipher);
+        if (!SSL_CIPHER_is_aead(cipher) || SSL_CIPHER_get_kx_nid(cipher) != NID_kx_ecdhe ||
+            (nid != NID_aes_128_gcm && nid != NID_aes_256_gcm && nid != NID_chacha20_poly1305))
+            fail_msg("%s tunnel enables TLS 1.2 cipher %s by default",
+                     tunnel->mode == TUNNEL_MODE_SERVER ? "server" : "client", SSL_CIPHER_get_name(cipher));
+    }
+    SSL_CTX_free(ctx);
+    return tls12;
+}
+
+static void test_tls12_default_is_ecdhe_aead_only(void **state)
+{
+    (void)state;
+    struct tunnel_config *server = tunnel_new(TUNNEL_MODE_SERVER, "server");
+    struct tunnel_config *client = tunnel_new(TUNNEL_MODE_CLIENT, "alice");
+    /* AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305, each with ECDSA and RSA. */
+    assert_int_equal(check_tls12_ciphers_aead(server), 6);
+    assert_int_equal(check_tls12_ciphers_aead(client), 6);
+    tunnel_free(client);
+    tunnel_free(server);
+}
+
+/* A plain TLS 1.2 client offering only CIPHERS against a server tunnel whose
+ * `ciphers` is TUNNEL_CIPHERS (NULL: unset). */
+static struct outcome tls12_client(const char *ciphers, const char *tunnel_ciphers)
+{
+    struct tunnel_config *server = tunnel_new(TUNNEL_MODE_SERVER, "server");
+    if (tunnel_ciphers != NULL) {
+        server->ciphers = strdup(tunnel_ciphers);
+        assert_non_null(server->ciphers);
+    }
+    SSL_CTX *server_ctx = tls_context_create(server);
+    assert_non_null(server_ctx);
+    SSL_CTX *client_ctx = plain_tls12_client(ciphers);
+    struct outcome outcome = handshake(server_ctx, server, client_ctx, NULL);
+    SSL_CTX_free(client_ctx);
+    SSL_CTX_free(server_ctx);
+    tunnel_free(server);
+    return outcome;
+}
+
+static void test_tls12_cbc_refused_by_default(void **state)
+{
+    (void)state;
+    struct outcome outcome = tls12_client("ECDHE-ECDSA-AES128-SHA", NULL);
+    assert_false(outcome.server_ok);
+    assert_false(outcome.client_ok);
+    outcome = tls12_client("ECDHE-ECDSA-AES256-SHA384:ECDHE-ECDSA-AES128-SHA256", NULL);
+    assert_false(outcome.server_ok);
+}
+
+static void test_tls12_cbc_when_listed(void **state)
+{
+    (void)state;
+    struct outcome outcome = tls12_client("ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES128-SHA");
+    assert_true(outcome.server_ok && outcome.client_ok);
+    assert_string_equal(outcome.cipher, "ECDHE-ECDSA-AES128-SHA");
+}
+
+static void test_tls12_aead_by_default(void **state)
+{
+    (void)state;
+    static const char *const suites[] = { "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+                                          "ECDHE-ECDSA-CHACHA20-POLY1305" };
+    for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
+        struct outcome outcome = tls12_client(suites[i], NULL);
+        assert_true(outcome.server_ok && outcome.client_ok);
+        assert_string_equal(outcome.cipher, suites[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -311,6 +411,10 @@ int main(void)
         cmocka_unit_test(test_ca_certificate_as_server_leaf_refused),
         cmocka_unit_test(test_two_common_names_refused_by_server_tunnel),
         cmocka_unit_test(test_two_common_names_left_to_client_tunnels),
+        cmocka_unit_test(test_tls12_default_is_ecdhe_aead_only),
+        cmocka_unit_test(test_tls12_cbc_refused_by_default),
+        cmocka_unit_test(test_tls12_cbc_when_listed),
+        cmocka_unit_test(test_tls12_aead_by_default),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
