@@ -18,6 +18,7 @@
 struct line_origin {
     int first_line;
     long section;
+    int has_nul;       /* reported by the index, so iniparser's "too long" is noise */
 };
 
 struct loading {
@@ -158,6 +159,70 @@ static long open_section(struct loading *ld, char *header, int line)
     return (long)source->section_count++;
 }
 
+/* Returns the offset of the first byte of TEXT[0, LEN) that does not begin a valid
+ * UTF-8 sequence (overlong forms, surrogates and code points past U+10FFFF are not
+ * valid), or LEN when there is none. */
+static size_t utf8_invalid_at(const unsigned char *text, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char lead = text[i], low = 0x80, high = 0xbf;
+        size_t follow;
+        if (lead < 0x80) {
+            i++;
+            continue;
+        }
+        if (lead >= 0xc2 && lead <= 0xdf) {
+            follow = 1;
+        } else if (lead >= 0xe0 && lead <= 0xef) {
+            follow = 2;
+            low = lead == 0xe0 ? 0xa0 : 0x80;    /* overlong below */
+            high = lead == 0xed ? 0x9f : 0xbf;   /* surrogates above */
+        } else if (lead >= 0xf0 && lead <= 0xf4) {
+            follow = 3;
+            low = lead == 0xf0 ? 0x90 : 0x80;
+            high = lead == 0xf4 ? 0x8f : 0xbf;   /* past U+10FFFF above */
+        } else {
+            return i;
+        }
+        if (len - i <= follow || text[i + 1] < low || text[i + 1] > high)
+            return i;
+        for (size_t k = 2; k <= follow; k++)
+            if ((text[i + k] & 0xc0) != 0x80)
+                return i;
+        i += follow + 1;
+    }
+    return len;
+}
+
+/* Checks the value after "KEY =" the way iniparser will read it: quoted ("..." or
+ * '...') up to the closing quote, otherwise up to the first ';' or '#'. iniparser would
+ * take an unclosed quote's text as the value without a word, and bytes that are not
+ * UTF-8 would reach allow rules, logs and status output as they are. */
+static void check_value(struct loading *ld, const char *section, const char *key,
+                        const char *text, int line)
+{
+    while (isspace((unsigned char)*text))
+        text++;
+    size_t len;
+    if (*text == '"' || *text == '\'') {
+        const char *close = strchr(text + 1, *text);
+        if (close == NULL) {
+            add_problem(ld, line, section, key, "value opens a quote (%c) that is never closed", *text);
+            return;
+        }
+        text++;
+        len = (size_t)(close - text);
+    } else {
+        len = strcspn(text, ";#");
+    }
+    size_t bad = utf8_invalid_at((const unsigned char *)text, len);
+    if (bad < len)
+        add_problem(ld, line, section, key,
+                    "value is not valid UTF-8 (byte 0x%02X at position %zu of the value)",
+                    (unsigned char)text[bad], bad + 1);
+}
+
 static void add_key(struct loading *ld, long section_index, char *text, char *equals, int line)
 {
     *equals = '\0';
@@ -173,6 +238,7 @@ static void add_key(struct loading *ld, long section_index, char *text, char *eq
     }
 
     struct ini_section *section = &ld->source->sections[section_index];
+    check_value(ld, section->name, name, equals + 1, line);
     for (size_t i = 0; i < section->key_count; i++) {
         struct ini_key *key = &section->keys[i];
         if (strcmp(key->name, name) == 0) {
@@ -234,6 +300,7 @@ static int remember_origin(struct loading *ld, int line, int first_line, long se
     }
     ld->origins[line].first_line = first_line;
     ld->origins[line].section = section;
+    ld->origins[line].has_nul = 0;
     return 0;
 }
 
@@ -272,7 +339,15 @@ static int index_file(struct loading *ld, FILE *in)
             first_line = line;
         if (remember_origin(ld, line, first_line, section) < 0)
             goto out;
-        size_t len = (size_t)got;
+        /* Both readings stop at a NUL: one at the start makes the line vanish (an
+         * allow_cn line, say) without a word. */
+        size_t len = strnlen(physical, (size_t)got);
+        if (len < (size_t)got) {
+            ld->origins[line].has_nul = 1;
+            add_problem(ld, line, section_name_at(ld, section), NULL,
+                        "NUL byte at column %zu (libiniparser would read the line only up to it)",
+                        len + 1);
+        }
         while (len > 0 && isspace((unsigned char)physical[len - 1]))
             len--;
         /* A trailing backslash joins the next line, as in iniparser. */
@@ -343,6 +418,9 @@ static int iniparser_complaint(const char *format, ...)
             add_problem(ld, line, section, NULL,
                         "syntax error: expected \"key = value\", \"[section]\" or a comment");
     } else if (strstr(message, "too long") != NULL) {
+        /* iniparser measures lines with strlen: a NUL reads as a line cut short. */
+        if (physical > 0 && (size_t)physical < ld->origin_capacity && ld->origins[physical].has_nul)
+            return 0;
         add_problem(ld, line, section, NULL,
                     "line too long (iniparser reads at most 1022 characters per line)");
     } else {

@@ -33,13 +33,15 @@ struct ini_source {
     size_t section_count;
     struct ini_section *sections;
     size_t problem_count;
-    struct ini_problem *problems;   /* syntax errors, duplicates, keys outside sections */
+    struct ini_problem *problems;   /* syntax errors, duplicates, keys outside sections,
+                                       NUL bytes, values not UTF-8, unclosed quotes */
     void *dictionary;               /* iniparser's; NULL when it rejected the file */
 };
 
 /* Reads PATH into *SOURCE (which it zeroes first). Syntax errors, duplicate sections or
- * keys and keys outside any section do not fail the call: they are listed in
- * source->problems with their line. Installs a process-wide iniparser error callback
+ * keys, keys outside any section, NUL bytes (the physical line that holds one), values
+ * that are not UTF-8 and values whose opening quote is never closed do not fail the
+ * call: they are listed in source->problems with their line. Installs a process-wide iniparser error callback
  * for the duration of the call, so it is not thread-safe. Returns 0, or -1 with errno
  * set when the file cannot be read or memory runs out; free *SOURCE with
  * ini_source_free() in both cases. */

@@ -109,13 +109,40 @@ static int gate_admits(SSL *ssl, const struct tunnel_config *tunnel, struct tls_
                                   sizeof(peer->refusal));
 }
 
+/* OpenSSL's purpose checks read keyUsage and extendedKeyUsage only, so a CA
+ * certificate that also has digitalSignature and clientAuth (or serverAuth) passes as
+ * a leaf. A CA names an issuer, not a peer: refused here, as verification would, with
+ * its error set on the leaf (verify_reason words it). Returns 1 for a leaf. */
+static int leaf_is_end_entity(X509_STORE_CTX *store_ctx)
+{
+    X509 *leaf = X509_STORE_CTX_get0_cert(store_ctx);
+    if ((X509_get_extension_flags(leaf) & EXFLAG_CA) == 0)
+        return 1;
+    X509_STORE_CTX_set_current_cert(store_ctx, leaf);
+    X509_STORE_CTX_set_error_depth(store_ctx, 0);
+    X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_INVALID_NON_CA);
+    return 0;
+}
+
+/* With several CNs, allow_cn and user_map = cn read the first in DER order while the
+ * subject in logs (RFC 2253) leads with the last: who was admitted would not be who
+ * the logs name. Returns the number of commonName attributes in CERT's subject. */
+static int common_name_count(X509 *cert)
+{
+    const X509_NAME *subject = X509_get_subject_name(cert);
+    int count = 0;
+    for (int index = -1; (index = X509_NAME_get_index_by_NID(subject, NID_commonName, index)) >= 0;)
+        count++;
+    return count;
+}
+
 static int verify_peer(X509_STORE_CTX *store_ctx, void *arg)
 {
     const struct tunnel_config *tunnel = arg;
     SSL *ssl = X509_STORE_CTX_get_ex_data(store_ctx, SSL_get_ex_data_X509_STORE_CTX_idx());
     struct tls_peer *peer = SSL_get_app_data(ssl);
 
-    if (!verify_chain(store_ctx, ssl)) {
+    if (!verify_chain(store_ctx, ssl) || !leaf_is_end_entity(store_ctx)) {
         verify_reason_format(X509_STORE_CTX_get_error(store_ctx),
                              X509_STORE_CTX_get_current_cert(store_ctx), tunnel->crl,
                              expected_server_name(tunnel), peer->refusal, sizeof(peer->refusal));
@@ -125,6 +152,14 @@ static int verify_peer(X509_STORE_CTX *store_ctx, void *arg)
     peer->identity = identity_from_cert(X509_STORE_CTX_get0_cert(store_ctx));
     if (peer->identity == NULL) {
         snprintf(peer->refusal, sizeof(peer->refusal), "certificate names could not be read");
+        X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
+        return 0;
+    }
+    int common_names = common_name_count(X509_STORE_CTX_get0_cert(store_ctx));
+    if (tunnel->mode == TUNNEL_MODE_SERVER && common_names > 1) {
+        snprintf(peer->refusal, sizeof(peer->refusal),
+                 "certificate has %d commonName attributes; ktlstun accepts one (%s)", common_names,
+                 peer->identity->subject);
         X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
         return 0;
     }
@@ -246,6 +281,14 @@ static int load_ca(SSL_CTX *ctx, const struct tunnel_config *tunnel)
     return 0;
 }
 
+/* TLS 1.2 where `ciphers` is unset: ECDHE with an AEAD, in the order OpenSSL's default
+ * ranks them. That default also has CBC suites (MAC-then-encrypt, the padding oracles
+ * of Lucky 13 and its kin) and finite-field DHE; an operator who needs one lists it. */
+#define DEFAULT_TLS12_CIPHERS                                                                   \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"                                \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
+
 static int apply_policy(SSL_CTX *ctx, const struct tunnel_config *tunnel)
 {
     /* Level 2: RSA/DH keys of 2048 bits or more, no SHA-1 signatures, on both our own
@@ -259,8 +302,9 @@ static int apply_policy(SSL_CTX *ctx, const struct tunnel_config *tunnel)
         log_openssl(LOG_LEVEL_ERROR, "%s %s", where(tunnel, "ciphersuites"), tunnel->ciphersuites);
         return -1;
     }
-    if (tunnel->ciphers != NULL && !SSL_CTX_set_cipher_list(ctx, tunnel->ciphers)) {
-        log_openssl(LOG_LEVEL_ERROR, "%s %s", where(tunnel, "ciphers"), tunnel->ciphers);
+    const char *ciphers = tunnel->ciphers != NULL ? tunnel->ciphers : DEFAULT_TLS12_CIPHERS;
+    if (!SSL_CTX_set_cipher_list(ctx, ciphers)) {
+        log_openssl(LOG_LEVEL_ERROR, "%s %s", where(tunnel, "ciphers"), ciphers);
         return -1;
     }
     if (tunnel->groups != NULL && !SSL_CTX_set1_groups_list(ctx, tunnel->groups)) {

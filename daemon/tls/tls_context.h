@@ -30,10 +30,12 @@ struct tls_gate {
 void tls_context_set_gate(const struct tls_gate *gate);
 
 /* Builds the SSL_CTX for TUNNEL: loads cert chain, key, CA, CRL; sets versions,
- * ciphers, groups, security level 2, no tickets/resumption/renegotiation, peer
- * verification (server mode demands a client certificate). Returns the context, or
- * NULL after logging "[tunnel] cert FILE: reason" style errors. TUNNEL must outlive
- * the context (the verify step reads its allow rules). */
+ * ciphers (TLS 1.2: ECDHE with AES-GCM or ChaCha20-Poly1305 unless `ciphers` is set),
+ * groups, security level 2, no tickets/resumption/renegotiation, peer verification
+ * (server mode demands a client certificate; a CA certificate is never accepted as the
+ * peer's leaf, nor in server mode a subject with more than one CN). Returns the
+ * context, or NULL after logging "[tunnel] cert FILE: reason" style errors. TUNNEL must
+ * outlive the context (the verify step reads its allow rules). */
 SSL_CTX *tls_context_create(const struct tunnel_config *tunnel);
 
 /* Creates an SSL for one connection on fd FD, with PEER as the place where

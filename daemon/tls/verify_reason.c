@@ -191,6 +191,11 @@ void verify_reason_format(int error, X509 *cert, const char *crl_path, const cha
     case X509_V_ERR_INVALID_PURPOSE:
         format_purpose(cert, subject, buf, len);
         break;
+    case X509_V_ERR_INVALID_NON_CA:
+        /* Raised by tls_context at the leaf, which OpenSSL lets through as one. */
+        snprintf(buf, len, "certificate is a CA certificate (basicConstraints CA:TRUE), not a leaf (%s)",
+                 subject);
+        break;
     case X509_V_ERR_HOSTNAME_MISMATCH:
     case X509_V_ERR_IP_ADDRESS_MISMATCH:
     case X509_V_ERR_EMAIL_MISMATCH:

@@ -16,6 +16,7 @@
  *   "revoked (CRL /path/crl.pem) (CN=...)"
  *   "certificate not allowed for client authentication: extendedKeyUsage lacks clientAuth (CN=...)"
  *   "certificate not allowed for server authentication: extendedKeyUsage lacks serverAuth (CN=...)"
+ *   "certificate is a CA certificate (basicConstraints CA:TRUE), not a leaf (CN=...)"
  *   "server certificate does not match server_name NAME (CN=...)"
  *   "weak signature digest (SHA-1) on CN=..."
  *   "key too small (RSA 1024 bits) in CN=..."

@@ -43,6 +43,7 @@ static const struct {
     { "no client certificate", 0, STATS_REFUSAL_NO_CLIENT_CERT, "no_client_certificate" },
     { "certificate not allowed for", 0, STATS_REFUSAL_PURPOSE, "purpose" },
     { "certificate purpose", 0, STATS_REFUSAL_PURPOSE, "purpose" },
+    { "certificate is a CA certificate", 0, STATS_REFUSAL_PURPOSE, "purpose" },
     { "server certificate does not match", 0, STATS_REFUSAL_NAME_MISMATCH, "name_mismatch" },
     { "weak signature digest", 0, STATS_REFUSAL_WEAK_SIGNATURE, "weak_signature" },
     { "key too small", 0, STATS_REFUSAL_WEAK_KEY, "weak_key" },

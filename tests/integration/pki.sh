@@ -22,6 +22,10 @@
 #   noclientauth            extendedKeyUsage serverAuth only
 #   sha1                    signed by the intermediate with SHA-1
 #   rsa1024                 RSA 1024-bit key
+#   caleaf                  CN=Rogue Issuing CA: a CA certificate (CA:TRUE, keyCertSign) that
+#                           also has digitalSignature and clientAuth (OpenSSL verifies it
+#                           as a client leaf)
+#   twocn                   two commonNames, CN=alice then CN=mallory in DER order; clientAuth
 #   crl.pem                 intermediate CRL (revokes "revoked") + root CRL (revokes none)
 #   crl-alice.pem           intermediate CRL revoking "revoked" and alice (higher crlNumber) + root CRL
 #   crl-leaf.pem            the intermediate CRL alone (for leaf-only CRL checking)
@@ -127,6 +131,12 @@ keyUsage               = critical, digitalSignature, keyEncipherment
 extendedKeyUsage       = serverAuth
 subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid:always
+[ca_leaf]
+basicConstraints       = critical, CA:TRUE, pathlen:0
+keyUsage               = critical, digitalSignature, keyCertSign, cRLSign
+extendedKeyUsage       = clientAuth
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid:always
 [selfsigned]
 basicConstraints       = critical, CA:FALSE
 keyUsage               = critical, digitalSignature, keyEncipherment
@@ -209,6 +219,8 @@ leaf revoked         "/O=ktlstun test/CN=revoked"            client
 leaf noclientauth    "/O=ktlstun test/CN=noclientauth"       server_only_eku
 leaf sha1            "/O=ktlstun test/CN=sha1"               client ec -md sha1
 leaf rsa1024         "/O=ktlstun test/CN=rsa1024"            client rsa1024
+leaf caleaf          "/O=ktlstun test/CN=Rogue Issuing CA"   ca_leaf
+leaf twocn           "/O=ktlstun test/CN=alice/CN=mallory"   client
 CA=unknownroot leaf unknownca "/O=elsewhere/CN=stranger"     client
 
 # Self-signed leaf (not a CA).
@@ -280,8 +292,15 @@ expect sha1            sslclient "CA signature digest algorithm too weak" -auth_
 expect sha1            sslclient ok
 expect rsa1024         sslclient "EE certificate key too weak" -auth_level 2
 expect rsa1024         sslclient ok
+# What ktlstun refuses itself: OpenSSL's chain verification lets both through.
+expect caleaf          sslclient ok "${crl_all[@]}" -auth_level 2
+expect twocn           sslclient ok "${crl_all[@]}" -auth_level 2
 openssl x509 -in "$dir/sha1.crt" -noout -text | grep -q 'Signature Algorithm: ecdsa-with-SHA1' \
     || { echo "pki.sh: sha1 leaf is not SHA-1 signed" >&2; fail=1; }
+openssl x509 -in "$dir/caleaf.crt" -noout -text | grep -q 'CA:TRUE' \
+    || { echo "pki.sh: caleaf is not a CA certificate" >&2; fail=1; }
+[ "$(openssl x509 -in "$dir/twocn.crt" -noout -subject -nameopt RFC2253)" = "subject=CN=mallory,CN=alice,O=ktlstun test" ] \
+    || { echo "pki.sh: twocn does not have CN=alice then CN=mallory: $(openssl x509 -in "$dir/twocn.crt" -noout -subject)" >&2; fail=1; }
 [ "$(cat "$dir/server.sha256")" != "$(cat "$dir/server-new.sha256")" ] \
     || { echo "pki.sh: server-new has the same fingerprint as server" >&2; fail=1; }
 [ "$fail" = 0 ] || die "self-check failed"

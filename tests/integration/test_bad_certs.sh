@@ -94,6 +94,8 @@ bad plain "$p_plain" -            "no client certificate"
 bad plain "$p_plain" noclientauth "not allowed for client authentication"
 bad plain "$p_plain" sha1         "weak signature digest (SHA-1)" "${weak[@]}"
 bad plain "$p_plain" rsa1024      "key too small (RSA 1024 bits)" "${weak[@]}"
+bad plain "$p_plain" caleaf       "certificate is a CA certificate (basicConstraints CA:TRUE), not a leaf (CN=Rogue Issuing CA)"
+bad plain "$p_plain" twocn        "certificate has 2 commonName attributes; ktlstun accepts one (CN=mallory,CN=alice,O=ktlstun test)"
 # TLS 1.2 path too: the same verification must apply
 bad plain "$p_plain" expired      "certificate expired on" -tls1_2
 bad plain "$p_plain" -            "no client certificate" -tls1_2
@@ -111,6 +113,8 @@ bad pinned "$p_pinned" mallory "public key pin mismatch (pin_sha256)"
 
 good allowcn "$p_cn" alice
 bad allowcn "$p_cn" mallory "CN=mallory not in allow_cn"
+# allow_cn would match the first CN (alice) while the logs lead with the last (mallory).
+bad allowcn "$p_cn" twocn "certificate has 2 commonName attributes; ktlstun accepts one"
 
 good allowou "$p_ou" alice
 bad allowou "$p_ou" mallory "allow_ou"

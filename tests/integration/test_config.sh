@@ -145,6 +145,24 @@ write_conf "$f"
 sed -i '/^target = /d' "$f"
 check_bad "$f" "^$(esc "$f"):[0-9]+: \[web\] target: "
 
+# ---- a NUL byte at the start of the allow_cn line: libiniparser reads an empty line,
+#      so without the check the tunnel silently admits every certificate of its CA
+f="$TEST_DIR/conf/nul.ini"
+write_conf "$f"
+n=$(line_of "$f" "allow_cn = alice, bob")
+sed -i 's/^allow_cn = alice, bob$/\x00&/' "$f"
+[ "$(grep -c -a -P '^\x00allow_cn = ' "$f")" = 1 ] || fail "nul.ini: the NUL byte was not written"
+check_bad "$f" "^$(esc "$f"):$n: \[web\] NUL byte at column 1 "
+
+# ---- a value that is not UTF-8, and a quote that is never closed
+f="$TEST_DIR/conf/text.ini"
+write_conf "$f"
+sed -i 's/^allow_cn = alice, bob$/allow_cn = alice, b\xf6b/' "$f"
+printf 'ciphers = "ECDHE+AESGCM\n' >>"$f"
+check_bad "$f" \
+    "^$(esc "$f"):$(grep -n -a '^allow_cn = ' "$f" | cut -d: -f1): \[web\] allow_cn: value is not valid UTF-8 " \
+    "^$(esc "$f"):$(grep -n -a '^ciphers = ' "$f" | cut -d: -f1): \[web\] ciphers: value opens a quote "
+
 # ---- the config file itself missing
 rc=0
 "$KTLSTUND" -t -c "$TEST_DIR/conf/absent.ini" >/dev/null 2>"$TEST_DIR/absent.err" || rc=$?

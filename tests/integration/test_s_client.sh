@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # openssl s_client with a client certificate through a server tunnel to echo_server:
 # TLS 1.3 and 1.2, CA as a file and as a hashed directory, the chain the daemon sends
-# (the client trusts the root only), and the audit line's byte counts.
+# (the client trusts the root only), the audit line's byte counts, and the TLS 1.2
+# ciphers: AEAD only by default, CBC only where `ciphers` lists it.
 source "$(dirname "$0")/lib.sh"
 
 echo_port=$(free_port)
 port=$(free_port)
 port_dir=$(free_port)
+port_cbc=$(free_port)
 start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
 ipv6=0
 if [ -n "$(ip -6 addr show dev lo 2>/dev/null | grep -w '::1/128')" ]; then
@@ -36,6 +38,15 @@ target = 127.0.0.1:$echo_port
 cert = $PKI/server.pem
 key = $PKI/server.key
 ca = $PKI/cadir
+
+[echo-cbc]
+mode = server
+listen = 127.0.0.1:$port_cbc
+target = 127.0.0.1:$echo_port
+cert = $PKI/server.pem
+key = $PKI/server.key
+ca = $PKI/ca.pem
+ciphers = ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES128-GCM-SHA256
 
 EOF
     if [ "$ipv6" = 1 ]; then
@@ -72,6 +83,29 @@ tls_echo "127.0.0.1:$port" "$token" "$TEST_DIR/s2.out" "${CLIENT_ARGS[@]}" -tls1
 assert_log "$log" 'info: audit tunnel=echo ' "no audit line for TLS 1.2" 5 2
 line=$(audit_lines "$log" echo | tail -n 1)
 assert_eq "$(audit_field "$line" tls)" TLSv1.2 "audit tls"
+
+# TLS 1.2 ciphers (the server key is EC: the ECDSA suites). By default AEAD only: a
+# client offering nothing but CBC gets no handshake and is logged as refused.
+for cipher in ECDHE-ECDSA-AES128-GCM-SHA256 ECDHE-ECDSA-AES256-GCM-SHA384 ECDHE-ECDSA-CHACHA20-POLY1305; do
+    token="aead-$RANDOM"
+    tls_echo "127.0.0.1:$port" "$token" "$TEST_DIR/aead.out" "${CLIENT_ARGS[@]}" -tls1_2 -cipher "$cipher" \
+        || fail "no echo through [echo] with TLS 1.2 $cipher: $(cat "$TEST_DIR/aead.out.err")"
+    wait_for_log "$log" "info: audit tunnel=echo .* cipher=$cipher " 5 \
+        || fail "no audit line with cipher=$cipher: $(audit_lines "$log" echo | tail -n 1)"
+done
+before=$(log_count "$log" 'warning: refused tunnel=echo peer=')
+if tls_echo "127.0.0.1:$port" "cbc-$RANDOM" "$TEST_DIR/cbc.out" "${CLIENT_ARGS[@]}" -tls1_2 \
+    -cipher ECDHE-ECDSA-AES128-SHA; then
+    fail "[echo] relayed for a TLS 1.2 client offering only ECDHE-ECDSA-AES128-SHA (CBC)"
+fi
+wait_for_log "$log" 'warning: refused tunnel=echo peer=127\.0\.0\.1:[0-9]+ reason="[^"]*no shared cipher' 5 \
+    $((before + 1)) || fail "CBC-only client not refused with 'no shared cipher': $(grep 'refused' "$log" | tail -n 1)"
+# Where `ciphers` lists a CBC suite, that suite is accepted.
+token="cbc-$RANDOM"
+tls_echo "127.0.0.1:$port_cbc" "$token" "$TEST_DIR/cbc-listed.out" "${CLIENT_ARGS[@]}" -tls1_2 \
+    -cipher ECDHE-ECDSA-AES128-SHA \
+    || fail "no echo through [echo-cbc] with ECDHE-ECDSA-AES128-SHA listed in ciphers: $(cat "$TEST_DIR/cbc-listed.out.err")"
+assert_log "$log" 'info: audit tunnel=echo-cbc .* cipher=ECDHE-ECDSA-AES128-SHA ' "no audit line for [echo-cbc] with the CBC suite"
 
 token="pingdir-$RANDOM"
 tls_echo "127.0.0.1:$port_dir" "$token" "$TEST_DIR/s3.out" "${CLIENT_ARGS[@]}" \

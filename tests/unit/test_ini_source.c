@@ -33,13 +33,19 @@ static int teardown_dir(void **state)
     return rmdir(test_dir);
 }
 
-static void load(const char *text, struct ini_source *source)
+/* The LEN bytes at TEXT as the file (NUL bytes included). */
+static void load_bytes(const char *text, size_t len, struct ini_source *source)
 {
     FILE *out = fopen(ini_path, "w");
     assert_non_null(out);
-    fputs(text, out);
+    assert_int_equal(fwrite(text, 1, len, out), len);
     assert_int_equal(fclose(out), 0);
     assert_int_equal(ini_source_load(ini_path, source), 0);
+}
+
+static void load(const char *text, struct ini_source *source)
+{
+    load_bytes(text, strlen(text), source);
 }
 
 static void assert_problem(const struct ini_problem *problem, int line, const char *section,
@@ -166,6 +172,104 @@ static void test_long_line_reported_from_iniparser(void **state)
     ini_source_free(&source);
 }
 
+static void test_nul_bytes_are_errors(void **state)
+{
+    struct ini_source source;
+    static const char text[] = "[s]\n"
+                               "\0allow_cn = alice\n"
+                               "k = al\0ice\n"
+                               "# a comment\0 too\n"
+                               "after = 1\n";
+    (void)state;
+
+    /* A NUL at the start hid the whole allow_cn line from both readings. */
+    load_bytes(text, sizeof(text) - 1, &source);
+    assert_int_equal(source.problem_count, 3);
+    assert_problem(&source.problems[0], 2, "s", NULL,
+                   "NUL byte at column 1 (libiniparser would read the line only up to it)");
+    assert_problem(&source.problems[1], 3, "s", NULL,
+                   "NUL byte at column 7 (libiniparser would read the line only up to it)");
+    assert_problem(&source.problems[2], 4, "s", NULL,
+                   "NUL byte at column 12 (libiniparser would read the line only up to it)");
+    ini_source_free(&source);
+}
+
+static void test_nul_byte_on_a_continued_line(void **state)
+{
+    struct ini_source source;
+    static const char text[] = "[s]\n"
+                               "k = one \\\n"
+                               "  tw\0o\n";
+    (void)state;
+
+    /* The physical line that holds it, not the first line of the logical one. */
+    load_bytes(text, sizeof(text) - 1, &source);
+    assert_int_equal(source.problem_count, 1);
+    assert_problem(&source.problems[0], 3, "s", NULL,
+                   "NUL byte at column 5 (libiniparser would read the line only up to it)");
+    ini_source_free(&source);
+}
+
+static void test_invalid_utf8_values_are_errors(void **state)
+{
+    struct ini_source source;
+    (void)state;
+
+    load("[s]\n"
+         "latin1 = Jos\xe9\n"
+         "utf8 = Jos\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x92\n"
+         "overlong = \xc0\xaf\n"
+         "surrogate = a\xed\xa0\x80\n"
+         "beyond = \xf4\x90\x80\x80\n"
+         "cut = ab\xe2\x82\n"
+         "quoted = \"x\xff\"\n"
+         "in_comment = fine ; caf\xe9\n"
+         "; caf\xe9 in a comment line\n",
+         &source);
+    assert_int_equal(source.problem_count, 6);
+    assert_problem(&source.problems[0], 2, "s", "latin1",
+                   "value is not valid UTF-8 (byte 0xE9 at position 4 of the value)");
+    assert_problem(&source.problems[1], 4, "s", "overlong",
+                   "value is not valid UTF-8 (byte 0xC0 at position 1 of the value)");
+    assert_problem(&source.problems[2], 5, "s", "surrogate",
+                   "value is not valid UTF-8 (byte 0xED at position 2 of the value)");
+    assert_problem(&source.problems[3], 6, "s", "beyond",
+                   "value is not valid UTF-8 (byte 0xF4 at position 1 of the value)");
+    assert_problem(&source.problems[4], 7, "s", "cut",
+                   "value is not valid UTF-8 (byte 0xE2 at position 3 of the value)");
+    assert_problem(&source.problems[5], 8, "s", "quoted",
+                   "value is not valid UTF-8 (byte 0xFF at position 2 of the value)");
+    assert_string_equal(ini_source_find_key(&source.sections[0], "utf8")->value,
+                        "Jos\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x92");
+    ini_source_free(&source);
+}
+
+static void test_unterminated_quotes_are_errors(void **state)
+{
+    struct ini_source source;
+    (void)state;
+
+    load("[s]\n"
+         "double = \"a;b\n"
+         "single = 'abc\n"
+         "alone = \"\n"
+         "closed = \"x;y#z\"  ; comment\n"
+         "empty = \"\"\n"
+         "inner = O'Brien\n"
+         "mixed = 'say \"hi\"'\n",
+         &source);
+    assert_int_equal(source.problem_count, 3);
+    assert_problem(&source.problems[0], 2, "s", "double", "value opens a quote (\") that is never closed");
+    assert_problem(&source.problems[1], 3, "s", "single", "value opens a quote (') that is never closed");
+    assert_problem(&source.problems[2], 4, "s", "alone", "value opens a quote (\") that is never closed");
+    const struct ini_section *s = &source.sections[0];
+    assert_string_equal(ini_source_find_key(s, "closed")->value, "x;y#z");
+    assert_string_equal(ini_source_find_key(s, "empty")->value, "");
+    assert_string_equal(ini_source_find_key(s, "inner")->value, "O'Brien");
+    assert_string_equal(ini_source_find_key(s, "mixed")->value, "say \"hi\"");
+    ini_source_free(&source);
+}
+
 static void test_unreadable_file(void **state)
 {
     struct ini_source source;
@@ -186,6 +290,10 @@ int main(void)
         cmocka_unit_test(test_duplicates_merge_like_iniparser),
         cmocka_unit_test(test_syntax_errors_once_with_lines),
         cmocka_unit_test(test_long_line_reported_from_iniparser),
+        cmocka_unit_test(test_nul_bytes_are_errors),
+        cmocka_unit_test(test_nul_byte_on_a_continued_line),
+        cmocka_unit_test(test_invalid_utf8_values_are_errors),
+        cmocka_unit_test(test_unterminated_quotes_are_errors),
         cmocka_unit_test(test_unreadable_file),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);

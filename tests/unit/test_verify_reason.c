@@ -243,6 +243,27 @@ static void test_purpose_neither(void **state)
     X509_free(cert);
 }
 
+static void test_ca_certificate_as_leaf(void **state)
+{
+    (void)state;
+    char reason[256];
+    /* OpenSSL verifies it as a client leaf: the purpose checks look at keyUsage and
+     * extendedKeyUsage only, so tls_context refuses it itself and asks for this text. */
+    X509 *cert = leaf((struct cf_cert_spec){
+        .subject = "/CN=Issuing CA",
+        .extensions = {"basicConstraints=critical,CA:TRUE", "keyUsage=critical,digitalSignature,keyCertSign",
+                       "extendedKeyUsage=clientAuth"}});
+    X509 *at = NULL;
+    assert_int_equal(cf_verify(&(struct cf_verify_spec){.leaf = cert, .trusted = root,
+                                                        .purpose = X509_PURPOSE_SSL_CLIENT, .auth_level = 2},
+                               &at),
+                     X509_V_OK);
+    verify_reason_format(X509_V_ERR_INVALID_NON_CA, cert, CRL_PATH, NULL, reason, sizeof(reason));
+    assert_string_equal(reason, "certificate is a CA certificate (basicConstraints CA:TRUE), not a leaf "
+                                "(CN=Issuing CA)");
+    X509_free(cert);
+}
+
 static void test_hostname_mismatch(void **state)
 {
     (void)state;
@@ -331,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_server_certificate_used_as_client),
         cmocka_unit_test(test_client_certificate_used_as_server),
         cmocka_unit_test(test_purpose_neither),
+        cmocka_unit_test(test_ca_certificate_as_leaf),
         cmocka_unit_test(test_hostname_mismatch),
         cmocka_unit_test(test_rsa_1024_leaf_at_level_2),
         cmocka_unit_test(test_sha1_leaf_at_level_2),
