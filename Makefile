@@ -169,10 +169,10 @@ bench-vm: deps
 # libFuzzer targets for what parses bytes from the network. `make fuzz` builds them
 # and runs each for FUZZ_SECONDS; new inputs go to $(BUILD)/fuzz/corpus-*, never into
 # tests/fuzz/corpus (copy the ones worth keeping there by hand).
-$(BUILD)/fuzz/fuzz_auth_frame: tests/fuzz/fuzz_auth_frame.c daemon/auth/auth_protocol.c daemon/auth/auth_protocol.h
+$(BUILD)/fuzz/fuzz_auth_frame: tests/fuzz/fuzz_auth_frame.c daemon/proto/auth_protocol.c daemon/proto/auth_protocol.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -o $@ tests/fuzz/fuzz_auth_frame.c daemon/auth/auth_protocol.c
+	  -o $@ tests/fuzz/fuzz_auth_frame.c daemon/proto/auth_protocol.c
 
 fuzz: EXTRA_PACKAGES = $(FUZZ_PACKAGES)
 fuzz: deps $(BUILD)/fuzz/fuzz_auth_frame
