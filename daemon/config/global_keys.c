@@ -11,7 +11,7 @@
 #define DEFAULT_STATE_DIR "/var/lib/ktlstun"
 #define DEFAULT_RUNTIME_DIR "/run/ktlstun"
 #define DEFAULT_SHUTDOWN_TIMEOUT 30
-#define DEFAULT_EXPIRY_WARNING (14 * 86400)
+#define DEFAULT_EXPIRY_WARNING (14ULL * 86400)
 
 static int set_log_level(struct config_loader *ld, const struct ini_section *section,
                          const struct ini_key *key, struct global_config *global)

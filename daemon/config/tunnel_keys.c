@@ -8,6 +8,7 @@
 
 #include "core/text.h"
 #include "config/pin.h"
+#include "core/limits.h"
 
 #define MAX_CONNECTIONS_MAX 1000000
 #define DEFAULT_HANDSHAKE_TIMEOUT 10
@@ -147,7 +148,7 @@ static int set_pin_sha256(struct config_loader *ld, const struct ini_section *se
     result = 0;
     for (size_t i = 0; i < raw.count; i++) {
         unsigned char digest[PIN_SHA256_LEN];
-        char hex[2 * PIN_SHA256_LEN + 1];
+        char hex[LIMIT_SHA256_HEX + 1];
         if (pin_decode(raw.items[i], digest) < 0) {
             config_loader_error(ld, key->line, section->name, key->name,
                                 "'%s' is not a SHA-256 pin (64 hex digits, colons allowed, "
@@ -157,7 +158,7 @@ static int set_pin_sha256(struct config_loader *ld, const struct ini_section *se
         }
         /* One spelling (config.h): the lowercase hex identity.c writes. */
         text_hex_encode(digest, sizeof(digest), hex);
-        if (string_list_append(pins, hex, 2 * PIN_SHA256_LEN) < 0) {
+        if (string_list_append(pins, hex, LIMIT_SHA256_HEX) < 0) {
             ld->out_of_memory = 1;
             result = -1;
             goto out;

@@ -12,6 +12,7 @@
 #include "core/message_ids.h"
 #include "core/utc_time.h"
 #include "core/signals.h"
+#include "core/text.h"
 
 #define ALERT_ENV_MAX 16
 #define ALERT_ARGV_MAX 64
@@ -40,7 +41,7 @@ char *alert_format(const struct alert_event *event, char *buf, size_t len)
     } else {
         snprintf(buf, len, "second-factor lock: tunnel=%s identity=\"%s\" user=%s source=%s "
                  "failures=%u locked_until=%s lock=%s level=%u", event->tunnel,
-                 login_log_quote(event->identity, identity, sizeof(identity)),
+                 text_log_quote(event->identity, identity, sizeof(identity)),
                  event->user[0] ? event->user : "-", event->source, event->failures, until,
                  kind_name(event->kind), event->level);
     }

@@ -40,7 +40,7 @@ void alert_commands_start(struct alert_commands *commands, const char *tunnel,
     pid_t pid = alert_run_command(command, event);
     if (pid > 0)
         commands->children[commands->count++] = (struct alert_child){
-            .pid = pid, .deadline_ms = event_loop_now_ms() + ALERT_COMMAND_TIMEOUT_S * 1000u };
+            .pid = pid, .deadline_ms = event_loop_now_ms() + (uint64_t)ALERT_COMMAND_TIMEOUT_S * 1000 };
 }
 
 void alert_commands_expire(struct alert_commands *commands, uint64_t now_ms)

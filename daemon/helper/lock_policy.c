@@ -6,7 +6,7 @@
 
 #include <openssl/crypto.h>
 
-#define LEVEL_DECAY (24 * 3600)
+#define LEVEL_DECAY (24LL * 3600)
 
 struct record {
     char tunnel[LIMIT_TUNNEL_NAME + 1];

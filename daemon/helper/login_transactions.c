@@ -526,7 +526,7 @@ static void read_child(struct login_transactions *lt, const struct config *confi
     if (msg.style == AUTH_FRAME_PROMPT_ECHO_OFF || msg.style == AUTH_FRAME_PROMPT_ECHO_ON) {
         tx->awaiting_answer = 1;
         /* The worker cuts the client off at its own answer timeout and cancels. */
-        tx->deadline_ms = event_loop_now_ms() + (AUTH_ANSWER_TIMEOUT_S + 30) * 1000u;
+        tx->deadline_ms = event_loop_now_ms() + ((uint64_t)AUTH_ANSWER_TIMEOUT_S + 30) * 1000;
     }
 }
 

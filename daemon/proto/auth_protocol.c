@@ -109,8 +109,9 @@ size_t auth_protocol_encode_result(enum auth_result status, uint64_t value,
         value >>= 8;
     }
     payload[9] = (unsigned char)(attempts_left > 255 ? 255 : attempts_left);
+    /* The frame carries the text's bytes without a NUL: its length is in the header. */
     if (text_len > 0)
-        memcpy(payload + AUTH_RESULT_FIXED_LEN, text, text_len);
+        memcpy(payload + AUTH_RESULT_FIXED_LEN, text, text_len); // NOLINT(bugprone-not-null-terminated-result)
     return AUTH_FRAME_HEADER_LEN + payload_len;
 }
 
@@ -186,7 +187,7 @@ char *auth_protocol_printable(const unsigned char *text, size_t len, int one_lin
         int keep = c >= 0x20 && c != 0x7f;
         if (!one_line && (c == '\n' || c == '\t'))
             keep = 1;
-        out[used++] = keep ? (char)c : '?';
+        out[used++] = (char)(keep ? c : '?');
         i++;
     }
     out[used] = '\0';

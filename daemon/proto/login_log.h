@@ -11,10 +11,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Copies TEXT (NULL: "") into BUF (LEN bytes) as the inside of a quoted log value:
- * one line, '"' and '\' escaped, cut to fit. Returns BUF. */
-const char *login_log_quote(const char *text, char *buf, size_t len);
-
 /* A login failed (REASON: "wrong code", "timed out", ...). FAILURES counting now out of
  * MAX (0 when not counted). Notice level, MESSAGE_ID_LOGIN_FAILED. */
 void login_log_failure(const char *tunnel, const char *identity, const char *user,

@@ -55,7 +55,7 @@ struct relay {
 /* How much one connection may move before the event loop serves the others: on
  * loopback a single transfer would otherwise never see EAGAIN and starve every
  * handshake on its worker. */
-#define RELAY_TURN_BYTES (256 * 1024)
+#define RELAY_TURN_BYTES (256ULL * 1024)
 
 enum relay_status {
     RELAY_RUNNING,    /* waiting for its sockets */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "tls/tls_context.h"
+#include "core/text.h"
 
 struct text {
     char *data;
@@ -50,19 +51,6 @@ static void append(struct text *t, const char *fmt, ...)
 static void header(struct text *t, const char *name, const char *type, const char *help)
 {
     append(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-/* Tunnel names are [A-Za-z0-9._-] (config.c) and paths need only '"' and '\\' escaped. */
-static const char *label_value(const char *text, char *buf, size_t len)
-{
-    size_t out = 0;
-    for (const char *p = text; *p != '\0' && out + 3 < len; p++) {
-        if (*p == '"' || *p == '\\')
-            buf[out++] = '\\';
-        buf[out++] = *p == '\n' ? ' ' : *p;
-    }
-    buf[out] = '\0';
-    return buf;
 }
 
 char *metrics_render(const struct generation *gen, const struct stats *stats,
@@ -131,12 +119,12 @@ char *metrics_render(const struct generation *gen, const struct stats *stats,
         long long not_after = tls_context_cert_not_after(tunnel->ssl_ctx);
         if (not_after >= 0)
             append(&t, "ktlstun_certificate_expiry_seconds{tunnel=\"%s\",kind=\"cert\",file=\"%s\"} %lld\n",
-                   tunnel->config->name, label_value(tunnel->config->cert, path, sizeof(path)),
+                   tunnel->config->name, text_log_quote(tunnel->config->cert, path, sizeof(path)),
                    not_after - (long long)now);
         long long next_update = tls_context_crl_next_update(tunnel->ssl_ctx);
         if (next_update >= 0 && tunnel->config->crl != NULL)
             append(&t, "ktlstun_certificate_expiry_seconds{tunnel=\"%s\",kind=\"crl\",file=\"%s\"} %lld\n",
-                   tunnel->config->name, label_value(tunnel->config->crl, path, sizeof(path)),
+                   tunnel->config->name, text_log_quote(tunnel->config->crl, path, sizeof(path)),
                    next_update - (long long)now);
     }
     if (t.failed) {

@@ -36,7 +36,7 @@
 #define RESPAWN_WINDOW_MS 10000
 #define STUCK_WORKER_MS 10000     /* a loop that has not turned for this long is stuck */
 #define STATUS_INTERVAL_MS 5000
-#define EXPIRY_CHECK_INTERVAL_MS (3600 * 1000)
+#define EXPIRY_CHECK_INTERVAL_MS (3600ULL * 1000)
 
 struct worker_process {
     pid_t pid;

@@ -143,7 +143,7 @@ static size_t seal_tls13_alert(SSL *ssl, unsigned char *record, size_t capacity)
         || EVP_EncryptUpdate(ctx, NULL, &out_len, record, TLS_RECORD_HEADER_LEN) != 1
         || EVP_EncryptUpdate(ctx, sealed, &out_len, inner, (int)sizeof(inner)) != 1
         || EVP_EncryptFinal_ex(ctx, sealed + out_len, &final_len) != 1
-        || (size_t)(out_len + final_len) != sizeof(inner)
+        || (size_t)out_len + (size_t)final_len != sizeof(inner)
         || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, AEAD_TAG_LEN, sealed + sizeof(inner)) != 1)
         goto out;
     length = TLS_RECORD_HEADER_LEN + body;
