@@ -178,18 +178,77 @@ start_echo() {
     wait_for_log "$2" '^listening$' "$(scale 5)" 1 "$ECHO_PID" || fail "echo_server on $1 did not start: $(cat "$2")"
 }
 
-# global_section: the [global] section every test config starts with.
+# ini_section NAME ["KEY = VALUE"]...: the section [NAME] with one line per argument,
+# in order, then a blank line. A KEY given again replaces its earlier line in place
+# (callers override the defaults of the helpers below that way), and "KEY =" with no
+# value drops it.
+ini_section() {
+    local name=$1 line key value i
+    local -a keys=() values=()
+    shift
+    for line in "$@"; do
+        [[ $line == *=* ]] || fail "ini_section [$name]: '$line' is not KEY = VALUE"
+        key=${line%%=*}
+        key=${key%"${key##*[![:space:]]}"}
+        key=${key#"${key%%[![:space:]]*}"}
+        value=${line#*=}
+        value=${value#"${value%%[![:space:]]*}"}
+        for ((i = 0; i < ${#keys[@]}; i++)); do
+            if [ "${keys[i]}" = "$key" ]; then
+                break
+            fi
+        done
+        keys[i]=$key
+        values[i]=$value
+    done
+    echo "[$name]"
+    for ((i = 0; i < ${#keys[@]}; i++)); do
+        if [ -n "${values[i]}" ]; then
+            echo "${keys[i]} = ${values[i]}"
+        fi
+    done
+    echo
+}
+
+# global_section ["KEY = VALUE"]...: the [global] section every test config starts
+# with (state and runtime dirs in TEST_DIR, 2 workers, shutdown_timeout 5), the
+# arguments added or overriding as in ini_section.
 global_section() {
     mkdir -p "$TEST_DIR/state" "$TEST_DIR/run"
-    cat <<EOF
-[global]
-log_level = ${LOG_LEVEL:-info}
-state_dir = $TEST_DIR/state
-runtime_dir = $TEST_DIR/run
-workers = ${WORKERS:-2}
-shutdown_timeout = ${SHUTDOWN_TIMEOUT:-5}
+    ini_section global "log_level = info" "state_dir = $TEST_DIR/state" "runtime_dir = $TEST_DIR/run" \
+        "workers = 2" "shutdown_timeout = 5" "$@"
+}
 
-EOF
+# loopback PORT|ADDR: a bare port is 127.0.0.1:PORT; any other address stays as it is.
+loopback() {
+    case $1 in
+        '' | *[!0-9]*) echo "$1" ;;
+        *) echo "127.0.0.1:$1" ;;
+    esac
+}
+
+# server_tunnel NAME LISTEN TARGET ["KEY = VALUE"]...: a server tunnel section
+# presenting server.pem and asking for a client certificate from the suite's CA;
+# LISTEN and TARGET are ports on 127.0.0.1 or addresses; the rest as in ini_section.
+server_tunnel() {
+    local name=$1 listen target
+    listen=$(loopback "$2")
+    target=$(loopback "$3")
+    shift 3
+    ini_section "$name" "mode = server" "listen = $listen" "target = $target" \
+        "cert = $PKI/server.pem" "key = $PKI/server.key" "ca = $PKI/ca.pem" "$@"
+}
+
+# client_tunnel NAME LISTEN TARGET ["KEY = VALUE"]...: a client tunnel section with
+# alice's certificate, verifying the server against the suite's CA as localhost;
+# LISTEN and TARGET as in server_tunnel, the rest as in ini_section.
+client_tunnel() {
+    local name=$1 listen target
+    listen=$(loopback "$2")
+    target=$(loopback "$3")
+    shift 3
+    ini_section "$name" "mode = client" "listen = $listen" "target = $target" "server_name = localhost" \
+        "cert = $PKI/alice.pem" "key = $PKI/alice.key" "ca = $PKI/ca.pem" "$@"
 }
 
 # start_ktlstund CONFIG LOGFILE [ARGS...]: runs ktlstund -c CONFIG -f in the background

@@ -17,28 +17,8 @@ start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
 conf="$TEST_DIR/ktlstund.ini"
 {
     global_section
-    cat <<EOF
-[server]
-mode = server
-listen = 127.0.0.1:$server_port
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-tls_min_version = 1.3
-ciphersuites = TLS_AES_128_GCM_SHA256
-
-[client]
-mode = client
-listen = 127.0.0.1:$client_port
-target = 127.0.0.1:$server_port
-server_name = localhost
-cert = $PKI/alice.pem
-key = $PKI/alice.key
-ca = $PKI/ca.pem
-tls_min_version = 1.3
-ciphersuites = TLS_AES_128_GCM_SHA256
-EOF
+    server_tunnel server "$server_port" "$echo_port" "tls_min_version = 1.3" "ciphersuites = TLS_AES_128_GCM_SHA256"
+    client_tunnel client "$client_port" "$server_port" "tls_min_version = 1.3" "ciphersuites = TLS_AES_128_GCM_SHA256"
 } >"$conf"
 log="$TEST_DIR/ktlstund.log"
 start_ktlstund "$conf" "$log"

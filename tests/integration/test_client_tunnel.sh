@@ -33,28 +33,15 @@ s_server wrong "$s_wrong" server-wrongsan
 s_server noeku "$s_noeku" mallory
 s_server stranger "$s_stranger" unknownca
 
-tunnel() {  # NAME LISTEN_PORT TARGET_PORT [extra lines]
-    cat <<EOF
-[$1]
-mode = client
-listen = 127.0.0.1:$2
-target = 127.0.0.1:$3
-cert = $PKI/alice.pem
-key = $PKI/alice.key
-ca = $PKI/ca.pem
-EOF
-    [ $# -gt 3 ] && printf '%s\n' "${@:4}"
-    echo
-}
 conf="$TEST_DIR/ktlstund.ini"
 {
     global_section
-    tunnel to-ip "$c_ip" "$s_good"
-    tunnel to-dns "$c_dns" "$s_good" "server_name = localhost"
-    tunnel to-wrong "$c_wrong" "$s_wrong"
-    tunnel to-wrong-dns "$c_wrong_dns" "$s_wrong" "server_name = localhost"
-    tunnel to-noeku "$c_noeku" "$s_noeku" "server_name = localhost"
-    tunnel to-stranger "$c_stranger" "$s_stranger" "server_name = localhost"
+    client_tunnel to-ip "$c_ip" "$s_good" "server_name ="   # the default: the target's address
+    client_tunnel to-dns "$c_dns" "$s_good"
+    client_tunnel to-wrong "$c_wrong" "$s_wrong" "server_name ="
+    client_tunnel to-wrong-dns "$c_wrong_dns" "$s_wrong"
+    client_tunnel to-noeku "$c_noeku" "$s_noeku"
+    client_tunnel to-stranger "$c_stranger" "$s_stranger"
 } >"$conf"
 log="$TEST_DIR/ktlstund.log"
 start_ktlstund "$conf" "$log"

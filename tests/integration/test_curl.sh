@@ -29,34 +29,9 @@ done
 conf="$TEST_DIR/ktlstund.ini"
 {
     global_section
-    cat <<EOF
-[web]
-mode = server
-listen = 127.0.0.1:$port
-target = 127.0.0.1:$backend
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-crl = $PKI/crl.pem
-
-[web13]
-mode = server
-listen = 127.0.0.1:$port13
-target = 127.0.0.1:$backend
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-tls_min_version = 1.3
-
-[web-cli]
-mode = client
-listen = 127.0.0.1:$port_cli
-target = 127.0.0.1:$port
-server_name = localhost
-cert = $PKI/alice.pem
-key = $PKI/alice.key
-ca = $PKI/ca.pem
-EOF
+    server_tunnel web "$port" "$backend" "crl = $PKI/crl.pem"
+    server_tunnel web13 "$port13" "$backend" "tls_min_version = 1.3"
+    client_tunnel web-cli "$port_cli" "$port"
 } >"$conf"
 log="$TEST_DIR/ktlstund.log"
 start_ktlstund "$conf" "$log"

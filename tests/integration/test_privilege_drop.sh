@@ -15,16 +15,7 @@ echo_port=$(free_port)
 port=$(free_port)
 start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
 conf="$TEST_DIR/ktlstund.ini"
-{ global_section | sed "s/^workers = .*/workers = 2\nuser = $user\ngroup = $group/"; cat <<EOF
-[echo]
-mode = server
-listen = 127.0.0.1:$port
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-EOF
-} >"$conf"
+{ global_section "user = $user" "group = $group"; server_tunnel echo "$port" "$echo_port"; } >"$conf"
 # The parent creates runtime_dir for its workers only when it is missing; the
 # unprivileged workers must be able to reach it.
 rm -rf "$TEST_DIR/run"

@@ -10,24 +10,10 @@ plain_port=$(free_port)
 start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
 
 write_conf() {  # CONF PLAIN_SOCKET_NAME
-    { global_section; cat <<EOF
-[gateway]
-mode = server
-listen = systemd:tls
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-
-[worker]
-mode = client
-listen = systemd:$2
-target = 127.0.0.1:$tls_port
-server_name = localhost
-cert = $PKI/alice.pem
-key = $PKI/alice.key
-ca = $PKI/ca.pem
-EOF
+    {
+        global_section
+        server_tunnel gateway systemd:tls "$echo_port"
+        client_tunnel worker "systemd:$2" "$tls_port"
     } >"$1"
 }
 conf="$TEST_DIR/ktlstund.ini"

@@ -11,25 +11,10 @@ start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
 
 conf="$TEST_DIR/ktlstund.ini"
 # expiry_warning longer than the test certificates live: every one of them warns.
-{ global_section | sed "s/^workers = .*/workers = 2\nmetrics_listen = $metrics_port\nexpiry_warning = 365d/"; cat <<EOF
-[gateway]
-mode = server
-listen = 127.0.0.1:$tls_port
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-crl = $PKI/crl.pem
-
-[worker]
-mode = client
-listen = 127.0.0.1:$plain_port
-target = 127.0.0.1:$tls_port
-server_name = localhost
-cert = $PKI/alice.pem
-key = $PKI/alice.key
-ca = $PKI/ca.pem
-EOF
+{
+    global_section "metrics_listen = $metrics_port" "expiry_warning = 365d"
+    server_tunnel gateway "$tls_port" "$echo_port" "crl = $PKI/crl.pem"
+    client_tunnel worker "$plain_port" "$tls_port"
 } >"$conf"
 log="$TEST_DIR/ktlstund.log"
 spawn "$TEST_DIR/notify.out" "$TOOLS/notify_capture" "$TEST_DIR/notify.sock"

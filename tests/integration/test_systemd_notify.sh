@@ -13,16 +13,7 @@ wait_for_log "$TEST_DIR/notify.out" '^listening$' 5 || fail "notify_capture did 
 
 conf="$TEST_DIR/ktlstund.ini"
 write_conf() {
-    { global_section; cat <<EOF
-[echo]
-mode = server
-listen = 127.0.0.1:$port
-target = 127.0.0.1:$echo_port
-cert = $PKI/$1.pem
-key = $PKI/$1.key
-ca = $PKI/ca.pem
-EOF
-    } >"$conf"
+    { global_section; server_tunnel echo "$port" "$echo_port" "cert = $PKI/$1.pem" "key = $PKI/$1.key"; } >"$conf"
 }
 write_conf server
 log="$TEST_DIR/ktlstund.log"

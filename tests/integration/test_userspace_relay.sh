@@ -35,36 +35,9 @@ done
 conf="$TEST_DIR/ktlstund.ini"
 {
     global_section
-    cat <<EOF
-[srv]
-mode = server
-listen = 127.0.0.1:$srv_port
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-ktls = off
-
-[direct]
-mode = client
-listen = 127.0.0.1:$direct_port
-target = 127.0.0.1:$srv_port
-server_name = localhost
-cert = $PKI/alice.pem
-key = $PKI/alice.key
-ca = $PKI/ca.pem
-ktls = off
-
-[cli]
-mode = client
-listen = 127.0.0.1:$cli_port
-target = 127.0.0.1:$slow_port
-server_name = localhost
-cert = $PKI/alice.pem
-key = $PKI/alice.key
-ca = $PKI/ca.pem
-ktls = off
-EOF
+    server_tunnel srv "$srv_port" "$echo_port" "ktls = off"
+    client_tunnel direct "$direct_port" "$srv_port" "ktls = off"
+    client_tunnel cli "$cli_port" "$slow_port" "ktls = off"
 } >"$conf"
 log="$TEST_DIR/ktlstund.log"
 start_ktlstund "$conf" "$log"
