@@ -76,11 +76,8 @@ if "$bench_tools/pingpong" --connect "127.0.0.1:$dead_port" --count 10 2>/dev/nu
 fi
 
 note "idle_conns: 20, then 50 idle tunnels held open, then closed"
-fifo="$TEST_DIR/idle.fifo"
-mkfifo "$fifo"
-spawn "$TEST_DIR/idle.out" bash -c "exec \"$bench_tools/idle_conns\" --connect 127.0.0.1:$client_port --steps 20,50 --timeout 20 <\"$fifo\""
-idle_pid=$SPAWN_PID
-exec {control}>"$fifo"
+spawn_fed idle "exec \"$bench_tools/idle_conns\" --connect 127.0.0.1:$client_port --steps 20,50 --timeout 20"
+idle_pid=$SPAWN_PID control=$FED_FD
 wait_for_log "$TEST_DIR/idle.out" '^established 20 seconds=' 20 1 "$idle_pid" || fail "idle_conns: $(cat "$TEST_DIR/idle.out")"
 # Established means the whole path is up: the backend holds a connection for each.
 [ "$(grep -c '^accepted ' "$TEST_DIR/echo.out")" -ge 20 ] || fail "echo backend saw fewer than 20 connections"

@@ -22,11 +22,7 @@ s_server() {
     spawn "$TEST_DIR/s_server-$1.out" openssl s_server -accept "127.0.0.1:$2" \
         -cert "$PKI/$3.crt" -key "$PKI/$3.key" -cert_chain "$PKI/$3.pem" \
         -CAfile "$PKI/ca.pem" -Verify 1 -verify_return_error -rev
-    for ((i = 0; i < 100; i++)); do
-        [ -n "$(ss -Hltn "sport = :$2")" ] && return 0
-        sleep 0.05
-    done
-    fail "openssl s_server $1 did not listen"
+    wait_listening "$2" || fail "openssl s_server $1 did not listen"
 }
 s_server good "$s_good" server
 s_server wrong "$s_wrong" server-wrongsan

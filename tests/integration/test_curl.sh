@@ -21,10 +21,7 @@ printf 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nCon
 EOF
 chmod +x "$TEST_DIR/http.sh"
 spawn "$TEST_DIR/backend.log" socat -d -d "TCP-LISTEN:$backend,bind=127.0.0.1,reuseaddr,fork" "EXEC:$TEST_DIR/http.sh"
-for ((i = 0; i < 100; i++)); do
-    [ -n "$(ss -Hltn "sport = :$backend")" ] && break
-    sleep 0.05
-done
+wait_listening "$backend" || fail "the HTTP backend did not listen: $(cat "$TEST_DIR/backend.log")"
 
 conf="$TEST_DIR/ktlstund.ini"
 {

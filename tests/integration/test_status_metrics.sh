@@ -17,8 +17,7 @@ conf="$TEST_DIR/ktlstund.ini"
     client_tunnel worker "$plain_port" "$tls_port"
 } >"$conf"
 log="$TEST_DIR/ktlstund.log"
-spawn "$TEST_DIR/notify.out" "$TOOLS/notify_capture" "$TEST_DIR/notify.sock"
-wait_for_log "$TEST_DIR/notify.out" '^listening$' 5 || fail "notify_capture did not start"
+start_notify_capture "$TEST_DIR/notify.sock" "$TEST_DIR/notify.out"
 NOTIFY_SOCKET="$TEST_DIR/notify.sock" start_ktlstund "$conf" "$log"
 pid=$KTLSTUND_PID
 assert_log "$log" "warning: \[gateway\] certificate $PKI/server.pem expires in [0-9]+d" \
@@ -37,11 +36,8 @@ openssl s_client -connect "127.0.0.1:$tls_port" "${CLIENT_ARGS[@]}" </dev/null >
 assert_log "$log" 'refused tunnel=gateway .*reason="no client certificate"' "no refusal logged"
 
 # One connection held open through both tunnels.
-fifo="$TEST_DIR/held.in"
-mkfifo "$fifo"
-spawn "$TEST_DIR/held.out" bash -c "exec socat -t 30 - TCP:127.0.0.1:$plain_port <'$fifo'"
-held=$SPAWN_PID
-exec {held_fd}>"$fifo"
+spawn_fed held "exec socat -t 30 - TCP:127.0.0.1:$plain_port"
+held=$SPAWN_PID held_fd=$FED_FD
 printf 'held-data\n' >&"$held_fd"
 wait_for_log "$TEST_DIR/held.out" '^held-data$' 5 || fail "held connection got no echo"
 

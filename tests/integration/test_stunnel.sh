@@ -39,11 +39,8 @@ verifyChain = yes
 requireCert = yes
 EOF
 spawn "$TEST_DIR/stunnel.out" "$STUNNEL" "$TEST_DIR/stunnel.conf"
-for ((i = 0; i < 100; i++)); do
-    [ -n "$(ss -Hltn "sport = :$st_server")" ] && [ -n "$(ss -Hltn "sport = :$st_client")" ] && break
-    sleep 0.05
-done
-[ -n "$(ss -Hltn "sport = :$st_server")" ] || fail "stunnel did not start: $(cat "$TEST_DIR/stunnel.out" "$TEST_DIR/stunnel.log" 2>/dev/null | tail)"
+wait_listening "$st_server" "$st_client" ||
+    fail "stunnel did not start: $(cat "$TEST_DIR/stunnel.out" "$TEST_DIR/stunnel.log" 2>/dev/null | tail)"
 
 conf="$TEST_DIR/ktlstund.ini"
 {
