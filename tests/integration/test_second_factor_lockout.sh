@@ -11,12 +11,9 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/second_factor.sh"
 
 command -v fail2ban-regex >/dev/null || fail "fail2ban-regex is needed (fail2ban)"
-sf_make_ca
-sf_cert alice
-sf_user alice; u_alice=$SF_USER
-sf_pam_dir "$TEST_DIR/pam.d" "$TEST_DIR/oath"
-sf_enrol "$TEST_DIR/oath" "$u_alice" HOTP
-printf 'cn:alice %s\n' "$u_alice" >"$TEST_DIR/users.map"
+sf_alice_vpn "max_failures = 3" "failure_window = 15m" "lockout = 1m" "max_handshake_failures = 3" \
+    "alert_command = $TEST_DIR/alert.sh \"first argument\" --second"
+conf=$SF_CONF vpn=$SF_VPN u_alice=$SF_USER
 
 mkdir -p "$TEST_DIR/alerts"
 cat >"$TEST_DIR/alert.sh" <<EOF
@@ -28,31 +25,6 @@ mv "\$out.tmp" "\$out"
 EOF
 chmod +x "$TEST_DIR/alert.sh"
 
-echo_port=$(free_port) p_vpn=$(free_port) c_alice=$(free_port)
-start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
-conf="$TEST_DIR/ktlstund.ini"
-{
-    global_section
-    cat <<EOF
-[vpn]
-mode = server
-listen = 127.0.0.1:$p_vpn
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $TEST_DIR/users-ca.pem
-second_factor = pam
-pam_confdir = $TEST_DIR/pam.d
-user_map = file:$TEST_DIR/users.map
-max_failures = 3
-failure_window = 15m
-lockout = 1m
-max_handshake_failures = 3
-alert_command = $TEST_DIR/alert.sh "first argument" --second
-
-EOF
-    sf_client_tunnel c-alice "$c_alice" "$p_vpn" alice
-} >"$conf"
 log="$TEST_DIR/ktlstund.log"
 start_ktlstund "$conf" "$log"
 # A restarted daemon logs to a new file: its "ready" line must be its own.
@@ -67,7 +39,7 @@ lock_re='second-factor lock: tunnel=vpn identity="alice"'
 
 note "missing logins are refused but are no attack: they do not count as handshake failures"
 for i in 1 2 3 4; do
-    sf_expect_denied "127.0.0.1:$p_vpn" alice "data without login ($i)"
+    sf_expect_denied "$vpn" alice "data without login ($i)"
 done
 
 note "two failures, the repeated code counted once"
@@ -147,7 +119,7 @@ out=$("$KTLSTUN" unlock alice -c "$conf" 2>&1) || fail "offline unlock: $out"
 assert_contains "$out" "ktlstund is not running" "offline unlock message"
 start_again
 sf_expect_login "$conf" c-alice "$(sf_hotp 0)" 0 "Access granted" "login after unlock"
-sf_data "127.0.0.1:$p_vpn" alice "unlocked-$RANDOM" || fail "no data after unlock"
+sf_data "$vpn" alice "unlocked-$RANDOM" || fail "no data after unlock"
 
 note "success reset the level; a new lock is 1 minute again and withdraws the grant"
 for code in 777777 888888; do
@@ -155,12 +127,12 @@ for code in 777777 888888; do
 done
 sf_expect_login "$conf" c-alice 999999 1 "Try again in 1m" "third lock, level reset by the success"
 wait_for_log_files 3 || fail "no alert for the third lock"
-sf_expect_denied "127.0.0.1:$p_vpn" alice "data after the identity was locked"
+sf_expect_denied "$vpn" alice "data after the identity was locked"
 
 note "refused handshakes from one address: one alert at max_handshake_failures"
 client_args alice   # the suite PKI's alice: a CA this tunnel does not trust
 for i in 1 2 3 4; do
-    openssl s_client -connect "127.0.0.1:$p_vpn" "${CLIENT_ARGS[@]}" </dev/null >/dev/null 2>&1 || true
+    openssl s_client -connect "$vpn" "${CLIENT_ARGS[@]}" </dev/null >/dev/null 2>&1 || true
 done
 assert_log "$log" 'handshake-failure alert: tunnel=vpn source=127\.0\.0\.1 failures=3 ' "handshake alert"
 wait_for_log_files 4 || fail "alert_command did not run for handshake failures"
