@@ -8,7 +8,6 @@
 # twice as long, and refused handshakes from one address alert at
 # max_handshake_failures while missing logins do not count.
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/second_factor.sh"
 
 command -v fail2ban-regex >/dev/null || fail "fail2ban-regex is needed (fail2ban)"
 sf_alice_vpn "max_failures = 3" "failure_window = 15m" "lockout = 1m" "max_handshake_failures = 3" \

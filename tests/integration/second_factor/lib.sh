@@ -1,12 +1,15 @@
-# second_factor.sh — what the test_second_factor*.sh scripts share (sourced after
-# lib.sh; not a test itself).
+# second_factor/lib.sh — what the second-factor tests (second_factor/test_*.sh) share,
+# on top of ../lib.sh, which it sources: a test sources only this file.
 #
 # Real parts only: pam_start_confdir() with a private PAM directory holding the
 # shipped pam/ktlstun stack (its users file path pointed at this test's), pam_oath,
 # codes from oathtool, local users made with useradd (removed at exit), client
 # certificates from a CA made here (the gated tunnels trust only it).
 
-SF_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SF_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$SF_DIR/../lib.sh"
+
+SF_REPO=$(cd "$SF_DIR/../../.." && pwd)
 SF_SECRET=3132333435363738393031323334353637383930   # the RFC 4226 test key
 SF_USERS=()
 SF_USER=

@@ -3,9 +3,8 @@
 # is one entry with the lock MESSAGE_ID and IDENTITY, USER, SOURCE_ADDRESS, FAILURES,
 # LOCKED_UNTIL; every failure and success has its own MESSAGE_ID at lower priority.
 # journald is played by a datagram socket at /run/systemd/journal/socket inside a
-# private mount namespace (as in test_journal.sh).
+# private mount namespace (as in ../test_journal.sh).
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/second_factor.sh"
 
 command -v unshare >/dev/null || fail "unshare (util-linux) is needed"
 id_lock=f21362cc05df43b08e83c1919a35bdb0

@@ -4,7 +4,6 @@
 # logins and data connections go on unhindered; then 100 logins at once (100
 # certificates, 100 local users, each with its own pam_oath file) all succeed.
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/second_factor.sh"
 
 count=100
 hang_s=$(scale 6)

@@ -6,7 +6,6 @@
 # daemon keeps serving logins and data. Other ALPN values are data connections. A PAM
 # helper that dies is replaced (with fresh workers), and grants outlive it.
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/second_factor.sh"
 
 sf_alice_vpn "handshake_timeout = 2s"
 conf=$SF_CONF vpn=$SF_VPN

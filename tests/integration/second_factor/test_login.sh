@@ -7,7 +7,6 @@
 # bind_grant_to_address, only works from the address that logged in; login against an
 # ungated tunnel or a closed port says so.
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/second_factor.sh"
 
 sf_make_ca
 for name in alice bob carol dave erin; do
