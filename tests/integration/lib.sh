@@ -171,6 +171,17 @@ spawn() {
     PIDS+=("$SPAWN_PID")
 }
 
+# spawn_fed NAME COMMAND: runs the shell COMMAND in the background (as spawn, output in
+# $TEST_DIR/NAME.out) with its stdin on the fifo $TEST_DIR/NAME.in, whose write end
+# this shell holds as FED_FD: what the test writes there COMMAND reads, and closing it
+# is COMMAND's end of input. Sets SPAWN_PID and FED_FD.
+spawn_fed() {
+    local fifo="$TEST_DIR/$1.in"
+    mkfifo "$fifo"
+    spawn "$TEST_DIR/$1.out" bash -c "exec <'$fifo'; $2"
+    exec {FED_FD}>"$fifo"
+}
+
 # start_echo ADDR OUTFILE: echo_server -v on ADDR; sets ECHO_PID once it listens.
 start_echo() {
     spawn "$2" "$TOOLS/echo_server" -v "$1"
@@ -178,23 +189,111 @@ start_echo() {
     wait_for_log "$2" '^listening$' "$(scale 5)" 1 "$ECHO_PID" || fail "echo_server on $1 did not start: $(cat "$2")"
 }
 
-# global_section: the [global] section every test config starts with.
-global_section() {
-    mkdir -p "$TEST_DIR/state" "$TEST_DIR/run"
-    cat <<EOF
-[global]
-log_level = ${LOG_LEVEL:-info}
-state_dir = $TEST_DIR/state
-runtime_dir = $TEST_DIR/run
-workers = ${WORKERS:-2}
-shutdown_timeout = ${SHUTDOWN_TIMEOUT:-5}
-
-EOF
+# start_notify_capture SOCKET OUTFILE: notify_capture on the datagram socket SOCKET
+# (a NOTIFY_SOCKET as systemd's), one line per datagram in OUTFILE, once it listens.
+start_notify_capture() {
+    spawn "$2" "$TOOLS/notify_capture" "$1"
+    wait_for_log "$2" '^listening$' 5 1 "$SPAWN_PID" || fail "notify_capture did not start: $(cat "$2")"
 }
 
-# start_ktlstund CONFIG LOGFILE [ARGS...]: runs ktlstund -c CONFIG -f in the background
-# and waits for its "ready" line; sets KTLSTUND_PID.
+# ini_section NAME ["KEY = VALUE"]...: the section [NAME] with one line per argument,
+# in order, then a blank line. A KEY given again replaces its earlier line in place
+# (callers override the defaults of the helpers below that way), and "KEY =" with no
+# value drops it.
+ini_section() {
+    local name=$1 line key value i
+    local -a keys=() values=()
+    shift
+    for line in "$@"; do
+        [[ $line == *=* ]] || fail "ini_section [$name]: '$line' is not KEY = VALUE"
+        key=${line%%=*}
+        key=${key%"${key##*[![:space:]]}"}
+        key=${key#"${key%%[![:space:]]*}"}
+        value=${line#*=}
+        value=${value#"${value%%[![:space:]]*}"}
+        for ((i = 0; i < ${#keys[@]}; i++)); do
+            if [ "${keys[i]}" = "$key" ]; then
+                break
+            fi
+        done
+        keys[i]=$key
+        values[i]=$value
+    done
+    echo "[$name]"
+    for ((i = 0; i < ${#keys[@]}; i++)); do
+        if [ -n "${values[i]}" ]; then
+            echo "${keys[i]} = ${values[i]}"
+        fi
+    done
+    echo
+}
+
+# global_section ["KEY = VALUE"]...: the [global] section every test config starts
+# with (state and runtime dirs in TEST_DIR, 2 workers, shutdown_timeout 5), the
+# arguments added or overriding as in ini_section.
+global_section() {
+    mkdir -p "$TEST_DIR/state" "$TEST_DIR/run"
+    ini_section global "log_level = info" "state_dir = $TEST_DIR/state" "runtime_dir = $TEST_DIR/run" \
+        "workers = 2" "shutdown_timeout = 5" "$@"
+}
+
+# loopback PORT|ADDR: a bare port is 127.0.0.1:PORT; any other address stays as it is.
+loopback() {
+    case $1 in
+        '' | *[!0-9]*) echo "$1" ;;
+        *) echo "127.0.0.1:$1" ;;
+    esac
+}
+
+# server_tunnel NAME LISTEN TARGET ["KEY = VALUE"]...: a server tunnel section
+# presenting server.pem and asking for a client certificate from the suite's CA;
+# LISTEN and TARGET are ports on 127.0.0.1 or addresses; the rest as in ini_section.
+server_tunnel() {
+    local name=$1 listen target
+    listen=$(loopback "$2")
+    target=$(loopback "$3")
+    shift 3
+    ini_section "$name" "mode = server" "listen = $listen" "target = $target" \
+        "cert = $PKI/server.pem" "key = $PKI/server.key" "ca = $PKI/ca.pem" "$@"
+}
+
+# client_tunnel NAME LISTEN TARGET ["KEY = VALUE"]...: a client tunnel section with
+# alice's certificate, verifying the server against the suite's CA as localhost;
+# LISTEN and TARGET as in server_tunnel, the rest as in ini_section.
+client_tunnel() {
+    local name=$1 listen target
+    listen=$(loopback "$2")
+    target=$(loopback "$3")
+    shift 3
+    ini_section "$name" "mode = client" "listen = $listen" "target = $target" "server_name = localhost" \
+        "cert = $PKI/alice.pem" "key = $PKI/alice.key" "ca = $PKI/ca.pem" "$@"
+}
+
+# wait_listening PORT...: waits up to 5 s until each PORT has a TCP listener; returns 1
+# if one still has none then.
+wait_listening() {
+    local port i missing
+    for ((i = 0; i < 100; i++)); do
+        missing=
+        for port in "$@"; do
+            [ -n "$(ss -Hltn "sport = :$port")" ] || missing=$port
+        done
+        [ -z "$missing" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# start_ktlstund [--ready FILE ERE] CONFIG LOGFILE [ARGS...]: runs ktlstund -c CONFIG -f
+# in the background (output appended to LOGFILE) and waits until it is ready: its
+# "ready" line in LOGFILE or, with --ready, a line matching ERE in FILE. Sets
+# KTLSTUND_PID. $KTLSTUND may name a wrapper that execs the daemon.
 start_ktlstund() {
+    local ready_file= ready_re='ktlstund\[[0-9]+\]: notice: ready \([0-9]+ tunnels?, [0-9]+ workers?\)'
+    if [ "$1" = --ready ]; then
+        ready_file=$2 ready_re=$3
+        shift 3
+    fi
     local conf=$1 log=$2
     shift 2
     "$KTLSTUND" -c "$conf" -f "$@" >>"$log" 2>&1 </dev/null &
@@ -202,13 +301,26 @@ start_ktlstund() {
     PIDS+=("$KTLSTUND_PID")
     DAEMON_LOGS+=("$log")
     local rc=0
-    wait_for_log "$log" 'ktlstund\[[0-9]+\]: notice: ready \([0-9]+ tunnels?, [0-9]+ workers?\)' \
-        "$(scale 10)" 1 "$KTLSTUND_PID" || rc=$?
+    wait_for_log "${ready_file:-$log}" "$ready_re" "$(scale 10)" 1 "$KTLSTUND_PID" || rc=$?
     case $rc in
         0) ;;
         2) fail "ktlstund -c $conf exited before it was ready" ;;
         *) fail "ktlstund -c $conf not ready after $(scale 10) s" ;;
     esac
+}
+
+# workers_of CONFIG: the pids of the workers `ktlstun status` lists, sorted.
+workers_of() { "$KTLSTUN" status --json -c "$1" | jq -r '.workers[].pid' | sort; }
+
+# wait_worker_replaced CONFIG PID COUNT: waits up to 5 s until the daemon lists COUNT
+# workers again, PID not among them (the caller asserts what it then has).
+wait_worker_replaced() {
+    local i
+    for ((i = 0; i < 50; i++)); do
+        [ "$(workers_of "$1" | wc -l)" = "$3" ] && ! workers_of "$1" | grep -qx "$2" && return 0
+        sleep 0.1
+    done
+    return 1
 }
 
 # stop_ktlstund PID [SECONDS]: SIGTERM, then asserts it exits 0 within SECONDS.

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # run.sh BUILD_DIR [TEST_NAME...] — the end-to-end suite against real peers, on loopback.
 #
-# Generates one PKI for the run, then runs each tests/integration/test_*.sh (or the
-# ones named) one after the other, each in its own process group and temp dir, with:
+# Generates one PKI for the run, then runs each tests/integration/test_*.sh and
+# tests/integration/*/test_*.sh (or the ones named) one after the other, each in its own
+# process group and temp dir, with:
 #   KTLSTUND KTLSTUN   the binaries under test      TOOLS   BUILD_DIR/tools
 #   PKI                the PKI (see pki.sh)         TEST_DIR  the test's own temp dir
 #   SLOW               1, or 3 for sanitizer builds (tests scale their waits by it)
+# A test's name is its path below tests/integration without "test_" and ".sh"
+# (second_factor/test_lockout.sh is second_factor/lockout); a TEST_NAME given without
+# its folder names the one test of that name in a subfolder when none is at the top.
 # Prints "PASS name" or "FAIL name" (with the tail of the test's output) per test and
 # ends with exactly one line "integration: N passed, N failed". Exit 1 if any failed or
 # none ran. A test also fails when any log in its dir shows an ASan/UBSan/LSan report.
@@ -40,19 +44,43 @@ if ! "$here/pki.sh" "$PKI" >"$run_dir/pki.out" 2>&1; then
 fi
 sed 's/^/# /' "$run_dir/pki.out"
 
+# test_path NAME: the script NAME stands for (it need not exist).
+test_path() {
+    local name=${1%.sh} dir= base found
+    if [[ $name == */* ]]; then
+        dir=${name%/*}/
+        name=${name##*/}
+    fi
+    base=test_${name#test_}.sh
+    if [ -z "$dir" ] && [ ! -f "$here/$base" ]; then
+        found=("$here"/*/"$base")
+        if [ "${#found[@]}" = 1 ] && [ -f "${found[0]}" ]; then
+            echo "${found[0]}"
+            return
+        fi
+    fi
+    echo "$here/$dir$base"
+}
+
+# test_name PATH: the name run.sh shows for the script at PATH.
+test_name() {
+    local rel=${1#"$here"/} dir=
+    [[ $rel == */* ]] && dir=${rel%/*}/
+    rel=$(basename "$rel" .sh)
+    echo "$dir${rel#test_}"
+}
+
 tests=()
 if [ $# -gt 0 ]; then
     for name in "$@"; do
-        name=${name%.sh}
-        tests+=("$here/test_${name#test_}.sh")
+        tests+=("$(test_path "$name")")
     done
 else
-    tests=("$here"/test_*.sh)
+    tests=("$here"/test_*.sh "$here"/*/test_*.sh)
 fi
 
 for test in "${tests[@]}"; do
-    name=$(basename "$test" .sh)
-    name=${name#test_}
+    name=$(test_name "$test")
     if [ ! -f "$test" ]; then
         echo "FAIL $name"
         echo "    no such test: $test"

@@ -15,18 +15,7 @@ p_email=$(free_port)
 start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
 
 tunnel() {  # NAME PORT [extra lines...]
-    cat <<EOF
-[$1]
-mode = server
-listen = 127.0.0.1:$2
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-crl = $PKI/crl.pem
-EOF
-    [ $# -gt 2 ] && printf '%s\n' "${@:3}"
-    echo
+    server_tunnel "$1" "$2" "$echo_port" "crl = $PKI/crl.pem" "${@:3}"
 }
 conf="$TEST_DIR/ktlstund.ini"
 {

@@ -17,28 +17,8 @@ start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
 conf="$TEST_DIR/ktlstund.ini"
 {
     global_section
-    cat <<EOF
-[server]
-mode = server
-listen = 127.0.0.1:$server_port
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-tls_min_version = 1.3
-ciphersuites = TLS_AES_128_GCM_SHA256
-
-[client]
-mode = client
-listen = 127.0.0.1:$client_port
-target = 127.0.0.1:$server_port
-server_name = localhost
-cert = $PKI/alice.pem
-key = $PKI/alice.key
-ca = $PKI/ca.pem
-tls_min_version = 1.3
-ciphersuites = TLS_AES_128_GCM_SHA256
-EOF
+    server_tunnel server "$server_port" "$echo_port" "tls_min_version = 1.3" "ciphersuites = TLS_AES_128_GCM_SHA256"
+    client_tunnel client "$client_port" "$server_port" "tls_min_version = 1.3" "ciphersuites = TLS_AES_128_GCM_SHA256"
 } >"$conf"
 log="$TEST_DIR/ktlstund.log"
 start_ktlstund "$conf" "$log"
@@ -96,11 +76,8 @@ if "$bench_tools/pingpong" --connect "127.0.0.1:$dead_port" --count 10 2>/dev/nu
 fi
 
 note "idle_conns: 20, then 50 idle tunnels held open, then closed"
-fifo="$TEST_DIR/idle.fifo"
-mkfifo "$fifo"
-spawn "$TEST_DIR/idle.out" bash -c "exec \"$bench_tools/idle_conns\" --connect 127.0.0.1:$client_port --steps 20,50 --timeout 20 <\"$fifo\""
-idle_pid=$SPAWN_PID
-exec {control}>"$fifo"
+spawn_fed idle "exec \"$bench_tools/idle_conns\" --connect 127.0.0.1:$client_port --steps 20,50 --timeout 20"
+idle_pid=$SPAWN_PID control=$FED_FD
 wait_for_log "$TEST_DIR/idle.out" '^established 20 seconds=' 20 1 "$idle_pid" || fail "idle_conns: $(cat "$TEST_DIR/idle.out")"
 # Established means the whole path is up: the backend holds a connection for each.
 [ "$(grep -c '^accepted ' "$TEST_DIR/echo.out")" -ge 20 ] || fail "echo backend saw fewer than 20 connections"

@@ -22,39 +22,22 @@ s_server() {
     spawn "$TEST_DIR/s_server-$1.out" openssl s_server -accept "127.0.0.1:$2" \
         -cert "$PKI/$3.crt" -key "$PKI/$3.key" -cert_chain "$PKI/$3.pem" \
         -CAfile "$PKI/ca.pem" -Verify 1 -verify_return_error -rev
-    for ((i = 0; i < 100; i++)); do
-        [ -n "$(ss -Hltn "sport = :$2")" ] && return 0
-        sleep 0.05
-    done
-    fail "openssl s_server $1 did not listen"
+    wait_listening "$2" || fail "openssl s_server $1 did not listen"
 }
 s_server good "$s_good" server
 s_server wrong "$s_wrong" server-wrongsan
 s_server noeku "$s_noeku" mallory
 s_server stranger "$s_stranger" unknownca
 
-tunnel() {  # NAME LISTEN_PORT TARGET_PORT [extra lines]
-    cat <<EOF
-[$1]
-mode = client
-listen = 127.0.0.1:$2
-target = 127.0.0.1:$3
-cert = $PKI/alice.pem
-key = $PKI/alice.key
-ca = $PKI/ca.pem
-EOF
-    [ $# -gt 3 ] && printf '%s\n' "${@:4}"
-    echo
-}
 conf="$TEST_DIR/ktlstund.ini"
 {
     global_section
-    tunnel to-ip "$c_ip" "$s_good"
-    tunnel to-dns "$c_dns" "$s_good" "server_name = localhost"
-    tunnel to-wrong "$c_wrong" "$s_wrong"
-    tunnel to-wrong-dns "$c_wrong_dns" "$s_wrong" "server_name = localhost"
-    tunnel to-noeku "$c_noeku" "$s_noeku" "server_name = localhost"
-    tunnel to-stranger "$c_stranger" "$s_stranger" "server_name = localhost"
+    client_tunnel to-ip "$c_ip" "$s_good" "server_name ="   # the default: the target's address
+    client_tunnel to-dns "$c_dns" "$s_good"
+    client_tunnel to-wrong "$c_wrong" "$s_wrong" "server_name ="
+    client_tunnel to-wrong-dns "$c_wrong_dns" "$s_wrong"
+    client_tunnel to-noeku "$c_noeku" "$s_noeku"
+    client_tunnel to-stranger "$c_stranger" "$s_stranger"
 } >"$conf"
 log="$TEST_DIR/ktlstund.log"
 start_ktlstund "$conf" "$log"

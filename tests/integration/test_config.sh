@@ -16,19 +16,9 @@ write_conf() {
     shift
     {
         global_section
-        cat <<EOF
-[web]
-mode = server
-listen = 127.0.0.1:$port
-target = 127.0.0.1:$target
-cert = server.pem
-key = server.key
-ca = ca.pem
-crl = crl.pem
-allow_cn = alice, bob
-handshake_timeout = 5s
-idle_timeout = 5m
-EOF
+        server_tunnel web "$port" "$target" "cert = server.pem" "key = server.key" "ca = ca.pem" "crl = crl.pem" \
+            "allow_cn = alice, bob" "handshake_timeout = 5s" "idle_timeout = 5m"
+        # Written as they are, after the section: a key given twice must stay twice.
         local line
         for line in "$@"; do
             echo "$line"

@@ -13,25 +13,8 @@ cp "$PKI/crl.pem" "$TEST_DIR/crl.pem"
 conf="$TEST_DIR/ktlstund.ini"
 {
     global_section
-    cat <<EOF
-[srv]
-mode = server
-listen = 127.0.0.1:$p_srv
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-crl = $TEST_DIR/crl.pem
-
-[cli]
-mode = client
-listen = 127.0.0.1:$p_cli
-target = 127.0.0.1:$p_srv
-server_name = localhost
-cert = $PKI/alice.pem
-key = $PKI/alice.key
-ca = $PKI/ca.pem
-EOF
+    server_tunnel srv "$p_srv" "$echo_port" "crl = $TEST_DIR/crl.pem"
+    client_tunnel cli "$p_cli" "$p_srv"
 } >"$conf"
 log="$TEST_DIR/ktlstund.log"
 start_ktlstund "$conf" "$log"

@@ -21,42 +21,14 @@ printf 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nCon
 EOF
 chmod +x "$TEST_DIR/http.sh"
 spawn "$TEST_DIR/backend.log" socat -d -d "TCP-LISTEN:$backend,bind=127.0.0.1,reuseaddr,fork" "EXEC:$TEST_DIR/http.sh"
-for ((i = 0; i < 100; i++)); do
-    [ -n "$(ss -Hltn "sport = :$backend")" ] && break
-    sleep 0.05
-done
+wait_listening "$backend" || fail "the HTTP backend did not listen: $(cat "$TEST_DIR/backend.log")"
 
 conf="$TEST_DIR/ktlstund.ini"
 {
     global_section
-    cat <<EOF
-[web]
-mode = server
-listen = 127.0.0.1:$port
-target = 127.0.0.1:$backend
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-crl = $PKI/crl.pem
-
-[web13]
-mode = server
-listen = 127.0.0.1:$port13
-target = 127.0.0.1:$backend
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-tls_min_version = 1.3
-
-[web-cli]
-mode = client
-listen = 127.0.0.1:$port_cli
-target = 127.0.0.1:$port
-server_name = localhost
-cert = $PKI/alice.pem
-key = $PKI/alice.key
-ca = $PKI/ca.pem
-EOF
+    server_tunnel web "$port" "$backend" "crl = $PKI/crl.pem"
+    server_tunnel web13 "$port13" "$backend" "tls_min_version = 1.3"
+    client_tunnel web-cli "$port_cli" "$port"
 } >"$conf"
 log="$TEST_DIR/ktlstund.log"
 start_ktlstund "$conf" "$log"

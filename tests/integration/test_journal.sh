@@ -9,16 +9,7 @@ echo_port=$(free_port)
 port=$(free_port)
 start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
 conf="$TEST_DIR/ktlstund.ini"
-{ global_section; cat <<EOF
-[echo]
-mode = server
-listen = 127.0.0.1:$port
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-EOF
-} >"$conf"
+{ global_section; server_tunnel echo "$port" "$echo_port"; } >"$conf"
 
 start_ktlstund_with_journal "$conf"
 journal="$TEST_DIR/journal.out"

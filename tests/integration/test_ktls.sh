@@ -13,41 +13,14 @@ p_req_client=$(free_port)
 p_auto_client=$(free_port)
 start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
 
-server() {  # NAME PORT POLICY
-    cat <<EOF
-[$1]
-mode = server
-listen = 127.0.0.1:$2
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-ktls = $3
-
-EOF
-}
-client() {  # NAME PORT POLICY
-    cat <<EOF
-[$1]
-mode = client
-listen = 127.0.0.1:$2
-target = 127.0.0.1:$p_off
-server_name = localhost
-cert = $PKI/alice.pem
-key = $PKI/alice.key
-ca = $PKI/ca.pem
-ktls = $3
-
-EOF
-}
 conf="$TEST_DIR/ktlstund.ini"
 {
     global_section
-    server req "$p_req" require
-    server auto "$p_auto" auto
-    server off "$p_off" off
-    client req-client "$p_req_client" require
-    client auto-client "$p_auto_client" auto
+    server_tunnel req "$p_req" "$echo_port" "ktls = require"
+    server_tunnel auto "$p_auto" "$echo_port" "ktls = auto"
+    server_tunnel off "$p_off" "$echo_port" "ktls = off"
+    client_tunnel req-client "$p_req_client" "$p_off" "ktls = require"
+    client_tunnel auto-client "$p_auto_client" "$p_off" "ktls = auto"
 } >"$conf"
 log="$TEST_DIR/ktlstund.log"
 start_ktlstund "$conf" "$log"

@@ -10,40 +10,14 @@ p_idle=$(free_port)
 p_idle_cli=$(free_port)
 start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
 
-server() {  # NAME PORT [extra lines]
-    cat <<EOF
-[$1]
-mode = server
-listen = 127.0.0.1:$2
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-EOF
-    [ $# -gt 2 ] && printf '%s\n' "${@:3}"
-    echo
-}
-client() {  # NAME PORT TARGET_PORT
-    cat <<EOF
-[$1]
-mode = client
-listen = 127.0.0.1:$2
-target = 127.0.0.1:$3
-server_name = localhost
-cert = $PKI/alice.pem
-key = $PKI/alice.key
-ca = $PKI/ca.pem
-
-EOF
-}
 conf="$TEST_DIR/ktlstund.ini"
 {
     global_section
-    server max "$p_max" "max_connections = 2"
-    client max-cli "$p_max_cli" "$p_max"
-    server hs "$p_hs" "handshake_timeout = 2s"
-    server idle "$p_idle" "idle_timeout = 2s"
-    client idle-cli "$p_idle_cli" "$p_idle"
+    server_tunnel max "$p_max" "$echo_port" "max_connections = 2"
+    client_tunnel max-cli "$p_max_cli" "$p_max"
+    server_tunnel hs "$p_hs" "$echo_port" "handshake_timeout = 2s"
+    server_tunnel idle "$p_idle" "$echo_port" "idle_timeout = 2s"
+    client_tunnel idle-cli "$p_idle_cli" "$p_idle"
 } >"$conf"
 log="$TEST_DIR/ktlstund.log"
 start_ktlstund "$conf" "$log"

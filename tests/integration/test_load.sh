@@ -19,27 +19,8 @@ start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
 conf="$TEST_DIR/ktlstund.ini"
 {
     global_section
-    cat <<EOF
-[srv]
-mode = server
-listen = 127.0.0.1:$p_srv
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-crl = $PKI/crl.pem
-allow_cn = alice
-
-[cli]
-mode = client
-listen = 127.0.0.1:$p_cli
-target = 127.0.0.1:$p_srv
-server_name = localhost
-cert = $PKI/alice.pem
-key = $PKI/alice.key
-ca = $PKI/ca.pem
-crl = $PKI/crl.pem
-EOF
+    server_tunnel srv "$p_srv" "$echo_port" "crl = $PKI/crl.pem" "allow_cn = alice"
+    client_tunnel cli "$p_cli" "$p_srv" "crl = $PKI/crl.pem"
 } >"$conf"
 log="$TEST_DIR/ktlstund.log"
 start_ktlstund "$conf" "$log"

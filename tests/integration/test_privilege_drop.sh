@@ -15,16 +15,7 @@ echo_port=$(free_port)
 port=$(free_port)
 start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
 conf="$TEST_DIR/ktlstund.ini"
-{ global_section | sed "s/^workers = .*/workers = 2\nuser = $user\ngroup = $group/"; cat <<EOF
-[echo]
-mode = server
-listen = 127.0.0.1:$port
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-EOF
-} >"$conf"
+{ global_section "user = $user" "group = $group"; server_tunnel echo "$port" "$echo_port"; } >"$conf"
 # The parent creates runtime_dir for its workers only when it is missing; the
 # unprivileged workers must be able to reach it.
 rm -rf "$TEST_DIR/run"
@@ -34,8 +25,7 @@ start_ktlstund "$conf" "$log"
 pid=$KTLSTUND_PID
 assert_eq "$(stat -c %u "$TEST_DIR/run")" "$uid" "runtime_dir owner"
 
-workers_of() { "$KTLSTUN" status --json -c "$conf" | jq -r '.workers[].pid' | sort; }
-workers=$(workers_of)
+workers=$(workers_of "$conf")
 assert_eq "$(echo "$workers" | wc -l)" 2 "workers answering status"
 for w in $workers; do
     st="/proc/$w/status"
@@ -50,11 +40,8 @@ assert_eq "$(awk '/^Uid:/ {print $2}' "/proc/$pid/status")" 0 "parent keeps root
 
 # Hold one connection open, find its worker, kill the other one.
 client_args alice
-fifo="$TEST_DIR/held.in"
-mkfifo "$fifo"
-spawn "$TEST_DIR/held.out" bash -c "exec openssl s_client -connect 127.0.0.1:$port -quiet -no_ign_eof ${CLIENT_ARGS[*]} <'$fifo'"
-held=$SPAWN_PID
-exec {held_fd}>"$fifo"
+spawn_fed held "exec openssl s_client -connect 127.0.0.1:$port -quiet -no_ign_eof ${CLIENT_ARGS[*]}"
+held=$SPAWN_PID held_fd=$FED_FD
 printf 'one\n' >&"$held_fd"
 wait_for_log "$TEST_DIR/held.out" '^one$' 5 || fail "held connection got no echo"
 holder=$("$KTLSTUN" status --json -c "$conf" | jq -r '.workers[] | select(.connections > 0) | .pid')
@@ -63,11 +50,8 @@ other=$(echo "$workers" | grep -vx "$holder")
 kill -KILL "$other"
 assert_log "$log" "worker $other killed by signal 9" "killed worker not noticed"
 assert_log "$log" "replacing worker $other" "killed worker not replaced"
-for ((i = 0; i < 50; i++)); do
-    [ "$(workers_of | wc -l)" = 2 ] && ! workers_of | grep -qx "$other" && break
-    sleep 0.1
-done
-assert_eq "$(workers_of | wc -l)" 2 "workers after the replacement"
+wait_worker_replaced "$conf" "$other" 2 || true
+assert_eq "$(workers_of "$conf" | wc -l)" 2 "workers after the replacement"
 printf 'two\n' >&"$held_fd"
 wait_for_log "$TEST_DIR/held.out" '^two$' 5 || fail "the held connection stopped flowing when its neighbour died"
 tls_echo "127.0.0.1:$port" "new-$RANDOM" "$TEST_DIR/new.out" "${CLIENT_ARGS[@]}" \

@@ -17,25 +17,8 @@ conf="$TEST_DIR/ktlstund.ini"
 write_conf() {  # CERT KEY
     {
         global_section
-        cat <<EOF
-[srv]
-mode = server
-listen = 127.0.0.1:$p_srv
-target = 127.0.0.1:$echo_port
-cert = $1
-key = $2
-ca = $PKI/ca.pem
-crl = $PKI/crl.pem
-
-[cli]
-mode = client
-listen = 127.0.0.1:$p_cli
-target = 127.0.0.1:$p_srv
-server_name = localhost
-cert = $PKI/alice.pem
-key = $PKI/alice.key
-ca = $PKI/ca.pem
-EOF
+        server_tunnel srv "$p_srv" "$echo_port" "cert = $1" "key = $2" "crl = $PKI/crl.pem"
+        client_tunnel cli "$p_cli" "$p_srv"
     } >"$conf.tmp"
     mv "$conf.tmp" "$conf"
 }

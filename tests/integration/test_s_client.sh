@@ -21,44 +21,12 @@ fi
 conf="$TEST_DIR/ktlstund.ini"
 {
     global_section
-    cat <<EOF
-[echo]
-mode = server
-listen = 127.0.0.1:$port
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-crl = $PKI/crl.pem
-
-[echo-cadir]
-mode = server
-listen = 127.0.0.1:$port_dir
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/cadir
-
-[echo-cbc]
-mode = server
-listen = 127.0.0.1:$port_cbc
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-ciphers = ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES128-GCM-SHA256
-
-EOF
+    server_tunnel echo "$port" "$echo_port" "crl = $PKI/crl.pem"
+    server_tunnel echo-cadir "$port_dir" "$echo_port" "ca = $PKI/cadir"
+    server_tunnel echo-cbc "$port_cbc" "$echo_port" \
+        "ciphers = ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES128-GCM-SHA256"
     if [ "$ipv6" = 1 ]; then
-        cat <<EOF
-[echo6]
-mode = server
-listen = [::1]:$port6
-target = [::1]:$echo6_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-EOF
+        server_tunnel echo6 "[::1]:$port6" "[::1]:$echo6_port"
     fi
 } >"$conf"
 log="$TEST_DIR/ktlstund.log"

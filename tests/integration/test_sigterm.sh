@@ -8,32 +8,16 @@ p_srv=$(free_port)
 p_cli=$(free_port)
 start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
 
-write_conf() {
+write_conf() {  # FILE SHUTDOWN_TIMEOUT
     {
-        global_section
-        cat <<EOF
-[srv]
-mode = server
-listen = 127.0.0.1:$p_srv
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-
-[cli]
-mode = client
-listen = 127.0.0.1:$p_cli
-target = 127.0.0.1:$p_srv
-server_name = localhost
-cert = $PKI/alice.pem
-key = $PKI/alice.key
-ca = $PKI/ca.pem
-EOF
+        global_section "shutdown_timeout = $2"
+        server_tunnel srv "$p_srv" "$echo_port"
+        client_tunnel cli "$p_cli" "$p_srv"
     } >"$1"
 }
 
 # ---- drain: transfers in flight finish
-SHUTDOWN_TIMEOUT=20 write_conf "$TEST_DIR/drain.ini"
+write_conf "$TEST_DIR/drain.ini" 20
 log="$TEST_DIR/drain.log"
 start_ktlstund "$TEST_DIR/drain.ini" "$log"
 pid=$KTLSTUND_PID
@@ -65,7 +49,7 @@ note "drained: transfers finished $((load_done - term_at)) ms after SIGTERM (dae
 [ $((load_done - term_at)) -ge 1000 ] || fail "transfers ended too soon after SIGTERM to prove draining"
 
 # ---- shutdown_timeout: a connection that never ends does not hold the daemon
-SHUTDOWN_TIMEOUT=2 write_conf "$TEST_DIR/stuck.ini"
+write_conf "$TEST_DIR/stuck.ini" 2
 log2="$TEST_DIR/stuck.log"
 start_ktlstund "$TEST_DIR/stuck.ini" "$log2"
 pid=$KTLSTUND_PID

@@ -10,24 +10,10 @@ plain_port=$(free_port)
 start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
 
 write_conf() {  # CONF PLAIN_SOCKET_NAME
-    { global_section; cat <<EOF
-[gateway]
-mode = server
-listen = systemd:tls
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-
-[worker]
-mode = client
-listen = systemd:$2
-target = 127.0.0.1:$tls_port
-server_name = localhost
-cert = $PKI/alice.pem
-key = $PKI/alice.key
-ca = $PKI/ca.pem
-EOF
+    {
+        global_section
+        server_tunnel gateway systemd:tls "$echo_port"
+        client_tunnel worker "systemd:$2" "$tls_port"
     } >"$1"
 }
 conf="$TEST_DIR/ktlstund.ini"
@@ -39,10 +25,7 @@ DAEMON_LOGS+=("$log")
 spawn "$log" systemd-socket-activate -l "127.0.0.1:$tls_port" -l "127.0.0.1:$plain_port" \
     --fdname=tls:plain "$KTLSTUND" -c "$conf" -f
 pid=$SPAWN_PID
-for ((i = 0; i < 50; i++)); do
-    [ -n "$(ss -Hltn "sport = :$plain_port")" ] && break
-    sleep 0.1
-done
+wait_listening "$plain_port" || fail "systemd-socket-activate did not listen: $(cat "$log")"
 
 token="activated-$RANDOM"
 plain_echo "127.0.0.1:$plain_port" "$token" || fail "no echo through two socket-activated tunnels"
@@ -60,10 +43,7 @@ log2="$TEST_DIR/missing.log"
 spawn "$log2" systemd-socket-activate -l "127.0.0.1:$tls_port" -l "127.0.0.1:$plain_port" \
     --fdname=tls:plain "$KTLSTUND" -c "$conf2" -f
 pid2=$SPAWN_PID
-for ((i = 0; i < 50; i++)); do
-    [ -n "$(ss -Hltn "sport = :$plain_port")" ] && break
-    sleep 0.1
-done
+wait_listening "$plain_port" || fail "systemd-socket-activate did not listen: $(cat "$log2")"
 printf 'x\n' | timeout 5 socat -t 2 - "TCP:127.0.0.1:$plain_port" >/dev/null 2>&1 || true
 rc=0
 wait_exit "$pid2" "$(scale 10)" || rc=$?

@@ -11,29 +11,13 @@ start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
 
 conf="$TEST_DIR/ktlstund.ini"
 # expiry_warning longer than the test certificates live: every one of them warns.
-{ global_section | sed "s/^workers = .*/workers = 2\nmetrics_listen = $metrics_port\nexpiry_warning = 365d/"; cat <<EOF
-[gateway]
-mode = server
-listen = 127.0.0.1:$tls_port
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-crl = $PKI/crl.pem
-
-[worker]
-mode = client
-listen = 127.0.0.1:$plain_port
-target = 127.0.0.1:$tls_port
-server_name = localhost
-cert = $PKI/alice.pem
-key = $PKI/alice.key
-ca = $PKI/ca.pem
-EOF
+{
+    global_section "metrics_listen = $metrics_port" "expiry_warning = 365d"
+    server_tunnel gateway "$tls_port" "$echo_port" "crl = $PKI/crl.pem"
+    client_tunnel worker "$plain_port" "$tls_port"
 } >"$conf"
 log="$TEST_DIR/ktlstund.log"
-spawn "$TEST_DIR/notify.out" "$TOOLS/notify_capture" "$TEST_DIR/notify.sock"
-wait_for_log "$TEST_DIR/notify.out" '^listening$' 5 || fail "notify_capture did not start"
+start_notify_capture "$TEST_DIR/notify.sock" "$TEST_DIR/notify.out"
 NOTIFY_SOCKET="$TEST_DIR/notify.sock" start_ktlstund "$conf" "$log"
 pid=$KTLSTUND_PID
 assert_log "$log" "warning: \[gateway\] certificate $PKI/server.pem expires in [0-9]+d" \
@@ -52,11 +36,8 @@ openssl s_client -connect "127.0.0.1:$tls_port" "${CLIENT_ARGS[@]}" </dev/null >
 assert_log "$log" 'refused tunnel=gateway .*reason="no client certificate"' "no refusal logged"
 
 # One connection held open through both tunnels.
-fifo="$TEST_DIR/held.in"
-mkfifo "$fifo"
-spawn "$TEST_DIR/held.out" bash -c "exec socat -t 30 - TCP:127.0.0.1:$plain_port <'$fifo'"
-held=$SPAWN_PID
-exec {held_fd}>"$fifo"
+spawn_fed held "exec socat -t 30 - TCP:127.0.0.1:$plain_port"
+held=$SPAWN_PID held_fd=$FED_FD
 printf 'held-data\n' >&"$held_fd"
 wait_for_log "$TEST_DIR/held.out" '^held-data$' 5 || fail "held connection got no echo"
 

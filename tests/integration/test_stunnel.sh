@@ -39,35 +39,14 @@ verifyChain = yes
 requireCert = yes
 EOF
 spawn "$TEST_DIR/stunnel.out" "$STUNNEL" "$TEST_DIR/stunnel.conf"
-for ((i = 0; i < 100; i++)); do
-    [ -n "$(ss -Hltn "sport = :$st_server")" ] && [ -n "$(ss -Hltn "sport = :$st_client")" ] && break
-    sleep 0.05
-done
-[ -n "$(ss -Hltn "sport = :$st_server")" ] || fail "stunnel did not start: $(cat "$TEST_DIR/stunnel.out" "$TEST_DIR/stunnel.log" 2>/dev/null | tail)"
+wait_listening "$st_server" "$st_client" ||
+    fail "stunnel did not start: $(cat "$TEST_DIR/stunnel.out" "$TEST_DIR/stunnel.log" 2>/dev/null | tail)"
 
 conf="$TEST_DIR/ktlstund.ini"
 {
     global_section
-    cat <<EOF
-[in]
-mode = server
-listen = 127.0.0.1:$k_server
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-crl = $PKI/crl.pem
-allow_cn = alice
-
-[out]
-mode = client
-listen = 127.0.0.1:$k_client
-target = 127.0.0.1:$st_server
-server_name = localhost
-cert = $PKI/alice.pem
-key = $PKI/alice.key
-ca = $PKI/ca.pem
-EOF
+    server_tunnel in "$k_server" "$echo_port" "crl = $PKI/crl.pem" "allow_cn = alice"
+    client_tunnel out "$k_client" "$st_server"
 } >"$conf"
 log="$TEST_DIR/ktlstund.log"
 start_ktlstund "$conf" "$log"

@@ -8,36 +8,20 @@ source "$(dirname "$0")/lib.sh"
 echo_port=$(free_port)
 port=$(free_port)
 start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
-spawn "$TEST_DIR/notify.out" "$TOOLS/notify_capture" "$TEST_DIR/notify.sock"
-wait_for_log "$TEST_DIR/notify.out" '^listening$' 5 || fail "notify_capture did not start"
+start_notify_capture "$TEST_DIR/notify.sock" "$TEST_DIR/notify.out"
 
 conf="$TEST_DIR/ktlstund.ini"
 write_conf() {
-    { global_section; cat <<EOF
-[echo]
-mode = server
-listen = 127.0.0.1:$port
-target = 127.0.0.1:$echo_port
-cert = $PKI/$1.pem
-key = $PKI/$1.key
-ca = $PKI/ca.pem
-EOF
-    } >"$conf"
+    { global_section; server_tunnel echo "$port" "$echo_port" "cert = $PKI/$1.pem" "key = $PKI/$1.key"; } >"$conf"
 }
 write_conf server
 log="$TEST_DIR/ktlstund.log"
 notes="$TEST_DIR/notify.out"
 client_args alice
 
-export NOTIFY_SOCKET="$TEST_DIR/notify.sock" WATCHDOG_USEC=1000000
-"$KTLSTUND" -c "$conf" -f >>"$log" 2>&1 </dev/null &
-pid=$!
-PIDS+=("$pid")
-DAEMON_LOGS+=("$log")
-unset NOTIFY_SOCKET WATCHDOG_USEC
-
 # The moment READY=1 arrives, a client must be served: readiness is never early.
-wait_for_log "$notes" 'READY=1' "$(scale 10)" 1 "$pid" || fail "no READY=1"
+NOTIFY_SOCKET="$TEST_DIR/notify.sock" WATCHDOG_USEC=1000000 start_ktlstund --ready "$notes" 'READY=1' "$conf" "$log"
+pid=$KTLSTUND_PID
 tls_echo "127.0.0.1:$port" "first-$RANDOM" "$TEST_DIR/first.out" "${CLIENT_ARGS[@]}" \
     || fail "READY=1 was sent but the listener did not serve: $(cat "$TEST_DIR/first.out.err")"
 assert_eq "$(log_count "$notes" 'READY=1')" 1 "READY=1 sent once at start"
@@ -66,19 +50,15 @@ tls_echo "127.0.0.1:$port" "after-$RANDOM" "$TEST_DIR/after.out" "${CLIENT_ARGS[
     || fail "not serving after a refused reload"
 
 # A worker whose loop stops turning is killed and replaced; the watchdog keeps going.
-workers_of() { "$KTLSTUN" status --json -c "$conf" | jq -r '.workers[].pid' | sort; }
-victim=$(workers_of | head -n 1)
+victim=$(workers_of "$conf" | head -n 1)
 [ -n "$victim" ] || fail "ktlstun status lists no worker"
 kill -STOP "$victim"
 assert_log "$log" "worker $victim: event loop stuck for [0-9]+s; killing it" \
     "stuck worker not noticed" 20
 assert_log "$log" "replacing worker $victim" "stuck worker not replaced" 5
-for ((i = 0; i < 50; i++)); do
-    [ "$(workers_of | wc -l)" = 2 ] && ! workers_of | grep -qx "$victim" && break
-    sleep 0.1
-done
-assert_eq "$(workers_of | wc -l)" 2 "workers after the replacement"
-workers_of | grep -qx "$victim" && fail "the stuck worker $victim still answers"
+wait_worker_replaced "$conf" "$victim" 2 || true
+assert_eq "$(workers_of "$conf" | wc -l)" 2 "workers after the replacement"
+workers_of "$conf" | grep -qx "$victim" && fail "the stuck worker $victim still answers"
 before=$(log_count "$notes" 'WATCHDOG=1')
 sleep 1.2
 [ "$(log_count "$notes" 'WATCHDOG=1')" -gt "$before" ] || fail "watchdog stopped after the replacement"

@@ -192,37 +192,14 @@ sed "s|/etc/ktlstun/oath/|$etc/oath/|" "$repo/pam/ktlstun" >"$etc/pam.d/ktlstun"
 grep -qF "usersfile=$etc/oath/\${USER}" "$etc/pam.d/ktlstun" || fail "pam/ktlstun no longer names /etc/ktlstun/oath/\${USER}"
 grep -q '^account *required *pam_localuser.so' "$etc/pam.d/ktlstun" || fail "pam/ktlstun's account check needs root"
 conf="$etc/ktlstun.ini"
-cat >"$conf" <<EOF
-[global]
-log_level = info
-state_dir = $unit_root/state
-runtime_dir = $unit_root/run
-workers = 2
-shutdown_timeout = 5
-
-[front]
-mode = server
-listen = 127.0.0.1:$server_port
-target = 127.0.0.1:$back_port
-cert = server.pem
-key = server.key
-ca = ca.pem
-crl = crl.pem
-allow_cn = alice
-second_factor = pam
-pam_confdir = pam.d
-# pam_localuser: the mapped user must exist here
-user_map = file:users.map
-
-[back]
-mode = client
-listen = 127.0.0.1:$client_port
-target = 127.0.0.1:$server_port
-server_name = localhost
-cert = alice.pem
-key = alice.key
-ca = ca.pem
-EOF
+# Paths relative to the config's directory, as in /etc/ktlstun. pam_localuser: the
+# mapped user must exist here.
+{
+    global_section "state_dir = $unit_root/state" "runtime_dir = $unit_root/run"
+    server_tunnel front "$server_port" "$back_port" "cert = server.pem" "key = server.key" "ca = ca.pem" \
+        "crl = crl.pem" "allow_cn = alice" "second_factor = pam" "pam_confdir = pam.d" "user_map = file:users.map"
+    client_tunnel back "$client_port" "$server_port" "cert = alice.pem" "key = alice.key" "ca = ca.pem"
+} >"$conf"
 echo "cn:alice $run_as_user" >"$etc/users.map"
 echo "HOTP $run_as_user - $oath_secret" >"$etc/oath/$run_as_user"
 chown -R "root:$run_as_group" "$etc"

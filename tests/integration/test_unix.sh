@@ -12,40 +12,10 @@ p_srv_tcp=$(free_port)
 conf="$d/ktlstund.ini"
 {
     global_section
-    cat <<EOF
-[srv]
-mode = server
-listen = unix:$d/tls.sock
-target = unix:$d/echo.sock
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-
-[cli]
-mode = client
-listen = unix:$d/plain.sock
-target = unix:$d/tls.sock
-server_name = localhost
-cert = $PKI/alice.pem
-key = $PKI/alice.key
-ca = $PKI/ca.pem
-
-[srv-tcp]
-mode = server
-listen = 127.0.0.1:$p_srv_tcp
-target = unix:$d/echo.sock
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-
-[cli-tcp]
-mode = client
-listen = unix:$d/plain2.sock
-target = 127.0.0.1:$p_srv_tcp
-cert = $PKI/alice.pem
-key = $PKI/alice.key
-ca = $PKI/ca.pem
-EOF
+    server_tunnel srv "unix:$d/tls.sock" "unix:$d/echo.sock"
+    client_tunnel cli "unix:$d/plain.sock" "unix:$d/tls.sock"
+    server_tunnel srv-tcp "$p_srv_tcp" "unix:$d/echo.sock"
+    client_tunnel cli-tcp "unix:$d/plain2.sock" "$p_srv_tcp" "server_name ="
 } >"$conf"
 log="$d/ktlstund.log"
 start_ktlstund "$conf" "$log"

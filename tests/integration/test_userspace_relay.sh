@@ -27,44 +27,14 @@ start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
 # second connects on, so the client tunnel's handshake takes at least that long.
 spawn "$TEST_DIR/slow.out" socat "TCP-LISTEN:$slow_port,bind=127.0.0.1,reuseaddr,fork" \
     "SYSTEM:sleep 1; exec socat - TCP\\:127.0.0.1\\:$srv_port"
-for ((i = 0; i < 100; i++)); do
-    [ -n "$(ss -Hltn "sport = :$slow_port")" ] && break
-    sleep 0.05
-done
+wait_listening "$slow_port" || fail "the slow hop did not listen: $(cat "$TEST_DIR/slow.out")"
 
 conf="$TEST_DIR/ktlstund.ini"
 {
     global_section
-    cat <<EOF
-[srv]
-mode = server
-listen = 127.0.0.1:$srv_port
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $PKI/ca.pem
-ktls = off
-
-[direct]
-mode = client
-listen = 127.0.0.1:$direct_port
-target = 127.0.0.1:$srv_port
-server_name = localhost
-cert = $PKI/alice.pem
-key = $PKI/alice.key
-ca = $PKI/ca.pem
-ktls = off
-
-[cli]
-mode = client
-listen = 127.0.0.1:$cli_port
-target = 127.0.0.1:$slow_port
-server_name = localhost
-cert = $PKI/alice.pem
-key = $PKI/alice.key
-ca = $PKI/ca.pem
-ktls = off
-EOF
+    server_tunnel srv "$srv_port" "$echo_port" "ktls = off"
+    client_tunnel direct "$direct_port" "$srv_port" "ktls = off"
+    client_tunnel cli "$cli_port" "$slow_port" "ktls = off"
 } >"$conf"
 log="$TEST_DIR/ktlstund.log"
 start_ktlstund "$conf" "$log"
@@ -91,11 +61,8 @@ buffers() {
 }
 workers_rss_kb() { ps -o rss= --ppid "$pid" | awk '{s += $1} END {print s + 0}'; }
 
-fifo="$TEST_DIR/small.in"
-mkfifo "$fifo"
-spawn "$TEST_DIR/small.out" bash -c "exec socat -t 30 - TCP:127.0.0.1:$direct_port <'$fifo'"
-small=$SPAWN_PID
-exec {small_fd}>"$fifo"
+spawn_fed small "exec socat -t 30 - TCP:127.0.0.1:$direct_port"
+small=$SPAWN_PID small_fd=$FED_FD
 printf 'small-line\n' >&"$small_fd"
 wait_for_log "$TEST_DIR/small.out" '^small-line$' "$(scale 5)" || fail "no echo of a short line"
 for b in $(buffers direct; buffers srv); do
@@ -105,13 +72,9 @@ exec {small_fd}>&-
 wait_exit "$small" "$(scale 10)" || fail "short-line connection did not end"
 
 head -c $((64 * 1024 * 1024)) /dev/urandom >"$TEST_DIR/payload"
-fifo="$TEST_DIR/payload.in"
-mkfifo "$fifo"
 # The reader takes nothing for 8 s (past a 64 KiB pipe), then everything.
-spawn "$TEST_DIR/slow-reader.out" bash -c \
-    "socat -t 60 - TCP:127.0.0.1:$direct_port <'$fifo' | { sleep $(scale 8); cat >'$TEST_DIR/echoed'; }"
-reader=$SPAWN_PID
-exec {payload_fd}>"$fifo"
+spawn_fed slow-reader "socat -t 60 - TCP:127.0.0.1:$direct_port | { sleep $(scale 8); cat >'$TEST_DIR/echoed'; }"
+reader=$SPAWN_PID payload_fd=$FED_FD
 rss_before=$(workers_rss_kb)
 cat "$TEST_DIR/payload" >&"$payload_fd" &
 writer=$!

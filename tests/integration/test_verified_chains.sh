@@ -57,16 +57,8 @@ cat "$PKI/ca.pem" "$ca/root.pem" >"$TEST_DIR/trusted.pem"
 
 conf="$TEST_DIR/ktlstund.ini"
 {
-    WORKERS=1 global_section   # one worker: the one that remembered the chain
-    cat <<EOF
-[srv]
-mode = server
-listen = 127.0.0.1:$p_srv
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $TEST_DIR/trusted.pem
-EOF
+    global_section "workers = 1"   # one worker: the one that remembered the chain
+    server_tunnel srv "$p_srv" "$echo_port" "ca = $TEST_DIR/trusted.pem"
 } >"$conf"
 log="$TEST_DIR/ktlstund.log"
 start_ktlstund "$conf" "$log"

@@ -3,43 +3,16 @@
 # is one entry with the lock MESSAGE_ID and IDENTITY, USER, SOURCE_ADDRESS, FAILURES,
 # LOCKED_UNTIL; every failure and success has its own MESSAGE_ID at lower priority.
 # journald is played by a datagram socket at /run/systemd/journal/socket inside a
-# private mount namespace (as in test_journal.sh).
+# private mount namespace (as in ../test_journal.sh).
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/second_factor.sh"
 
 command -v unshare >/dev/null || fail "unshare (util-linux) is needed"
 id_lock=f21362cc05df43b08e83c1919a35bdb0
 id_failed=fb499096394045d19af0a79d8e42d6fe
 id_success=acaa087e013b45d4a9627ee425bfb762
 
-sf_make_ca
-sf_cert alice
-sf_user alice; u_alice=$SF_USER
-sf_pam_dir "$TEST_DIR/pam.d" "$TEST_DIR/oath"
-sf_enrol "$TEST_DIR/oath" "$u_alice" HOTP
-printf 'cn:alice %s\n' "$u_alice" >"$TEST_DIR/users.map"
-
-echo_port=$(free_port) p_vpn=$(free_port) c_alice=$(free_port)
-start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
-conf="$TEST_DIR/ktlstund.ini"
-{
-    global_section
-    cat <<EOF
-[vpn]
-mode = server
-listen = 127.0.0.1:$p_vpn
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $TEST_DIR/users-ca.pem
-second_factor = pam
-pam_confdir = $TEST_DIR/pam.d
-user_map = file:$TEST_DIR/users.map
-max_failures = 3
-
-EOF
-    sf_client_tunnel c-alice "$c_alice" "$p_vpn" alice
-} >"$conf"
+sf_alice_vpn "max_failures = 3"
+conf=$SF_CONF u_alice=$SF_USER
 
 start_ktlstund_with_journal "$conf"
 journal="$TEST_DIR/journal.out"

@@ -4,7 +4,6 @@
 # logins and data connections go on unhindered; then 100 logins at once (100
 # certificates, 100 local users, each with its own pam_oath file) all succeed.
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/second_factor.sh"
 
 count=100
 hang_s=$(scale 6)
@@ -28,21 +27,9 @@ EOF
 
 echo_port=$(free_port) p_vpn=$(free_port) p_hang=$(free_port)
 start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
+# No user_map: the certificate's CN is the user.
 gated() {  # NAME PORT PAM_DIR [extra lines]
-    cat <<EOF
-[$1]
-mode = server
-listen = 127.0.0.1:$2
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $TEST_DIR/users-ca.pem
-second_factor = pam
-pam_confdir = $3
-max_connections = 1000
-EOF
-    [ $# -gt 3 ] && printf '%s\n' "${@:4}"
-    echo
+    sf_gated_tunnel "$1" "$2" "$echo_port" "pam_confdir = $3" "user_map =" "max_connections = 1000" "${@:4}"
 }
 conf="$TEST_DIR/ktlstund.ini"
 {

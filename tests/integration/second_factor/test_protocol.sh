@@ -6,36 +6,9 @@
 # daemon keeps serving logins and data. Other ALPN values are data connections. A PAM
 # helper that dies is replaced (with fresh workers), and grants outlive it.
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/second_factor.sh"
 
-sf_make_ca
-sf_cert alice
-sf_user alice; u_alice=$SF_USER
-sf_pam_dir "$TEST_DIR/pam.d" "$TEST_DIR/oath"
-sf_enrol "$TEST_DIR/oath" "$u_alice" HOTP
-printf 'cn:alice %s\n' "$u_alice" >"$TEST_DIR/users.map"
-
-echo_port=$(free_port) p_vpn=$(free_port) c_alice=$(free_port)
-start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
-conf="$TEST_DIR/ktlstund.ini"
-{
-    global_section
-    cat <<EOF
-[vpn]
-mode = server
-listen = 127.0.0.1:$p_vpn
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $TEST_DIR/users-ca.pem
-second_factor = pam
-pam_confdir = $TEST_DIR/pam.d
-user_map = file:$TEST_DIR/users.map
-handshake_timeout = 2s
-
-EOF
-    sf_client_tunnel c-alice "$c_alice" "$p_vpn" alice
-} >"$conf"
+sf_alice_vpn "handshake_timeout = 2s"
+conf=$SF_CONF vpn=$SF_VPN
 log="$TEST_DIR/ktlstund.log"
 start_ktlstund "$conf" "$log"
 
@@ -43,7 +16,7 @@ start_ktlstund "$conf" "$log"
 # answer (raw) in $TEST_DIR/NAME.raw, its hex in RAW_HEX.
 raw() {
     local name=$1 bytes=$2
-    printf "$bytes" | timeout "$(scale 10)" openssl s_client -connect "127.0.0.1:$p_vpn" \
+    printf "$bytes" | timeout "$(scale 10)" openssl s_client -connect "$vpn" \
         -alpn ktlstun-auth/1 -quiet -CAfile "$PKI/ca.pem" -cert "$TEST_DIR/alice.pem" \
         -key "$TEST_DIR/user.key" >"$TEST_DIR/$name.raw" 2>"$TEST_DIR/$name.err" || true
     RAW_HEX=$(od -An -tx1 -v "$TEST_DIR/$name.raw" | tr -d ' \n')
@@ -80,10 +53,10 @@ grep -qaF "no login attempt began in time" "$TEST_DIR/silent.raw" || fail "silen
 note "none of that reached PAM, and the daemon still serves logins and data"
 assert_no_log "$log" "second-factor (failure|success)" "protocol garbage reached PAM"
 sf_expect_login "$conf" c-alice "$(sf_hotp 0)" 0 "Access granted" "login after the garbage"
-sf_data "127.0.0.1:$p_vpn" alice "after-garbage-$RANDOM" || fail "no data after the garbage"
+sf_data "$vpn" alice "after-garbage-$RANDOM" || fail "no data after the garbage"
 
 note "a data client offering other protocols by ALPN is a data connection"
-tls_echo "127.0.0.1:$p_vpn" "alpn-h2-$RANDOM" "$TEST_DIR/alpn.out" -alpn h2,http/1.1 \
+tls_echo "$vpn" "alpn-h2-$RANDOM" "$TEST_DIR/alpn.out" -alpn h2,http/1.1 \
     -CAfile "$PKI/ca.pem" -cert "$TEST_DIR/alice.pem" -key "$TEST_DIR/user.key" ||
     fail "an ALPN data connection was not relayed"
 assert_no_log "$log" 'second factor helper .* (exited|killed)' "the PAM helper died"
@@ -95,6 +68,6 @@ assert_log "$log" "second factor helper $helper killed by signal 9" "helper deat
 assert_log "$log" 'second factor helper restarted \(pid [0-9]+\)' "helper restarted"
 new_helper=$(pgrep -P "$KTLSTUND_PID" -x ktlstund-pam) || fail "no new PAM helper"
 [ "$new_helper" != "$helper" ] || fail "the helper was not replaced"
-sf_data "127.0.0.1:$p_vpn" alice "grant-kept-$RANDOM" || fail "the grant did not survive the helper"
+sf_data "$vpn" alice "grant-kept-$RANDOM" || fail "the grant did not survive the helper"
 sf_expect_login "$conf" c-alice "$(sf_hotp 1)" 0 "Access granted" "login through the new helper"
 stop_ktlstund "$KTLSTUND_PID"

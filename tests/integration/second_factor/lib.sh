@@ -1,12 +1,15 @@
-# second_factor.sh — what the test_second_factor*.sh scripts share (sourced after
-# lib.sh; not a test itself).
+# second_factor/lib.sh — what the second-factor tests (second_factor/test_*.sh) share,
+# on top of ../lib.sh, which it sources: a test sources only this file.
 #
 # Real parts only: pam_start_confdir() with a private PAM directory holding the
 # shipped pam/ktlstun stack (its users file path pointed at this test's), pam_oath,
 # codes from oathtool, local users made with useradd (removed at exit), client
 # certificates from a CA made here (the gated tunnels trust only it).
 
-SF_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SF_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$SF_DIR/../lib.sh"
+
+SF_REPO=$(cd "$SF_DIR/../../.." && pwd)
 SF_SECRET=3132333435363738393031323334353637383930   # the RFC 4226 test key
 SF_USERS=()
 SF_USER=
@@ -91,19 +94,44 @@ sf_enrol() {
 sf_totp() { oathtool --totp "$SF_SECRET"; }
 sf_hotp() { oathtool --hotp -c "$1" "$SF_SECRET"; }
 
-# sf_client_tunnel NAME LISTEN_PORT SERVER_PORT CERT_NAME: a client tunnel section.
-sf_client_tunnel() {
-    cat <<EOF
-[$1]
-mode = client
-listen = 127.0.0.1:$2
-target = 127.0.0.1:$3
-server_name = localhost
-cert = $TEST_DIR/$4.pem
-key = $TEST_DIR/user.key
-ca = $PKI/ca.pem
+# sf_gated_tunnel NAME LISTEN TARGET ["KEY = VALUE"]...: a server tunnel section (as
+# server_tunnel) that admits the users' certificates only after a second-factor login
+# through the PAM stack in $TEST_DIR/pam.d, with identities mapped by users.map.
+sf_gated_tunnel() {
+    server_tunnel "$1" "$2" "$3" "ca = $TEST_DIR/users-ca.pem" "second_factor = pam" \
+        "pam_confdir = $TEST_DIR/pam.d" "user_map = file:$TEST_DIR/users.map" "${@:4}"
+}
 
-EOF
+# sf_client_tunnel NAME LISTEN_PORT SERVER_PORT CERT_NAME: a client tunnel section with
+# CERT_NAME's certificate (made by sf_cert).
+sf_client_tunnel() {
+    client_tunnel "$1" "$2" "$3" "cert = $TEST_DIR/$4.pem" "key = $TEST_DIR/user.key"
+}
+
+# sf_alice_vpn ["KEY = VALUE"]...: the setup of the tests with one user: the users' CA,
+# alice's certificate, a local user for her (SF_USER) enrolled for HOTP in
+# $TEST_DIR/oath behind the shipped stack in $TEST_DIR/pam.d, users.map mapping
+# cn:alice to her; an echo backend; and SF_CONF ($TEST_DIR/ktlstund.ini) with the gated
+# tunnel [vpn] (the arguments added to it) in front of the backend and alice's client
+# tunnel [c-alice] to it. [vpn]'s address in SF_VPN.
+sf_alice_vpn() {
+    local echo_port vpn_port client_port
+    sf_make_ca
+    sf_cert alice
+    sf_user alice
+    sf_pam_dir "$TEST_DIR/pam.d" "$TEST_DIR/oath"
+    sf_enrol "$TEST_DIR/oath" "$SF_USER" HOTP
+    printf 'cn:alice %s\n' "$SF_USER" >"$TEST_DIR/users.map"
+
+    echo_port=$(free_port) vpn_port=$(free_port) client_port=$(free_port)
+    start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
+    SF_CONF="$TEST_DIR/ktlstund.ini"
+    SF_VPN="127.0.0.1:$vpn_port"
+    {
+        global_section
+        sf_gated_tunnel vpn "$vpn_port" "$echo_port" "$@"
+        sf_client_tunnel c-alice "$client_port" "$vpn_port" alice
+    } >"$SF_CONF"
 }
 
 # sf_login CONFIG TUNNEL ANSWER OUTFILE: `ktlstun login` with the answer on a pipe;
@@ -119,7 +147,13 @@ sf_expect_login() {
     local out="$TEST_DIR/login.$RANDOM.out"
     sf_login "$1" "$2" "$3" "$out"
     [ "$SF_RC" = "$4" ] || fail "$6: ktlstun login exited $SF_RC, expected $4: $(cat "$out")"
-    grep -qF -- "$5" "$out" || fail "$6: '$5' not in: $(cat "$out")"
+    grep -q${SF_GREP_MODE:-F} -- "$5" "$out" || fail "$6: '$5' not in: $(cat "$out")"
+}
+
+# sf_expect_login_matching: sf_expect_login with MESSAGE an extended regular expression
+# (for texts that carry a time, which moves while the test runs).
+sf_expect_login_matching() {
+    SF_GREP_MODE=E sf_expect_login "$@"
 }
 
 # sf_data ADDR CERT_NAME TOKEN: 0 when a data connection with CERT_NAME's certificate

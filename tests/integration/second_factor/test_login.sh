@@ -7,7 +7,6 @@
 # bind_grant_to_address, only works from the address that logged in; login against an
 # ungated tunnel or a closed port says so.
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/second_factor.sh"
 
 sf_make_ca
 for name in alice bob carol dave erin; do
@@ -38,37 +37,12 @@ c_alice=$(free_port) c_bob=$(free_port) c_carol=$(free_port) c_dave=$(free_port)
 c_erin=$(free_port) c_plain=$(free_port) c_closed=$(free_port)
 start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
 
-gated() {  # NAME PORT [extra lines]
-    cat <<EOF
-[$1]
-mode = server
-listen = 127.0.0.1:$2
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $TEST_DIR/users-ca.pem
-second_factor = pam
-pam_confdir = $TEST_DIR/pam.d
-user_map = file:$TEST_DIR/users.map
-EOF
-    [ $# -gt 2 ] && printf '%s\n' "${@:3}"
-    echo
-}
 conf="$TEST_DIR/ktlstund.ini"
 {
     global_section
-    gated vpn "$p_vpn"
-    gated short "$p_short" "grant_lifetime = 6s" "bind_grant_to_address = yes"
-    cat <<EOF
-[plain]
-mode = server
-listen = 127.0.0.1:$p_plain
-target = 127.0.0.1:$echo_port
-cert = $PKI/server.pem
-key = $PKI/server.key
-ca = $TEST_DIR/users-ca.pem
-
-EOF
+    sf_gated_tunnel vpn "$p_vpn" "$echo_port"
+    sf_gated_tunnel short "$p_short" "$echo_port" "grant_lifetime = 6s" "bind_grant_to_address = yes"
+    server_tunnel plain "$p_plain" "$echo_port" "ca = $TEST_DIR/users-ca.pem"
     sf_client_tunnel c-alice "$c_alice" "$p_vpn" alice
     sf_client_tunnel c-bob "$c_bob" "$p_vpn" bob
     sf_client_tunnel c-carol "$c_carol" "$p_vpn" carol
