@@ -58,6 +58,9 @@ int second_factor_prepare_ctx(SSL_CTX *ctx, const struct tunnel_config *tunnel)
         return -1;
     }
     SSL_CTX_set_alpn_select_cb(ctx, select_protocol, NULL);
+    /* One-time passwords arrive as application data on the login channel: OpenSSL
+     * wipes its copy of what it decrypted once we have read it. */
+    SSL_CTX_set_options(ctx, SSL_OP_CLEANSE_PLAINTEXT);
     return tls_alert_prepare_ctx(ctx);
 }
 

@@ -486,6 +486,8 @@ int login_command(int argc, char **argv)
         fprintf(stderr, "ktlstun login: cannot set up TLS for [%s]\n", name);
         goto out;
     }
+    /* Prompts and results only come back, but nothing read here outlives its use. */
+    SSL_CTX_set_options(ctx, SSL_OP_CLEANSE_PLAINTEXT);
     status = EXIT_UNREACHABLE;
     fd = connect_to(s.tunnel, s.tunnel->handshake_timeout, reason, sizeof(reason));
     if (fd < 0) {

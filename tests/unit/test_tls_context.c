@@ -20,6 +20,7 @@
 #include <openssl/ssl.h>
 
 #include "cert_factory.h"
+#include "auth/second_factor.h"
 #include "tls/tls_context.h"
 
 static char dir[PATH_MAX];
@@ -403,10 +404,57 @@ static void test_tls12_aead_by_default(void **state)
     }
 }
 
+/* A gated tunnel in a process that registered no gate: the check cannot be made, so
+ * the client is refused, never admitted. */
+static void test_gated_tunnel_without_gate_refuses(void **state)
+{
+    (void)state;
+    struct tunnel_config *server = tunnel_new(TUNNEL_MODE_SERVER, "server");
+    struct tunnel_config *client = tunnel_new(TUNNEL_MODE_CLIENT, "alice");
+    server->second_factor = SECOND_FACTOR_PAM;
+    tls_context_set_gate(NULL);
+    SSL_CTX *server_ctx = tls_context_create(server);
+    SSL_CTX *client_ctx = tls_context_create(client);
+    assert_non_null(server_ctx);
+    assert_non_null(client_ctx);
+    struct outcome outcome = handshake(server_ctx, server, client_ctx, client);
+    assert_false(outcome.server_ok);
+    assert_string_equal(outcome.server_refusal,
+                        "second factor required but this process has no login service");
+    SSL_CTX_free(client_ctx);
+    SSL_CTX_free(server_ctx);
+    tunnel_free(client);
+    tunnel_free(server);
+}
+
+/* One-time passwords pass through OpenSSL's record buffers on a gated tunnel: they are
+ * wiped there once read. Data tunnels without a gate keep OpenSSL's default. */
+static void test_gated_context_cleanses_plaintext(void **state)
+{
+    (void)state;
+    struct tunnel_config *gated = tunnel_new(TUNNEL_MODE_SERVER, "server");
+    struct tunnel_config *plain = tunnel_new(TUNNEL_MODE_SERVER, "server");
+    gated->second_factor = SECOND_FACTOR_PAM;
+    tls_context_set_gate(&second_factor_gate);
+    SSL_CTX *gated_ctx = tls_context_create(gated);
+    SSL_CTX *plain_ctx = tls_context_create(plain);
+    tls_context_set_gate(NULL);
+    assert_non_null(gated_ctx);
+    assert_non_null(plain_ctx);
+    assert_true(SSL_CTX_get_options(gated_ctx) & SSL_OP_CLEANSE_PLAINTEXT);
+    assert_false(SSL_CTX_get_options(plain_ctx) & SSL_OP_CLEANSE_PLAINTEXT);
+    SSL_CTX_free(plain_ctx);
+    SSL_CTX_free(gated_ctx);
+    tunnel_free(plain);
+    tunnel_free(gated);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_leaf_client_admitted),
+        cmocka_unit_test(test_gated_tunnel_without_gate_refuses),
+        cmocka_unit_test(test_gated_context_cleanses_plaintext),
         cmocka_unit_test(test_ca_certificate_as_client_leaf_refused),
         cmocka_unit_test(test_ca_certificate_as_server_leaf_refused),
         cmocka_unit_test(test_two_common_names_refused_by_server_tunnel),
