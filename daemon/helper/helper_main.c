@@ -306,6 +306,10 @@ int helper_main_run(int control_fd, const char *config_path, const struct config
                   h->config == NULL ? "configuration did not load" : "out of resources");
         goto out;
     }
+    unsigned repaired = grants_recover(grants);
+    if (repaired > 0)
+        log_warning("second factor helper: %u grant%s left half-written by the previous "
+                    "helper cleared; those users log in again", repaired, repaired == 1 ? "" : "s");
     lock_table_load(h->locks, h->config->global.state_dir);
     admin_socket_listen(h->admin, h->config->global.runtime_dir);
     status = helper_loop(h);

@@ -2,25 +2,25 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "core/limits.h"
 #include "core/log.h"
+#include "core/seqlock.h"
 #include "proto/status_record.h"
-
-#define SHA256_HEX 64
 
 struct grant_fields {
     char tunnel[LIMIT_TUNNEL_NAME + 1];
-    char sha256[SHA256_HEX + 1];
+    char sha256[LIMIT_SHA256_HEX + 1];
     char source[LIMIT_SOURCE_ADDRESS + 1];
     char identity[LIMIT_IDENTITY + 1];
     uint64_t expires_ms;      /* 0: free slot */
 };
 
 struct grant_slot {
-    _Atomic uint32_t sequence;   /* odd while the writer is inside the slot */
+    struct seqlock lock;
     _Atomic uint64_t tag;        /* first 8 fingerprint digits, 0 when free: lets a
                                     reader skip most slots without copying them */
     struct grant_fields fields;
@@ -47,18 +47,11 @@ void grants_free(struct grants *table)
         munmap(table, sizeof(*table));
 }
 
-/* A consistent copy of SLOT (the writer may be rewriting it concurrently). */
-static void read_slot(const struct grant_slot *slot, struct grant_fields *copy)
+/* A consistent copy of SLOT (the writer may be rewriting it concurrently). Returns
+ * 0, or -1 when the slot was left half-written by a helper that died: no grant. */
+static int read_slot(const struct grant_slot *slot, struct grant_fields *copy)
 {
-    for (;;) {
-        uint32_t before = atomic_load_explicit(&slot->sequence, memory_order_acquire);
-        if (before & 1u)
-            continue;
-        memcpy(copy, (const void *)&slot->fields, sizeof(*copy));
-        atomic_thread_fence(memory_order_acquire);
-        if (atomic_load_explicit(&slot->sequence, memory_order_relaxed) == before)
-            return;
-    }
+    return seqlock_read(&slot->lock, &slot->fields, copy, sizeof(*copy));
 }
 
 void grants_describe(const struct grants *table, uint64_t now_ms, FILE *out)
@@ -67,8 +60,7 @@ void grants_describe(const struct grants *table, uint64_t now_ms, FILE *out)
         if (atomic_load_explicit(&table->slots[i].tag, memory_order_relaxed) == 0)
             continue;
         struct grant_fields copy;
-        read_slot(&table->slots[i], &copy);
-        if (copy.expires_ms <= now_ms)
+        if (read_slot(&table->slots[i], &copy) < 0 || copy.expires_ms <= now_ms)
             continue;
         status_record_begin(out, "grant");
         status_record_text(out, "tunnel", copy.tunnel);
@@ -89,25 +81,37 @@ static uint64_t tag_of(const char *sha256)
 
 static void write_slot(struct grant_slot *slot, const struct grant_fields *fields)
 {
-    uint32_t sequence = atomic_load_explicit(&slot->sequence, memory_order_relaxed);
-    atomic_store_explicit(&slot->sequence, sequence + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
+    seqlock_write_begin(&slot->lock);
     memcpy((void *)&slot->fields, fields, sizeof(*fields));
     atomic_store_explicit(&slot->tag, fields->expires_ms != 0 ? tag_of(fields->sha256) : 0,
                           memory_order_relaxed);
-    atomic_store_explicit(&slot->sequence, sequence + 2, memory_order_release);
+    seqlock_write_end(&slot->lock);
+}
+
+unsigned grants_recover(struct grants *table)
+{
+    unsigned cleared = 0;
+    struct grant_fields empty;
+    memset(&empty, 0, sizeof(empty));
+    for (size_t i = 0; i < GRANTS_CAPACITY; i++) {
+        if (!seqlock_was_abandoned(&table->slots[i].lock))
+            continue;
+        write_slot(&table->slots[i], &empty);
+        cleared++;
+    }
+    return cleared;
 }
 
 int grants_put(struct grants *table, const char *tunnel, const char *sha256,
                const char *identity, const char *source, uint64_t expires_ms, uint64_t now_ms)
 {
     struct grant_fields fields;
-    if (strlen(tunnel) > LIMIT_TUNNEL_NAME || strlen(sha256) != SHA256_HEX ||
+    if (strlen(tunnel) > LIMIT_TUNNEL_NAME || strlen(sha256) != LIMIT_SHA256_HEX ||
         strlen(source) > LIMIT_SOURCE_ADDRESS || strlen(identity) > LIMIT_IDENTITY)
         return -1;
     memset(&fields, 0, sizeof(fields));
     memcpy(fields.tunnel, tunnel, strlen(tunnel));
-    memcpy(fields.sha256, sha256, SHA256_HEX);
+    memcpy(fields.sha256, sha256, LIMIT_SHA256_HEX);
     memcpy(fields.source, source, strlen(source));
     memcpy(fields.identity, identity, strlen(identity));
     fields.expires_ms = expires_ms;
@@ -134,7 +138,7 @@ int grants_put(struct grants *table, const char *tunnel, const char *sha256,
 int grants_check(const struct grants *table, const char *tunnel, const char *sha256,
                  const char *source, uint64_t now_ms, uint64_t *expires_ms)
 {
-    if (strlen(sha256) != SHA256_HEX)
+    if (strlen(sha256) != LIMIT_SHA256_HEX)
         return 0;
     uint64_t tag = tag_of(sha256);
     for (size_t i = 0; i < GRANTS_CAPACITY; i++) {
@@ -143,8 +147,8 @@ int grants_check(const struct grants *table, const char *tunnel, const char *sha
         if (atomic_load_explicit(&slot->tag, memory_order_relaxed) != tag)
             continue;
         struct grant_fields copy;
-        read_slot(slot, &copy);
-        if (copy.expires_ms <= now_ms || strcmp(copy.sha256, sha256) != 0 ||
+        if (read_slot(slot, &copy) < 0 || copy.expires_ms <= now_ms ||
+            strcmp(copy.sha256, sha256) != 0 ||
             strcmp(copy.tunnel, tunnel) != 0)
             continue;
         if (source != NULL && strcmp(copy.source, source) != 0)

@@ -3,8 +3,9 @@
  * The parent maps the table before it forks anything; the PAM helper is its only
  * writer, and every worker reads it from inside certificate verification, which is
  * synchronous: no IPC and no lock on that path. Each slot carries a sequence counter
- * (odd while the helper rewrites it), so a reader never acts on a half-written
- * grant. Grants live in memory only: a daemon restart asks everyone to log in again.
+ * (core/seqlock: odd while the helper rewrites it), so a reader never acts on a
+ * half-written grant, and one a dead helper left half-written counts as no grant.
+ * Grants live in memory only: a daemon restart asks everyone to log in again.
  * Times are CLOCK_MONOTONIC milliseconds (event_loop_now_ms), immune to clock steps. */
 #ifndef KTLSTUN_GRANTS_H
 #define KTLSTUN_GRANTS_H
@@ -39,6 +40,10 @@ int grants_put(struct grants *table, const char *tunnel, const char *sha256,
  * SOURCE is not NULL, made from SOURCE), setting *EXPIRES_MS if not NULL; else 0. */
 int grants_check(const struct grants *table, const char *tunnel, const char *sha256,
                  const char *source, uint64_t now_ms, uint64_t *expires_ms);
+
+/* Helper, at start: clears the slots a helper that died left half-written (readers
+ * treat those as no grant until then). Returns how many it cleared. */
+unsigned grants_recover(struct grants *table);
 
 /* Helper: withdraws the grants of IDENTITY (on TUNNEL, or on every tunnel when TUNNEL
  * is NULL). Returns how many were live at NOW_MS. */

@@ -51,7 +51,10 @@ struct supervisor {
     struct worker_shared shared;
     int ready_pipe_read;
     struct generation *current;
-    struct generation *retired[64];   /* replaced generations whose workers still drain */
+    /* Replaced generations whose workers still drain: as many as there are, since a
+     * worker points at its generation until it exits. */
+    struct generation **retired;
+    size_t retired_count, retired_capacity;
     struct worker_process workers[MAX_WORKERS];
     int signal_fd;
     int announced;                    /* READY=1 sent for the current generation */
@@ -129,24 +132,31 @@ static void signal_workers(struct supervisor *s, const struct generation *gen, i
 /* A retired generation is freed in the parent once its last worker is gone. */
 static void free_drained_generations(struct supervisor *s)
 {
-    for (size_t i = 0; i < sizeof(s->retired) / sizeof(s->retired[0]); i++) {
-        if (s->retired[i] != NULL && count_workers(s, s->retired[i], 0) == 0) {
+    size_t kept = 0;
+    for (size_t i = 0; i < s->retired_count; i++) {
+        if (count_workers(s, s->retired[i], 0) == 0)
             generation_free(s->retired[i]);
-            s->retired[i] = NULL;
-        }
+        else
+            s->retired[kept++] = s->retired[i];
     }
+    s->retired_count = kept;
 }
 
 static void retire(struct supervisor *s, struct generation *gen)
 {
-    for (size_t i = 0; i < sizeof(s->retired) / sizeof(s->retired[0]); i++) {
-        if (s->retired[i] == NULL) {
-            s->retired[i] = gen;
+    if (s->retired_count == s->retired_capacity) {
+        size_t capacity = s->retired_capacity == 0 ? 8 : 2 * s->retired_capacity;
+        struct generation **grown = realloc(s->retired, capacity * sizeof(*grown));
+        if (grown == NULL) {
+            /* Its workers still point at it: kept until exit is the only safe choice. */
+            log_error("out of memory: configuration generation %u stays in memory until "
+                      "ktlstund stops", gen->number);
             return;
         }
+        s->retired = grown;
+        s->retired_capacity = capacity;
     }
-    /* More reloads pending than slots: its workers keep their own copies anyway. */
-    generation_free(gen);
+    s->retired[s->retired_count++] = gen;
 }
 
 /* Workers (maybe unprivileged) put their status sockets in runtime_dir: make it exist
@@ -169,7 +179,12 @@ static void top_up_workers(struct supervisor *s)
 {
     if (s->stopping)
         return;
-    unsigned have = count_workers(s, s->current, 0);
+    /* Workers told to drain (after a helper restart they serve the current generation
+     * still) finish what they hold; they do not count towards the ones serving. */
+    unsigned have = 0;
+    for (int i = 0; i < MAX_WORKERS; i++)
+        if (s->workers[i].pid != 0 && s->workers[i].gen == s->current && !s->workers[i].draining)
+            have++;
     while (have < s->current->config->global.workers && spawn_worker(s, s->current) == 0)
         have++;
 }
@@ -540,8 +555,9 @@ int supervisor_run(const char *config_path, struct config *config)
 out:
     helper_process_stop(s->helper);
     generation_free(s->current);
-    for (size_t i = 0; i < sizeof(s->retired) / sizeof(s->retired[0]); i++)
+    for (size_t i = 0; i < s->retired_count; i++)
         generation_free(s->retired[i]);
+    free(s->retired);
     if (s->signal_fd >= 0)
         close(s->signal_fd);
     if (s->ready_pipe_read >= 0)
