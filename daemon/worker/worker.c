@@ -29,9 +29,7 @@ struct worker {
     struct conn_host host;
     struct event_source signal_events;
     int signal_fd;
-    struct event_source status_events;
-    int status_fd;
-    char status_path[300];
+    struct status_server *status;
     struct listener_watch *listeners;
     int accepting;
     int stopping;               /* SIGTERM seen */
@@ -86,27 +84,6 @@ static void on_signal_event(struct event_source *source, uint32_t events)
     }
 }
 
-static void on_status_event(struct event_source *source, uint32_t events)
-{
-    struct worker *w = (struct worker *)((char *)source - offsetof(struct worker, status_events));
-    (void)events;
-    status_server_answer(w->status_fd, w->gen, &w->host, !w->accepting);
-}
-
-static void open_status_socket(struct worker *w)
-{
-    w->status_fd = status_server_open(w->gen->config->global.runtime_dir, w->status_path,
-                                      sizeof(w->status_path));
-    if (w->status_fd < 0)
-        return;
-    w->status_events.handle = on_status_event;
-    if (event_loop_watch(w->host.loop, w->status_fd, EPOLLIN, 1, &w->status_events) < 0) {
-        close(w->status_fd);
-        unlink(w->status_path);
-        w->status_fd = -1;
-    }
-}
-
 static int watch_signals(struct worker *w)
 {
     sigset_t mask;
@@ -156,7 +133,7 @@ static void report_ready(const struct worker_shared *shared, int worker_slot)
 int worker_run(struct generation *gen, const struct worker_shared *shared, int worker_slot)
 {
     int status = EXIT_FAILURE;
-    struct worker w = { .gen = gen, .signal_fd = -1, .status_fd = -1 };
+    struct worker w = { .gen = gen, .signal_fd = -1 };
     w.host.limits = shared->limits;
     w.host.stats = shared->stats;
     w.host.worker_slot = worker_slot;
@@ -172,7 +149,8 @@ int worker_run(struct generation *gen, const struct worker_shared *shared, int w
     w.host.pam_link = pam_link_open(w.host.loop, shared->helper_link);
     if (getppid() == 1)
         stop_accepting(&w);
-    open_status_socket(&w);
+    w.status = status_server_open(w.host.loop, gen->config->global.runtime_dir, gen, &w.host,
+                                  &w.accepting);
     report_ready(shared, worker_slot);
 
     uint64_t next_sweep_ms = event_loop_now_ms() + 1000;
@@ -180,7 +158,9 @@ int worker_run(struct generation *gen, const struct worker_shared *shared, int w
         /* Timeouts have one-second resolution: a sweep of every connection once a
          * second costs microseconds even at the connection limit. */
         /* Relays that yielded their turn run again at once, after what epoll has. */
-        if (event_loop_run_once(w.host.loop, w.host.pending != NULL ? 0 : 1000) < 0)
+        int status_wait = status_server_sweep(w.status, event_loop_now_ms());
+        int wait = w.host.pending != NULL ? 0 : status_wait >= 0 && status_wait < 1000 ? status_wait : 1000;
+        if (event_loop_run_once(w.host.loop, wait) < 0)
             goto out_conns;
         conn_run_pending(&w.host);
         conn_free_closed(&w.host);
@@ -199,10 +179,7 @@ out_conns:
     conn_close_all(&w.host, "worker stopping");
     conn_free_closed(&w.host);
 out_loop:
-    if (w.status_fd >= 0) {
-        close(w.status_fd);
-        unlink(w.status_path);
-    }
+    status_server_close(w.status);
     free(w.listeners);
     if (w.signal_fd >= 0)
         close(w.signal_fd);
