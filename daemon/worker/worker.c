@@ -1,6 +1,7 @@
 #include "worker/worker.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "worker/status_server.h"
 
 #define ACCEPT_BATCH 64
+#define TRIM_MIN_PEAK 64   /* below this many connections the heap stays small anyway */
 
 struct listener_watch {
     struct event_source events;
@@ -121,6 +123,17 @@ static int watch_listeners(struct worker *w)
     return 0;
 }
 
+/* free() keeps the pages of a heap whose top is still in use, so the handshake state
+ * of a flood (tens of kB per connection) would stay with the worker for good: once
+ * the connections fell to half their peak, the free pages go back to the kernel. */
+static void trim_after_peak(size_t *peak, size_t live)
+{
+    if (*peak >= TRIM_MIN_PEAK && live <= *peak / 2) {
+        malloc_trim(0);
+        *peak = live;
+    }
+}
+
 /* Tells the parent this worker serves: privileges dropped, listeners watched. */
 static void report_ready(const struct worker_shared *shared, int worker_slot)
 {
@@ -154,6 +167,7 @@ int worker_run(struct generation *gen, const struct worker_shared *shared, int w
     report_ready(shared, worker_slot);
 
     uint64_t next_sweep_ms = event_loop_now_ms() + 1000;
+    size_t peak_connections = 0;
     while (w.accepting || w.host.live_count > 0) {
         /* Timeouts have one-second resolution: a sweep of every connection once a
          * second costs microseconds even at the connection limit. */
@@ -164,10 +178,15 @@ int worker_run(struct generation *gen, const struct worker_shared *shared, int w
             goto out_conns;
         conn_run_pending(&w.host);
         conn_free_closed(&w.host);
+        if (w.host.live_count > peak_connections)
+            peak_connections = w.host.live_count;
         uint64_t now = event_loop_now_ms();
         heartbeat_beat(shared->heartbeat, worker_slot, now);
         if (now >= next_sweep_ms) {
             conn_sweep_timeouts(&w.host, now);
+            conn_free_closed(&w.host);
+            if (w.host.pending == NULL)
+                trim_after_peak(&peak_connections, w.host.live_count);
             next_sweep_ms = now + 1000;
         }
         if (w.stopping && now >= w.stop_deadline_ms)
