@@ -15,6 +15,7 @@
 #include "core/event_loop.h"
 #include "core/log.h"
 #include "auth/pam_link.h"
+#include "worker/refusal_log.h"
 #include "worker/status_server.h"
 
 #define ACCEPT_BATCH 64
@@ -185,6 +186,7 @@ int worker_run(struct generation *gen, const struct worker_shared *shared, int w
         if (now >= next_sweep_ms) {
             conn_sweep_timeouts(&w.host, now);
             conn_free_closed(&w.host);
+            refusal_log_flush(now);
             if (w.host.pending == NULL)
                 trim_after_peak(&peak_connections, w.host.live_count);
             next_sweep_ms = now + 1000;
