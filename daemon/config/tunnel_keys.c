@@ -15,6 +15,13 @@
 #define DEFAULT_VERIFY_CACHE 60
 #define VERIFY_CACHE_MAX 3600   /* a verdict older than an hour is not worth the doubt */
 #define DEFAULT_MAX_CONNECTIONS 10000
+/* One host (or /64) may hold a few hundred connections and open 50 a second, 250 at
+ * once: room for a client tunnel that gathers a whole host's applications, while
+ * one host alone can neither fill max_connections nor keep the workers busy with
+ * handshakes. */
+#define DEFAULT_MAX_CONNECTIONS_PER_SOURCE 256
+#define DEFAULT_HANDSHAKE_RATE_PER_SOURCE 50
+#define DEFAULT_HANDSHAKE_BURST_PER_SOURCE 250
 
 static int set_mode(struct config_loader *ld, const struct ini_section *section,
                     const struct ini_key *key, struct tunnel_config *tunnel)
@@ -273,16 +280,41 @@ static int set_verify_cache(struct config_loader *ld, const struct ini_section *
     return 0;
 }
 
-static int set_max_connections(struct config_loader *ld, const struct ini_section *section,
-                               const struct ini_key *key, struct tunnel_config *tunnel)
+/* A whole number from MIN to MAX_CONNECTIONS_MAX into *VALUE. */
+static int set_count(struct config_loader *ld, const struct ini_section *section,
+                     const struct ini_key *key, uint64_t min, uint64_t *value)
 {
-    if (config_loader_number(key->value, 1, MAX_CONNECTIONS_MAX, &tunnel->max_connections) < 0) {
+    if (config_loader_number(key->value, min, MAX_CONNECTIONS_MAX, value) < 0) {
         config_loader_error(ld, key->line, section->name, key->name,
-                            "'%s' is not a whole number from 1 to %d", key->value,
-                            MAX_CONNECTIONS_MAX);
+                            "'%s' is not a whole number from %llu to %d", key->value,
+                            (unsigned long long)min, MAX_CONNECTIONS_MAX);
         return -1;
     }
     return 0;
+}
+
+static int set_max_connections(struct config_loader *ld, const struct ini_section *section,
+                               const struct ini_key *key, struct tunnel_config *tunnel)
+{
+    return set_count(ld, section, key, 1, &tunnel->max_connections);
+}
+
+static int set_max_connections_per_source(struct config_loader *ld, const struct ini_section *section,
+                                          const struct ini_key *key, struct tunnel_config *tunnel)
+{
+    return set_count(ld, section, key, 0, &tunnel->max_connections_per_source);
+}
+
+static int set_handshake_rate_per_source(struct config_loader *ld, const struct ini_section *section,
+                                         const struct ini_key *key, struct tunnel_config *tunnel)
+{
+    return set_count(ld, section, key, 0, &tunnel->handshake_rate_per_source);
+}
+
+static int set_handshake_burst_per_source(struct config_loader *ld, const struct ini_section *section,
+                                          const struct ini_key *key, struct tunnel_config *tunnel)
+{
+    return set_count(ld, section, key, 1, &tunnel->handshake_burst_per_source);
 }
 
 static const struct config_tunnel_key tunnel_keys[] = {
@@ -309,6 +341,9 @@ static const struct config_tunnel_key tunnel_keys[] = {
     { "idle_timeout", SCOPE_ANY, 0, set_idle_timeout },
     { "verify_cache", SCOPE_ANY, 0, set_verify_cache },
     { "max_connections", SCOPE_ANY, 0, set_max_connections },
+    { "max_connections_per_source", SCOPE_SERVER, 0, set_max_connections_per_source },
+    { "handshake_rate_per_source", SCOPE_SERVER, 0, set_handshake_rate_per_source },
+    { "handshake_burst_per_source", SCOPE_SERVER, 0, set_handshake_burst_per_source },
 };
 
 const struct config_tunnel_key *tunnel_keys_list(size_t *count)
@@ -326,4 +361,7 @@ void tunnel_keys_defaults(struct tunnel_config *tunnel)
     tunnel->idle_timeout = 0;
     tunnel->verify_cache = DEFAULT_VERIFY_CACHE;
     tunnel->max_connections = DEFAULT_MAX_CONNECTIONS;
+    tunnel->max_connections_per_source = DEFAULT_MAX_CONNECTIONS_PER_SOURCE;
+    tunnel->handshake_rate_per_source = DEFAULT_HANDSHAKE_RATE_PER_SOURCE;
+    tunnel->handshake_burst_per_source = DEFAULT_HANDSHAKE_BURST_PER_SOURCE;
 }

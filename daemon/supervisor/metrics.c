@@ -4,10 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "tls/tls_context.h"
 #include "core/text.h"
@@ -132,35 +129,4 @@ char *metrics_render(const struct generation *gen, const struct stats *stats,
         return NULL;
     }
     return t.data;
-}
-
-void metrics_answer(int client_fd, const char *body)
-{
-    struct timeval second = { .tv_sec = 1 };
-    setsockopt(client_fd, SOL_SOCKET, SO_RCVTIMEO, &second, sizeof(second));
-    setsockopt(client_fd, SOL_SOCKET, SO_SNDTIMEO, &second, sizeof(second));
-    char request[2048];
-    size_t got = 0;
-    while (got < sizeof(request) - 1) {
-        ssize_t n = recv(client_fd, request + got, sizeof(request) - 1 - got, 0);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-        request[got] = '\0';
-        if (strstr(request, "\r\n\r\n") != NULL || strstr(request, "\n\n") != NULL)
-            break;
-    }
-    request[got] = '\0';
-    int found = strncmp(request, "GET /metrics ", 13) == 0 || strncmp(request, "GET / ", 6) == 0;
-    char head[256];
-    const char *payload = found && body != NULL ? body : "not found\n";
-    int head_len = snprintf(head, sizeof(head),
-                            "HTTP/1.0 %s\r\nContent-Type: text/plain; version=0.0.4\r\n"
-                            "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                            found && body != NULL ? "200 OK" : found ? "500 Internal Server Error"
-                                                                     : "404 Not Found",
-                            strlen(payload));
-    if (send(client_fd, head, (size_t)head_len, MSG_NOSIGNAL) == head_len)
-        send(client_fd, payload, strlen(payload), MSG_NOSIGNAL);
-    close(client_fd);
 }

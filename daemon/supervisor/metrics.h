@@ -1,5 +1,5 @@
-/* metrics — Prometheus text exposition over plain HTTP on metrics_listen, served by
- * the parent from the shared counters. */
+/* metrics — the Prometheus text exposition of the shared counters, which
+ * supervisor/metrics_server.c serves over plain HTTP on metrics_listen. */
 #ifndef KTLSTUN_METRICS_H
 #define KTLSTUN_METRICS_H
 
@@ -13,10 +13,5 @@
  * string the caller frees; NULL when out of memory. */
 char *metrics_render(const struct generation *gen, const struct stats *stats,
                      const struct conn_limit *limits, unsigned workers);
-
-/* Answers one HTTP client on CLIENT_FD (accepted, blocking) with BODY for GET
- * /metrics (or /), 404 otherwise; closes CLIENT_FD. Waits at most a second for the
- * request, so a silent client cannot stall the parent. */
-void metrics_answer(int client_fd, const char *body);
 
 #endif

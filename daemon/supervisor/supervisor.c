@@ -22,6 +22,7 @@
 #include "worker/heartbeat.h"
 #include "supervisor/listener.h"
 #include "supervisor/metrics.h"
+#include "supervisor/metrics_server.h"
 #include "supervisor/helper_process.h"
 #include "auth/second_factor.h"
 #include "worker/status_server.h"
@@ -67,6 +68,7 @@ struct supervisor {
     char expiry_summary[512];         /* appended to STATUS= while something expires */
     int metrics_fd;
     struct address metrics_address;
+    struct metrics_server *metrics_server;   /* its clients */
     uint64_t deaths_window_start_ms;
     unsigned deaths_in_window;
     struct grants *grants;            /* second-factor grants, shared by fork */
@@ -244,18 +246,11 @@ static void sync_metrics_listener(struct supervisor *s)
                                                             sizeof(shown)));
 }
 
-static void serve_metrics(struct supervisor *s)
+static char *render_metrics(void *arg)
 {
-    int client = accept4(s->metrics_fd, NULL, NULL, SOCK_CLOEXEC);
-    if (client < 0)
-        return;
-    /* The listener is non-blocking; the one answer is made blocking with timeouts. */
-    int flags = fcntl(client, F_GETFL);
-    fcntl(client, F_SETFL, flags & ~O_NONBLOCK);
-    char *body = metrics_render(s->current, s->shared.stats, s->shared.limits,
-                                count_workers(s, s->current, 1));
-    metrics_answer(client, body);
-    free(body);
+    struct supervisor *s = arg;
+    return metrics_render(s->current, s->shared.stats, s->shared.limits,
+                          count_workers(s, s->current, 1));
 }
 
 static void announce_when_ready(struct supervisor *s)
@@ -435,6 +430,9 @@ static int poll_timeout_ms(struct supervisor *s, uint64_t now)
     }
     if (s->watchdog_interval_ms != 0 && s->last_watchdog_ms + s->watchdog_interval_ms / 2 < wake)
         wake = s->last_watchdog_ms + s->watchdog_interval_ms / 2;
+    int client_wait = metrics_server_timeout_ms(s->metrics_server, now);
+    if (client_wait >= 0 && now + (uint64_t)client_wait < wake)
+        wake = now + (uint64_t)client_wait;
     return wake > now ? (int)(wake - now) : 0;
 }
 
@@ -461,10 +459,10 @@ static void handle_signal(struct supervisor *s)
 static void run_loop(struct supervisor *s)
 {
     while (!s->stopping || count_workers(s, NULL, 0) > 0) {
-        struct pollfd fds[3] = { { .fd = s->signal_fd, .events = POLLIN },
-                                 { .fd = s->ready_pipe_read, .events = POLLIN },
-                                 { .fd = s->metrics_fd, .events = POLLIN } };
-        int ready = poll(fds, 3, poll_timeout_ms(s, event_loop_now_ms()));
+        struct pollfd fds[2 + METRICS_SERVER_CLIENTS + 1] = {
+            { .fd = s->signal_fd, .events = POLLIN }, { .fd = s->ready_pipe_read, .events = POLLIN } };
+        size_t metrics_fds = metrics_server_poll_fds(s->metrics_server, s->metrics_fd, fds + 2);
+        int ready = poll(fds, 2 + metrics_fds, poll_timeout_ms(s, event_loop_now_ms()));
         if (ready < 0 && errno != EINTR) {
             log_error("poll: %s", strerror(errno));
             return;
@@ -475,9 +473,9 @@ static void run_loop(struct supervisor *s)
         top_up_workers(s);
         if (ready > 0 && (fds[1].revents & POLLIN))
             read_ready_reports(s);
-        if (ready > 0 && s->metrics_fd >= 0 && (fds[2].revents & POLLIN))
-            serve_metrics(s);
         uint64_t now = event_loop_now_ms();
+        metrics_server_handle(s->metrics_server, fds + 2, ready > 0 ? metrics_fds : 0, now,
+                              render_metrics, s);
         int healthy = check_worker_health(s, now);
         if (s->watchdog_interval_ms != 0 && healthy &&
             now - s->last_watchdog_ms >= s->watchdog_interval_ms / 2) {
@@ -520,6 +518,7 @@ int supervisor_run(const char *config_path, struct config *config)
         goto out;
     }
     s->ready_pipe_read = ready_pipe[0];
+    s->metrics_server = metrics_server_new();
     s->shared.ready_fd = ready_pipe[1];
     s->shared.limits = conn_limit_create();
     s->shared.heartbeat = heartbeat_create();
@@ -527,7 +526,7 @@ int supervisor_run(const char *config_path, struct config *config)
     s->grants = grants_create();
     second_factor_use_grants(s->grants);
     if (s->shared.limits == NULL || s->shared.heartbeat == NULL || s->shared.stats == NULL ||
-        s->grants == NULL) {
+        s->grants == NULL || s->metrics_server == NULL) {
         config_free(config);
         goto out;
     }
@@ -562,6 +561,7 @@ out:
         close(s->signal_fd);
     if (s->ready_pipe_read >= 0)
         close(s->ready_pipe_read);
+    metrics_server_free(s->metrics_server);
     if (s->metrics_fd >= 0)
         listener_close(s->metrics_fd, &s->metrics_address);
     if (s->shared.ready_fd >= 0)

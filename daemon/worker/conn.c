@@ -20,7 +20,9 @@
 #include "relay/relay_splice.h"
 #include "auth/auth_channel.h"
 #include "auth/second_factor.h"
+#include "worker/admission.h"
 #include "worker/conn_audit.h"
+#include "worker/refusal_log.h"
 #include "worker/stats.h"
 #include "proto/status_record.h"
 #include "tls/tls_context.h"
@@ -49,6 +51,8 @@ struct conn {
     struct auth_channel *login;         /* CONN_LOGIN: the second-factor login channel */
     int offloaded;
     int handshake_done;
+    int timed_out;                      /* closed by the sweep: its refusal line is rate-limited */
+    struct admission_ticket admission;
     char peer_address[80];
     char tls_version[16];
     char cipher[64];
@@ -159,7 +163,10 @@ static void conn_close(struct conn *c, enum stats_result result, const char *rea
     if (c->handshake_done) {
         log_audit(c, reason);
     } else {
-        conn_audit_refusal(c->tunnel->config->name, c->peer_address, c->peer.identity, reason);
+        if (c->timed_out)
+            refusal_log_write(REFUSAL_TIMEOUT, c->tunnel, c->peer_address, c->peer.identity, reason);
+        else
+            conn_audit_refusal(c->tunnel->config->name, c->peer_address, c->peer.identity, reason);
         if (result == STATS_RESULT_REFUSED)
             stats_count_refusal(stats, slot, reason);
     }
@@ -190,7 +197,7 @@ static void conn_close(struct conn *c, enum stats_result result, const char *rea
     if (c->next != NULL)
         c->next->prev = c->prev;
     host->live_count--;
-    conn_limit_release(host->limits, host->worker_slot, c->tunnel->limit_slot);
+    admission_release(host, c->tunnel, &c->admission);
     c->prev = NULL;
     c->next = host->closed;
     host->closed = c;
@@ -497,38 +504,25 @@ static void conn_step(struct conn *c)
                    close_reason);
 }
 
-static void refuse_over_limit(struct conn_host *host, const struct tunnel *tunnel, const char *peer)
-{
-    static uint64_t last_logged_ms[CONN_LIMIT_TUNNEL_SLOTS];
-    uint64_t now = event_loop_now_ms();
-    /* One line per second per tunnel: a flood must not become a log flood. */
-    if (now - last_logged_ms[tunnel->limit_slot] >= 1000 || last_logged_ms[tunnel->limit_slot] == 0) {
-        last_logged_ms[tunnel->limit_slot] = now;
-        log_warning("refused tunnel=%s peer=%s reason=\"max_connections (%llu) reached\"",
-                    tunnel->config->name, peer, (unsigned long long)tunnel->config->max_connections);
-    }
-    stats_count_result(host->stats, tunnel->limit_slot, STATS_RESULT_OVER_LIMIT);
-}
-
 void conn_accept(struct conn_host *host, const struct tunnel *tunnel, int fd,
                  const struct sockaddr *peer, socklen_t peer_len)
 {
     char peer_address[80];
     address_format_sockaddr(peer, peer_len, peer_address, sizeof(peer_address));
-    if (!conn_limit_acquire(host->limits, host->worker_slot, tunnel->limit_slot,
-                            tunnel->config->max_connections)) {
-        refuse_over_limit(host, tunnel, peer_address);
+    struct admission_ticket ticket;
+    if (!admission_admit(host, tunnel, peer, peer_len, peer_address, &ticket)) {
         close(fd);
         return;
     }
     struct conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         log_error("tunnel=%s peer=%s: out of memory", tunnel->config->name, peer_address);
-        conn_limit_release(host->limits, host->worker_slot, tunnel->limit_slot);
+        admission_release(host, tunnel, &ticket);
         close(fd);
         return;
     }
     c->host = host;
+    c->admission = ticket;
     c->tunnel = tunnel;
     c->tls_events.handle = on_tls_event;
     c->plain_events.handle = on_plain_event;
@@ -586,6 +580,7 @@ void conn_sweep_timeouts(struct conn_host *host, uint64_t now_ms)
                      c->state == CONN_CONNECTING ? "target connect" : "handshake",
                      (unsigned long long)t->handshake_timeout);
             c->handshake_done = c->handshake_done && c->state != CONN_HANDSHAKING;
+            c->timed_out = 1;
             conn_close(c, c->state == CONN_HANDSHAKING ? STATS_RESULT_REFUSED
                                                        : STATS_RESULT_TARGET_UNREACHABLE,
                        reason);

@@ -33,8 +33,9 @@ struct conn_host {
 };
 
 /* Takes over FD, just accepted on TUNNEL from PEER, and starts its handshake (server
- * mode) or its target connect (client mode). Past max_connections the connection is
- * refused and closed at once. Never fails: problems are logged and the fd closed. */
+ * mode) or its target connect (client mode). Past max_connections or a per-source
+ * limit (worker/admission.h) the connection is refused and closed at once. Never
+ * fails: problems are logged and the fd closed. */
 void conn_accept(struct conn_host *host, const struct tunnel *tunnel, int fd,
                  const struct sockaddr *peer, socklen_t peer_len);
 

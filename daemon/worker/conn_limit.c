@@ -1,19 +1,27 @@
 #include "worker/conn_limit.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 
 #include "core/log.h"
 
-/* Indexed [tunnel][worker] so that summing one tunnel reads one contiguous run. */
 struct shared_counts {
+    _Atomic uint64_t total[CONN_LIMIT_TUNNEL_SLOTS];
+    /* Each worker's own, so a dead worker's share can be taken off the total. */
     _Atomic uint32_t per_tunnel[CONN_LIMIT_TUNNEL_SLOTS][CONN_LIMIT_WORKER_SLOTS];
 };
 
+/* The source table follows the counts in the same mapping. */
+#define SOURCES_OFFSET ((sizeof(struct shared_counts) + 63) / 64 * 64)
+
 struct conn_limit {
     struct shared_counts *shared;                      /* MAP_SHARED */
+    size_t shared_size;
+    struct source_table *sources;                      /* inside the same mapping */
     char *tunnel_names[CONN_LIMIT_TUNNEL_SLOTS];       /* parent's bookkeeping */
     unsigned char worker_used[CONN_LIMIT_WORKER_SLOTS];
 };
@@ -25,10 +33,22 @@ struct conn_limit *conn_limit_create(void)
         log_error("connection limits: out of memory");
         return NULL;
     }
-    limit->shared = mmap(NULL, sizeof(*limit->shared), PROT_READ | PROT_WRITE,
+    limit->shared_size = SOURCES_OFFSET + source_table_size();
+    limit->shared = mmap(NULL, limit->shared_size, PROT_READ | PROT_WRITE,
                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (limit->shared == MAP_FAILED) {
         log_error("connection limits: mmap: %s", strerror(errno));
+        free(limit);
+        return NULL;
+    }
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+        log_warning("connection limits: getrandom: %s; per-source slots are predictable",
+                    strerror(errno));
+    limit->sources = source_table_init((char *)limit->shared + SOURCES_OFFSET, seed);
+    if (limit->sources == NULL) {
+        log_error("connection limits: cannot share a lock between the workers");
+        munmap(limit->shared, limit->shared_size);
         free(limit);
         return NULL;
     }
@@ -39,7 +59,7 @@ void conn_limit_free(struct conn_limit *limit)
 {
     if (limit == NULL)
         return;
-    munmap(limit->shared, sizeof(*limit->shared));
+    munmap(limit->shared, limit->shared_size);
     for (int i = 0; i < CONN_LIMIT_TUNNEL_SLOTS; i++)
         free(limit->tunnel_names[i]);
     free(limit);
@@ -91,29 +111,44 @@ int conn_limit_take_worker_slot(struct conn_limit *limit)
 
 void conn_limit_release_worker_slot(struct conn_limit *limit, int worker_slot)
 {
-    for (int t = 0; t < CONN_LIMIT_TUNNEL_SLOTS; t++)
-        limit->shared->per_tunnel[t][worker_slot] = 0;
+    for (int t = 0; t < CONN_LIMIT_TUNNEL_SLOTS; t++) {
+        uint32_t held = atomic_exchange(&limit->shared->per_tunnel[t][worker_slot], 0);
+        if (held != 0)
+            atomic_fetch_sub(&limit->shared->total[t], held);
+    }
+    source_table_forget_worker(limit->sources, worker_slot);
     limit->worker_used[worker_slot] = 0;
 }
 
 uint64_t conn_limit_count(const struct conn_limit *limit, int tunnel_slot)
 {
-    uint64_t total = 0;
-    for (int w = 0; w < CONN_LIMIT_WORKER_SLOTS; w++)
-        total += limit->shared->per_tunnel[tunnel_slot][w];
-    return total;
+    return atomic_load(&limit->shared->total[tunnel_slot]);
 }
 
 int conn_limit_acquire(struct conn_limit *limit, int worker_slot, int tunnel_slot, uint64_t max)
 {
-    if (conn_limit_count(limit, tunnel_slot) >= max)
-        return 0;
-    limit->shared->per_tunnel[tunnel_slot][worker_slot]++;
+    _Atomic uint64_t *total = &limit->shared->total[tunnel_slot];
+    uint64_t seen = atomic_load(total);
+    do {
+        if (seen >= max)
+            return 0;
+    } while (!atomic_compare_exchange_weak(total, &seen, seen + 1));
+    /* Dying between these two would leave one count on the total for good: the
+     * tunnel then admits one connection fewer, never one more. */
+    atomic_fetch_add(&limit->shared->per_tunnel[tunnel_slot][worker_slot], 1);
     return 1;
 }
 
 void conn_limit_release(struct conn_limit *limit, int worker_slot, int tunnel_slot)
 {
-    if (limit->shared->per_tunnel[tunnel_slot][worker_slot] > 0)
-        limit->shared->per_tunnel[tunnel_slot][worker_slot]--;
+    _Atomic uint32_t *mine = &limit->shared->per_tunnel[tunnel_slot][worker_slot];
+    if (atomic_load(mine) == 0)
+        return;
+    atomic_fetch_sub(mine, 1);
+    atomic_fetch_sub(&limit->shared->total[tunnel_slot], 1);
+}
+
+struct source_table *conn_limit_sources(struct conn_limit *limit)
+{
+    return limit->sources;
 }

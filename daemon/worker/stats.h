@@ -8,7 +8,7 @@
 enum stats_result {
     STATS_RESULT_COMPLETED,          /* relayed, closed by the two ends */
     STATS_RESULT_REFUSED,            /* handshake, certificate, rules or kTLS policy */
-    STATS_RESULT_OVER_LIMIT,         /* max_connections */
+    STATS_RESULT_OVER_LIMIT,         /* max_connections or a per-source limit */
     STATS_RESULT_TARGET_UNREACHABLE,
     STATS_RESULT_IDLE_TIMEOUT,
     STATS_RESULT_ERROR,              /* relay failed: reset, decrypt error, ... */

@@ -1,6 +1,7 @@
 #include "worker/worker.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,9 +15,11 @@
 #include "core/event_loop.h"
 #include "core/log.h"
 #include "auth/pam_link.h"
+#include "worker/refusal_log.h"
 #include "worker/status_server.h"
 
 #define ACCEPT_BATCH 64
+#define TRIM_MIN_PEAK 64   /* below this many connections the heap stays small anyway */
 
 struct listener_watch {
     struct event_source events;
@@ -29,9 +32,7 @@ struct worker {
     struct conn_host host;
     struct event_source signal_events;
     int signal_fd;
-    struct event_source status_events;
-    int status_fd;
-    char status_path[300];
+    struct status_server *status;
     struct listener_watch *listeners;
     int accepting;
     int stopping;               /* SIGTERM seen */
@@ -86,27 +87,6 @@ static void on_signal_event(struct event_source *source, uint32_t events)
     }
 }
 
-static void on_status_event(struct event_source *source, uint32_t events)
-{
-    struct worker *w = (struct worker *)((char *)source - offsetof(struct worker, status_events));
-    (void)events;
-    status_server_answer(w->status_fd, w->gen, &w->host, !w->accepting);
-}
-
-static void open_status_socket(struct worker *w)
-{
-    w->status_fd = status_server_open(w->gen->config->global.runtime_dir, w->status_path,
-                                      sizeof(w->status_path));
-    if (w->status_fd < 0)
-        return;
-    w->status_events.handle = on_status_event;
-    if (event_loop_watch(w->host.loop, w->status_fd, EPOLLIN, 1, &w->status_events) < 0) {
-        close(w->status_fd);
-        unlink(w->status_path);
-        w->status_fd = -1;
-    }
-}
-
 static int watch_signals(struct worker *w)
 {
     sigset_t mask;
@@ -144,6 +124,17 @@ static int watch_listeners(struct worker *w)
     return 0;
 }
 
+/* free() keeps the pages of a heap whose top is still in use, so the handshake state
+ * of a flood (tens of kB per connection) would stay with the worker for good: once
+ * the connections fell to half their peak, the free pages go back to the kernel. */
+static void trim_after_peak(size_t *peak, size_t live)
+{
+    if (*peak >= TRIM_MIN_PEAK && live <= *peak / 2) {
+        malloc_trim(0);
+        *peak = live;
+    }
+}
+
 /* Tells the parent this worker serves: privileges dropped, listeners watched. */
 static void report_ready(const struct worker_shared *shared, int worker_slot)
 {
@@ -156,7 +147,7 @@ static void report_ready(const struct worker_shared *shared, int worker_slot)
 int worker_run(struct generation *gen, const struct worker_shared *shared, int worker_slot)
 {
     int status = EXIT_FAILURE;
-    struct worker w = { .gen = gen, .signal_fd = -1, .status_fd = -1 };
+    struct worker w = { .gen = gen, .signal_fd = -1 };
     w.host.limits = shared->limits;
     w.host.stats = shared->stats;
     w.host.worker_slot = worker_slot;
@@ -172,22 +163,32 @@ int worker_run(struct generation *gen, const struct worker_shared *shared, int w
     w.host.pam_link = pam_link_open(w.host.loop, shared->helper_link);
     if (getppid() == 1)
         stop_accepting(&w);
-    open_status_socket(&w);
+    w.status = status_server_open(w.host.loop, gen->config->global.runtime_dir, gen, &w.host,
+                                  &w.accepting);
     report_ready(shared, worker_slot);
 
     uint64_t next_sweep_ms = event_loop_now_ms() + 1000;
+    size_t peak_connections = 0;
     while (w.accepting || w.host.live_count > 0) {
         /* Timeouts have one-second resolution: a sweep of every connection once a
          * second costs microseconds even at the connection limit. */
         /* Relays that yielded their turn run again at once, after what epoll has. */
-        if (event_loop_run_once(w.host.loop, w.host.pending != NULL ? 0 : 1000) < 0)
+        int status_wait = status_server_sweep(w.status, event_loop_now_ms());
+        int wait = w.host.pending != NULL ? 0 : status_wait >= 0 && status_wait < 1000 ? status_wait : 1000;
+        if (event_loop_run_once(w.host.loop, wait) < 0)
             goto out_conns;
         conn_run_pending(&w.host);
         conn_free_closed(&w.host);
+        if (w.host.live_count > peak_connections)
+            peak_connections = w.host.live_count;
         uint64_t now = event_loop_now_ms();
         heartbeat_beat(shared->heartbeat, worker_slot, now);
         if (now >= next_sweep_ms) {
             conn_sweep_timeouts(&w.host, now);
+            conn_free_closed(&w.host);
+            refusal_log_flush(now);
+            if (w.host.pending == NULL)
+                trim_after_peak(&peak_connections, w.host.live_count);
             next_sweep_ms = now + 1000;
         }
         if (w.stopping && now >= w.stop_deadline_ms)
@@ -199,10 +200,7 @@ out_conns:
     conn_close_all(&w.host, "worker stopping");
     conn_free_closed(&w.host);
 out_loop:
-    if (w.status_fd >= 0) {
-        close(w.status_fd);
-        unlink(w.status_path);
-    }
+    status_server_close(w.status);
     free(w.listeners);
     if (w.signal_fd >= 0)
         close(w.signal_fd);

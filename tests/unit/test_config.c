@@ -291,6 +291,9 @@ static void test_minimal_server_gets_defaults(void **state)
     assert_int_equal(t->idle_timeout, 0);
     assert_int_equal(t->verify_cache, 60);
     assert_int_equal(t->max_connections, 10000);
+    assert_int_equal(t->max_connections_per_source, 256);
+    assert_int_equal(t->handshake_rate_per_source, 50);
+    assert_int_equal(t->handshake_burst_per_source, 250);
     config_free(config);
 }
 
@@ -333,6 +336,9 @@ static void test_every_key_set(void **state)
         "idle_timeout = 1h30m\n"
         "verify_cache = 0\n"
         "max_connections = 1000000\n"
+        "max_connections_per_source = 0\n"
+        "handshake_rate_per_source = 1000000\n"
+        "handshake_burst_per_source = 1\n"
         "\n"
         "[to-gateway]\n"
         "mode = client\n"
@@ -397,6 +403,9 @@ static void test_every_key_set(void **state)
     assert_int_equal(s->idle_timeout, 5400);
     assert_int_equal(s->verify_cache, 0);
     assert_int_equal(s->max_connections, 1000000);
+    assert_int_equal(s->max_connections_per_source, 0);
+    assert_int_equal(s->handshake_rate_per_source, 1000000);
+    assert_int_equal(s->handshake_burst_per_source, 1);
 
     const struct tunnel_config *c = &config->tunnels[1];
     assert_string_equal(c->name, "to-gateway");
@@ -688,6 +697,16 @@ static void test_bad_tunnel_values(void **state)
           ":8: [web] max_connections: '10k' is not a whole number from 1 to 1000000\n" },
         { "server", "max_connections", "-1",
           ":8: [web] max_connections: '-1' is not a whole number from 1 to 1000000\n" },
+        { "server", "max_connections_per_source", "1000001",
+          ":8: [web] max_connections_per_source: '1000001' is not a whole number from 0 to 1000000\n" },
+        { "server", "handshake_rate_per_source", "20/s",
+          ":8: [web] handshake_rate_per_source: '20/s' is not a whole number from 0 to 1000000\n" },
+        { "server", "handshake_burst_per_source", "0",
+          ":8: [web] handshake_burst_per_source: '0' is not a whole number from 1 to 1000000\n" },
+        { "client", "max_connections_per_source", "8",
+          ":8: [web] max_connections_per_source: only valid in server mode (this tunnel has mode = client)\n" },
+        { "client", "handshake_rate_per_source", "8",
+          ":8: [web] handshake_rate_per_source: only valid in server mode (this tunnel has mode = client)\n" },
         { "client", "allow_cn", "alice",
           ":8: [web] allow_cn: only valid in server mode (this tunnel has mode = client)\n" },
         { "client", "allow_ou", "Eng",
