@@ -64,7 +64,7 @@ struct tunnel_config {
     uint64_t pam_timeout;          /* seconds a PAM step may take, default 30       */
     struct user_map *user_map;     /* set when second_factor = pam; default cn      */
     uint64_t grant_lifetime;       /* seconds, default 8h                           */
-    int bind_grant_to_address;     /* default no                                    */
+    int bind_grant_to_address;     /* default yes                                   */
     uint64_t failure_window;       /* seconds, default 15m                          */
     uint64_t max_failures;         /* default 5                                     */
     uint64_t lockout;              /* seconds of the first lock, default 10m        */

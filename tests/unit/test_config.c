@@ -1201,7 +1201,7 @@ static void test_second_factor_defaults(void **state)
     assert_null(t->user_map);
     assert_int_equal(t->pam_timeout, 30);
     assert_int_equal(t->grant_lifetime, 8 * 3600);
-    assert_int_equal(t->bind_grant_to_address, 0);
+    assert_int_equal(t->bind_grant_to_address, 1);
     assert_int_equal(t->failure_window, 15 * 60);
     assert_int_equal(t->max_failures, 5);
     assert_int_equal(t->lockout, 10 * 60);
@@ -1231,7 +1231,7 @@ static void test_second_factor_every_key(void **state)
                                       "pam_timeout = 5s\n"
                                       "user_map = file:users.map\n"
                                       "grant_lifetime = 1h30m\n"
-                                      "bind_grant_to_address = yes\n"
+                                      "bind_grant_to_address = no\n"
                                       "failure_window = 5m\n"
                                       "max_failures = 3\n"
                                       "lockout = 2m\n"
@@ -1246,7 +1246,7 @@ static void test_second_factor_every_key(void **state)
     snprintf(expected_map, sizeof(expected_map), "file:%s", in_dir("users.map"));
     assert_string_equal(user_map_describe(t->user_map), expected_map);
     assert_int_equal(t->grant_lifetime, 5400);
-    assert_int_equal(t->bind_grant_to_address, 1);
+    assert_int_equal(t->bind_grant_to_address, 0);
     assert_int_equal(t->failure_window, 300);
     assert_int_equal(t->max_failures, 3);
     assert_int_equal(t->lockout, 120);
