@@ -55,6 +55,7 @@ struct tunnel_config {
     enum ktls_policy ktls;
     uint64_t handshake_timeout;    /* seconds, default 10                           */
     uint64_t idle_timeout;         /* seconds, 0 = none                             */
+    uint64_t max_connection_lifetime; /* seconds, 0 = none                          */
     uint64_t verify_cache;         /* seconds a verified chain is kept, 0 = off     */
     uint64_t max_connections;      /* default 10000                                 */
     /* Second factor (server mode, see README "Second factor"). */

@@ -289,6 +289,7 @@ static void test_minimal_server_gets_defaults(void **state)
     assert_int_equal(t->ktls, KTLS_POLICY_AUTO);
     assert_int_equal(t->handshake_timeout, 10);
     assert_int_equal(t->idle_timeout, 0);
+    assert_int_equal(t->max_connection_lifetime, 0);
     assert_int_equal(t->verify_cache, 60);
     assert_int_equal(t->max_connections, 10000);
     config_free(config);
@@ -331,6 +332,7 @@ static void test_every_key_set(void **state)
         "ktls = require\n"
         "handshake_timeout = 5s\n"
         "idle_timeout = 1h30m\n"
+        "max_connection_lifetime = 1d\n"
         "verify_cache = 0\n"
         "max_connections = 1000000\n"
         "\n"
@@ -395,6 +397,7 @@ static void test_every_key_set(void **state)
     assert_int_equal(s->ktls, KTLS_POLICY_REQUIRE);
     assert_int_equal(s->handshake_timeout, 5);
     assert_int_equal(s->idle_timeout, 5400);
+    assert_int_equal(s->max_connection_lifetime, 86400);
     assert_int_equal(s->verify_cache, 0);
     assert_int_equal(s->max_connections, 1000000);
 
@@ -679,6 +682,8 @@ static void test_bad_tunnel_values(void **state)
         { "server", "idle_timeout", "soon",
           ":8: [web] idle_timeout: expected a number (e.g. 30s, 5m, 8h, 1d or 1h30m)\n" },
         { "server", "idle_timeout", "", ":8: [web] idle_timeout: empty\n" },
+        { "server", "max_connection_lifetime", "soon",
+          ":8: [web] max_connection_lifetime: expected a number (e.g. 30s, 5m, 8h, 1d or 1h30m)\n" },
         { "client", "verify_cache", "2h", ":8: [web] verify_cache: too large (at most 3600s)\n" },
         { "server", "max_connections", "0",
           ":8: [web] max_connections: '0' is not a whole number from 1 to 1000000\n" },
