@@ -10,7 +10,9 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "worker/access_recheck.h"
 #include "worker/conn.h"
+#include "worker/control_socket.h"
 #include "core/event_loop.h"
 #include "core/log.h"
 #include "auth/pam_link.h"
@@ -33,6 +35,8 @@ struct worker {
     int status_fd;
     char status_path[300];
     struct listener_watch *listeners;
+    struct access_recheck *access;
+    struct control_socket *control;   /* `ktlstun disconnect`; NULL when it could not open */
     int accepting;
     int stopping;               /* SIGTERM seen */
     uint64_t stop_deadline_ms;
@@ -144,6 +148,11 @@ static int watch_listeners(struct worker *w)
     return 0;
 }
 
+static unsigned disconnect(void *arg, const char *key)
+{
+    return access_recheck_disconnect(arg, key);
+}
+
 /* Tells the parent this worker serves: privileges dropped, listeners watched. */
 static void report_ready(const struct worker_shared *shared, int worker_slot)
 {
@@ -170,9 +179,13 @@ int worker_run(struct generation *gen, const struct worker_shared *shared, int w
     if (w.host.loop == NULL || watch_signals(&w) < 0 || watch_listeners(&w) < 0)
         goto out_loop;
     w.host.pam_link = pam_link_open(w.host.loop, shared->helper_link);
+    w.access = access_recheck_create(&w.host, shared->rules_link);
+    if (w.access == NULL)
+        goto out_loop;
     if (getppid() == 1)
         stop_accepting(&w);
     open_status_socket(&w);
+    w.control = control_socket_open(w.host.loop, gen->config->global.runtime_dir, disconnect, w.access);
     report_ready(shared, worker_slot);
 
     uint64_t next_sweep_ms = event_loop_now_ms() + 1000;
@@ -188,6 +201,8 @@ int worker_run(struct generation *gen, const struct worker_shared *shared, int w
         heartbeat_beat(shared->heartbeat, worker_slot, now);
         if (now >= next_sweep_ms) {
             conn_sweep_timeouts(&w.host, now);
+            access_recheck_sweep(w.access, now);
+            control_socket_expire(w.control, now);
             next_sweep_ms = now + 1000;
         }
         if (w.stopping && now >= w.stop_deadline_ms)
@@ -199,6 +214,8 @@ out_conns:
     conn_close_all(&w.host, "worker stopping");
     conn_free_closed(&w.host);
 out_loop:
+    control_socket_free(w.control);
+    access_recheck_free(w.access);
     if (w.status_fd >= 0) {
         close(w.status_fd);
         unlink(w.status_path);
