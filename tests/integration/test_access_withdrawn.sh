@@ -50,7 +50,7 @@ assert_eq "$(reload "$pid" "$log")" reloaded "reload with alice revoked"
 reloaded_ms=$(now_ms)
 wait_hold_ended alice-srv "$(scale 5)" "revoked alice"
 note "alice-srv ended $(($(now_ms) - reloaded_ms)) ms after the reload: $(hold_outcome alice-srv)"
-assert_log "$log" "info: audit tunnel=srv peer=127\\.0\\.0\\.1:[0-9]+ subject=\"CN=alice,OU=eng,O=ktlstun test\" .*close=\"access withdrawn: certificate revoked by the CRL reloaded at [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z \\($TEST_DIR/crl\\.pem, CN=alice,OU=eng,O=ktlstun test\\)\"" \
+assert_log "$log" "info: audit tunnel=srv peer=127\\.0\\.0\\.1:[0-9]+ subject=\"CN=alice,OU=eng,O=ktlstun test\" .*close=\"access withdrawn: certificate revoked by the CRL reloaded at [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z \\(CRL $TEST_DIR/crl\\.pem\\) \\(CN=alice\\)\"" \
     "alice's audit line names the revocation"
 sleep 1
 for name in mallory-srv alice-gone mallory-keep; do

@@ -22,7 +22,7 @@ pid=$KTLSTUND_PID
 start_ms=$(now_ms)
 hold short "127.0.0.1:$p_short" "$PKI/alice.pem" "$PKI/alice.key"
 hold long "127.0.0.1:$p_long" "$PKI/alice.pem" "$PKI/alice.key"
-spawn_fed plain "socat -t 30 - TCP:127.0.0.1:$p_cli"
+spawn_fed plain "socat -t 1 - TCP:127.0.0.1:$p_cli"
 plain_pid=$SPAWN_PID
 echo "through-cli" >&"$FED_FD"
 wait_for_log "$TEST_DIR/plain.out" through-cli "$(scale 5)" || fail "no echo through the client tunnel"

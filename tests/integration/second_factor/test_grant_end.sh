@@ -42,7 +42,7 @@ elapsed=$(($(now_ms) - login_done))
 note "alice-short ended $elapsed ms after the login: $(hold_outcome alice-short)"
 [ "$elapsed" -ge 5000 ] || fail "the connection ended $elapsed ms after the login, before its 6 s grant"
 [ "$elapsed" -le $((9000 * SLOW)) ] || fail "the connection outlived its 6 s grant by more than 3 s ($elapsed ms)"
-assert_log "$log" 'info: audit tunnel=short .*subject="CN=alice" .*close="access withdrawn: second-factor grant of alice \(sha256 [0-9a-f]{16}\) ended' \
+assert_log "$log" 'info: audit tunnel=short .*subject="CN=alice" .*close="access withdrawn: second-factor grant of alice \(sha256 [0-9a-f]{16}…\) ended' \
     "the audit line names the grant"
 
 note "a lock withdraws the grant: the connection ends; another user's stays"
@@ -56,7 +56,7 @@ sf_expect_login "$conf" c-lock 000000 1 "Wrong code" "first wrong code"
 sf_expect_login "$conf" c-lock 000001 1 "" "second wrong code"
 assert_log "$log" 'withdrew 1 grant\(s\) of locked identity "alice"' "the lock withdrew alice's grant"
 wait_hold_ended alice-lock "$(scale 5)" "grant withdrawn by the lock"
-assert_log "$log" 'info: audit tunnel=lock .*subject="CN=alice" .*close="access withdrawn: second-factor grant of alice \(sha256 [0-9a-f]{16}\) ended' \
+assert_log "$log" 'info: audit tunnel=lock .*subject="CN=alice" .*close="access withdrawn: second-factor grant of alice \(sha256 [0-9a-f]{16}…\) ended' \
     "the audit line of the withdrawn grant"
 sleep 1
 assert_hold_open bob-lock "alice's lock"
