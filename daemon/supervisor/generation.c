@@ -131,6 +131,7 @@ int generation_share_access_rules(const struct generation *gen)
                   strerror(errno));
         return -1;
     }
+    errno = 0;
     int copy = dup(fd);
     FILE *out = copy >= 0 ? fdopen(copy, "w") : NULL;
     int failed = out == NULL;

@@ -260,7 +260,8 @@ static int address_is(const char *address, const char *key)
     if (strcmp(address, key) == 0)
         return 1;
     const char *colon = strrchr(address, ':');
-    if (colon == NULL || colon == address || (size_t)(colon - address) >= sizeof(host))
+    if (colon == NULL || colon == address || (size_t)(colon - address) >= sizeof(host) ||
+        strncmp(address, "unix:", 5) == 0)
         return 0;
     size_t skip = address[0] == '[' ? 1 : 0;
     size_t len = (size_t)(colon - address) - skip - (skip && colon[-1] == ']' ? 1 : 0);
@@ -290,7 +291,8 @@ unsigned access_recheck_disconnect(struct access_recheck *ar, const char *key)
         text_hex_encode(digest, sizeof(digest), k.sha256);
     unsigned ended = conn_withdraw(ar->host, disconnect_verdict, &k);
     char quoted[LIMIT_IDENTITY + 64];
-    log_notice("worker: `ktlstun disconnect \"%s\"` ended %u connection%s",
-               text_log_quote(key, quoted, sizeof(quoted)), ended, ended == 1 ? "" : "s");
+    if (ended > 0)
+        log_notice("worker: `ktlstun disconnect \"%s\"` ended %u connection%s",
+                   text_log_quote(key, quoted, sizeof(quoted)), ended, ended == 1 ? "" : "s");
     return ended;
 }
