@@ -131,6 +131,31 @@ int second_factor_admit(SSL *ssl, const struct tunnel_config *tunnel, const stru
     return 0;
 }
 
+int second_factor_grant_holds(const struct tunnel_config *tunnel, const struct identity *id,
+                              const char *source, uint64_t now_ms, uint64_t *until_ms,
+                              char *reason, size_t reason_len)
+{
+    *until_ms = UINT64_MAX;
+    if (tunnel->mode != TUNNEL_MODE_SERVER || tunnel->second_factor != SECOND_FACTOR_PAM)
+        return 1;
+    const char *who = id->cn != NULL ? id->cn : id->subject;
+    if (shared_grants != NULL &&
+        grants_check(shared_grants, tunnel->name, id->sha256,
+                     tunnel->bind_grant_to_address ? source : NULL, now_ms, until_ms))
+        return 1;
+    int moved = shared_grants != NULL && tunnel->bind_grant_to_address &&
+                grants_check(shared_grants, tunnel->name, id->sha256, NULL, now_ms, NULL);
+    snprintf(reason, reason_len, "second-factor grant of %s (sha256 %.16s…) %s", who, id->sha256,
+             moved ? "now belongs to a login from another address (bind_grant_to_address = yes)"
+                   : "ended");
+    return 0;
+}
+
+uint64_t second_factor_grant_withdrawals(void)
+{
+    return shared_grants != NULL ? grants_withdrawals(shared_grants) : 0;
+}
+
 const char *second_factor_client_hint(const struct tunnel_config *tunnel, const char *reason,
                                       char *buf, size_t len)
 {

@@ -11,6 +11,7 @@
 #define KTLSTUN_SECOND_FACTOR_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/ssl.h>
 
@@ -43,6 +44,18 @@ int second_factor_prepare_ctx(SSL_CTX *ctx, const struct tunnel_config *tunnel);
  * (and sending access_denied when possible). */
 int second_factor_admit(SSL *ssl, const struct tunnel_config *tunnel, const struct identity *id,
                         char *refusal, size_t refusal_len);
+
+/* Worker, for a live data connection of ID from SOURCE (an address without port) on
+ * TUNNEL, whose rules in force now are those given: returns 1 while a grant admits
+ * it, or when TUNNEL asks for no second factor, and sets *UNTIL_MS to when that grant
+ * ends (UINT64_MAX when ungated). Otherwise returns 0 with the reason in REASON
+ * ("second-factor grant of alice (sha256 …) ended"). */
+int second_factor_grant_holds(const struct tunnel_config *tunnel, const struct identity *id,
+                              const char *source, uint64_t now_ms, uint64_t *until_ms,
+                              char *reason, size_t reason_len);
+
+/* Worker: grants_withdrawals() of the table in use, 0 without one. */
+uint64_t second_factor_grant_withdrawals(void);
 
 /* Returns 1 when SSL (handshake done) negotiated the login protocol. */
 int second_factor_is_login(const SSL *ssl);

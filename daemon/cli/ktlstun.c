@@ -8,6 +8,7 @@
 #include "check/config_check.h"
 #include "ktls_probe.h"
 #include "core/log.h"
+#include "cli/disconnect.h"
 #include "cli/login.h"
 #include "cli/unlock.h"
 #include "cli/status_client.h"
@@ -68,6 +69,8 @@ static const struct command commands[] = {
     { "login", "TUNNEL [--answer-fd N]: pass the server's second factor (one-time password)",
       login_command },
     { "unlock", "IDENTITY|ADDRESS | --list: lift a second-factor lock", unlock_command },
+    { "disconnect", "IDENTITY|ADDRESS: end the live tunnels of a certificate or address",
+      disconnect_command },
     { "help", "list the subcommands", run_help },
 };
 

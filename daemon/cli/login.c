@@ -515,7 +515,7 @@ out:
     if (status != EXIT_GRANTED)
         ERR_clear_error();
     SSL_free(s.ssl);
-    identity_free(peer.identity);
+    tls_context_forget_peer(&peer);
     if (fd >= 0)
         close(fd);
     SSL_CTX_free(ctx);

@@ -380,7 +380,7 @@ static void print_table(const struct collected *all)
 }
 
 /* Only runtime_dir is needed, so keys the operator may not read are not opened. */
-static char *runtime_dir_of(const char *config_path)
+char *status_client_runtime_dir(const char *config_path)
 {
     if (access(config_path, R_OK) < 0) {
         fprintf(stderr, "ktlstun: %s: %s\n", config_path, strerror(errno));
@@ -414,7 +414,7 @@ int status_client_command(int argc, char **argv)
     if (optind != argc)
         goto usage;
 
-    char *dir = runtime_dir_of(config_path);
+    char *dir = status_client_runtime_dir(config_path);
     if (dir == NULL)
         return 1;
     char pattern[4200];

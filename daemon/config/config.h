@@ -55,6 +55,7 @@ struct tunnel_config {
     enum ktls_policy ktls;
     uint64_t handshake_timeout;    /* seconds, default 10                           */
     uint64_t idle_timeout;         /* seconds, 0 = none                             */
+    uint64_t max_connection_lifetime; /* seconds, 0 = none                          */
     uint64_t verify_cache;         /* seconds a verified chain is kept, 0 = off     */
     uint64_t max_connections;      /* default 10000                                 */
     /* Per source address (an IPv6 source is its /64); server tunnels; 0 = off. */
@@ -68,7 +69,7 @@ struct tunnel_config {
     uint64_t pam_timeout;          /* seconds a PAM step may take, default 30       */
     struct user_map *user_map;     /* set when second_factor = pam; default cn      */
     uint64_t grant_lifetime;       /* seconds, default 8h                           */
-    int bind_grant_to_address;     /* default no                                    */
+    int bind_grant_to_address;     /* default yes                                   */
     uint64_t failure_window;       /* seconds, default 15m                          */
     uint64_t max_failures;         /* default 5                                     */
     uint64_t lockout;              /* seconds of the first lock, default 10m        */

@@ -271,6 +271,8 @@ void second_factor_keys_defaults(struct tunnel_config *tunnel)
     tunnel->second_factor = SECOND_FACTOR_NONE;
     tunnel->pam_timeout = DEFAULT_PAM_TIMEOUT;
     tunnel->grant_lifetime = DEFAULT_GRANT_LIFETIME;
+    /* A copied key and certificate must not ride the owner's grant from elsewhere. */
+    tunnel->bind_grant_to_address = 1;
     tunnel->failure_window = DEFAULT_FAILURE_WINDOW;
     tunnel->max_failures = DEFAULT_MAX_FAILURES;
     tunnel->lockout = DEFAULT_LOCKOUT;

@@ -267,6 +267,12 @@ static int set_idle_timeout(struct config_loader *ld, const struct ini_section *
     return config_loader_timeout(ld, section, key, 0, &tunnel->idle_timeout);
 }
 
+static int set_max_connection_lifetime(struct config_loader *ld, const struct ini_section *section,
+                                       const struct ini_key *key, struct tunnel_config *tunnel)
+{
+    return config_loader_timeout(ld, section, key, 0, &tunnel->max_connection_lifetime);
+}
+
 static int set_verify_cache(struct config_loader *ld, const struct ini_section *section,
                             const struct ini_key *key, struct tunnel_config *tunnel)
 {
@@ -339,6 +345,7 @@ static const struct config_tunnel_key tunnel_keys[] = {
     { "ktls", SCOPE_ANY, 0, set_ktls },
     { "handshake_timeout", SCOPE_ANY, 0, set_handshake_timeout },
     { "idle_timeout", SCOPE_ANY, 0, set_idle_timeout },
+    { "max_connection_lifetime", SCOPE_ANY, 0, set_max_connection_lifetime },
     { "verify_cache", SCOPE_ANY, 0, set_verify_cache },
     { "max_connections", SCOPE_ANY, 0, set_max_connections },
     { "max_connections_per_source", SCOPE_SERVER, 0, set_max_connections_per_source },
@@ -359,6 +366,7 @@ void tunnel_keys_defaults(struct tunnel_config *tunnel)
     tunnel->ktls = KTLS_POLICY_AUTO;
     tunnel->handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
     tunnel->idle_timeout = 0;
+    tunnel->max_connection_lifetime = 0;
     tunnel->verify_cache = DEFAULT_VERIFY_CACHE;
     tunnel->max_connections = DEFAULT_MAX_CONNECTIONS;
     tunnel->max_connections_per_source = DEFAULT_MAX_CONNECTIONS_PER_SOURCE;

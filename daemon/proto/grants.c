@@ -27,6 +27,7 @@ struct grant_slot {
 };
 
 struct grants {
+    _Atomic uint64_t withdrawals;   /* +1 after each write that may end a live grant */
     struct grant_slot slots[GRANTS_CAPACITY];
 };
 
@@ -79,13 +80,22 @@ static uint64_t tag_of(const char *sha256)
     return tag;
 }
 
-static void write_slot(struct grant_slot *slot, const struct grant_fields *fields)
+uint64_t grants_withdrawals(const struct grants *table)
+{
+    return atomic_load_explicit(&table->withdrawals, memory_order_acquire);
+}
+
+/* WITHDRAWS: the write may end a grant before its time (see grants_withdrawals). */
+static void write_slot(struct grants *table, struct grant_slot *slot,
+                       const struct grant_fields *fields, int withdraws)
 {
     seqlock_write_begin(&slot->lock);
     memcpy((void *)&slot->fields, fields, sizeof(*fields));
     atomic_store_explicit(&slot->tag, fields->expires_ms != 0 ? tag_of(fields->sha256) : 0,
                           memory_order_relaxed);
     seqlock_write_end(&slot->lock);
+    if (withdraws)
+        atomic_fetch_add_explicit(&table->withdrawals, 1, memory_order_release);
 }
 
 unsigned grants_recover(struct grants *table)
@@ -96,7 +106,8 @@ unsigned grants_recover(struct grants *table)
     for (size_t i = 0; i < GRANTS_CAPACITY; i++) {
         if (!seqlock_was_abandoned(&table->slots[i].lock))
             continue;
-        write_slot(&table->slots[i], &empty);
+        /* A half-written slot may have held a grant: clearing it withdraws that. */
+        write_slot(table, &table->slots[i], &empty, 1);
         cleared++;
     }
     return cleared;
@@ -131,7 +142,12 @@ int grants_put(struct grants *table, const char *tunnel, const char *sha256,
     struct grant_slot *target = same != NULL ? same : free_slot != NULL ? free_slot : soonest;
     if (target == NULL)
         return -1;
-    write_slot(target, &fields);
+    /* Renewing a grant from the same address for as long or longer ends nothing; an
+     * eviction, a move to another address or a shorter grant may. */
+    const struct grant_fields *old = &target->fields;
+    int withdraws = old->expires_ms > now_ms &&
+                    !(target == same && strcmp(old->source, source) == 0 && expires_ms >= old->expires_ms);
+    write_slot(table, target, &fields, withdraws);
     return 0;
 }
 
@@ -174,7 +190,7 @@ unsigned grants_revoke_identity(struct grants *table, const char *tunnel, const 
             live++;
         struct grant_fields cleared;
         memset(&cleared, 0, sizeof(cleared));
-        write_slot(slot, &cleared);
+        write_slot(table, slot, &cleared, 1);
     }
     return live;
 }

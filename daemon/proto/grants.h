@@ -45,6 +45,12 @@ int grants_check(const struct grants *table, const char *tunnel, const char *sha
  * treat those as no grant until then). Returns how many it cleared. */
 unsigned grants_recover(struct grants *table);
 
+/* Returns a number that moves after every write that may end a live grant before its
+ * time (a withdrawal, an eviction from a full table, a grant moved to another address
+ * or shortened), never after a new grant or a renewal: a reader may keep what
+ * grants_check told it until this moves or the grant's end comes. */
+uint64_t grants_withdrawals(const struct grants *table);
+
 /* Helper: withdraws the grants of IDENTITY (on TUNNEL, or on every tunnel when TUNNEL
  * is NULL). Returns how many were live at NOW_MS. */
 unsigned grants_revoke_identity(struct grants *table, const char *tunnel, const char *identity,

@@ -345,6 +345,16 @@ void relay_splice_close_notify(struct splice_relay *r)
     r->to_tls.shut = 1;
 }
 
+void relay_splice_abort(struct splice_relay *r, int tls_fd, unsigned char description)
+{
+    const unsigned char alert[2] = { TLS_ALERT_FATAL, description };
+    if (r->to_tls.shut || tls_fd < 0)
+        return;
+    /* Best effort: a peer whose socket buffer is full misses the alert, not the end. */
+    send_record(tls_fd, TLS_RECORD_ALERT, alert, sizeof(alert));
+    r->to_tls.shut = 1;
+}
+
 void relay_splice_release(struct splice_relay *r)
 {
     int fds[] = { r->from_tls.pipe_read, r->from_tls.pipe_write, r->to_tls.pipe_read,

@@ -4,7 +4,8 @@
  * The TLS socket has kTLS on both directions. Records that are not application data
  * make splice fail; they are read with recvmsg and handled: close_notify → half-close,
  * fatal alert → close, NewSessionTicket → dropped, KeyUpdate → rekey where the kernel
- * can, else a clean close. Our own end is close_notify (a type-21 record) + FIN. */
+ * can, else a clean close. Our own end is close_notify (a type-21 record) + FIN, or a
+ * fatal alert + FIN when the peer's access was withdrawn. */
 #ifndef KTLSTUN_RELAY_SPLICE_H
 #define KTLSTUN_RELAY_SPLICE_H
 
@@ -54,6 +55,13 @@ enum relay_status relay_splice_pump(struct splice_relay *r);
  * timeout, shutdown): sends close_notify through the kernel unless our direction
  * already ended, so the peer sees a clean close rather than a truncation. */
 void relay_splice_close_notify(struct splice_relay *r);
+
+/* We end the connection because its peer lost its access: sends the fatal alert
+ * DESCRIPTION (a TLS_ALERT_* of ktls/tls_record.h) through the kernel on TLS_FD, unless
+ * our direction already ended, and never close_notify: the peer must not take the end
+ * of its stream for a clean one. TLS_FD is passed because R may not be initialised yet
+ * (offloaded while the target connect is pending). */
+void relay_splice_abort(struct splice_relay *r, int tls_fd, unsigned char description);
 
 /* Closes the pipes. */
 void relay_splice_release(struct splice_relay *r);

@@ -1,12 +1,18 @@
 #include "supervisor/generation.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "supervisor/listener.h"
+#include "tls/access_rules.h"
 #include "tls/tls_context.h"
 #include "core/log.h"
+#include "core/utc_time.h"
 
 static int same_address(const struct address *a, const struct address *b)
 {
@@ -115,6 +121,39 @@ fail_return_listeners:
 fail:
     generation_free(gen);
     return NULL;
+}
+
+int generation_share_access_rules(const struct generation *gen)
+{
+    int fd = memfd_create("ktlstun-access-rules", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) {
+        log_error("cannot hand the reloaded access rules to older workers: memfd_create: %s",
+                  strerror(errno));
+        return -1;
+    }
+    errno = 0;
+    int copy = dup(fd);
+    FILE *out = copy >= 0 ? fdopen(copy, "w") : NULL;
+    int failed = out == NULL;
+    if (out == NULL && copy >= 0)
+        close(copy);
+    if (out != NULL) {
+        failed = access_rules_write_header(out, gen->number, utc_time_now()) < 0;
+        for (size_t i = 0; i < gen->tunnel_count && !failed; i++)
+            failed = access_rules_write_tunnel(out, gen->tunnels[i].config, gen->tunnels[i].ssl_ctx) < 0;
+        failed |= fclose(out) != 0;
+    }
+    /* Sealed: every older worker maps the same file, and none may change it for the
+     * others. */
+    if (!failed && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+        failed = 1;
+    if (failed) {
+        log_error("cannot hand the reloaded access rules to older workers: %s",
+                  errno != 0 ? strerror(errno) : "write failed");
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 void generation_free(struct generation *gen)

@@ -35,6 +35,11 @@ struct generation {
 struct generation *generation_create(struct config *config, struct generation *previous,
                                      struct conn_limit *limits, struct stats *stats);
 
+/* Writes GEN's access rules (tls/access_rules) into a new sealed memfd, for the
+ * workers of older generations. Returns the fd (the caller closes it), or -1 after
+ * logging. */
+int generation_share_access_rules(const struct generation *gen);
+
 /* Frees GEN: its TLS contexts, its config, and the listeners it still owns. */
 void generation_free(struct generation *gen);
 

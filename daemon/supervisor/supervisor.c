@@ -25,6 +25,7 @@
 #include "supervisor/metrics_server.h"
 #include "supervisor/helper_process.h"
 #include "auth/second_factor.h"
+#include "worker/control_socket.h"
 #include "worker/status_server.h"
 #include "supervisor/systemd_sockets.h"
 #include "core/log.h"
@@ -42,6 +43,7 @@
 struct worker_process {
     pid_t pid;
     int slot;
+    int rules_link;           /* the parent's end of its rules link (access_recheck) */
     struct generation *gen;   /* the generation it serves (parent's copy) */
     int draining;
     int ready;
@@ -87,27 +89,74 @@ static int spawn_worker(struct supervisor *s, struct generation *gen)
         return -1;
     }
     heartbeat_reset(s->shared.heartbeat, limit_slot);
+    int rules_link[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rules_link) < 0) {
+        log_error("socketpair: %s", strerror(errno));
+        conn_limit_release_worker_slot(s->shared.limits, limit_slot);
+        return -1;
+    }
     s->shared.helper_link = helper_process_new_link(s->helper);
+    s->shared.rules_link = rules_link[1];
     pid_t pid = fork();
     if (pid < 0) {
         log_error("fork: %s", strerror(errno));
         conn_limit_release_worker_slot(s->shared.limits, limit_slot);
-        if (s->shared.helper_link >= 0)
-            close(s->shared.helper_link);
-        s->shared.helper_link = -1;
-        return -1;
+        close(rules_link[0]);
     }
     if (pid == 0) {
         close(s->signal_fd);
         close(s->ready_pipe_read);
+        close(rules_link[0]);
+        /* Another worker's link would let this one speak for the parent. */
+        for (int i = 0; i < MAX_WORKERS; i++)
+            if (s->workers[i].pid != 0)
+                close(s->workers[i].rules_link);
         helper_process_close_in_child(s->helper);
         _exit(worker_run(gen, &s->shared, limit_slot));
     }
     if (s->shared.helper_link >= 0)
         close(s->shared.helper_link);
     s->shared.helper_link = -1;
-    *slot = (struct worker_process){ .pid = pid, .slot = limit_slot, .gen = gen };
+    close(rules_link[1]);
+    s->shared.rules_link = -1;
+    if (pid < 0)
+        return -1;
+    *slot = (struct worker_process){ .pid = pid, .slot = limit_slot, .rules_link = rules_link[0],
+                                     .gen = gen };
     return 0;
+}
+
+/* Hands the access rules of the configuration just made current to every worker of an
+ * older one, whose connections must keep to them (access_recheck). A worker that gets
+ * a datagram without rules ends its connections: what it cannot check does not stay. */
+static void share_access_rules(struct supervisor *s)
+{
+    int rules = generation_share_access_rules(s->current);
+    char byte = 'R';
+    union { char bytes[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
+    memset(&control, 0, sizeof(control));
+    for (int i = 0; i < MAX_WORKERS; i++) {
+        struct worker_process *w = &s->workers[i];
+        if (w->pid == 0 || w->gen == s->current)
+            continue;
+        struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+        if (rules >= 0) {
+            msg.msg_control = control.bytes;
+            msg.msg_controllen = sizeof(control.bytes);
+            struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+            c->cmsg_level = SOL_SOCKET;
+            c->cmsg_type = SCM_RIGHTS;
+            c->cmsg_len = CMSG_LEN(sizeof(int));
+            memcpy(CMSG_DATA(c), &rules, sizeof(int));
+        }
+        /* EPIPE: it has just exited (drained), and is not reaped yet. */
+        if (sendmsg(w->rules_link, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EPIPE)
+            log_error("worker %d: cannot hand it the reloaded access rules (%s): its connections "
+                      "stay under the configuration it started with", (int)w->pid, strerror(errno));
+    }
+    if (rules >= 0)
+        close(rules);
 }
 
 static unsigned count_workers(const struct supervisor *s, const struct generation *gen, int ready_only)
@@ -313,6 +362,7 @@ static void reload(struct supervisor *s)
     signal_workers(s, s->current, SIGQUIT);
     retire(s, s->current);
     s->current = next;
+    share_access_rules(s);
     helper_process_reload(s->helper);
     s->announced = 0;
     log_set_level(next->config->global.log_level);
@@ -353,6 +403,10 @@ static void reap(struct supervisor *s)
         status_server_path(w->gen->config->global.runtime_dir, (int)pid, status_path,
                            sizeof(status_path));
         unlink(status_path);
+        control_socket_path(w->gen->config->global.runtime_dir, (int)pid, status_path,
+                            sizeof(status_path));
+        unlink(status_path);
+        close(w->rules_link);
         conn_limit_release_worker_slot(s->shared.limits, w->slot);
         *w = (struct worker_process){ 0 };
         if (WIFSIGNALED(status))
@@ -510,7 +564,7 @@ int supervisor_run(const char *config_path, struct config *config)
     }
     s->config_path = config_path;
     s->signal_fd = s->ready_pipe_read = s->shared.ready_fd = s->metrics_fd = -1;
-    s->shared.helper_link = -1;
+    s->shared.helper_link = s->shared.rules_link = -1;
     int ready_pipe[2];
     if (block_signals(s) < 0 || pipe2(ready_pipe, O_NONBLOCK) < 0) {
         log_error("cannot set up signals: %s", strerror(errno));

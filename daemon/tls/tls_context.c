@@ -136,6 +136,25 @@ static int common_name_count(X509 *cert)
     return count;
 }
 
+/* Keeps the chain that passed with PEER, for checks after the handshake. Returns 1,
+ * or 0 (refused: it could not be kept) when out of memory. */
+static int keep_chain(X509_STORE_CTX *store_ctx, struct tls_peer *peer)
+{
+    X509 *leaf = X509_STORE_CTX_get0_cert(store_ctx);
+    STACK_OF(X509) *sent = X509_STORE_CTX_get0_untrusted(store_ctx);
+    X509_free(peer->leaf);
+    sk_X509_pop_free(peer->sent, X509_free);
+    peer->leaf = NULL;
+    peer->sent = sent != NULL ? X509_chain_up_ref(sent) : NULL;
+    if ((sent != NULL && peer->sent == NULL) || !X509_up_ref(leaf)) {
+        snprintf(peer->refusal, sizeof(peer->refusal), "out of memory keeping the certificate chain");
+        X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_OUT_OF_MEM);
+        return 0;
+    }
+    peer->leaf = leaf;
+    return 1;
+}
+
 static int verify_peer(X509_STORE_CTX *store_ctx, void *arg)
 {
     const struct tunnel_config *tunnel = arg;
@@ -168,7 +187,7 @@ static int verify_peer(X509_STORE_CTX *store_ctx, void *arg)
         X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
         return 0;
     }
-    return 1;
+    return keep_chain(store_ctx, peer);
 }
 
 static int load_crls(SSL_CTX *ctx, const struct tunnel_config *tunnel)
@@ -398,6 +417,13 @@ static int is_ip_literal(const char *name)
     return inet_pton(AF_INET, name, ip) == 1 || inet_pton(AF_INET6, name, ip) == 1;
 }
 
+static int set_expected_name(X509_VERIFY_PARAM *param, const char *name)
+{
+    if (is_ip_literal(name))
+        return X509_VERIFY_PARAM_set1_ip_asc(param, name);
+    return X509_VERIFY_PARAM_set1_host(param, name, 0);
+}
+
 static int set_expected_server_name(SSL *ssl, const char *name)
 {
     if (is_ip_literal(name))
@@ -435,6 +461,49 @@ fail_ssl:
     SSL_free(ssl);
 fail:
     return NULL;
+}
+
+void tls_context_forget_peer(struct tls_peer *peer)
+{
+    identity_free(peer->identity);
+    X509_free(peer->leaf);
+    sk_X509_pop_free(peer->sent, X509_free);
+    peer->identity = NULL;
+    peer->leaf = NULL;
+    peer->sent = NULL;
+}
+
+int tls_context_recheck_peer(X509_STORE *store, const struct tunnel_config *tunnel,
+                             const struct tls_peer *peer, int *verify_error, char *reason,
+                             size_t len)
+{
+    int passed = 0;
+    const char *server_name = expected_server_name(tunnel);
+    *verify_error = X509_V_OK;
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    /* Fail closed: what cannot be checked does not stay. */
+    snprintf(reason, len, "the certificate could not be checked again (out of memory)");
+    if (ctx == NULL || peer->leaf == NULL || peer->identity == NULL ||
+        !X509_STORE_CTX_init(ctx, store, peer->leaf, peer->sent))
+        goto out;
+    /* What libssl sets before it verifies a peer's chain, at the tunnel's security
+     * level (apply_policy). */
+    X509_STORE_CTX_set_default(ctx, tunnel->mode == TUNNEL_MODE_SERVER ? "ssl_client" : "ssl_server");
+    X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
+    X509_VERIFY_PARAM_set_auth_level(param, 2);
+    if (tunnel->mode == TUNNEL_MODE_CLIENT && (server_name == NULL || !set_expected_name(param, server_name)))
+        goto out;
+    if (X509_verify_cert(ctx) <= 0 || !leaf_is_end_entity(ctx)) {
+        *verify_error = X509_STORE_CTX_get_error(ctx);
+        verify_reason_format(*verify_error, X509_STORE_CTX_get_current_cert(ctx), tunnel->crl,
+                             server_name, reason, len);
+        goto out;
+    }
+    passed = allow_check(tunnel, peer->identity, reason, len);
+out:
+    X509_STORE_CTX_free(ctx);
+    ERR_clear_error();
+    return passed;
 }
 
 void tls_context_handshake_failure(SSL *ssl, const struct tls_peer *peer, int ssl_error,

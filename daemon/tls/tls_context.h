@@ -8,9 +8,13 @@
 #include "config/config.h"
 #include "core/identity.h"
 
-/* What the verification step learned about the peer, kept with each SSL. */
+/* What the verification step learned about the peer, kept with each SSL. The chain
+ * outlives the SSL (a session handed to the kernel frees it), so that the peer's
+ * access can be checked again while it stays connected. */
 struct tls_peer {
     struct identity *identity;    /* set once the chain verified (owned)          */
+    X509 *leaf;                   /* the peer's certificate, once verified (owned) */
+    STACK_OF(X509) *sent;         /* the rest of the chain it sent (owned), or NULL */
     char refusal[512];            /* set when verification refused the peer       */
 };
 
@@ -43,6 +47,22 @@ SSL_CTX *tls_context_create(const struct tunnel_config *tunnel);
  * sets SNI and the expected server name. Returns NULL after logging. */
 SSL *tls_context_new_ssl(SSL_CTX *ctx, const struct tunnel_config *tunnel, int fd,
                          struct tls_peer *peer);
+
+/* Frees what PEER holds (identity and chain) and empties it. */
+void tls_context_forget_peer(struct tls_peer *peer);
+
+/* Checks PEER, admitted earlier on a tunnel of the same name, again against TUNNEL
+ * and STORE as they are now (a reloaded configuration: its trust, CRLs and CRL flags
+ * in STORE, its allow rules and pins in TUNNEL), as the handshake would: the chain
+ * (purpose, security level 2, expected server name in client mode), a CA certificate
+ * as the leaf, then allow_check. Not the second factor. Returns 1 when PEER still
+ * passes. Otherwise returns 0, writes the reason into REASON (as the handshake's
+ * refusal would word it) and into *VERIFY_ERROR the X509_V_ERR_* code, or X509_V_OK
+ * when the allow rules or pins refused (and when the check could not be made at all,
+ * which refuses too). */
+int tls_context_recheck_peer(X509_STORE *store, const struct tunnel_config *tunnel,
+                             const struct tls_peer *peer, int *verify_error, char *reason,
+                             size_t len);
 
 /* Writes into BUF why the handshake on SSL failed, after SSL_do_handshake returned
  * SSL_ERROR_SSL or SSL_ERROR_SYSCALL: the verification verdict when there is one,

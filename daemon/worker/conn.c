@@ -53,6 +53,8 @@ struct conn {
     int handshake_done;
     int timed_out;                      /* closed by the sweep: its refusal line is rate-limited */
     struct admission_ticket admission;
+    unsigned char abort_alert;          /* ending with this fatal alert, not close_notify */
+    struct conn_access access;
     char peer_address[80];
     char tls_version[16];
     char cipher[64];
@@ -175,12 +177,15 @@ static void conn_close(struct conn *c, enum stats_result result, const char *rea
         report_bytes(c);
     if (c->offloaded && c->splice.decrypt_errors > 0)
         stats_count_decrypt_error(stats, slot);
-    if (c->ssl != NULL && c->handshake_done && !c->relay.to_tls.shut) {
+    if (c->ssl != NULL && c->handshake_done && !c->relay.to_tls.shut && c->abort_alert == 0) {
         /* Best effort: tell the TLS peer we are done rather than just vanishing. */
         SSL_shutdown(c->ssl);
         ERR_clear_error();
     }
-    if (c->offloaded)
+    /* libssl sends no alert of our choosing after the handshake: userspace aborts bare. */
+    if (c->offloaded && c->abort_alert != 0)
+        relay_splice_abort(&c->splice, c->tls_fd, c->abort_alert);
+    else if (c->offloaded)
         relay_splice_close_notify(&c->splice);
     if (c->tls_fd >= 0)
         close(c->tls_fd);
@@ -210,7 +215,7 @@ static void conn_free(struct conn *c)
     auth_channel_free(c->login);
     ktls_keys_wipe(&c->secrets);
     SSL_free(c->ssl);
-    identity_free(c->peer.identity);
+    tls_context_forget_peer(&c->peer);
     free(c);
 }
 
@@ -596,6 +601,29 @@ void conn_sweep_timeouts(struct conn_host *host, uint64_t now_ms)
      * tunnels are scattered through it, so their pages go back only this way. */
     if (trimmed > 0)
         malloc_trim(0);
+}
+
+unsigned conn_withdraw(struct conn_host *host, conn_verdict verdict, void *arg)
+{
+    unsigned ended = 0;
+    struct conn *next;
+    for (struct conn *c = host->live; c != NULL; c = next) {
+        next = c->next;
+        if (!c->handshake_done || c->peer.identity == NULL)
+            continue;
+        const struct conn_view view = {
+            .tunnel = c->tunnel, .peer = &c->peer, .peer_address = c->peer_address,
+            .tls_fd = c->tls_fd, .login = c->state == CONN_LOGIN, .started_ms = c->started_ms,
+            .access = &c->access,
+        };
+        struct conn_ending ending = { .result = STATS_RESULT_WITHDRAWN };
+        if (!verdict(arg, &view, &ending))
+            continue;
+        c->abort_alert = ending.alert;
+        conn_close(c, ending.result, ending.reason);
+        ended++;
+    }
+    return ended;
 }
 
 void conn_close_all(struct conn_host *host, const char *reason)

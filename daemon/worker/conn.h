@@ -14,6 +14,7 @@
 #include "worker/conn_limit.h"
 #include "core/event_loop.h"
 #include "supervisor/generation.h"
+#include "tls/tls_context.h"
 #include "worker/stats.h"
 
 struct conn;
@@ -31,6 +32,39 @@ struct conn_host {
     struct conn *pending;     /* relays that yielded with work left: run again */
     size_t live_count;
 };
+
+/* What the access checks keep with each connection (conn stores it, they fill it). */
+struct conn_access {
+    unsigned rules_checked;       /* generation of the rules last checked against */
+    uint64_t grant_until_ms;      /* its second-factor grant is known to last until then */
+};
+
+/* A connection past its handshake, as the access checks see it. */
+struct conn_view {
+    const struct tunnel *tunnel;  /* the tunnel (of its own generation) it came in on */
+    const struct tls_peer *peer;  /* identity and chain of its TLS peer */
+    const char *peer_address;     /* the accepted peer, "ADDRESS:PORT" */
+    int tls_fd;                   /* the socket that speaks TLS */
+    int login;                    /* a second-factor login channel, not a data tunnel */
+    uint64_t started_ms;
+    struct conn_access *access;
+};
+
+/* How a connection a check refuses ends. */
+struct conn_ending {
+    enum stats_result result;     /* STATS_RESULT_WITHDRAWN unless the check sets another */
+    unsigned char alert;          /* the fatal alert (TLS_ALERT_*, set by the verdict) */
+    char reason[700];             /* the audit line's close reason */
+};
+
+/* Decides on one connection: 1 ends it as ENDING says, 0 leaves it. */
+typedef int (*conn_verdict)(void *arg, const struct conn_view *view, struct conn_ending *ending);
+
+/* Asks VERDICT (with ARG) about every connection of HOST past its handshake and ends
+ * those it refuses: audit line with the reason, a fatal alert on the kTLS path, never
+ * close_notify (an end imposed on the peer is not a clean end of its stream). Returns
+ * how many ended. */
+unsigned conn_withdraw(struct conn_host *host, conn_verdict verdict, void *arg);
 
 /* Takes over FD, just accepted on TUNNEL from PEER, and starts its handshake (server
  * mode) or its target connect (client mode). Past max_connections or a per-source

@@ -23,7 +23,8 @@ static const char *const result_names[STATS_RESULT_COUNT] = {
     [STATS_RESULT_COMPLETED] = "completed", [STATS_RESULT_REFUSED] = "refused",
     [STATS_RESULT_OVER_LIMIT] = "over_limit", [STATS_RESULT_TARGET_UNREACHABLE] = "target_unreachable",
     [STATS_RESULT_IDLE_TIMEOUT] = "idle_timeout", [STATS_RESULT_ERROR] = "error",
-    [STATS_RESULT_SHUTDOWN] = "shutdown",
+    [STATS_RESULT_SHUTDOWN] = "shutdown", [STATS_RESULT_WITHDRAWN] = "access_withdrawn",
+    [STATS_RESULT_MAX_LIFETIME] = "max_lifetime",
 };
 
 /* Refusal reasons have fixed phrasings (verify_reason.h, allow.h, conn.c); a metric

@@ -13,6 +13,8 @@ enum stats_result {
     STATS_RESULT_IDLE_TIMEOUT,
     STATS_RESULT_ERROR,              /* relay failed: reset, decrypt error, ... */
     STATS_RESULT_SHUTDOWN,           /* closed because the daemon stopped */
+    STATS_RESULT_WITHDRAWN,          /* access withdrawn: CRL, allow rules, grant, admin */
+    STATS_RESULT_MAX_LIFETIME,       /* max_connection_lifetime */
     STATS_RESULT_COUNT
 };
 

@@ -11,7 +11,9 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "worker/access_recheck.h"
 #include "worker/conn.h"
+#include "worker/control_socket.h"
 #include "core/event_loop.h"
 #include "core/log.h"
 #include "auth/pam_link.h"
@@ -34,6 +36,8 @@ struct worker {
     int signal_fd;
     struct status_server *status;
     struct listener_watch *listeners;
+    struct access_recheck *access;
+    struct control_socket *control;   /* `ktlstun disconnect`; NULL when it could not open */
     int accepting;
     int stopping;               /* SIGTERM seen */
     uint64_t stop_deadline_ms;
@@ -135,6 +139,11 @@ static void trim_after_peak(size_t *peak, size_t live)
     }
 }
 
+static unsigned disconnect(void *arg, const char *key)
+{
+    return access_recheck_disconnect(arg, key);
+}
+
 /* Tells the parent this worker serves: privileges dropped, listeners watched. */
 static void report_ready(const struct worker_shared *shared, int worker_slot)
 {
@@ -161,10 +170,14 @@ int worker_run(struct generation *gen, const struct worker_shared *shared, int w
     if (w.host.loop == NULL || watch_signals(&w) < 0 || watch_listeners(&w) < 0)
         goto out_loop;
     w.host.pam_link = pam_link_open(w.host.loop, shared->helper_link);
+    w.access = access_recheck_create(&w.host, shared->rules_link);
+    if (w.access == NULL)
+        goto out_loop;
     if (getppid() == 1)
         stop_accepting(&w);
     w.status = status_server_open(w.host.loop, gen->config->global.runtime_dir, gen, &w.host,
                                   &w.accepting);
+    w.control = control_socket_open(w.host.loop, gen->config->global.runtime_dir, disconnect, w.access);
     report_ready(shared, worker_slot);
 
     uint64_t next_sweep_ms = event_loop_now_ms() + 1000;
@@ -189,6 +202,8 @@ int worker_run(struct generation *gen, const struct worker_shared *shared, int w
             refusal_log_flush(now);
             if (w.host.pending == NULL)
                 trim_after_peak(&peak_connections, w.host.live_count);
+            access_recheck_sweep(w.access, now);
+            control_socket_expire(w.control, now);
             next_sweep_ms = now + 1000;
         }
         if (w.stopping && now >= w.stop_deadline_ms)
@@ -201,6 +216,8 @@ out_conns:
     conn_free_closed(&w.host);
 out_loop:
     status_server_close(w.status);
+    control_socket_free(w.control);
+    access_recheck_free(w.access);
     free(w.listeners);
     if (w.signal_fd >= 0)
         close(w.signal_fd);

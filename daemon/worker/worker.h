@@ -3,7 +3,9 @@
  *
  * Signals: SIGQUIT = stop accepting and let connections end on their own (a reload
  * replaced this worker); SIGTERM = stop accepting, close what is left after
- * shutdown_timeout (the daemon is stopping). */
+ * shutdown_timeout (the daemon is stopping). After a reload, the parent sends the new
+ * configuration's access rules on the rules link (access_recheck): connections they
+ * no longer admit end at once. */
 #ifndef KTLSTUN_WORKER_H
 #define KTLSTUN_WORKER_H
 
@@ -19,6 +21,7 @@ struct worker_shared {
     struct stats *stats;
     int ready_fd;      /* pipe: a worker writes its slot number once it serves */
     int helper_link;   /* this worker's own link to the PAM helper (set per spawn), or -1 */
+    int rules_link;    /* its end of its rules link with the parent (set per spawn), or -1 */
 };
 
 /* Runs the worker for GEN in this (freshly forked) process until it is done, dropping

@@ -473,3 +473,32 @@ stop_ktlstund_with_journal() {
     touch "$TEST_DIR/done"
     wait_exit "$JOURNAL_NS_PID" "$(scale 15)" || true
 }
+
+# hold NAME ADDR CERT KEY: an idle TLS 1.3 connection to ADDR (IPv4:PORT, a server
+# tunnel in front of an echo server) presenting CERT and KEY, kept open by tls_misbehave
+# once its probe came back; what it saw in $TEST_DIR/NAME.hold. Sets HOLD_PID.
+hold() {
+    local out="$TEST_DIR/$1.hold"
+    spawn "$out" "$TOOLS/tls_misbehave" "$2" hold --cert "$3" --key "$4" --ca "$PKI/ca.pem" \
+        --timeout "$(scale 120)"
+    HOLD_PID=$SPAWN_PID
+    wait_for_log "$out" '^action: holding' "$(scale 10)" 1 "$HOLD_PID" ||
+        fail "held connection $1 did not start relaying: $(cat "$out")"
+}
+
+# hold_outcome NAME: how the server ended held connection NAME (tls_misbehave's
+# "close_notify", "eof", "reset", "alert DESCRIPTION"), empty while it is open.
+hold_outcome() { sed -n 's/^outcome: //p' "$TEST_DIR/$1.hold"; }
+
+# wait_hold_ended NAME SECONDS MESSAGE: held connection NAME ends within SECONDS, and not
+# with close_notify (an end the server imposes is not a clean end of the stream).
+wait_hold_ended() {
+    wait_for_log "$TEST_DIR/$1.hold" '^outcome: ' "$2" ||
+        fail "$3: connection $1 still open after $2 s"
+    [ "$(hold_outcome "$1")" != close_notify ] || fail "$3: connection $1 ended with close_notify, as if cleanly"
+}
+
+# assert_hold_open NAME MESSAGE: held connection NAME is still open.
+assert_hold_open() {
+    [ -z "$(hold_outcome "$1")" ] || fail "$2: connection $1 ended ($(hold_outcome "$1"))"
+}

@@ -19,6 +19,8 @@
  *   keyupdate            a TLS 1.3 KeyUpdate (update_not_requested), nothing after it
  *   keyupdate-requested  the same with update_requested
  *   close-notify         a plain close_notify (the well-behaved control case)
+ *   hold                 nothing: the connection stays open, idle, and the outcome is
+ *                        how the server ends it (a withdrawn access, a lifetime)
  *
  * It then keeps its socket open and reads until the server ends the connection or
  * --timeout (default 60) seconds pass, and prints what it saw:
@@ -230,6 +232,8 @@ static int do_action(const struct options *opt, SSL *ssl, int fd)
         }
         printf("action: sent KeyUpdate (%s)\n",
                requested ? "update_requested" : "update_not_requested");
+    } else if (strcmp(opt->action, "hold") == 0) {
+        printf("action: holding the connection open\n");
     } else if (strcmp(opt->action, "close-notify") == 0) {
         if (SSL_shutdown(ssl) < 0) {
             print_openssl_errors("SSL_shutdown");
@@ -301,7 +305,7 @@ static void observe(SSL *ssl, int fd, int timeout)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: tls_misbehave ADDR alert|garbage|framed-garbage|keyupdate|keyupdate-requested|close-notify\n"
+    fprintf(stderr, "usage: tls_misbehave ADDR alert|garbage|framed-garbage|keyupdate|keyupdate-requested|close-notify|hold\n"
                     "                     --cert PEM --key PEM --ca PEM [--server-name NAME]\n"
                     "                     [--ciphersuites LIST] [--timeout SECONDS]\n");
     exit(2);

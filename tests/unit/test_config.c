@@ -289,6 +289,7 @@ static void test_minimal_server_gets_defaults(void **state)
     assert_int_equal(t->ktls, KTLS_POLICY_AUTO);
     assert_int_equal(t->handshake_timeout, 10);
     assert_int_equal(t->idle_timeout, 0);
+    assert_int_equal(t->max_connection_lifetime, 0);
     assert_int_equal(t->verify_cache, 60);
     assert_int_equal(t->max_connections, 10000);
     assert_int_equal(t->max_connections_per_source, 256);
@@ -334,6 +335,7 @@ static void test_every_key_set(void **state)
         "ktls = require\n"
         "handshake_timeout = 5s\n"
         "idle_timeout = 1h30m\n"
+        "max_connection_lifetime = 1d\n"
         "verify_cache = 0\n"
         "max_connections = 1000000\n"
         "max_connections_per_source = 0\n"
@@ -401,6 +403,7 @@ static void test_every_key_set(void **state)
     assert_int_equal(s->ktls, KTLS_POLICY_REQUIRE);
     assert_int_equal(s->handshake_timeout, 5);
     assert_int_equal(s->idle_timeout, 5400);
+    assert_int_equal(s->max_connection_lifetime, 86400);
     assert_int_equal(s->verify_cache, 0);
     assert_int_equal(s->max_connections, 1000000);
     assert_int_equal(s->max_connections_per_source, 0);
@@ -688,6 +691,8 @@ static void test_bad_tunnel_values(void **state)
         { "server", "idle_timeout", "soon",
           ":8: [web] idle_timeout: expected a number (e.g. 30s, 5m, 8h, 1d or 1h30m)\n" },
         { "server", "idle_timeout", "", ":8: [web] idle_timeout: empty\n" },
+        { "server", "max_connection_lifetime", "soon",
+          ":8: [web] max_connection_lifetime: expected a number (e.g. 30s, 5m, 8h, 1d or 1h30m)\n" },
         { "client", "verify_cache", "2h", ":8: [web] verify_cache: too large (at most 3600s)\n" },
         { "server", "max_connections", "0",
           ":8: [web] max_connections: '0' is not a whole number from 1 to 1000000\n" },
@@ -1220,7 +1225,7 @@ static void test_second_factor_defaults(void **state)
     assert_null(t->user_map);
     assert_int_equal(t->pam_timeout, 30);
     assert_int_equal(t->grant_lifetime, 8 * 3600);
-    assert_int_equal(t->bind_grant_to_address, 0);
+    assert_int_equal(t->bind_grant_to_address, 1);
     assert_int_equal(t->failure_window, 15 * 60);
     assert_int_equal(t->max_failures, 5);
     assert_int_equal(t->lockout, 10 * 60);
@@ -1250,7 +1255,7 @@ static void test_second_factor_every_key(void **state)
                                       "pam_timeout = 5s\n"
                                       "user_map = file:users.map\n"
                                       "grant_lifetime = 1h30m\n"
-                                      "bind_grant_to_address = yes\n"
+                                      "bind_grant_to_address = no\n"
                                       "failure_window = 5m\n"
                                       "max_failures = 3\n"
                                       "lockout = 2m\n"
@@ -1265,7 +1270,7 @@ static void test_second_factor_every_key(void **state)
     snprintf(expected_map, sizeof(expected_map), "file:%s", in_dir("users.map"));
     assert_string_equal(user_map_describe(t->user_map), expected_map);
     assert_int_equal(t->grant_lifetime, 5400);
-    assert_int_equal(t->bind_grant_to_address, 1);
+    assert_int_equal(t->bind_grant_to_address, 0);
     assert_int_equal(t->failure_window, 300);
     assert_int_equal(t->max_failures, 3);
     assert_int_equal(t->lockout, 120);

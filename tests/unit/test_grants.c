@@ -103,6 +103,42 @@ static void test_full_table_gives_way_to_the_soonest_expiry(void **state)
     grants_free(g);
 }
 
+/* Workers keep a connection's grant until grants_withdrawals moves: it must move on
+ * every write that can end a live grant early, and only then. */
+static void test_withdrawals_count_what_ends_a_grant_early(void **state)
+{
+    (void)state;
+    struct grants *g = grants_create();
+    assert_non_null(g);
+    uint64_t seen = grants_withdrawals(g);
+    grants_put(g, "vpn", ALICE, "alice", "192.0.2.7", 5000, 1000);
+    grants_put(g, "vpn", BOB, "bob", "192.0.2.9", 5000, 1000);
+    assert_int_equal(grants_withdrawals(g), seen);                 /* new grants */
+    grants_put(g, "vpn", ALICE, "alice", "192.0.2.7", 8000, 2000);
+    assert_int_equal(grants_withdrawals(g), seen);                 /* renewed, same address */
+    grants_put(g, "vpn", ALICE, "alice", "192.0.2.7", 6000, 2000);
+    assert_int_equal(grants_withdrawals(g), seen + 1);             /* shortened */
+    grants_put(g, "vpn", ALICE, "alice", "192.0.2.8", 9000, 2000);
+    assert_int_equal(grants_withdrawals(g), seen + 2);             /* moved to another address */
+    grants_put(g, "vpn", BOB, "bob", "192.0.2.7", 9000, 6000);
+    assert_int_equal(grants_withdrawals(g), seen + 2);             /* the old one had expired */
+    assert_int_equal(grants_revoke_identity(g, "vpn", "alice", 3000), 1);
+    assert_int_equal(grants_withdrawals(g), seen + 3);             /* withdrawn */
+    grants_free(g);
+
+    g = grants_create();
+    char fp[65];
+    for (unsigned i = 0; i < GRANTS_CAPACITY; i++) {
+        fingerprint(i, fp);
+        grants_put(g, "vpn", fp, "u", "192.0.2.1", 10000 + i, 1000);
+    }
+    seen = grants_withdrawals(g);
+    fingerprint(GRANTS_CAPACITY, fp);
+    grants_put(g, "vpn", fp, "u", "192.0.2.1", 99999, 1000);
+    assert_int_equal(grants_withdrawals(g), seen + 1);             /* a live grant evicted */
+    grants_free(g);
+}
+
 /* What the daemon relies on: a grant written after fork is seen by the other process. */
 static void test_shared_across_fork(void **state)
 {
@@ -138,6 +174,7 @@ int main(void)
         cmocka_unit_test(test_revoke_identity),
         cmocka_unit_test(test_arguments_too_long_are_refused),
         cmocka_unit_test(test_full_table_gives_way_to_the_soonest_expiry),
+        cmocka_unit_test(test_withdrawals_count_what_ends_a_grant_early),
         cmocka_unit_test(test_shared_across_fork),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -229,8 +229,8 @@ static struct outcome handshake(SSL_CTX *server_ctx, const struct tunnel_config 
         snprintf(outcome.cipher, sizeof(outcome.cipher), "%s", SSL_get_cipher_name(s.ssl));
     SSL_free(c.ssl);
     SSL_free(s.ssl);
-    identity_free(c.peer.identity);
-    identity_free(s.peer.identity);
+    tls_context_forget_peer(&c.peer);
+    tls_context_forget_peer(&s.peer);
     close(fds[0]);
     close(fds[1]);
     return outcome;

@@ -1,0 +1,16 @@
+/* disconnect — `ktlstun disconnect IDENTITY|ADDRESS [-c FILE]`: ends the live tunnels
+ * of a certificate (its CN, subject or SHA-256 fingerprint) or of a peer address, in
+ * every worker of the running daemon, old generations included, by asking each
+ * worker's control socket in runtime_dir (proto/control_protocol.h; root or the
+ * daemon's user). Prints how many tunnels ended. It does not keep the peer out: it
+ * may connect again unless its certificate is revoked, its allow rule removed or its
+ * second-factor grant withdrawn. */
+#ifndef KTLSTUN_DISCONNECT_H
+#define KTLSTUN_DISCONNECT_H
+
+/* Runs the subcommand (ARGV[0] is "disconnect"). Returns the exit status: 0 when
+ * every worker answered (whether or not a tunnel matched), 1 when the daemon is not
+ * running or a worker could not be asked, 2 on a usage error. */
+int disconnect_command(int argc, char **argv);
+
+#endif
