@@ -111,7 +111,9 @@ static int handle_handshake_record(struct splice_relay *r, const unsigned char *
             return -1;
         }
         if (type == TLS_HANDSHAKE_KEY_UPDATE) {
-            char why[160];
+            /* Set on every path that closes: a TLS 1.2 peer's KeyUpdate reaches no
+             * function that would fill it. */
+            char why[160] = "the session is not TLS 1.3";
             if (r->offload->suite.tls_version != TLS1_3_VERSION || body != 1 ||
                 ktls_offload_rekey_rx(r->tls_fd, r->secrets, r->offload, why, sizeof(why)) < 0) {
                 if (body != 1)
