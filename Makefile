@@ -182,9 +182,11 @@ bench-vm: deps
 # libFuzzer targets for every parser of untrusted or on-disk input: tests/fuzz/fuzz_NAME.c,
 # corpus in tests/fuzz/corpus/NAME, dictionary in tests/fuzz/NAME.dict when there is one.
 # `make fuzz` builds them and runs each for FUZZ_SECONDS (FUZZ_RUN="NAME ..." picks
-# some); new inputs go to $(BUILD)/fuzz/corpus-NAME, never into tests/fuzz/corpus (merge
-# the ones worth keeping with -merge=1). make check replays every corpus through the same
-# targets without clang: $(BUILD)/tests/test_fuzz_NAME.
+# some); new inputs go to $(BUILD)/fuzz/corpus-NAME, never into tests/fuzz/corpus:
+#   $(BUILD)/fuzz/fuzz_NAME -merge=1 tests/fuzz/corpus/NAME $(BUILD)/fuzz/corpus-NAME
+# keeps those that add coverage (add -use_counters=0 for the targets that read a file,
+# whose runs are slow, so their replay stays short). make check replays every corpus
+# through the same targets without clang: $(BUILD)/tests/test_fuzz_NAME.
 FUZZ_RUN     ?= $(FUZZ_TARGETS)
 FUZZ_MAX_LEN ?= 4096
 FUZZ_FLAGS   := -Wall -Wextra -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
