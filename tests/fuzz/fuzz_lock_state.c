@@ -31,28 +31,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define NOW 1700000000LL
 
-static char saved_dir[64];
-static char saved_path[128];
-
-static void remove_saved_dir(void)
+/* A new directory for lock_state_save, on tmpfs where there is one (each save
+ * fsyncs); the caller removes it. libFuzzer ends without running atexit handlers. */
+static void make_save_dir(char *dir, size_t len)
 {
-    unlink(saved_path);
-    rmdir(saved_dir);
-}
-
-/* A directory for lock_state_save, on tmpfs where there is one: it fsyncs each save. */
-static const char *save_path(void)
-{
-    if (saved_dir[0] == '\0') {
-        snprintf(saved_dir, sizeof(saved_dir), "/dev/shm/fuzz-lock-state-XXXXXX");
-        if (mkdtemp(saved_dir) == NULL) {
-            snprintf(saved_dir, sizeof(saved_dir), "/tmp/fuzz-lock-state-XXXXXX");
-            CHECK(mkdtemp(saved_dir) != NULL);
-        }
-        snprintf(saved_path, sizeof(saved_path), "%s/lockout.state", saved_dir);
-        atexit(remove_saved_dir);
+    snprintf(dir, len, "/dev/shm/fuzz-lock-state-XXXXXX");
+    if (mkdtemp(dir) == NULL) {
+        snprintf(dir, len, "/tmp/fuzz-lock-state-XXXXXX");
+        CHECK(mkdtemp(dir) != NULL);
     }
-    return saved_path;
 }
 
 static void check_same_entry(const struct lock_policy_entry *a, const struct lock_policy_entry *b)
@@ -67,8 +54,9 @@ static void check_same_entry(const struct lock_policy_entry *a, const struct loc
 /* Saved and loaded again, TABLE comes back record for record. */
 static void check_round_trip(const struct lock_policy *table)
 {
-    char err[512] = "";
-    const char *path = save_path();
+    char err[512] = "", dir[64], path[128];
+    make_save_dir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/lockout.state", dir);
     CHECK(lock_state_save(table, path, err, sizeof(err)) == 0);
     struct lock_policy *again = lock_policy_create();
     CHECK(again != NULL);
@@ -82,6 +70,7 @@ static void check_round_trip(const struct lock_policy *table)
     }
     lock_policy_free(again);
     unlink(path);
+    rmdir(dir);
 }
 
 static void check_entries(struct lock_policy *table)
