@@ -74,8 +74,11 @@ CLI_LINK_OBJECTS := $(CLI_OBJECTS) $(BUILD)/obj/daemon/helper/lock_policy.o \
 # Unit tests reach any module; the layering is the binaries' business.
 TEST_OBJECTS   := $(DAEMON_OBJECTS) $(CLI_OBJECTS)
 
-UNIT_SOURCES   := $(wildcard tests/unit/test_*.c)
-UNIT_TESTS     := $(UNIT_SOURCES:tests/unit/%.c=$(BUILD)/tests/%)
+# tests/unit/test_fuzz_corpus.c is built once per fuzz target (see "libFuzzer targets").
+FUZZ_TARGETS   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+UNIT_SOURCES   := $(filter-out tests/unit/test_fuzz_corpus.c,$(wildcard tests/unit/test_*.c))
+UNIT_TESTS     := $(UNIT_SOURCES:tests/unit/%.c=$(BUILD)/tests/%) \
+                  $(FUZZ_TARGETS:%=$(BUILD)/tests/test_fuzz_%)
 TOOL_SOURCES   := $(wildcard tests/tools/*.c)
 TOOLS          := $(TOOL_SOURCES:tests/tools/%.c=$(BUILD)/tools/%)
 BENCH_TOOL_SOURCES := $(wildcard bench/tools/*.c)
@@ -106,6 +109,16 @@ $(BUILD)/ktlstun: $(BUILD)/obj/daemon/cli/ktlstun.o $(CLI_LINK_OBJECTS)
 	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CLI_LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TEST_OBJECTS)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LDLIBS)
+
+# The corpus replay of fuzz target NAME: the target's source inside the replay's.
+$(BUILD)/obj/tests/fuzz/replay_%.o: tests/unit/test_fuzz_corpus.c tests/fuzz/fuzz_%.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$@)$(CC) $(CPPFLAGS) $(CFLAGS) -DFUZZ_NAME='"$*"' \
+	  -DFUZZ_SOURCE='"../fuzz/fuzz_$*.c"' -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/test_fuzz_%: $(BUILD)/obj/tests/fuzz/replay_%.o $(TEST_OBJECTS)
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LDLIBS)
 
@@ -166,19 +179,43 @@ bench-vm: deps
 	$(MAKE) all
 	bench/vm/run.sh $(BUILD)
 
-# libFuzzer targets for what parses bytes from the network. `make fuzz` builds them
-# and runs each for FUZZ_SECONDS; new inputs go to $(BUILD)/fuzz/corpus-*, never into
-# tests/fuzz/corpus (copy the ones worth keeping there by hand).
-$(BUILD)/fuzz/fuzz_auth_frame: tests/fuzz/fuzz_auth_frame.c daemon/proto/auth_protocol.c daemon/proto/auth_protocol.h
+# libFuzzer targets for every parser of untrusted or on-disk input: tests/fuzz/fuzz_NAME.c,
+# corpus in tests/fuzz/corpus/NAME, dictionary in tests/fuzz/NAME.dict when there is one.
+# `make fuzz` builds them and runs each for FUZZ_SECONDS (FUZZ_RUN="NAME ..." picks
+# some); new inputs go to $(BUILD)/fuzz/corpus-NAME, never into tests/fuzz/corpus:
+#   $(BUILD)/fuzz/fuzz_NAME -merge=1 tests/fuzz/corpus/NAME $(BUILD)/fuzz/corpus-NAME
+# keeps those that add coverage (add -use_counters=0 for the targets that read a file,
+# whose runs are slow, so their replay stays short). make check replays every corpus
+# through the same targets without clang: $(BUILD)/tests/test_fuzz_NAME.
+FUZZ_RUN     ?= $(FUZZ_TARGETS)
+FUZZ_MAX_LEN ?= 4096
+FUZZ_FLAGS   := -Wall -Wextra -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+# What each target links besides itself: its parser and what that calls.
+fuzz_sources_auth_frame     := daemon/proto/auth_protocol.c
+fuzz_sources_helper_msg     := daemon/proto/helper_msg.c
+fuzz_sources_status_record  := daemon/proto/status_record.c daemon/core/text.c
+fuzz_sources_keylog         := daemon/ktls/ktls_keys.c daemon/core/log.c daemon/core/text.c
+fuzz_sources_post_handshake := daemon/ktls/post_handshake.c
+fuzz_sources_lock_state     := daemon/helper/lock_state.c daemon/helper/lock_policy.c
+fuzz_sources_user_map       := daemon/config/user_map.c daemon/core/identity.c \
+                               daemon/core/string_list.c daemon/core/text.c daemon/core/log.c
+fuzz_sources_ini_source     := daemon/config/ini_source.c
+
+.SECONDEXPANSION:
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(fuzz_sources_$$*) $(wildcard daemon/*/*.h tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -o $@ tests/fuzz/fuzz_auth_frame.c daemon/proto/auth_protocol.c
+	$(call say,FUZZCC,$@)$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_FLAGS) -o $@ $< \
+	  $(fuzz_sources_$*) $(LDLIBS)
 
 fuzz: EXTRA_PACKAGES = $(FUZZ_PACKAGES)
-fuzz: deps $(BUILD)/fuzz/fuzz_auth_frame
-	mkdir -p $(BUILD)/fuzz/corpus-auth_frame
-	$(BUILD)/fuzz/fuzz_auth_frame -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-	  $(BUILD)/fuzz/corpus-auth_frame tests/fuzz/corpus/auth_frame
+fuzz: deps $(FUZZ_RUN:%=$(BUILD)/fuzz/fuzz_%)
+	@set -e; for name in $(FUZZ_RUN); do \
+	  mkdir -p $(BUILD)/fuzz/corpus-$$name; \
+	  dict=; [ ! -f tests/fuzz/$$name.dict ] || dict=-dict=tests/fuzz/$$name.dict; \
+	  echo "fuzz_$$name: $(FUZZ_SECONDS) s"; \
+	  $(BUILD)/fuzz/fuzz_$$name -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN) \
+	    $$dict $(BUILD)/fuzz/corpus-$$name tests/fuzz/corpus/$$name; \
+	done
 
 # Installs exactly the files README lists (tests/integration/test_install.sh checks
 # them). Builds nothing it does not install: only the two binaries, and only when

@@ -222,7 +222,9 @@ int lock_state_load(struct lock_policy *table, const char *path, char *err, size
     }
     int seen_magic = 0;
     while (fgets(line, sizeof(line), file) != NULL) {
-        if (line[0] == '#' || line[0] == '\n')
+        /* Indented too, or a record's tunnel could start with '#' and be saved as a
+         * comment. */
+        if (line[strspn(line, " \t")] == '#' || line[0] == '\n')
             continue;
         if (!seen_magic) {
             line[strcspn(line, "\n")] = '\0';

@@ -10,6 +10,7 @@
 #include <linux/tls.h>
 #include <openssl/ssl.h>
 
+#include "ktls/post_handshake.h"
 #include "ktls/tls_record.h"
 #include "ktls_uapi.h"
 
@@ -100,40 +101,54 @@ static void fail_decrypt(struct splice_relay *r)
     r->to_tls.shut = 1;
 }
 
+/* A KeyUpdate from the peer (MSG is KEY_UPDATE or MALFORMED): installs its next key
+ * for RX. Returns 0, or -1 (close). */
+static int take_key_update(struct splice_relay *r, const struct post_handshake_message *msg)
+{
+    char why[160];
+    if (msg->kind == POST_HANDSHAKE_MALFORMED) {
+        snprintf(why, sizeof(why), "malformed KeyUpdate");
+    } else if (r->offload->suite.tls_version != TLS1_3_VERSION) {
+        snprintf(why, sizeof(why), "the session is not TLS 1.3");
+    } else if (ktls_offload_rekey_rx(r->tls_fd, r->secrets, r->offload, why, sizeof(why)) == 0) {
+        if (!msg->update_requested)
+            return 0;
+        /* update_requested: answering needs a TX rekey the same kernels offer;
+         * closing is the safe reply where that is not wired. */
+        note_reason(r, "peer requested a KeyUpdate of our keys; closing cleanly", NULL);
+        return -1;
+    }
+    note_reason(r, "peer sent a TLS 1.3 KeyUpdate; closing cleanly", why);
+    return -1;
+}
+
 static int handle_handshake_record(struct splice_relay *r, const unsigned char *data, size_t len)
 {
     size_t pos = 0;
-    while (pos + 4 <= len) {
-        unsigned type = data[pos];
-        size_t body = ((size_t)data[pos + 1] << 16) | ((size_t)data[pos + 2] << 8) | data[pos + 3];
-        if (pos + 4 + body > len) {
+    /* A tail shorter than a message header is not looked at. */
+    while (len - pos >= POST_HANDSHAKE_HEADER_LEN) {
+        struct post_handshake_message msg;
+        switch (post_handshake_parse(data + pos, len - pos, &msg)) {
+        case POST_HANDSHAKE_TICKET:
+            /* Tickets are useless to us (no resumption) and dropped. */
+            break;
+        case POST_HANDSHAKE_KEY_UPDATE:
+        case POST_HANDSHAKE_MALFORMED:
+            if (take_key_update(r, &msg) < 0)
+                return -1;
+            break;
+        case POST_HANDSHAKE_INCOMPLETE:
             note_reason(r, "truncated TLS handshake message after the handshake", NULL);
             return -1;
-        }
-        if (type == TLS_HANDSHAKE_KEY_UPDATE) {
-            char why[160];
-            if (r->offload->suite.tls_version != TLS1_3_VERSION || body != 1 ||
-                ktls_offload_rekey_rx(r->tls_fd, r->secrets, r->offload, why, sizeof(why)) < 0) {
-                if (body != 1)
-                    snprintf(why, sizeof(why), "malformed KeyUpdate");
-                note_reason(r, "peer sent a TLS 1.3 KeyUpdate; closing cleanly", why);
-                return -1;
-            }
-            if (data[pos + 4] == 1) {
-                /* update_requested: answering needs a TX rekey the same kernels offer;
-                 * closing is the safe reply where that is not wired. */
-                note_reason(r, "peer requested a KeyUpdate of our keys; closing cleanly", NULL);
-                return -1;
-            }
-        } else if (type != TLS_HANDSHAKE_NEW_SESSION_TICKET) {
-            /* Tickets are useless to us (no resumption) and dropped; nothing else may
-             * follow the handshake. */
+        case POST_HANDSHAKE_UNEXPECTED: {
+            /* Nothing but tickets and KeyUpdate may follow the handshake. */
             char detail[32];
-            snprintf(detail, sizeof(detail), "type %u", type);
+            snprintf(detail, sizeof(detail), "type %u", msg.type);
             note_reason(r, "unexpected TLS handshake message after the handshake", detail);
             return -1;
         }
-        pos += 4 + body;
+        }
+        pos += msg.length;
     }
     return 0;
 }

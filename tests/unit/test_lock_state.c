@@ -340,6 +340,28 @@ static void test_malformed_lines_leave_nothing_half_read(void **state)
     unlink(state_path);
 }
 
+/* A line whose first word starts with '#' is a comment, indented or not: read as a
+ * record, its tunnel "#..." would be saved as a comment and lost. */
+static void test_indented_comments(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    temp_state_path();
+    struct lock_policy *t = lock_policy_create();
+    write_state("  # indented, before the first line that counts\n"
+                "ktlstun-lockout 1\n"
+                "\t# indented\n"
+                " #vpn identity alice 1 1700000600 1700000600 0\n"
+                "vpn identity bob 1 1700000600 1700000600 0\n");
+    assert_int_equal(lock_state_load(t, state_path, err, sizeof(err)), 0);
+    assert_int_equal(lock_policy_count(t), 1);
+    struct lock_policy_entry bob;
+    lock_policy_get(t, 0, &bob);
+    assert_string_equal(bob.key, "bob");
+    lock_policy_free(t);
+    unlink(state_path);
+}
+
 static void test_lines_past_a_full_table_are_skipped(void **state)
 {
     (void)state;
@@ -369,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_unreadable_state_file),
         cmocka_unit_test(test_malformed_lines_leave_nothing_half_read),
         cmocka_unit_test(test_lines_past_a_full_table_are_skipped),
+        cmocka_unit_test(test_indented_comments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
