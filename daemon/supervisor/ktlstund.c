@@ -93,7 +93,7 @@ int main(int argc, char **argv)
     log_init("ktlstund", LOG_LEVEL_INFO);
     log_use_journal_if_connected();
     if (test_only)
-        return config_check_file(config_path);
+        return config_check_file(config_path, CONFIG_CHECK_DAEMON);
 
     char *errors = NULL;
     struct config *config = config_load(config_path, &errors);
