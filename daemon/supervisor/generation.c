@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check/config_check.h"
 #include "supervisor/listener.h"
 #include "tls/tls_context.h"
 #include "core/log.h"
@@ -115,6 +116,30 @@ fail_return_listeners:
 fail:
     generation_free(gen);
     return NULL;
+}
+
+int generation_check(const struct generation *current, const struct config *config)
+{
+    int result = -1;
+    char (*held)[300] = calloc(current->tunnel_count + 1, sizeof(*held));
+    const char **names = calloc(current->tunnel_count + 1, sizeof(*names));
+    if (held == NULL || names == NULL) {
+        log_error("out of memory");
+        goto out;
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < current->tunnel_count; i++) {
+        if (current->tunnels[i].listen_fd < 0)
+            continue;
+        names[count] = address_format(&current->tunnels[i].config->listen, held[count],
+                                      sizeof(held[count]));
+        count++;
+    }
+    result = config_check_loaded(config, names, count);
+out:
+    free(names);
+    free(held);
+    return result;
 }
 
 void generation_free(struct generation *gen)
