@@ -70,7 +70,8 @@ DAEMON_OBJECTS := $(SUPERVISOR_OBJECTS) $(HELPER_OBJECTS) $(WORKER_OBJECTS) $(AU
 CLI_LINK_OBJECTS := $(CLI_OBJECTS) $(BUILD)/obj/daemon/helper/lock_policy.o \
                     $(BUILD)/obj/daemon/helper/lock_state.o $(CHECK_OBJECTS) $(TLS_OBJECTS) \
                     $(CONFIG_OBJECTS) $(BUILD)/obj/daemon/proto/auth_protocol.o \
-                    $(BUILD)/obj/daemon/proto/status_record.o $(CORE_OBJECTS)
+                    $(BUILD)/obj/daemon/proto/status_record.o \
+                    $(BUILD)/obj/daemon/proto/status_socket.o $(CORE_OBJECTS)
 # Unit tests reach any module; the layering is the binaries' business.
 TEST_OBJECTS   := $(DAEMON_OBJECTS) $(CLI_OBJECTS)
 

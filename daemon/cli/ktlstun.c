@@ -53,7 +53,7 @@ static int run_check_config(int argc, char **argv)
         fprintf(stderr, "usage: ktlstun check-config [-c FILE]\n");
         return 2;
     }
-    return config_check_file(path);
+    return config_check_file(path, CONFIG_CHECK_CLI);
 }
 
 static int run_help(int argc, char **argv);

@@ -2,13 +2,9 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +13,7 @@
 #include "config/config.h"
 #include "core/text.h"
 #include "proto/status_record.h"
+#include "proto/status_socket.h"
 #include "cli/unlock.h"
 
 #define DEFAULT_RUNTIME_DIR "/run/ktlstun"
@@ -53,45 +50,10 @@ static int add_line(struct collected *all, const char *line)
     return 0;
 }
 
-/* Reads one status socket to its "end" line. Returns 0, or -1 (not answering). */
-static int ask(const char *path, struct collected *all)
+/* One line of a worker's answer. */
+static int collect_line(char *line, void *arg)
 {
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    if (strlen(path) >= sizeof(addr.sun_path))
-        return -1;
-    memcpy(addr.sun_path, path, strlen(path) + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct timeval timeout = { .tv_sec = 3 };
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-        close(fd);
-        return -1;
-    }
-    FILE *in = fdopen(fd, "r");
-    if (in == NULL) {
-        close(fd);
-        return -1;
-    }
-    char *line = NULL;
-    size_t size = 0;
-    ssize_t len;
-    int ended = 0;
-    while (!ended && (len = getline(&line, &size, in)) > 0) {
-        if (line[len - 1] == '\n')
-            line[len - 1] = '\0';
-        if (strcmp(line, "end") == 0)
-            ended = 1;
-        else if (add_line(all, line) < 0)
-            break;
-    }
-    free(line);
-    fclose(in);
-    if (!ended)
-        return -1;
-    all->sockets_answered++;
-    return 0;
+    return add_line(arg, line);
 }
 
 /* Locks are the PAM helper's: its control socket lists them one per line,
@@ -417,16 +379,8 @@ int status_client_command(int argc, char **argv)
     char *dir = status_client_runtime_dir(config_path);
     if (dir == NULL)
         return 1;
-    char pattern[4200];
-    snprintf(pattern, sizeof(pattern), "%s/status-*.sock", dir);
-    glob_t found;
-    int globbed = glob(pattern, 0, NULL, &found);
     struct collected all = { 0 };
-    if (globbed == 0) {
-        for (size_t i = 0; i < found.gl_pathc; i++)
-            ask(found.gl_pathv[i], &all);
-        globfree(&found);
-    }
+    all.sockets_answered = status_socket_ask_all(dir, collect_line, &all, NULL);
     if (all.sockets_answered > 0)
         ask_locks(dir, &all);
     int status = 0;

@@ -66,6 +66,7 @@ static int parse_global(struct config_loader *ld, const struct ini_section *sect
     struct global_config *global = &ld->config->global;
     int result = 0;
 
+    global->line = section->line;
     for (size_t i = 0; i < section->key_count; i++) {
         const struct ini_key *key = &section->keys[i];
         const struct config_global_key *known = find_global_key(key->name);
@@ -77,6 +78,9 @@ static int parse_global(struct config_loader *ld, const struct ini_section *sect
             result = -1;
         } else if (key->value != NULL && known->set(ld, section, key, global) < 0) {
             result = -1;
+        } else if (global->key_line_count < CONFIG_MAX_KEY_LINES) {
+            global->key_lines[global->key_line_count++] =
+                (struct config_key_line){ known->name, key->line };
         }
     }
     return result;
@@ -102,6 +106,15 @@ int config_key_line(const struct tunnel_config *tunnel, const char *key)
         if (strcmp(tunnel->key_lines[i].key, key) == 0)
             return tunnel->key_lines[i].line;
     return tunnel->line;
+}
+
+int config_global_key_line(const struct config *config, const char *key)
+{
+    const struct global_config *global = &config->global;
+    for (size_t i = 0; i < global->key_line_count; i++)
+        if (strcmp(global->key_lines[i].key, key) == 0)
+            return global->key_lines[i].line;
+    return global->line;
 }
 
 /* Reports each required key SECTION lacks, at its [section] line. */

@@ -88,6 +88,9 @@ struct global_config {
     int metrics_enabled;           /* metrics_listen set */
     struct address metrics_listen; /* Prometheus text; "PORT" alone means 127.0.0.1:PORT */
     uint64_t expiry_warning;       /* seconds before a cert/CRL expiry to warn, default 14d */
+    int line;                      /* line of the [global] header, 0 when there is none */
+    struct config_key_line key_lines[CONFIG_MAX_KEY_LINES];   /* where each key was set */
+    size_t key_line_count;
 };
 
 struct config {
@@ -110,6 +113,10 @@ void config_free(struct config *config);
 /* Returns the line where TUNNEL set KEY, or the line of its section header when the
  * key was not written (for FILE:LINE in errors found after loading). */
 int config_key_line(const struct tunnel_config *tunnel, const char *key);
+
+/* Returns the line where [global] of CONFIG set KEY, else the line of its header, else
+ * 0 (the file as a whole): FILE:LINE for errors about global keys found after loading. */
+int config_global_key_line(const struct config *config, const char *key);
 
 /* Returns "server"/"client", "auto"/"require"/"off". */
 const char *config_mode_name(enum tunnel_mode mode);

@@ -70,12 +70,34 @@ static char *name_entry_text(const X509_NAME_ENTRY *entry)
     return text;
 }
 
+/* RFC 2253 escaping (ESC_2253 | ESC_CTRL | UTF8_CONVERT | DUMP_UNKNOWN ...), but UTF-8
+ * left readable: the log line is UTF-8 anyway and "Jos\C3\A9" helps nobody. */
+#define NAME_PRINT_FLAGS (XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB)
+
+char *identity_format_name(const X509_NAME *name, char *buf, size_t len)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *text = NULL;
+    long text_len = 0;
+    snprintf(buf, len, "(unreadable name)");
+    if (bio == NULL)
+        goto out;
+    if (X509_NAME_print_ex(bio, name, 0, NAME_PRINT_FLAGS) < 0)
+        goto out;
+    text_len = BIO_get_mem_data(bio, &text);
+    if (text_len == 0)
+        snprintf(buf, len, "(empty name)");
+    else if (text_len > 0)
+        snprintf(buf, len, "%.*s", (int)text_len, text);
+out:
+    BIO_free(bio);
+    return buf;
+}
+
 static int read_subject(struct identity *id, const X509_NAME *name, const char **failure)
 {
     int result = -1;
-    /* RFC 2253 escaping (ESC_2253 | ESC_CTRL | UTF8_CONVERT | DUMP_UNKNOWN ...), but
-     * UTF-8 left readable: the log line is UTF-8 anyway and "Jos\C3\A9" helps nobody. */
-    unsigned long flags = XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB;
+    unsigned long flags = NAME_PRINT_FLAGS;
     BIO *bio = BIO_new(BIO_s_mem());
     if (bio == NULL) {
         *failure = "out of memory";

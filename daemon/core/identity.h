@@ -30,6 +30,11 @@ struct identity *identity_from_cert(X509 *cert);
  * test is unambiguous. */
 int identity_value_has_escapes(const char *value);
 
+/* Writes NAME in the one-line RFC 2253 form subjects take here ("CN=alice,O=Example",
+ * UTF-8 left readable) into BUF (LEN bytes, truncated to fit): "(empty name)" when it
+ * has no entry, "(unreadable name)" when it cannot be printed. Returns BUF. */
+char *identity_format_name(const X509_NAME *name, char *buf, size_t len);
+
 /* Frees ID (NULL is fine). */
 void identity_free(struct identity *id);
 

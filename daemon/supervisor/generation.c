@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "check/config_check.h"
 #include "supervisor/listener.h"
 #include "tls/access_rules.h"
 #include "tls/tls_context.h"
@@ -154,6 +155,30 @@ int generation_share_access_rules(const struct generation *gen)
         return -1;
     }
     return fd;
+}
+
+int generation_check(const struct generation *current, const struct config *config)
+{
+    int result = -1;
+    char (*held)[300] = calloc(current->tunnel_count + 1, sizeof(*held));
+    const char **names = calloc(current->tunnel_count + 1, sizeof(*names));
+    if (held == NULL || names == NULL) {
+        log_error("out of memory");
+        goto out;
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < current->tunnel_count; i++) {
+        if (current->tunnels[i].listen_fd < 0)
+            continue;
+        names[count] = address_format(&current->tunnels[i].config->listen, held[count],
+                                      sizeof(held[count]));
+        count++;
+    }
+    result = config_check_loaded(config, names, count);
+out:
+    free(names);
+    free(held);
+    return result;
 }
 
 void generation_free(struct generation *gen)

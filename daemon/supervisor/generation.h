@@ -40,6 +40,12 @@ struct generation *generation_create(struct config *config, struct generation *p
  * logging. */
 int generation_share_access_rules(const struct generation *gen);
 
+/* Runs the checks of `ktlstund -t` (check/config_check) over CONFIG, a reload's
+ * candidate, logging every problem; CURRENT's listeners, which the reload would keep,
+ * are not bound again. Returns 0 when CONFIG may replace CURRENT, -1 when it has an
+ * error. CONFIG stays the caller's. */
+int generation_check(const struct generation *current, const struct config *config);
+
 /* Frees GEN: its TLS contexts, its config, and the listeners it still owns. */
 void generation_free(struct generation *gen);
 

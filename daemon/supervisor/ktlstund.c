@@ -93,7 +93,7 @@ int main(int argc, char **argv)
     log_init("ktlstund", LOG_LEVEL_INFO);
     log_use_journal_if_connected();
     if (test_only)
-        return config_check_file(config_path);
+        return config_check_file(config_path, CONFIG_CHECK_DAEMON);
 
     char *errors = NULL;
     struct config *config = config_load(config_path, &errors);
@@ -112,6 +112,13 @@ int main(int argc, char **argv)
     /* The parent holds every private key: keep same-uid processes (a compromised
      * worker under the unit's single uid) out of its memory and core files. */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    /* What -t finds wrong would fail the start or every connection: say so now,
+     * rather than from a crash loop or a refusal per client. */
+    if (config_check_loaded(config, NULL, 0) < 0) {
+        log_error("not starting: %s has errors", config_path);
+        config_free(config);
+        return EXIT_FAILURE;
+    }
     int under_systemd = getenv("INVOCATION_ID") != NULL || getenv("NOTIFY_SOCKET") != NULL;
     if (!foreground && !under_systemd) {
         log_use_syslog();

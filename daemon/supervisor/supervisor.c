@@ -349,6 +349,10 @@ static void reload(struct supervisor *s)
         log_error("reload refused, keeping the running configuration: %s has errors",
                   s->config_path);
         free(errors);
+    } else if (generation_check(s->current, config) < 0) {
+        log_error("reload refused, keeping the running configuration: %s fails its checks",
+                  s->config_path);
+        config_free(config);
     } else if ((next = generation_create(config, s->current, s->shared.limits,
                                          s->shared.stats)) == NULL) {
         log_error("reload refused, keeping the running configuration: "

@@ -26,30 +26,10 @@ static void describe_subject(X509 *cert, char *buf, size_t len)
     identity_free(id);
 }
 
-/* The same RFC 2253 rendering identity.c uses for subjects, for an issuer name. */
-static void describe_name(const X509_NAME *name, char *buf, size_t len)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *text = NULL;
-    long text_len = 0;
-    snprintf(buf, len, "(unreadable name)");
-    if (bio == NULL)
-        goto out;
-    if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0)
-        goto out;
-    text_len = BIO_get_mem_data(bio, &text);
-    if (text_len == 0)
-        snprintf(buf, len, "(empty name)");
-    else if (text_len > 0)
-        snprintf(buf, len, "%.*s", (int)text_len, text);
-out:
-    BIO_free(bio);
-}
-
 static void describe_issuer(X509 *cert, char *buf, size_t len)
 {
     if (cert != NULL)
-        describe_name(X509_get_issuer_name(cert), buf, len);
+        identity_format_name(X509_get_issuer_name(cert), buf, len);
     else
         snprintf(buf, len, "(unknown)");
 }

@@ -10,10 +10,11 @@
 
 #include <stdint.h>
 
+#include "core/limits.h"
 #include "worker/source_table.h"
 
 #define CONN_LIMIT_WORKER_SLOTS 512
-#define CONN_LIMIT_TUNNEL_SLOTS 256
+#define CONN_LIMIT_TUNNEL_SLOTS LIMIT_TUNNELS
 
 struct conn_limit;
 

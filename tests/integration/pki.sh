@@ -12,6 +12,10 @@
 #   server                  SAN DNS:localhost, IP:127.0.0.1; serverAuth
 #   server-new              same names, new key and serial (reload test)
 #   server-wrongsan         SAN DNS:wrong.example.com only; serverAuth
+#   server-expired          as server, notAfter in the past
+#   server-notyet           as server, notBefore a year from now
+#   server-soon             as server, notAfter in ten days
+#   server-noeku            as server without extendedKeyUsage (good for either purpose)
 #   alice                   CN=alice, OU=eng, SAN email + spiffe URI; clientAuth
 #   mallory                 CN=mallory; clientAuth
 #   expired                 notAfter in the past
@@ -30,6 +34,7 @@
 #   crl-alice.pem           intermediate CRL revoking "revoked" and alice (higher crlNumber) + root CRL
 #   crl-leaf.pem            the intermediate CRL alone (for leaf-only CRL checking)
 #   crl-leaf-alice.pem      the intermediate CRL revoking alice too, alone
+#   crl-root.pem            the root CRL alone (no intermediate CRL)
 #
 # Ends with a self-check: every good leaf verifies against ca.pem (+ CRLs, all levels),
 # every bad one fails with the OpenSSL error it exists to provoke. Prints the time taken.
@@ -102,6 +107,12 @@ authorityKeyIdentifier = keyid:always
 basicConstraints       = critical, CA:FALSE
 keyUsage               = critical, digitalSignature, keyEncipherment
 extendedKeyUsage       = serverAuth
+subjectAltName         = DNS:localhost, IP:127.0.0.1
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid:always
+[server_noeku]
+basicConstraints       = critical, CA:FALSE
+keyUsage               = critical, digitalSignature, keyEncipherment
 subjectAltName         = DNS:localhost, IP:127.0.0.1
 subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid:always
@@ -209,6 +220,13 @@ now_plus() { date -u -d "$1" +%y%m%d%H%M%SZ; }
 leaf server          "/O=ktlstun test/CN=localhost"          server
 leaf server-new      "/O=ktlstun test/CN=localhost"          server
 leaf server-wrongsan "/O=ktlstun test/CN=wrong.example.com"  server_wrongsan
+leaf server-expired  "/O=ktlstun test/CN=localhost"          server ec \
+    -startdate 200101000000Z -enddate 210101000000Z
+leaf server-notyet   "/O=ktlstun test/CN=localhost"          server ec \
+    -startdate "$(now_plus '+1 year')" -enddate "$(now_plus '+2 years')"
+leaf server-soon     "/O=ktlstun test/CN=localhost"          server ec \
+    -enddate "$(now_plus '+10 days')"
+leaf server-noeku    "/O=ktlstun test/CN=localhost"          server_noeku
 leaf alice           "/O=ktlstun test/OU=eng/CN=alice"       alice
 leaf mallory         "/O=ktlstun test/CN=mallory"            client
 leaf expired         "/O=ktlstun test/CN=expired"            client ec \
@@ -237,6 +255,7 @@ ossl ca -config "$work/intermediate.cnf" -revoke "$dir/alice.crt" -crl_reason ke
 ossl ca -config "$work/intermediate.cnf" -gencrl -crlexts crl_ext -out "$dir/crl-leaf-alice.pem"
 cat "$dir/crl-leaf.pem" "$work/crl-root.pem" >"$dir/crl.pem"
 cat "$dir/crl-leaf-alice.pem" "$work/crl-root.pem" >"$dir/crl-alice.pem"
+cp "$work/crl-root.pem" "$dir/crl-root.pem"
 
 # CA as a hashed directory.
 mkdir -p "$dir/cadir"
@@ -276,6 +295,14 @@ expect server-new      sslserver ok "${crl_all[@]}" -auth_level 2
 expect server-wrongsan sslserver ok "${crl_all[@]}" -auth_level 2
 expect server          sslserver ok -verify_hostname localhost -verify_ip 127.0.0.1
 expect server-wrongsan sslserver "hostname mismatch" -verify_hostname localhost
+expect server-soon     sslserver ok "${crl_all[@]}" -auth_level 2
+expect server-noeku    sslserver ok "${crl_all[@]}" -auth_level 2
+expect server-noeku    sslclient ok "${crl_all[@]}" -auth_level 2
+expect server-expired  sslserver "certificate has expired"
+expect server-notyet   sslserver "certificate is not yet valid"
+expect alice           sslserver "unsuitable certificate purpose"
+expect alice           sslclient "unable to get certificate CRL" -crl_check_all -CRLfile "$dir/crl-leaf.pem"
+expect alice           sslclient "unable to get certificate CRL" -crl_check_all -CRLfile "$dir/crl-root.pem"
 expect alice           sslclient ok "${crl_all[@]}" -auth_level 2
 expect alice           sslclient ok -crl_check -CRLfile "$dir/crl-leaf.pem" -auth_level 2
 expect mallory         sslclient ok "${crl_all[@]}" -auth_level 2

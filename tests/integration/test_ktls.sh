@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # ktls = require | auto | off. Without kernel TLS (this host's kernel has no tls ULP),
-# require refuses every connection with its reason and never reaches the target, in
-# both modes; auto and off relay in userspace and say ktls=off in the audit line.
-# With kernel TLS, require and auto must say ktls=on.
+# the daemon refuses to start with require; started all the same (the kernel's ULP list
+# faked to name tls, so the offload itself fails), require refuses every connection
+# with its reason and never reaches the target, in both modes; auto and off relay in
+# userspace and say ktls=off in the audit line. With kernel TLS, require and auto must
+# say ktls=on.
 source "$(dirname "$0")/lib.sh"
 
 echo_port=$(free_port)
@@ -23,7 +25,28 @@ conf="$TEST_DIR/ktlstund.ini"
     client_tunnel auto-client "$p_auto_client" "$p_off" "ktls = auto"
 } >"$conf"
 log="$TEST_DIR/ktlstund.log"
-start_ktlstund "$conf" "$log"
+if kernel_has_ktls; then
+    start_ktlstund "$conf" "$log"
+else
+    rc=0
+    timeout "$(scale 20)" "$KTLSTUND" -c "$conf" -f >"$TEST_DIR/refused.log" 2>&1 </dev/null || rc=$?
+    assert_eq "$rc" 1 "ktlstund with ktls = require on a kernel without kernel TLS"
+    for tunnel in req req-client; do
+        assert_log "$TEST_DIR/refused.log" "error: .*\\[$tunnel\\] ktls: require, but this kernel cannot offload TLS" \
+            "the refused start names [$tunnel]"
+    done
+    # What a connection meets when the offload fails after all (a cipher the kernel
+    # lacks, a module gone): the daemon started in a mount namespace of its own where
+    # the kernel's ULP list names tls.
+    printf '%s tls\n' "$(cat /proc/sys/net/ipv4/tcp_available_ulp)" >"$TEST_DIR/ulps"
+    cat >"$TEST_DIR/fake-ulp-ktlstund" <<WRAPPER
+#!/bin/sh
+exec unshare -m sh -c 'mount --bind "\$0" /proc/sys/net/ipv4/tcp_available_ulp && exec "\$@"' \\
+    "$TEST_DIR/ulps" "$KTLSTUND" "\$@"
+WRAPPER
+    chmod +x "$TEST_DIR/fake-ulp-ktlstund"
+    KTLSTUND="$TEST_DIR/fake-ulp-ktlstund" start_ktlstund "$conf" "$log"
+fi
 pid=$KTLSTUND_PID
 client_args alice
 accepted() { grep -c '^accepted ' "$TEST_DIR/echo.out" || true; }
