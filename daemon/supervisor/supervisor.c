@@ -197,7 +197,7 @@ static void retire(struct supervisor *s, struct generation *gen)
 {
     if (s->retired_count == s->retired_capacity) {
         size_t capacity = s->retired_capacity == 0 ? 8 : 2 * s->retired_capacity;
-        struct generation **grown = realloc(s->retired, capacity * sizeof(*grown));
+        struct generation **grown = reallocarray(s->retired, capacity, sizeof(struct generation *));
         if (grown == NULL) {
             /* Its workers still point at it: kept until exit is the only safe choice. */
             log_error("out of memory: configuration generation %u stays in memory until "
