@@ -83,6 +83,7 @@ struct global_config {
     int metrics_enabled;           /* metrics_listen set */
     struct address metrics_listen; /* Prometheus text; "PORT" alone means 127.0.0.1:PORT */
     uint64_t expiry_warning;       /* seconds before a cert/CRL expiry to warn, default 14d */
+    unsigned lock_table_size;      /* records of failed logins kept, default 4096 */
 };
 
 struct config {

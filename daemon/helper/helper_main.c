@@ -146,6 +146,7 @@ static void reload_config(struct helper *h)
     }
     config_free(h->config);
     h->config = config;
+    lock_table_configure(h->locks, config);
 }
 
 static void reap_children(struct helper *h)
@@ -306,7 +307,7 @@ int helper_main_run(int control_fd, const char *config_path, const struct config
                   h->config == NULL ? "configuration did not load" : "out of resources");
         goto out;
     }
-    lock_table_load(h->locks, h->config->global.state_dir);
+    lock_table_load(h->locks, h->config);
     admin_socket_listen(h->admin, h->config->global.runtime_dir);
     status = helper_loop(h);
 out:

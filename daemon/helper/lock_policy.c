@@ -25,6 +25,7 @@ struct record {
 struct lock_policy {
     size_t count;
     size_t capacity;
+    size_t max_records;
     struct record *records;
 };
 
@@ -43,7 +44,15 @@ const char *lock_policy_kind_name(enum lock_policy_kind kind)
 
 struct lock_policy *lock_policy_create(void)
 {
-    return calloc(1, sizeof(struct lock_policy));
+    struct lock_policy *table = calloc(1, sizeof(struct lock_policy));
+    if (table != NULL)
+        table->max_records = LOCK_POLICY_MAX_RECORDS;
+    return table;
+}
+
+void lock_policy_set_max_records(struct lock_policy *table, size_t max_records)
+{
+    table->max_records = max_records > 0 ? max_records : LOCK_POLICY_MAX_RECORDS;
 }
 
 void lock_policy_free(struct lock_policy *table)
@@ -71,7 +80,7 @@ static struct record *add(struct lock_policy *table, const char *tunnel,
                           enum lock_policy_kind kind, const char *key)
 {
     if (strlen(tunnel) > LIMIT_TUNNEL_NAME || strlen(key) > LIMIT_IDENTITY ||
-        table->count >= LOCK_POLICY_MAX_RECORDS)
+        table->count >= table->max_records)
         return NULL;
     if (table->count == table->capacity) {
         size_t capacity = table->capacity ? table->capacity * 2 : 16;

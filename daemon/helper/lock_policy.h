@@ -27,7 +27,7 @@
 #include "core/limits.h"
 
 #define LOCK_POLICY_HASH_LEN 32
-#define LOCK_POLICY_MAX_RECORDS 4096
+#define LOCK_POLICY_MAX_RECORDS LIMIT_LOCK_TABLE_DEFAULT
 
 enum lock_policy_kind {
     LOCK_POLICY_IDENTITY,    /* failed logins of one certificate identity */
@@ -67,6 +67,10 @@ struct lock_policy;
 
 /* Returns an empty table, or NULL when out of memory. */
 struct lock_policy *lock_policy_create(void);
+
+/* Sets how many records TABLE may hold (lock_table_size; 0: LOCK_POLICY_MAX_RECORDS).
+ * Records already held stay. */
+void lock_policy_set_max_records(struct lock_policy *table, size_t max_records);
 
 /* Frees TABLE (NULL is fine), wiping the answer hashes. */
 void lock_policy_free(struct lock_policy *table);

@@ -477,6 +477,26 @@ static void test_full_table_refuses_new_keys(void **state)
     lock_policy_free(t);
 }
 
+static void test_table_size_is_configurable(void **state)
+{
+    (void)state;
+    struct lock_policy *t = lock_policy_create();
+    char key[32];
+    lock_policy_set_max_records(t, 16);
+    for (int i = 0; i < 16; i++) {
+        snprintf(key, sizeof(key), "user%d", i);
+        assert_true(fail_at(t, key, 1, T0).counted);
+    }
+    struct lock_policy_verdict v;
+    assert_int_equal(lock_policy_record_failure(t, &rules, "vpn", LOCK_POLICY_IDENTITY, "newcomer",
+                                                hash_of(1), 0, T0 + 1, &v),
+                     -1);
+    /* 0 is the default size. */
+    lock_policy_set_max_records(t, 0);
+    assert_true(fail_at(t, "newcomer", 1, T0 + 1).counted);
+    lock_policy_free(t);
+}
+
 static void test_list_shows_the_locks_in_force(void **state)
 {
     (void)state;
@@ -634,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_unlock_covers_every_tunnel_and_kind),
         cmocka_unit_test(test_source_tags_count_within_the_window),
         cmocka_unit_test(test_full_table_refuses_new_keys),
+        cmocka_unit_test(test_table_size_is_configurable),
         cmocka_unit_test(test_list_shows_the_locks_in_force),
         cmocka_unit_test(test_prune_keeps_locks_and_young_failures),
         cmocka_unit_test(test_entries_carry_everything_but_the_answers),
