@@ -64,7 +64,7 @@ static void drop_link(struct helper *h, size_t index)
     uint64_t number = h->links[index].number;
     close(h->links[index].fd);
     h->links[index] = h->links[--h->link_count];
-    login_transactions_drop_link(h->logins, number);
+    login_transactions_drop_link(h->logins, h->config, number);
 }
 
 /* Returns -1 when the link must be dropped. */
@@ -91,7 +91,7 @@ static int read_link(struct helper *h, size_t index)
             login_transactions_answer(h->logins, h->config, link->number, &msg);
             break;
         case HELPER_MSG_CANCEL:
-            login_transactions_cancel(h->logins, link->number, msg.id);
+            login_transactions_cancel(h->logins, h->config, link->number, msg.id);
             break;
         case HELPER_MSG_HANDSHAKE_FAILURE:
             login_transactions_handshake_failure(h->logins, h->config, &msg);
