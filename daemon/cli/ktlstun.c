@@ -67,7 +67,7 @@ static const struct command commands[] = {
       status_client_command },
     { "login", "TUNNEL [--answer-fd N]: pass the server's second factor (one-time password)",
       login_command },
-    { "unlock", "IDENTITY|ADDRESS | --list: lift a second-factor lock", unlock_command },
+    { "unlock", "IDENTITY|USER|ADDRESS | --list: lift a second-factor lock", unlock_command },
     { "help", "list the subcommands", run_help },
 };
 
