@@ -68,7 +68,7 @@ static const struct command commands[] = {
       status_client_command },
     { "login", "TUNNEL [--answer-fd N]: pass the server's second factor (one-time password)",
       login_command },
-    { "unlock", "IDENTITY|ADDRESS | --list: lift a second-factor lock", unlock_command },
+    { "unlock", "IDENTITY|USER|ADDRESS | --list: lift a second-factor lock", unlock_command },
     { "disconnect", "IDENTITY|ADDRESS: end the live tunnels of a certificate or address",
       disconnect_command },
     { "help", "list the subcommands", run_help },

@@ -18,10 +18,11 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: ktlstun unlock IDENTITY|ADDRESS [-c FILE]\n"
+    fprintf(out, "usage: ktlstun unlock IDENTITY|USER|ADDRESS [-c FILE]\n"
                  "       ktlstun unlock --list [-c FILE]\n"
                  "  IDENTITY  as shown in the lock alert (identity=\"...\"), e.g. alice or\n"
-                 "            alice@example.com; ADDRESS: a locked source address\n"
+                 "            alice@example.com; USER: a local user (lock=user);\n"
+                 "            ADDRESS: a locked source address\n"
                  "  --list    show the locks in force\n");
 }
 
@@ -156,7 +157,7 @@ int unlock_command(int argc, char **argv)
     }
     const char *key = list ? NULL : argv[optind];
     if (key != NULL && (strlen(key) == 0 || strlen(key) > LIMIT_IDENTITY || strchr(key, '\n'))) {
-        fprintf(stderr, "ktlstun unlock: '%s' is not an identity or address\n", key);
+        fprintf(stderr, "ktlstun unlock: '%s' is not an identity, user or address\n", key);
         return 2;
     }
     char *errors = NULL;

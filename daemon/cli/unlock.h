@@ -1,4 +1,4 @@
-/* unlock — `ktlstun unlock IDENTITY|ADDRESS [-c FILE]` and `ktlstun unlock --list`.
+/* unlock — `ktlstun unlock IDENTITY|USER|ADDRESS [-c FILE]` and `ktlstun unlock --list`.
  *
  * With the daemon running, asks its PAM helper over runtime_dir/second-factor.sock
  * (root only): the helper lifts the lock, clears the failure counts, saves the state

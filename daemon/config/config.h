@@ -91,6 +91,7 @@ struct global_config {
     int line;                      /* line of the [global] header, 0 when there is none */
     struct config_key_line key_lines[CONFIG_MAX_KEY_LINES];   /* where each key was set */
     size_t key_line_count;
+    unsigned lock_table_size;      /* records of failed logins kept, default 4096 */
 };
 
 struct config {

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/limits.h"
+
 #define WORKERS_MAX 256
 #define DEFAULT_STATE_DIR "/var/lib/ktlstun"
 #define DEFAULT_RUNTIME_DIR "/run/ktlstun"
@@ -147,6 +149,21 @@ static int set_expiry_warning(struct config_loader *ld, const struct ini_section
     return config_loader_timeout(ld, section, key, 0, &global->expiry_warning);
 }
 
+static int set_lock_table_size(struct config_loader *ld, const struct ini_section *section,
+                               const struct ini_key *key, struct global_config *global)
+{
+    uint64_t size;
+
+    if (config_loader_number(key->value, LIMIT_LOCK_TABLE_MIN, LIMIT_LOCK_TABLE_MAX, &size) < 0) {
+        config_loader_error(ld, key->line, section->name, key->name,
+                            "'%s' is not a whole number from %d to %d", key->value,
+                            LIMIT_LOCK_TABLE_MIN, LIMIT_LOCK_TABLE_MAX);
+        return -1;
+    }
+    global->lock_table_size = (unsigned)size;
+    return 0;
+}
+
 static const struct config_global_key global_keys[] = {
     { "log_level", set_log_level },
     { "state_dir", set_state_dir },
@@ -157,6 +174,7 @@ static const struct config_global_key global_keys[] = {
     { "shutdown_timeout", set_shutdown_timeout },
     { "metrics_listen", set_metrics_listen },
     { "expiry_warning", set_expiry_warning },
+    { "lock_table_size", set_lock_table_size },
 };
 
 const struct config_global_key *global_keys_list(size_t *count)
@@ -173,6 +191,7 @@ void global_keys_defaults(struct config_loader *ld)
     global->workers = 0;
     global->shutdown_timeout = DEFAULT_SHUTDOWN_TIMEOUT;
     global->expiry_warning = DEFAULT_EXPIRY_WARNING;
+    global->lock_table_size = LIMIT_LOCK_TABLE_DEFAULT;
     global->state_dir = strdup(DEFAULT_STATE_DIR);
     global->runtime_dir = strdup(DEFAULT_RUNTIME_DIR);
     if (global->state_dir == NULL || global->runtime_dir == NULL)

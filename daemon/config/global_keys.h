@@ -1,6 +1,6 @@
 /* global_keys — internal to daemon/config/: the keys of [global] (log_level,
  * state_dir, runtime_dir, user, group, workers, shutdown_timeout, metrics_listen,
- * expiry_warning), their setters and defaults. */
+ * expiry_warning, lock_table_size), their setters and defaults. */
 #ifndef KTLSTUN_GLOBAL_KEYS_H
 #define KTLSTUN_GLOBAL_KEYS_H
 

@@ -12,5 +12,8 @@
 #define LIMIT_SHA256_HEX 64         /* a SHA-256 digest as lowercase hex */
 #define LIMIT_MAX_FAILURES 50       /* the highest max_failures, max_handshake_failures */
 #define LIMIT_LOCK_SECONDS 86400    /* the longest lock, doubling included: 24 h */
+#define LIMIT_LOCK_TABLE_DEFAULT 4096  /* lock_table_size: records of failed logins kept */
+#define LIMIT_LOCK_TABLE_MIN 16
+#define LIMIT_LOCK_TABLE_MAX 65536
 
 #endif

@@ -22,6 +22,8 @@ static const char *kind_name(enum alert_kind kind)
     switch (kind) {
     case ALERT_SOURCE_LOCKED:
         return "source";
+    case ALERT_USER_LOCKED:
+        return "user";
     case ALERT_HANDSHAKE_FAILURES:
         return "handshake";
     case ALERT_IDENTITY_LOCKED:

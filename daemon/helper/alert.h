@@ -2,8 +2,8 @@
  *
  * Every lock raises one alert, three ways:
  *   - a journal entry (MESSAGE_ID_LOGIN_LOCKED / MESSAGE_ID_HANDSHAKE_FAILURES) with
- *     TUNNEL, IDENTITY, USER, SOURCE_ADDRESS, FAILURES, LOCKED_UNTIL, LOCK_KIND and
- *     LOCK_LEVEL fields;
+ *     TUNNEL, IDENTITY, USER, SOURCE_ADDRESS, FAILURES, LOCKED_UNTIL, LOCK_KIND
+ *     (identity, user, source or handshake) and LOCK_LEVEL fields;
  *   - the same event as one warning line fail2ban matches
  *     (etc/fail2ban/filter.d/ktlstun.conf), "second-factor lock: ... source=ADDR ...";
  *   - the tunnel's alert_command, executed directly (no shell) with the details in
@@ -25,6 +25,7 @@
 
 enum alert_kind {
     ALERT_IDENTITY_LOCKED,     /* too many failed logins of one identity */
+    ALERT_USER_LOCKED,         /* too many failed logins of one user's certificates */
     ALERT_SOURCE_LOCKED,       /* too many failed logins from one address */
     ALERT_HANDSHAKE_FAILURES,  /* too many refused handshakes from one address */
 };

@@ -64,7 +64,7 @@ static void drop_link(struct helper *h, size_t index)
     uint64_t number = h->links[index].number;
     close(h->links[index].fd);
     h->links[index] = h->links[--h->link_count];
-    login_transactions_drop_link(h->logins, number);
+    login_transactions_drop_link(h->logins, h->config, number);
 }
 
 /* Returns -1 when the link must be dropped. */
@@ -91,7 +91,7 @@ static int read_link(struct helper *h, size_t index)
             login_transactions_answer(h->logins, h->config, link->number, &msg);
             break;
         case HELPER_MSG_CANCEL:
-            login_transactions_cancel(h->logins, link->number, msg.id);
+            login_transactions_cancel(h->logins, h->config, link->number, msg.id);
             break;
         case HELPER_MSG_HANDSHAKE_FAILURE:
             login_transactions_handshake_failure(h->logins, h->config, &msg);
@@ -146,6 +146,7 @@ static void reload_config(struct helper *h)
     }
     config_free(h->config);
     h->config = config;
+    lock_table_configure(h->locks, config);
 }
 
 static void reap_children(struct helper *h)
@@ -310,7 +311,7 @@ int helper_main_run(int control_fd, const char *config_path, const struct config
     if (repaired > 0)
         log_warning("second factor helper: %u grant%s left half-written by the previous "
                     "helper cleared; those users log in again", repaired, repaired == 1 ? "" : "s");
-    lock_table_load(h->locks, h->config->global.state_dir);
+    lock_table_load(h->locks, h->config);
     admin_socket_listen(h->admin, h->config->global.runtime_dir);
     status = helper_loop(h);
 out:

@@ -13,7 +13,7 @@
 
 static int kind_from_name(const char *name, enum lock_policy_kind *kind)
 {
-    for (int k = LOCK_POLICY_IDENTITY; k <= LOCK_POLICY_HANDSHAKE; k++) {
+    for (int k = 0; k < LOCK_POLICY_KINDS; k++) {
         if (strcmp(name, lock_policy_kind_name((enum lock_policy_kind)k)) == 0) {
             *kind = (enum lock_policy_kind)k;
             return 0;

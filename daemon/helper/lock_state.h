@@ -3,8 +3,9 @@
  * The file (state_dir/lockout.state, written by ktlstund and by `ktlstun unlock` while
  * the daemon is stopped) is text: comment lines, the line "ktlstun-lockout 1", then one
  * line per record: "TUNNEL KIND KEY LEVEL LOCKED_UNTIL LAST_LOCK_END COUNT" followed by
- * COUNT "TIME:TAG" fields (TAG in 16 hex digits). KEY is %XX-escaped outside
- * [A-Za-z0-9._@:/+=-]. Answer hashes are never written. */
+ * COUNT "TIME:TAG" fields (TAG in 16 hex digits). KIND is identity, user, source or
+ * handshake; KEY is %XX-escaped outside [A-Za-z0-9._@:/+=-]. The reservations of
+ * attempts still running are written as failures. Answer hashes are never written. */
 #ifndef KTLSTUN_LOCK_STATE_H
 #define KTLSTUN_LOCK_STATE_H
 

@@ -34,9 +34,16 @@ void lock_table_free(struct lock_table *table)
     free(table);
 }
 
-void lock_table_load(struct lock_table *table, const char *state_dir)
+void lock_table_configure(struct lock_table *table, const struct config *config)
 {
+    lock_policy_set_max_records(table->policy, config->global.lock_table_size);
+}
+
+void lock_table_load(struct lock_table *table, const struct config *config)
+{
+    const char *state_dir = config->global.state_dir;
     char errors[600];
+    lock_table_configure(table, config);
     if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
         log_error("cannot create state_dir %s: %s", state_dir, strerror(errno));
     snprintf(table->path, sizeof(table->path), "%s/%s", state_dir, ADMIN_PROTOCOL_STATE_FILE);

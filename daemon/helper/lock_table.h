@@ -15,9 +15,13 @@ struct lock_table *lock_table_create(void);
 /* Frees TABLE (NULL is fine). */
 void lock_table_free(struct lock_table *table);
 
-/* Creates STATE_DIR when missing and loads the saved locks from it into TABLE. What
- * cannot be read is logged and left out: the helper starts without it. */
-void lock_table_load(struct lock_table *table, const char *state_dir);
+/* Sizes TABLE for CONFIG (lock_table_size), creates its state_dir when missing and
+ * loads the saved locks from it into TABLE. What cannot be read is logged and left
+ * out: the helper starts without it. */
+void lock_table_load(struct lock_table *table, const struct config *config);
+
+/* Applies CONFIG's lock_table_size to TABLE (after a reload). */
+void lock_table_configure(struct lock_table *table, const struct config *config);
 
 /* Returns the locks of TABLE, for lock_policy_* (TABLE keeps them). */
 struct lock_policy *lock_table_policy(struct lock_table *table);

@@ -21,8 +21,9 @@
 #include "core/log.h"
 #include "core/utc_time.h"
 #include "core/signals.h"
-#include "helper/alert.h"
+#include "helper/login_counting.h"
 #include "helper/lock_policy.h"
+#include "helper/pam_enrolment.h"
 #include "helper/pam_transaction.h"
 
 #define SALT_LEN 32
@@ -38,16 +39,13 @@ struct transaction {
     unsigned answers;
     EVP_MD_CTX *answer_hash;  /* salted SHA-256 of the answers, for "same code twice" */
     char tunnel[LIMIT_TUNNEL_NAME + 1];
-    char identity[LIMIT_IDENTITY + 1];
-    char user[LIMIT_USER_NAME + 1];
     char sha256[LIMIT_SHA256_HEX + 1];
-    char source[LIMIT_SOURCE_ADDRESS + 1];
+    struct login_counting_attempt attempt;   /* identity, user, source, reservations */
 };
 
 struct login_transactions {
-    struct lock_table *locks;
+    struct login_counting *counting;
     struct grants *grants;
-    struct alert_commands *alerts;
     login_transactions_send_fn *send;
     void *send_arg;
     size_t count;
@@ -65,38 +63,6 @@ static const struct tunnel_config *gated_tunnel(const struct config *config, con
     return NULL;
 }
 
-static struct lock_policy_rules login_rules(const struct tunnel_config *t)
-{
-    return (struct lock_policy_rules){ .window = t->failure_window,
-                                       .max_failures = (unsigned)t->max_failures,
-                                       .lockout = t->lockout };
-}
-
-/* An address is locked only by failures of two identities or more: one person's
- * typos (or one brute-forced identity, which its own lock stops) must not lock out
- * everyone behind the same NAT. */
-static struct lock_policy_rules source_rules(const struct tunnel_config *t)
-{
-    struct lock_policy_rules rules = login_rules(t);
-    rules.min_tags = 2;
-    return rules;
-}
-
-/* The address's "same answers" test includes the identity: one code tried against
- * several identities is several attempts. */
-static void source_hash(const unsigned char *answers, const char *identity,
-                        unsigned char out[LOCK_POLICY_HASH_LEN])
-{
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned int len = 0;
-    if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(ctx, answers, LOCK_POLICY_HASH_LEN) != 1 ||
-        EVP_DigestUpdate(ctx, identity, strlen(identity) + 1) != 1 ||
-        EVP_DigestFinal_ex(ctx, out, &len) != 1)
-        memset(out, 0, LOCK_POLICY_HASH_LEN);
-    EVP_MD_CTX_free(ctx);
-}
-
 static void reply_result(struct login_transactions *lt, uint64_t link_number, uint32_t request_id,
                          enum auth_result result, int64_t value, unsigned failures,
                          const char *text)
@@ -108,13 +74,6 @@ static void reply_result(struct login_transactions *lt, uint64_t link_number, ui
     msg.failures = failures;
     helper_msg_set_text(&msg, text, strlen(text));
     lt->send(lt->send_arg, link_number, &msg);
-}
-
-static void raise_alert(struct login_transactions *lt, const struct tunnel_config *t,
-                        const struct alert_event *event)
-{
-    alert_log(event);
-    alert_commands_start(lt->alerts, t->name, &t->alert_command, event);
 }
 
 static void close_transaction(struct login_transactions *lt, size_t index)
@@ -142,115 +101,118 @@ static int answers_digest(struct transaction *tx, unsigned char digest[LOCK_POLI
     return 1;
 }
 
-static void count_failure(struct login_transactions *lt, const struct config *config,
-                          const struct tunnel_config *t, struct transaction *tx,
-                          enum auth_result outcome, const char *reason)
+static void send_reply(struct login_transactions *lt, const struct transaction *tx,
+                       const struct login_counting_reply *reply)
 {
-    struct lock_policy *locks = lock_table_policy(lt->locks);
-    unsigned char digest[LOCK_POLICY_HASH_LEN], by_source_digest[LOCK_POLICY_HASH_LEN];
-    const unsigned char *hash = answers_digest(tx, digest) ? digest : NULL;
-    if (hash != NULL)
-        source_hash(digest, tx->identity, by_source_digest);
-    struct lock_policy_rules rules = login_rules(t), by_address = source_rules(t);
-    struct lock_policy_verdict by_identity, by_source;
-    int64_t now = utc_time_now();
-    int ok_identity = lock_policy_record_failure(locks, &rules, t->name, LOCK_POLICY_IDENTITY,
-                                                 tx->identity, hash, 0, now, &by_identity) == 0;
-    int ok_source = lock_policy_record_failure(locks, &by_address, t->name, LOCK_POLICY_SOURCE,
-                                               tx->source,
-                                               hash != NULL ? by_source_digest : NULL,
-                                               lock_policy_tag(tx->identity), now,
-                                               &by_source) == 0;
-    OPENSSL_cleanse(digest, sizeof(digest));
-    OPENSSL_cleanse(by_source_digest, sizeof(by_source_digest));
-    if (!ok_identity || !ok_source)
-        log_error("[%s] second factor: the lock table is full; this failure was not counted",
-                  t->name);
-    char why[400];
-    int already_locked = !by_identity.locked_now && by_identity.locked_until > 0;
-    snprintf(why, sizeof(why), "%s%s", reason,
-             already_locked ? " (locked meanwhile by another attempt)"
-             : ok_identity && !by_identity.counted ? " (same answer as before, not counted again)"
-                                                   : "");
-    login_log_failure(t->name, tx->identity, tx->user, tx->source,
-                      by_identity.counted ? by_identity.failures : 0, rules.max_failures, why);
-
-    if (by_identity.locked_now || by_source.locked_now) {
-        /* One lock event, one alert, even when both counts reached the limit at once. */
-        const struct lock_policy_verdict *v = by_identity.locked_now ? &by_identity : &by_source;
-        struct alert_event event = {
-            .kind = by_identity.locked_now ? ALERT_IDENTITY_LOCKED : ALERT_SOURCE_LOCKED,
-            .tunnel = t->name, .identity = tx->identity, .user = tx->user,
-            .source = tx->source, .failures = v->failures, .level = v->level,
-            .until = v->locked_until,
-        };
-        if (by_identity.locked_now) {
-            unsigned revoked = grants_revoke_identity(lt->grants, t->name, tx->identity,
-                                                      event_loop_now_ms());
-            if (revoked > 0)
-                log_notice("[%s] withdrew %u grant(s) of locked identity \"%s\"", t->name,
-                           revoked, tx->identity);
-        }
-        raise_alert(lt, t, &event);
-        int64_t until = by_identity.locked_until > by_source.locked_until
-                            ? by_identity.locked_until : by_source.locked_until;
-        lock_table_save(lt->locks, config);
-        reply_result(lt, tx->link_number, tx->request_id, AUTH_RESULT_LOCKED, until, v->failures,
-                     "too many failed attempts");
-        return;
-    }
-    if (by_identity.counted || by_source.counted)
-        lock_table_save(lt->locks, config);
-    if (already_locked) {
-        reply_result(lt, tx->link_number, tx->request_id, AUTH_RESULT_LOCKED,
-                     by_identity.locked_until, 0, "too many failed attempts for this identity");
-        return;
-    }
-    unsigned left = by_identity.failures < rules.max_failures
-                        ? rules.max_failures - by_identity.failures : 0;
-    reply_result(lt, tx->link_number, tx->request_id, outcome, 0, left, reason);
+    reply_result(lt, tx->link_number, tx->request_id, reply->result, reply->value,
+                 reply->failures, reply->text);
 }
 
 static void grant(struct login_transactions *lt, const struct config *config,
                   const struct tunnel_config *t, struct transaction *tx)
 {
-    struct lock_policy *locks = lock_table_policy(lt->locks);
-    int changed = lock_policy_record_success(locks, t->name, LOCK_POLICY_IDENTITY, tx->identity);
-    changed |= lock_policy_record_success(locks, t->name, LOCK_POLICY_SOURCE, tx->source);
-    if (changed)
-        lock_table_save(lt->locks, config);
+    struct login_counting_reply refusal;
+    const struct login_counting_attempt *a = &tx->attempt;
+    if (login_counting_success(lt->counting, config, t, &tx->attempt, &refusal) < 0) {
+        send_reply(lt, tx, &refusal);
+        return;
+    }
     uint64_t now_ms = event_loop_now_ms();
     int64_t until = utc_time_now() + (int64_t)t->grant_lifetime;
-    if (grants_put(lt->grants, t->name, tx->sha256, tx->identity, tx->source,
+    if (grants_put(lt->grants, t->name, tx->sha256, a->identity, a->source,
                    now_ms + t->grant_lifetime * 1000u, now_ms) < 0) {
-        log_error("[%s] second factor: cannot record the grant of \"%s\"", t->name, tx->identity);
+        log_error("[%s] second factor: cannot record the grant of \"%s\"", t->name, a->identity);
         reply_result(lt, tx->link_number, tx->request_id, AUTH_RESULT_UNAVAILABLE, 0, 0,
                      "the server could not record the login");
         return;
     }
-    login_log_success(t->name, tx->identity, tx->user, tx->source, until);
+    login_log_success(t->name, a->identity, a->user, a->source, until);
     reply_result(lt, tx->link_number, tx->request_id, AUTH_RESULT_GRANTED, until, 0,
                  "access granted");
 }
 
-/* The PAM child reported OUTCOME (or died, or was cut off). */
+/* ATTEMPT's user has no second-factor enrolment (DETAIL: how that is known). No code
+ * can be right, so none is a guess: refused, told plainly, not counted. */
+static void not_enrolled(struct login_transactions *lt, const struct config *config,
+                         const struct tunnel_config *t, uint64_t link_number, uint32_t request_id,
+                         struct login_counting_attempt *attempt, const char *detail)
+{
+    char reason[600], text[200];
+    login_counting_release(lt->counting, config, t->name, attempt);
+    log_warning("[%s] second factor: \"%s\" maps to user %s, who has no second-factor "
+                "enrolment (%.400s); enrol %s, or map the certificate to another user", t->name,
+                attempt->identity, attempt->user, detail, attempt->user);
+    snprintf(reason, sizeof(reason), "no second-factor enrolment for user %s (%.400s)",
+             attempt->user, detail);
+    login_log_failure(t->name, attempt->identity, attempt->user, attempt->source, 0,
+                      (unsigned)t->max_failures, reason);
+    snprintf(text, sizeof(text), "no second factor is enrolled for user %s; ask the server's "
+             "administrator to enrol %s", attempt->user, attempt->user);
+    reply_result(lt, link_number, request_id, AUTH_RESULT_UNAVAILABLE, 0, 0, text);
+}
+
+static void count_answers(struct login_transactions *lt, const struct config *config,
+                          const struct tunnel_config *t, struct transaction *tx,
+                          enum auth_result outcome, const char *reason,
+                          struct login_counting_reply *reply)
+{
+    unsigned char digest[LOCK_POLICY_HASH_LEN];
+    int hashed = answers_digest(tx, digest);
+    login_counting_failure(lt->counting, config, t, &tx->attempt, outcome, reason,
+                           hashed ? digest : NULL, reply);
+    OPENSSL_cleanse(digest, sizeof(digest));
+}
+
+/* The PAM child reported OUTCOME, with PAM's REASON. */
 static void finish(struct login_transactions *lt, const struct config *config, size_t index,
                    enum auth_result outcome, const char *reason)
 {
     struct transaction *tx = lt->list[index];
     const struct tunnel_config *t = gated_tunnel(config, tx->tunnel);
+    struct login_counting_reply reply;
     if (t == NULL || t->second_factor != SECOND_FACTOR_PAM) {
+        login_counting_release(lt->counting, config, tx->tunnel, &tx->attempt);
         reply_result(lt, tx->link_number, tx->request_id, AUTH_RESULT_UNAVAILABLE, 0, 0,
                      "the tunnel no longer asks for a second factor");
     } else if (outcome == AUTH_RESULT_GRANTED) {
         grant(lt, config, t, tx);
     } else if (outcome == AUTH_RESULT_DENIED || outcome == AUTH_RESULT_TIMEOUT) {
-        count_failure(lt, config, t, tx, outcome, reason);
+        count_answers(lt, config, t, tx, outcome, reason, &reply);
+        send_reply(lt, tx, &reply);
+    } else if (outcome == AUTH_RESULT_UNMAPPED) {
+        not_enrolled(lt, config, t, tx->link_number, tx->request_id, &tx->attempt, reason);
     } else {
-        login_log_failure(t->name, tx->identity, tx->user, tx->source, 0,
+        login_counting_release(lt->counting, config, t->name, &tx->attempt);
+        login_log_failure(t->name, tx->attempt.identity, tx->attempt.user, tx->attempt.source, 0,
                           (unsigned)t->max_failures, reason);
         reply_result(lt, tx->link_number, tx->request_id, outcome, 0, 0, reason);
     }
+    close_transaction(lt, index);
+}
+
+/* The login ended before PAM said how (REASON), and the worker is told so when TELL.
+ * Once an answer went to PAM it counts as a failed attempt: what PAM did with it (a
+ * second prompt, a delay) must not be learnt for free by leaving before the result. */
+static void abandon(struct login_transactions *lt, const struct config *config, size_t index,
+                    const char *reason, int tell)
+{
+    struct transaction *tx = lt->list[index];
+    const struct tunnel_config *t = gated_tunnel(config, tx->tunnel);
+    struct login_counting_reply reply = { .result = AUTH_RESULT_UNAVAILABLE };
+    if (t != NULL && t->second_factor == SECOND_FACTOR_PAM && tx->answers > 0) {
+        count_answers(lt, config, t, tx, AUTH_RESULT_DENIED, reason, &reply);
+        if (reply.result != AUTH_RESULT_LOCKED)
+            reply = (struct login_counting_reply){ .result = AUTH_RESULT_UNAVAILABLE };
+    } else {
+        login_counting_release(lt->counting, config, tx->tunnel, &tx->attempt);
+        if (t != NULL && tell)
+            login_log_failure(t->name, tx->attempt.identity, tx->attempt.user,
+                              tx->attempt.source, 0, (unsigned)t->max_failures, reason);
+    }
+    if (reply.result == AUTH_RESULT_UNAVAILABLE)
+        snprintf(reply.text, sizeof(reply.text), "%s", reason);
+    if (tell)
+        send_reply(lt, tx, &reply);
     close_transaction(lt, index);
 }
 
@@ -320,13 +282,12 @@ struct login_transactions *login_transactions_create(struct lock_table *locks,
                                                      void *send_arg)
 {
     struct login_transactions *lt = calloc(1, sizeof(*lt));
-    if (lt == NULL || RAND_bytes(lt->salt, sizeof(lt->salt)) != 1) {
+    if (lt == NULL || RAND_bytes(lt->salt, sizeof(lt->salt)) != 1 ||
+        (lt->counting = login_counting_create(locks, grants, alerts)) == NULL) {
         free(lt);
         return NULL;
     }
-    lt->locks = locks;
     lt->grants = grants;
-    lt->alerts = alerts;
     lt->send = send;
     lt->send_arg = send_arg;
     return lt;
@@ -336,10 +297,28 @@ void login_transactions_free(struct login_transactions *lt)
 {
     if (lt == NULL)
         return;
+    /* Their reservations stay in the state file: counted as failures at the next start. */
     for (size_t i = lt->count; i > 0; i--)
         close_transaction(lt, i - 1);
+    login_counting_free(lt->counting);
     OPENSSL_cleanse(lt->salt, sizeof(lt->salt));
     free(lt);
+}
+
+/* Why ATTEMPT must wait for another login, or NULL. One PAM conversation per identity
+ * and per local user at a time, on every tunnel: parallel attempts would let guesses
+ * overtake the count that should stop them. */
+static const char *concurrent(const struct login_transactions *lt,
+                              const struct login_counting_attempt *attempt)
+{
+    for (size_t i = 0; i < lt->count; i++) {
+        const struct login_counting_attempt *running = &lt->list[i]->attempt;
+        if (strcmp(running->identity, attempt->identity) == 0)
+            return "another login for this identity is in progress";
+        if (strcmp(running->user, attempt->user) == 0)
+            return "another login for this user is in progress";
+    }
+    return NULL;
 }
 
 void login_transactions_begin(struct login_transactions *lt, const struct config *config,
@@ -351,30 +330,35 @@ void login_transactions_begin(struct login_transactions *lt, const struct config
                      "this tunnel does not ask for a second factor");
         return;
     }
-    const struct lock_policy *locks = lock_table_policy(lt->locks);
-    int64_t now = utc_time_now();
-    int64_t identity_until = lock_policy_locked_until(locks, t->name, LOCK_POLICY_IDENTITY,
-                                                      msg->identity, now);
-    int64_t source_until = lock_policy_locked_until(locks, t->name, LOCK_POLICY_SOURCE,
-                                                    msg->source, now);
-    if (identity_until > 0 || source_until > 0) {
-        int64_t until = identity_until > source_until ? identity_until : source_until;
-        char reason[200], when[32];
-        snprintf(reason, sizeof(reason), "%s locked until %s, PAM not asked",
-                 identity_until > 0 ? "identity" : "source address",
-                 utc_time_format(until, when, sizeof(when)));
-        login_log_failure(t->name, msg->identity, msg->user, msg->source, 0,
-                          (unsigned)t->max_failures, reason);
-        reply_result(lt, link_number, msg->id, AUTH_RESULT_LOCKED, until, 0,
-                     identity_until > 0 ? "too many failed attempts for this identity"
-                                        : "too many failed attempts from this address");
+    struct login_counting_attempt attempt;
+    memset(&attempt, 0, sizeof(attempt));
+    memcpy(attempt.identity, msg->identity, sizeof(attempt.identity));
+    memcpy(attempt.user, msg->user, sizeof(attempt.user));
+    memcpy(attempt.source, msg->source, sizeof(attempt.source));
+    const char *wait = concurrent(lt, &attempt);
+    if (wait != NULL) {
+        login_log_failure(t->name, attempt.identity, attempt.user, attempt.source, 0,
+                          (unsigned)t->max_failures, wait);
+        reply_result(lt, link_number, msg->id, AUTH_RESULT_UNAVAILABLE, 0, 0, wait);
+        return;
+    }
+    char path[4200], detail[4300];
+    if (pam_enrolment_missing(t->pam_confdir, t->pam_service, attempt.user, path, sizeof(path))) {
+        snprintf(detail, sizeof(detail), "%s does not exist", path);
+        not_enrolled(lt, config, t, link_number, msg->id, &attempt, detail);
         return;
     }
     if (lt->count == LOGIN_TRANSACTIONS_MAX) {
         log_error("[%s] second factor: %d logins already running; refusing \"%s\"", t->name,
-                  LOGIN_TRANSACTIONS_MAX, msg->identity);
+                  LOGIN_TRANSACTIONS_MAX, attempt.identity);
         reply_result(lt, link_number, msg->id, AUTH_RESULT_UNAVAILABLE, 0, 0,
                      "the login service is busy; try again shortly");
+        return;
+    }
+    struct login_counting_reply refusal;
+    if (login_counting_start(lt->counting, config, t, &attempt, &refusal) < 0) {
+        reply_result(lt, link_number, msg->id, refusal.result, refusal.value, refusal.failures,
+                     refusal.text);
         return;
     }
     struct transaction *tx = calloc(1, sizeof(*tx));
@@ -384,6 +368,7 @@ void login_transactions_begin(struct login_transactions *lt, const struct config
         if (tx != NULL)
             EVP_MD_CTX_free(tx->answer_hash);
         free(tx);
+        login_counting_release(lt->counting, config, t->name, &attempt);
         reply_result(lt, link_number, msg->id, AUTH_RESULT_UNAVAILABLE, 0, 0, "out of memory");
         return;
     }
@@ -391,14 +376,13 @@ void login_transactions_begin(struct login_transactions *lt, const struct config
     tx->request_id = msg->id;
     tx->fd = -1;
     memcpy(tx->tunnel, msg->tunnel, sizeof(tx->tunnel));
-    memcpy(tx->identity, msg->identity, sizeof(tx->identity));
-    memcpy(tx->user, msg->user, sizeof(tx->user));
     memcpy(tx->sha256, msg->sha256, sizeof(tx->sha256));
-    memcpy(tx->source, msg->source, sizeof(tx->source));
+    tx->attempt = attempt;
     tx->pid = spawn_pam_child(t, msg, &tx->fd);
     if (tx->pid < 0) {
         EVP_MD_CTX_free(tx->answer_hash);
         free(tx);
+        login_counting_release(lt->counting, config, t->name, &attempt);
         reply_result(lt, link_number, msg->id, AUTH_RESULT_UNAVAILABLE, 0, 0,
                      "the login service could not start PAM");
         return;
@@ -406,7 +390,7 @@ void login_transactions_begin(struct login_transactions *lt, const struct config
     tx->deadline_ms = event_loop_now_ms() + t->pam_timeout * 1000u;
     lt->list[lt->count++] = tx;
     log_debug("[%s] second factor: PAM login of \"%s\" as %s from %s (pid %d)", t->name,
-              tx->identity, tx->user, tx->source, (int)tx->pid);
+              tx->attempt.identity, tx->attempt.user, tx->attempt.source, (int)tx->pid);
 }
 
 static ssize_t find_transaction(const struct login_transactions *lt, uint64_t link_number,
@@ -433,8 +417,7 @@ void login_transactions_answer(struct login_transactions *lt, const struct confi
     tx->answers++;
     msg->id = 0;
     if (helper_msg_send(tx->fd, msg) < 0) {
-        finish(lt, config, (size_t)index, AUTH_RESULT_UNAVAILABLE,
-               "the PAM session ended unexpectedly");
+        abandon(lt, config, (size_t)index, "the PAM session ended unexpectedly", 1);
         return;
     }
     const struct tunnel_config *t = gated_tunnel(config, tx->tunnel);
@@ -442,11 +425,12 @@ void login_transactions_answer(struct login_transactions *lt, const struct confi
     tx->deadline_ms = event_loop_now_ms() + (t != NULL ? t->pam_timeout : 30) * 1000u;
 }
 
-void login_transactions_cancel(struct login_transactions *lt, uint64_t link_number, uint32_t id)
+void login_transactions_cancel(struct login_transactions *lt, const struct config *config,
+                               uint64_t link_number, uint32_t id)
 {
     ssize_t index = find_transaction(lt, link_number, id);
     if (index >= 0)
-        close_transaction(lt, (size_t)index);
+        abandon(lt, config, (size_t)index, "the client left in the middle of the attempt", 0);
 }
 
 void login_transactions_handshake_failure(struct login_transactions *lt,
@@ -454,31 +438,16 @@ void login_transactions_handshake_failure(struct login_transactions *lt,
                                           const struct helper_msg *msg)
 {
     const struct tunnel_config *t = gated_tunnel(config, msg->tunnel);
-    if (t == NULL || t->max_handshake_failures == 0)
-        return;
-    struct lock_policy_rules rules = { .window = t->failure_window,
-                                       .max_failures = (unsigned)t->max_handshake_failures,
-                                       .lockout = t->lockout };
-    struct lock_policy_verdict verdict;
-    if (lock_policy_record_failure(lock_table_policy(lt->locks), &rules, t->name,
-                                   LOCK_POLICY_HANDSHAKE, msg->source, NULL, 0, utc_time_now(),
-                                   &verdict) < 0 ||
-        !verdict.locked_now)
-        return;
-    struct alert_event event = {
-        .kind = ALERT_HANDSHAKE_FAILURES, .tunnel = t->name, .identity = "", .user = "",
-        .source = msg->source, .failures = verdict.failures, .level = verdict.level,
-        .until = verdict.locked_until,
-    };
-    raise_alert(lt, t, &event);
-    lock_table_save(lt->locks, config);
+    if (t != NULL && t->max_handshake_failures > 0)
+        login_counting_handshake_failure(lt->counting, config, t, msg->source);
 }
 
-void login_transactions_drop_link(struct login_transactions *lt, uint64_t link_number)
+void login_transactions_drop_link(struct login_transactions *lt, const struct config *config,
+                                  uint64_t link_number)
 {
     for (size_t i = 0; i < lt->count;) {
         if (lt->list[i]->link_number == link_number)
-            close_transaction(lt, i);
+            abandon(lt, config, i, "the worker went away in the middle of the attempt", 0);
         else
             i++;
     }
@@ -505,7 +474,7 @@ static void read_child(struct login_transactions *lt, const struct config *confi
     if (got < 0 && errno == EAGAIN)
         return;
     if (got <= 0) {
-        finish(lt, config, index, AUTH_RESULT_UNAVAILABLE, "the PAM session ended unexpectedly");
+        abandon(lt, config, index, "the PAM session ended unexpectedly", 1);
         return;
     }
     if (msg.type == HELPER_MSG_RESULT) {
@@ -514,11 +483,11 @@ static void read_child(struct login_transactions *lt, const struct config *confi
         return;
     }
     if (msg.type != HELPER_MSG_PROMPT || tx->awaiting_answer) {
-        finish(lt, config, index, AUTH_RESULT_UNAVAILABLE, "the PAM session broke the protocol");
+        abandon(lt, config, index, "the PAM session broke the protocol", 1);
         return;
     }
     if (++tx->messages > AUTH_MAX_MESSAGES) {
-        finish(lt, config, index, AUTH_RESULT_UNAVAILABLE, "PAM sent too many messages");
+        abandon(lt, config, index, "PAM sent too many messages", 1);
         return;
     }
     msg.id = tx->request_id;
@@ -551,14 +520,14 @@ void login_transactions_expire(struct login_transactions *lt, const struct confi
             continue;
         }
         if (tx->awaiting_answer) {
-            finish(lt, config, i, AUTH_RESULT_UNAVAILABLE, "no answer came in time");
+            abandon(lt, config, i, "no answer came in time", 1);
         } else {
             const struct tunnel_config *t = gated_tunnel(config, tx->tunnel);
             char reason[160];
             snprintf(reason, sizeof(reason), "PAM did not finish within pam_timeout (%llus)",
                      (unsigned long long)(t != NULL ? t->pam_timeout : 0));
             log_warning("[%s] second factor: PAM login of \"%s\" hung; killed it", tx->tunnel,
-                        tx->identity);
+                        tx->attempt.identity);
             finish(lt, config, i, AUTH_RESULT_TIMEOUT, reason);
         }
     }

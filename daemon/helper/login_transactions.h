@@ -4,11 +4,13 @@
  * deadline (pam_timeout inside PAM; the worker's answer timeout while a prompt is
  * out).
  *
- * The outcome is counted here: a grant clears the key's failures and is written into
- * the shared grants table; a failure counts against the identity and the address
- * (lock_policy), and a lock withdraws the identity's grants and raises an alert. Locked
- * identities and addresses never reach PAM. Refused handshakes a worker reports are
- * counted here too (max_handshake_failures).
+ * One login at a time per certificate identity and per local user, whatever the
+ * tunnel: a second one is refused ("another login for this identity is in progress").
+ * A user with no second-factor enrolment (pam_enrolment, or PAM's "user unknown") is
+ * refused plainly and nothing counted. Everything else is counted by login_counting:
+ * reserved at the start, settled by the outcome; an attempt abandoned after an answer
+ * reached PAM counts as failed. Refused handshakes a worker reports are counted there
+ * too (max_handshake_failures).
  *
  * Answers are hashed (salted, in memory) only to count the same code once, and every
  * buffer that held one is wiped. */
@@ -47,7 +49,9 @@ struct login_transactions *login_transactions_create(struct lock_table *locks,
 void login_transactions_free(struct login_transactions *logins);
 
 /* A worker on link LINK_NUMBER sent BEGIN (MSG) under CONFIG: starts the login, or
- * replies why not (no second factor here, locked, busy, no PAM child). */
+ * replies why not (no second factor here, another login of the identity or user
+ * running, no enrolment, locked, failures that cannot be counted, busy, no PAM
+ * child). */
 void login_transactions_begin(struct login_transactions *logins, const struct config *config,
                               uint64_t link_number, const struct helper_msg *msg);
 
@@ -56,9 +60,10 @@ void login_transactions_begin(struct login_transactions *logins, const struct co
 void login_transactions_answer(struct login_transactions *logins, const struct config *config,
                                uint64_t link_number, struct helper_msg *msg);
 
-/* A worker sent CANCEL for request ID: ends that login without a reply. */
-void login_transactions_cancel(struct login_transactions *logins, uint64_t link_number,
-                               uint32_t id);
+/* A worker sent CANCEL for request ID: ends that login without a reply (counted as
+ * failed when an answer had reached PAM, under CONFIG). */
+void login_transactions_cancel(struct login_transactions *logins, const struct config *config,
+                               uint64_t link_number, uint32_t id);
 
 /* A worker refused a handshake (MSG: tunnel, source): counts it against the tunnel's
  * max_handshake_failures and raises an alert when that many came in the window. */
@@ -66,8 +71,10 @@ void login_transactions_handshake_failure(struct login_transactions *logins,
                                           const struct config *config,
                                           const struct helper_msg *msg);
 
-/* Link LINK_NUMBER is gone: ends its logins without replies. */
-void login_transactions_drop_link(struct login_transactions *logins, uint64_t link_number);
+/* Link LINK_NUMBER is gone: ends its logins without replies (as
+ * login_transactions_cancel). */
+void login_transactions_drop_link(struct login_transactions *logins, const struct config *config,
+                                  uint64_t link_number);
 
 /* Fills FDS (ROOM entries) with the PAM children's sockets to watch for input and KEYS
  * with what login_transactions_ready needs to find each again. Returns how many. */

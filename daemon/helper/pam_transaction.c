@@ -101,8 +101,11 @@ static enum auth_result outcome_of_auth(int rc)
     switch (rc) {
     case PAM_SUCCESS:
         return AUTH_RESULT_GRANTED;
-    case PAM_AUTH_ERR:
     case PAM_USER_UNKNOWN:
+        /* No enrolment for the user (pam_oath: no line in the users file): no code
+         * could be right, so none is a guess. */
+        return AUTH_RESULT_UNMAPPED;
+    case PAM_AUTH_ERR:
     case PAM_MAXTRIES:
     case PAM_CRED_INSUFFICIENT:
     case PAM_PERM_DENIED:

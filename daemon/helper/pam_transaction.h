@@ -17,8 +17,9 @@ struct pam_transaction_params {
 
 /* Runs pam_start_confdir, PAM_RHOST/PAM_RUSER, pam_authenticate, pam_acct_mgmt and
  * pam_end for PARAMS, relaying the conversation over FD, and sends the RESULT
- * (GRANTED, DENIED, ACCOUNT_REFUSED or UNAVAILABLE, with PAM's reason). Answers are
- * wiped once PAM has them. Returns the exit status for the child. */
+ * (GRANTED, DENIED, ACCOUNT_REFUSED, UNAVAILABLE, or UNMAPPED when PAM does not know
+ * the user: no enrolment; with PAM's reason). Answers are wiped once PAM has them.
+ * Returns the exit status for the child. */
 int pam_transaction_run(int fd, const struct pam_transaction_params *params);
 
 #endif

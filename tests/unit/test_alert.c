@@ -44,6 +44,17 @@ static void test_lock_line(void **state)
     assert_non_null(strstr(line, "identity=\"bob X\" user=- source=192.0.2.7"));
     assert_non_null(strstr(line, "lock=source"));
     assert_null(strchr(line, '\n'));
+    struct alert_event user_lock = lock;
+    user_lock.kind = ALERT_USER_LOCKED;
+    alert_format(&user_lock, line, sizeof(line));
+    assert_non_null(strstr(line, "user=alice source=192.0.2.7 failures=5 "));
+    assert_non_null(strstr(line, " lock=user level=2"));
+    char env[16][ALERT_ENV_ENTRY_LEN];
+    size_t n = alert_environment(&user_lock, env, 16);
+    int kind_seen = 0;
+    for (size_t i = 0; i < n; i++)
+        kind_seen |= strcmp(env[i], "KTLSTUN_LOCK_KIND=user") == 0;
+    assert_true(kind_seen);
     struct alert_event handshakes = { .kind = ALERT_HANDSHAKE_FAILURES, .tunnel = "vpn",
                                       .identity = "", .user = "", .source = "2001:db8::9",
                                       .failures = 20, .level = 1, .until = 1700000600 };

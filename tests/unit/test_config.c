@@ -262,6 +262,7 @@ static void test_minimal_server_gets_defaults(void **state)
     assert_int_equal(config->global.shutdown_timeout, 30);
     assert_int_equal(config->global.metrics_enabled, 0);
     assert_int_equal(config->global.expiry_warning, 14 * 86400);
+    assert_int_equal(config->global.lock_table_size, 4096);
 
     assert_int_equal(config->tunnel_count, 1);
     const struct tunnel_config *t = &config->tunnels[0];
@@ -778,6 +779,13 @@ static void test_bad_global_values(void **state)
     config = load_good("[global]\nmetrics_listen = [::1]:9100\n" SERVER_TUNNEL);
     assert_string_equal(config->global.metrics_listen.host, "::1");
     config_free(config);
+    config = load_good("[global]\nlock_table_size = 100\n" SERVER_TUNNEL);
+    assert_int_equal(config->global.lock_table_size, 100);
+    config_free(config);
+    assert_errors("[global]\nlock_table_size = 15\n" SERVER_TUNNEL,
+                  ":2: [global] lock_table_size: '15' is not a whole number from 16 to 65536\n");
+    assert_errors("[global]\nlock_table_size = 65537\n" SERVER_TUNNEL,
+                  ":2: [global] lock_table_size: '65537' is not a whole number from 16 to 65536\n");
 }
 
 /* ---------------------------------------------------------------- structure errors */

@@ -1,6 +1,8 @@
-/* lock_policy: counting in the window, the same code once per window, locks that double
- * up to 24 h, level resets, success, unlock, address locks that need two identities,
- * a full table, listing, pruning, and records handed to and from lock_state. */
+/* lock_policy: counting in the window, the same code once per time step, locks that
+ * double up to 24 h, level resets, reservations of running attempts, success that lifts
+ * nothing a concurrent failure imposed, unlock, address and user locks that need two
+ * identities, budgets per kind in a full table, listing, pruning, and records handed
+ * to and from lock_state. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -15,8 +17,8 @@
 #include "helper/lock_policy.h"
 
 #define T0 1700000000
-#define MINUTE 60
-#define HOUR 3600
+#define MINUTE ((int64_t)60)
+#define HOUR ((int64_t)3600)
 
 static const struct lock_policy_rules rules = { .window = 15 * MINUTE, .max_failures = 3,
                                                .lockout = 10 * MINUTE };
@@ -37,6 +39,30 @@ static struct lock_policy_verdict fail_at(struct lock_policy *t, const char *key
     struct lock_policy_verdict v;
     assert_int_equal(lock_policy_record_failure(t, &rules, "vpn", LOCK_POLICY_IDENTITY, key,
                                                 code < 0 ? NULL : hash_of(code), 0, when, &v),
+                     0);
+    return v;
+}
+
+/* An attempt of KEY starting at WHEN: its serial (it must get a reservation). */
+static uint64_t reserve_at(struct lock_policy *t, const char *key, int64_t when)
+{
+    uint64_t serial;
+    int64_t until;
+    assert_int_equal(lock_policy_reserve(t, &rules, "vpn", LOCK_POLICY_IDENTITY, key, 0, when,
+                                         &serial, &until),
+                     LOCK_POLICY_RESERVED);
+    assert_true(serial != 0);
+    assert_int_equal(until, 0);
+    return serial;
+}
+
+static struct lock_policy_verdict settle_at(struct lock_policy *t, const char *key,
+                                            uint64_t serial, int code, int64_t when)
+{
+    struct lock_policy_verdict v;
+    assert_int_equal(lock_policy_settle_failure(t, &rules, "vpn", LOCK_POLICY_IDENTITY, key,
+                                                serial, code < 0 ? NULL : hash_of(code), 0,
+                                                when, &v),
                      0);
     return v;
 }
@@ -178,8 +204,13 @@ static void test_success_resets_count_and_level(void **state)
     int64_t when = T0 + 2 + length;
     fail_at(t, "alice", 1, when);
     fail_at(t, "alice", 2, when + 1);
-    assert_int_equal(lock_policy_record_success(t, "vpn", LOCK_POLICY_IDENTITY, "alice"), 1);
-    assert_int_equal(lock_policy_record_success(t, "vpn", LOCK_POLICY_IDENTITY, "alice"), 0);
+    uint64_t serial = reserve_at(t, "alice", when + 2);
+    assert_int_equal(lock_policy_record_success(t, "vpn", LOCK_POLICY_IDENTITY, "alice", serial,
+                                                when + 2),
+                     1);
+    assert_int_equal(lock_policy_record_success(t, "vpn", LOCK_POLICY_IDENTITY, "alice", serial,
+                                                when + 2),
+                     0);
     /* Two more failures no longer lock; and the next lock is a first one again. */
     assert_false(fail_at(t, "alice", 3, when + 2).locked_now);
     assert_false(fail_at(t, "alice", 4, when + 3).locked_now);
@@ -455,11 +486,13 @@ static void test_full_table_refuses_new_keys(void **state)
     (void)state;
     struct lock_policy *t = lock_policy_create();
     char key[32];
-    for (int i = 0; i < LOCK_POLICY_MAX_RECORDS; i++) {
+    /* Identities and users share half the table. */
+    const int people = LOCK_POLICY_MAX_RECORDS / 2;
+    for (int i = 0; i < people; i++) {
         snprintf(key, sizeof(key), "user%d", i);
         assert_true(fail_at(t, key, 1, T0).counted);
     }
-    assert_int_equal(lock_policy_count(t), LOCK_POLICY_MAX_RECORDS);
+    assert_int_equal(lock_policy_count(t), people);
     struct lock_policy_verdict v;
     assert_int_equal(lock_policy_record_failure(t, &rules, "vpn", LOCK_POLICY_IDENTITY, "newcomer",
                                                 hash_of(1), 0, T0 + 1, &v),
@@ -467,13 +500,374 @@ static void test_full_table_refuses_new_keys(void **state)
     assert_false(v.counted);
     assert_false(v.locked_now);
     assert_int_equal(v.failures, 0);
+    assert_int_equal(lock_policy_record_failure(t, &rules, "vpn", LOCK_POLICY_USER, "newcomer",
+                                                hash_of(1), 0, T0 + 1, &v),
+                     -1);
+    uint64_t serial;
+    int64_t until;
+    assert_int_equal(lock_policy_reserve(t, &rules, "vpn", LOCK_POLICY_IDENTITY, "newcomer", 0,
+                                         T0 + 1, &serial, &until),
+                     LOCK_POLICY_NO_ROOM);
+    assert_int_equal(serial, 0);
     /* Keys already in the table still count. */
     v = fail_at(t, "user0", 2, T0 + 2);
     assert_int_equal(v.failures, 2);
+    /* Addresses have budgets of their own. */
+    assert_int_equal(lock_policy_record_failure(t, &rules, "vpn", LOCK_POLICY_SOURCE, "192.0.2.7",
+                                                NULL, 1, T0 + 2, &v),
+                     0);
+    assert_int_equal(lock_policy_record_failure(t, &rules, "vpn", LOCK_POLICY_HANDSHAKE,
+                                                "192.0.2.7", NULL, 0, T0 + 2, &v),
+                     0);
     /* Once pruned, there is room again. */
     lock_policy_prune(t, T0 + HOUR, 15 * MINUTE);
     assert_int_equal(lock_policy_count(t), 0);
     assert_true(fail_at(t, "newcomer", 1, T0 + HOUR).counted);
+    lock_policy_free(t);
+}
+
+static void test_table_size_is_configurable(void **state)
+{
+    (void)state;
+    struct lock_policy *t = lock_policy_create();
+    char key[32];
+    /* 16 records: 8 for identities and users, 4 per address kind. */
+    lock_policy_set_max_records(t, 16);
+    for (int i = 0; i < 8; i++) {
+        snprintf(key, sizeof(key), "user%d", i);
+        assert_true(fail_at(t, key, 1, T0).counted);
+    }
+    struct lock_policy_verdict v;
+    assert_int_equal(lock_policy_record_failure(t, &rules, "vpn", LOCK_POLICY_IDENTITY, "newcomer",
+                                                hash_of(1), 0, T0 + 1, &v),
+                     -1);
+    /* 0 is the default size. */
+    lock_policy_set_max_records(t, 0);
+    assert_true(fail_at(t, "newcomer", 1, T0 + 1).counted);
+    lock_policy_free(t);
+}
+
+static void test_reservations_hold_the_budget_of_running_attempts(void **state)
+{
+    (void)state;
+    struct lock_policy *t = lock_policy_create();
+    /* Twenty attempts at once: max_failures (3) of them may run, the others wait. */
+    uint64_t running[3];
+    for (int i = 0; i < 3; i++)
+        running[i] = reserve_at(t, "alice", T0);
+    for (int i = 3; i < 20; i++) {
+        uint64_t serial = 77;
+        int64_t until = 77;
+        assert_int_equal(lock_policy_reserve(t, &rules, "vpn", LOCK_POLICY_IDENTITY, "alice", 0,
+                                             T0, &serial, &until),
+                         LOCK_POLICY_BUSY);
+        assert_int_equal(serial, 0);
+        assert_int_equal(until, 0);
+    }
+    /* Two wrong codes settle; the third attempt's right code leaves them counted. */
+    struct lock_policy_verdict v = settle_at(t, "alice", running[0], 1, T0 + 1);
+    assert_true(v.counted);
+    assert_int_equal(v.failures, 1);
+    v = settle_at(t, "alice", running[1], 2, T0 + 1);
+    assert_int_equal(v.failures, 2);
+    assert_false(v.locked_now);
+    assert_int_equal(lock_policy_record_success(t, "vpn", LOCK_POLICY_IDENTITY, "alice",
+                                                running[2], T0 + 2),
+                     1);
+    v = fail_at(t, "alice", 3, T0 + 3);
+    assert_true(v.locked_now);
+    assert_int_equal(v.failures, 3);
+    /* A locked key takes no reservation. */
+    uint64_t serial;
+    int64_t until;
+    assert_int_equal(lock_policy_reserve(t, &rules, "vpn", LOCK_POLICY_IDENTITY, "alice", 0,
+                                         T0 + 4, &serial, &until),
+                     LOCK_POLICY_LOCKED);
+    assert_int_equal(serial, 0);
+    assert_int_equal(until, T0 + 3 + 10 * MINUTE);
+    lock_policy_free(t);
+}
+
+static void test_success_lifts_nothing_a_concurrent_failure_imposed(void **state)
+{
+    (void)state;
+    struct lock_policy *t = lock_policy_create();
+    fail_at(t, "alice", 1, T0);
+    fail_at(t, "alice", 2, T0 + 1);
+    uint64_t mine = reserve_at(t, "alice", T0 + 2);
+    /* Another attempt's failure (one that held no reservation) locks while mine runs. */
+    struct lock_policy_verdict v = fail_at(t, "alice", 3, T0 + 3);
+    assert_true(v.locked_now);
+    assert_int_equal(v.level, 1);
+    /* My right code: the reservation goes, the lock and its level stay. */
+    assert_int_equal(lock_policy_record_success(t, "vpn", LOCK_POLICY_IDENTITY, "alice", mine,
+                                                T0 + 4),
+                     1);
+    assert_int_equal(lock_policy_locked_until(t, "vpn", LOCK_POLICY_IDENTITY, "alice", T0 + 4),
+                     T0 + 3 + 10 * MINUTE);
+    unsigned level;
+    assert_int_equal(lock_again(t, T0 + 3 + 10 * MINUTE, &level), 20 * MINUTE);
+    assert_int_equal(level, 2);
+
+    /* An address: erin's attempt starts; carol's and dave's failures lock the address. */
+    struct lock_policy_rules by_address = rules;
+    by_address.min_tags = 2;
+    uint64_t carol = lock_policy_tag("carol"), dave = lock_policy_tag("dave");
+    assert_int_equal(lock_policy_record_failure(t, &by_address, "vpn", LOCK_POLICY_SOURCE,
+                                                "192.0.2.7", hash_of(1), carol, T0, &v),
+                     0);
+    uint64_t erin = lock_policy_serial(t);
+    assert_int_equal(lock_policy_record_failure(t, &by_address, "vpn", LOCK_POLICY_SOURCE,
+                                                "192.0.2.7", hash_of(2), carol, T0 + 1, &v),
+                     0);
+    assert_int_equal(lock_policy_record_failure(t, &by_address, "vpn", LOCK_POLICY_SOURCE,
+                                                "192.0.2.7", hash_of(3), dave, T0 + 2, &v),
+                     0);
+    assert_true(v.locked_now);
+    lock_policy_record_success(t, "vpn", LOCK_POLICY_SOURCE, "192.0.2.7", erin, T0 + 3);
+    assert_int_equal(lock_policy_locked_until(t, "vpn", LOCK_POLICY_SOURCE, "192.0.2.7", T0 + 3),
+                     T0 + 2 + 10 * MINUTE);
+    struct lock_policy_entry entry;
+    memset(&entry, 0, sizeof(entry));
+    for (size_t i = 0; i < lock_policy_count(t); i++) {
+        lock_policy_get(t, i, &entry);
+        if (entry.kind == LOCK_POLICY_SOURCE)
+            break;
+    }
+    assert_int_equal(entry.kind, LOCK_POLICY_SOURCE);
+    assert_int_equal(entry.level, 1);
+    lock_policy_free(t);
+}
+
+static void test_success_clears_only_what_came_before_it(void **state)
+{
+    (void)state;
+    struct lock_policy *t = lock_policy_create();
+    struct lock_policy_rules by_address = rules;
+    by_address.min_tags = 2;
+    struct lock_policy_verdict v;
+    uint64_t carol = lock_policy_tag("carol"), dave = lock_policy_tag("dave");
+    assert_int_equal(lock_policy_record_failure(t, &by_address, "vpn", LOCK_POLICY_SOURCE,
+                                                "192.0.2.7", hash_of(1), carol, T0, &v),
+                     0);
+    uint64_t erin = lock_policy_serial(t);
+    assert_int_equal(lock_policy_record_failure(t, &by_address, "vpn", LOCK_POLICY_SOURCE,
+                                                "192.0.2.7", hash_of(2), dave, T0 + 1, &v),
+                     0);
+    /* Carol's failure came before erin's attempt started: cleared. Dave's stays. */
+    assert_int_equal(lock_policy_record_success(t, "vpn", LOCK_POLICY_SOURCE, "192.0.2.7", erin,
+                                                T0 + 2),
+                     1);
+    assert_int_equal(lock_policy_record_failure(t, &by_address, "vpn", LOCK_POLICY_SOURCE,
+                                                "192.0.2.7", hash_of(3), carol, T0 + 3, &v),
+                     0);
+    assert_int_equal(v.failures, 2);
+    assert_false(v.locked_now);
+    assert_int_equal(lock_policy_record_failure(t, &by_address, "vpn", LOCK_POLICY_SOURCE,
+                                                "192.0.2.7", hash_of(4), carol, T0 + 4, &v),
+                     0);
+    assert_true(v.locked_now);
+    /* No serial, no success. */
+    assert_int_equal(lock_policy_record_success(t, "vpn", LOCK_POLICY_SOURCE, "192.0.2.7", 0,
+                                                T0 + 5),
+                     0);
+    assert_int_equal(lock_policy_record_success(t, "vpn", LOCK_POLICY_SOURCE, "192.0.2.8", erin,
+                                                T0 + 5),
+                     0);
+    lock_policy_free(t);
+}
+
+static void test_release_drops_only_the_reservation(void **state)
+{
+    (void)state;
+    struct lock_policy *t = lock_policy_create();
+    uint64_t serial = reserve_at(t, "alice", T0);
+    fail_at(t, "alice", 1, T0 + 1);
+    assert_int_equal(lock_policy_release(t, "vpn", LOCK_POLICY_IDENTITY, "alice", serial), 1);
+    assert_int_equal(lock_policy_release(t, "vpn", LOCK_POLICY_IDENTITY, "alice", serial), 0);
+    assert_int_equal(lock_policy_release(t, "vpn", LOCK_POLICY_IDENTITY, "bob", serial), 0);
+    struct lock_policy_entry entry;
+    lock_policy_get(t, 0, &entry);
+    assert_int_equal(entry.count, 1);
+    assert_int_equal(entry.times[0], T0 + 1);
+    /* Settling a reservation that is gone counts a new failure. */
+    struct lock_policy_verdict v = settle_at(t, "alice", serial, 2, T0 + 2);
+    assert_true(v.counted);
+    assert_int_equal(v.failures, 2);
+    lock_policy_free(t);
+}
+
+static void test_reservations_are_kept_and_saved(void **state)
+{
+    (void)state;
+    struct lock_policy *t = lock_policy_create();
+    uint64_t serial = reserve_at(t, "alice", T0);
+    /* Saved as a failure at the attempt's start. */
+    struct lock_policy_entry entry;
+    lock_policy_get(t, 0, &entry);
+    assert_int_equal(entry.count, 1);
+    assert_int_equal(entry.times[0], T0);
+    /* It never ages out, and an unlock leaves it to its attempt. */
+    lock_policy_prune(t, T0 + 2 * HOUR, 15 * MINUTE);
+    assert_int_equal(lock_policy_count(t), 1);
+    assert_int_equal(lock_policy_unlock(t, "alice", T0 + 2 * HOUR), 0);
+    lock_policy_get(t, 0, &entry);
+    assert_int_equal(entry.count, 1);
+    /* The attempt fails: the reservation is the failure, counted once. */
+    struct lock_policy_verdict v = settle_at(t, "alice", serial, 1, T0 + 2 * HOUR);
+    assert_true(v.counted);
+    assert_int_equal(v.failures, 1);
+    lock_policy_get(t, 0, &entry);
+    assert_int_equal(entry.count, 1);
+    assert_int_equal(entry.times[0], T0 + 2 * HOUR);
+    /* After a restart it is a failure like the others. */
+    struct lock_policy *copy = lock_policy_create();
+    assert_int_equal(lock_policy_restore(copy, &entry), 0);
+    assert_int_equal(fail_at(copy, "alice", 2, T0 + 2 * HOUR + 1).failures, 2);
+    lock_policy_free(copy);
+    lock_policy_free(t);
+}
+
+static void test_restored_failures_at_the_limit_let_one_attempt_in(void **state)
+{
+    (void)state;
+    struct lock_policy *t = lock_policy_create();
+    /* Two failures and a running attempt's reservation, saved before a restart. */
+    struct lock_policy_entry entry = { .tunnel = "vpn", .kind = LOCK_POLICY_IDENTITY,
+                                       .key = "alice", .count = 3,
+                                       .times = { T0, T0 + 1, T0 + 2 } };
+    assert_int_equal(lock_policy_restore(t, &entry), 0);
+    uint64_t serial = reserve_at(t, "alice", T0 + 10);
+    struct lock_policy_verdict v = settle_at(t, "alice", serial, 9, T0 + 11);
+    assert_true(v.locked_now);
+    assert_int_equal(v.level, 1);
+    lock_policy_free(t);
+}
+
+static void test_same_answer_counts_once_per_time_step(void **state)
+{
+    (void)state;
+    struct lock_policy *t = lock_policy_create();
+    assert_true(fail_at(t, "alice", 7, T0).counted);
+    assert_false(fail_at(t, "alice", 7, T0 + LOCK_POLICY_SAME_ANSWER_SECONDS - 1).counted);
+    struct lock_policy_verdict v = fail_at(t, "alice", 7, T0 + LOCK_POLICY_SAME_ANSWER_SECONDS);
+    assert_true(v.counted);
+    assert_int_equal(v.failures, 2);
+    /* A rotating set of four wrong codes reaches five failures. */
+    struct lock_policy_rules five = { .window = 15 * MINUTE, .max_failures = 5,
+                                      .lockout = 10 * MINUTE };
+    int64_t when = T0;
+    for (int round = 0; round < 2 && !v.locked_now; round++) {
+        for (int code = 1; code <= 4 && !v.locked_now; code++) {
+            assert_int_equal(lock_policy_record_failure(t, &five, "vpn", LOCK_POLICY_IDENTITY,
+                                                        "bob", hash_of(code), 0, when, &v),
+                             0);
+            assert_true(v.counted);
+            when += 10;
+        }
+    }
+    assert_true(v.locked_now);
+    assert_int_equal(v.failures, 5);
+    lock_policy_free(t);
+}
+
+static void test_user_locks_need_two_identities(void **state)
+{
+    (void)state;
+    struct lock_policy *t = lock_policy_create();
+    struct lock_policy_rules by_user = rules;
+    by_user.min_tags = 2;
+    struct lock_policy_verdict v;
+    uint64_t laptop = lock_policy_tag("laptop"), phone = lock_policy_tag("phone");
+    /* One certificate's failures lock that certificate, not its user. */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(lock_policy_record_failure(t, &by_user, "vpn", LOCK_POLICY_USER, "bob",
+                                                    hash_of(i), laptop, T0 + i, &v),
+                         0);
+        assert_false(v.locked_now);
+    }
+    assert_int_equal(lock_policy_record_failure(t, &by_user, "vpn", LOCK_POLICY_USER, "bob",
+                                                hash_of(5), phone, T0 + 5, &v),
+                     0);
+    assert_true(v.locked_now);
+    assert_int_equal(v.failures, 4);
+    assert_int_equal(lock_policy_locked_until(t, "vpn", LOCK_POLICY_USER, "bob", T0 + 6),
+                     T0 + 5 + 10 * MINUTE);
+    assert_int_equal(lock_policy_locked_until(t, "vpn", LOCK_POLICY_IDENTITY, "bob", T0 + 6), 0);
+    char list[256];
+    assert_int_equal(lock_policy_list(t, T0 + 6, list, sizeof(list)), 1);
+    assert_string_equal(list, "vpn user bob until 1700000605 (level 1)\n");
+    assert_string_equal(lock_policy_kind_name(LOCK_POLICY_USER), "user");
+    assert_int_equal(lock_policy_unlock(t, "bob", T0 + 7), 1);
+    lock_policy_free(t);
+}
+
+static void test_address_records_make_room_oldest_first(void **state)
+{
+    (void)state;
+    struct lock_policy *t = lock_policy_create();
+    lock_policy_set_max_records(t, 16);   /* 8 identities and users, 4 + 4 addresses */
+    struct lock_policy_rules once_a_minute = { .window = HOUR, .max_failures = 20,
+                                               .lockout = MINUTE };
+    struct lock_policy_verdict v;
+    char address[32];
+    for (int i = 0; i < 8; i++) {
+        snprintf(address, sizeof(address), "user%d", i);
+        assert_true(fail_at(t, address, 1, T0).counted);
+    }
+    /* Forty addresses: every refused handshake is recorded, the oldest make room. */
+    for (int i = 0; i < 40; i++) {
+        snprintf(address, sizeof(address), "10.0.0.%d", i);
+        assert_int_equal(lock_policy_record_failure(t, &once_a_minute, "vpn",
+                                                    LOCK_POLICY_HANDSHAKE, address, NULL, 0,
+                                                    T0 + i, &v),
+                         0);
+        assert_true(v.counted);
+    }
+    assert_int_equal(lock_policy_count(t), 8 + 4);
+    assert_int_equal(lock_policy_record_failure(t, &once_a_minute, "vpn", LOCK_POLICY_HANDSHAKE,
+                                                "10.0.0.39", NULL, 0, T0 + 41, &v),
+                     0);
+    assert_int_equal(v.failures, 2);
+    assert_int_equal(lock_policy_record_failure(t, &once_a_minute, "vpn", LOCK_POLICY_HANDSHAKE,
+                                                "10.0.0.0", NULL, 0, T0 + 42, &v),
+                     0);
+    assert_int_equal(v.failures, 1);
+    /* The identities are all still there and count. */
+    for (int i = 0; i < 8; i++) {
+        snprintf(address, sizeof(address), "user%d", i);
+        assert_int_equal(fail_at(t, address, 2, T0 + 50).failures, 2);
+    }
+    /* An address whose attempt is running is never dropped; when all are, no room. */
+    struct lock_policy_rules by_address = rules;
+    by_address.min_tags = 2;
+    uint64_t serials[4], serial;
+    int64_t until;
+    for (int i = 0; i < 4; i++) {
+        snprintf(address, sizeof(address), "192.0.2.%d", i);
+        assert_int_equal(lock_policy_reserve(t, &by_address, "vpn", LOCK_POLICY_SOURCE, address,
+                                             1, T0 + i, &serials[i], &until),
+                         LOCK_POLICY_RESERVED);
+    }
+    assert_int_equal(lock_policy_reserve(t, &by_address, "vpn", LOCK_POLICY_SOURCE,
+                                         "192.0.2.99", 1, T0 + 60, &serial, &until),
+                     LOCK_POLICY_NO_ROOM);
+    assert_int_equal(lock_policy_record_failure(t, &by_address, "vpn", LOCK_POLICY_SOURCE,
+                                                "192.0.2.99", NULL, 1, T0 + 60, &v),
+                     -1);
+    /* 192.0.2.2's attempt fails: it holds no reservation any more and gives way. */
+    assert_int_equal(lock_policy_settle_failure(t, &by_address, "vpn", LOCK_POLICY_SOURCE,
+                                                "192.0.2.2", serials[2], NULL, 1, T0 + 61, &v),
+                     0);
+    assert_int_equal(lock_policy_record_failure(t, &by_address, "vpn", LOCK_POLICY_SOURCE,
+                                                "192.0.2.99", NULL, 1, T0 + 62, &v),
+                     0);
+    assert_int_equal(lock_policy_release(t, "vpn", LOCK_POLICY_SOURCE, "192.0.2.2", serials[2]), 0);
+    for (int i = 0; i < 4; i++) {
+        snprintf(address, sizeof(address), "192.0.2.%d", i);
+        assert_int_equal(lock_policy_release(t, "vpn", LOCK_POLICY_SOURCE, address, serials[i]),
+                         i != 2);
+    }
     lock_policy_free(t);
 }
 
@@ -634,6 +1028,16 @@ int main(void)
         cmocka_unit_test(test_unlock_covers_every_tunnel_and_kind),
         cmocka_unit_test(test_source_tags_count_within_the_window),
         cmocka_unit_test(test_full_table_refuses_new_keys),
+        cmocka_unit_test(test_table_size_is_configurable),
+        cmocka_unit_test(test_reservations_hold_the_budget_of_running_attempts),
+        cmocka_unit_test(test_success_lifts_nothing_a_concurrent_failure_imposed),
+        cmocka_unit_test(test_success_clears_only_what_came_before_it),
+        cmocka_unit_test(test_release_drops_only_the_reservation),
+        cmocka_unit_test(test_reservations_are_kept_and_saved),
+        cmocka_unit_test(test_restored_failures_at_the_limit_let_one_attempt_in),
+        cmocka_unit_test(test_same_answer_counts_once_per_time_step),
+        cmocka_unit_test(test_user_locks_need_two_identities),
+        cmocka_unit_test(test_address_records_make_room_oldest_first),
         cmocka_unit_test(test_list_shows_the_locks_in_force),
         cmocka_unit_test(test_prune_keeps_locks_and_young_failures),
         cmocka_unit_test(test_entries_carry_everything_but_the_answers),
