@@ -143,7 +143,7 @@ awk -v kernel="$kernel" -v when="$(date -u '+%Y-%m-%d %H:%M UTC')" '
                 server_kib[mode] = ps; client_kib[mode] = pc
             }
             ps = server_kib["ktls"]; pc = client_kib["ktls"]
-            printf "\nTarget (issue 6), 10 KB or less per idle offloaded tunnel: %s, %.2f KiB in " \
+            printf "\nGoal, 10 KB or less per idle offloaded tunnel: %s, %.2f KiB in " \
                    "the server tunnel and %.2f KiB in the client tunnel (%.0f and %.0f bytes). " \
                    "The kernel holds more per tunnel than that (above), most of it the TCP " \
                    "sockets every path has.\n", (ps * 1024 <= 10000 && pc * 1024 <= 10000) ? "met" : "**missed**",

@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cli/daemon_request.h"
 #include "cli/status_client.h"
 #include "config/config.h"
 #include "core/limits.h"
@@ -21,38 +22,6 @@ static void usage(FILE *out)
     fprintf(out, "usage: ktlstun disconnect IDENTITY|ADDRESS [-c FILE]\n"
                  "  IDENTITY  a certificate's CN (alice), subject (CN=alice,O=Example) or\n"
                  "            SHA-256 fingerprint; ADDRESS: a peer address, with or without port\n");
-}
-
-/* Sends REQUEST to the worker socket at PATH; its reply goes into REPLY (CAP bytes).
- * Returns 0, or -1 with errno when it does not answer. */
-static int ask(const char *path, const char *request, char *reply, size_t cap)
-{
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    if (strlen(path) >= sizeof(addr.sun_path)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(addr.sun_path, path, strlen(path) + 1);
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct timeval timeout = { .tv_sec = 5 };
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    int result = -1;
-    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 &&
-        send(fd, request, strlen(request), MSG_NOSIGNAL) >= 0) {
-        ssize_t got = recv(fd, reply, cap - 1, 0);
-        if (got > 0) {
-            reply[got] = '\0';
-            result = 0;
-        } else if (got == 0) {
-            errno = ECONNRESET;
-        }
-    }
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return result;
 }
 
 /* Asks every worker socket in DIR; adds up what they ended in *ENDED and sets *FAILED
@@ -68,7 +37,7 @@ static unsigned ask_every_worker(const char *dir, const char *request, unsigned 
     unsigned answered = 0;
     for (size_t i = 0; i < found.gl_pathc; i++) {
         char reply[CONTROL_PROTOCOL_REPLY_MAX];
-        if (ask(found.gl_pathv[i], request, reply, sizeof(reply)) < 0) {
+        if (daemon_request(found.gl_pathv[i], request, 5, reply, sizeof(reply)) < 0) {
             /* A worker that crashed leaves its socket behind until the parent reaps it. */
             if (errno == ECONNREFUSED || errno == ENOENT)
                 continue;

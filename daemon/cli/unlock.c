@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/daemon_request.h"
 #include "config/config.h"
 #include "helper/lock_policy.h"
 #include "helper/lock_state.h"
@@ -29,32 +30,13 @@ static void usage(FILE *out)
 /* Returns the daemon's answer in REPLY, or -1 with errno when nobody listens. */
 int unlock_ask_daemon(const char *runtime_dir, const char *request, char *reply, size_t cap)
 {
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    if ((size_t)snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/%s", runtime_dir,
-                         ADMIN_PROTOCOL_SOCKET) >= sizeof(addr.sun_path)) {
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", runtime_dir, ADMIN_PROTOCOL_SOCKET) >=
+        sizeof(path)) {
         errno = ENAMETOOLONG;
         return -1;
     }
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct timeval tv = { .tv_sec = 10 };
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    int result = -1;
-    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 &&
-        send(fd, request, strlen(request), MSG_NOSIGNAL) >= 0) {
-        ssize_t got = recv(fd, reply, cap - 1, 0);
-        if (got > 0) {
-            reply[got] = '\0';
-            result = 0;
-        } else if (got == 0) {
-            errno = ECONNRESET;
-        }
-    }
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return result;
+    return daemon_request(path, request, 10, reply, cap);
 }
 
 /* Returns 1 when REPLY's first line is STATUS. */
