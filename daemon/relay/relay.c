@@ -220,8 +220,9 @@ static int read_ended(struct relay *r, struct relay_direction *d)
 }
 
 /* Returns 1 when something moved, 0 when blocked, -1 on failure. */
-static int pump_from_tls(struct relay *r)
+static int pump_from_tls(void *relay)
 {
+    struct relay *r = relay;
     struct relay_direction *d = &r->from_tls;
     if (d->end > d->start) {
         ssize_t n = send(r->plain_fd, d->buffer + d->start, d->end - d->start, MSG_NOSIGNAL);
@@ -275,8 +276,9 @@ static int pump_from_tls(struct relay *r)
     return progress;
 }
 
-static int pump_to_tls(struct relay *r)
+static int pump_to_tls(void *relay)
 {
+    struct relay *r = relay;
     struct relay_direction *d = &r->to_tls;
     /* Records still waiting in the write buffer go first: it is bounded, and SSL_read
      * may have put a record of its own there (a KeyUpdate answer). */
@@ -371,25 +373,33 @@ static int pump_to_tls(struct relay *r)
     return -1;
 }
 
-enum relay_status relay_pump(struct relay *r)
+enum relay_status relay_take_turn(const struct relay_turn *turn)
 {
-    r->moved = 0;
-    uint64_t turn_start = r->from_tls.bytes + r->to_tls.bytes;
+    uint64_t turn_start = *turn->from_tls_bytes + *turn->to_tls_bytes;
     for (;;) {
-        int from = pump_from_tls(r);
-        int to = pump_to_tls(r);
+        int from = turn->pump_from_tls(turn->relay);
+        int to = turn->pump_to_tls(turn->relay);
         if (from < 0 || to < 0)
             return RELAY_FAILED;
         if (from == 0 && to == 0)
             break;
-        if (r->from_tls.bytes + r->to_tls.bytes - turn_start >= RELAY_TURN_BYTES)
+        if (*turn->from_tls_bytes + *turn->to_tls_bytes - turn_start >= RELAY_TURN_BYTES)
             return RELAY_YIELDED;
     }
-    if (r->from_tls.shut && r->to_tls.shut) {
-        note_reason(r, "closed by both sides", NULL);
-        return RELAY_FINISHED;
-    }
-    return RELAY_RUNNING;
+    if (!*turn->from_tls_shut || !*turn->to_tls_shut)
+        return RELAY_RUNNING;
+    relay_note_reason(turn->close_reason, turn->close_reason_len, "closed by both sides", NULL);
+    return RELAY_FINISHED;
+}
+
+enum relay_status relay_pump(struct relay *r)
+{
+    const struct relay_turn turn = {
+        r, pump_from_tls, pump_to_tls, &r->from_tls.bytes, &r->to_tls.bytes,
+        &r->from_tls.shut, &r->to_tls.shut, r->close_reason, sizeof(r->close_reason),
+    };
+    r->moved = 0;
+    return relay_take_turn(&turn);
 }
 
 void relay_release(struct relay *r)

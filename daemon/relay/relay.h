@@ -64,6 +64,23 @@ enum relay_status {
     RELAY_FAILED
 };
 
+/* One turn of a relay on either path: its two pumps (each moves what it can in one
+ * direction of RELAY and returns 1 on progress, 0 when waiting, -1 on failure) and the
+ * counters they advance. */
+struct relay_turn {
+    void *relay;
+    int (*pump_from_tls)(void *relay);
+    int (*pump_to_tls)(void *relay);
+    const uint64_t *from_tls_bytes, *to_tls_bytes;   /* delivered so far */
+    const int *from_tls_shut, *to_tls_shut;
+    char *close_reason;                              /* "closed by both sides" at the end */
+    size_t close_reason_len;
+};
+
+/* Pumps both directions until neither moves or RELAY_TURN_BYTES moved. Returns
+ * RELAY_FAILED, RELAY_YIELDED, RELAY_FINISHED (both directions shut) or RELAY_RUNNING. */
+enum relay_status relay_take_turn(const struct relay_turn *turn);
+
 /* Keeps the first notable event of a relay in REASON (LEN bytes): "WHAT" or
  * "WHAT: DETAIL"; later calls leave it alone. Shared by both relay paths. */
 void relay_note_reason(char *reason, size_t len, const char *what, const char *detail);

@@ -254,8 +254,9 @@ static ssize_t fill_pipe(struct splice_relay *r, struct splice_direction *d, int
 }
 
 /* Returns 1 when something moved, 0 when blocked, -1 on failure. */
-static int pump_from_tls(struct splice_relay *r)
+static int pump_from_tls(void *relay)
 {
+    struct splice_relay *r = relay;
     struct splice_direction *d = &r->from_tls;
     ssize_t drained = drain_pipe(r, d, r->plain_fd, "plain side write failed");
     if (drained < 0)
@@ -291,8 +292,9 @@ static int pump_from_tls(struct splice_relay *r)
     return -1;
 }
 
-static int pump_to_tls(struct splice_relay *r)
+static int pump_to_tls(void *relay)
 {
+    struct splice_relay *r = relay;
     struct splice_direction *d = &r->to_tls;
     if (d->in_pipe > 0 && r->tx_record_limit != 0 && r->tx_records >= r->tx_record_limit) {
         note_reason(r, "AES record limit for one key reached (RFC 8446 5.5); closing so "
@@ -333,23 +335,12 @@ static int pump_to_tls(struct splice_relay *r)
 
 enum relay_status relay_splice_pump(struct splice_relay *r)
 {
+    const struct relay_turn turn = {
+        r, pump_from_tls, pump_to_tls, &r->from_tls.bytes, &r->to_tls.bytes,
+        &r->from_tls.shut, &r->to_tls.shut, r->close_reason, sizeof(r->close_reason),
+    };
     r->moved = 0;
-    uint64_t turn_start = r->from_tls.bytes + r->to_tls.bytes;
-    for (;;) {
-        int from = pump_from_tls(r);
-        int to = pump_to_tls(r);
-        if (from < 0 || to < 0)
-            return RELAY_FAILED;
-        if (from == 0 && to == 0)
-            break;
-        if (r->from_tls.bytes + r->to_tls.bytes - turn_start >= RELAY_TURN_BYTES)
-            return RELAY_YIELDED;
-    }
-    if (r->from_tls.shut && r->to_tls.shut) {
-        note_reason(r, "closed by both sides", NULL);
-        return RELAY_FINISHED;
-    }
-    return RELAY_RUNNING;
+    return relay_take_turn(&turn);
 }
 
 void relay_splice_close_notify(struct splice_relay *r)
