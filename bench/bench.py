@@ -297,6 +297,10 @@ class Ktlstun(Peer):
         os.makedirs(state, exist_ok=True)
         workers = f"workers = {self.workers}\n" if self.workers else ""
         cert, key = ("server.pem", "server.key") if role == "server" else ("client.pem", "client.key")
+        # All load comes from one address here, by design: per-source limits off, as
+        # the peers have none.
+        per_source = ("max_connections_per_source = 0\nhandshake_rate_per_source = 0\n"
+                      if role == "server" else "")
         conf = self.write(f"{tag}.ini", f"""[global]
 state_dir = {state}
 runtime_dir = {state}
@@ -311,7 +315,7 @@ ca = {self.file('ca.pem')}
 tls_min_version = 1.3
 ciphersuites = {CIPHERSUITE}
 max_connections = 30000
-{extra}""")
+{per_source}{extra}""")
         proc = self.h.spawn(tag, [os.path.join(self.h.build, "ktlstund"), "-f", "-c", conf])
         self.h.wait_ready(proc, log_re=r"notice: ready")
         return proc

@@ -59,9 +59,9 @@ struct tunnel_config {
     uint64_t verify_cache;         /* seconds a verified chain is kept, 0 = off     */
     uint64_t max_connections;      /* default 10000                                 */
     /* Per source address (an IPv6 source is its /64); server tunnels; 0 = off. */
-    uint64_t max_connections_per_source;  /* concurrent, default 256                */
-    uint64_t handshake_rate_per_source;   /* new connections a second, default 50   */
-    uint64_t handshake_burst_per_source;  /* new connections at once, default 250   */
+    uint64_t max_connections_per_source;  /* concurrent, default 1024               */
+    uint64_t handshake_rate_per_source;   /* new connections a second, default 200  */
+    uint64_t handshake_burst_per_source;  /* new connections at once, default 400   */
     /* Second factor (server mode, see README "Second factor"). */
     enum second_factor second_factor;  /* default none                              */
     char *pam_service;             /* default "ktlstun"                             */

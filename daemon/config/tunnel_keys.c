@@ -19,9 +19,9 @@
  * once: room for a client tunnel that gathers a whole host's applications, while
  * one host alone can neither fill max_connections nor keep the workers busy with
  * handshakes. */
-#define DEFAULT_MAX_CONNECTIONS_PER_SOURCE 256
-#define DEFAULT_HANDSHAKE_RATE_PER_SOURCE 50
-#define DEFAULT_HANDSHAKE_BURST_PER_SOURCE 250
+#define DEFAULT_MAX_CONNECTIONS_PER_SOURCE 1024
+#define DEFAULT_HANDSHAKE_RATE_PER_SOURCE 200
+#define DEFAULT_HANDSHAKE_BURST_PER_SOURCE 400
 
 static int set_mode(struct config_loader *ld, const struct ini_section *section,
                     const struct ini_key *key, struct tunnel_config *tunnel)

@@ -9,6 +9,7 @@
 #define LIMIT_IDENTITY 256          /* bytes of a certificate identity (CN or subject) */
 #define LIMIT_USER_NAME 32          /* bytes of the local user a certificate maps to */
 #define LIMIT_SOURCE_ADDRESS 63     /* a peer address as text, without port */
+#define LIMIT_WORKER_SLOTS 512      /* workers alive at once, draining ones included */
 #define LIMIT_SHA256_HEX 64         /* a SHA-256 digest as lowercase hex */
 #define LIMIT_MAX_FAILURES 50       /* the highest max_failures, max_handshake_failures */
 #define LIMIT_LOCK_SECONDS 86400    /* the longest lock, doubling included: 24 h */

@@ -12,7 +12,7 @@
 struct shared_counts {
     _Atomic uint64_t total[CONN_LIMIT_TUNNEL_SLOTS];
     /* Each worker's own, so a dead worker's share can be taken off the total. */
-    _Atomic uint32_t per_tunnel[CONN_LIMIT_TUNNEL_SLOTS][CONN_LIMIT_WORKER_SLOTS];
+    _Atomic uint32_t per_tunnel[CONN_LIMIT_TUNNEL_SLOTS][LIMIT_WORKER_SLOTS];
 };
 
 /* The source table follows the counts in the same mapping. */
@@ -23,7 +23,7 @@ struct conn_limit {
     size_t shared_size;
     struct source_table *sources;                      /* inside the same mapping */
     char *tunnel_names[CONN_LIMIT_TUNNEL_SLOTS];       /* parent's bookkeeping */
-    unsigned char worker_used[CONN_LIMIT_WORKER_SLOTS];
+    unsigned char worker_used[LIMIT_WORKER_SLOTS];
 };
 
 struct conn_limit *conn_limit_create(void)
@@ -100,7 +100,7 @@ void conn_limit_forget_unused(struct conn_limit *limit, const char *const *keep,
 
 int conn_limit_take_worker_slot(struct conn_limit *limit)
 {
-    for (int i = 0; i < CONN_LIMIT_WORKER_SLOTS; i++) {
+    for (int i = 0; i < LIMIT_WORKER_SLOTS; i++) {
         if (!limit->worker_used[i]) {
             limit->worker_used[i] = 1;
             return i;

@@ -13,7 +13,6 @@
 #include "core/limits.h"
 #include "worker/source_table.h"
 
-#define CONN_LIMIT_WORKER_SLOTS 512
 #define CONN_LIMIT_TUNNEL_SLOTS LIMIT_TUNNELS
 
 struct conn_limit;

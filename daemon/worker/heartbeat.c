@@ -8,7 +8,7 @@
 #include "core/log.h"
 
 struct heartbeat {
-    _Atomic uint64_t stamps_ms[CONN_LIMIT_WORKER_SLOTS];
+    _Atomic uint64_t stamps_ms[LIMIT_WORKER_SLOTS];
 };
 
 struct heartbeat *heartbeat_create(void)

@@ -17,8 +17,12 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "core/limits.h"
+
 #define SOURCE_TABLE_SLOTS 65536
-#define SOURCE_TABLE_WINDOW 64
+/* A source keeps one count per worker it has connections on, and a bucket: its window
+ * holds them all even when every worker slot has some. */
+#define SOURCE_TABLE_WINDOW (LIMIT_WORKER_SLOTS + 2)
 
 struct source_table;
 

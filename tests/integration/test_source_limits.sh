@@ -100,7 +100,10 @@ summed=$(grep -oE 'tunnel=hs .*reason="handshake timed out after 2s" \(and [0-9]
     grep -oE '[0-9]+ more' | awk '{ s += $1 + 1 } END { print s + 0 }')
 note "handshake timeouts on [hs]: $written lines written, $summed summed up"
 assert_eq "$((written + summed))" 30 "handshake timeouts accounted for in the log"
-[ "$written" -le 20 ] || fail "$written handshake-timeout lines for 30 timeouts (at most 5 per worker)"
+# At most 5 lines per worker and 10 s window (test_log_limit counts that exactly); a
+# loaded machine can spread the 30 timeouts over two windows of each of 4 workers.
+[ "$written" -le 40 ] && [ "$written" -lt 30 ] ||
+    fail "$written handshake-timeout lines for 30 timeouts (at most 5 per worker and window)"
 written=$(log_count "$log" 'reason="max_connections_per_source \(8\) reached"$')
 summed=$(grep -oE 'reason="max_connections_per_source \(8\) reached" \(and [0-9]+ more' "$log" |
     grep -oE '[0-9]+ more' | awk '{ s += $1 + 1 } END { print s + 0 }')

@@ -293,9 +293,9 @@ static void test_minimal_server_gets_defaults(void **state)
     assert_int_equal(t->max_connection_lifetime, 0);
     assert_int_equal(t->verify_cache, 60);
     assert_int_equal(t->max_connections, 10000);
-    assert_int_equal(t->max_connections_per_source, 256);
-    assert_int_equal(t->handshake_rate_per_source, 50);
-    assert_int_equal(t->handshake_burst_per_source, 250);
+    assert_int_equal(t->max_connections_per_source, 1024);
+    assert_int_equal(t->handshake_rate_per_source, 200);
+    assert_int_equal(t->handshake_burst_per_source, 400);
     config_free(config);
 }
 

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "core/limits.h"
 #include "worker/source_table.h"
 
 #define T0 5000000u
@@ -148,6 +149,22 @@ static void test_refused_for_connections_costs_no_token(void **state)
     assert_int_equal(source_table_acquire(table, 0, 0, &a, &policy, T0), SOURCE_ADMITTED);
 }
 
+/* One source whose connections landed on every worker there can be (draining workers of
+ * many reloads, or one worker per core on a large machine) still gets in below its cap,
+ * with a rate limit on too. */
+static void test_one_source_on_every_worker(void **state)
+{
+    struct source_table *table = *state;
+    const struct source_policy policy = { .max_connections = 100000, .rate = 1000000, .burst = 1000000 };
+    struct source_key a = v4("192.0.2.7");
+    for (int worker = 0; worker < LIMIT_WORKER_SLOTS; worker++)
+        assert_int_equal(source_table_acquire(table, worker, 0, &a, &policy, T0), SOURCE_ADMITTED);
+    assert_int_equal(source_table_connections(table, 0, &a), LIMIT_WORKER_SLOTS);
+    for (int worker = 0; worker < LIMIT_WORKER_SLOTS; worker++)
+        source_table_release(table, worker, 0, &a);
+    assert_int_equal(source_table_connections(table, 0, &a), 0);
+}
+
 static void test_full_table_refuses_new_sources(void **state)
 {
     struct source_table *table = *state;
@@ -209,6 +226,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cap_counts_every_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate_and_burst, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_for_connections_costs_no_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_source_on_every_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_table_refuses_new_sources, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refilled_buckets_make_room, setup, teardown),
     };
