@@ -37,7 +37,14 @@ assert_log "$log" 'refused tunnel=flood .*reason="handshake timed out after 3s"'
 sleep 2
 after=$(rss_kb)
 note "worker RSS: $before kB before the flood, $peak kB with 2000 handshakes pending, $after kB after"
-[ "$after" -lt 20480 ] || fail "the worker kept $after kB after the flood (before: $before kB, peak: $peak kB)"
+# AddressSanitizer's allocator keeps freed memory in quarantine on purpose (and
+# malloc_trim does not reach it): what the worker gives back is measured on the normal
+# build only.
+if grep -qa __asan_init "$KTLSTUND"; then
+    note "sanitizer build: RSS after the flood not asserted"
+else
+    [ "$after" -lt 20480 ] || fail "the worker kept $after kB after the flood (before: $before kB, peak: $peak kB)"
+fi
 
 tls_echo "127.0.0.1:$port" "after-$RANDOM" "$TEST_DIR/after.out" "${CLIENT_ARGS[@]}" || fail "no echo after the flood"
 stop_ktlstund "$pid"
