@@ -152,6 +152,13 @@ static void answer_request(int fd, struct lock_table *locks, const struct config
     ssize_t got = recv(fd, request, sizeof(request) - 1, MSG_DONTWAIT);
     if (got <= 0)
         return;
+    char why[600], refusal[700];
+    if (lock_table_available(locks, why, sizeof(why)) < 0) {
+        snprintf(refusal, sizeof(refusal), "the lock state cannot be read, so no lock can be "
+                 "listed or lifted: %s\n", why);
+        reply(fd, ADMIN_PROTOCOL_ERROR, refusal);
+        return;
+    }
     request[got] = '\0';
     request[strcspn(request, "\n")] = '\0';
     if (strncmp(request, ADMIN_PROTOCOL_UNLOCK, unlock_len) == 0 && request[unlock_len] != '\0') {

@@ -67,6 +67,25 @@ static void drop_link(struct helper *h, size_t index)
     login_transactions_drop_link(h->logins, number);
 }
 
+/* Without the saved locks a login could try codes a lock forbids: refuse it (fail
+ * closed) until the state file can be read. Returns 1 when BEGIN was refused. */
+static int refuse_without_locks(struct helper *h, uint64_t link_number,
+                                const struct helper_msg *begin)
+{
+    char why[600];
+    if (lock_table_available(h->locks, why, sizeof(why)) == 0)
+        return 0;
+    log_error("[%s] second factor unavailable: lock state unreadable: %s; login of \"%s\" "
+              "refused", begin->tunnel, why, begin->identity);
+    static const char text[] = "the login service cannot read its lock state";
+    struct helper_msg reply;
+    helper_msg_init(&reply, HELPER_MSG_RESULT, begin->id);
+    reply.style = AUTH_RESULT_UNAVAILABLE;
+    helper_msg_set_text(&reply, text, sizeof(text) - 1);
+    send_to_worker(h, link_number, &reply);
+    return 1;
+}
+
 /* Returns -1 when the link must be dropped. */
 static int read_link(struct helper *h, size_t index)
 {
@@ -85,7 +104,8 @@ static int read_link(struct helper *h, size_t index)
         }
         switch (msg.type) {
         case HELPER_MSG_BEGIN:
-            login_transactions_begin(h->logins, h->config, link->number, &msg);
+            if (!refuse_without_locks(h, link->number, &msg))
+                login_transactions_begin(h->logins, h->config, link->number, &msg);
             break;
         case HELPER_MSG_ANSWER:
             login_transactions_answer(h->logins, h->config, link->number, &msg);

@@ -112,6 +112,9 @@ static int spawn_worker(struct supervisor *s, struct generation *gen)
             if (s->workers[i].pid != 0)
                 close(s->workers[i].rules_link);
         helper_process_close_in_child(s->helper);
+        /* Only the helper writes grants; a worker's view must not be able to. */
+        if (grants_make_read_only(s->grants) < 0)
+            _exit(EXIT_FAILURE);
         _exit(worker_run(gen, &s->shared, limit_slot));
     }
     if (s->shared.helper_link >= 0)
