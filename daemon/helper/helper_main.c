@@ -126,6 +126,20 @@ static int read_link(struct helper *h, size_t index)
     return 0;
 }
 
+static void reload_config(struct helper *h)
+{
+    char *errors = NULL;
+    struct config *config = config_load(h->config_path, &errors);
+    if (config == NULL) {
+        log_error("second factor: kept the previous configuration (%s has errors)",
+                  h->config_path);
+        free(errors);
+        return;
+    }
+    config_free(h->config);
+    h->config = config;
+}
+
 static void receive_link(struct helper *h)
 {
     char data[1];
@@ -141,8 +155,13 @@ static void receive_link(struct helper *h)
     if (got < 0)
         return;
     struct cmsghdr *cmsg = CMSG_FIRSTHDR(&hdr);
-    if (cmsg == NULL || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS)
+    if (cmsg == NULL || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) {
+        /* The parent may not be allowed to signal this process (another user): a
+         * reload comes as a message instead of SIGHUP. */
+        if (data[0] == HELPER_MAIN_RELOAD)
+            reload_config(h);
         return;
+    }
     int fd;
     memcpy(&fd, CMSG_DATA(cmsg), sizeof(fd));
     if (h->link_count == MAX_LINKS) {
@@ -152,20 +171,6 @@ static void receive_link(struct helper *h)
     }
     fcntl(fd, F_SETFL, O_NONBLOCK);
     h->links[h->link_count++] = (struct link){ .fd = fd, .number = ++h->next_link_number };
-}
-
-static void reload_config(struct helper *h)
-{
-    char *errors = NULL;
-    struct config *config = config_load(h->config_path, &errors);
-    if (config == NULL) {
-        log_error("second factor: kept the previous configuration (%s has errors)",
-                  h->config_path);
-        free(errors);
-        return;
-    }
-    config_free(h->config);
-    h->config = config;
 }
 
 static void reap_children(struct helper *h)
@@ -285,22 +290,8 @@ static int helper_loop(struct helper *h)
     return EXIT_SUCCESS;
 }
 
-/* Listening sockets inherited from the parent (tunnel listeners, systemd's) must not
- * stay open here: a removed tunnel's port would stay bound. */
-static void close_inherited_listeners(int keep)
-{
-    for (int fd = 3; fd < 4096; fd++) {
-        if (fd == keep)
-            continue;
-        int listening = 0;
-        socklen_t len = sizeof(listening);
-        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening)
-            close(fd);
-    }
-}
-
 int helper_main_run(int control_fd, const char *config_path, const struct config *config,
-                    struct grants *grants)
+                    struct grants *grants, int admin_fd)
 {
     int status = EXIT_FAILURE;
     struct helper *h = calloc(1, sizeof(*h));
@@ -308,7 +299,6 @@ int helper_main_run(int control_fd, const char *config_path, const struct config
         return status;
     h->control_fd = control_fd;
     h->signal_fd = -1;
-    close_inherited_listeners(control_fd);
 
     h->signal_fd = signals_open_fd();
     h->config_path = strdup(config_path);
@@ -318,6 +308,10 @@ int helper_main_run(int control_fd, const char *config_path, const struct config
     h->locks = lock_table_create();
     h->alerts = alert_commands_create();
     h->admin = admin_socket_create();
+    if (h->admin != NULL && admin_fd >= 0) {
+        admin_socket_adopt(h->admin, admin_fd);
+        admin_fd = -1;
+    }
     if (h->locks != NULL && h->alerts != NULL)
         h->logins = login_transactions_create(h->locks, grants, h->alerts, send_to_worker, h);
     if (h->signal_fd < 0 || h->config_path == NULL || h->config == NULL || h->locks == NULL ||
@@ -331,7 +325,6 @@ int helper_main_run(int control_fd, const char *config_path, const struct config
         log_warning("second factor helper: %u grant%s left half-written by the previous "
                     "helper cleared; those users log in again", repaired, repaired == 1 ? "" : "s");
     lock_table_load(h->locks, h->config->global.state_dir);
-    admin_socket_listen(h->admin, h->config->global.runtime_dir);
     status = helper_loop(h);
 out:
     login_transactions_free(h->logins);
@@ -345,5 +338,7 @@ out:
     config_free(h->config);
     free(h->config_path);
     free(h);
+    if (admin_fd >= 0)
+        close(admin_fd);
     return status;
 }

@@ -29,6 +29,7 @@
 #include "worker/status_server.h"
 #include "supervisor/systemd_sockets.h"
 #include "core/log.h"
+#include "core/privdrop.h"
 #include "core/event_loop.h"
 #include "core/signals.h"
 #include "worker/worker.h"
@@ -606,6 +607,10 @@ int supervisor_run(const char *config_path, struct config *config)
     /* Before the first worker, so every worker gets a link; a daemon without it
      * still serves, but gated tunnels refuse every login. */
     s->helper = helper_process_start(config_path, s->current->config, s->grants);
+    /* Switching users was needed for the helper only: what started with capabilities
+     * (the unit's ambient CAP_SETUID, CAP_SETGID) keeps none. Root keeps root. */
+    if (privdrop_clear_capabilities() < 0)
+        goto out;
     top_up_workers(s);
     if (count_workers(s, s->current, 0) == 0)
         goto out;
