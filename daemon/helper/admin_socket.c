@@ -147,14 +147,17 @@ static void answer_request(int fd, struct lock_table *locks, const struct config
     char request[LIMIT_IDENTITY + 32];
     struct ucred cred;
     socklen_t cred_len = sizeof(cred);
+    /* Read before any answer: closing on an unread request would reset the
+     * connection, and the peer would never see why. */
+    ssize_t got = recv(fd, request, sizeof(request) - 1, MSG_DONTWAIT);
+    if (got <= 0)
+        return;
+    /* The workers run as another user than the helper: they must fail this. */
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0 ||
         (cred.uid != 0 && cred.uid != geteuid())) {
         reply(fd, ADMIN_PROTOCOL_DENIED, "only root may change second-factor locks\n");
         return;
     }
-    ssize_t got = recv(fd, request, sizeof(request) - 1, MSG_DONTWAIT);
-    if (got <= 0)
-        return;
     char why[600], refusal[700];
     if (lock_table_available(locks, why, sizeof(why)) < 0) {
         snprintf(refusal, sizeof(refusal), "the lock state cannot be read, so no lock can be "
