@@ -72,15 +72,23 @@ int privdrop_can_switch(void)
     return read_capabilities(data) == 0 && holds(data, CAP_SETUID) && holds(data, CAP_SETGID);
 }
 
-int privdrop_clear_capabilities(void)
+int privdrop_clear_capabilities(uint64_t keep)
 {
     if (geteuid() == 0)
         return 0;
     struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3 };
-    struct __user_cap_data_struct data[2];
+    struct __user_cap_data_struct data[2], now[2];
+    if (read_capabilities(now) < 0) {
+        log_error("cannot read the capabilities: %s", strerror(errno));
+        return -1;
+    }
     memset(data, 0, sizeof(data));
-    /* Ambient first: the kernel keeps it a subset of permitted and inheritable anyway,
-     * but an ambient set left behind would come back in anything this process runs. */
+    for (int i = 0; i < 2; i++) {
+        uint32_t kept = (uint32_t)(keep >> (32 * i)) & now[i].permitted;
+        data[i].permitted = data[i].effective = kept;
+    }
+    /* Ambient first: an ambient set left behind would come back in anything this
+     * process runs. */
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) {
         log_error("cannot clear the ambient capabilities: %s", strerror(errno));
         return -1;
@@ -89,9 +97,9 @@ int privdrop_clear_capabilities(void)
         log_error("cannot give up capabilities: %s", strerror(errno));
         return -1;
     }
-    if (read_capabilities(data) < 0 || data[0].permitted != 0 || data[1].permitted != 0 ||
-        data[0].effective != 0 || data[1].effective != 0 || data[0].inheritable != 0 ||
-        data[1].inheritable != 0) {
+    if (read_capabilities(now) < 0 || now[0].permitted != data[0].permitted ||
+        now[1].permitted != data[1].permitted || now[0].inheritable != 0 ||
+        now[1].inheritable != 0) {
         log_error("capabilities are left after giving them up");
         return -1;
     }
@@ -124,7 +132,7 @@ int privdrop_apply(const struct privdrop_target *target)
                    getgid() == target->gid && getegid() == target->gid && !privdrop_can_switch());
     if (!already && switch_user(target) < 0)
         return -1;
-    if (privdrop_clear_capabilities() < 0)
+    if (privdrop_clear_capabilities(0) < 0)
         return -1;
     if (!target->enabled)
         return 0;

@@ -4,6 +4,7 @@
 #define KTLSTUN_PRIVDROP_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define PRIVDROP_MAX_GROUPS 32
@@ -38,8 +39,9 @@ int privdrop_can_switch(void);
 int privdrop_apply(const struct privdrop_target *target);
 
 /* Clears every capability of this process that is not root (permitted, effective,
- * inheritable, ambient) and checks that none is left; root keeps its own. Returns 0,
- * or -1 after logging. */
-int privdrop_clear_capabilities(void);
+ * inheritable, ambient) but those of KEEP it holds (bit N: capability N, e.g.
+ * 1ULL << CAP_NET_BIND_SERVICE), and checks that no other is left; root keeps its
+ * own. Returns 0, or -1 after logging. */
+int privdrop_clear_capabilities(uint64_t keep);
 
 #endif

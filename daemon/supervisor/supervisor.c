@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <linux/capability.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -608,8 +609,9 @@ int supervisor_run(const char *config_path, struct config *config)
      * still serves, but gated tunnels refuse every login. */
     s->helper = helper_process_start(config_path, s->current->config, s->grants);
     /* Switching users was needed for the helper only: what started with capabilities
-     * (the unit's ambient CAP_SETUID, CAP_SETGID) keeps none. Root keeps root. */
-    if (privdrop_clear_capabilities() < 0)
+     * (the unit's ambient CAP_SETUID, CAP_SETGID) keeps none but the one a reload may
+     * need to bind a new port below 1024, when a drop-in gave it. Root keeps root. */
+    if (privdrop_clear_capabilities(1ULL << CAP_NET_BIND_SERVICE) < 0)
         goto out;
     top_up_workers(s);
     if (count_workers(s, s->current, 0) == 0)
