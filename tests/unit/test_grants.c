@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -178,13 +179,18 @@ static int grants_mappings(char perms[5], void **start)
     if (maps == NULL)
         return -1;
     while (fgets(line, sizeof(line), maps) != NULL) {
-        unsigned long from;
-        char p[5];
-        if (strstr(line, "memfd:ktlstun-grants") == NULL || sscanf(line, "%lx-%*x %4s", &from, p) != 2)
+        char *end;
+        if (strstr(line, "memfd:ktlstun-grants") == NULL)
+            continue;
+        uintptr_t from = (uintptr_t)strtoull(line, &end, 16);
+        char *space = strchr(end, ' ');
+        if (*end != '-' || space == NULL || strlen(space) < 5)
             continue;
         count++;
-        memcpy(perms, p, 5);
-        *start = (void *)from;
+        memcpy(perms, space + 1, 4);
+        perms[4] = '\0';
+        /* The address as the kernel printed it: a pointer by way of its bytes. */
+        memcpy(start, &from, sizeof(*start));
     }
     fclose(maps);
     return count;
