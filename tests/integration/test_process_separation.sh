@@ -35,9 +35,10 @@ remove_users() {
     rm -rf "$unit_root"
 }
 trap 'rc=$?; remove_users; (exit $rc); cleanup' EXIT
-groupadd "$wuser" && useradd -M -N -g "$wuser" -s /usr/sbin/nologin "$wuser" || fail "cannot make $wuser"
-groupadd "$puser" && useradd -M -N -g "$puser" -G "$wuser" -s /usr/sbin/nologin "$puser" ||
-    fail "cannot make $puser"
+groupadd "$wuser" || fail "cannot make group $wuser"
+useradd -M -N -g "$wuser" -s /usr/sbin/nologin "$wuser" || fail "cannot make $wuser"
+groupadd "$puser" || fail "cannot make group $puser"
+useradd -M -N -g "$puser" -G "$wuser" -s /usr/sbin/nologin "$puser" || fail "cannot make $puser"
 useradd -M -N -s /usr/sbin/nologin "$person" || fail "cannot make $person"
 wuid=$(id -u "$wuser") puid=$(id -u "$puser")
 
@@ -160,9 +161,11 @@ note "the grants table: read-only in every worker, writable in the helper only"
 grants_mapping() { awk '/memfd:ktlstun-grants/ { print $2 }' "/proc/$1/maps"; }
 for w in $workers; do
     assert_eq "$(grants_mapping "$w")" "r--s" "worker $w's grants mapping"
-    if ls -l "/proc/$w/fd" 2>/dev/null | grep -q ktlstun-grants; then
-        fail "worker $w still holds the grants memfd"
-    fi
+    for fd in "/proc/$w/fd"/*; do
+        case $(readlink "$fd") in
+            *ktlstun-grants*) fail "worker $w still holds the grants memfd ($fd)" ;;
+        esac
+    done
 done
 assert_eq "$(grants_mapping "$helper")" "rw-s" "the helper's grants mapping"
 

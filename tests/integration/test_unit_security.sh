@@ -197,7 +197,8 @@ remove_unit_root() {
     groupdel "$pam_as_user" >/dev/null 2>&1 || true
 }
 trap 'rc=$?; remove_unit_root; (exit $rc); cleanup' EXIT
-groupadd "$pam_as_user" && useradd -M -N -g "$pam_as_user" -G "$run_as_group" -s /usr/sbin/nologin "$pam_as_user" ||
+groupadd "$pam_as_user" || fail "cannot make group $pam_as_user"
+useradd -M -N -g "$pam_as_user" -G "$run_as_group" -s /usr/sbin/nologin "$pam_as_user" ||
     fail "cannot make the helper's user $pam_as_user"
 chmod 0755 "$unit_root"
 etc="$unit_root/etc"
