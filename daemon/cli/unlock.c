@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +26,28 @@ static void usage(FILE *out)
                  "  --list    show the locks in force\n");
 }
 
-/* Returns the daemon's answer in REPLY, or -1 with errno when nobody listens. */
-int unlock_ask_daemon(const char *runtime_dir, const char *request, char *reply, size_t cap)
+/* Returns 1 when the process listening on FD is the PAM helper's user, root, or
+ * whoever runs this (a daemon started by hand as that user); 0 for anyone else, such
+ * as a worker that took the socket's path, whose answers would be lies. */
+static int trusted_listener(int fd, const char *path, const char *pam_user)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        return 0;
+    if (cred.uid == 0 || cred.uid == getuid())
+        return 1;
+    const struct passwd *pw = getpwnam(pam_user != NULL ? pam_user : CONFIG_DEFAULT_PAM_USER);
+    if (pw != NULL && pw->pw_uid == cred.uid)
+        return 1;
+    fprintf(stderr, "ktlstun: %s is served by uid %u, neither root nor the PAM helper's user "
+                    "(%s): not asking it\n", path, (unsigned)cred.uid,
+            pam_user != NULL ? pam_user : CONFIG_DEFAULT_PAM_USER);
+    return 0;
+}
+
+static int ask(const char *runtime_dir, const char *pam_user, const char *request, char *reply,
+               size_t cap)
 {
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
     if ((size_t)snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/%s", runtime_dir,
@@ -39,21 +60,33 @@ int unlock_ask_daemon(const char *runtime_dir, const char *request, char *reply,
         return -1;
     struct timeval tv = { .tv_sec = 10 };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    int result = -1;
-    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 &&
-        send(fd, request, strlen(request), MSG_NOSIGNAL) >= 0) {
-        ssize_t got = recv(fd, reply, cap - 1, 0);
-        if (got > 0) {
-            reply[got] = '\0';
-            result = 0;
-        } else if (got == 0) {
-            errno = ECONNRESET;
-        }
+    int result = -1, saved;
+    ssize_t got;
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+        goto out;
+    if (!trusted_listener(fd, addr.sun_path, pam_user)) {
+        errno = EPERM;
+        goto out;
     }
-    int saved = errno;
+    if (send(fd, request, strlen(request), MSG_NOSIGNAL) < 0)
+        goto out;
+    got = recv(fd, reply, cap - 1, 0);
+    if (got > 0) {
+        reply[got] = '\0';
+        result = 0;
+    } else if (got == 0) {
+        errno = ECONNRESET;
+    }
+out:
+    saved = errno;
     close(fd);
     errno = saved;
     return result;
+}
+
+int unlock_ask_daemon(const char *runtime_dir, const char *request, char *reply, size_t cap)
+{
+    return ask(runtime_dir, NULL, request, reply, cap);
 }
 
 /* Returns 1 when REPLY's first line is STATUS. */
@@ -172,7 +205,8 @@ int unlock_command(int argc, char **argv)
     else
         snprintf(request, sizeof(request), "%s%s", ADMIN_PROTOCOL_UNLOCK, key);
     int status;
-    if (unlock_ask_daemon(config->global.runtime_dir, request, reply, sizeof(reply)) == 0) {
+    if (ask(config->global.runtime_dir, config->global.pam_user, request, reply,
+            sizeof(reply)) == 0) {
         status = from_reply(reply);
     } else if (errno == ENOENT || errno == ECONNREFUSED) {
         status = edit_state_file(config->global.state_dir, key, list);

@@ -75,13 +75,23 @@ int admin_socket_bind(const char *runtime_dir)
     mode_t old_mask = umask(0077);
     int bound = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
     umask(old_mask);
-    if (bound < 0 || listen(fd, 8) < 0) {
+    if (bound < 0) {
         log_warning("cannot listen on %s (%s): `ktlstun unlock` will edit the lock state file "
                     "directly", path, strerror(errno));
         close(fd);
         return -1;
     }
     return fd;
+}
+
+int admin_socket_listen(int fd)
+{
+    if (listen(fd, 8) < 0) {
+        log_warning("cannot listen on the admin socket (%s): `ktlstun unlock` will edit the "
+                    "lock state file directly", strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 void admin_socket_adopt(struct admin_socket *admin, int listen_fd)

@@ -97,6 +97,12 @@ int helper_spawner_run(const struct helper_spawner_params *p)
                   p->user.user);
         return EXIT_FAILURE;
     }
+    /* Listening only now: a client's SO_PEERCRED names the listener at listen(), and
+     * `ktlstun unlock` must find the helper's user there, not the workers'. */
+    if (admin_fd >= 0 && admin_socket_listen(admin_fd) < 0) {
+        close(admin_fd);
+        admin_fd = -1;
+    }
     /* After the drop, which clears it. */
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     for (;;) {

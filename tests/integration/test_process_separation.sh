@@ -4,7 +4,8 @@
 # capabilities), the helper becomes pam_user and every process ends with no
 # capability. A process running as the workers' user then cannot read a one-time
 # password secret, cannot write the lock state, is refused by the admin socket that
-# `ktlstun unlock` uses, and a worker's view of the grants table is read-only (the
+# `ktlstun unlock` uses (and `ktlstun unlock` does not believe a worker that takes
+# that socket's path), and a worker's view of the grants table is read-only (the
 # unit test test_grants checks that mprotect() cannot make it writable).
 #
 # The users stand in for ktlstun and ktlstun-pam (sysusers.d/ktlstun.conf): made
@@ -155,6 +156,22 @@ grep -q 'alice' "$state" || fail "alice's failure count left the state file: $(c
 "$KTLSTUN" unlock alice -c "$conf" >"$TEST_DIR/unlock.out" 2>&1 ||
     [ $? = 1 ] || fail "root's ktlstun unlock failed: $(cat "$TEST_DIR/unlock.out")"
 assert_log "$TEST_DIR/unlock.out" "alice" "root's unlock answer"
+
+note "a worker that takes the admin socket's path is not believed"
+# /run/ktlstun is the workers' user's, so it can replace the socket; what it answers
+# must not reach the administrator as the helper's word.
+sock="$unit_root/run/second-factor.sock"
+as_worker rm -f "$sock" || fail "$wuser could not remove $sock (then this check tests nothing)"
+spawn "$TEST_DIR/fake-helper.out" setpriv --reuid="$wuser" --regid="$wuser" --clear-groups -- \
+    socat "UNIX-LISTEN:$sock,type=5,fork" SYSTEM:"echo ok; echo unlocked alice"
+for ((i = 0; i < 50 * SLOW; i++)); do [ -S "$sock" ] && break; sleep 0.1; done
+[ -S "$sock" ] || fail "the fake helper did not listen: $(cat "$TEST_DIR/fake-helper.out")"
+rc=0
+"$KTLSTUN" unlock alice -c "$conf" >"$TEST_DIR/unlock-fake.out" 2>&1 || rc=$?
+assert_eq "$rc" 2 "root's ktlstun unlock against a worker's socket"
+assert_contains "$(cat "$TEST_DIR/unlock-fake.out")" "neither root nor the PAM helper's user" \
+    "root's ktlstun unlock against a worker's socket"
+kill "$SPAWN_PID" 2>/dev/null || true
 
 note "the grants table: read-only in every worker, writable in the helper only"
 # grants_mapping PID: the permissions of PID's mappings of the grants memfd.
