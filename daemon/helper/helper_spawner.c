@@ -92,9 +92,11 @@ int helper_spawner_run(const struct helper_spawner_params *p)
     close_inherited_listeners(p->request_fd);
     int admin_fd = admin_socket_bind(p->config->global.runtime_dir);
     prepare_state_dir(p->config->global.state_dir, &p->user);
-    if (privdrop_apply(&p->user) < 0) {
+    /* Without a user of its own the helper stays as it was started (a root helper
+     * keeps what root's PAM modules may need); with one it gives up everything. */
+    if (p->user.enabled ? privdrop_apply(&p->user) < 0 : privdrop_clear_capabilities(0) < 0) {
         log_error("second factor: the PAM helper cannot run as %s; logins stay unavailable",
-                  p->user.user);
+                  p->user.enabled ? p->user.user : "the daemon's user without capabilities");
         return EXIT_FAILURE;
     }
     /* Listening only now: a client's SO_PEERCRED names the listener at listen(), and
