@@ -29,6 +29,7 @@ person="ksep${suffix}a"  # the local account alice's certificate maps to
 unit_root=$(mktemp -d /tmp/ktlstun-separation.XXXXXX)
 remove_users() {
     local u
+    stop_started_as "$wuser" "$puser"
     for u in "$person" "$puser" "$wuser"; do
         userdel "$u" >/dev/null 2>&1 || true
         groupdel "$u" >/dev/null 2>&1 || true

@@ -192,6 +192,7 @@ run_as_group=nogroup
 pam_as_user="kus$(printf '%05d' $(($$ % 100000)))pam"
 unit_root=$(mktemp -d /tmp/ktlstun-unit-security.XXXXXX)
 remove_unit_root() {
+    stop_started_as "$pam_as_user"
     rm -rf "$unit_root"
     userdel "$pam_as_user" >/dev/null 2>&1 || true
     groupdel "$pam_as_user" >/dev/null 2>&1 || true

@@ -12,6 +12,8 @@ sf_alice_vpn "max_failures = 2" "failure_window = 15m" "lockout = 10m"
 conf=$SF_CONF u_alice=$SF_USER
 sf_user pam
 pam_user=$SF_USER
+# The helper runs as a user lib.sh removes at exit: end the daemon first.
+trap 'sf_rc=$?; stop_started_as "$pam_user"; sf_cleanup; (exit $sf_rc); cleanup' EXIT
 # The helper runs as pam_user (as ktlstun-pam under the unit): it reads the config and
 # the PAM stack, rewrites alice's users file and owns state_dir.
 sed -i "/^\[global\]/a pam_user = $pam_user" "$conf"
