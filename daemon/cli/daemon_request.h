@@ -5,10 +5,16 @@
 
 #include <stddef.h>
 
+/* Decides, once connected, whether the process listening on FD may be asked:
+ * returns 1 to go on, 0 to give up (EPERM). */
+typedef int daemon_request_trust(int fd, const char *path, const void *arg);
+
 /* Sends REQUEST to the socket at PATH and waits up to TIMEOUT_S seconds for the reply,
- * which goes into REPLY (CAP bytes, NUL-terminated). Returns 0, or -1 with errno when
- * nobody listens there or no reply came (ECONNRESET when the daemon closed first). */
-int daemon_request(const char *path, const char *request, int timeout_s, char *reply,
-                   size_t cap);
+ * which goes into REPLY (CAP bytes, NUL-terminated). With TRUST, the listener is
+ * checked (TRUST(fd, PATH, ARG)) before anything is sent. Returns 0, or -1 with errno
+ * when nobody listens there, the listener is not trusted (EPERM) or no reply came
+ * (ECONNRESET when the daemon closed first). */
+int daemon_request(const char *path, const char *request, int timeout_s,
+                   daemon_request_trust *trust, const void *arg, char *reply, size_t cap);
 
 #endif

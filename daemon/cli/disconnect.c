@@ -37,7 +37,7 @@ static unsigned ask_every_worker(const char *dir, const char *request, unsigned 
     unsigned answered = 0;
     for (size_t i = 0; i < found.gl_pathc; i++) {
         char reply[CONTROL_PROTOCOL_REPLY_MAX];
-        if (daemon_request(found.gl_pathv[i], request, 5, reply, sizeof(reply)) < 0) {
+        if (daemon_request(found.gl_pathv[i], request, 5, NULL, NULL, reply, sizeof(reply)) < 0) {
             /* A worker that crashed leaves its socket behind until the parent reaps it. */
             if (errno == ECONNREFUSED || errno == ENOENT)
                 continue;

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +28,29 @@ static void usage(FILE *out)
                  "  --list    show the locks in force\n");
 }
 
-/* Returns the daemon's answer in REPLY, or -1 with errno when nobody listens. */
-int unlock_ask_daemon(const char *runtime_dir, const char *request, char *reply, size_t cap)
+/* Returns 1 when the process listening on FD is the PAM helper's user, root, or
+ * whoever runs this (a daemon started by hand as that user); 0 for anyone else, such
+ * as a worker that took the socket's path, whose answers would be lies. */
+static int trusted_listener(int fd, const char *path, const void *arg)
+{
+    const char *pam_user = arg;
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        return 0;
+    if (cred.uid == 0 || cred.uid == getuid())
+        return 1;
+    const struct passwd *pw = getpwnam(pam_user != NULL ? pam_user : CONFIG_DEFAULT_PAM_USER);
+    if (pw != NULL && pw->pw_uid == cred.uid)
+        return 1;
+    fprintf(stderr, "ktlstun: %s is served by uid %u, neither root nor the PAM helper's user "
+                    "(%s): not asking it\n", path, (unsigned)cred.uid,
+            pam_user != NULL ? pam_user : CONFIG_DEFAULT_PAM_USER);
+    return 0;
+}
+
+static int ask(const char *runtime_dir, const char *pam_user, const char *request, char *reply,
+               size_t cap)
 {
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     if ((size_t)snprintf(path, sizeof(path), "%s/%s", runtime_dir, ADMIN_PROTOCOL_SOCKET) >=
@@ -36,7 +58,12 @@ int unlock_ask_daemon(const char *runtime_dir, const char *request, char *reply,
         errno = ENAMETOOLONG;
         return -1;
     }
-    return daemon_request(path, request, 10, reply, cap);
+    return daemon_request(path, request, 10, trusted_listener, pam_user, reply, cap);
+}
+
+int unlock_ask_daemon(const char *runtime_dir, const char *request, char *reply, size_t cap)
+{
+    return ask(runtime_dir, NULL, request, reply, cap);
 }
 
 /* Returns 1 when REPLY's first line is STATUS. */
@@ -155,7 +182,8 @@ int unlock_command(int argc, char **argv)
     else
         snprintf(request, sizeof(request), "%s%s", ADMIN_PROTOCOL_UNLOCK, key);
     int status;
-    if (unlock_ask_daemon(config->global.runtime_dir, request, reply, sizeof(reply)) == 0) {
+    if (ask(config->global.runtime_dir, config->global.pam_user, request, reply,
+            sizeof(reply)) == 0) {
         status = from_reply(reply);
     } else if (errno == ENOENT || errno == ECONNREFUSED) {
         status = edit_state_file(config->global.state_dir, key, list);

@@ -329,6 +329,7 @@ void config_free(struct config *config)
     free(config->global.runtime_dir);
     free(config->global.user);
     free(config->global.group);
+    free(config->global.pam_user);
     free(config->path);
     free(config);
 }

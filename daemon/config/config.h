@@ -13,6 +13,8 @@
 #include "core/log.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/ktlstun/ktlstun.ini"
+/* The PAM helper's user when pam_user is not set (sysusers.d/ktlstun.conf makes it). */
+#define CONFIG_DEFAULT_PAM_USER "ktlstun-pam"
 
 enum tunnel_mode { TUNNEL_MODE_SERVER, TUNNEL_MODE_CLIENT };
 enum ktls_policy { KTLS_POLICY_AUTO, KTLS_POLICY_REQUIRE, KTLS_POLICY_OFF };
@@ -83,6 +85,7 @@ struct global_config {
     char *runtime_dir;             /* default /run/ktlstun */
     char *user;                    /* NULL = keep the starting user */
     char *group;                   /* NULL = the user's primary group */
+    char *pam_user;                /* the PAM helper's; NULL = CONFIG_DEFAULT_PAM_USER */
     unsigned workers;              /* default: number of online CPUs */
     uint64_t shutdown_timeout;     /* seconds SIGTERM waits for connections, default 30 */
     int metrics_enabled;           /* metrics_listen set */

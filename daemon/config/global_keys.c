@@ -59,8 +59,8 @@ static int lookup_missed(int error)
 }
 
 /* A typo in user= would otherwise surface only after binding, as a failed drop. */
-static int set_user(struct config_loader *ld, const struct ini_section *section,
-                    const struct ini_key *key, struct global_config *global)
+static int copy_existing_user(struct config_loader *ld, const struct ini_section *section,
+                              const struct ini_key *key, char **out)
 {
     if (config_loader_require_value(ld, section, key) < 0)
         return -1;
@@ -75,7 +75,19 @@ static int set_user(struct config_loader *ld, const struct ini_section *section,
                                 "cannot look up user '%s': %s", key->value, strerror(error));
         return -1;
     }
-    return config_loader_copy_string(ld, section, key, &global->user);
+    return config_loader_copy_string(ld, section, key, out);
+}
+
+static int set_user(struct config_loader *ld, const struct ini_section *section,
+                    const struct ini_key *key, struct global_config *global)
+{
+    return copy_existing_user(ld, section, key, &global->user);
+}
+
+static int set_pam_user(struct config_loader *ld, const struct ini_section *section,
+                        const struct ini_key *key, struct global_config *global)
+{
+    return copy_existing_user(ld, section, key, &global->pam_user);
 }
 
 static int set_group(struct config_loader *ld, const struct ini_section *section,
@@ -170,6 +182,7 @@ static const struct config_global_key global_keys[] = {
     { "runtime_dir", set_runtime_dir },
     { "user", set_user },
     { "group", set_group },
+    { "pam_user", set_pam_user },
     { "workers", set_workers },
     { "shutdown_timeout", set_shutdown_timeout },
     { "metrics_listen", set_metrics_listen },

@@ -26,7 +26,6 @@ struct connection {
 
 struct admin_socket {
     int listen_fd;
-    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     struct connection connections[ADMIN_SOCKET_MAX_CONNECTIONS];
 };
 
@@ -48,42 +47,56 @@ void admin_socket_free(struct admin_socket *admin)
     for (size_t i = 0; i < ADMIN_SOCKET_MAX_CONNECTIONS; i++)
         if (admin->connections[i].fd >= 0)
             close(admin->connections[i].fd);
-    if (admin->listen_fd >= 0) {
+    /* The path stays: the socket outlives this helper (helper_spawner holds it). */
+    if (admin->listen_fd >= 0)
         close(admin->listen_fd);
-        unlink(admin->path);
-    }
     free(admin);
 }
 
-void admin_socket_listen(struct admin_socket *admin, const char *runtime_dir)
+int admin_socket_bind(const char *runtime_dir)
 {
-    admin->listen_fd = -1;
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     if (mkdir(runtime_dir, 0755) < 0 && errno != EEXIST) {
         log_warning("cannot create runtime_dir %s (%s): `ktlstun unlock` will edit the lock "
                     "state file directly", runtime_dir, strerror(errno));
-        return;
+        return -1;
     }
-    if ((size_t)snprintf(admin->path, sizeof(admin->path), "%s/%s", runtime_dir,
-                         ADMIN_PROTOCOL_SOCKET) >= sizeof(admin->path)) {
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", runtime_dir, ADMIN_PROTOCOL_SOCKET) >=
+        sizeof(path)) {
         log_warning("runtime_dir %s is too long for a socket path", runtime_dir);
-        return;
+        return -1;
     }
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    memcpy(addr.sun_path, admin->path, strlen(admin->path) + 1);
+    memcpy(addr.sun_path, path, strlen(path) + 1);
     int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return;
-    unlink(admin->path);
+        return -1;
+    unlink(path);
     mode_t old_mask = umask(0077);
     int bound = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
     umask(old_mask);
-    if (bound < 0 || listen(fd, 8) < 0) {
+    if (bound < 0) {
         log_warning("cannot listen on %s (%s): `ktlstun unlock` will edit the lock state file "
-                    "directly", admin->path, strerror(errno));
+                    "directly", path, strerror(errno));
         close(fd);
-        return;
+        return -1;
     }
-    admin->listen_fd = fd;
+    return fd;
+}
+
+int admin_socket_listen(int fd)
+{
+    if (listen(fd, 8) < 0) {
+        log_warning("cannot listen on the admin socket (%s): `ktlstun unlock` will edit the "
+                    "lock state file directly", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+void admin_socket_adopt(struct admin_socket *admin, int listen_fd)
+{
+    admin->listen_fd = listen_fd;
 }
 
 size_t admin_socket_poll_fds(const struct admin_socket *admin, struct pollfd *fds,
@@ -144,14 +157,24 @@ static void answer_request(int fd, struct lock_table *locks, const struct config
     char request[LIMIT_IDENTITY + 32];
     struct ucred cred;
     socklen_t cred_len = sizeof(cred);
+    /* Read before any answer: closing on an unread request would reset the
+     * connection, and the peer would never see why. */
+    ssize_t got = recv(fd, request, sizeof(request) - 1, MSG_DONTWAIT);
+    if (got <= 0)
+        return;
+    /* The workers run as another user than the helper: they must fail this. */
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0 ||
         (cred.uid != 0 && cred.uid != geteuid())) {
         reply(fd, ADMIN_PROTOCOL_DENIED, "only root may change second-factor locks\n");
         return;
     }
-    ssize_t got = recv(fd, request, sizeof(request) - 1, MSG_DONTWAIT);
-    if (got <= 0)
+    char why[600], refusal[700];
+    if (lock_table_available(locks, why, sizeof(why)) < 0) {
+        snprintf(refusal, sizeof(refusal), "the lock state cannot be read, so no lock can be "
+                 "listed or lifted: %s\n", why);
+        reply(fd, ADMIN_PROTOCOL_ERROR, refusal);
         return;
+    }
     request[got] = '\0';
     request[strcspn(request, "\n")] = '\0';
     if (strncmp(request, ADMIN_PROTOCOL_UNLOCK, unlock_len) == 0 && request[unlock_len] != '\0') {

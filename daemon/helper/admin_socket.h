@@ -1,7 +1,10 @@
 /* admin_socket — the PAM helper's end of runtime_dir/second-factor.sock, where
  * `ktlstun unlock` lifts locks and lists them while the daemon runs (admin_protocol).
  *
- * Only root or the helper's own user may use it (SO_PEERCRED). At most
+ * Only root or the helper's own user may use it (SO_PEERCRED): a worker, which runs
+ * as another user, is refused even where the socket's mode lets it connect. The
+ * socket listens as the helper's user, so `ktlstun unlock` can tell the helper from a
+ * worker that took the path. At most
  * ADMIN_SOCKET_MAX_CONNECTIONS are open at once, each for one request and at most a
  * few seconds; nothing a client does can block the helper. Without the socket (no
  * runtime_dir), `ktlstun unlock` edits the state file instead. */
@@ -22,13 +25,24 @@ struct admin_socket;
 /* Returns a socket that listens nowhere yet, or NULL when out of memory. */
 struct admin_socket *admin_socket_create(void);
 
-/* Closes every connection and the listening socket, removes its path, and frees
- * ADMIN (NULL is fine). */
+/* Closes every connection and the listening socket and frees ADMIN (NULL is fine).
+ * The socket's path stays: the listening socket outlives one helper. */
 void admin_socket_free(struct admin_socket *admin);
 
-/* Creates RUNTIME_DIR when missing and listens on RUNTIME_DIR/second-factor.sock
- * (mode 0600). When it cannot, logs why and goes on without. */
-void admin_socket_listen(struct admin_socket *admin, const char *runtime_dir);
+/* Creates RUNTIME_DIR when missing and binds a socket to RUNTIME_DIR/second-factor.sock
+ * (mode 0600, owned by the caller: helper_spawner calls it before giving up its
+ * privileges). Returns the socket (non-blocking, close-on-exec; the caller owns it),
+ * or -1 after logging why: the helper then goes on without. */
+int admin_socket_bind(const char *runtime_dir);
+
+/* Makes FD (from admin_socket_bind) listen. Called as the helper's user: a client's
+ * SO_PEERCRED then names that user (`ktlstun unlock` checks it), whoever bound the
+ * path. Returns 0, or -1 after logging why. */
+int admin_socket_listen(int fd);
+
+/* ADMIN serves the listening socket LISTEN_FD (admin_socket_bind, admin_socket_listen),
+ * which it owns from now on. */
+void admin_socket_adopt(struct admin_socket *admin, int listen_fd);
 
 /* Fills FDS (ROOM entries) with the sockets to watch for input, the listening one
  * first, and KEYS with what admin_socket_ready needs to find each again. Returns how

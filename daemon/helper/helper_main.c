@@ -67,6 +67,25 @@ static void drop_link(struct helper *h, size_t index)
     login_transactions_drop_link(h->logins, h->config, number);
 }
 
+/* Without the saved locks a login could try codes a lock forbids: refuse it (fail
+ * closed) until the state file can be read. Returns 1 when BEGIN was refused. */
+static int refuse_without_locks(struct helper *h, uint64_t link_number,
+                                const struct helper_msg *begin)
+{
+    char why[600];
+    if (lock_table_available(h->locks, why, sizeof(why)) == 0)
+        return 0;
+    log_error("[%s] second factor unavailable: lock state unreadable: %s; login of \"%s\" "
+              "refused", begin->tunnel, why, begin->identity);
+    static const char text[] = "the login service cannot read its lock state";
+    struct helper_msg reply;
+    helper_msg_init(&reply, HELPER_MSG_RESULT, begin->id);
+    reply.style = AUTH_RESULT_UNAVAILABLE;
+    helper_msg_set_text(&reply, text, sizeof(text) - 1);
+    send_to_worker(h, link_number, &reply);
+    return 1;
+}
+
 /* Returns -1 when the link must be dropped. */
 static int read_link(struct helper *h, size_t index)
 {
@@ -85,7 +104,8 @@ static int read_link(struct helper *h, size_t index)
         }
         switch (msg.type) {
         case HELPER_MSG_BEGIN:
-            login_transactions_begin(h->logins, h->config, link->number, &msg);
+            if (!refuse_without_locks(h, link->number, &msg))
+                login_transactions_begin(h->logins, h->config, link->number, &msg);
             break;
         case HELPER_MSG_ANSWER:
             login_transactions_answer(h->logins, h->config, link->number, &msg);
@@ -106,6 +126,21 @@ static int read_link(struct helper *h, size_t index)
     return 0;
 }
 
+static void reload_config(struct helper *h)
+{
+    char *errors = NULL;
+    struct config *config = config_load(h->config_path, &errors);
+    if (config == NULL) {
+        log_error("second factor: kept the previous configuration (%s has errors)",
+                  h->config_path);
+        free(errors);
+        return;
+    }
+    config_free(h->config);
+    h->config = config;
+    lock_table_configure(h->locks, config);
+}
+
 static void receive_link(struct helper *h)
 {
     char data[1];
@@ -121,8 +156,13 @@ static void receive_link(struct helper *h)
     if (got < 0)
         return;
     struct cmsghdr *cmsg = CMSG_FIRSTHDR(&hdr);
-    if (cmsg == NULL || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS)
+    if (cmsg == NULL || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) {
+        /* The parent may not be allowed to signal this process (another user): a
+         * reload comes as a message instead of SIGHUP. */
+        if (data[0] == HELPER_MAIN_RELOAD)
+            reload_config(h);
         return;
+    }
     int fd;
     memcpy(&fd, CMSG_DATA(cmsg), sizeof(fd));
     if (h->link_count == MAX_LINKS) {
@@ -132,21 +172,6 @@ static void receive_link(struct helper *h)
     }
     fcntl(fd, F_SETFL, O_NONBLOCK);
     h->links[h->link_count++] = (struct link){ .fd = fd, .number = ++h->next_link_number };
-}
-
-static void reload_config(struct helper *h)
-{
-    char *errors = NULL;
-    struct config *config = config_load(h->config_path, &errors);
-    if (config == NULL) {
-        log_error("second factor: kept the previous configuration (%s has errors)",
-                  h->config_path);
-        free(errors);
-        return;
-    }
-    config_free(h->config);
-    h->config = config;
-    lock_table_configure(h->locks, config);
 }
 
 static void reap_children(struct helper *h)
@@ -266,22 +291,8 @@ static int helper_loop(struct helper *h)
     return EXIT_SUCCESS;
 }
 
-/* Listening sockets inherited from the parent (tunnel listeners, systemd's) must not
- * stay open here: a removed tunnel's port would stay bound. */
-static void close_inherited_listeners(int keep)
-{
-    for (int fd = 3; fd < 4096; fd++) {
-        if (fd == keep)
-            continue;
-        int listening = 0;
-        socklen_t len = sizeof(listening);
-        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening)
-            close(fd);
-    }
-}
-
 int helper_main_run(int control_fd, const char *config_path, const struct config *config,
-                    struct grants *grants)
+                    struct grants *grants, int admin_fd)
 {
     int status = EXIT_FAILURE;
     struct helper *h = calloc(1, sizeof(*h));
@@ -289,7 +300,6 @@ int helper_main_run(int control_fd, const char *config_path, const struct config
         return status;
     h->control_fd = control_fd;
     h->signal_fd = -1;
-    close_inherited_listeners(control_fd);
 
     h->signal_fd = signals_open_fd();
     h->config_path = strdup(config_path);
@@ -299,6 +309,10 @@ int helper_main_run(int control_fd, const char *config_path, const struct config
     h->locks = lock_table_create();
     h->alerts = alert_commands_create();
     h->admin = admin_socket_create();
+    if (h->admin != NULL && admin_fd >= 0) {
+        admin_socket_adopt(h->admin, admin_fd);
+        admin_fd = -1;
+    }
     if (h->locks != NULL && h->alerts != NULL)
         h->logins = login_transactions_create(h->locks, grants, h->alerts, send_to_worker, h);
     if (h->signal_fd < 0 || h->config_path == NULL || h->config == NULL || h->locks == NULL ||
@@ -312,7 +326,6 @@ int helper_main_run(int control_fd, const char *config_path, const struct config
         log_warning("second factor helper: %u grant%s left half-written by the previous "
                     "helper cleared; those users log in again", repaired, repaired == 1 ? "" : "s");
     lock_table_load(h->locks, h->config);
-    admin_socket_listen(h->admin, h->config->global.runtime_dir);
     status = helper_loop(h);
 out:
     login_transactions_free(h->logins);
@@ -326,5 +339,7 @@ out:
     config_free(h->config);
     free(h->config_path);
     free(h);
+    if (admin_fd >= 0)
+        close(admin_fd);
     return status;
 }

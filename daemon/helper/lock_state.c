@@ -117,7 +117,29 @@ int lock_state_save(const struct lock_policy *table, const char *path, char *err
         snprintf(err, errlen, "cannot create a file next to %s: %s", path, strerror(errno));
         goto out;
     }
-    if (fchmod(fd, 0600) < 0 || (file = fdopen(fd, "w")) == NULL) {
+    /* The new file takes the place of the old one with its owner and mode: `ktlstun
+     * unlock` run as root while the daemon is stopped must leave the file readable by
+     * the helper's user. The helper itself cannot give a file away; what it rewrites
+     * becomes its own (it owns state_dir). */
+    struct stat existing;
+    if (stat(path, &existing) == 0) {
+        if (fchown(fd, existing.st_uid, existing.st_gid) < 0 && geteuid() == 0) {
+            snprintf(err, errlen, "cannot give %s the owner of %s: %s", temp, path,
+                     strerror(errno));
+            goto out_unlink;
+        }
+        if (fchmod(fd, existing.st_mode & 07777) < 0) {
+            snprintf(err, errlen, "%s: %s", temp, strerror(errno));
+            goto out_unlink;
+        }
+    } else if (errno != ENOENT) {
+        snprintf(err, errlen, "cannot read the owner of %s: %s", path, strerror(errno));
+        goto out_unlink;
+    } else if (fchmod(fd, 0600) < 0) {
+        snprintf(err, errlen, "%s: %s", temp, strerror(errno));
+        goto out_unlink;
+    }
+    if ((file = fdopen(fd, "w")) == NULL) {
         snprintf(err, errlen, "%s: %s", temp, strerror(errno));
         goto out_unlink;
     }

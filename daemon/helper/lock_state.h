@@ -14,8 +14,10 @@
 #include "helper/lock_policy.h"
 
 /* Writes TABLE to PATH atomically (temporary file in the same directory, fsync,
- * rename, fsync of the directory), mode 0600. Returns 0, or -1 with the reason in
- * ERR (ERRLEN bytes). */
+ * rename, fsync of the directory). An existing PATH keeps its mode, and its owner and
+ * group when the caller may give them (root must: refused otherwise); a new one is
+ * mode 0600, owned by the caller. Returns 0, or -1 with the
+ * reason in ERR (ERRLEN bytes). */
 int lock_state_save(const struct lock_policy *table, const char *path, char *err, size_t errlen);
 
 /* Adds the records of PATH to TABLE. A missing file is an empty table. Returns the

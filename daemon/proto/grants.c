@@ -1,10 +1,13 @@
 #include "proto/grants.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/limits.h"
 #include "core/log.h"
@@ -26,26 +29,81 @@ struct grant_slot {
     struct grant_fields fields;
 };
 
-struct grants {
+/* The shared memory itself. */
+struct grants_map {
     _Atomic uint64_t withdrawals;   /* +1 after each write that may end a live grant */
     struct grant_slot slots[GRANTS_CAPACITY];
 };
 
+/* Each process's handle: its view of the map, and the memfd behind it until a worker
+ * trades its view for a read-only one. */
+struct grants {
+    struct grants_map *map;
+    int fd;
+};
+
 struct grants *grants_create(void)
 {
-    struct grants *table = mmap(NULL, sizeof(*table), PROT_READ | PROT_WRITE,
-                                MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (table == MAP_FAILED) {
-        log_error("second-factor grants: mmap: %s", strerror(errno));
+    struct grants *table = calloc(1, sizeof(*table));
+    if (table == NULL) {
+        log_error("second-factor grants: out of memory");
+        return NULL;
+    }
+    table->map = MAP_FAILED;
+    /* A memfd rather than anonymous memory: a worker can then map it again through
+     * a read-only descriptor, a view that mprotect() cannot make writable. */
+    table->fd = memfd_create("ktlstun-grants", MFD_CLOEXEC);
+    if (table->fd < 0 || ftruncate(table->fd, sizeof(struct grants_map)) < 0 ||
+        (table->map = mmap(NULL, sizeof(struct grants_map), PROT_READ | PROT_WRITE, MAP_SHARED,
+                           table->fd, 0)) == MAP_FAILED) {
+        log_error("second-factor grants: cannot map the table: %s", strerror(errno));
+        grants_free(table);
         return NULL;
     }
     return table;
 }
 
+int grants_make_read_only(struct grants *table)
+{
+    int result = -1;
+    int ro_fd = -1;
+    char path[64];
+    if (table->fd < 0) {
+        log_error("second-factor grants: the table's memfd is already closed");
+        return -1;
+    }
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", table->fd);
+    ro_fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (ro_fd < 0) {
+        log_error("second-factor grants: cannot reopen the table read-only (%s): %s", path,
+                  strerror(errno));
+        goto out;
+    }
+    void *view = mmap(NULL, sizeof(struct grants_map), PROT_READ, MAP_SHARED, ro_fd, 0);
+    if (view == MAP_FAILED) {
+        log_error("second-factor grants: cannot map the table read-only: %s", strerror(errno));
+        goto out;
+    }
+    munmap(table->map, sizeof(struct grants_map));
+    table->map = view;
+    close(table->fd);
+    table->fd = -1;
+    result = 0;
+out:
+    if (ro_fd >= 0)
+        close(ro_fd);
+    return result;
+}
+
 void grants_free(struct grants *table)
 {
-    if (table != NULL)
-        munmap(table, sizeof(*table));
+    if (table == NULL)
+        return;
+    if (table->map != MAP_FAILED)
+        munmap(table->map, sizeof(struct grants_map));
+    if (table->fd >= 0)
+        close(table->fd);
+    free(table);
 }
 
 /* A consistent copy of SLOT (the writer may be rewriting it concurrently). Returns
@@ -58,10 +116,10 @@ static int read_slot(const struct grant_slot *slot, struct grant_fields *copy)
 void grants_describe(const struct grants *table, uint64_t now_ms, FILE *out)
 {
     for (size_t i = 0; i < GRANTS_CAPACITY; i++) {
-        if (atomic_load_explicit(&table->slots[i].tag, memory_order_relaxed) == 0)
+        if (atomic_load_explicit(&table->map->slots[i].tag, memory_order_relaxed) == 0)
             continue;
         struct grant_fields copy;
-        if (read_slot(&table->slots[i], &copy) < 0 || copy.expires_ms <= now_ms)
+        if (read_slot(&table->map->slots[i], &copy) < 0 || copy.expires_ms <= now_ms)
             continue;
         status_record_begin(out, "grant");
         status_record_text(out, "tunnel", copy.tunnel);
@@ -82,7 +140,7 @@ static uint64_t tag_of(const char *sha256)
 
 uint64_t grants_withdrawals(const struct grants *table)
 {
-    return atomic_load_explicit(&table->withdrawals, memory_order_acquire);
+    return atomic_load_explicit(&table->map->withdrawals, memory_order_acquire);
 }
 
 /* WITHDRAWS: the write may end a grant before its time (see grants_withdrawals). */
@@ -95,7 +153,7 @@ static void write_slot(struct grants *table, struct grant_slot *slot,
                           memory_order_relaxed);
     seqlock_write_end(&slot->lock);
     if (withdraws)
-        atomic_fetch_add_explicit(&table->withdrawals, 1, memory_order_release);
+        atomic_fetch_add_explicit(&table->map->withdrawals, 1, memory_order_release);
 }
 
 unsigned grants_recover(struct grants *table)
@@ -104,10 +162,10 @@ unsigned grants_recover(struct grants *table)
     struct grant_fields empty;
     memset(&empty, 0, sizeof(empty));
     for (size_t i = 0; i < GRANTS_CAPACITY; i++) {
-        if (!seqlock_was_abandoned(&table->slots[i].lock))
+        if (!seqlock_was_abandoned(&table->map->slots[i].lock))
             continue;
         /* A half-written slot may have held a grant: clearing it withdraws that. */
-        write_slot(table, &table->slots[i], &empty, 1);
+        write_slot(table, &table->map->slots[i], &empty, 1);
         cleared++;
     }
     return cleared;
@@ -130,7 +188,7 @@ int grants_put(struct grants *table, const char *tunnel, const char *sha256,
     /* The helper is the only writer, so it may read slots without the protocol. */
     struct grant_slot *same = NULL, *free_slot = NULL, *soonest = NULL;
     for (size_t i = 0; i < GRANTS_CAPACITY && same == NULL; i++) {
-        struct grant_slot *slot = &table->slots[i];
+        struct grant_slot *slot = &table->map->slots[i];
         const struct grant_fields *f = &slot->fields;
         if (f->expires_ms != 0 && strcmp(f->sha256, sha256) == 0 && strcmp(f->tunnel, tunnel) == 0)
             same = slot;
@@ -158,7 +216,7 @@ int grants_check(const struct grants *table, const char *tunnel, const char *sha
         return 0;
     uint64_t tag = tag_of(sha256);
     for (size_t i = 0; i < GRANTS_CAPACITY; i++) {
-        const struct grant_slot *slot = &table->slots[i];
+        const struct grant_slot *slot = &table->map->slots[i];
         /* Cheap peek to skip other certificates; the real test is on a consistent copy. */
         if (atomic_load_explicit(&slot->tag, memory_order_relaxed) != tag)
             continue;
@@ -181,7 +239,7 @@ unsigned grants_revoke_identity(struct grants *table, const char *tunnel, const 
 {
     unsigned live = 0;
     for (size_t i = 0; i < GRANTS_CAPACITY; i++) {
-        struct grant_slot *slot = &table->slots[i];
+        struct grant_slot *slot = &table->map->slots[i];
         const struct grant_fields *f = &slot->fields;
         if (f->expires_ms == 0 || strcmp(f->identity, identity) != 0 ||
             (tunnel != NULL && strcmp(f->tunnel, tunnel) != 0))

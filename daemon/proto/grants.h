@@ -1,7 +1,8 @@
 /* grants — who passed the second factor, in memory shared by fork.
  *
  * The parent maps the table before it forks anything; the PAM helper is its only
- * writer, and every worker reads it from inside certificate verification, which is
+ * writer, and every worker reads it, through a view it cannot write
+ * (grants_make_read_only), from inside certificate verification, which is
  * synchronous: no IPC and no lock on that path. Each slot carries a sequence counter
  * (core/seqlock: odd while the helper rewrites it), so a reader never acts on a
  * half-written grant, and one a dead helper left half-written counts as no grant.
@@ -18,10 +19,18 @@
 
 struct grants;
 
-/* Maps an empty table (parent, before the first fork). NULL after logging. */
+/* Maps an empty table, writable, from a memfd (parent, before the first fork). NULL
+ * after logging. */
 struct grants *grants_create(void);
 
-/* Unmaps TABLE (NULL is fine). */
+/* Worker, after fork: replaces this process's writable view of TABLE by one mapped
+ * through a read-only reopen of the memfd (/proc/self/fd/N), which mprotect() cannot
+ * make writable (EACCES), and closes the memfd, so nothing here can write the table
+ * again. Returns 0, or -1 after logging: the worker must not serve then. */
+int grants_make_read_only(struct grants *table);
+
+/* Unmaps this process's view of TABLE, closes its memfd and frees the handle (NULL is
+ * fine). */
 void grants_free(struct grants *table);
 
 /* Writes one status_record "grant" line (tunnel, identity, sha256, source,

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <linux/capability.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +30,7 @@
 #include "worker/status_server.h"
 #include "supervisor/systemd_sockets.h"
 #include "core/log.h"
+#include "core/privdrop.h"
 #include "core/event_loop.h"
 #include "core/signals.h"
 #include "worker/worker.h"
@@ -112,6 +114,9 @@ static int spawn_worker(struct supervisor *s, struct generation *gen)
             if (s->workers[i].pid != 0)
                 close(s->workers[i].rules_link);
         helper_process_close_in_child(s->helper);
+        /* Only the helper writes grants; a worker's view must not be able to. */
+        if (grants_make_read_only(s->grants) < 0)
+            _exit(EXIT_FAILURE);
         _exit(worker_run(gen, &s->shared, limit_slot));
     }
     if (s->shared.helper_link >= 0)
@@ -603,6 +608,11 @@ int supervisor_run(const char *config_path, struct config *config)
     /* Before the first worker, so every worker gets a link; a daemon without it
      * still serves, but gated tunnels refuse every login. */
     s->helper = helper_process_start(config_path, s->current->config, s->grants);
+    /* Switching users was needed for the helper only: what started with capabilities
+     * (the unit's ambient CAP_SETUID, CAP_SETGID) keeps none but the one a reload may
+     * need to bind a new port below 1024, when a drop-in gave it. Root keeps root. */
+    if (privdrop_clear_capabilities(1ULL << CAP_NET_BIND_SERVICE) < 0)
+        goto out;
     top_up_workers(s);
     if (count_workers(s, s->current, 0) == 0)
         goto out;

@@ -90,6 +90,29 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# stop_started_as USER...: ends what this test started, as cleanup does (SIGTERM, then
+# SIGKILL), and waits a little for the processes that ran as USER... (a daemon's
+# helpers end with it), so that a test can remove those users before it exits.
+stop_started_as() {
+    local p i users
+    users=$(IFS=,; echo "$*")
+    for p in "${PIDS[@]}"; do
+        kill -TERM "$p" 2>/dev/null || true
+    done
+    for ((i = 0; i < 50 * SLOW; i++)); do
+        local any=0
+        for p in "${PIDS[@]}"; do
+            alive "$p" && any=1
+        done
+        pgrep -u "$users" >/dev/null && any=1
+        [ "$any" = 0 ] && return 0
+        sleep 0.1
+    done
+    for p in "${PIDS[@]}"; do
+        kill -KILL "$p" 2>/dev/null || true
+    done
+}
+
 # scale SECONDS: SECONDS stretched for sanitizer builds.
 scale() { echo $(($1 * SLOW)); }
 

@@ -202,6 +202,17 @@ if [ "$uid" -le 0 ] || [ "$uid" -ge 1000 ]; then
 fi
 assert_eq "$(cut -d: -f7 <<<"$user_line")" /usr/sbin/nologin "ktlstun's shell"
 assert_eq "$(grep '^ktlstun:' "$root/etc/group" | cut -d: -f3)" "$gid" "group ktlstun is ktlstun's primary group"
+# The PAM helper's own user: a system user of its own group, in group ktlstun (it
+# reads the configuration), and not the workers' user.
+pam_line=$(grep '^ktlstun-pam:' "$root/etc/passwd") || fail "systemd-sysusers created no user ktlstun-pam"
+puid=$(cut -d: -f3 <<<"$pam_line")
+pgid=$(cut -d: -f4 <<<"$pam_line")
+if [ "$puid" -le 0 ] || [ "$puid" -ge 1000 ] || [ "$puid" = "$uid" ] || [ "$pgid" = "$gid" ]; then
+    fail "ktlstun-pam is not a system user of its own: $pam_line (ktlstun: $user_line)"
+fi
+assert_eq "$(cut -d: -f7 <<<"$pam_line")" /usr/sbin/nologin "ktlstun-pam's shell"
+assert_eq "$(grep '^ktlstun-pam:' "$root/etc/group" | cut -d: -f3)" "$pgid" "group ktlstun-pam"
+assert_eq "$(grep '^ktlstun:' "$root/etc/group" | cut -d: -f4)" "ktlstun-pam" "the members of group ktlstun"
 # An operator's per-user OATH file, made as root before the tools ran, gets its owner
 # and mode fixed.
 mkdir -p "$root/etc/ktlstun/oath"
@@ -214,12 +225,12 @@ while read -r path want; do
     assert_eq "$(stat -c '%a %u:%g' "$root$path")" "$want" "owner and mode of $path"
 done <<EOF
 /etc/ktlstun 750 0:$gid
-/etc/ktlstun/oath 770 0:$gid
-/etc/ktlstun/oath/alice 600 $uid:$gid
-/var/lib/ktlstun 700 $uid:$gid
+/etc/ktlstun/oath 770 0:$pgid
+/etc/ktlstun/oath/alice 600 $puid:$pgid
+/var/lib/ktlstun 700 $puid:$pgid
 /run/ktlstun 750 $uid:$gid
 EOF
-note "sysusers.d: system user ktlstun ($uid:$gid); tmpfiles.d: owners and modes as the unit expects"
+note "sysusers.d: system users ktlstun ($uid:$gid) and ktlstun-pam ($puid:$pgid); tmpfiles.d: owners and modes as the unit expects"
 
 # --- uninstall ------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Workers drop to [global] user/group and cannot get root back; the parent keeps root
-# for reloads; a worker killed with SIGKILL is replaced while connections on the other
-# worker keep flowing.
+# Workers drop to [global] user/group and cannot get root back; the PAM helper and its
+# launcher drop to pam_user; the parent keeps root for reloads; a worker killed with
+# SIGKILL is replaced while connections on the other worker keep flowing.
 source "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || fail "this test needs root (it checks the drop from root)"
@@ -15,7 +15,13 @@ echo_port=$(free_port)
 port=$(free_port)
 start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
 conf="$TEST_DIR/ktlstund.ini"
-{ global_section "user = $user" "group = $group"; server_tunnel echo "$port" "$echo_port"; } >"$conf"
+# The PAM helper gets a user of its own, neither root nor the workers'.
+pam_user=daemon
+pam_uid=$(id -u "$pam_user") || fail "no user $pam_user on this system"
+{
+    global_section "user = $user" "group = $group" "pam_user = $pam_user"
+    server_tunnel echo "$port" "$echo_port"
+} >"$conf"
 # The parent creates runtime_dir for its workers only when it is missing; the
 # unprivileged workers must be able to reach it.
 rm -rf "$TEST_DIR/run"
@@ -37,6 +43,12 @@ for w in $workers; do
     assert_eq "$(awk '/^NoNewPrivs:/ {print $2}' "$st")" 1 "worker $w no_new_privs"
 done
 assert_eq "$(awk '/^Uid:/ {print $2}' "/proc/$pid/status")" 0 "parent keeps root"
+for name in ktlstund-pam ktlstund-spawn; do
+    p=$(pgrep -P "$pid" -x "$name") || fail "no $name child of $pid"
+    assert_eq "$(awk '/^Uid:/ {print $2,$3,$4,$5}' "/proc/$p/status")" "$pam_uid $pam_uid $pam_uid $pam_uid" "$name uids"
+    assert_eq "$(awk '/^CapPrm:/ {print $2}' "/proc/$p/status")" 0000000000000000 "$name permitted caps"
+    assert_eq "$(awk '/^NoNewPrivs:/ {print $2}' "/proc/$p/status")" 1 "$name no_new_privs"
+done
 
 # Hold one connection open, find its worker, kill the other one.
 client_args alice

@@ -5,12 +5,15 @@
 #      lower (the issue's bar), both by --threshold and by the printed figure; a
 #      stripped copy of the unit must fail the same check, or the check proves nothing.
 #   2. The settings the daemon relies on are there (Type=notify, the directories,
-#      UMask, no capability, ...): the rating alone would not notice them going.
-#   3. A real ktlstund run as the unit runs it (an unprivileged user, no capability,
-#      no new privileges, the file layout of tmpfiles.d/ktlstun.conf: group-readable
-#      keys, pam_oath's users file in its own group-writable directory) works: a
-#      failed and a successful one-time-password login through pam_oath, server and
-#      client tunnels carrying data, a reload, a stop. Every system call it makes
+#      UMask, only CAP_SETUID and CAP_SETGID, ...): the rating alone would not notice
+#      them going.
+#   3. A real ktlstund run as the unit runs it (an unprivileged user holding only
+#      CAP_SETUID and CAP_SETGID, no new privileges, the file layout of
+#      tmpfiles.d/ktlstun.conf: group-readable keys, pam_oath's users file in the PAM
+#      helper's own directory, the lock state the helper's) works: the PAM helper
+#      runs as its own user, every process ends with no capability, a failed and a
+#      successful one-time-password login through pam_oath, server and client
+#      tunnels carrying data, a reload, a stop. Every system call it makes
 #      (strace) is allowed by the unit's SystemCallFilter=, and so is every call of
 #      the kTLS path this kernel cannot show (setsockopt TCP_ULP/SOL_TLS,
 #      sendmsg/recvmsg with record-type cmsgs, splice, pipe2).
@@ -74,11 +77,15 @@ expect_setting KillMode mixed
 expect_setting User ktlstun
 expect_setting Group ktlstun
 expect_setting RuntimeDirectory ktlstun
-expect_setting StateDirectory ktlstun
 expect_setting ConfigurationDirectory ktlstun
 expect_setting UMask 0077
-expect_setting CapabilityBoundingSet ""
-expect_setting AmbientCapabilities ""
+# What the start needs to run the PAM helper as its own user, and nothing else.
+expect_setting CapabilityBoundingSet "CAP_SETUID CAP_SETGID"
+expect_setting AmbientCapabilities "CAP_SETUID CAP_SETGID"
+expect_setting PrivateUsers no
+# systemd would hand a StateDirectory= to User= (the workers' user): the lock state
+# is the helper's, from tmpfiles.d.
+assert_eq "$(setting StateDirectory)" "" "StateDirectory= (the lock state is not ktlstun's)"
 expect_setting NoNewPrivileges yes
 expect_setting ProtectSystem strict
 expect_setting SystemCallArchitectures native
@@ -87,7 +94,8 @@ assert_eq "$(setting ExecStart)" "/usr/sbin/ktlstund -f" "ExecStart="
 assert_eq "$(setting ExecStartPre)" "/usr/sbin/ktlstund -t" "ExecStartPre= (config test)"
 # shellcheck disable=SC2016 # $MAINPID is systemd's, literally
 assert_contains "$(setting ExecReload | tr '\n' '|')" '/bin/kill -HUP $MAINPID' "ExecReload= sends SIGHUP"
-assert_eq "$(setting ReadWritePaths)" "-/etc/ktlstun/oath" "ReadWritePaths= (pam_oath's directory only)"
+assert_eq "$(setting ReadWritePaths)" "-/etc/ktlstun/oath -/var/lib/ktlstun" \
+    "ReadWritePaths= (pam_oath's directory and the lock state's only)"
 families=" $(setting RestrictAddressFamilies | tail -n 1) "
 for family in AF_INET AF_INET6 AF_UNIX; do
     assert_contains "$families" " $family " "RestrictAddressFamilies="
@@ -97,7 +105,7 @@ assert_not_contains "$(setting ProtectKernelModules)" no "ProtectKernelModules="
 
 # The directories the unit creates are the daemon's defaults.
 config_h=$(cat "$repo"/daemon/config/*.c)
-grep -q '#define DEFAULT_STATE_DIR "/var/lib/ktlstun"' <<<"$config_h" || fail "state_dir default moved: update StateDirectory="
+grep -q '#define DEFAULT_STATE_DIR "/var/lib/ktlstun"' <<<"$config_h" || fail "state_dir default moved: update ReadWritePaths="
 grep -q '#define DEFAULT_RUNTIME_DIR "/run/ktlstun"' <<<"$config_h" || fail "runtime_dir default moved: update RuntimeDirectory="
 grep -q '#define CONFIG_DEFAULT_PATH "/etc/ktlstun/ktlstun.ini"' "$repo/daemon/config/config.h" ||
     fail "the default config path moved: update ConfigurationDirectory="
@@ -148,13 +156,14 @@ done < <(setting SystemCallFilter)
 for call in execve exit exit_group getrlimit rt_sigreturn sigreturn; do allowed[$call]=1; done
 
 # The kTLS path, which this kernel (no tls module) cannot show in the trace below,
-# and pam_oath's rewrite of its users file.
+# pam_oath's rewrite of its users file, and the switch to the helper's user.
 for call in setsockopt getsockopt sendmsg recvmsg splice pipe2 accept4 epoll_wait \
-            epoll_ctl signalfd4 prctl socket connect getrandom fchown; do
+            epoll_ctl signalfd4 prctl socket connect getrandom fchown \
+            setgroups setresgid setresuid capset capget; do
     [ -n "${allowed[$call]:-}" ] || fail "SystemCallFilter= denies $call, which the daemon needs"
 done
 # ...and a call the filter must deny, or the expansion above proves nothing.
-for call in setresuid setgroups init_module finit_module mount ptrace process_vm_readv setrlimit; do
+for call in init_module finit_module mount ptrace process_vm_readv setrlimit chown chroot; do
     [ -z "${allowed[$call]:-}" ] || fail "SystemCallFilter= allows $call"
 done
 
@@ -168,18 +177,30 @@ server_port=$(free_port)
 client_port=$(free_port)
 start_echo "127.0.0.1:$back_port" "$TEST_DIR/echo.log"
 
-# The layout the unit and tmpfiles.d/ktlstun.conf make, with nobody:nogroup standing
-# in for ktlstun:ktlstun (the test's own directory is root's and private, so this
-# one lives beside it):
+# The layout the unit, sysusers.d and tmpfiles.d/ktlstun.conf make, with
+# nobody:nogroup standing in for ktlstun:ktlstun and a user made here (in group
+# nogroup, removed at exit) for ktlstun-pam (the test's own directory is root's and
+# private, so this one lives beside it):
 #   etc/            root:G 0750   config and keys root:G 0640
-#   etc/oath/       root:G 0770   USER U:G 0600 (pam_oath rewrites it)
-#   state/ run/     U:G 0700/0750
+#   etc/oath/       root:P 0770   USER P:P 0600 (pam_oath rewrites it)
+#   state/          P:P 0700      the lock state
+#   run/            U:G 0750
 # The server tunnel asks for a one-time password, so the PAM helper, a PAM
 # transaction and pam_oath's rewrite of its users file run under the trace too.
 run_as_user=nobody
 run_as_group=nogroup
+pam_as_user="kus$(printf '%05d' $(($$ % 100000)))pam"
 unit_root=$(mktemp -d /tmp/ktlstun-unit-security.XXXXXX)
-trap 'rc=$?; rm -rf "$unit_root"; (exit $rc); cleanup' EXIT
+remove_unit_root() {
+    stop_started_as "$pam_as_user"
+    rm -rf "$unit_root"
+    userdel "$pam_as_user" >/dev/null 2>&1 || true
+    groupdel "$pam_as_user" >/dev/null 2>&1 || true
+}
+trap 'rc=$?; remove_unit_root; (exit $rc); cleanup' EXIT
+groupadd "$pam_as_user" || fail "cannot make group $pam_as_user"
+useradd -M -N -g "$pam_as_user" -G "$run_as_group" -s /usr/sbin/nologin "$pam_as_user" ||
+    fail "cannot make the helper's user $pam_as_user"
 chmod 0755 "$unit_root"
 etc="$unit_root/etc"
 mkdir -p "$etc/oath" "$etc/pam.d" "$unit_root/state" "$unit_root/run"
@@ -195,7 +216,7 @@ conf="$etc/ktlstun.ini"
 # Paths relative to the config's directory, as in /etc/ktlstun. pam_localuser: the
 # mapped user must exist here.
 {
-    global_section "state_dir = $unit_root/state" "runtime_dir = $unit_root/run"
+    global_section "state_dir = $unit_root/state" "runtime_dir = $unit_root/run" "pam_user = $pam_as_user"
     server_tunnel front "$server_port" "$back_port" "cert = server.pem" "key = server.key" "ca = ca.pem" \
         "crl = crl.pem" "allow_cn = alice" "second_factor = pam" "pam_confdir = pam.d" "user_map = file:users.map"
     client_tunnel back "$client_port" "$server_port" "cert = alice.pem" "key = alice.key" "ca = ca.pem"
@@ -206,13 +227,16 @@ chown -R "root:$run_as_group" "$etc"
 chmod 0750 "$etc" "$etc/pam.d"
 chmod 0640 "$etc"/*.pem "$etc"/*.key "$etc"/*.ini "$etc"/*.map
 chmod 0644 "$etc/pam.d/ktlstun"
+chown "root:$pam_as_user" "$etc/oath"
 chmod 0770 "$etc/oath"
-chown "$run_as_user:$run_as_group" "$etc/oath/$run_as_user" "$unit_root/state" "$unit_root/run"
+chown "$pam_as_user:$pam_as_user" "$etc/oath/$run_as_user" "$unit_root/state"
+chown "$run_as_user:$run_as_group" "$unit_root/run"
 chmod 0600 "$etc/oath/$run_as_user"
 chmod 0700 "$unit_root/state"
 chmod 0750 "$unit_root/run"
 
-# The daemon as the unit runs it: an unprivileged user, no capability, no new
+# The daemon as the unit runs it: an unprivileged user whose only capabilities are
+# CAP_SETUID and CAP_SETGID (ambient, and all the bounding set holds), no new
 # privileges, UMask=0077, and systemd's default soft descriptor limit (so the daemon
 # raises it as it will there).
 trace="$TEST_DIR/strace.out"
@@ -224,7 +248,8 @@ cat >"$wrapper" <<EOF
 umask 0077
 ulimit -S -n 1024
 exec $strace_prefix setpriv --reuid=$run_as_user --regid=$run_as_group --clear-groups \
-    --no-new-privs --inh-caps=-all --ambient-caps=-all --bounding-set=-all -- "$KTLSTUND" "\$@"
+    --no-new-privs --inh-caps=-all,+setuid,+setgid --ambient-caps=-all,+setuid,+setgid \
+    --bounding-set=-all,+setuid,+setgid -- "$KTLSTUND" "\$@"
 EOF
 chmod +x "$wrapper"
 KTLSTUND="$wrapper" start_ktlstund "$conf" "$TEST_DIR/daemon.log"
@@ -238,7 +263,18 @@ fi
 assert_eq "$(awk '/^Uid:/ { print $2 ":" $3 ":" $4 ":" $5 }' "/proc/$daemon/status")" \
     "$(id -u "$run_as_user"):$(id -u "$run_as_user"):$(id -u "$run_as_user"):$(id -u "$run_as_user")" \
     "the traced daemon's uids"
-assert_eq "$(awk '/^CapEff:/ { print $2 }' "/proc/$daemon/status")" 0000000000000000 "the traced daemon's capabilities"
+# Every process ends with no capability; the helper is its own user.
+helper=$(pgrep -P "$daemon" -x ktlstund-pam)
+[ -n "$helper" ] || fail "no PAM helper under $daemon: $(pgrep -a -P "$daemon")"
+assert_eq "$(awk '/^Uid:/ { print $2 ":" $3 ":" $4 ":" $5 }' "/proc/$helper/status")" \
+    "$(id -u "$pam_as_user"):$(id -u "$pam_as_user"):$(id -u "$pam_as_user"):$(id -u "$pam_as_user")" \
+    "the PAM helper's uids"
+for p in $(pgrep -P "$daemon") "$daemon"; do
+    for set in CapEff CapPrm CapAmb; do
+        assert_eq "$(awk -v f="$set:" '$1 == f { print $2 }' "/proc/$p/status")" 0000000000000000 \
+            "$set of $(cat "/proc/$p/comm") $p"
+    done
+done
 
 # A wrong code (counted, lockout state written), then the right one.
 login() {  # CODE: ktlstun login through [back], answering CODE
@@ -250,7 +286,7 @@ assert_eq "$rc" 1 "ktlstun login with a wrong code"
 login "$(oathtool -c 0 "$oath_secret")" || fail "ktlstun login with the right code: $(tail -n 3 "$TEST_DIR/login.out")"
 grep -qP "^HOTP\t$run_as_user\t-\t[0-9a-f]+\t0\t" "$etc/oath/$run_as_user" ||
     fail "pam_oath did not record the used counter: $(cat "$etc/oath/$run_as_user")"
-assert_eq "$(stat -c '%U:%G %a' "$etc/oath/$run_as_user")" "$run_as_user:$run_as_group 600" \
+assert_eq "$(stat -c '%U:%G %a' "$etc/oath/$run_as_user")" "$pam_as_user:$pam_as_user 600" \
     "owner and mode of the users file pam_oath rewrote"
 [ -z "$(find "$etc/oath" -name "$run_as_user.*")" ] || fail "pam_oath left $(ls "$etc/oath")"
 plain_echo "127.0.0.1:$client_port" "through-both-tunnels" || fail "no echo through the client and server tunnels"

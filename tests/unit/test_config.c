@@ -257,6 +257,7 @@ static void test_minimal_server_gets_defaults(void **state)
     assert_string_equal(config->global.runtime_dir, "/run/ktlstun");
     assert_null(config->global.user);
     assert_null(config->global.group);
+    assert_null(config->global.pam_user);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     assert_int_equal(config->global.workers, cpus < 1 ? 1 : cpus > 256 ? 256 : cpus);
     assert_int_equal(config->global.shutdown_timeout, 30);
@@ -764,10 +765,16 @@ static void test_bad_global_values(void **state)
                   ":8: [global] shutdown_timeout: unknown unit 'fortnights' (use s, m, h or d)\n"
                   ":9: [global] listen: unknown key in [global] (it belongs in a tunnel section)\n"
                   ":10: [global] color: unknown key\n");
+    assert_errors("[global]\npam_user = no-such-user-ktlstun\n" SERVER_TUNNEL,
+                  ":2: [global] pam_user: no such user 'no-such-user-ktlstun'\n");
+    assert_errors("[global]\npam_user =\n" SERVER_TUNNEL, ":2: [global] pam_user: empty value\n");
     assert_errors("[global]\nworkers = -1\nshutdown_timeout = -1s\n" SERVER_TUNNEL,
                   ":2: [global] workers: '-1' is not a whole number from 0 (one per CPU) to 256\n"
                   ":3: [global] shutdown_timeout: negative durations are not allowed\n");
-    struct config *config = load_good("[global]\nshutdown_timeout = 0\n" SERVER_TUNNEL);
+    struct config *config = load_good("[global]\npam_user = root\n" SERVER_TUNNEL);
+    assert_string_equal(config->global.pam_user, "root");
+    config_free(config);
+    config = load_good("[global]\nshutdown_timeout = 0\n" SERVER_TUNNEL);
     assert_int_equal(config->global.shutdown_timeout, 0);
     config_free(config);
     assert_errors("[global]\nmetrics_listen = 70000\nexpiry_warning = soon\n" SERVER_TUNNEL,

@@ -2,10 +2,13 @@
  * workers read it (across fork, too). */
 #include <stdarg.h>
 #include <stddef.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -166,6 +169,93 @@ static void test_shared_across_fork(void **state)
     grants_free(g);
 }
 
+/* The grants mappings of this process, from /proc/self/maps: how many, and the
+ * permissions and start of the last. */
+static int grants_mappings(char perms[5], void **start)
+{
+    FILE *maps = fopen("/proc/self/maps", "re");
+    char line[512];
+    int count = 0;
+    if (maps == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), maps) != NULL) {
+        char *end;
+        if (strstr(line, "memfd:ktlstun-grants") == NULL)
+            continue;
+        uintptr_t from = (uintptr_t)strtoull(line, &end, 16);
+        char *space = strchr(end, ' ');
+        if (*end != '-' || space == NULL || strlen(space) < 5)
+            continue;
+        count++;
+        memcpy(perms, space + 1, 4);
+        perms[4] = '\0';
+        /* The address as the kernel printed it: a pointer by way of its bytes. */
+        memcpy(start, &from, sizeof(*start));
+    }
+    fclose(maps);
+    return count;
+}
+
+/* What a compromised worker would try: make its view of the table writable again,
+ * or reach the memfd behind it. */
+static int worker_view_is_read_only(struct grants *g)
+{
+    char perms[5] = "";
+    void *start = NULL;
+    if (grants_make_read_only(g) < 0)
+        return 10;
+    if (grants_mappings(perms, &start) != 1 || strcmp(perms, "r--s") != 0)
+        return 11;
+    errno = 0;
+    if (mprotect(start, 4096, PROT_READ | PROT_WRITE) == 0 || errno != EACCES)
+        return 12;
+    char link[256], path[64];
+    for (int fd = 0; fd < 1024; fd++) {
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        ssize_t len = readlink(path, link, sizeof(link) - 1);
+        if (len > 0 && (link[len] = '\0', strstr(link, "ktlstun-grants") != NULL))
+            return 13;
+    }
+    return 0;
+}
+
+static void test_worker_view_cannot_be_made_writable(void **state)
+{
+    (void)state;
+    struct grants *g = grants_create();
+    char perms[5] = "";
+    void *start = NULL;
+    assert_int_equal(grants_mappings(perms, &start), 1);
+    assert_string_equal(perms, "rw-s");
+    int to_child[2];
+    assert_int_equal(pipe(to_child), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char go;
+        close(to_child[1]);
+        /* Then still the same table: what the writer puts there next is seen. */
+        int verdict = worker_view_is_read_only(g);
+        if (verdict != 0)
+            _exit(verdict);
+        if (read(to_child[0], &go, 1) != 1)
+            _exit(2);
+        _exit(grants_check(g, "vpn", ALICE, NULL, 2000, NULL) ? 0 : 1);
+    }
+    close(to_child[0]);
+    grants_put(g, "vpn", ALICE, "alice", "192.0.2.7", 5000, 1000);
+    assert_int_equal(write(to_child[1], "g", 1), 1);
+    close(to_child[1]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    /* The writer's own view stays writable. */
+    assert_int_equal(grants_mappings(perms, &start), 1);
+    assert_string_equal(perms, "rw-s");
+    grants_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -176,6 +266,7 @@ int main(void)
         cmocka_unit_test(test_full_table_gives_way_to_the_soonest_expiry),
         cmocka_unit_test(test_withdrawals_count_what_ends_a_grant_early),
         cmocka_unit_test(test_shared_across_fork),
+        cmocka_unit_test(test_worker_view_cannot_be_made_writable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
