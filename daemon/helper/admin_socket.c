@@ -15,6 +15,7 @@
 #include "core/utc_time.h"
 #include "helper/lock_policy.h"
 #include "proto/admin_protocol.h"
+#include "proto/socket_reply.h"
 
 #define TIMEOUT_MS 5000
 #define LISTENING_KEY ADMIN_SOCKET_MAX_CONNECTIONS
@@ -118,14 +119,7 @@ size_t admin_socket_poll_fds(const struct admin_socket *admin, struct pollfd *fd
 
 static void reply(int fd, const char *status, const char *text)
 {
-    char buf[ADMIN_PROTOCOL_REPLY_MAX];
-    int len = snprintf(buf, sizeof(buf), "%s\n%s", status, text);
-    if (len < 0)
-        return;
-    if ((size_t)len >= sizeof(buf))
-        len = sizeof(buf) - 1;
-    ssize_t ignored = send(fd, buf, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    (void)ignored;
+    socket_reply_send(fd, status, text, ADMIN_PROTOCOL_REPLY_MAX);
 }
 
 static void unlock_key(int fd, const char *key, struct lock_table *locks,

@@ -13,6 +13,7 @@
 #include "core/limits.h"
 #include "core/log.h"
 #include "proto/control_protocol.h"
+#include "proto/socket_reply.h"
 
 #define TIMEOUT_MS 5000
 
@@ -40,20 +41,17 @@ void control_socket_path(const char *runtime_dir, int pid, char *buf, size_t len
 
 static void reply(int fd, const char *status, const char *text)
 {
-    char buf[CONTROL_PROTOCOL_REPLY_MAX];
-    int len = snprintf(buf, sizeof(buf), "%s\n%s", status, text);
-    if (len < 0)
-        return;
-    if ((size_t)len >= sizeof(buf))
-        len = sizeof(buf) - 1;
-    ssize_t ignored = send(fd, buf, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    (void)ignored;
+    socket_reply_send(fd, status, text, CONTROL_PROTOCOL_REPLY_MAX);
 }
 
 static void answer(struct control_socket *control, int fd)
 {
     static const size_t prefix_len = sizeof(CONTROL_PROTOCOL_DISCONNECT) - 1;
     char request[LIMIT_IDENTITY + 32];
+    /* Read first: a reply to a socket with an unread request is lost in a reset. */
+    ssize_t got = recv(fd, request, sizeof(request) - 1, MSG_DONTWAIT);
+    if (got <= 0)
+        return;
     struct ucred cred;
     socklen_t cred_len = sizeof(cred);
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0 ||
@@ -61,9 +59,6 @@ static void answer(struct control_socket *control, int fd)
         reply(fd, CONTROL_PROTOCOL_DENIED, "only root or the daemon's user may disconnect tunnels\n");
         return;
     }
-    ssize_t got = recv(fd, request, sizeof(request) - 1, MSG_DONTWAIT);
-    if (got <= 0)
-        return;
     request[got] = '\0';
     const char *key = request + prefix_len;
     if (strncmp(request, CONTROL_PROTOCOL_DISCONNECT, prefix_len) != 0 || key[0] == '\0' ||
