@@ -184,3 +184,40 @@ missing=$(missing_rows "${sources[@]}")
 [ -z "$missing" ] || fail "refusal messages without a row in README.md's Troubleshooting section:
 $missing"
 note "all $keys refusal messages have a troubleshooting row"
+
+# ---- 4. facts the docs state, against the code
+readme="$repo/README.md"
+# The quick start's gateway file works as the shipped unit runs it: no user = (the
+# unit already is ktlstun), no port below 1024 (that needs the socket unit).
+quick="$TEST_DIR/quickstart.ini"
+awk '/^## A first tunnel$/ { on = 1 } on && /^```ini$/ { n++; if (n == 1) { grab = 1; next } }
+     grab && /^```$/ { exit } grab { print }' "$readme" >"$quick"
+grep -q '^mode *= *server' "$quick" || fail "no gateway file in the README's first tunnel: $(cat "$quick")"
+! grep -qE '^[ \t]*user[ \t]*=' "$quick" || fail "the first tunnel sets user =, which the shipped unit does not want"
+port=$(sed -n 's/^listen *= *[^ ]*:\([0-9][0-9]*\).*/\1/p' "$quick")
+[ -n "$port" ] && [ "$port" -ge 1024 ] ||
+    fail "the first tunnel listens on port '$port': below 1024 it needs the socket unit under systemd"
+sed -i 's/ *#.*//' "$quick"
+example_for_check "$quick" "$(free_port)" >"$quick.checked"
+out=$("$KTLSTUND" -t -c "$quick.checked" 2>&1) || fail "ktlstund -t refuses the README's first tunnel: $out"
+# s_client sends only the leaf of -cert: the example needs -cert_chain.
+grep -E 'openssl s_client .*-cert ' "$readme" | grep -v -- '-cert_chain' | grep . &&
+    fail "an openssl s_client example with -cert lacks -cert_chain"
+grep -qE 'openssl s_client .*-cert_chain' "$readme" || fail "no openssl s_client example with -cert_chain"
+# The unit's rating: the README's figure is the man page's.
+figure=$(sed -n 's/^### Hardening: \([0-9.]*\)$/\1/p' "$readme")
+[ -n "$figure" ] || fail "no Hardening figure in the README"
+grep -q "rates it $figure" "$repo/units/man/ktlstund.8" || fail "ktlstund(8) does not give the unit's rating $figure"
+# The OTP files: one per user, where /etc/pam.d/ktlstun puts them.
+usersfile=$(sed -n 's/.*usersfile=\([^ ]*\).*/\1/p' "$repo/pam/ktlstun")
+assert_eq "$usersfile" '/etc/ktlstun/oath/${USER}' "pam_oath's usersfile in pam/ktlstun"
+for doc in "$readme" "$repo/units/man/ktlstund.8"; do
+    grep -q 'usersfile=/etc/ktlstun/oath/\${USER}' "$doc" || fail "$doc does not name pam_oath's usersfile"
+    ! grep -q 'users\.oath' "$doc" || fail "$doc names a single users.oath file"
+done
+# The expiry metric's kind label: exactly the kinds metrics.c writes.
+code_kinds=$(grep -o 'kind=\\"[a-z]*\\"' "$repo/daemon/supervisor/metrics.c" | sed 's/kind=\\"\(.*\)\\"/\1/' | sort -u | paste -sd,)
+row=$(grep '^| `ktlstun_certificate_expiry_seconds`' "$readme")
+doc_kinds=$(echo "$row" | sed -n 's/.*`kind` = \([^;|]*\).*/\1/p' | grep -o '`[a-z]*`' | tr -d '`' | sort -u | paste -sd,)
+assert_eq "$doc_kinds" "$code_kinds" "the kinds of ktlstun_certificate_expiry_seconds in the README"
+note "quick start, s_client, rating, OTP files and metric labels agree with the code"
