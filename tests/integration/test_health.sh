@@ -2,7 +2,8 @@
 # /healthz and /readyz on the metrics listener: 200 "ok" on a daemon that serves; a
 # tunnel whose certificate expires while the daemon runs makes /readyz a 503 that
 # names it (and only it) while /healthz stays 200; HEAD gets the same status without
-# a body; a daemon that is stopping answers 503 on both; other paths stay 404.
+# a body; a daemon that is stopping answers 503 on both; a gated tunnel whose login
+# service (the PAM helper) is gone makes /readyz a 503; other paths stay 404.
 source "$(dirname "$0")/lib.sh"
 
 echo_port=$(free_port)
@@ -115,4 +116,33 @@ assert_eq "$(probe GET /readyz | head -n 2)" "$(printf '503\nstopping: the daemo
     "GET /readyz while stopping"
 wait_exit "$pid" "$(scale 15)" || fail "ktlstund did not stop"
 forget_pid "$pid"
+
+# A gated tunnel needs the login service: once the PAM helper is gone for good (its
+# launcher ended first, so it is not started again), /readyz says so.
+mkdir -p "$TEST_DIR/pam.d"
+printf 'auth required pam_permit.so\naccount required pam_permit.so\n' >"$TEST_DIR/pam.d/ktlstun"
+p_vpn=$(free_port)
+metrics_port=$(free_port)
+url="http://127.0.0.1:$metrics_port"
+conf="$TEST_DIR/gated.ini"
+{
+    global_section "metrics_listen = $metrics_port"
+    server_tunnel vpn "$p_vpn" "$echo_port" "second_factor = pam" "pam_confdir = $TEST_DIR/pam.d"
+    server_tunnel web "$p_web" "$echo_port"
+} >"$conf"
+log="$TEST_DIR/gated.log"
+start_ktlstund "$conf" "$log"
+pid=$KTLSTUND_PID
+assert_eq "$(probe GET /readyz)" "$(printf '200\nok')" "GET /readyz with the login service up"
+spawner=$(pgrep -P "$pid" -x ktlstund-spawn) || fail "no helper launcher among the daemon's children"
+helper=$(pgrep -P "$pid" -x ktlstund-pam) || fail "no PAM helper among the daemon's children"
+kill -KILL "$spawner"
+wait_for_log "$log" "helper's launcher $spawner ended" 5 || fail "the launcher's end was not noticed"
+kill -KILL "$helper"
+wait_for_log "$log" "second factor helper $helper killed by signal 9" 5 || fail "the helper's end was not noticed"
+assert_eq "$(probe GET /readyz)" \
+    "$(printf '503\ntunnel vpn: the second-factor login service (PAM helper) is down')" \
+    "GET /readyz without the login service: the gated tunnel only"
+assert_eq "$(probe GET /healthz)" "$(printf '200\nok')" "the ungated tunnel still serves"
+stop_ktlstund "$pid"
 note "health ok"
