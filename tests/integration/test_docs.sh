@@ -208,6 +208,11 @@ grep -qE 'openssl s_client .*-cert_chain' "$readme" || fail "no openssl s_client
 figure=$(sed -n 's/^### Hardening: \([0-9.]*\)$/\1/p' "$readme")
 [ -n "$figure" ] || fail "no Hardening figure in the README"
 grep -q "rates it $figure" "$repo/units/man/ktlstund.8" || fail "ktlstund(8) does not give the unit's rating $figure"
+if command -v systemd-analyze >/dev/null; then
+    measured=$(systemd-analyze security --offline=true --no-pager "$repo/units/ktlstund.service" 2>&1 |
+        sed -n 's/.*Overall exposure level for [^:]*: \([0-9][0-9]*\.[0-9]\).*/\1/p')
+    assert_eq "$figure" "$measured" "the README's rating of the unit against systemd-analyze security"
+fi
 # The OTP files: one per user, where /etc/pam.d/ktlstun puts them.
 usersfile=$(sed -n 's/.*usersfile=\([^ ]*\).*/\1/p' "$repo/pam/ktlstun")
 assert_eq "$usersfile" '/etc/ktlstun/oath/${USER}' "pam_oath's usersfile in pam/ktlstun"
