@@ -132,6 +132,13 @@ $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lssl -lcrypto -lpthread
 
+# netdev_tool drives daemon/netdev/ (with the packet checks and the frames) for
+# tests/integration/test_netdev.sh.
+$(BUILD)/tools/netdev_tool: $(BUILD)/obj/tests/tools/netdev_tool.o $(NETDEV_OBJECTS) \
+                            $(PACKET_OBJECTS) $(PROTO_OBJECTS) $(CORE_OBJECTS)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/bench/%: $(BUILD)/obj/bench/tools/%.o
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lssl -lcrypto
