@@ -61,6 +61,7 @@ CHECK_OBJECTS      := $(call objects_in,daemon/check)
 TLS_OBJECTS        := $(call objects_in,daemon/tls daemon/ktls)
 RELAY_OBJECTS      := $(call objects_in,daemon/relay)
 PACKET_OBJECTS     := $(call objects_in,daemon/packet)
+IPRELAY_OBJECTS    := $(call objects_in,daemon/iprelay)
 NETDEV_OBJECTS     := $(call objects_in,daemon/netdev)
 AUTH_OBJECTS       := $(call objects_in,daemon/auth)
 WORKER_OBJECTS     := $(call objects_in,daemon/worker)
@@ -69,7 +70,8 @@ SUPERVISOR_OBJECTS := $(filter-out %/ktlstund.o,$(call objects_in,daemon/supervi
 CLI_OBJECTS        := $(filter-out %/ktlstun.o,$(call objects_in,daemon/cli))
 
 DAEMON_OBJECTS := $(SUPERVISOR_OBJECTS) $(HELPER_OBJECTS) $(WORKER_OBJECTS) $(AUTH_OBJECTS) \
-                  $(RELAY_OBJECTS) $(PACKET_OBJECTS) $(NETDEV_OBJECTS) $(CHECK_OBJECTS) $(TLS_OBJECTS) $(CONFIG_OBJECTS) $(PROTO_OBJECTS) \
+                  $(RELAY_OBJECTS) $(IPRELAY_OBJECTS) $(PACKET_OBJECTS) $(NETDEV_OBJECTS) \
+                  $(CHECK_OBJECTS) $(TLS_OBJECTS) $(CONFIG_OBJECTS) $(PROTO_OBJECTS) \
                   $(CORE_OBJECTS)
 # `ktlstun unlock` edits the lock state file itself while the daemon is stopped.
 CLI_LINK_OBJECTS := $(CLI_OBJECTS) $(BUILD)/obj/daemon/helper/lock_policy.o \
@@ -132,9 +134,9 @@ $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lssl -lcrypto -lpthread
 
-# netdev_tool drives daemon/netdev/ (with the packet checks and the frames) for
+# netdev_tool drives daemon/netdev/ (and daemon/iprelay/ between two devices) for
 # tests/integration/test_netdev.sh.
-$(BUILD)/tools/netdev_tool: $(BUILD)/obj/tests/tools/netdev_tool.o $(NETDEV_OBJECTS) \
+$(BUILD)/tools/netdev_tool: $(BUILD)/obj/tests/tools/netdev_tool.o $(NETDEV_OBJECTS) $(IPRELAY_OBJECTS) \
                             $(PACKET_OBJECTS) $(PROTO_OBJECTS) $(CORE_OBJECTS)
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -3,9 +3,9 @@
 # network namespaces this test makes and removes: a TUN device gets its MTU,
 # addresses and routes (read back with `ip -j`), loses them again and goes; errors name
 # the device and the kernel's reason; the devices a crashed run left are removed, and
-# nothing else; and two TUN devices in two namespaces, their packets relayed through
-# the packet checks and the tunnel frames, carry TCP over IPv4 and IPv6, while a
-# forged source is dropped.
+# nothing else; and two TUN devices in two namespaces, joined by the packet relay
+# (daemon/iprelay/) over a TLS session as client and hub, carry TCP over IPv4 and
+# IPv6, while the hub drops a forged source.
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 
@@ -92,7 +92,7 @@ assert_eq "$(in_a "$tool" leftovers ktl)" "removed 0" "nothing left the second t
 ip -n "$ns_a" link del ktlv0
 ip -n "$ns_a" link del other0
 
-note "two TUN devices in two namespaces, relayed through checks and frames"
+note "two TUN devices in two namespaces, joined by the packet relay over TLS"
 # listening OPTION PORT: waits until namespace B listens on PORT (ss OPTION: -t, -u).
 listening() {
     local i
@@ -109,7 +109,7 @@ spawn "$TEST_DIR/udp.out" ip netns exec "$ns_b" socat -u UDP4-RECV:7001 "OPEN:$T
 listening -t 7000
 listening -t 7006
 listening -u 7001
-spawn_fed relay "exec $tool relay 1400 $ns_a ktla 10.9.0.1/24,fd09::1/64 $ns_b ktlb 10.9.0.2/24,fd09::2/64"
+spawn_fed relay "exec $tool relay 1400 $PKI $ns_a ktla 10.9.0.1/24,fd09::1/64 $ns_b ktlb 10.9.0.2/24,fd09::2/64"
 relay_pid=$SPAWN_PID
 wait_for_log "$TEST_DIR/relay.out" '^ready$' "$(scale 10)" 1 "$relay_pid" ||
     fail "netdev_tool relay: $(cat "$TEST_DIR/relay.out")"
@@ -137,7 +137,8 @@ exec {FED_FD}>&-
 wait_exit "$relay_pid" "$(scale 10)" || fail "netdev_tool relay did not end: $(cat "$TEST_DIR/relay.out")"
 counts=$(grep '^relayed' "$TEST_DIR/relay.out") || fail "no counts: $(cat "$TEST_DIR/relay.out")"
 note "$counts"
-read -r _ relayed _ dropped _ clamped <<<"$counts"
+read -r _ relayed _ dropped _ clamped _ batches <<<"$counts"
 [ "$relayed" -ge 12 ] || fail "only $relayed packets relayed"
 [ "$dropped" -ge 1 ] || fail "the forged datagram was not counted as dropped: $counts"
 [ "$clamped" -ge 1 ] || fail "no SYN was clamped: $counts"
+[ "$batches" -gt 0 ] && [ "$batches" -lt "$relayed" ] || fail "packets were not batched: $counts"

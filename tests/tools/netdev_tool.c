@@ -1,5 +1,4 @@
-/* netdev_tool — drives daemon/netdev/ (and, in relay mode, the packet checks and the
- * tunnel frames) for tests/integration/test_netdev.sh. Run as root, inside the
+/* netdev_tool — drives daemon/netdev/ (and, in relay mode, daemon/iprelay/) for tests/integration/test_netdev.sh. Run as root, inside the
  * network namespaces the test made.
  *
  *   netdev_tool up NAME MTU [--persist] [--addr PREFIX]... [--route NETWORK]...
@@ -9,15 +8,16 @@
  *       prints "removed NAME".
  *   netdev_tool delete NAME          deletes a device; prints "deleted NAME"
  *   netdev_tool leftovers PREFIX     prints "removed N" (netdev_remove_leftovers)
- *   netdev_tool relay MTU NS_A NAME_A ADDRS_A NS_B NAME_B ADDRS_B
- *       a TUN device in each namespace (ADDRS: PREFIX[,PREFIX]), packets relayed
- *       between their descriptors as a network tunnel will: checked, their source
- *       matched against the sender's addresses, SYNs clamped, batched into frames and
- *       read back cut in odd pieces. Prints "ready", and at the end of stdin the
- *       counts: "relayed N dropped N clamped N".
- * Errors go to stderr as netdev reports them; exit status 1. */
+ *   netdev_tool relay MTU PKI_DIR NS_A NAME_A ADDRS_A NS_B NAME_B ADDRS_B
+ *       a TUN device in each namespace (ADDRS: PREFIX[,PREFIX]), joined by two
+ *       iprelay/packet_relay ends over a TLS session on a socketpair (A the client
+ *       with PKI_DIR's alice, B the hub with its server, which lets A send from its
+ *       own addresses only). Prints "ready", and at the end of stdin the counts:
+ *       "relayed N dropped N clamped N batches N".
+ * Errors go to stderr as netdev and the relay report them; exit status 1. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
@@ -25,12 +25,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
 #include "core/ip_prefix.h"
+#include "iprelay/packet_relay.h"
 #include "netdev/netdev.h"
 #include "netdev/tun_device.h"
-#include "packet/ip_packet.h"
-#include "packet/mss_clamp.h"
-#include "proto/tunnel_frame.h"
 
 #define MAX_PREFIXES 16
 
@@ -41,7 +42,7 @@ static int usage(void)
     fprintf(stderr, "usage: netdev_tool up NAME MTU [--persist] [--addr PREFIX]... "
                     "[--route NETWORK]...\n"
                     "       netdev_tool delete NAME | leftovers PREFIX\n"
-                    "       netdev_tool relay MTU NS_A NAME_A ADDRS_A NS_B NAME_B ADDRS_B\n");
+                    "       netdev_tool relay MTU PKI_DIR NS_A NAME_A ADDRS_A NS_B NAME_B ADDRS_B\n");
     return 2;
 }
 
@@ -146,15 +147,17 @@ static int cmd_leftovers(const char *prefix)
     return rc;
 }
 
-/* One end of the relay: a TUN device in a namespace and who may send from it. */
+/* One end of the relay: a TUN device in a namespace, its addresses, its TLS end. */
 struct end {
     const char *name;
     int fd;
-    struct ip_prefix allowed[MAX_PREFIXES];
-    size_t nallowed;
+    struct ip_prefix addrs[MAX_PREFIXES];
+    size_t naddrs;
+    int sock;
+    SSL *ssl;
+    struct packet_relay *relay;
+    int want_write;
 };
-
-static unsigned long relayed, dropped, clamped;
 
 static int enter_namespace(const char *ns)
 {
@@ -178,7 +181,6 @@ static int bring_up(struct end *end, const char *ns, const char *name, char *add
     int rc = -1;
 
     end->name = name;
-    end->nallowed = 0;
     if (enter_namespace(ns) != 0)
         return -1;
     if ((end->fd = tun_device_open(name, 0, err, sizeof(err))) < 0 ||
@@ -187,13 +189,11 @@ static int bring_up(struct end *end, const char *ns, const char *name, char *add
         goto out;
     for (char *save = NULL, *text = strtok_r(addrs, ",", &save); text != NULL;
          text = strtok_r(NULL, ",", &save)) {
-        struct ip_prefix *a = &end->allowed[end->nallowed];
-        if (end->nallowed == MAX_PREFIXES || parse_prefix(text, a) != 0 ||
+        struct ip_prefix *a = &end->addrs[end->naddrs];
+        if (end->naddrs == MAX_PREFIXES || parse_prefix(text, a) != 0 ||
             netdev_add_address(nd, name, a, err, sizeof(err)) != 0)
             goto out;
-        /* The sender may use its own address, not the whole on-link network. */
-        a->len = (uint8_t)ip_prefix_max_len(a->family);
-        end->nallowed++;
+        end->naddrs++;
     }
     rc = 0;
 out:
@@ -201,103 +201,159 @@ out:
     return rc;
 }
 
-/* Writes the packets of a batch (LEN bytes) to TO, read back through a frame reader
- * in pieces of 1000 bytes so frames are cut across reads. */
-static int deliver(const unsigned char *batch, size_t len, const struct end *to, unsigned mtu)
+/* A TLS session between the two ends over a socketpair: A the client (alice), B the
+ * hub (server), with the test PKI in PKI_DIR. */
+static int connect_ends(struct end *a, struct end *b, const char *pki_dir)
 {
-    static struct tunnel_frame_reader reader;
-    tunnel_frame_reader_init(&reader, TUNNEL_FROM_CLIENT, mtu);
-    for (size_t at = 0; at < len;) {
-        size_t piece_end = len - at > 1000 ? at + 1000 : len;
-        while (at < piece_end) {
-            struct tunnel_frame frame;
-            size_t used = 0;
-            enum tunnel_frame_status st =
-                tunnel_frame_read(&reader, batch + at, piece_end - at, &used, &frame);
-            at += used;
-            if (st == TUNNEL_FRAME_NEED_MORE)
-                break;
-            if (st != TUNNEL_FRAME_OK) {
-                snprintf(err, sizeof(err), "frames: %s", tunnel_frame_status_text(st));
-                return -1;
-            }
-            if (write(to->fd, frame.payload, frame.len) < 0 && errno != EAGAIN)
-                fprintf(stderr, "netdev_tool: write to %s: %s\n", to->name, strerror(errno));
-            relayed++;
-        }
+    char path[512], key[512];
+    int socks[2];
+    SSL_CTX *hub_ctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX *client_ctx = SSL_CTX_new(TLS_client_method());
+    int rc = -1;
+
+    if (hub_ctx == NULL || client_ctx == NULL ||
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, socks) != 0) {
+        snprintf(err, sizeof(err), "TLS setup: %s", strerror(errno));
+        goto out;
     }
-    return 0;
+    a->sock = socks[0];
+    b->sock = socks[1];
+    snprintf(path, sizeof(path), "%s/server.pem", pki_dir);
+    snprintf(key, sizeof(key), "%s/server.key", pki_dir);
+    int ok = SSL_CTX_use_certificate_chain_file(hub_ctx, path) == 1 &&
+             SSL_CTX_use_PrivateKey_file(hub_ctx, key, SSL_FILETYPE_PEM) == 1;
+    snprintf(path, sizeof(path), "%s/alice.pem", pki_dir);
+    snprintf(key, sizeof(key), "%s/alice.key", pki_dir);
+    ok = ok && SSL_CTX_use_certificate_chain_file(client_ctx, path) == 1 &&
+         SSL_CTX_use_PrivateKey_file(client_ctx, key, SSL_FILETYPE_PEM) == 1;
+    snprintf(path, sizeof(path), "%s/ca.pem", pki_dir);
+    ok = ok && SSL_CTX_load_verify_locations(client_ctx, path, NULL) == 1 &&
+         SSL_CTX_load_verify_locations(hub_ctx, path, NULL) == 1;
+    if (!ok) {
+        snprintf(err, sizeof(err), "TLS setup: cannot load the PKI in %s", pki_dir);
+        goto out;
+    }
+    SSL_CTX_set_verify(client_ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_verify(hub_ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    a->ssl = SSL_new(client_ctx);
+    b->ssl = SSL_new(hub_ctx);
+    if (a->ssl == NULL || b->ssl == NULL)
+        goto out;
+    SSL_set_fd(a->ssl, a->sock);
+    SSL_set_fd(b->ssl, b->sock);
+    SSL_set_connect_state(a->ssl);
+    SSL_set_accept_state(b->ssl);
+    int a_done = 0, b_done = 0;
+    for (int i = 0; i < 1000 && !(a_done && b_done); i++) {
+        int r = a_done ? 1 : SSL_do_handshake(a->ssl);
+        a_done = r == 1;
+        if (r != 1 && SSL_get_error(a->ssl, r) != SSL_ERROR_WANT_READ)
+            break;
+        r = b_done ? 1 : SSL_do_handshake(b->ssl);
+        b_done = r == 1;
+        if (r != 1 && SSL_get_error(b->ssl, r) != SSL_ERROR_WANT_READ)
+            break;
+    }
+    if (!a_done || !b_done) {
+        snprintf(err, sizeof(err), "TLS handshake failed");
+        goto out;
+    }
+    rc = 0;
+out:
+    SSL_CTX_free(hub_ctx);   /* the sessions keep a reference */
+    SSL_CTX_free(client_ctx);
+    return rc;
 }
 
-/* Moves what FROM has to read over to TO. Returns -1 on a fatal error. */
-static int pump(const struct end *from, const struct end *to, unsigned mtu)
+/* Runs END's relay for what poll reported in REVENTS of its TUN and its socket. */
+static int step(struct end *end, short tun_events, short sock_events)
 {
-    static unsigned char batch[TUNNEL_BATCH_MAX];
-    unsigned char packet[TUNNEL_MTU_MAX];
-    struct tunnel_frame_writer w;
-
-    tunnel_frame_writer_init(&w, batch, sizeof(batch));
-    for (int n = 0; n < 64; n++) {
-        ssize_t len = read(from->fd, packet, sizeof(packet));
-        if (len <= 0)
-            break;
-        struct ip_packet p;
-        if (ip_packet_parse(packet, (size_t)len, &p) != IP_PACKET_OK ||
-            !ip_packet_source_allowed(&p, from->allowed, from->nallowed)) {
-            dropped++;
-            continue;
-        }
-        clamped += (unsigned long)mss_clamp(packet, &p, mtu);
-        if (tunnel_frame_put_packet(&w, packet, (size_t)len) == 0) {
-            if (deliver(batch, w.len, to, mtu) != 0)
-                return -1;
-            tunnel_frame_writer_init(&w, batch, sizeof(batch));
-            tunnel_frame_put_packet(&w, packet, (size_t)len);
-        }
+    enum packet_relay_status st = PACKET_RELAY_OK;
+    if ((sock_events & (POLLIN | POLLHUP)) != 0)
+        st = packet_relay_from_tls(end->relay);
+    if (st == PACKET_RELAY_OK &&
+        ((tun_events & POLLIN) != 0 || (end->want_write && (sock_events & POLLOUT) != 0)))
+        st = packet_relay_from_tun(end->relay);
+    end->want_write = st == PACKET_RELAY_WANT_WRITE;
+    if (st == PACKET_RELAY_ERROR || st == PACKET_RELAY_CLOSED) {
+        snprintf(err, sizeof(err), "relay %s: %s", end->name,
+                 st == PACKET_RELAY_CLOSED ? "closed" : packet_relay_error(end->relay));
+        return -1;
     }
-    return deliver(batch, w.len, to, mtu);
+    return 0;
 }
 
 static int cmd_relay(char **argv)
 {
     unsigned mtu = (unsigned)strtoul(argv[0], NULL, 10);
-    struct end a = { .fd = -1 }, b = { .fd = -1 };
+    struct end a = { .fd = -1, .sock = -1 }, b = { .fd = -1, .sock = -1 };
     int rc = 1;
 
-    if (bring_up(&a, argv[1], argv[2], argv[3], mtu) != 0 ||
-        bring_up(&b, argv[4], argv[5], argv[6], mtu) != 0)
+    if (bring_up(&a, argv[2], argv[3], argv[4], mtu) != 0 ||
+        bring_up(&b, argv[5], argv[6], argv[7], mtu) != 0 || connect_ends(&a, &b, argv[1]) != 0)
         goto out;
+    /* The hub lets the client use its own addresses only, not their networks. */
+    struct ip_prefix allowed[MAX_PREFIXES];
+    for (size_t i = 0; i < a.naddrs; i++) {
+        allowed[i] = a.addrs[i];
+        allowed[i].len = (uint8_t)ip_prefix_max_len(allowed[i].family);
+    }
+    struct packet_relay_config client = { .hub = 0, .mtu = mtu };
+    struct packet_relay_config hub = { .hub = 1, .mtu = mtu, .allowed = allowed,
+                                       .allowed_count = a.naddrs };
+    a.relay = packet_relay_new(a.fd, a.ssl, &client);
+    b.relay = packet_relay_new(b.fd, b.ssl, &hub);
+    if (a.relay == NULL || b.relay == NULL) {
+        snprintf(err, sizeof(err), "cannot make the relays");
+        goto out;
+    }
     printf("ready\n");
     fflush(stdout);
     for (;;) {
-        struct pollfd fds[3] = { { .fd = a.fd, .events = POLLIN },
-                                 { .fd = b.fd, .events = POLLIN },
-                                 { .fd = 0, .events = POLLIN } };
-        if (poll(fds, 3, -1) < 0) {
+        /* While a batch waits for the socket, the TUN is left alone. */
+        struct pollfd fds[5] = {
+            { .fd = a.fd, .events = a.want_write ? 0 : POLLIN },
+            { .fd = a.sock, .events = POLLIN | (a.want_write ? POLLOUT : 0) },
+            { .fd = b.fd, .events = b.want_write ? 0 : POLLIN },
+            { .fd = b.sock, .events = POLLIN | (b.want_write ? POLLOUT : 0) },
+            { .fd = 0, .events = POLLIN },
+        };
+        if (poll(fds, 5, -1) < 0) {
             if (errno == EINTR)
                 continue;
             snprintf(err, sizeof(err), "poll: %s", strerror(errno));
             goto out;
         }
-        if (fds[2].revents != 0) {
+        if (fds[4].revents != 0) {
             char buf[64];
             if (read(0, buf, sizeof(buf)) <= 0)
                 break;
         }
-        if ((fds[0].revents & POLLIN) && pump(&a, &b, mtu) != 0)
-            goto out;
-        if ((fds[1].revents & POLLIN) && pump(&b, &a, mtu) != 0)
+        if (step(&a, fds[0].revents, fds[1].revents) != 0 ||
+            step(&b, fds[2].revents, fds[3].revents) != 0)
             goto out;
     }
-    printf("relayed %lu dropped %lu clamped %lu\n", relayed, dropped, clamped);
+    const struct packet_relay_counters *ca = packet_relay_counters(a.relay);
+    const struct packet_relay_counters *cb = packet_relay_counters(b.relay);
+    uint64_t relayed = ca->received_packets + cb->received_packets;
+    uint64_t dropped = cb->dropped_source + ca->dropped_invalid + cb->dropped_invalid;
+    printf("relayed %" PRIu64 " dropped %" PRIu64 " clamped %" PRIu64 " batches %" PRIu64 "\n",
+           relayed, dropped, ca->clamped + cb->clamped, ca->sent_batches + cb->sent_batches);
     rc = 0;
 out:
     if (rc != 0)
         fprintf(stderr, "netdev_tool: %s\n", err);
-    if (a.fd >= 0)
-        close(a.fd);
-    if (b.fd >= 0)
-        close(b.fd);
+    packet_relay_free(a.relay);
+    packet_relay_free(b.relay);
+    SSL_free(a.ssl);
+    SSL_free(b.ssl);
+    for (int i = 0; i < 2; i++) {
+        struct end *e = i == 0 ? &a : &b;
+        if (e->fd >= 0)
+            close(e->fd);
+        if (e->sock >= 0)
+            close(e->sock);
+    }
     return rc;
 }
 
@@ -310,7 +366,7 @@ int main(int argc, char **argv)
         return cmd_delete(argv[2]);
     if (argc == 3 && strcmp(argv[1], "leftovers") == 0)
         return cmd_leftovers(argv[2]);
-    if (argc == 9 && strcmp(argv[1], "relay") == 0)
+    if (argc == 10 && strcmp(argv[1], "relay") == 0)
         return cmd_relay(argv + 2);
     return usage();
 }
