@@ -172,6 +172,15 @@ enum packet_relay_status packet_relay_from_tls(struct packet_relay *r)
                 return PACKET_RELAY_WANT_WRITE;
             if (e == SSL_ERROR_ZERO_RETURN)
                 return PACKET_RELAY_CLOSED;
+            /* A peer that went away without close_notify (a crash, a cut cable) ends
+             * the tunnel as a close does; the reason stays for the log. */
+            if ((e == SSL_ERROR_SYSCALL && errno == 0) ||
+                (e == SSL_ERROR_SSL &&
+                 ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
+                snprintf(r->error, sizeof(r->error), "the peer closed without close_notify");
+                ERR_clear_error();
+                return PACKET_RELAY_CLOSED;
+            }
             return fail(r, "receiving from the peer", e);
         }
         for (size_t at = 0; at < (size_t)n;) {

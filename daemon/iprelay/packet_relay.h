@@ -10,7 +10,9 @@
  * to the TUN; a packet the TUN cannot take now is dropped, never waited for. Control
  * frames go to the caller's callback. Every drop is counted.
  *
- * Neither descriptor nor session belongs to the relay; both must be non-blocking. */
+ * Neither descriptor nor session belongs to the relay; both must be non-blocking. The
+ * session is read until it would block (edge-triggered readiness will do); the TUN at
+ * most PACKET_RELAY_READS_PER_CALL packets a call, so register it level-triggered. */
 #ifndef KTLSTUN_PACKET_RELAY_H
 #define KTLSTUN_PACKET_RELAY_H
 
@@ -68,8 +70,9 @@ void packet_relay_free(struct packet_relay *r);
  * writable after PACKET_RELAY_WANT_WRITE). Returns OK, WANT_WRITE or ERROR. */
 enum packet_relay_status packet_relay_from_tun(struct packet_relay *r);
 
-/* Moves what the peer sent to the TUN (the socket is readable). Returns OK,
- * WANT_WRITE (the session must write first), CLOSED or ERROR. */
+/* Moves what the peer sent to the TUN (the socket is readable), until the session
+ * would block. Returns OK, WANT_WRITE (the session must write first), CLOSED (with
+ * close_notify, or without: then packet_relay_error says so) or ERROR. */
 enum packet_relay_status packet_relay_from_tls(struct packet_relay *r);
 
 /* Sends a keepalive (a reply when REPLY is set) carrying VALUE, with what is batched.

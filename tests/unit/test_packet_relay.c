@@ -339,6 +339,13 @@ static void test_broken_framing_and_close(void **state)
     assert_int_equal(packet_relay_from_tls(p->hub), PACKET_RELAY_CLOSED);
     free_pair(p);
 
+    /* Gone without close_notify: closed too, and said so. */
+    p = make_pair(1400, 0);
+    assert_int_equal(shutdown(p->sock[1], SHUT_WR), 0);
+    assert_int_equal(packet_relay_from_tls(p->hub), PACKET_RELAY_CLOSED);
+    assert_string_equal(packet_relay_error(p->hub), "the peer closed without close_notify");
+    free_pair(p);
+
     /* Out of bounds configurations make no relay. */
     struct packet_relay_config bad = { .mtu = 100 };
     assert_null(packet_relay_new(0, NULL, &bad));
