@@ -24,7 +24,7 @@ CC      ?= cc
 
 # Debian 12 packages: what building needs, and what the tests and the demo run.
 BUILD_PACKAGES := gcc make pkg-config libssl-dev libiniparser-dev libcmocka-dev \
-                  libsystemd-dev libpam0g-dev libkmod-dev libnl-3-dev
+                  libsystemd-dev libpam0g-dev libkmod-dev libnl-3-dev libnl-route-3-dev
 TEST_PACKAGES  := cppcheck clang-tidy openssl curl stunnel4 socat procps iproute2 jq systemd util-linux \
                   groff-base man-db strace libpam-oath oathtool fail2ban \
                   qemu-system-x86 busybox-static cpio kmod
@@ -37,11 +37,14 @@ FUZZ_SECONDS   ?= 60
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes
-override CPPFLAGS += -D_GNU_SOURCE -Idaemon -Ikmod-helpers
+# libnl-route-3 (rtnetlink) configures the network tunnels' devices (daemon/netdev/).
+NL_CFLAGS := $(shell pkg-config --cflags libnl-route-3.0 2>/dev/null || echo -I/usr/include/libnl3)
+NL_LIBS   := $(shell pkg-config --libs libnl-route-3.0 2>/dev/null || echo -lnl-route-3 -lnl-3)
+override CPPFLAGS += -D_GNU_SOURCE -Idaemon -Ikmod-helpers $(NL_CFLAGS)
 CFLAGS   ?= -O2 -g
 override CFLAGS += -std=gnu11 $(WARNINGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
 override LDFLAGS += -pie -Wl,-z,relro,-z,now
-LDLIBS   := -lssl -lcrypto -liniparser -lsystemd -lkmod -lpam -lpthread
+LDLIBS   := -lssl -lcrypto -liniparser -lsystemd -lkmod -lpam -lpthread $(NL_LIBS)
 CLI_LDLIBS := -lssl -lcrypto -liniparser -lsystemd -lkmod
 TEST_LDLIBS := -lcmocka
 
@@ -57,6 +60,9 @@ CONFIG_OBJECTS     := $(call objects_in,daemon/config)
 CHECK_OBJECTS      := $(call objects_in,daemon/check)
 TLS_OBJECTS        := $(call objects_in,daemon/tls daemon/ktls)
 RELAY_OBJECTS      := $(call objects_in,daemon/relay)
+PACKET_OBJECTS     := $(call objects_in,daemon/packet)
+IPRELAY_OBJECTS    := $(call objects_in,daemon/iprelay)
+NETDEV_OBJECTS     := $(call objects_in,daemon/netdev)
 AUTH_OBJECTS       := $(call objects_in,daemon/auth)
 WORKER_OBJECTS     := $(call objects_in,daemon/worker)
 HELPER_OBJECTS     := $(call objects_in,daemon/helper)
@@ -64,7 +70,8 @@ SUPERVISOR_OBJECTS := $(filter-out %/ktlstund.o,$(call objects_in,daemon/supervi
 CLI_OBJECTS        := $(filter-out %/ktlstun.o,$(call objects_in,daemon/cli))
 
 DAEMON_OBJECTS := $(SUPERVISOR_OBJECTS) $(HELPER_OBJECTS) $(WORKER_OBJECTS) $(AUTH_OBJECTS) \
-                  $(RELAY_OBJECTS) $(CHECK_OBJECTS) $(TLS_OBJECTS) $(CONFIG_OBJECTS) $(PROTO_OBJECTS) \
+                  $(RELAY_OBJECTS) $(IPRELAY_OBJECTS) $(PACKET_OBJECTS) $(NETDEV_OBJECTS) \
+                  $(CHECK_OBJECTS) $(TLS_OBJECTS) $(CONFIG_OBJECTS) $(PROTO_OBJECTS) \
                   $(CORE_OBJECTS)
 # `ktlstun unlock` edits the lock state file itself while the daemon is stopped.
 CLI_LINK_OBJECTS := $(CLI_OBJECTS) $(BUILD)/obj/daemon/helper/lock_policy.o \
@@ -126,6 +133,13 @@ $(BUILD)/tests/test_fuzz_%: $(BUILD)/obj/tests/fuzz/replay_%.o $(TEST_OBJECTS)
 $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lssl -lcrypto -lpthread
+
+# netdev_tool drives daemon/netdev/ (and daemon/iprelay/ between two devices) for
+# tests/integration/test_netdev.sh.
+$(BUILD)/tools/netdev_tool: $(BUILD)/obj/tests/tools/netdev_tool.o $(NETDEV_OBJECTS) $(IPRELAY_OBJECTS) \
+                            $(PACKET_OBJECTS) $(PROTO_OBJECTS) $(CORE_OBJECTS)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/tools/%.o
 	@mkdir -p $(dir $@)
@@ -201,6 +215,8 @@ fuzz_sources_lock_state     := daemon/helper/lock_state.c daemon/helper/lock_pol
 fuzz_sources_user_map       := daemon/config/user_map.c daemon/core/identity.c \
                                daemon/core/string_list.c daemon/core/text.c daemon/core/log.c
 fuzz_sources_ini_source     := daemon/config/ini_source.c
+fuzz_sources_tunnel_frame   := daemon/proto/tunnel_frame.c daemon/core/ip_prefix.c
+fuzz_sources_ip_packet      := daemon/packet/ip_packet.c daemon/packet/mss_clamp.c daemon/core/ip_prefix.c
 
 .SECONDEXPANSION:
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(fuzz_sources_$$*) $(wildcard daemon/*/*.h tests/fuzz/*.h)

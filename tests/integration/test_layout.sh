@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The layout holds: which folder of daemon/ may include which (ARCHITECTURE.md), the
-# CLI carries no relay, worker, second-factor, PAM helper or supervisor code, and no
+# CLI carries no relay, worker, second-factor, PAM helper, supervisor, packet, packet
+# relay or network device code, and no
 # source file grows past what one module should be.
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
@@ -17,10 +18,13 @@ declare -A may_include=(
     [tls]="core config ktls"
     [relay]="core ktls kmod"
     [auth]="core config proto tls ktls"
-    [worker]="core config proto tls ktls relay auth"
+    [packet]="core"
+    [iprelay]="core proto packet"
+    [netdev]="core"
+    [worker]="core config proto tls ktls relay auth packet iprelay"
     [helper]="core config proto"
     [check]="core config proto tls ktls kmod"
-    [supervisor]="core config proto tls ktls relay auth worker helper check kmod"
+    [supervisor]="core config proto tls ktls relay auth worker helper check kmod packet iprelay netdev"
     [cli]="core config proto tls ktls check kmod"
 )
 # Single headers a folder may include beyond its folders, each for a reason:
@@ -54,7 +58,7 @@ done
 
 note "the CLI links none of the daemon-only code"
 cli_symbols=$(nm --defined-only "$KTLSTUN" | awk '$2 ~ /^[TtDdBbRr]$/ { print $3 }' | sort -u)
-for folder in relay worker auth helper supervisor; do
+for folder in relay worker auth helper supervisor packet iprelay netdev; do
     for object in "$build"/obj/daemon/$folder/*.o; do
         [ -e "$object" ] || fail "no objects under $build/obj/daemon/$folder"
         name=$(basename "$object" .o)

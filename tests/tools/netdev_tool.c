@@ -1,0 +1,372 @@
+/* netdev_tool — drives daemon/netdev/ (and, in relay mode, daemon/iprelay/) for tests/integration/test_netdev.sh. Run as root, inside the
+ * network namespaces the test made.
+ *
+ *   netdev_tool up NAME MTU [--persist] [--addr PREFIX]... [--route NETWORK]...
+ *       creates and configures the TUN device, prints "ready NAME"; then, unless
+ *       --persist (the device is left behind, as by a crash), waits for the end of
+ *       stdin, removes the routes and addresses one by one, deletes the device and
+ *       prints "removed NAME".
+ *   netdev_tool delete NAME          deletes a device; prints "deleted NAME"
+ *   netdev_tool leftovers PREFIX     prints "removed N" (netdev_remove_leftovers)
+ *   netdev_tool relay MTU PKI_DIR NS_A NAME_A ADDRS_A NS_B NAME_B ADDRS_B
+ *       a TUN device in each namespace (ADDRS: PREFIX[,PREFIX]), joined by two
+ *       iprelay/packet_relay ends over a TLS session on a socketpair (A the client
+ *       with PKI_DIR's alice, B the hub with its server, which lets A send from its
+ *       own addresses only). Prints "ready", and at the end of stdin the counts:
+ *       "relayed N dropped N clamped N batches N".
+ * Errors go to stderr as netdev and the relay report them; exit status 1. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include "core/ip_prefix.h"
+#include "iprelay/packet_relay.h"
+#include "netdev/netdev.h"
+#include "netdev/tun_device.h"
+
+#define MAX_PREFIXES 16
+
+static char err[512];
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: netdev_tool up NAME MTU [--persist] [--addr PREFIX]... "
+                    "[--route NETWORK]...\n"
+                    "       netdev_tool delete NAME | leftovers PREFIX\n"
+                    "       netdev_tool relay MTU PKI_DIR NS_A NAME_A ADDRS_A NS_B NAME_B ADDRS_B\n");
+    return 2;
+}
+
+static int parse_prefix(const char *text, struct ip_prefix *out)
+{
+    const char *reason;
+    if (ip_prefix_parse(text, out, &reason) != 0) {
+        fprintf(stderr, "netdev_tool: %s: %s\n", text, reason);
+        return -1;
+    }
+    return 0;
+}
+
+static void wait_for_end_of_stdin(void)
+{
+    char buf[256];
+    while (read(0, buf, sizeof(buf)) > 0)
+        ;
+}
+
+static int cmd_up(int argc, char **argv)
+{
+    const char *name = argv[0];
+    unsigned mtu = (unsigned)strtoul(argv[1], NULL, 10);
+    struct ip_prefix addrs[MAX_PREFIXES], routes[MAX_PREFIXES];
+    size_t naddrs = 0, nroutes = 0;
+    unsigned flags = 0;
+    struct netdev *nd = NULL;
+    int fd = -1, rc = 1;
+
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--persist") == 0) {
+            flags |= TUN_DEVICE_PERSIST;
+        } else if (strcmp(argv[i], "--addr") == 0 && i + 1 < argc && naddrs < MAX_PREFIXES) {
+            if (parse_prefix(argv[++i], &addrs[naddrs++]) != 0)
+                return 2;
+        } else if (strcmp(argv[i], "--route") == 0 && i + 1 < argc && nroutes < MAX_PREFIXES) {
+            if (parse_prefix(argv[++i], &routes[nroutes++]) != 0)
+                return 2;
+        } else {
+            return usage();
+        }
+    }
+    if ((fd = tun_device_open(name, flags, err, sizeof(err))) < 0 ||
+        (nd = netdev_open(err, sizeof(err))) == NULL ||
+        netdev_set_mtu_up(nd, name, mtu, err, sizeof(err)) != 0)
+        goto out;
+    for (size_t i = 0; i < naddrs; i++)
+        if (netdev_add_address(nd, name, &addrs[i], err, sizeof(err)) != 0)
+            goto out;
+    for (size_t i = 0; i < nroutes; i++)
+        if (netdev_add_route(nd, name, &routes[i], err, sizeof(err)) != 0)
+            goto out;
+    printf("ready %s\n", name);
+    fflush(stdout);
+    if (flags & TUN_DEVICE_PERSIST) {
+        rc = 0;
+        goto out;
+    }
+    wait_for_end_of_stdin();
+    for (size_t i = 0; i < nroutes; i++)
+        if (netdev_remove_route(nd, name, &routes[i], err, sizeof(err)) != 0)
+            goto out;
+    for (size_t i = 0; i < naddrs; i++)
+        if (netdev_remove_address(nd, name, &addrs[i], err, sizeof(err)) != 0)
+            goto out;
+    if (netdev_delete(nd, name, err, sizeof(err)) != 0)
+        goto out;
+    printf("removed %s\n", name);
+    rc = 0;
+out:
+    if (rc != 0)
+        fprintf(stderr, "netdev_tool: %s\n", err);
+    netdev_close(nd);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+static int cmd_delete(const char *name)
+{
+    struct netdev *nd = netdev_open(err, sizeof(err));
+    int rc = nd != NULL && netdev_delete(nd, name, err, sizeof(err)) == 0 ? 0 : 1;
+    if (rc == 0)
+        printf("deleted %s\n", name);
+    else
+        fprintf(stderr, "netdev_tool: %s\n", err);
+    netdev_close(nd);
+    return rc;
+}
+
+static int cmd_leftovers(const char *prefix)
+{
+    unsigned removed = 0;
+    struct netdev *nd = netdev_open(err, sizeof(err));
+    int rc = nd != NULL && netdev_remove_leftovers(nd, prefix, &removed, err, sizeof(err)) == 0
+                 ? 0 : 1;
+    printf("removed %u\n", removed);
+    if (rc != 0)
+        fprintf(stderr, "netdev_tool: %s\n", err);
+    netdev_close(nd);
+    return rc;
+}
+
+/* One end of the relay: a TUN device in a namespace, its addresses, its TLS end. */
+struct end {
+    const char *name;
+    int fd;
+    struct ip_prefix addrs[MAX_PREFIXES];
+    size_t naddrs;
+    int sock;
+    SSL *ssl;
+    struct packet_relay *relay;
+    int want_write;
+};
+
+static int enter_namespace(const char *ns)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "/run/netns/%s", ns);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) {
+        snprintf(err, sizeof(err), "namespace %s: %s", ns, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+/* Makes END's device in namespace NS with the addresses in ADDRS ("P[,P]"). */
+static int bring_up(struct end *end, const char *ns, const char *name, char *addrs, unsigned mtu)
+{
+    struct netdev *nd = NULL;
+    int rc = -1;
+
+    end->name = name;
+    if (enter_namespace(ns) != 0)
+        return -1;
+    if ((end->fd = tun_device_open(name, 0, err, sizeof(err))) < 0 ||
+        (nd = netdev_open(err, sizeof(err))) == NULL ||
+        netdev_set_mtu_up(nd, name, mtu, err, sizeof(err)) != 0)
+        goto out;
+    for (char *save = NULL, *text = strtok_r(addrs, ",", &save); text != NULL;
+         text = strtok_r(NULL, ",", &save)) {
+        struct ip_prefix *a = &end->addrs[end->naddrs];
+        if (end->naddrs == MAX_PREFIXES || parse_prefix(text, a) != 0 ||
+            netdev_add_address(nd, name, a, err, sizeof(err)) != 0)
+            goto out;
+        end->naddrs++;
+    }
+    rc = 0;
+out:
+    netdev_close(nd);
+    return rc;
+}
+
+/* A TLS session between the two ends over a socketpair: A the client (alice), B the
+ * hub (server), with the test PKI in PKI_DIR. */
+static int connect_ends(struct end *a, struct end *b, const char *pki_dir)
+{
+    char path[512], key[512];
+    int socks[2];
+    SSL_CTX *hub_ctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX *client_ctx = SSL_CTX_new(TLS_client_method());
+    int rc = -1;
+
+    if (hub_ctx == NULL || client_ctx == NULL ||
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, socks) != 0) {
+        snprintf(err, sizeof(err), "TLS setup: %s", strerror(errno));
+        goto out;
+    }
+    a->sock = socks[0];
+    b->sock = socks[1];
+    snprintf(path, sizeof(path), "%s/server.pem", pki_dir);
+    snprintf(key, sizeof(key), "%s/server.key", pki_dir);
+    int ok = SSL_CTX_use_certificate_chain_file(hub_ctx, path) == 1 &&
+             SSL_CTX_use_PrivateKey_file(hub_ctx, key, SSL_FILETYPE_PEM) == 1;
+    snprintf(path, sizeof(path), "%s/alice.pem", pki_dir);
+    snprintf(key, sizeof(key), "%s/alice.key", pki_dir);
+    ok = ok && SSL_CTX_use_certificate_chain_file(client_ctx, path) == 1 &&
+         SSL_CTX_use_PrivateKey_file(client_ctx, key, SSL_FILETYPE_PEM) == 1;
+    snprintf(path, sizeof(path), "%s/ca.pem", pki_dir);
+    ok = ok && SSL_CTX_load_verify_locations(client_ctx, path, NULL) == 1 &&
+         SSL_CTX_load_verify_locations(hub_ctx, path, NULL) == 1;
+    if (!ok) {
+        snprintf(err, sizeof(err), "TLS setup: cannot load the PKI in %s", pki_dir);
+        goto out;
+    }
+    SSL_CTX_set_verify(client_ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_verify(hub_ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    a->ssl = SSL_new(client_ctx);
+    b->ssl = SSL_new(hub_ctx);
+    if (a->ssl == NULL || b->ssl == NULL)
+        goto out;
+    SSL_set_fd(a->ssl, a->sock);
+    SSL_set_fd(b->ssl, b->sock);
+    SSL_set_connect_state(a->ssl);
+    SSL_set_accept_state(b->ssl);
+    int a_done = 0, b_done = 0;
+    for (int i = 0; i < 1000 && !(a_done && b_done); i++) {
+        int r = a_done ? 1 : SSL_do_handshake(a->ssl);
+        a_done = r == 1;
+        if (r != 1 && SSL_get_error(a->ssl, r) != SSL_ERROR_WANT_READ)
+            break;
+        r = b_done ? 1 : SSL_do_handshake(b->ssl);
+        b_done = r == 1;
+        if (r != 1 && SSL_get_error(b->ssl, r) != SSL_ERROR_WANT_READ)
+            break;
+    }
+    if (!a_done || !b_done) {
+        snprintf(err, sizeof(err), "TLS handshake failed");
+        goto out;
+    }
+    rc = 0;
+out:
+    SSL_CTX_free(hub_ctx);   /* the sessions keep a reference */
+    SSL_CTX_free(client_ctx);
+    return rc;
+}
+
+/* Runs END's relay for what poll reported in REVENTS of its TUN and its socket. */
+static int step(struct end *end, short tun_events, short sock_events)
+{
+    enum packet_relay_status st = PACKET_RELAY_OK;
+    if ((sock_events & (POLLIN | POLLHUP)) != 0)
+        st = packet_relay_from_tls(end->relay);
+    if (st == PACKET_RELAY_OK &&
+        ((tun_events & POLLIN) != 0 || (end->want_write && (sock_events & POLLOUT) != 0)))
+        st = packet_relay_from_tun(end->relay);
+    end->want_write = st == PACKET_RELAY_WANT_WRITE;
+    if (st == PACKET_RELAY_ERROR || st == PACKET_RELAY_CLOSED) {
+        snprintf(err, sizeof(err), "relay %s: %s", end->name,
+                 st == PACKET_RELAY_CLOSED ? "closed" : packet_relay_error(end->relay));
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_relay(char **argv)
+{
+    unsigned mtu = (unsigned)strtoul(argv[0], NULL, 10);
+    struct end a = { .fd = -1, .sock = -1 }, b = { .fd = -1, .sock = -1 };
+    int rc = 1;
+
+    if (bring_up(&a, argv[2], argv[3], argv[4], mtu) != 0 ||
+        bring_up(&b, argv[5], argv[6], argv[7], mtu) != 0 || connect_ends(&a, &b, argv[1]) != 0)
+        goto out;
+    /* The hub lets the client use its own addresses only, not their networks. */
+    struct ip_prefix allowed[MAX_PREFIXES];
+    for (size_t i = 0; i < a.naddrs; i++) {
+        allowed[i] = a.addrs[i];
+        allowed[i].len = (uint8_t)ip_prefix_max_len(allowed[i].family);
+    }
+    struct packet_relay_config client = { .hub = 0, .mtu = mtu };
+    struct packet_relay_config hub = { .hub = 1, .mtu = mtu, .allowed = allowed,
+                                       .allowed_count = a.naddrs };
+    a.relay = packet_relay_new(a.fd, a.ssl, &client);
+    b.relay = packet_relay_new(b.fd, b.ssl, &hub);
+    if (a.relay == NULL || b.relay == NULL) {
+        snprintf(err, sizeof(err), "cannot make the relays");
+        goto out;
+    }
+    printf("ready\n");
+    fflush(stdout);
+    for (;;) {
+        /* While a batch waits for the socket, the TUN is left alone. */
+        struct pollfd fds[5] = {
+            { .fd = a.fd, .events = a.want_write ? 0 : POLLIN },
+            { .fd = a.sock, .events = POLLIN | (a.want_write ? POLLOUT : 0) },
+            { .fd = b.fd, .events = b.want_write ? 0 : POLLIN },
+            { .fd = b.sock, .events = POLLIN | (b.want_write ? POLLOUT : 0) },
+            { .fd = 0, .events = POLLIN },
+        };
+        if (poll(fds, 5, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            snprintf(err, sizeof(err), "poll: %s", strerror(errno));
+            goto out;
+        }
+        if (fds[4].revents != 0) {
+            char buf[64];
+            if (read(0, buf, sizeof(buf)) <= 0)
+                break;
+        }
+        if (step(&a, fds[0].revents, fds[1].revents) != 0 ||
+            step(&b, fds[2].revents, fds[3].revents) != 0)
+            goto out;
+    }
+    const struct packet_relay_counters *ca = packet_relay_counters(a.relay);
+    const struct packet_relay_counters *cb = packet_relay_counters(b.relay);
+    uint64_t relayed = ca->received_packets + cb->received_packets;
+    uint64_t dropped = cb->dropped_source + ca->dropped_invalid + cb->dropped_invalid;
+    printf("relayed %" PRIu64 " dropped %" PRIu64 " clamped %" PRIu64 " batches %" PRIu64 "\n",
+           relayed, dropped, ca->clamped + cb->clamped, ca->sent_batches + cb->sent_batches);
+    rc = 0;
+out:
+    if (rc != 0)
+        fprintf(stderr, "netdev_tool: %s\n", err);
+    packet_relay_free(a.relay);
+    packet_relay_free(b.relay);
+    SSL_free(a.ssl);
+    SSL_free(b.ssl);
+    for (int i = 0; i < 2; i++) {
+        struct end *e = i == 0 ? &a : &b;
+        if (e->fd >= 0)
+            close(e->fd);
+        if (e->sock >= 0)
+            close(e->sock);
+    }
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc >= 4 && strcmp(argv[1], "up") == 0)
+        return cmd_up(argc - 2, argv + 2);
+    if (argc == 3 && strcmp(argv[1], "delete") == 0)
+        return cmd_delete(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "leftovers") == 0)
+        return cmd_leftovers(argv[2]);
+    if (argc == 10 && strcmp(argv[1], "relay") == 0)
+        return cmd_relay(argv + 2);
+    return usage();
+}
