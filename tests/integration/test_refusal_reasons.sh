@@ -17,8 +17,12 @@ start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
 
 # A plain HTTP server that answers whatever comes first, as web servers answer a TLS
 # ClientHello sent to their plain port.
+cat >"$TEST_DIR/http.sh" <<'EOF'
+head -c 5 >/dev/null
+printf 'HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'
+EOF
 spawn "$TEST_DIR/http.out" socat "TCP-LISTEN:$http_port,bind=127.0.0.1,reuseaddr,fork" \
-    SYSTEM:"head -c 5 >/dev/null; printf 'HTTP/1.1 400 Bad Request\\r\\nContent-Length: 0\\r\\nConnection: close\\r\\n\\r\\n'"
+    "EXEC:sh $TEST_DIR/http.sh"
 wait_listening "$http_port" || fail "the plain HTTP responder did not listen"
 
 mkdir -p "$TEST_DIR/gw-state" "$TEST_DIR/gw-run" "$TEST_DIR/ws-state" "$TEST_DIR/ws-run"
