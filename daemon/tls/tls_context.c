@@ -169,6 +169,12 @@ static int refuse_access(X509_STORE_CTX *store_ctx, SSL *ssl, const struct tunne
     return 0;
 }
 
+static int has_access_rules(const struct tunnel_config *tunnel)
+{
+    return tunnel->allow_cn.count + tunnel->allow_ou.count + tunnel->allow_dns.count +
+           tunnel->allow_uri.count + tunnel->allow_email.count + tunnel->pin_sha256.count > 0;
+}
+
 static int verify_peer(X509_STORE_CTX *store_ctx, void *arg)
 {
     const struct tunnel_config *tunnel = arg;
@@ -416,9 +422,10 @@ SSL_CTX *tls_context_create(const struct tunnel_config *tunnel)
          * flight instead of two per record (8 fewer reads per server handshake). */
         SSL_CTX_set_read_ahead(ctx, 1);
     /* Last: its keylog hook wraps the one kTLS installed. A server refuses with alerts
-     * of its own (tls_alert): under TLS 1.3 they need the traffic secret the keylog
-     * gives, so that a refused client learns why on its own machine. */
-    if (server && tls_alert_prepare_ctx(ctx) < 0)
+     * of its own (tls_alert), so that a refused client learns why on its own machine:
+     * under TLS 1.3 they need the traffic secret the keylog gives, worth its cost
+     * where allow rules or pins may refuse (the gate prepares its own). */
+    if (server && has_access_rules(tunnel) && tls_alert_prepare_ctx(ctx) < 0)
         goto fail_ctx;
     if (is_gated(tunnel) && registered_gate != NULL && registered_gate->prepare_ctx(ctx, tunnel) < 0)
         goto fail_ctx;

@@ -3,14 +3,14 @@
 # gateway with server tunnels and a workstation with client tunnels, the workstation
 # logging at warning only. Each refusal reaches the workstation as its own TLS alert
 # and its log says in plain words what it means and what to do: not on the allow list
-# (access_denied), a revoked certificate (certificate_revoked), an expired one
-# (certificate_expired, seen with s_client), a server certificate this client does not accept, a target
-# that answers plain HTTP. `ktlstun status` shows the last refusal per tunnel on both
-# machines. A retrying application does not flood the workstation's log.
+# or pins (access_denied), a revoked certificate (certificate_revoked), an expired one
+# (certificate_expired, seen with s_client), a server certificate this client does not
+# accept, a target that answers plain HTTP. `ktlstun status` shows the last refusal per
+# tunnel on both machines. A retrying application does not flood the workstation's log.
 source "$(dirname "$0")/lib.sh"
 
 echo_port=$(free_port) http_port=$(free_port)
-g_allow=$(free_port) g_crl=$(free_port) g_any=$(free_port)
+g_allow=$(free_port) g_crl=$(free_port) g_any=$(free_port) g_pin=$(free_port)
 c_allow=$(free_port) c_revoked=$(free_port) c_ok=$(free_port)
 c_name=$(free_port) c_http=$(free_port)
 start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
@@ -33,6 +33,7 @@ gw_conf="$TEST_DIR/gateway.ini"
     server_tunnel allowed "$g_allow" "$echo_port" "allow_cn = bob"
     server_tunnel revocation "$g_crl" "$echo_port" "crl = $PKI/crl.pem"
     server_tunnel open "$g_any" "$echo_port"
+    server_tunnel pinned "$g_pin" "$echo_port" "pin_sha256 = $(cat "$PKI/mallory.spki")"
 } >"$gw_conf"
 ws_conf="$TEST_DIR/workstation.ini"
 {
@@ -88,6 +89,17 @@ assert_contains "$table" "LAST REFUSAL" "the status table has a last-refusal sec
 assert_contains "$table" "not on this gateway's allow list" "the status table shows [vpn]'s last refusal"
 table=$("$KTLSTUN" status -c "$gw_conf")
 assert_contains "$table" "not in allow_cn" "the gateway's status table shows [allowed]'s last refusal"
+
+note "a pin mismatch and a subject with two CNs are access_denied too (s_client)"
+# expect_alert ADDR CERT TEXT: s_client with CERT is refused with the alert TEXT.
+expect_alert() {
+    client_args "$2"
+    tls_echo "$1" "alert-$RANDOM" "$TEST_DIR/alert.out" "${CLIENT_ARGS[@]}" && fail "data flowed with $2 to $1"
+    grep -q "$3" "$TEST_DIR/alert.out.err" || fail "$2 to $1: no '$3': $(cat "$TEST_DIR/alert.out.err")"
+}
+expect_alert "127.0.0.1:$g_pin" alice 'alert access denied'
+expect_alert "127.0.0.1:$g_allow" twocn 'alert access denied'
+expect_alert "127.0.0.1:$g_allow" alice 'alert access denied'
 
 note "a revoked client certificate: certificate_revoked, and a new certificate is what helps"
 plain_echo "127.0.0.1:$c_revoked" "revoked-$RANDOM" && fail "data flowed with a revoked certificate"
