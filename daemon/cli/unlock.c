@@ -25,7 +25,7 @@ static void usage(FILE *out)
                  "  IDENTITY  as shown in the lock alert (identity=\"...\"), e.g. alice or\n"
                  "            alice@example.com; USER: a local user (lock=user);\n"
                  "            ADDRESS: a locked source address\n"
-                 "  --list    show the locks in force\n");
+                 "  --list    show the locks in force, each with its end in local time\n");
 }
 
 /* Returns 1 when the process listening on FD is the PAM helper's user, root, or
@@ -73,12 +73,43 @@ static int has_status(const char *reply, const char *status)
     return strncmp(reply, status, len) == 0 && reply[len] == '\n';
 }
 
-static int from_reply(const char *reply)
+/* Prints the lock list TEXT ("TUNNEL KIND KEY until EPOCH (level N)" per line, as
+ * lock_policy_list writes it for the daemon and for us) with each end in local time,
+ * e.g. "2026-12-06 11:02:03 +0100": the reader's clock, not a count of seconds. */
+static void print_locks(const char *text)
+{
+    static const char marker[] = " until ";
+    while (*text != '\0') {
+        const char *end = strchr(text, '\n');
+        size_t len = end != NULL ? (size_t)(end - text) + 1 : strlen(text);
+        /* The last marker on the line: a key may contain the word itself. */
+        const char *until = NULL;
+        for (const char *at = text; (at = strstr(at, marker)) != NULL && at < text + len; at++)
+            until = at;
+        char *rest = NULL;
+        long long epoch = until != NULL ? strtoll(until + sizeof(marker) - 1, &rest, 10) : 0;
+        time_t when = (time_t)epoch;
+        struct tm tm;
+        char shown[64];
+        if (until != NULL && rest != until + sizeof(marker) - 1 && localtime_r(&when, &tm) != NULL &&
+            strftime(shown, sizeof(shown), "%Y-%m-%d %H:%M:%S %z", &tm) > 0)
+            printf("%.*s%s%s%.*s", (int)(until - text), text, marker, shown,
+                   (int)(text + len - rest), rest);
+        else
+            printf("%.*s", (int)len, text);
+        text += len;
+    }
+}
+
+static int from_reply(const char *reply, int list)
 {
     const char *text = strchr(reply, '\n');
     text = text != NULL ? text + 1 : reply;
     if (has_status(reply, ADMIN_PROTOCOL_OK)) {
-        printf("%s", text);
+        if (list)
+            print_locks(text);
+        else
+            printf("%s", text);
         return 0;
     }
     fprintf(stderr, "ktlstun unlock: %s", text);
@@ -105,7 +136,7 @@ static int edit_state_file(const char *state_dir, const char *key, int list)
     if (list) {
         char text[ADMIN_PROTOCOL_REPLY_MAX];
         unsigned locks = lock_policy_list(table, now, text, sizeof(text));
-        printf("%s", locks > 0 ? text : "no locks\n");
+        print_locks(locks > 0 ? text : "no locks\n");
         status = 0;
         goto out;
     }
@@ -184,7 +215,7 @@ int unlock_command(int argc, char **argv)
     int status;
     if (ask(config->global.runtime_dir, config->global.pam_user, request, reply,
             sizeof(reply)) == 0) {
-        status = from_reply(reply);
+        status = from_reply(reply, list);
     } else if (errno == ENOENT || errno == ECONNREFUSED) {
         status = edit_state_file(config->global.state_dir, key, list);
     } else {

@@ -91,27 +91,63 @@ static void accept_clients(struct metrics_server *server, int listen_fd, uint64_
     }
 }
 
-/* GET /metrics (or /) gets BODY, anything else a 404; a body that could not be
- * rendered a 500. Returns -1 when out of memory. */
+struct route {
+    const char *path;
+    enum metrics_server_page page;
+    const char *content_type;
+};
+
+static const struct route routes[] = {
+    { "/metrics", METRICS_SERVER_METRICS, "text/plain; version=0.0.4" },
+    { "/", METRICS_SERVER_METRICS, "text/plain; version=0.0.4" },
+    { "/healthz", METRICS_SERVER_HEALTHZ, "text/plain; charset=utf-8" },
+    { "/readyz", METRICS_SERVER_READYZ, "text/plain; charset=utf-8" },
+};
+
+/* The route of REQUEST ("GET PATH " or "HEAD PATH "), NULL for anything else; *HEAD
+ * is set for HEAD, which gets the same head without the body. */
+static const struct route *route_of(const char *request, int *head)
+{
+    const char *path = NULL;
+    *head = strncmp(request, "HEAD ", 5) == 0;
+    if (*head)
+        path = request + 5;
+    else if (strncmp(request, "GET ", 4) == 0)
+        path = request + 4;
+    for (size_t i = 0; path != NULL && i < sizeof(routes) / sizeof(routes[0]); i++) {
+        size_t len = strlen(routes[i].path);
+        if (strncmp(path, routes[i].path, len) == 0 && path[len] == ' ')
+            return &routes[i];
+    }
+    return NULL;
+}
+
+/* A known path gets what RENDER makes of its page (200, or 503 when the page reports
+ * a failure), anything else a 404; a body that could not be rendered a 500. Returns
+ * -1 when out of memory. */
 static int prepare_answer(struct client *c, metrics_server_render_fn *render, void *arg)
 {
     c->request[c->got] = '\0';
-    int found = strncmp(c->request, "GET /metrics ", 13) == 0 || strncmp(c->request, "GET / ", 6) == 0;
-    char *body = found ? render(arg) : NULL;
-    const char *payload = found && body != NULL ? body : "not found\n";
+    int head_only = 0, ok = 1;
+    const struct route *route = route_of(c->request, &head_only);
+    char *body = route != NULL ? render(arg, route->page, &ok) : NULL;
+    const char *payload = route != NULL && body != NULL ? body : "not found\n";
+    const char *status = route == NULL ? "404 Not Found"
+                         : body == NULL ? "500 Internal Server Error"
+                         : ok ? "200 OK" : "503 Service Unavailable";
     size_t payload_len = strlen(payload);
     char head[256];
     int head_len = snprintf(head, sizeof(head),
-                            "HTTP/1.0 %s\r\nContent-Type: text/plain; version=0.0.4\r\n"
+                            "HTTP/1.0 %s\r\nContent-Type: %s\r\n"
                             "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                            found && body != NULL ? "200 OK" : found ? "500 Internal Server Error"
-                                                                     : "404 Not Found",
+                            status, route != NULL ? route->content_type : "text/plain; version=0.0.4",
                             payload_len);
-    c->answer = malloc((size_t)head_len + payload_len);
+    size_t sent_len = head_only ? 0 : payload_len;
+    c->answer = malloc((size_t)head_len + sent_len);
     if (c->answer != NULL) {
         memcpy(c->answer, head, (size_t)head_len);
-        memcpy(c->answer + head_len, payload, payload_len);
-        c->answer_len = (size_t)head_len + payload_len;
+        memcpy(c->answer + head_len, payload, sent_len);
+        c->answer_len = (size_t)head_len + sent_len;
     }
     free(body);
     c->state = CLIENT_WRITING;

@@ -2,7 +2,8 @@
  * poll loop without ever blocking it: each client socket is non-blocking, has
  * METRICS_SERVER_DEADLINE_MS from its accept to send its request and take the whole
  * answer (then it is cut), and at most METRICS_SERVER_CLIENTS are served at once
- * (more wait in the listener's backlog). */
+ * (more wait in the listener's backlog). GET and HEAD of /metrics (or /), /healthz
+ * and /readyz are answered; anything else gets a 404. */
 #ifndef KTLSTUN_METRICS_SERVER_H
 #define KTLSTUN_METRICS_SERVER_H
 
@@ -15,9 +16,13 @@
 
 struct metrics_server;
 
-/* Renders the metrics for one answer: a new string the caller frees, NULL when out
- * of memory (the client then gets a 500). */
-typedef char *metrics_server_render_fn(void *arg);
+/* What a path asks for: /metrics (or /), /healthz, /readyz. */
+enum metrics_server_page { METRICS_SERVER_METRICS, METRICS_SERVER_HEALTHZ, METRICS_SERVER_READYZ };
+
+/* Renders PAGE for one answer: a new string the caller frees, NULL when out of memory
+ * (the client then gets a 500). Sets *OK to 0 when the page reports a failure (the
+ * client then gets a 503 with the string); it is 1 on entry. */
+typedef char *metrics_server_render_fn(void *arg, enum metrics_server_page page, int *ok);
 
 /* Returns a server with no client, or NULL after logging. */
 struct metrics_server *metrics_server_new(void);

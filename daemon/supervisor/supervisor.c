@@ -21,7 +21,9 @@
 #include "supervisor/generation.h"
 #include "supervisor/expiry.h"
 #include "worker/heartbeat.h"
+#include "core/utc_time.h"
 #include "supervisor/listener.h"
+#include "supervisor/health.h"
 #include "supervisor/metrics.h"
 #include "supervisor/metrics_server.h"
 #include "supervisor/helper_process.h"
@@ -300,11 +302,31 @@ static void sync_metrics_listener(struct supervisor *s)
                                                             sizeof(shown)));
 }
 
-static char *render_metrics(void *arg)
+/* Ready workers of the current generation whose loop turned within STUCK_WORKER_MS. */
+static unsigned count_live_workers(const struct supervisor *s, uint64_t now)
+{
+    unsigned live = 0;
+    for (int i = 0; i < MAX_WORKERS; i++) {
+        const struct worker_process *w = &s->workers[i];
+        if (w->pid != 0 && w->gen == s->current && w->ready && !w->draining &&
+            heartbeat_age_ms(s->shared.heartbeat, w->slot, now) < STUCK_WORKER_MS)
+            live++;
+    }
+    return live;
+}
+
+static char *render_page(void *arg, enum metrics_server_page page, int *ok)
 {
     struct supervisor *s = arg;
-    return metrics_render(s->current, s->shared.stats, s->shared.limits,
-                          count_workers(s, s->current, 1));
+    if (page == METRICS_SERVER_METRICS)
+        return metrics_render(s->current, s->shared.stats, s->shared.limits,
+                              count_workers(s, s->current, 1));
+    struct health_state state = { .gen = s->current, .stopping = s->stopping,
+                                  .live_workers = count_live_workers(s, event_loop_now_ms()),
+                                  .helper_running = helper_process_running(s->helper) };
+    if (page == METRICS_SERVER_HEALTHZ)
+        return health_render_live(&state, ok);
+    return health_render_ready(&state, utc_time_now(), ok);
 }
 
 static void announce_when_ready(struct supervisor *s)
@@ -538,7 +560,7 @@ static void run_loop(struct supervisor *s)
             read_ready_reports(s);
         uint64_t now = event_loop_now_ms();
         metrics_server_handle(s->metrics_server, fds + 2, ready > 0 ? metrics_fds : 0, now,
-                              render_metrics, s);
+                              render_page, s);
         int healthy = check_worker_health(s, now);
         if (s->watchdog_interval_ms != 0 && healthy &&
             now - s->last_watchdog_ms >= s->watchdog_interval_ms / 2) {

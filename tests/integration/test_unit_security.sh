@@ -2,7 +2,7 @@
 # validity, and whether its sandbox lets the daemon do what it does.
 #
 #   1. `systemd-analyze security --offline=true` rates units/ktlstund.service 2.0 or
-#      lower (the issue's bar), both by --threshold and by the printed figure; a
+#      lower (the required rating), both by --threshold and by the printed figure; a
 #      stripped copy of the unit must fail the same check, or the check proves nothing.
 #   2. The settings the daemon relies on are there (Type=notify, the directories,
 #      UMask, only CAP_SETUID and CAP_SETGID, ...): the rating alone would not notice
@@ -46,7 +46,7 @@ exposure() {
 }
 
 figure=$(exposure "$unit")
-note "systemd-analyze security rates ktlstund.service $figure (bar: 2.0)"
+note "systemd-analyze security rates ktlstund.service $figure (limit: 2.0)"
 awk -v f="$figure" 'BEGIN { exit !(f <= 2.0) }' || fail "ktlstund.service is rated $figure, above 2.0"
 systemd-analyze security --offline=true --threshold=20 --no-pager "$unit" >"$TEST_DIR/security.out" 2>&1 ||
     fail "systemd-analyze security --threshold=20 refused ktlstund.service: $(tail -n 3 "$TEST_DIR/security.out")"
@@ -55,11 +55,11 @@ systemd-analyze security --offline=true --threshold=20 --no-pager "$unit" >"$TES
 stripped="$TEST_DIR/ktlstund.service"
 sed -n '/^\[Unit\]/,/^\[Service\]/p; /^Type=/p; /^ExecStart=/p' "$unit" >"$stripped"
 weak=$(exposure "$stripped")
-awk -v f="$weak" 'BEGIN { exit !(f > 2.0) }' || fail "the stripped unit is rated $weak: the bar cannot fail"
+awk -v f="$weak" 'BEGIN { exit !(f > 2.0) }' || fail "the stripped unit is rated $weak: the check cannot fail"
 if systemd-analyze security --offline=true --threshold=20 --no-pager "$stripped" >/dev/null 2>&1; then
     fail "--threshold=20 accepted the stripped unit (rated $weak)"
 fi
-note "without its sandbox the unit rates $weak and fails the bar"
+note "without its sandbox the unit rates $weak and fails the check"
 
 # --- 2. settings the daemon depends on -----------------------------------------
 

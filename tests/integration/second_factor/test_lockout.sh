@@ -4,7 +4,8 @@
 # with the right code, the code stays unused), each lock raises exactly one alert —
 # the fail2ban line (checked with fail2ban-regex and the shipped filter) and
 # alert_command (its environment and arguments checked) — the lock survives a
-# restart, `ktlstun unlock` lifts it (daemon running, or not), a repeat lock lasts
+# restart, `ktlstun unlock --list` shows its end in local time and `ktlstun unlock`
+# lifts it (daemon running, or not), a repeat lock lasts
 # twice as long, and refused handshakes from one address alert at
 # max_handshake_failures while missing logins do not count.
 source "$(dirname "$0")/lib.sh"
@@ -112,9 +113,24 @@ assert_log "$log" "$lock_re .* level=2" "level 2 lock"
 wait_for_log_files 2 || fail "no alert for the second lock"
 listed=$("$KTLSTUN" unlock --list -c "$conf") || fail "unlock --list failed"
 assert_contains "$listed" "vpn identity alice until" "lock listed"
+# assert_local_until LISTED OFFSET: alice's lock in LISTED ends in local time with
+# OFFSET (not in epoch seconds), within the doubled lock's two minutes from now.
+assert_local_until() {
+    local line shown end now
+    line=$(echo "$1" | grep '^vpn identity alice until ') || fail "no lock line for alice in: $1"
+    [[ $line =~ ^vpn\ identity\ alice\ until\ ([0-9]{4}-[0-9]{2}-[0-9]{2}\ [0-9]{2}:[0-9]{2}:[0-9]{2}\ ([+-][0-9]{4}))\ \(level\ 2\)$ ]] ||
+        fail "lock end not shown as local time: $line"
+    shown=${BASH_REMATCH[1]}
+    assert_eq "${BASH_REMATCH[2]}" "$2" "the local offset of the lock end"
+    end=$(date -d "$shown" +%s) || fail "lock end unreadable: $shown"
+    now=$(date +%s)
+    [ "$end" -gt "$now" ] && [ "$end" -le $((now + 125)) ] || fail "lock end $shown is not within 2 minutes"
+}
+assert_local_until "$(TZ=UTC-1 "$KTLSTUN" unlock --list -c "$conf")" +0100
 
 note "unlock with the daemon stopped edits the state file; the code refused while locked works"
 stop_ktlstund "$KTLSTUND_PID"
+assert_local_until "$(TZ=UTC+5 "$KTLSTUN" unlock --list -c "$conf")" -0500
 out=$("$KTLSTUN" unlock alice -c "$conf" 2>&1) || fail "offline unlock: $out"
 assert_contains "$out" "ktlstund is not running" "offline unlock message"
 start_again
