@@ -121,7 +121,7 @@ const char *refusal_words_alert_name(int alert)
 }
 
 int refusal_words_server_alert(int alert, const char *tunnel, const char *who, int after_data,
-                               char *buf, size_t len)
+                               char *reason, size_t len)
 {
     if (!is_refusal(alert))
         return 0;
@@ -136,24 +136,24 @@ int refusal_words_server_alert(int alert, const char *tunnel, const char *who, i
         if (alerts[i].alert == alert)
             words = alerts[i].words;
     if (after_data) {
-        snprintf(buf, len, "the server ended the connection (alert %s): it withdrew this "
+        snprintf(reason, len, "the server ended the connection (alert %s): it withdrew this "
                  "client's access (allow rules, revocation, a login that ended, "
                  "max_connection_lifetime or its administrator); the gateway's log has the "
                  "reason", name);
     } else if (words == NULL) {
-        snprintf(buf, len, "the server ended the TLS handshake (alert %s); the gateway's log "
+        snprintf(reason, len, "the server ended the TLS handshake (alert %s); the gateway's log "
                  "has the reason", name);
     } else if (alert == SSL_AD_INSUFFICIENT_SECURITY) {
-        snprintf(buf, len, "%s%s", words, tunnel);
+        snprintf(reason, len, "%s%s", words, tunnel);
     } else if (alert == SSL_AD_ACCESS_DENIED) {
-        snprintf(buf, len, "%s%s", words, who != NULL && who[0] != '\0' ? who : "this certificate");
+        snprintf(reason, len, "%s%s", words, who != NULL && who[0] != '\0' ? who : "this certificate");
     } else {
-        snprintf(buf, len, "%s", words);
+        snprintf(reason, len, "%s", words);
     }
     return 1;
 }
 
-void refusal_words_server_certificate(int x509_error, const char *reason, char *buf, size_t len)
+void refusal_words_server_certificate(int x509_error, const char *verdict, char *reason, size_t len)
 {
     const char *what = "this client refused the server's certificate";
     const char *todo = "";
@@ -187,10 +187,10 @@ void refusal_words_server_certificate(int x509_error, const char *reason, char *
     default:
         break;
     }
-    snprintf(buf, len, "%s: %s%s", what, reason != NULL ? reason : "", todo);
+    snprintf(reason, len, "%s: %s%s", what, verdict != NULL ? verdict : "", todo);
 }
 
-int refusal_words_not_tls(const unsigned char *head, size_t n, char *buf, size_t len)
+int refusal_words_not_tls(const unsigned char *head, size_t n, char *reason, size_t len)
 {
     /* A TLS record starts with its content type (change_cipher_spec 20 to heartbeat 24)
      * and the major version 3. */
@@ -201,7 +201,7 @@ int refusal_words_not_tls(const unsigned char *head, size_t n, char *buf, size_t
         looks = " (it looks like plain HTTP)";
     else if (n >= 4 && memcmp(head, "SSH-", 4) == 0)
         looks = " (it looks like SSH)";
-    snprintf(buf, len, "the server did not answer with TLS%s: check that `target` points at "
+    snprintf(reason, len, "the server did not answer with TLS%s: check that `target` points at "
              "the server tunnel's TLS port", looks);
     return 1;
 }

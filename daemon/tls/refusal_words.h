@@ -22,22 +22,22 @@ int refusal_words_alert_in(const char *reason);
  * alert this module does not know. Static storage. */
 const char *refusal_words_alert_name(int alert);
 
-/* Writes into BUF (LEN bytes) what fatal alert ALERT from the server means for the
+/* Writes into REASON (LEN bytes) what fatal alert ALERT from the server means for the
  * client tunnel TUNNEL whose certificate names WHO ("CN=alice"), and what to do.
  * AFTER_DATA: the server had already let data through (it withdrew access rather than
  * refusing it). Returns 1, or 0 when ALERT is no refusal (close_notify, user_canceled,
- * no_renegotiation) and BUF is left alone. */
+ * no_renegotiation) and REASON is left alone. */
 int refusal_words_server_alert(int alert, const char *tunnel, const char *who, int after_data,
-                               char *buf, size_t len);
+                               char *reason, size_t len);
 
-/* Writes into BUF (LEN bytes) why this client refused its server's certificate:
- * X509_ERROR (X509_V_ERR_*) as verification found it, REASON as verify_reason worded
+/* Writes into REASON (LEN bytes) why this client refused its server's certificate:
+ * X509_ERROR (X509_V_ERR_*) as verification found it, VERDICT as verify_reason worded
  * it, and what to do. */
-void refusal_words_server_certificate(int x509_error, const char *reason, char *buf, size_t len);
+void refusal_words_server_certificate(int x509_error, const char *verdict, char *reason, size_t len);
 
-/* HEAD holds the first N bytes the server sent. Returns 1 after writing into BUF (LEN
- * bytes) that the server does not speak TLS (naming plain HTTP or SSH when it looks
- * like one), or 0 when HEAD is empty or starts like a TLS record. */
-int refusal_words_not_tls(const unsigned char *head, size_t n, char *buf, size_t len);
+/* HEAD holds the first N bytes the server sent. Returns 1 after writing into REASON
+ * (LEN bytes) that the server does not speak TLS (naming plain HTTP or SSH when it
+ * looks like one), or 0 when HEAD is empty or starts like a TLS record. */
+int refusal_words_not_tls(const unsigned char *head, size_t n, char *reason, size_t len);
 
 #endif
