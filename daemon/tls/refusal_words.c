@@ -94,7 +94,8 @@ static int names(const char *reason, const char *prefix, const char *text)
 
 int refusal_words_alert_in(const char *reason)
 {
-    if (reason == NULL)
+    /* Every wording of an alert says "alert"; most reasons (a clean end) do not. */
+    if (reason == NULL || strstr(reason, "alert") == NULL)
         return -1;
     /* libssl loads its texts with its first context; a caller may come before one. */
     OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS, NULL);
