@@ -125,9 +125,11 @@ int second_factor_admit(SSL *ssl, const struct tunnel_config *tunnel, const stru
     }
     if (refused_index >= 0)
         SSL_set_ex_data(ssl, refused_index, (void *)1);
-    if (tls_alert_send_access_denied(ssl) < 0)
-        log_debug("[%s] access_denied alert not possible for this session; the client gets "
-                  "handshake_failure", tunnel->name);
+    /* Not access_denied (the allow rules' alert): the client should log in, not ask
+     * to be allowed. */
+    if (tls_alert_send(ssl, SSL_AD_INSUFFICIENT_SECURITY) < 0)
+        log_debug("[%s] insufficient_security alert not possible for this session; the client "
+                  "gets handshake_failure", tunnel->name);
     return 0;
 }
 
@@ -154,17 +156,6 @@ int second_factor_grant_holds(const struct tunnel_config *tunnel, const struct i
 uint64_t second_factor_grant_withdrawals(void)
 {
     return shared_grants != NULL ? grants_withdrawals(shared_grants) : 0;
-}
-
-const char *second_factor_client_hint(const struct tunnel_config *tunnel, const char *reason,
-                                      char *buf, size_t len)
-{
-    if (tunnel->mode != TUNNEL_MODE_CLIENT || reason == NULL ||
-        strstr(reason, "access denied") == NULL)
-        return reason;
-    snprintf(buf, len, "%s (if the server asks for a second factor: ktlstun login %s)", reason,
-             tunnel->name);
-    return buf;
 }
 
 void second_factor_handshake_failed(struct pam_link *link, const struct tunnel_config *tunnel,

@@ -4,7 +4,8 @@
  * (after the chain and allow rules) and admits a connection only while its
  * certificate's SHA-256 holds a live grant for the tunnel (from the same address,
  * with bind_grant_to_address). Otherwise the handshake fails with a TLS
- * access_denied alert (tls_alert) and a refusal telling the user to run
+ * insufficient_security alert (tls_alert; the client tunnel words it as "run: ktlstun
+ * login NAME", see tls/refusal_words.h) and a refusal telling the user to run
  * `ktlstun login`. A connection that negotiated ALPN "ktlstun-auth/1" is the login
  * channel itself and passes the gate; conn hands it to auth_channel. */
 #ifndef KTLSTUN_SECOND_FACTOR_H
@@ -35,13 +36,13 @@ void second_factor_describe_grants(FILE *out);
 extern const struct tls_gate second_factor_gate;
 
 /* Sets up CTX of a gated server tunnel: ALPN selection of the login protocol and the
- * access_denied alert. Does nothing for other tunnels. Call last when building CTX.
+ * refusal alert. Does nothing for other tunnels. Call last when building CTX.
  * Returns 0, or -1 after logging. */
 int second_factor_prepare_ctx(SSL_CTX *ctx, const struct tunnel_config *tunnel);
 
 /* From the verify callback, once ID passed the chain and allow rules on TUNNEL:
  * returns 1 to admit SSL's connection, or 0 after writing the refusal into REFUSAL
- * (and sending access_denied when possible). */
+ * (and sending insufficient_security when possible). */
 int second_factor_admit(SSL *ssl, const struct tunnel_config *tunnel, const struct identity *id,
                         char *refusal, size_t refusal_len);
 
@@ -65,12 +66,6 @@ int second_factor_is_login(const SSL *ssl);
  * an attack) or the peer just went away (SSL_ERROR is not SSL_ERROR_SSL). */
 void second_factor_handshake_failed(struct pam_link *link, const struct tunnel_config *tunnel,
                                     SSL *ssl, int ssl_error, const char *reason);
-
-/* For a client tunnel whose server answered with access_denied (most likely a gated
- * server waiting for a login): returns REASON with the command to run appended, in
- * BUF; otherwise returns REASON itself. */
-const char *second_factor_client_hint(const struct tunnel_config *tunnel, const char *reason,
-                                      char *buf, size_t len);
 
 /* Writes the address of FD's peer, without port ("192.0.2.1", "2001:db8::1",
  * "local" for unix sockets), into BUF. Returns BUF. */

@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "core/text.h"
+#include "core/utc_time.h"
 #include "proto/status_record.h"
 #include "proto/status_socket.h"
 #include "cli/unlock.h"
@@ -129,7 +130,8 @@ static int is_number_key(const char *key)
 {
     static const char *const numbers[] = { "pid", "generation", "connections", "age_seconds",
                                            "bytes_in", "bytes_out", "active", "failures",
-                                           "expires_in", "locked_for", "level", "buffer_bytes" };
+                                           "expires_in", "locked_for", "level", "buffer_bytes",
+                                           "last_refusal_at" };
     for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++)
         if (strcmp(key, numbers[i]) == 0)
             return 1;
@@ -292,6 +294,26 @@ static void print_grants_and_locks(const struct collected *all)
     }
 }
 
+/* Each tunnel's last refusal: for a client tunnel the one it received, for a server
+ * tunnel the one it gave. */
+static void print_last_refusals(const struct collected *all, unsigned long long newest)
+{
+    int header = 0;
+    for (size_t i = 0; i < all->count; i++) {
+        const struct status_record *r = &all->records[i];
+        const char *words = status_record_get(r, "last_refusal", NULL);
+        if (words == NULL || !is_current_tunnel(all, i, newest))
+            continue;
+        if (!header++)
+            printf("\n%-16s %-20s %-24s %s\n", "TUNNEL", "LAST REFUSAL (UTC)", "WHO", "WHY");
+        char when[32];
+        utc_time_format((int64_t)strtoll(status_record_get(r, "last_refusal_at", "0"), NULL, 10),
+                        when, sizeof(when));
+        const char *who = status_record_get(r, "last_refusal_identity", "-");
+        printf("%-16s %-20s %-24.24s %s\n", status_record_get(r, "name", ""), when, who, words);
+    }
+}
+
 static void print_table(const struct collected *all)
 {
     unsigned workers = 0, draining = 0, connections = 0;
@@ -317,6 +339,7 @@ static void print_table(const struct collected *all)
                status_record_get(r, "listen", ""), status_record_get(r, "target", ""),
                status_record_get(r, "ktls", ""), active_on(all, name));
     }
+    print_last_refusals(all, newest);
     print_grants_and_locks(all);
     if (connections == 0)
         return;

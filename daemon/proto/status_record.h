@@ -3,7 +3,10 @@
  *   KIND key=value key=value ...\n      (KIND: worker, tunnel, conn; last line "end")
  *
  * Values are percent-encoded (space, '%', '=', control bytes), so a line always
- * splits on spaces. One module writes and parses it, so both ends agree. */
+ * splits on spaces. One module writes and parses it, so both ends agree. A reader
+ * skips keys it does not know, so a record may gain keys (a tunnel's last_refusal_at,
+ * last_refusal and last_refusal_identity, present once it has refused or been refused)
+ * without breaking an older `ktlstun`. */
 #ifndef KTLSTUN_STATUS_RECORD_H
 #define KTLSTUN_STATUS_RECORD_H
 

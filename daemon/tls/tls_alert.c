@@ -67,8 +67,11 @@ static void on_keylog(const SSL *ssl, const char *line)
 
 int tls_alert_prepare_ctx(SSL_CTX *ctx)
 {
+    /* Prepared once: a second hook would find ours as the one to call first. */
+    if (SSL_CTX_get_keylog_callback(ctx) == on_keylog)
+        return 0;
     if (!CRYPTO_THREAD_run_once(&indexes_once, make_indexes) || ctx_index < 0 || ssl_index < 0) {
-        log_error("cannot reserve OpenSSL ex_data slots for access_denied alerts");
+        log_error("cannot reserve OpenSSL ex_data slots for refusal alerts");
         return -1;
     }
     struct ctx_hook *hook = OPENSSL_zalloc(sizeof(*hook));
@@ -79,7 +82,7 @@ int tls_alert_prepare_ctx(SSL_CTX *ctx)
     hook->previous = SSL_CTX_get_keylog_callback(ctx);
     if (!SSL_CTX_set_ex_data(ctx, ctx_index, hook)) {
         OPENSSL_free(hook);
-        log_error("cannot attach the access_denied alert hook to a TLS context");
+        log_error("cannot attach the refusal alert hook to a TLS context");
         return -1;
     }
     SSL_CTX_set_keylog_callback(ctx, on_keylog);
@@ -103,9 +106,9 @@ static const EVP_CIPHER *aead_for(enum ktls_cipher cipher)
 
 /* TLSCiphertext of RFC 8446 section 5.2 holding the alert, at sequence number 0 (so
  * the nonce is the IV itself). Returns the record length, or 0. */
-static size_t seal_tls13_alert(SSL *ssl, unsigned char *record, size_t capacity)
+static size_t seal_tls13_alert(SSL *ssl, unsigned char alert, unsigned char *record, size_t capacity)
 {
-    static const unsigned char inner[] = { TLS_ALERT_FATAL, TLS_ALERT_ACCESS_DENIED, TLS_RECORD_ALERT };
+    const unsigned char inner[] = { TLS_ALERT_FATAL, alert, TLS_RECORD_ALERT };
     size_t length = 0;
     struct ktls_suite suite;
     struct ktls_direction_keys keys;
@@ -153,7 +156,7 @@ out:
     return length;
 }
 
-int tls_alert_send_access_denied(SSL *ssl)
+int tls_alert_send(SSL *ssl, unsigned char alert)
 {
     unsigned char record[64];
     size_t length = 0;
@@ -163,11 +166,11 @@ int tls_alert_send_access_denied(SSL *ssl)
         return -1;
     if (SSL_version(ssl) == TLS1_2_VERSION) {
         const unsigned char plain[] = { TLS_RECORD_ALERT, 0x03, 0x03, 0x00, 0x02, TLS_ALERT_FATAL,
-                                        TLS_ALERT_ACCESS_DENIED };
+                                        alert };
         memcpy(record, plain, sizeof(plain));
         length = sizeof(plain);
     } else if (SSL_version(ssl) == TLS1_3_VERSION) {
-        length = seal_tls13_alert(ssl, record, sizeof(record));
+        length = seal_tls13_alert(ssl, alert, record, sizeof(record));
     }
     if (length == 0)
         return -1;
@@ -175,7 +178,7 @@ int tls_alert_send_access_denied(SSL *ssl)
      * starts on a record boundary. A 24-byte send into an empty buffer is whole. */
     ssize_t sent = send(fd, record, length, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (sent != (ssize_t)length) {
-        log_debug("access_denied alert not sent: %s", sent < 0 ? strerror(errno) : "short send");
+        log_debug("alert %s not sent: %s", SSL_alert_desc_string_long(alert), sent < 0 ? strerror(errno) : "short send");
         return -1;
     }
     /* OpenSSL's own alert would follow under the same nonce: it must never leave. */

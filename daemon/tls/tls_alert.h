@@ -1,5 +1,6 @@
-/* tls_alert — a server's access_denied alert for a refusal decided while it verifies
- * the client certificate.
+/* tls_alert — a server's fatal alert of its own choosing (access_denied for the allow
+ * rules, insufficient_security for a missing second-factor login) for a refusal decided
+ * while it verifies the client certificate, so the client learns which refusal it is.
  *
  * OpenSSL 3.0 turns a failed certificate verification into the alert its table
  * (ssl_x509err2alert in ssl/statem/statem_lib.c) assigns to the verify error; no
@@ -24,14 +25,15 @@
 
 /* Arranges for CTX's connections to remember the server application traffic secret
  * (TLS 1.3): installs a keylog callback that first calls the one already installed,
- * if any. Call after any other keylog callback is set on CTX. Returns 0, or -1
- * after logging. */
+ * if any. Call after any other keylog callback is set on CTX; a second call on the
+ * same CTX does nothing. Returns 0, or -1 after logging. */
 int tls_alert_prepare_ctx(SSL_CTX *ctx);
 
-/* From inside SSL's certificate verification (server side): writes a fatal
- * access_denied alert record to SSL's socket and shuts down its sending side.
- * Returns 0 when the alert went out, -1 when it could not be built (the caller's
- * verify failure then sends OpenSSL's own alert). Never logs key material. */
-int tls_alert_send_access_denied(SSL *ssl);
+/* From inside SSL's certificate verification (server side): writes a fatal alert
+ * record with description ALERT (SSL_AD_ACCESS_DENIED, ...) to SSL's socket and shuts
+ * down its sending side. Returns 0 when the alert went out, -1 when it could not be
+ * built (the caller's verify failure then sends OpenSSL's own alert). Never logs key
+ * material. */
+int tls_alert_send(SSL *ssl, unsigned char alert);
 
 #endif

@@ -14,6 +14,8 @@
 #include "tls/allow.h"
 #include "ktls/ktls_offload.h"
 #include "core/log.h"
+#include "tls/first_record.h"
+#include "tls/tls_alert.h"
 #include "tls/verified_chains.h"
 #include "tls/verify_reason.h"
 
@@ -155,6 +157,24 @@ static int keep_chain(X509_STORE_CTX *store_ctx, struct tls_peer *peer)
     return 1;
 }
 
+/* The certificate is sound but this tunnel does not let it in (allow rules, pins, a
+ * subject with several CNs): the client is told so with access_denied, where OpenSSL
+ * would say handshake_failure. Returns 0, the verify callback's refusal. */
+static int refuse_access(X509_STORE_CTX *store_ctx, SSL *ssl, const struct tunnel_config *tunnel)
+{
+    X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
+    if (tunnel->mode == TUNNEL_MODE_SERVER && tls_alert_send(ssl, SSL_AD_ACCESS_DENIED) < 0)
+        log_debug("[%s] access_denied alert not possible for this session; the client gets "
+                  "handshake_failure", tunnel->name);
+    return 0;
+}
+
+static int has_access_rules(const struct tunnel_config *tunnel)
+{
+    return tunnel->allow_cn.count + tunnel->allow_ou.count + tunnel->allow_dns.count +
+           tunnel->allow_uri.count + tunnel->allow_email.count + tunnel->pin_sha256.count > 0;
+}
+
 static int verify_peer(X509_STORE_CTX *store_ctx, void *arg)
 {
     const struct tunnel_config *tunnel = arg;
@@ -179,11 +199,12 @@ static int verify_peer(X509_STORE_CTX *store_ctx, void *arg)
         snprintf(peer->refusal, sizeof(peer->refusal),
                  "certificate has %d commonName attributes; ktlstun accepts one (%s)", common_names,
                  peer->identity->subject);
-        X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
-        return 0;
+        return refuse_access(store_ctx, ssl, tunnel);
     }
-    if (!allow_check(tunnel, peer->identity, peer->refusal, sizeof(peer->refusal)) ||
-        !gate_admits(ssl, tunnel, peer)) {
+    if (!allow_check(tunnel, peer->identity, peer->refusal, sizeof(peer->refusal)))
+        return refuse_access(store_ctx, ssl, tunnel);
+    /* The gate sends its own alert (insufficient_security: log in first). */
+    if (!gate_admits(ssl, tunnel, peer)) {
         X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
         return 0;
     }
@@ -400,7 +421,12 @@ SSL_CTX *tls_context_create(const struct tunnel_config *tunnel)
         /* No handoff will need the socket left at a record boundary: one read per
          * flight instead of two per record (8 fewer reads per server handshake). */
         SSL_CTX_set_read_ahead(ctx, 1);
-    /* Last: its keylog hook wraps the one kTLS installed. */
+    /* Last: its keylog hook wraps the one kTLS installed. A server refuses with alerts
+     * of its own (tls_alert), so that a refused client learns why on its own machine:
+     * under TLS 1.3 they need the traffic secret the keylog gives, worth its cost
+     * where allow rules or pins may refuse (the gate prepares its own). */
+    if (server && has_access_rules(tunnel) && tls_alert_prepare_ctx(ctx) < 0)
+        goto fail_ctx;
     if (is_gated(tunnel) && registered_gate != NULL && registered_gate->prepare_ctx(ctx, tunnel) < 0)
         goto fail_ctx;
     return ctx;
@@ -451,6 +477,8 @@ SSL *tls_context_new_ssl(SSL_CTX *ctx, const struct tunnel_config *tunnel, int f
             log_openssl(LOG_LEVEL_ERROR, "[%s] cannot set server_name", tunnel->name);
             goto fail_ssl;
         }
+        /* Out of memory here costs only the words for a server that is no TLS server. */
+        (void)first_record_watch(ssl);
         SSL_set_connect_state(ssl);
     } else {
         SSL_set_accept_state(ssl);

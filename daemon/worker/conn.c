@@ -23,6 +23,7 @@
 #include "worker/admission.h"
 #include "worker/conn_audit.h"
 #include "worker/refusal_log.h"
+#include "worker/refusal_notice.h"
 #include "worker/stats.h"
 #include "proto/status_record.h"
 #include "tls/tls_context.h"
@@ -160,8 +161,9 @@ static void conn_close(struct conn *c, enum stats_result result, const char *rea
     unqueue_pending(c);
     struct stats *stats = c->host->stats;
     int slot = c->tunnel->limit_slot;
-    char hinted[700];
-    reason = second_factor_client_hint(c->tunnel->config, reason, hinted, sizeof(hinted));
+    reason = refusal_notice_conn_end(stats, c->tunnel, c->ssl, &c->peer,
+                                     !c->handshake_done && result == STATS_RESULT_REFUSED,
+                                     c->offloaded ? c->splice.from_tls.bytes : c->relay.from_tls.bytes, reason);
     if (c->handshake_done) {
         log_audit(c, reason);
     } else {

@@ -1,11 +1,14 @@
 #include "worker/stats.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "worker/conn_limit.h"
 #include "core/log.h"
+#include "core/seqlock.h"
 
 struct tunnel_counters {
     _Atomic uint64_t results[STATS_RESULT_COUNT];
@@ -13,6 +16,11 @@ struct tunnel_counters {
     _Atomic uint64_t bytes_in, bytes_out;
     _Atomic uint64_t offloaded, userspace;
     _Atomic uint64_t decrypt_errors;
+    /* Several workers write it: the one whose pid is in WRITER does, under LOCK, which
+     * lets readers copy it without waiting. */
+    _Atomic int32_t last_refusal_writer;
+    struct seqlock last_refusal_lock;
+    struct stats_last_refusal last_refusal;
 };
 
 struct stats {
@@ -122,6 +130,42 @@ void stats_count_relay_path(struct stats *stats, int slot, int offloaded)
 void stats_count_decrypt_error(struct stats *stats, int slot)
 {
     stats->tunnels[slot].decrypt_errors++;
+}
+
+/* Takes SLOT's last-refusal pen for this process. A pen left by a worker that died is
+ * taken over. Returns 1, or 0 while a live worker holds it. */
+static int take_pen(struct tunnel_counters *t, int32_t me)
+{
+    int32_t holder = 0;
+    if (atomic_compare_exchange_strong(&t->last_refusal_writer, &holder, me))
+        return 1;
+    if (holder == me || kill(holder, 0) == 0 || errno != ESRCH)
+        return 0;
+    return atomic_compare_exchange_strong(&t->last_refusal_writer, &holder, me);
+}
+
+void stats_note_last_refusal(struct stats *stats, int slot, const struct stats_last_refusal *refusal)
+{
+    struct tunnel_counters *t = &stats->tunnels[slot];
+    int32_t me = (int32_t)getpid();
+    if (!take_pen(t, me))
+        return;
+    seqlock_write_begin(&t->last_refusal_lock);
+    memcpy(&t->last_refusal, refusal, sizeof(t->last_refusal));
+    t->last_refusal.identity[sizeof(t->last_refusal.identity) - 1] = '\0';
+    t->last_refusal.words[sizeof(t->last_refusal.words) - 1] = '\0';
+    seqlock_write_end(&t->last_refusal_lock);
+    atomic_store(&t->last_refusal_writer, 0);
+}
+
+int stats_last_refusal(const struct stats *stats, int slot, struct stats_last_refusal *out)
+{
+    const struct tunnel_counters *t = &stats->tunnels[slot];
+    if (seqlock_read(&t->last_refusal_lock, &t->last_refusal, out, sizeof(*out)) < 0)
+        return 0;
+    out->identity[sizeof(out->identity) - 1] = '\0';
+    out->words[sizeof(out->words) - 1] = '\0';
+    return out->at != 0;
 }
 
 uint64_t stats_result(const struct stats *stats, int slot, enum stats_result result)

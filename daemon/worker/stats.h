@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include "core/limits.h"
+
 enum stats_result {
     STATS_RESULT_COMPLETED,          /* relayed, closed by the two ends */
     STATS_RESULT_REFUSED,            /* handshake, certificate, rules or kTLS policy */
@@ -30,6 +32,16 @@ enum stats_refusal {
 
 struct stats;
 
+#define STATS_REFUSAL_WORDS 480
+
+/* The last refusal of a tunnel, for `ktlstun status`: for a client tunnel the last one
+ * it received, in plain words; for a server tunnel the last one it gave. */
+struct stats_last_refusal {
+    int64_t at;                          /* seconds since the epoch; 0: none yet */
+    char identity[LIMIT_IDENTITY + 1];   /* server tunnels: whom it refused ("" unknown) */
+    char words[STATS_REFUSAL_WORDS];
+};
+
 /* Maps the shared counters (parent, before forking). NULL after logging. */
 struct stats *stats_create(void);
 
@@ -54,6 +66,14 @@ void stats_count_relay_path(struct stats *stats, int slot, int offloaded);
 
 /* Worker: a kTLS record on SLOT failed to decrypt. */
 void stats_count_decrypt_error(struct stats *stats, int slot);
+
+/* Worker: REFUSAL is SLOT's newest refusal now. Never waits: when another worker is
+ * writing SLOT's at this very moment, theirs stands instead (they are as new). */
+void stats_note_last_refusal(struct stats *stats, int slot, const struct stats_last_refusal *refusal);
+
+/* Copies SLOT's last refusal into OUT. Returns 1, or 0 when there is none or it
+ * cannot be read consistently (a writer died inside it). */
+int stats_last_refusal(const struct stats *stats, int slot, struct stats_last_refusal *out);
 
 /* Parent: readers. */
 uint64_t stats_result(const struct stats *stats, int slot, enum stats_result result);

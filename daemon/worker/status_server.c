@@ -67,11 +67,12 @@ fail:
     return -1;
 }
 
-static void describe_tunnels(FILE *out, const struct generation *gen)
+static void describe_tunnels(FILE *out, const struct generation *gen, const struct stats *stats)
 {
     for (size_t i = 0; i < gen->tunnel_count; i++) {
         const struct tunnel_config *t = gen->tunnels[i].config;
         char listen[300], target[300];
+        struct stats_last_refusal last;
         status_record_begin(out, "tunnel");
         status_record_text(out, "name", t->name);
         status_record_text(out, "mode", config_mode_name(t->mode));
@@ -79,6 +80,14 @@ static void describe_tunnels(FILE *out, const struct generation *gen)
         status_record_text(out, "target", address_format(&t->target, target, sizeof(target)));
         status_record_text(out, "ktls", config_ktls_name(t->ktls));
         status_record_number(out, "generation", gen->number);
+        /* Added at the end, only when there is one: older readers skip keys they do
+         * not know. */
+        if (stats != NULL && stats_last_refusal(stats, gen->tunnels[i].limit_slot, &last)) {
+            status_record_number(out, "last_refusal_at", (uint64_t)last.at);
+            status_record_text(out, "last_refusal", last.words);
+            if (last.identity[0] != '\0')
+                status_record_text(out, "last_refusal_identity", last.identity);
+        }
         status_record_end(out);
     }
 }
@@ -95,7 +104,7 @@ static int snapshot(const struct status_server *server, struct status_client *c)
     status_record_number(out, "draining", (uint64_t)!*server->accepting);
     status_record_number(out, "connections", server->host->live_count);
     status_record_end(out);
-    describe_tunnels(out, server->gen);
+    describe_tunnels(out, server->gen, server->host->stats);
     conn_describe_all(server->host, out);
     second_factor_describe_grants(out);
     fputs("end\n", out);

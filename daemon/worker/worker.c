@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "auth/pam_link.h"
 #include "worker/refusal_log.h"
+#include "worker/refusal_notice.h"
 #include "worker/status_server.h"
 
 #define ACCEPT_BATCH 64
@@ -200,6 +201,7 @@ int worker_run(struct generation *gen, const struct worker_shared *shared, int w
             conn_sweep_timeouts(&w.host, now);
             conn_free_closed(&w.host);
             refusal_log_flush(now);
+            refusal_notice_flush(now);
             if (w.host.pending == NULL)
                 trim_after_peak(&peak_connections, w.host.live_count);
             access_recheck_sweep(w.access, now);

@@ -1,5 +1,6 @@
-/* tls_alert: a real OpenSSL client must read the server's synthesized record as a
- * fatal access_denied alert, for TLS 1.2 and for each TLS 1.3 AEAD. */
+/* tls_alert: a real OpenSSL client must read the server's synthesized record as the
+ * fatal alert asked for (access_denied, insufficient_security), for TLS 1.2 and for
+ * each TLS 1.3 AEAD. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -51,6 +52,7 @@ static int group_teardown(void **state)
 
 static int alert_sent;
 static int send_alert;
+static unsigned char alert_to_send = SSL_AD_ACCESS_DENIED;
 
 /* Refuses every client, the way the second-factor gate does. */
 static int refuse(X509_STORE_CTX *store_ctx, void *arg)
@@ -58,7 +60,7 @@ static int refuse(X509_STORE_CTX *store_ctx, void *arg)
     (void)arg;
     SSL *ssl = X509_STORE_CTX_get_ex_data(store_ctx, SSL_get_ex_data_X509_STORE_CTX_idx());
     if (send_alert)
-        alert_sent = tls_alert_send_access_denied(ssl) == 0;
+        alert_sent = tls_alert_send(ssl, alert_to_send) == 0;
     X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
     return 0;
 }
@@ -148,12 +150,32 @@ static int run_refused_handshake(int version, const char *suites, const char *ci
     return client_alert;
 }
 
-static void expect_access_denied(int version, const char *suites, const char *ciphers)
+static void expect_alert(int version, const char *suites, const char *ciphers, unsigned char alert)
 {
     send_alert = 1;
     alert_sent = 0;
-    assert_int_equal(run_refused_handshake(version, suites, ciphers), SSL_AD_ACCESS_DENIED);
+    alert_to_send = alert;
+    assert_int_equal(run_refused_handshake(version, suites, ciphers), alert);
     assert_true(alert_sent);
+    alert_to_send = SSL_AD_ACCESS_DENIED;
+}
+
+static void expect_access_denied(int version, const char *suites, const char *ciphers)
+{
+    expect_alert(version, suites, ciphers, SSL_AD_ACCESS_DENIED);
+}
+
+/* The second factor's alert: "log in first", distinct from the allow rules'. */
+static void test_insufficient_security_tls12(void **state)
+{
+    (void)state;
+    expect_alert(TLS1_2_VERSION, NULL, "ECDHE-ECDSA-AES128-GCM-SHA256", SSL_AD_INSUFFICIENT_SECURITY);
+}
+
+static void test_insufficient_security_tls13(void **state)
+{
+    (void)state;
+    expect_alert(TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256", NULL, SSL_AD_INSUFFICIENT_SECURITY);
 }
 
 static void test_tls12_plaintext_alert(void **state)
@@ -213,6 +235,25 @@ static void count_keylog(const SSL *ssl, const char *line)
     keylog_lines++;
 }
 
+/* Prepared twice (the tunnel and its second-factor gate): the hook is installed once,
+ * and the earlier callback still sees each line once. */
+static void test_prepared_twice_hooks_once(void **state)
+{
+    (void)state;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    assert_non_null(ctx);
+    SSL_CTX_set_keylog_callback(ctx, count_keylog);
+    assert_int_equal(tls_alert_prepare_ctx(ctx), 0);
+    assert_int_equal(tls_alert_prepare_ctx(ctx), 0);
+    SSL *ssl = SSL_new(ctx);
+    assert_non_null(ssl);
+    keylog_lines = 0;
+    SSL_CTX_get_keylog_callback(ctx)(ssl, "CLIENT_HANDSHAKE_TRAFFIC_SECRET 00 00");
+    assert_int_equal(keylog_lines, 1);
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+}
+
 /* A keylog callback installed earlier (kTLS key capture) still sees every line. */
 static void test_previous_keylog_callback_still_called(void **state)
 {
@@ -241,6 +282,9 @@ int main(void)
         cmocka_unit_test(test_tls13_ccm8_falls_back_to_openssl_alert),
         cmocka_unit_test(test_openssl_alone_sends_handshake_failure),
         cmocka_unit_test(test_previous_keylog_callback_still_called),
+        cmocka_unit_test(test_insufficient_security_tls12),
+        cmocka_unit_test(test_insufficient_security_tls13),
+        cmocka_unit_test(test_prepared_twice_hooks_once),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

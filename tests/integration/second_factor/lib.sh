@@ -164,11 +164,12 @@ sf_data() {
 }
 
 # sf_expect_denied ADDR CERT_NAME MESSAGE: the data connection is refused with a TLS
-# access_denied alert.
+# insufficient_security alert (the gate's "log in first", not the allow rules'
+# access_denied).
 sf_expect_denied() {
     if sf_data "$1" "$2" "denied-$RANDOM"; then
         fail "$3: data flowed"
     fi
-    grep -q 'alert access denied' "$TEST_DIR/data.out.err" ||
-        fail "$3: no access_denied alert: $(cat "$TEST_DIR/data.out.err")"
+    grep -q 'alert insufficient security' "$TEST_DIR/data.out.err" ||
+        fail "$3: no insufficient_security alert: $(cat "$TEST_DIR/data.out.err")"
 }

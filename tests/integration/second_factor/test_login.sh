@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Second factor, the everyday paths: a gated tunnel refuses data with a TLS
-# access_denied alert until `ktlstun login` passes real PAM (pam_oath, TOTP and HOTP,
-# pam_unix for the account); then data flows (openssl s_client and the client tunnel).
+# insufficient_security alert (the client tunnel's log says what to run) until
+# `ktlstun login` passes real PAM (pam_oath, TOTP and HOTP, pam_unix for the
+# account); then data flows (openssl s_client and the client tunnel).
 # A reused code, a wrong code, an unmapped certificate and an expired account are
 # refused with their own message; a grant ends at grant_lifetime and, with
 # bind_grant_to_address, only works from the address that logged in; login against an
@@ -54,15 +55,21 @@ conf="$TEST_DIR/ktlstund.ini"
 log="$TEST_DIR/ktlstund.log"
 start_ktlstund "$conf" "$log"
 
-note "no login yet: refused with access_denied, and the log says what to do"
+note "no login yet: refused with insufficient_security, and both ends' logs say what to do"
 sf_expect_denied "127.0.0.1:$p_vpn" alice "data before login"
 assert_log "$log" 'refused tunnel=vpn peer=127\.0\.0\.1:[0-9]+ reason="second factor: no live login for alice .*ktlstun login' \
     "refusal without a login"
 if plain_echo "127.0.0.1:$c_alice" "through-client-$RANDOM"; then
     fail "the client tunnel carried data before login"
 fi
-assert_log "$log" 'audit tunnel=c-alice .*close="TLS read failed: tlsv1 alert access denied \(if the server asks for a second factor: ktlstun login c-alice\)"' \
-    "the client tunnel's hint"
+assert_log "$log" 'audit tunnel=c-alice .*close="TLS read failed: tlsv1 alert insufficient security"' \
+    "the client tunnel's close reason"
+assert_log "$log" 'warning: \[c-alice\] a one-time-password login is needed, from this machine \(alert insufficient_security\): run: ktlstun login c-alice$' \
+    "the client tunnel's warning says what to run"
+assert_contains "$("$KTLSTUN" status --json -c "$conf" | jq -r '.tunnels[] | select(.name == "c-alice") | .last_refusal')" \
+    "run: ktlstun login c-alice" "ktlstun status: [c-alice]'s last refusal"
+assert_contains "$("$KTLSTUN" status --json -c "$conf" | jq -r '.tunnels[] | select(.name == "vpn") | .last_refusal')" \
+    "second factor: no live login for alice" "ktlstun status: [vpn]'s last refusal"
 
 
 note "right TOTP code: granted; data flows through s_client and the client tunnel"
