@@ -727,6 +727,19 @@ static void test_bad_tunnel_values(void **state)
         { "server", "server_name", "gateway.example.com",
           ":8: [web] server_name: only valid in client mode (this tunnel has mode = server)\n" },
         { "server", "colour", "blue", ":8: [web] colour: unknown key\n" },
+        { "server", "key", "pkcs11:token=ktlstun;object=web",
+          ":6: [web] key: keys in PKCS#11 tokens are not supported by this build; use a PEM key "
+          "file\n" },
+        { "server", "key", "PKCS11:token=x",
+          ":6: [web] key: keys in PKCS#11 tokens are not supported by this build; use a PEM key "
+          "file\n" },
+        { "server", "cert", "pkcs11:token=x;object=y;type=cert",
+          ":5: [web] cert: certificates in PKCS#11 tokens are not supported by this build; use a "
+          "PEM certificate file\n" },
+        { "server", "key", "tpm2:0x81000001",
+          ":6: [web] key: keys in a TPM are not supported by this build; use a PEM key file\n" },
+        { "server", "key", "handle:0x81000001",
+          ":6: [web] key: keys in a TPM are not supported by this build; use a PEM key file\n" },
         { "server", "allow_uo", "Eng", ":8: [web] allow_uo: unknown key; did you mean 'allow_ou'?\n" },
         { "client", "servername", "gw.example", ":8: [web] servername: unknown key; did you mean 'server_name'?\n" },
         { "server", "accept", "127.0.0.1:1",
