@@ -1,0 +1,123 @@
+#include "supervisor/daemonize.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/event_loop.h"
+#include "core/log.h"
+
+/* Log lines never hold a NUL byte (log.c formats them as strings): it marks "ready". */
+#define READY_MARK '\0'
+#define READY_WAIT_MS 60000
+
+/* The child's end of the pipe to the waiting parent (its stderr), or -1. */
+static int parent_link = -1;
+
+static void quiet_stderr(void)
+{
+    int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null_fd >= 0) {
+        dup2(null_fd, STDERR_FILENO);
+        close(null_fd);
+    }
+}
+
+/* Exits with what the child's start came to: 0 once it says it is ready. */
+static void wait_for_child(pid_t child, int from_child)
+{
+    char buf[4096];
+    uint64_t deadline = event_loop_now_ms() + READY_WAIT_MS;
+    for (;;) {
+        uint64_t now = event_loop_now_ms();
+        if (now >= deadline) {
+            fprintf(stderr, "ktlstund: not ready after %d s; it goes on starting in the "
+                    "background (pid %d): see the system log\n", READY_WAIT_MS / 1000,
+                    (int)child);
+            _exit(EXIT_FAILURE);
+        }
+        struct pollfd pfd = { .fd = from_child, .events = POLLIN };
+        if (poll(&pfd, 1, (int)(deadline - now)) < 0 && errno != EINTR)
+            break;
+        ssize_t got = read(from_child, buf, sizeof(buf));
+        if (got < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (got <= 0)
+            break;
+        char *mark = memchr(buf, READY_MARK, (size_t)got);
+        size_t shown = mark != NULL ? (size_t)(mark - buf) : (size_t)got;
+        if (fwrite(buf, 1, shown, stderr) != shown)
+            clearerr(stderr);
+        if (mark != NULL)
+            _exit(EXIT_SUCCESS);
+    }
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+        continue;
+    if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+        _exit(WEXITSTATUS(status));
+    if (WIFSIGNALED(status))
+        fprintf(stderr, "ktlstund: killed by signal %d before it was ready\n", WTERMSIG(status));
+    else
+        fprintf(stderr, "ktlstund: stopped before it was ready\n");
+    _exit(EXIT_FAILURE);
+}
+
+int daemonize_detach(void)
+{
+    int link[2];
+    if (pipe2(link, O_CLOEXEC) < 0) {
+        log_error("pipe: %s", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("fork: %s", strerror(errno));
+        close(link[0]);
+        close(link[1]);
+        return -1;
+    }
+    if (pid > 0) {
+        close(link[1]);
+        wait_for_child(pid, link[0]);
+    }
+    close(link[0]);
+    setsid();
+    int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null_fd >= 0) {
+        dup2(null_fd, STDIN_FILENO);
+        dup2(null_fd, STDOUT_FILENO);
+        close(null_fd);
+    }
+    /* Start-up lines reach whoever started the daemon; syslog has them all. */
+    dup2(link[1], STDERR_FILENO);
+    close(link[1]);
+    parent_link = STDERR_FILENO;
+    log_use_syslog();
+    log_mirror_to_stderr(1);
+    return 0;
+}
+
+void daemonize_ready(void)
+{
+    if (parent_link < 0)
+        return;
+    char mark = READY_MARK;
+    ssize_t ignored = write(parent_link, &mark, 1);
+    (void)ignored;
+    daemonize_forget();
+}
+
+void daemonize_forget(void)
+{
+    if (parent_link < 0)
+        return;
+    log_mirror_to_stderr(0);
+    quiet_stderr();
+    parent_link = -1;
+}
