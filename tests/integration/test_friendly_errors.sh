@@ -13,10 +13,13 @@ port=$(free_port)
 echo_port=$(free_port)
 mkdir -p "$TEST_DIR/conf"
 
-write_conf() {  # FILE ["KEY = VALUE" for [web]]...
+# write_conf FILE ["KEY = VALUE" for [web]]...: with runtime_dir $RUN, so that the
+# refused starts do not meet the running daemon's lock.
+RUN=$TEST_DIR/run
+write_conf() {
     local file=$1
     shift
-    { global_section; server_tunnel web "$port" "$echo_port" "$@"; } >"$file"
+    { global_section "runtime_dir = $RUN"; server_tunnel web "$port" "$echo_port" "$@"; } >"$file"
 }
 line_of() { grep -n -F -x -- "$2" "$1" | head -n 1 | cut -d: -f1; }
 esc() { sed 's/[][\.*^$/+?(){}|#]/\\&/g' <<<"$1"; }
@@ -55,6 +58,8 @@ log="$TEST_DIR/ktlstund.log"
 start_ktlstund "$conf" "$log"
 pid=$KTLSTUND_PID
 client_args alice
+RUN=$TEST_DIR/run-cases
+mkdir -p "$RUN"
 
 # case NAME ERE-AFTER-WHERE KEY LINE_TEXT ["KEY = VALUE"]...: the configuration with
 # the arguments, refused everywhere with "FILE:LINE: [web] KEY: " and the ERE.
