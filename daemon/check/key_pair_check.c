@@ -12,7 +12,7 @@
 
 /* Larger than any PEM key or certificate chain a tunnel uses; a bigger file is
  * sniffed by its beginning only. */
-#define SNIFF_MAX (1024 * 1024)
+#define SNIFF_MAX ((size_t)1024 * 1024)
 
 /* What a file holds, judged without a passphrase. */
 enum file_kind { FILE_UNREAD, FILE_PKCS12, FILE_ENCRYPTED_KEY, FILE_OTHER };
