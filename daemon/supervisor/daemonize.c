@@ -29,7 +29,7 @@ static void quiet_stderr(void)
 }
 
 /* Exits with what the child's start came to: 0 once it says it is ready. */
-static void wait_for_child(pid_t child, int from_child)
+__attribute__((noreturn)) static void wait_for_child(pid_t child, int from_child)
 {
     char buf[4096];
     uint64_t deadline = event_loop_now_ms() + READY_WAIT_MS;
@@ -70,17 +70,18 @@ static void wait_for_child(pid_t child, int from_child)
 
 int daemonize_detach(void)
 {
+    int result = -1;
     int link[2];
     if (pipe2(link, O_CLOEXEC) < 0) {
         log_error("pipe: %s", strerror(errno));
-        return -1;
+        goto out;
     }
     pid_t pid = fork();
     if (pid < 0) {
         log_error("fork: %s", strerror(errno));
         close(link[0]);
         close(link[1]);
-        return -1;
+        goto out;
     }
     if (pid > 0) {
         close(link[1]);
@@ -100,7 +101,9 @@ int daemonize_detach(void)
     parent_link = STDERR_FILENO;
     log_use_syslog();
     log_mirror_to_stderr(1);
-    return 0;
+    result = 0;
+out:
+    return result;
 }
 
 void daemonize_ready(void)
