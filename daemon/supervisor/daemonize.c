@@ -28,6 +28,34 @@ static void quiet_stderr(void)
     }
 }
 
+/* What the child logged while starting, its last KEPT_MAX bytes: shown only when the
+ * start fails, since a start that succeeds was silent before and stays so (syslog has
+ * every line). */
+#define KEPT_MAX ((size_t)64 * 1024)
+static char kept[KEPT_MAX];
+static size_t kept_len;
+
+static void keep(const char *text, size_t len)
+{
+    if (len > KEPT_MAX) {
+        text += len - KEPT_MAX;
+        len = KEPT_MAX;
+    }
+    if (kept_len + len > KEPT_MAX) {
+        size_t drop = kept_len + len - KEPT_MAX;
+        memmove(kept, kept + drop, kept_len - drop);
+        kept_len -= drop;
+    }
+    memcpy(kept + kept_len, text, len);
+    kept_len += len;
+}
+
+static void show_kept(void)
+{
+    if (fwrite(kept, 1, kept_len, stderr) != kept_len)
+        clearerr(stderr);
+}
+
 /* Exits with what the child's start came to: 0 once it says it is ready. */
 __attribute__((noreturn)) static void wait_for_child(pid_t child, int from_child)
 {
@@ -36,29 +64,31 @@ __attribute__((noreturn)) static void wait_for_child(pid_t child, int from_child
     for (;;) {
         uint64_t now = event_loop_now_ms();
         if (now >= deadline) {
+            show_kept();
             fprintf(stderr, "ktlstund: not ready after %d s; it goes on starting in the "
                     "background (pid %d): see the system log\n", READY_WAIT_MS / 1000,
                     (int)child);
             _exit(EXIT_FAILURE);
         }
         struct pollfd pfd = { .fd = from_child, .events = POLLIN };
-        if (poll(&pfd, 1, (int)(deadline - now)) < 0 && errno != EINTR)
+        int ready = poll(&pfd, 1, (int)(deadline - now));
+        if (ready < 0 && errno != EINTR)
             break;
+        if (ready <= 0)
+            continue;
         ssize_t got = read(from_child, buf, sizeof(buf));
         if (got < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (got <= 0)
             break;
-        char *mark = memchr(buf, READY_MARK, (size_t)got);
-        size_t shown = mark != NULL ? (size_t)(mark - buf) : (size_t)got;
-        if (fwrite(buf, 1, shown, stderr) != shown)
-            clearerr(stderr);
-        if (mark != NULL)
+        if (memchr(buf, READY_MARK, (size_t)got) != NULL)
             _exit(EXIT_SUCCESS);
+        keep(buf, (size_t)got);
     }
     int status = 0;
     while (waitpid(child, &status, 0) < 0 && errno == EINTR)
         continue;
+    show_kept();
     if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
         _exit(WEXITSTATUS(status));
     if (WIFSIGNALED(status))

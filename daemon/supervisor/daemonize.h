@@ -4,10 +4,10 @@
 #ifndef KTLSTUN_DAEMONIZE_H
 #define KTLSTUN_DAEMONIZE_H
 
-/* Forks. The parent never returns: it copies what the child's start-up logs to its
- * own stderr until the child calls daemonize_ready() (then it exits 0) or exits (then
- * it exits with the child's status, 1 at least), or a minute passes (it exits 1,
- * the child going on in the background). The child starts a new session, logs to
+/* Forks. The parent never returns: it keeps what the child's start-up logs until the
+ * child calls daemonize_ready() (then it exits 0, silent) or exits (then it prints
+ * those lines on its stderr and exits with the child's status, 1 at least), or a
+ * minute passes (it prints them and exits 1, the child going on in the background). The child starts a new session, logs to
  * syslog and, until daemonize_ready(), to the parent as well. Returns 0 in the child,
  * -1 when the fork fails (logged). */
 int daemonize_detach(void);
