@@ -28,9 +28,9 @@ static void quiet_stderr(void)
     }
 }
 
-/* What the child logged while starting, its last KEPT_MAX bytes: shown only when the
- * start fails, since a start that succeeds was silent before and stays so (syslog has
- * every line). */
+/* What the child logged while starting, its last KEPT_MAX bytes: all of it when the
+ * start fails; its warnings when it succeeds (what -t would warn about, as a start in
+ * front shows them), not its notices (syslog has every line). */
 #define KEPT_MAX ((size_t)64 * 1024)
 static char kept[KEPT_MAX];
 static size_t kept_len;
@@ -54,6 +54,23 @@ static void show_kept(void)
 {
     if (fwrite(kept, 1, kept_len, stderr) != kept_len)
         clearerr(stderr);
+}
+
+/* Prints the kept lines logged as warnings or errors ("ktlstund[PID]: warning: "). */
+static void show_kept_warnings(void)
+{
+    size_t start = 0;
+    while (start < kept_len) {
+        const char *line = kept + start;
+        const char *end = memchr(line, '\n', kept_len - start);
+        size_t len = end != NULL ? (size_t)(end - line) + 1 : kept_len - start;
+        const char *level = memmem(line, len, "]: ", 3);
+        if (level != NULL && ((size_t)(line + len - level) > 12) &&
+            (strncmp(level + 3, "warning: ", 9) == 0 || strncmp(level + 3, "error: ", 7) == 0) &&
+            fwrite(line, 1, len, stderr) != len)
+            clearerr(stderr);
+        start += len;
+    }
 }
 
 /* Exits with what the child's start came to: 0 once it says it is ready. */
@@ -81,9 +98,12 @@ __attribute__((noreturn)) static void wait_for_child(pid_t child, int from_child
             continue;
         if (got <= 0)
             break;
-        if (memchr(buf, READY_MARK, (size_t)got) != NULL)
+        char *mark = memchr(buf, READY_MARK, (size_t)got);
+        keep(buf, mark != NULL ? (size_t)(mark - buf) : (size_t)got);
+        if (mark != NULL) {
+            show_kept_warnings();
             _exit(EXIT_SUCCESS);
-        keep(buf, (size_t)got);
+        }
     }
     int status = 0;
     while (waitpid(child, &status, 0) < 0 && errno == EINTR)

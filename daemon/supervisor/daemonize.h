@@ -5,7 +5,7 @@
 #define KTLSTUN_DAEMONIZE_H
 
 /* Forks. The parent never returns: it keeps what the child's start-up logs until the
- * child calls daemonize_ready() (then it exits 0, silent) or exits (then it prints
+ * child calls daemonize_ready() (then it prints the warnings among them and exits 0) or exits (then it prints
  * those lines on its stderr and exits with the child's status, 1 at least), or a
  * minute passes (it prints them and exits 1, the child going on in the background). The child starts a new session, logs to
  * syslog and, until daemonize_ready(), to the parent as well. Returns 0 in the child,

@@ -40,7 +40,7 @@ conf="$TEST_DIR/conf/a.ini"
 { global_section; server_tunnel web "$port" "$echo_port"; } >"$conf"
 detached "$conf"
 [ "$RC" = 0 ] || fail "detached start exited $RC: $ERR"
-[ -z "$ERR" ] || fail "a detached start that succeeds printed: $ERR"
+grep -vE '^ktlstund\[[0-9]+\]: warning: ' <<<"$ERR" | grep -q . && fail "a detached start that succeeds printed more than warnings: $ERR"
 [ -s "$lock" ] || fail "no $lock"
 pid=$(cat "$lock")
 PIDS+=("$pid")
