@@ -17,10 +17,20 @@ esc() { sed 's/[][\.*^$/+?(){}|]/\\&/g' <<<"$1"; }
 
 # detached CONFIG: runs ktlstund -c CONFIG without -f, as outside systemd; sets RC
 # and ERR (its stderr).
+# Whatever it left running (its pid in the lock file, or what listens on PORT when it
+# is given) is ended at exit, even when an assertion fails first.
 detached() {
+    local p
     RC=0
     ERR=$(timeout "$(scale 30)" env -u INVOCATION_ID -u NOTIFY_SOCKET -u JOURNAL_STREAM \
         "$KTLSTUND" -c "$1" 2>&1 >/dev/null </dev/null) || RC=$?
+    [ -s "$lock" ] && PIDS+=("$(cat "$lock")")
+    if [ -n "${2:-}" ]; then
+        for p in $(ss -Hltnp "sport = :$2" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
+            PIDS+=("$p")
+        done
+    fi
+    return 0
 }
 
 # stop_detached PID: SIGTERM, and waits until it is gone.
@@ -38,7 +48,7 @@ stop_detached() {
 port=$(free_port)
 conf="$TEST_DIR/conf/a.ini"
 { global_section; server_tunnel web "$port" "$echo_port"; } >"$conf"
-detached "$conf"
+detached "$conf" "$port"
 [ "$RC" = 0 ] || fail "detached start exited $RC: $ERR"
 grep -vE '^ktlstund\[[0-9]+\]: warning: ' <<<"$ERR" | grep -q . && fail "a detached start that succeeds printed more than warnings: $ERR"
 [ -s "$lock" ] || fail "no $lock"
@@ -60,7 +70,7 @@ rc=0
 out=$(timeout "$(scale 30)" "$KTLSTUND" -f -c "$conf2" 2>&1 </dev/null) || rc=$?
 assert_eq "$rc" 1 "second daemon (-f) exit status"
 grep -qE -- "$want" <<<"$out" || fail "second daemon (-f): no /$want/ in: $out"
-detached "$conf2"
+detached "$conf2" "$port2"
 assert_eq "$RC" 1 "second daemon (detached) exit status"
 grep -qE -- "$want" <<<"$ERR" || fail "second daemon (detached): no /$want/ in: $ERR"
 [ -z "$(ss -Hltn "sport = :$port2")" ] || fail "the refused daemon listens on $port2"
@@ -75,7 +85,7 @@ tls_echo "127.0.0.1:$port" "after-t-$RANDOM" "$TEST_DIR/e2.out" "${CLIENT_ARGS[@
 # ---- a lock file left behind does not block: after a stop, and after SIGKILL
 stop_detached "$pid"
 [ -e "$lock" ] || fail "the lock file is gone after a stop (expected it left, unlocked)"
-detached "$conf"
+detached "$conf" "$port"
 [ "$RC" = 0 ] || fail "detached start after a stop exited $RC: $ERR"
 pid=$(cat "$lock")
 PIDS+=("$pid")
@@ -84,14 +94,14 @@ for ((i = 0; i < 50; i++)); do alive "$pid" || break; sleep 0.1; done
 port3=$(free_port)
 conf3="$TEST_DIR/conf/c.ini"
 { global_section; server_tunnel web "$port3" "$echo_port"; } >"$conf3"
-detached "$conf3"
+detached "$conf3" "$port3"
 [ "$RC" = 0 ] || fail "detached start after SIGKILL of the last one exited $RC: $ERR"
 pid3=$(cat "$lock")
 PIDS+=("$pid3")
 [ "$pid3" != "$pid" ] || fail "the lock file still names the killed daemon"
 stop_detached "$pid3"
 echo 999999 >"$lock"
-detached "$conf3"
+detached "$conf3" "$port3"
 [ "$RC" = 0 ] || fail "detached start with a stale pid in the lock file exited $RC: $ERR"
 pid3=$(cat "$lock")
 PIDS+=("$pid3")
@@ -110,7 +120,7 @@ alive "$(cat "$lock")" && fail "the failed daemon still runs"
 port5=$(free_port)
 conf5="$TEST_DIR/conf/e.ini"
 { global_section; server_tunnel web "$port5" "$echo_port" "key = $PKI/alice.key"; } >"$conf5"
-detached "$conf5"
+detached "$conf5" "$port5"
 assert_eq "$RC" 1 "detached start with a key of another certificate"
 grep -qE -- "\\[web\\] key: key $(esc "$PKI/alice.key") does not belong to certificate" <<<"$ERR" ||
     fail "the detached start's failure does not say why: $ERR"
