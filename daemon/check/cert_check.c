@@ -59,8 +59,8 @@ static int check_order(const struct tunnel_config *tunnel, STACK_OF(X509) *chain
             if (is_ca(sk_X509_value(chain, i)))
                 continue;
             check_report_tunnel(report, CHECK_ERROR, tunnel, "cert",
-                                "%s: the leaf (%s) is certificate %d, after a CA certificate; "
-                                "the leaf must come first, then its intermediate CA",
+                                "%s: the leaf (%s) is certificate %d, after a CA certificate: "
+                                "put the leaf first, then its intermediates",
                                 tunnel->cert, subject_of(sk_X509_value(chain, i), subject,
                                                          sizeof(subject)), i + 1);
             return 0;

@@ -13,6 +13,7 @@
 
 #include "config/config_loader.h"
 #include "config/global_keys.h"
+#include "config/key_suggest.h"
 #include "config/listen_clash.h"
 #include "config/second_factor_keys.h"
 #include "config/tunnel_keys.h"
@@ -54,6 +55,61 @@ static const struct config_global_key *find_global_key(const char *name)
     return NULL;
 }
 
+/* Every key name valid in [global] (IN_GLOBAL) or in a tunnel section, into NAMES
+ * (room for MAX); returns how many. */
+static size_t valid_key_names(int in_global, const char **names, size_t max)
+{
+    size_t used = 0, count;
+    if (in_global) {
+        const struct config_global_key *keys = global_keys_list(&count);
+        for (size_t i = 0; i < count && used < max; i++)
+            names[used++] = keys[i].name;
+        return used;
+    }
+    for (size_t t = 0; t < TUNNEL_TABLE_COUNT; t++) {
+        const struct config_tunnel_key *keys = tunnel_tables[t](&count);
+        for (size_t i = 0; i < count && used < max; i++)
+            names[used++] = keys[i].name;
+    }
+    return used;
+}
+
+#define MAX_KEY_NAMES 96
+#define MIGRATION_HINT "see README: Coming from other tools"
+
+/* An unknown KEY of SECTION: says where it belongs, what a stunnel or ghostunnel key
+ * is called here, or which key it is a typo of, whichever applies first. */
+static void report_unknown_key(struct config_loader *ld, const struct ini_section *section,
+                               const struct ini_key *key, int in_global)
+{
+    const char *names[MAX_KEY_NAMES];
+    const char *name = key->name;
+    const struct key_suggest_foreign *foreign = key_suggest_foreign(name);
+    const char *near = key_suggest_closest(name, names,
+                                           valid_key_names(in_global, names, MAX_KEY_NAMES));
+    if (in_global && find_tunnel_key(name) != NULL)
+        config_loader_error(ld, key->line, section->name, name,
+                            "unknown key in [global] (it belongs in a tunnel section)");
+    else if (!in_global && find_global_key(name) != NULL)
+        config_loader_error(ld, key->line, section->name, name,
+                            "unknown key in a tunnel section (it belongs in [global])");
+    else if (foreign != NULL && foreign->ours != NULL)
+        config_loader_error(ld, key->line, section->name, name,
+                            "unknown key: `%s` is %s's name; in ktlstun it is `%s` (%s%s%s)",
+                            name, foreign->tool, foreign->ours,
+                            foreign->note != NULL ? foreign->note : "",
+                            foreign->note != NULL ? "; " : "", MIGRATION_HINT);
+    else if (foreign != NULL)
+        config_loader_error(ld, key->line, section->name, name,
+                            "unknown key: `%s` is %s's; ktlstun has no such key: %s (%s)",
+                            name, foreign->tool, foreign->note, MIGRATION_HINT);
+    else if (near != NULL)
+        config_loader_error(ld, key->line, section->name, name,
+                            "unknown key; did you mean '%s'?", near);
+    else
+        config_loader_error(ld, key->line, section->name, name, "unknown key");
+}
+
 /* ---------------------------------------------------------------- sections */
 
 static int is_global_section(const struct ini_section *section)
@@ -71,10 +127,7 @@ static int parse_global(struct config_loader *ld, const struct ini_section *sect
         const struct ini_key *key = &section->keys[i];
         const struct config_global_key *known = find_global_key(key->name);
         if (known == NULL) {
-            config_loader_error(ld, key->line, section->name, key->name, "%s",
-                                find_tunnel_key(key->name) != NULL
-                                    ? "unknown key in [global] (it belongs in a tunnel section)"
-                                    : "unknown key");
+            report_unknown_key(ld, section, key, 1);
             result = -1;
         } else if (key->value != NULL && known->set(ld, section, key, global) < 0) {
             result = -1;
@@ -172,10 +225,7 @@ static int parse_tunnel(struct config_loader *ld, const struct ini_section *sect
         const struct ini_key *key = &section->keys[i];
         const struct config_tunnel_key *known = find_tunnel_key(key->name);
         if (known == NULL) {
-            config_loader_error(ld, key->line, section->name, key->name, "%s",
-                                find_global_key(key->name) != NULL
-                                    ? "unknown key in a tunnel section (it belongs in [global])"
-                                    : "unknown key");
+            report_unknown_key(ld, section, key, 0);
             result = -1;
             continue;
         }

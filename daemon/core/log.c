@@ -19,6 +19,7 @@ static enum log_level log_threshold = LOG_LEVEL_INFO;
 static int log_to_syslog;
 static int log_to_journal;
 static int log_plain;
+static int log_mirror;
 
 static const char *const level_names[] = {
     [LOG_LEVEL_ERROR] = "error", [LOG_LEVEL_WARNING] = "warning",
@@ -40,6 +41,11 @@ void log_use_syslog(void)
 {
     openlog(log_program, LOG_PID | LOG_NDELAY, LOG_DAEMON);
     log_to_syslog = 1;
+}
+
+void log_mirror_to_stderr(int on)
+{
+    log_mirror = on;
 }
 
 int log_use_journal_if_connected(void)
@@ -134,7 +140,8 @@ static void log_write_event(enum log_level level, const char *message_id,
     if (log_to_syslog) {
         line[pos] = '\0';
         syslog((int)level, "%s", line + prefix_len);
-        return;
+        if (!log_mirror)
+            return;
     }
     if (log_to_journal) {
         line[pos] = '\0';

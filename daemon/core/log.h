@@ -21,6 +21,10 @@ void log_use_plain_stderr(void);
 /* Sends lines to syslog (daemon facility) instead of stderr: for a detached daemon. */
 void log_use_syslog(void);
 
+/* While ON, lines sent to syslog are written to stderr too (a detached daemon's
+ * start-up, for the command that started it). */
+void log_mirror_to_stderr(int on);
+
 /* Sends lines to the journal, with fields, when stderr is the journal's stream
  * (JOURNAL_STREAM names it, as systemd sets it). Returns 1 when it does. */
 int log_use_journal_if_connected(void);

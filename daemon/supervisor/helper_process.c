@@ -17,6 +17,8 @@
 #include "core/privdrop.h"
 #include "helper/helper_main.h"
 #include "helper/helper_spawner.h"
+#include "supervisor/daemonize.h"
+#include "supervisor/runtime_lock.h"
 #include "proto/admin_protocol.h"
 
 #define LINK_BUFFER_BYTES (1024 * 1024)
@@ -160,6 +162,8 @@ struct helper_process *helper_process_start(const char *config_path, const struc
         return NULL;
     }
     if (pid == 0) {
+        daemonize_forget();
+        runtime_lock_close_in_child();
         close(pair[0]);
         params.request_fd = pair[1];
         _exit(helper_spawner_run(&params));

@@ -1,6 +1,5 @@
 /* ktlstund — the daemon: parse the command line, load the config, run the supervisor. */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,8 @@
 #include "check/config_check.h"
 #include "kmod_load.h"
 #include "core/log.h"
+#include "supervisor/daemonize.h"
+#include "supervisor/runtime_lock.h"
 #include "supervisor/supervisor.h"
 #include "core/version.h"
 
@@ -26,30 +27,6 @@ static void usage(FILE *out)
             "  -t       test the configuration (certificates and keys too) and exit 0 or 1\n"
             "  -V       print the version\n",
             CONFIG_DEFAULT_PATH);
-}
-
-/* Under systemd (or with -f) the daemon stays in front; otherwise it detaches the
- * classic way and logs to syslog. */
-static int detach(void)
-{
-    pid_t pid = fork();
-    if (pid < 0) {
-        log_error("fork: %s", strerror(errno));
-        return -1;
-    }
-    if (pid > 0)
-        _exit(EXIT_SUCCESS);
-    if (setsid() < 0)
-        return -1;
-    int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null_fd >= 0) {
-        dup2(null_fd, STDIN_FILENO);
-        dup2(null_fd, STDOUT_FILENO);
-        dup2(null_fd, STDERR_FILENO);
-        if (null_fd > STDERR_FILENO)
-            close(null_fd);
-    }
-    return 0;
 }
 
 /* Each tunnel holds two sockets and, offloaded, two pipes: ten thousand tunnels need
@@ -104,6 +81,14 @@ int main(int argc, char **argv)
         return EXIT_FAILURE;
     }
     log_set_level(config->global.log_level);
+    /* Under systemd (or with -f) the daemon stays in front; otherwise it detaches
+     * first, so that whatever fails the start is in the system log, and the command
+     * returns once the daemon serves (0) or has failed (1, the reason on stderr). */
+    int under_systemd = getenv("INVOCATION_ID") != NULL || getenv("NOTIFY_SOCKET") != NULL;
+    if (!foreground && !under_systemd && daemonize_detach() < 0) {
+        config_free(config);
+        return EXIT_FAILURE;
+    }
     raise_fd_limit();
     /* Load the tls module while we still may; without CAP_SYS_MODULE (the systemd
      * unit) this only checks, so a missing module is still reported at start. */
@@ -112,20 +97,20 @@ int main(int argc, char **argv)
     /* The parent holds every private key: keep same-uid processes (a compromised
      * worker under the unit's single uid) out of its memory and core files. */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    /* Before the checks: a second daemon on the same runtime_dir would also find
+     * its listen addresses taken, which says less. */
+    if (runtime_lock_take(config) < 0) {
+        log_error("not starting: another ktlstund uses runtime_dir %s",
+                  config->global.runtime_dir);
+        config_free(config);
+        return EXIT_FAILURE;
+    }
     /* What -t finds wrong would fail the start or every connection: say so now,
      * rather than from a crash loop or a refusal per client. */
     if (config_check_loaded(config, NULL, 0) < 0) {
         log_error("not starting: %s has errors", config_path);
         config_free(config);
         return EXIT_FAILURE;
-    }
-    int under_systemd = getenv("INVOCATION_ID") != NULL || getenv("NOTIFY_SOCKET") != NULL;
-    if (!foreground && !under_systemd) {
-        log_use_syslog();
-        if (detach() < 0) {
-            config_free(config);
-            return EXIT_FAILURE;
-        }
     }
     return supervisor_run(config_path, config);
 }

@@ -19,6 +19,7 @@
 
 #include "worker/conn_limit.h"
 #include "supervisor/generation.h"
+#include "supervisor/daemonize.h"
 #include "supervisor/expiry.h"
 #include "worker/heartbeat.h"
 #include "core/utc_time.h"
@@ -26,6 +27,7 @@
 #include "supervisor/health.h"
 #include "supervisor/metrics.h"
 #include "supervisor/metrics_server.h"
+#include "supervisor/runtime_lock.h"
 #include "supervisor/helper_process.h"
 #include "auth/second_factor.h"
 #include "worker/control_socket.h"
@@ -108,6 +110,8 @@ static int spawn_worker(struct supervisor *s, struct generation *gen)
         close(rules_link[0]);
     }
     if (pid == 0) {
+        daemonize_forget();
+        runtime_lock_close_in_child();
         close(s->signal_fd);
         close(s->ready_pipe_read);
         close(rules_link[0]);
@@ -222,7 +226,8 @@ static void retire(struct supervisor *s, struct generation *gen)
 static void prepare_runtime_dir(const struct generation *gen)
 {
     const char *dir = gen->config->global.runtime_dir;
-    if (mkdir(dir, 0750) < 0) {
+    /* The runtime_dir lock may have made it a moment ago, still owned by root. */
+    if (mkdir(dir, 0750) < 0 && !(errno == EEXIST && runtime_lock_made_dir(dir))) {
         if (errno != EEXIST)
             log_warning("runtime_dir %s: %s; `ktlstun status` will not work", dir, strerror(errno));
         return;
@@ -345,6 +350,7 @@ static void announce_when_ready(struct supervisor *s)
         log_notice("reloaded configuration (generation %u, %zu tunnels, %u workers)",
                    s->current->number, s->current->tunnel_count, ready);
     sd_notify(0, "READY=1");
+    daemonize_ready();
     notify_status(s);
 }
 

@@ -385,8 +385,10 @@ SSL_CTX *tls_context_create(const struct tunnel_config *tunnel)
         goto fail_ctx;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
-        log_openssl(LOG_LEVEL_ERROR, "%s %s does not match cert %s", where(tunnel, "key"),
-                    tunnel->key, tunnel->cert);
+        /* OpenSSL's "key values mismatch" says less than this. */
+        ERR_clear_error();
+        log_error("%s key %s does not belong to certificate %s (the certificate's public key "
+                  "differs)", where(tunnel, "key"), tunnel->key, tunnel->cert);
         goto fail_ctx;
     }
     if (load_ca(ctx, tunnel) < 0)

@@ -727,6 +727,34 @@ static void test_bad_tunnel_values(void **state)
         { "server", "server_name", "gateway.example.com",
           ":8: [web] server_name: only valid in client mode (this tunnel has mode = server)\n" },
         { "server", "colour", "blue", ":8: [web] colour: unknown key\n" },
+        { "server", "key", "pkcs11:token=ktlstun;object=web",
+          ":6: [web] key: keys in PKCS#11 tokens are not supported by this build; use a PEM key "
+          "file\n" },
+        { "server", "key", "PKCS11:token=x",
+          ":6: [web] key: keys in PKCS#11 tokens are not supported by this build; use a PEM key "
+          "file\n" },
+        { "server", "cert", "pkcs11:token=x;object=y;type=cert",
+          ":5: [web] cert: certificates in PKCS#11 tokens are not supported by this build; use a "
+          "PEM certificate file\n" },
+        { "server", "key", "tpm2:0x81000001",
+          ":6: [web] key: keys in a TPM are not supported by this build; use a PEM key file\n" },
+        { "server", "key", "handle:0x81000001",
+          ":6: [web] key: keys in a TPM are not supported by this build; use a PEM key file\n" },
+        { "server", "allow_uo", "Eng", ":8: [web] allow_uo: unknown key; did you mean 'allow_ou'?\n" },
+        { "client", "servername", "gw.example", ":8: [web] servername: unknown key; did you mean 'server_name'?\n" },
+        { "server", "accept", "127.0.0.1:1",
+          ":8: [web] accept: unknown key: `accept` is stunnel's name; in ktlstun it is `listen` "
+          "(see README: Coming from other tools)\n" },
+        { "server", "cafile", "ca.pem",
+          ":8: [web] cafile: unknown key: `cafile` is stunnel's name; in ktlstun it is `ca` "
+          "(see README: Coming from other tools)\n" },
+        { "server", "allow-cn", "alice",
+          ":8: [web] allow-cn: unknown key: `allow-cn` is ghostunnel's name; in ktlstun it is "
+          "`allow_cn` (see README: Coming from other tools)\n" },
+        { "server", "verifychain", "yes",
+          ":8: [web] verifychain: unknown key: `verifychain` is stunnel's; ktlstun has no such "
+          "key: every tunnel verifies its peer against ca: remove it (see README: Coming from "
+          "other tools)\n" },
         { "server", "workers", "2",
           ":8: [web] workers: unknown key in a tunnel section (it belongs in [global])\n" },
     };
@@ -754,6 +782,8 @@ static void test_bad_global_values(void **state)
                   "shutdown_timeout = 30 fortnights\n"
                   "listen = 127.0.0.1:1\n"
                   "color = red\n"
+                  "worker = 2\n"
+                  "setuid = ktlstun\n"
                   SERVER_TUNNEL,
                   ":2: [global] log_level: 'verbose' is not a level (use error, warning, notice, "
                   "info or debug)\n"
@@ -764,7 +794,10 @@ static void test_bad_global_values(void **state)
                   ":7: [global] workers: '257' is not a whole number from 0 (one per CPU) to 256\n"
                   ":8: [global] shutdown_timeout: unknown unit 'fortnights' (use s, m, h or d)\n"
                   ":9: [global] listen: unknown key in [global] (it belongs in a tunnel section)\n"
-                  ":10: [global] color: unknown key\n");
+                  ":10: [global] color: unknown key\n"
+                  ":11: [global] worker: unknown key; did you mean 'workers'?\n"
+                  ":12: [global] setuid: unknown key: `setuid` is stunnel's name; in ktlstun it "
+                  "is `user` (in [global]; see README: Coming from other tools)\n");
     assert_errors("[global]\npam_user = no-such-user-ktlstun\n" SERVER_TUNNEL,
                   ":2: [global] pam_user: no such user 'no-such-user-ktlstun'\n");
     assert_errors("[global]\npam_user =\n" SERVER_TUNNEL, ":2: [global] pam_user: empty value\n");
