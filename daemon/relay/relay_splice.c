@@ -111,8 +111,9 @@ static int take_key_update(struct splice_relay *r, const struct post_handshake_m
     } else if (r->offload->suite.tls_version != TLS1_3_VERSION) {
         snprintf(why, sizeof(why), "the session is not TLS 1.3");
     } else if (ktls_offload_rekey_rx(r->tls_fd, r->secrets, r->offload, why, sizeof(why)) == 0) {
-        /* RFC 8446 4.6.3: our own KeyUpdate goes before our next data record. */
-        if (msg->update_requested)
+        /* RFC 8446 4.6.3: our own KeyUpdate goes before our next data record; once
+         * our direction has ended nothing more is sent, so there is none to protect. */
+        if (msg->update_requested && !r->to_tls.shut)
             r->offload->tx_update_requested = 1;
         return 0;
     }
@@ -359,7 +360,7 @@ static int pump_to_tls(void *relay)
 {
     struct splice_relay *r = relay;
     struct splice_direction *d = &r->to_tls;
-    if (d->in_pipe > 0 || r->offload->tx_update_requested) {
+    if (!d->shut && (d->in_pipe > 0 || r->offload->tx_update_requested)) {
         int go = rekey_before_data(r);
         if (go <= 0)
             return go;
