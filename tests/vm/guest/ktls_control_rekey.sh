@@ -18,6 +18,11 @@
 #                       ends start KeyUpdates of their own many times inside the one
 #                       transfer and the echo is intact; before 6.14 the tunnel closes
 #                       cleanly at the limit.
+#   rekey-bytes         ktlstund with rekey_bytes = 512K on both tunnels: 4 MiB each way
+#                       make both sending ends change keys at least 7 times each; the
+#                       echo is intact. Before 6.14 the schedule does nothing: the same
+#                       transfer works, offloaded, with no rekey.
+#   rekey-interval      the same with rekey_interval = 1s and 1 MiB paced over 6 s.
 #
 # Every case proves the connection was offloaded (audit ktls=tx+rx, userspace_bytes=0)
 # and, on a kernel that rekeys, that TlsRxRekeyError and TlsTxRekeyError stayed 0.
@@ -234,7 +239,31 @@ own_rekeys() {
     [ "$(stat_delta TlsDecryptError)" = 0 ] || die "TlsDecryptError rose by $(stat_delta TlsDecryptError)"
 }
 
+# scheduled_rekeys ID KEY=VALUE BYTES [LOAD_CLIENT OPTION...] MIN: client tunnel →
+# server tunnel → echo, both with KEY=VALUE, BYTES each way; on a rekey kernel at least
+# MIN new sending keys (and as many receiving ones) in all.
+scheduled_rekeys() {
+    local id=$1 setting=$2 bytes=$3 min=${*: -1} srv cli
+    local options=("${@:4:$#-4}")
+    ports 2
+    srv=${PORTS[0]} cli=${PORTS[1]}
+    { global_section; server_tunnel "s-$id" "$srv" "$ECHO" "$setting"
+      client_tunnel "c-$id" "$cli" "$srv" "$setting"; } >"$W/$id.ini"
+    start_daemon "$W/$id.ini" "$W/$id.log"
+    stat_snapshot
+    must load_client "127.0.0.1:$cli" --connections 1 --min-bytes "$bytes" --max-bytes "$bytes" \
+        --seed "$RANDOM" --timeout 240 "${options[@]}"
+    expect_offloaded "$W/$id.log" "c-$id" 1 TLSv1.3
+    expect_offloaded "$W/$id.log" "s-$id" 1 TLSv1.3
+    expect_sw_sessions 2
+    if rekey_kernel; then
+        expect_rekeys "$min" "$min"
+    fi
+}
+
 check s_client-k-K s_client_keyupdates
 check s_server-k-K s_server_keyupdates
 check own-rekeys own_rekeys
+check rekey-bytes scheduled_rekeys bytes "rekey_bytes = 512K" 4194304 14
+check rekey-interval scheduled_rekeys interval "rekey_interval = 1s" 1048576 --duration-hint 6 4
 finish
