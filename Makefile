@@ -101,7 +101,8 @@ say = $(if $(filter 1,$(V)),,@printf '  %-6s %s\n' $(1) $(2);)
 
 .PHONY: all deps check check-unit check-integration check-vm asan lint demo bench bench-vm fuzz install uninstall clean
 
-all: $(BUILD)/ktlstund $(BUILD)/ktlstun $(UNIT_TESTS) $(TOOLS) $(BENCH_TOOLS)
+all: $(BUILD)/ktlstund $(BUILD)/ktlstun $(UNIT_TESTS) $(TOOLS) $(BENCH_TOOLS) \
+     $(BUILD)/tests/ktlstund-tiny-records
 
 # -MMD -MP: each object's header dependencies, read back on the next run.
 $(BUILD)/obj/%.o: %.c
@@ -111,6 +112,20 @@ $(BUILD)/obj/%.o: %.c
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 $(BUILD)/ktlstund: $(BUILD)/obj/daemon/supervisor/ktlstund.o $(DAEMON_OBJECTS)
+	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Test build for the kTLS guest tests (tests/vm/README.md): ktlstund whose AES record
+# limit is TINY_RECORD_LIMIT records, so it rekeys many times inside one transfer.
+# Never installed; only ktls_rekey.c differs.
+TINY_RECORD_LIMIT := 16
+$(BUILD)/obj/tiny-records/ktls_rekey.o: daemon/ktls/ktls_rekey.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$@)$(CC) $(CPPFLAGS) $(CFLAGS) -DKTLSTUN_TEST_RECORD_LIMIT=$(TINY_RECORD_LIMIT) \
+	  -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/ktlstund-tiny-records: $(BUILD)/obj/daemon/supervisor/ktlstund.o \
+    $(filter-out %/ktls/ktls_rekey.o,$(DAEMON_OBJECTS)) $(BUILD)/obj/tiny-records/ktls_rekey.o
+	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/ktlstun: $(BUILD)/obj/daemon/cli/ktlstun.o $(CLI_LINK_OBJECTS)

@@ -28,10 +28,12 @@ union crypto_info {
     struct tls12_crypto_info_chacha20_poly1305 chacha20_poly1305;
 };
 
-/* What one attempt sets after the crypto info, if anything. */
+/* What one attempt sets after the crypto info, if anything: OPTION set to 1, or with
+ * REPEAT the same crypto info again (a rekey). */
 struct follow_up {
     int option;
     struct ktls_probe_outcome *outcome;
+    bool repeat;
 };
 
 static const char *const version_names[KTLS_PROBE_VERSION_COUNT] = {
@@ -178,7 +180,10 @@ static int attempt(int listener, enum ktls_probe_version version, enum ktls_prob
     socklen_t size = fillers[cipher](&info);
     record(outcome, setsockopt(client, SOL_TLS, direction == DIRECTION_TX ? TLS_TX : TLS_RX,
                                &info, size));
-    if (follow_up != NULL && outcome->accepted) {
+    if (follow_up != NULL && outcome->accepted && follow_up->repeat) {
+        /* The same key again: the probe's socket carries no data, so nothing reuses it. */
+        record(follow_up->outcome, setsockopt(client, SOL_TLS, follow_up->option, &info, size));
+    } else if (follow_up != NULL && outcome->accepted) {
         int on = 1;
         record(follow_up->outcome, setsockopt(client, SOL_TLS, follow_up->option, &on,
                                               sizeof(on)));
@@ -234,20 +239,28 @@ int ktls_probe_run(struct ktls_probe_result *out)
     }
 
     /* Both options exist since 6.0; no-pad is only accepted on a TLS 1.3 RX socket. */
-    struct follow_up zerocopy = { TLS_TX_ZEROCOPY_RO, &out->tx_zerocopy_sendfile };
+    struct follow_up zerocopy = { TLS_TX_ZEROCOPY_RO, &out->tx_zerocopy_sendfile, false };
     struct ktls_probe_outcome base_tx;
     if (attempt(listener, KTLS_PROBE_TLS13, KTLS_PROBE_AES_128_GCM, DIRECTION_TX, &base_tx,
                 &zerocopy, &ulp_error) != 0)
         goto out;
     if (!base_tx.accepted)
         out->tx_zerocopy_sendfile = base_tx;
-    struct follow_up no_pad = { TLS_RX_EXPECT_NO_PAD, &out->rx_expect_no_pad };
+    struct follow_up no_pad = { TLS_RX_EXPECT_NO_PAD, &out->rx_expect_no_pad, false };
     struct ktls_probe_outcome base_rx;
     if (attempt(listener, KTLS_PROBE_TLS13, KTLS_PROBE_AES_128_GCM, DIRECTION_RX, &base_rx,
                 &no_pad, &ulp_error) != 0)
         goto out;
     if (!base_rx.accepted)
         out->rx_expect_no_pad = base_rx;
+    /* Before 6.14 a socket takes keys once: the second TLS_TX gets EBUSY. */
+    struct follow_up rekey = { TLS_TX, &out->rekey, true };
+    struct ktls_probe_outcome base_rekey;
+    if (attempt(listener, KTLS_PROBE_TLS13, KTLS_PROBE_AES_128_GCM, DIRECTION_TX, &base_rekey,
+                &rekey, &ulp_error) != 0)
+        goto out;
+    if (!base_rekey.accepted)
+        out->rekey = base_rekey;
     result = 0;
 out:
     if (listener >= 0)
@@ -292,6 +305,8 @@ static void print_table(const struct ktls_probe_result *result)
     format_outcome(&result->rx_expect_no_pad, rx, sizeof(rx));
     printf("\n%-46s  %s\n", "zerocopy sendfile (TLS_TX_ZEROCOPY_RO):", tx);
     printf("%-46s  %s\n", "rx expect no padding (TLS_RX_EXPECT_NO_PAD):", rx);
+    format_outcome(&result->rekey, tx, sizeof(tx));
+    printf("%-46s  %s\n", "rekey, TLS 1.3 KeyUpdate (Linux 6.14):", tx);
 }
 
 
@@ -328,6 +343,8 @@ static void print_json(const struct ktls_probe_result *result)
     print_json_outcome("tx_zerocopy_sendfile", &result->tx_zerocopy_sendfile);
     putchar(',');
     print_json_outcome("rx_expect_no_pad", &result->rx_expect_no_pad);
+    putchar(',');
+    print_json_outcome("rekey", &result->rekey);
     printf("}\n");
 }
 
@@ -335,7 +352,8 @@ static void print_usage(FILE *stream)
 {
     fprintf(stream, "usage: ktlstun probe [--json]\n"
                     "  Shows which kernel TLS versions, ciphers and options this kernel\n"
-                    "  accepts. As root it first loads the tls and cipher modules.\n");
+                    "  accepts, and whether it takes new keys (rekey). As root it first\n"
+                    "  loads the tls and cipher modules.\n");
 }
 
 int ktls_probe_command(int argc, char **argv)

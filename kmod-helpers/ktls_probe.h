@@ -35,6 +35,9 @@ struct ktls_probe_result {
     struct ktls_probe_outcome tx_zerocopy_sendfile;
     /* TLS_RX_EXPECT_NO_PAD (kernel >= 6.0, TLS 1.3): decrypt straight into user buffers. */
     struct ktls_probe_outcome rx_expect_no_pad;
+    /* A second TLS_TX on a TLS 1.3 AES-128-GCM socket (kernel >= 6.14): kTLS takes new
+     * keys, so offloaded connections can follow a KeyUpdate. */
+    struct ktls_probe_outcome rekey;
 };
 
 /* Fills OUT with what this kernel accepts. Loads no modules (see kmod_load).

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What `make check` runs after building: static analysis (make lint), unit and
 # integration suites on the normal build and on the ASan+UBSan build, then the kTLS
-# suite in a real kernel (QEMU).
+# suite in two real kernels (QEMU): Debian 12's 6.1 and Debian's current one, which
+# rekeys kTLS.
 # Each suite ends with "NAME: N passed, N failed"; this script totals them and ends
 # with one such line of its own.
 set -u
@@ -36,6 +37,7 @@ run_suite unit-asan tests/unit/run.sh "$asan"
 run_suite integration tests/integration/run.sh "$normal"
 run_suite integration-asan tests/integration/run.sh "$asan"
 run_suite vm tests/vm/run.sh "$normal"
+run_suite vm-current env KTLSTUN_VM_KERNEL=current tests/vm/run.sh "$normal"
 
 echo "=== summary"
 cat "$results"

@@ -58,6 +58,8 @@ struct tunnel_config {
     uint64_t handshake_timeout;    /* seconds, default 10                           */
     uint64_t idle_timeout;         /* seconds, 0 = none                             */
     uint64_t max_connection_lifetime; /* seconds, 0 = none                          */
+    uint64_t rekey_interval;       /* seconds under one kTLS sending key, 0 = off    */
+    uint64_t rekey_bytes;          /* bytes under one kTLS sending key, 0 = off      */
     uint64_t verify_cache;         /* seconds a verified chain is kept, 0 = off     */
     uint64_t max_connections;      /* default 10000                                 */
     /* Per source address (an IPv6 source is its /64); server tunnels; 0 = off. */

@@ -22,6 +22,7 @@
 #define DEFAULT_MAX_CONNECTIONS_PER_SOURCE 1024
 #define DEFAULT_HANDSHAKE_RATE_PER_SOURCE 200
 #define DEFAULT_HANDSHAKE_BURST_PER_SOURCE 400
+#define REKEY_BYTES_MAX ((uint64_t)1 << 50)
 
 static int set_mode(struct config_loader *ld, const struct ini_section *section,
                     const struct ini_key *key, struct tunnel_config *tunnel)
@@ -315,6 +316,54 @@ static int set_verify_cache(struct config_loader *ld, const struct ini_section *
     return 0;
 }
 
+static int set_rekey_interval(struct config_loader *ld, const struct ini_section *section,
+                              const struct ini_key *key, struct tunnel_config *tunnel)
+{
+    return config_loader_timeout(ld, section, key, 0, &tunnel->rekey_interval);
+}
+
+/* A size: a whole number of bytes, or one with K, M, G or T (powers of 1024, an
+ * optional trailing "iB" or "B"). Returns 0, or -1 when TEXT is none or too large. */
+static int parse_size(const char *text, uint64_t *bytes)
+{
+    static const char units[] = "KMGT";
+    const char *end = text;
+    uint64_t value = 0;
+    unsigned shift = 0;
+    if (!isdigit((unsigned char)*end))
+        return -1;
+    for (; isdigit((unsigned char)*end); end++) {
+        if (value > (REKEY_BYTES_MAX - (uint64_t)(*end - '0')) / 10)
+            return -1;
+        value = value * 10 + (uint64_t)(*end - '0');
+    }
+    const char *unit = *end != '\0' ? strchr(units, toupper((unsigned char)*end)) : NULL;
+    if (unit != NULL) {
+        shift = 10 * (unsigned)(unit - units + 1);
+        end++;
+        if (strcasecmp(end, "iB") == 0 || strcasecmp(end, "B") == 0)
+            end += strlen(end);
+    } else if (strcasecmp(end, "B") == 0) {
+        end++;
+    }
+    if (*end != '\0' || value > REKEY_BYTES_MAX >> shift)
+        return -1;
+    *bytes = value << shift;
+    return 0;
+}
+
+static int set_rekey_bytes(struct config_loader *ld, const struct ini_section *section,
+                           const struct ini_key *key, struct tunnel_config *tunnel)
+{
+    if (parse_size(key->value, &tunnel->rekey_bytes) < 0) {
+        config_loader_error(ld, key->line, section->name, key->name,
+                            "'%s' is not a size (bytes, or a number with K, M, G or T; "
+                            "0 = off; at most 1P)", key->value);
+        return -1;
+    }
+    return 0;
+}
+
 /* A whole number from MIN to MAX_CONNECTIONS_MAX into *VALUE. */
 static int set_count(struct config_loader *ld, const struct ini_section *section,
                      const struct ini_key *key, uint64_t min, uint64_t *value)
@@ -375,6 +424,8 @@ static const struct config_tunnel_key tunnel_keys[] = {
     { "handshake_timeout", SCOPE_ANY, 0, set_handshake_timeout },
     { "idle_timeout", SCOPE_ANY, 0, set_idle_timeout },
     { "max_connection_lifetime", SCOPE_ANY, 0, set_max_connection_lifetime },
+    { "rekey_interval", SCOPE_ANY, 0, set_rekey_interval },
+    { "rekey_bytes", SCOPE_ANY, 0, set_rekey_bytes },
     { "verify_cache", SCOPE_ANY, 0, set_verify_cache },
     { "max_connections", SCOPE_ANY, 0, set_max_connections },
     { "max_connections_per_source", SCOPE_SERVER, 0, set_max_connections_per_source },
@@ -396,6 +447,8 @@ void tunnel_keys_defaults(struct tunnel_config *tunnel)
     tunnel->handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
     tunnel->idle_timeout = 0;
     tunnel->max_connection_lifetime = 0;
+    tunnel->rekey_interval = 0;
+    tunnel->rekey_bytes = 0;
     tunnel->verify_cache = DEFAULT_VERIFY_CACHE;
     tunnel->max_connections = DEFAULT_MAX_CONNECTIONS;
     tunnel->max_connections_per_source = DEFAULT_MAX_CONNECTIONS_PER_SOURCE;

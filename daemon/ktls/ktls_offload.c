@@ -115,8 +115,46 @@ int ktls_offload_install(SSL *ssl, int fd, struct ktls_secrets *secrets,
     result = 0;
 out:
     ktls_keys_wipe_keys(&keys);
-    /* TLS 1.3 keeps the traffic secrets: a KeyUpdate derives the next key from them. */
-    if (result != 0 || state->suite.tls_version != TLS1_3_VERSION)
+    /* TLS 1.3 keeps the traffic secrets while a KeyUpdate may need them: for the
+     * connection's life, unless this kernel already refused a new key. */
+    if (result != 0 || state->suite.tls_version != TLS1_3_VERSION || ktls_rekey_kernel_refused())
+        ktls_keys_wipe(secrets);
+    return result;
+}
+
+/* Replaces DIRECTION's key of FD with the next generation (sequence numbers restart
+ * at 0 under a new key, RFC 8446 section 5.3). */
+static int rekey_direction(int fd, struct ktls_secrets *secrets, struct ktls_offload_state *state,
+                           enum ktls_direction direction, char *reason, size_t len)
+{
+    struct ktls_direction_keys next;
+    memset(&next, 0, sizeof(next));
+    int result = -1;
+    if (ktls_rekey_kernel_refused()) {
+        snprintf(reason, len, "this kernel cannot rekey kTLS (needs Linux 6.14)");
+        goto out;
+    }
+    if (ktls_keys_update(secrets, &state->suite, state->role, direction, &next) < 0) {
+        snprintf(reason, len, "next traffic key could not be derived");
+        goto out;
+    }
+    if (install_direction(fd, direction == KTLS_DIRECTION_RX ? TLS_RX : TLS_TX, &state->suite,
+                          &next, 0) < 0) {
+        int error = errno;
+        /* EBUSY: a kernel before 6.14 takes keys once per socket. */
+        if (error == EBUSY || !state->rekey_supported)
+            ktls_rekey_note_kernel(0);
+        snprintf(reason, len, "this kernel cannot rekey kTLS (needs Linux 6.14): %s",
+                 strerror(error));
+        goto out;
+    }
+    state->rekey_supported = 1;
+    ktls_rekey_note_kernel(1);
+    result = 0;
+out:
+    OPENSSL_cleanse(&next, sizeof(next));
+    /* A connection that cannot rekey is ending: its secrets have no further use. */
+    if (result != 0)
         ktls_keys_wipe(secrets);
     return result;
 }
@@ -124,21 +162,17 @@ out:
 int ktls_offload_rekey_rx(int fd, struct ktls_secrets *secrets, struct ktls_offload_state *state,
                           char *reason, size_t len)
 {
-    struct ktls_direction_keys next;
-    memset(&next, 0, sizeof(next));
-    int result = -1;
-    if (ktls_keys_update(secrets, &state->suite, state->role, KTLS_DIRECTION_RX, &next) < 0) {
-        snprintf(reason, len, "next traffic key could not be derived");
-        goto out;
-    }
-    if (install_direction(fd, TLS_RX, &state->suite, &next, 0) < 0) {
-        snprintf(reason, len, "this kernel cannot rekey kTLS (needs Linux 6.14): %s",
-                 strerror(errno));
-        goto out;
-    }
-    state->rekey_supported = 1;
-    result = 0;
-out:
-    OPENSSL_cleanse(&next, sizeof(next));
-    return result;
+    if (rekey_direction(fd, secrets, state, KTLS_DIRECTION_RX, reason, len) < 0)
+        return -1;
+    state->rx_rekeys++;
+    return 0;
+}
+
+int ktls_offload_rekey_tx(int fd, struct ktls_secrets *secrets, struct ktls_offload_state *state,
+                          char *reason, size_t len)
+{
+    if (rekey_direction(fd, secrets, state, KTLS_DIRECTION_TX, reason, len) < 0)
+        return -1;
+    state->tx_rekeys++;
+    return 0;
 }

@@ -10,6 +10,9 @@
 #include <linux/tls.h>
 #include <openssl/ssl.h>
 
+#include "core/event_loop.h"
+#include "core/log.h"
+#include "ktls/ktls_rekey.h"
 #include "ktls/post_handshake.h"
 #include "ktls/tls_record.h"
 #include "ktls_uapi.h"
@@ -31,6 +34,7 @@ int relay_splice_init(struct splice_relay *r, int tls_fd, int plain_fd,
     r->offload = offload;
     r->secrets = secrets;
     r->tx_record_limit = relay_splice_record_limit(offload->suite.cipher);
+    offload->tx_usage.since_ms = event_loop_now_ms();
     r->from_tls.pipe_read = r->from_tls.pipe_write = -1;
     r->to_tls.pipe_read = r->to_tls.pipe_write = -1;
     int from[2], to[2];
@@ -53,11 +57,7 @@ int relay_splice_init(struct splice_relay *r, int tls_fd, int plain_fd,
 
 uint64_t relay_splice_record_limit(enum ktls_cipher cipher)
 {
-    /* RFC 8446 5.5 allows 2^24.5 full-size records for AES-GCM; 2^24 leaves margin,
-     * and CCM gets the same bound. ChaCha20-Poly1305 needs none in practice. */
-    if (cipher == KTLS_CIPHER_CHACHA20_POLY1305)
-        return 0;
-    return (uint64_t)1 << 24;
+    return ktls_rekey_record_limit(cipher);
 }
 
 /* Sends one record of TYPE with PAYLOAD through the kernel. Returns 0, 1 if it
@@ -102,7 +102,7 @@ static void fail_decrypt(struct splice_relay *r)
 }
 
 /* A KeyUpdate from the peer (MSG is KEY_UPDATE or MALFORMED): installs its next key
- * for RX. Returns 0, or -1 (close). */
+ * for RX, and when it asks, makes ours due. Returns 0, or -1 (close). */
 static int take_key_update(struct splice_relay *r, const struct post_handshake_message *msg)
 {
     char why[160];
@@ -111,46 +111,60 @@ static int take_key_update(struct splice_relay *r, const struct post_handshake_m
     } else if (r->offload->suite.tls_version != TLS1_3_VERSION) {
         snprintf(why, sizeof(why), "the session is not TLS 1.3");
     } else if (ktls_offload_rekey_rx(r->tls_fd, r->secrets, r->offload, why, sizeof(why)) == 0) {
-        if (!msg->update_requested)
-            return 0;
-        /* update_requested: answering needs a TX rekey the same kernels offer;
-         * closing is the safe reply where that is not wired. */
-        note_reason(r, "peer requested a KeyUpdate of our keys; closing cleanly", NULL);
-        return -1;
+        /* RFC 8446 4.6.3: our own KeyUpdate goes before our next data record; once
+         * our direction has ended nothing more is sent, so there is none to protect. */
+        if (msg->update_requested && !r->to_tls.shut)
+            r->offload->tx_update_requested = 1;
+        return 0;
     }
     note_reason(r, "peer sent a TLS 1.3 KeyUpdate; closing cleanly", why);
     return -1;
 }
 
+/* post_handshake_handler: one whole message after the handshake. */
+static int take_handshake_message(void *ctx, const unsigned char *data,
+                                  const struct post_handshake_message *msg)
+{
+    struct splice_relay *r = ctx;
+    (void)data;
+    switch (msg->kind) {
+    case POST_HANDSHAKE_TICKET:
+        /* Tickets are useless to us (no resumption) and dropped. */
+        return 0;
+    case POST_HANDSHAKE_KEY_UPDATE:
+    case POST_HANDSHAKE_MALFORMED:
+        return take_key_update(r, msg);
+    case POST_HANDSHAKE_INCOMPLETE:
+    case POST_HANDSHAKE_UNEXPECTED:
+        break;
+    }
+    /* Nothing but tickets and KeyUpdate may follow the handshake. */
+    char detail[32];
+    snprintf(detail, sizeof(detail), "type %u", msg->type);
+    note_reason(r, "unexpected TLS handshake message after the handshake", detail);
+    return -1;
+}
+
 static int handle_handshake_record(struct splice_relay *r, const unsigned char *data, size_t len)
 {
-    size_t pos = 0;
-    /* A tail shorter than a message header is not looked at. */
-    while (len - pos >= POST_HANDSHAKE_HEADER_LEN) {
-        struct post_handshake_message msg;
-        switch (post_handshake_parse(data + pos, len - pos, &msg)) {
-        case POST_HANDSHAKE_TICKET:
-            /* Tickets are useless to us (no resumption) and dropped. */
-            break;
-        case POST_HANDSHAKE_KEY_UPDATE:
-        case POST_HANDSHAKE_MALFORMED:
-            if (take_key_update(r, &msg) < 0)
-                return -1;
-            break;
-        case POST_HANDSHAKE_INCOMPLETE:
-            note_reason(r, "truncated TLS handshake message after the handshake", NULL);
-            return -1;
-        case POST_HANDSHAKE_UNEXPECTED: {
-            /* Nothing but tickets and KeyUpdate may follow the handshake. */
-            char detail[32];
-            snprintf(detail, sizeof(detail), "type %u", msg.type);
-            note_reason(r, "unexpected TLS handshake message after the handshake", detail);
-            return -1;
-        }
-        }
-        pos += msg.length;
+    switch (post_handshake_feed(&r->offload->handshake, data, len, take_handshake_message, r)) {
+    case POST_HANDSHAKE_FED:
+        return 0;
+    case POST_HANDSHAKE_STOPPED:
+        break;
+    case POST_HANDSHAKE_OVERSIZE:
+        note_reason(r, "oversized TLS handshake message after the handshake", NULL);
+        relay_splice_abort(r, r->tls_fd, TLS_ALERT_DECODE_ERROR);
+        break;
+    case POST_HANDSHAKE_NO_MEMORY:
+        note_reason(r, "no memory for a TLS handshake message split across records", NULL);
+        break;
+    case POST_HANDSHAKE_UNALIGNED:
+        note_reason(r, "TLS record goes on after a KeyUpdate", NULL);
+        relay_splice_abort(r, r->tls_fd, TLS_ALERT_UNEXPECTED_MESSAGE);
+        break;
     }
-    return 0;
+    return -1;
 }
 
 /* splice refused the next record: it is not application data. Returns 1 (handled,
@@ -292,21 +306,73 @@ static int pump_from_tls(void *relay)
     return -1;
 }
 
+/* Sends our KeyUpdate under the current key, then moves TX to the next key. Returns
+ * 1 when done, 0 when the socket would block (nothing sent), -1 (close: after a
+ * KeyUpdate went out, with no further record, since the peer expects the new key). */
+static int send_key_update(struct splice_relay *r, enum ktls_rekey_reason due)
+{
+    unsigned char message[KTLS_REKEY_MESSAGE_LEN];
+    char why[160];
+    size_t len = ktls_rekey_message(message, 0);
+    int sent = send_record(r->tls_fd, TLS_RECORD_HANDSHAKE, message, len);
+    if (sent == 1)
+        return 0;
+    if (sent < 0) {
+        note_reason(r, "TLS write of our KeyUpdate failed", strerror(errno));
+        return -1;
+    }
+    if (ktls_offload_rekey_tx(r->tls_fd, r->secrets, r->offload, why, sizeof(why)) < 0) {
+        r->to_tls.shut = 1;
+        note_reason(r, "sent a TLS 1.3 KeyUpdate but could not install our next key", why);
+        return -1;
+    }
+    log_debug("kTLS: new sending key (%s)", r->offload->tx_update_requested
+                  ? "the peer asked for it" : ktls_rekey_reason_name(due));
+    r->offload->tx_update_requested = 0;
+    r->tx_records = 0;
+    r->offload->tx_usage.records = 0;
+    r->offload->tx_usage.bytes = 0;
+    r->offload->tx_usage.since_ms = event_loop_now_ms();
+    return 1;
+}
+
+/* Before more data goes out: our KeyUpdate when the peer asked for one or our key is
+ * used up. Returns 1 when data may go, 0 when it must wait, -1 (close). */
+static int rekey_before_data(struct splice_relay *r)
+{
+    struct ktls_offload_state *state = r->offload;
+    state->tx_usage.records = r->tx_records;
+    enum ktls_rekey_reason due = ktls_rekey_due(r->tx_record_limit, &state->policy,
+                                                &state->tx_usage, event_loop_now_ms());
+    if (!state->tx_update_requested && due == KTLS_REKEY_NOT_DUE)
+        return 1;
+    if (state->suite.tls_version == TLS1_3_VERSION
+        && (state->rekey_supported || ktls_rekey_kernel_ready()))
+        return send_key_update(r, due);
+    if (due != KTLS_REKEY_RECORD_LIMIT)
+        return 1;
+    note_reason(r, "AES record limit for one key reached (RFC 8446 5.5); closing so "
+                   "the peer reconnects with fresh keys", NULL);
+    return -1;
+}
+
 static int pump_to_tls(void *relay)
 {
     struct splice_relay *r = relay;
     struct splice_direction *d = &r->to_tls;
-    if (d->in_pipe > 0 && r->tx_record_limit != 0 && r->tx_records >= r->tx_record_limit) {
-        note_reason(r, "AES record limit for one key reached (RFC 8446 5.5); closing so "
-                       "the peer reconnects with fresh keys", NULL);
-        return -1;
+    if (!d->shut && (d->in_pipe > 0 || r->offload->tx_update_requested)) {
+        int go = rekey_before_data(r);
+        if (go <= 0)
+            return go;
     }
     ssize_t drained = drain_pipe(r, d, r->tls_fd, "TLS write failed");
     if (drained < 0)
         return -1;
     /* Each splice ends a record; full records in between: an upper bound. */
-    if (drained > 0)
+    if (drained > 0) {
         r->tx_records += (uint64_t)drained / TLS_RECORD_MAX_PLAINTEXT + 1;
+        r->offload->tx_usage.bytes += (uint64_t)drained;
+    }
     int progress = drained > 0;
     if (d->eof) {
         if (d->in_pipe == 0 && !d->shut) {
@@ -363,6 +429,8 @@ void relay_splice_abort(struct splice_relay *r, int tls_fd, unsigned char descri
 
 void relay_splice_release(struct splice_relay *r)
 {
+    if (r->offload != NULL)
+        post_handshake_buffer_free(&r->offload->handshake);
     int fds[] = { r->from_tls.pipe_read, r->from_tls.pipe_write, r->to_tls.pipe_read,
                   r->to_tls.pipe_write };
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)

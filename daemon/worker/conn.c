@@ -284,6 +284,8 @@ static int offload_to_kernel(struct conn *c)
         installed = ktls_offload_install(c->ssl, c->tls_fd, &c->secrets, &c->offload, reason,
                                          sizeof(reason));
     if (installed == 0) {
+        c->offload.policy.interval_ms = c->tunnel->config->rekey_interval * 1000;
+        c->offload.policy.bytes = c->tunnel->config->rekey_bytes;
         /* The kernel owns the session now: no OpenSSL state stays behind. */
         SSL_free(c->ssl);
         c->ssl = NULL;

@@ -3,6 +3,7 @@
  *
  *   tls_misbehave ADDR ACTION --cert PEM --key PEM --ca PEM
  *                 [--server-name NAME] [--ciphersuites LIST] [--timeout SECONDS]
+ *                 [--then-echo]
  *
  * ADDR is IPv4:PORT of a ktlstun server tunnel in front of an echo server. The tool
  * completes a TLS 1.3 handshake, sends a probe line and reads its echo (so the tunnel
@@ -21,6 +22,9 @@
  *   close-notify         a plain close_notify (the well-behaved control case)
  *   hold                 nothing: the connection stays open, idle, and the outcome is
  *                        how the server ends it (a withdrawn access, a lifetime)
+ *
+ * With --then-echo (for a kernel that rekeys kTLS) it then sends a second probe line,
+ * reads its echo ("echo-after-action: ok") and sends close_notify.
  *
  * It then keeps its socket open and reads until the server ends the connection or
  * --timeout (default 60) seconds pass, and prints what it saw:
@@ -68,6 +72,7 @@ struct options {
     const char *server_name;
     const char *ciphersuites;
     int timeout;
+    int then_echo;
 };
 
 static void print_openssl_errors(const char *what)
@@ -307,7 +312,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: tls_misbehave ADDR alert|garbage|framed-garbage|keyupdate|keyupdate-requested|close-notify|hold\n"
                     "                     --cert PEM --key PEM --ca PEM [--server-name NAME]\n"
-                    "                     [--ciphersuites LIST] [--timeout SECONDS]\n");
+                    "                     [--ciphersuites LIST] [--timeout SECONDS] [--then-echo]\n");
     exit(2);
 }
 
@@ -319,7 +324,9 @@ static void parse_options(int argc, char **argv, struct options *opt)
     int positional = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strncmp(a, "--", 2) == 0) {
+        if (strcmp(a, "--then-echo") == 0) {
+            opt->then_echo = 1;
+        } else if (strncmp(a, "--", 2) == 0) {
             if (i + 1 >= argc)
                 usage();
             const char *value = argv[++i];
@@ -388,6 +395,15 @@ int main(int argc, char **argv)
     printf("echo: ok\n");
     if (do_action(&opt, ssl, fd) < 0)
         goto out;
+    if (opt.then_echo) {
+        if (probe_echo(ssl) < 0)
+            goto out;
+        printf("echo-after-action: ok\n");
+        if (SSL_shutdown(ssl) < 0) {
+            print_openssl_errors("SSL_shutdown");
+            goto out;
+        }
+    }
     observe(ssl, fd, opt.timeout);
     status = 0;
 out:

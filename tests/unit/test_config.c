@@ -292,6 +292,8 @@ static void test_minimal_server_gets_defaults(void **state)
     assert_int_equal(t->handshake_timeout, 10);
     assert_int_equal(t->idle_timeout, 0);
     assert_int_equal(t->max_connection_lifetime, 0);
+    assert_int_equal(t->rekey_interval, 0);
+    assert_int_equal(t->rekey_bytes, 0);
     assert_int_equal(t->verify_cache, 60);
     assert_int_equal(t->max_connections, 10000);
     assert_int_equal(t->max_connections_per_source, 1024);
@@ -338,6 +340,8 @@ static void test_every_key_set(void **state)
         "handshake_timeout = 5s\n"
         "idle_timeout = 1h30m\n"
         "max_connection_lifetime = 1d\n"
+        "rekey_interval = 1h\n"
+        "rekey_bytes = 64G\n"
         "verify_cache = 0\n"
         "max_connections = 1000000\n"
         "max_connections_per_source = 0\n"
@@ -406,6 +410,8 @@ static void test_every_key_set(void **state)
     assert_int_equal(s->handshake_timeout, 5);
     assert_int_equal(s->idle_timeout, 5400);
     assert_int_equal(s->max_connection_lifetime, 86400);
+    assert_int_equal(s->rekey_interval, 3600);
+    assert_int_equal(s->rekey_bytes, (uint64_t)64 << 30);
     assert_int_equal(s->verify_cache, 0);
     assert_int_equal(s->max_connections, 1000000);
     assert_int_equal(s->max_connections_per_source, 0);
@@ -427,6 +433,32 @@ static void test_every_key_set(void **state)
     assert_int_equal(c->max_connections, 1);
     assert_int_equal(c->tls_min_version, TLS1_2_VERSION);
     config_free(config);
+}
+
+static void test_rekey_bytes_sizes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        uint64_t bytes;
+    } sizes[] = {
+        { "0", 0 },
+        { "1000", 1000 },
+        { "1000B", 1000 },
+        { "4K", 4096 },
+        { "4KiB", 4096 },
+        { "512m", (uint64_t)512 << 20 },
+        { "512MB", (uint64_t)512 << 20 },
+        { "1G", (uint64_t)1 << 30 },
+        { "1024T", (uint64_t)1 << 50 },
+    };
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        char *text = tunnel_with("server", "rekey_bytes", sizes[i].text);
+        struct config *config = load_good(text);
+        assert_int_equal(config->tunnels[0].rekey_bytes, sizes[i].bytes);
+        config_free(config);
+        free(text);
+    }
 }
 
 static void test_keys_and_sections_ignore_case(void **state)
@@ -696,6 +728,20 @@ static void test_bad_tunnel_values(void **state)
         { "server", "max_connection_lifetime", "soon",
           ":8: [web] max_connection_lifetime: expected a number (e.g. 30s, 5m, 8h, 1d or 1h30m)\n" },
         { "client", "verify_cache", "2h", ":8: [web] verify_cache: too large (at most 3600s)\n" },
+        { "server", "rekey_interval", "soon",
+          ":8: [web] rekey_interval: expected a number (e.g. 30s, 5m, 8h, 1d or 1h30m)\n" },
+        { "server", "rekey_bytes", "lots",
+          ":8: [web] rekey_bytes: 'lots' is not a size (bytes, or a number with K, M, G or T; "
+          "0 = off; at most 1P)\n" },
+        { "client", "rekey_bytes", "2X",
+          ":8: [web] rekey_bytes: '2X' is not a size (bytes, or a number with K, M, G or T; "
+          "0 = off; at most 1P)\n" },
+        { "client", "rekey_bytes", "1025T",
+          ":8: [web] rekey_bytes: '1025T' is not a size (bytes, or a number with K, M, G or T; "
+          "0 = off; at most 1P)\n" },
+        { "client", "rekey_bytes", "-1",
+          ":8: [web] rekey_bytes: '-1' is not a size (bytes, or a number with K, M, G or T; "
+          "0 = off; at most 1P)\n" },
         { "server", "max_connections", "0",
           ":8: [web] max_connections: '0' is not a whole number from 1 to 1000000\n" },
         { "server", "max_connections", "1000001",
@@ -1424,6 +1470,7 @@ int main(void)
         cmocka_unit_test(test_pam_keys_need_the_second_factor),
         cmocka_unit_test(test_minimal_server_gets_defaults),
         cmocka_unit_test(test_every_key_set),
+        cmocka_unit_test(test_rekey_bytes_sizes),
         cmocka_unit_test(test_keys_and_sections_ignore_case),
         cmocka_unit_test(test_comments_quotes_and_continuations),
         cmocka_unit_test(test_global_section_is_optional),

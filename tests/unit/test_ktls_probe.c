@@ -242,7 +242,11 @@ static void test_run_is_consistent_with_kernel(void **state)
         assert_non_null(strstr(result.ulp_reason, "TCP_ULP"));
         assert_false(result.tx_zerocopy_sendfile.accepted);
         assert_false(result.rx_expect_no_pad.accepted);
+        assert_false(result.rekey.accepted);
     }
+    /* Accepted, or refused with the errno that said no (EBUSY before Linux 6.14). */
+    assert_true(result.rekey.accepted == (result.rekey.error == 0) ||
+                (!ulp && result.rekey.error == 0));
 }
 
 static void test_command_json(void **state)
@@ -259,6 +263,8 @@ static void test_command_json(void **state)
     bool ulp = kernel_lists_tls_ulp();
     assert_non_null(strstr(text, ulp ? "\"tls_ulp\":true,\"tls_ulp_error\":null"
                                      : "\"tls_ulp\":false,\"tls_ulp_error\":\""));
+    assert_non_null(strstr(text, ",\"rekey\":"));
+    assert_non_null(strstr(text, ",\"rekey_error\":"));
     if (!ulp)
         assert_int_equal(count_occurrences(text, "\"tx\":true"), 0);
     else
@@ -281,6 +287,7 @@ static void test_command_table(void **state)
         assert_int_equal(count_occurrences(text, "TLS 1.3   "), 4);
         assert_int_equal(count_occurrences(text, "TLS 1.2   "), 4);
         assert_non_null(strstr(text, "TLS_TX_ZEROCOPY_RO"));
+        assert_non_null(strstr(text, "rekey, TLS 1.3 KeyUpdate (Linux 6.14):"));
     } else {
         assert_non_null(strstr(text, "kernel TLS: not available (tls ULP missing: "));
         assert_null(strstr(text, "TLS 1.3"));

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# tests/vm/run.sh BUILD_DIR — run tests/vm/guest/*.sh inside Debian 12's cloud kernel
+# tests/vm/run.sh BUILD_DIR — run tests/vm/guest/*.sh inside a Debian cloud kernel
 # (which has kTLS) under QEMU/TCG, and report one line per result and a closing
 #   vm: N passed, N failed
+# (vm-current: ... for the current kernel).
 # Exit status 0 only when every result passed and at least one ran. Anything that keeps
 # the tests from running (no kernel package, QEMU missing, guest crash, hang) is a
 # failure, never a skip. See tests/vm/README.md.
@@ -12,11 +13,20 @@
 #   KTLSTUN_VM_ONLY='probe*'     shell pattern: run only the guest tests it matches
 #   KTLSTUN_VM_GUEST_DIR=DIR     take the guest tests from DIR instead of tests/vm/guest
 #   KTLSTUN_VM_VERBOSE=1         echo the whole serial console after the run
+#   KTLSTUN_VM_KERNEL=debian12   which kernel: debian12 (Debian 12's linux-image-cloud-amd64,
+#                                6.1) or current (linux-image-cloud-amd64 from
+#                                trixie-backports, fetched through a private apt
+#                                configuration under the cache; the host's apt is untouched)
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-cache=$here/cache
+flavour=${KTLSTUN_VM_KERNEL:-debian12}
+case "$flavour" in
+    debian12) cache=$here/cache suite=vm ;;
+    current) cache=$here/cache/current suite=vm-current ;;
+    *) echo "KTLSTUN_VM_KERNEL must be debian12 or current, not '$flavour'" >&2; exit 2 ;;
+esac
 vm_timeout=${KTLSTUN_VM_TIMEOUT:-900}
 test_timeout=${KTLSTUN_VM_TEST_TIMEOUT:-300}
 only=${KTLSTUN_VM_ONLY:-*}
@@ -24,8 +34,8 @@ guest_dir=${KTLSTUN_VM_GUEST_DIR:-$here/guest}
 
 # A setup failure still ends with the closing line, so CI counts it as a failed test.
 die() {
-    echo "FAIL vm-setup: $*"
-    echo "vm: 0 passed, 1 failed"
+    echo "FAIL $suite-setup: $*"
+    echo "$suite: 0 passed, 1 failed"
     exit 1
 }
 
@@ -88,11 +98,60 @@ fetch_kernel() {
     rm -f "$deb"
 }
 
+# The current kernel comes from trixie-backports, which the host's apt does not list: a
+# private apt configuration under the cache (sources, lists, archives) keeps the host's
+# package state untouched. Since Debian 13 the kernel is split into a -base package
+# (modules.order, modules.builtin), a -binary package (vmlinuz) and a -modules package
+# (xz-compressed .ko files); they are unpacked into the same layout as Debian 12's
+# (boot/vmlinuz-VERSION, lib/modules/VERSION) with the modules decompressed, since
+# busybox's modprobe loads plain .ko files.
+current_apt() {
+    apt-get -o Dir::Etc::SourceList="$cache/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null \
+        -o Dir::State="$cache/apt/state" -o Dir::Cache="$cache/apt/cache" \
+        -o Dir::State::status=/dev/null -o APT::Sandbox::User=root "$@"
+}
+
+fetch_current_kernel() {
+    local version package deb
+    mkdir -p "$cache/apt/state/lists/partial" "$cache/apt/cache/archives/partial" "$cache/download"
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie-backports main" \
+        >"$cache/apt/sources.list"
+    echo "vm: reading trixie-backports' package list" >&2
+    current_apt update -qq >"$cache/download.log" 2>&1 ||
+        die "apt-get update of trixie-backports failed: $(tail -n 3 "$cache/download.log" | tr '\n' ' ')"
+    package=$(apt-cache -o Dir::Etc::SourceList="$cache/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null \
+                  -o Dir::State="$cache/apt/state" -o Dir::Cache="$cache/apt/cache" \
+                  -o Dir::State::status=/dev/null depends linux-image-cloud-amd64 2>/dev/null |
+              awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
+    [ -n "$package" ] || die "trixie-backports' linux-image-cloud-amd64 names no kernel package"
+    version=${package#linux-image-}
+    echo "vm: downloading the $version kernel (once; cached in $cache)" >&2
+    rm -f "$cache/download"/*.deb
+    (cd "$cache/download" && current_apt download -q "linux-base-$version" "linux-binary-$version" \
+        "linux-modules-$version" >/dev/null 2>"$cache/download.log") ||
+        die "apt-get download of the $version kernel failed: $(tail -n 3 "$cache/download.log" | tr '\n' ' ')"
+    rm -rf "$cache/kernel.tmp"
+    for deb in "$cache/download"/*.deb; do
+        dpkg -x "$deb" "$cache/kernel.tmp" || die "dpkg -x $deb failed"
+    done
+    mkdir -p "$cache/kernel.tmp/boot" "$cache/kernel.tmp/lib/modules" || die "cannot lay out $cache/kernel.tmp"
+    mv "$cache/kernel.tmp/usr/lib/modules/$version" "$cache/kernel.tmp/lib/modules/" ||
+        die "the $version packages have no usr/lib/modules/$version"
+    mv "$cache/kernel.tmp/lib/modules/$version/vmlinuz" "$cache/kernel.tmp/boot/vmlinuz-$version" ||
+        die "the $version packages have no vmlinuz"
+    find "$cache/kernel.tmp/lib/modules/$version" -name '*.ko.xz' -exec xz -d {} + ||
+        die "cannot decompress the $version modules"
+    depmod -b "$cache/kernel.tmp" "$version" || die "depmod on the cached kernel failed"
+    rm -rf "$cache/kernel" && mv "$cache/kernel.tmp" "$cache/kernel" &&
+        echo "$version" >"$cache/kernel.version" || die "cannot populate $cache/kernel"
+    rm -f "$cache/download"/*.deb
+}
+
 mkdir -p "$cache" || die "cannot create $cache"
 exec 9>"$cache/.lock"
 flock 9 || die "cannot lock $cache/.lock"
 if [ ! -s "$cache/kernel.version" ] || [ ! -d "$cache/kernel" ]; then
-    fetch_kernel
+    if [ "$flavour" = current ]; then fetch_current_kernel; else fetch_kernel; fi
 fi
 kernel_version=$(cat "$cache/kernel.version")
 kernel_root=$cache/kernel
@@ -105,7 +164,7 @@ flock -u 9
 # The initramfs: busybox, a merged-/usr tree like Debian 12's, the modules, the binaries
 # under test and every library they load, the repo's test scripts.
 
-vm_dir=$build/vm
+vm_dir=$build/$suite
 root=$vm_dir/root
 rm -rf "$root" || die "cannot clear $root"
 mkdir -p "$vm_dir" "$root"/usr/{bin,sbin,lib,lib64} \
@@ -182,8 +241,8 @@ chmod +x "$root"/src/tests/vm/guest/*.sh 2>/dev/null
 [ -d "$repo/etc" ] && { cp -a "$repo/etc" "$root/src/" || die "cannot copy etc/"; }
 # One test PKI per run, made on the host: busybox's date cannot do the validity
 # arithmetic pki.sh needs. Guest tests find it at /pki (see tests/integration/pki.sh).
-"$repo/tests/integration/pki.sh" "$root/pki" >"$build/vm/pki.out" 2>&1 ||
-    die "tests/integration/pki.sh failed: $(tail -n 3 "$build/vm/pki.out")"
+"$repo/tests/integration/pki.sh" "$root/pki" >"$vm_dir/pki.out" 2>&1 ||
+    die "tests/integration/pki.sh failed: $(tail -n 3 "$vm_dir/pki.out")"
 ls "$root"/src/tests/vm/guest/*.sh >/dev/null 2>&1 || die "no guest tests in $guest_dir"
 
 # Kernel modules, then depmod for libkmod (modules.*.bin) and busybox modprobe (text).
@@ -259,7 +318,7 @@ while read -r line; do
 done < <(grep -E '^(PASS|FAIL) [^ ]' "$console")
 
 harness_fail() {
-    echo "FAIL vm-harness: $*"
+    echo "FAIL $suite-harness: $*"
     failed=$((failed + 1))
 }
 last_test=$(grep '^@@VM-TEST ' "$console" | tail -n 1 | cut -d' ' -f2)
@@ -281,5 +340,5 @@ if [ "$failed" -gt 0 ] && [ "${KTLSTUN_VM_VERBOSE:-0}" != 1 ]; then
     tail -n 40 "$console" >&2
 fi
 echo "vm: took ${elapsed}s under TCG ($kernel_version)" >&2
-echo "vm: $passed passed, $failed failed"
+echo "$suite: $passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -13,11 +13,15 @@
 #   garbage              → non-TLS bytes: closed at once (not left hanging) with
 #                          bad_record_mac, the audit names the broken record stream,
 #                          decrypt errors +1
-#   keyupdate[-requested]→ Linux 6.1 cannot rekey kTLS: the tunnel closes cleanly
-#                          (close_notify to the peer) and says so in one line
+#   keyupdate[-requested]→ before Linux 6.14 kTLS cannot rekey: the tunnel closes
+#                          cleanly (close_notify to the peer) and says so in one line.
+#                          From 6.14 on it takes the peer's next key (and, when asked,
+#                          sends its own KeyUpdate and moves to its next key): a second
+#                          probe line is echoed under the new keys, then both sides
+#                          close cleanly; tls_stat counts the rekeys
 #
 # plus a KeyUpdate from a foreign server (openssl s_server's "k" command) on a ktlstun
-# client tunnel. Every case also proves the connection was offloaded (audit ktls=tx+rx,
+# client tunnel, with the same two outcomes by kernel. Every case also proves the connection was offloaded (audit ktls=tx+rx,
 # userspace_bytes=0, tls_stat counted the sessions) before it misbehaved.
 GROUP=ktls-control
 PORT_BASE=23000
@@ -47,10 +51,11 @@ SHARED_LOGS=("$LOG" "$ECHO_LOG")
 start_daemon "$CONF" "$LOG"
 DAEMON=$DAEMON_PID
 
-# misbehave ID ACTION: runs tls_misbehave against s-ID; OUTCOME is what it saw.
+# misbehave ID ACTION [OPTION...]: runs tls_misbehave against s-ID; OUTCOME is what it
+# saw.
 misbehave() {
     local out=$W/misbehave.$1.out
-    tls_misbehave "127.0.0.1:${S_PORT[$1]}" "$2" --cert "$PKI/alice.pem" --key "$PKI/alice.key" \
+    tls_misbehave "127.0.0.1:${S_PORT[$1]}" "$2" "${@:3}" --cert "$PKI/alice.pem" --key "$PKI/alice.key" \
         --ca "$PKI/ca.pem" --timeout 30 >"$out" 2>&1 || die "tls_misbehave $2 failed: $(tr '\n' ' ' <"$out")"
     cat "$out"
     OUTCOME=$(sed -n 's/^outcome: //p' "$out")
@@ -155,9 +160,13 @@ garbage() {
 
 # keyupdate_case ID ACTION: on 6.1 the RX key cannot be replaced (TLS_RX again gets
 # EBUSY): the tunnel must close cleanly, i.e. with a close_notify under its unchanged
-# TX key, and log why.
+# TX key, and log why. From 6.14 on the tunnel rekeys and goes on relaying.
 keyupdate_case() {
     begin_case
+    if rekey_kernel; then
+        keyupdate_rekeyed "$@"
+        return
+    fi
     misbehave "$1" "$2"
     [ "$OUTCOME" = close_notify ] ||
         die "after a KeyUpdate the tunnel closed with '$OUTCOME', not cleanly with a close_notify"
@@ -166,6 +175,28 @@ keyupdate_case() {
     [[ $reason == "$KEYUPDATE_LINE"* ]] || die "close reason '$reason', expected '$KEYUPDATE_LINE...'"
     backend_closed
     expect_tool_sessions 1 1
+    [ "$(decrypt_errors "$1")" = 0 ] || die "a KeyUpdate was counted as a decrypt error"
+}
+
+# keyupdate_rekeyed ID ACTION: a kernel that rekeys: the probe after the KeyUpdate comes
+# back (the tunnel decrypted it with the peer's next key; after update_requested the
+# tool decrypted the echo with the tunnel's next key), then close_notify both ways.
+keyupdate_rekeyed() {
+    misbehave "$1" "$2" --then-echo
+    grep -q '^echo-after-action: ok$' "$W/misbehave.$1.out" ||
+        die "no echo after the KeyUpdate"
+    [ "$OUTCOME" = close_notify ] ||
+        die "after our close_notify the tunnel answered '$OUTCOME', expected its own close_notify"
+    local reason tx=0
+    reason=$(close_reason "$1")
+    [ "$reason" = "closed by both sides" ] || die "close reason '$reason', expected 'closed by both sides'"
+    backend_closed
+    expect_tool_sessions 1 1
+    [ "$2" = keyupdate-requested ] && tx=1
+    expect_rekeys "$tx" 1
+    [ "$(stat_delta TlsTxRekeyOk)" = "$tx" ] ||
+        die "TlsTxRekeyOk rose by $(stat_delta TlsTxRekeyOk), expected $tx (our KeyUpdate only when asked)"
+    [ "$(stat_delta TlsRxRekeyOk)" = 1 ] || die "TlsRxRekeyOk rose by $(stat_delta TlsRxRekeyOk), expected 1"
     [ "$(decrypt_errors "$1")" = 0 ] || die "a KeyUpdate was counted as a decrypt error"
 }
 
@@ -190,6 +221,22 @@ server_keyupdate() {
     printf 'to-server-line\n' >&"$fd_c"
     wait_for "$W/s_server.out" '^to-server-line' || die "s_server never got our line"
     printf 'k\n' >&"$fd_s"
+    if rekey_kernel; then
+        # The tunnel takes the server's next key: what s_server sends now arrives.
+        # (s_server's own report of the KeyUpdate sits in its stdio buffer until exit.)
+        wait_stat TlsRxRekeyOk 1
+        printf 'to-client-line\n' >&"$fd_s"
+        wait_for "$W/socat.out" '^to-client-line$' || die "the line s_server sent under its next key never arrived"
+        printf 'second-to-server-line\n' >&"$fd_c"
+        wait_for "$W/s_server.out" '^second-to-server-line' || die "s_server never got our second line"
+        exec {fd_c}>&-
+        wait_for "$W/client.log" "info: audit tunnel=c-ku " || die "the client tunnel did not close after socat ended"
+        expect_offloaded "$W/client.log" c-ku 1 TLSv1.3
+        expect_sw_sessions 1
+        expect_rekeys 0 1
+        exec {fd_s}>&-
+        return
+    fi
     wait_for "$W/client.log" "info: audit tunnel=c-ku " ||
         die "the client tunnel did not close after the server's KeyUpdate"
     expect_offloaded "$W/client.log" c-ku 1 TLSv1.3

@@ -68,3 +68,17 @@ case "$json" in
     *'"rx_expect_no_pad":true,'*) echo "PASS probe/rx-expect-no-pad" ;;
     *) echo "FAIL probe/rx-expect-no-pad: not accepted: $json" ;;
 esac
+
+# A second TLS_TX on one socket (a rekey) is taken from Linux 6.14 on, which also
+# added the rekey counters to /proc/net/tls_stat; before that it gets EBUSY.
+if grep -q '^TlsRxRekeyOk[[:space:]]' /proc/net/tls_stat; then
+    case "$json" in
+        *'"rekey":true,"rekey_error":null'*) echo "PASS probe/rekey" ;;
+        *) echo "FAIL probe/rekey: a kernel that counts rekeys refused one: $json" ;;
+    esac
+else
+    case "$json" in
+        *'"rekey":false,"rekey_error":"EBUSY"'*) echo "PASS probe/rekey" ;;
+        *) echo "FAIL probe/rekey: expected EBUSY before Linux 6.14: $json" ;;
+    esac
+fi

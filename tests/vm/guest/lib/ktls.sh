@@ -322,11 +322,22 @@ tls_stat() {
     echo "$v"
 }
 
-# stat_snapshot: remembers the TLS counters; stat_delta NAME: growth since then.
+# rekey_kernel: true when this kernel's kTLS takes new keys (Linux 6.14 and later,
+# which count them in /proc/net/tls_stat as TlsTxRekeyOk, TlsRxRekeyOk, ...).
+rekey_kernel() { grep -q '^TlsRxRekeyOk[[:space:]]' /proc/net/tls_stat 2>/dev/null; }
+
+# stat_snapshot: remembers the TLS counters; stat_delta NAME: growth since then (the
+# rekey counters only on a rekey_kernel).
 stat_snapshot() {
     SNAP_TX=$(tls_stat TlsTxSw)
     SNAP_RX=$(tls_stat TlsRxSw)
     SNAP_DECRYPT=$(tls_stat TlsDecryptError)
+    if rekey_kernel; then
+        SNAP_TX_REKEY=$(tls_stat TlsTxRekeyOk)
+        SNAP_RX_REKEY=$(tls_stat TlsRxRekeyOk)
+        SNAP_RX_REKEY_ERROR=$(tls_stat TlsRxRekeyError)
+        SNAP_TX_REKEY_ERROR=$(tls_stat TlsTxRekeyError)
+    fi
 }
 stat_delta() {
     local now
@@ -335,7 +346,34 @@ stat_delta() {
         TlsTxSw) echo $((now - SNAP_TX)) ;;
         TlsRxSw) echo $((now - SNAP_RX)) ;;
         TlsDecryptError) echo $((now - SNAP_DECRYPT)) ;;
+        TlsTxRekeyOk) echo $((now - SNAP_TX_REKEY)) ;;
+        TlsRxRekeyOk) echo $((now - SNAP_RX_REKEY)) ;;
+        TlsRxRekeyError) echo $((now - SNAP_RX_REKEY_ERROR)) ;;
+        TlsTxRekeyError) echo $((now - SNAP_TX_REKEY_ERROR)) ;;
     esac
+}
+
+# wait_stat NAME MIN: until stat_delta NAME reaches MIN (LIMIT seconds); a peer's
+# KeyUpdate has been taken once TlsRxRekeyOk moved, whatever the peer prints.
+wait_stat() {
+    local i
+    for ((i = 0; i < LIMIT * 10; i++)); do
+        [ "$(stat_delta "$1")" -ge "$2" ] && return 0
+        sleep 0.1
+    done
+    die "/proc/net/tls_stat: $1 rose by $(stat_delta "$1") in $LIMIT s, expected $2"
+}
+
+# expect_rekeys TX RX: on a rekey_kernel, TlsTxRekeyOk and TlsRxRekeyOk grew by at least
+# TX and RX since stat_snapshot, and neither rekey error counter moved.
+expect_rekeys() {
+    local tx rx
+    tx=$(stat_delta TlsTxRekeyOk)
+    rx=$(stat_delta TlsRxRekeyOk)
+    [ "$tx" -ge "$1" ] && [ "$rx" -ge "$2" ] ||
+        die "/proc/net/tls_stat: TlsTxRekeyOk rose by $tx and TlsRxRekeyOk by $rx, expected at least $1 and $2"
+    [ "$(stat_delta TlsRxRekeyError)" = 0 ] || die "TlsRxRekeyError rose by $(stat_delta TlsRxRekeyError)"
+    [ "$(stat_delta TlsTxRekeyError)" = 0 ] || die "TlsTxRekeyError rose by $(stat_delta TlsTxRekeyError)"
 }
 # expect_sw_sessions N: exactly N software kTLS TX and N RX sessions were installed
 # since stat_snapshot (each tunnel end of each connection installs one of each).
