@@ -63,6 +63,7 @@ RELAY_OBJECTS      := $(call objects_in,daemon/relay)
 PACKET_OBJECTS     := $(call objects_in,daemon/packet)
 IPRELAY_OBJECTS    := $(call objects_in,daemon/iprelay)
 NETDEV_OBJECTS     := $(call objects_in,daemon/netdev)
+ADDRPLAN_OBJECTS   := $(call objects_in,daemon/addrplan)
 AUTH_OBJECTS       := $(call objects_in,daemon/auth)
 WORKER_OBJECTS     := $(call objects_in,daemon/worker)
 HELPER_OBJECTS     := $(call objects_in,daemon/helper)
@@ -71,6 +72,7 @@ CLI_OBJECTS        := $(filter-out %/ktlstun.o,$(call objects_in,daemon/cli))
 
 DAEMON_OBJECTS := $(SUPERVISOR_OBJECTS) $(HELPER_OBJECTS) $(WORKER_OBJECTS) $(AUTH_OBJECTS) \
                   $(RELAY_OBJECTS) $(IPRELAY_OBJECTS) $(PACKET_OBJECTS) $(NETDEV_OBJECTS) \
+                  $(ADDRPLAN_OBJECTS) \
                   $(CHECK_OBJECTS) $(TLS_OBJECTS) $(CONFIG_OBJECTS) $(PROTO_OBJECTS) \
                   $(CORE_OBJECTS)
 # `ktlstun unlock` edits the lock state file itself while the daemon is stopped.
