@@ -370,6 +370,40 @@ static void test_failed_take_takes_nothing(void **state)
     address_lease_free(al);
 }
 
+/* A fixed IPv4 address and an IPv6 one from the pool; a full IPv6 pool refuses the
+ * client altogether and leaves its fixed address not held. */
+static void test_fixed_and_pool_mixed(void **state)
+{
+    (void)state;
+    struct address_lease *al = plan(8, 0, NULL, "fd08::1/126");
+    struct ip_prefix p = parsed("192.168.50.9");
+    assert_int_equal(address_lease_add_fixed(al, "CN=printer", &p, err, sizeof(err)), 0);
+    p = parsed("192.168.50.10");
+    assert_int_equal(address_lease_add_fixed(al, "CN=scanner", &p, err, sizeof(err)), 0);
+    struct address_lease_grant g;
+    assert_int_equal(address_lease_take(al, "CN=printer", &g, err, sizeof(err)), 0);
+    assert_int_equal(g.count, 2);
+    assert_string_equal(fmt(&g.addresses[0]), "192.168.50.9/32");
+    assert_string_equal(fmt(&g.addresses[1]), "fd08::2/128");
+    refused(al, "CN=scanner", "the pool fd08::/126 is full");
+    assert_int_equal(address_lease_held(al), 2);
+    assert_int_equal(address_lease_release(al, "CN=scanner"), -1);
+    assert_int_equal(address_lease_release(al, "CN=printer"), 0);
+    assert_int_equal(address_lease_held(al), 0);
+    assert_int_equal(address_lease_take(al, "CN=scanner", &g, err, sizeof(err)), 0);
+    assert_string_equal(fmt(&g.addresses[0]), "192.168.50.10/32");
+    assert_string_equal(fmt(&g.addresses[1]), "fd08::2/128");
+    /* Only a fixed address, no pool of its family: that one alone. */
+    address_lease_free(al);
+    al = plan(8, 0, NULL, NULL);
+    p = parsed("fd99::5");
+    assert_int_equal(address_lease_add_fixed(al, "CN=alone", &p, err, sizeof(err)), 0);
+    assert_int_equal(address_lease_take(al, "CN=alone", &g, err, sizeof(err)), 0);
+    assert_int_equal(g.count, 1);
+    assert_string_equal(fmt(&g.addresses[0]), "fd99::5/128");
+    address_lease_free(al);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -385,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_pool_checks),
         cmocka_unit_test(test_churn),
         cmocka_unit_test(test_failed_take_takes_nothing),
+        cmocka_unit_test(test_fixed_and_pool_mixed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
