@@ -63,6 +63,7 @@ RELAY_OBJECTS      := $(call objects_in,daemon/relay)
 PACKET_OBJECTS     := $(call objects_in,daemon/packet)
 IPRELAY_OBJECTS    := $(call objects_in,daemon/iprelay)
 NETDEV_OBJECTS     := $(call objects_in,daemon/netdev)
+ADDRPLAN_OBJECTS   := $(call objects_in,daemon/addrplan)
 AUTH_OBJECTS       := $(call objects_in,daemon/auth)
 WORKER_OBJECTS     := $(call objects_in,daemon/worker)
 HELPER_OBJECTS     := $(call objects_in,daemon/helper)
@@ -71,6 +72,7 @@ CLI_OBJECTS        := $(filter-out %/ktlstun.o,$(call objects_in,daemon/cli))
 
 DAEMON_OBJECTS := $(SUPERVISOR_OBJECTS) $(HELPER_OBJECTS) $(WORKER_OBJECTS) $(AUTH_OBJECTS) \
                   $(RELAY_OBJECTS) $(IPRELAY_OBJECTS) $(PACKET_OBJECTS) $(NETDEV_OBJECTS) \
+                  $(ADDRPLAN_OBJECTS) \
                   $(CHECK_OBJECTS) $(TLS_OBJECTS) $(CONFIG_OBJECTS) $(PROTO_OBJECTS) \
                   $(CORE_OBJECTS)
 # `ktlstun unlock` edits the lock state file itself while the daemon is stopped.
@@ -232,6 +234,7 @@ fuzz_sources_user_map       := daemon/config/user_map.c daemon/core/identity.c \
 fuzz_sources_ini_source     := daemon/config/ini_source.c
 fuzz_sources_tunnel_frame   := daemon/proto/tunnel_frame.c daemon/core/ip_prefix.c
 fuzz_sources_ip_packet      := daemon/packet/ip_packet.c daemon/packet/mss_clamp.c daemon/core/ip_prefix.c
+fuzz_sources_tun_request    := daemon/proto/tun_request.c daemon/core/ip_prefix.c
 
 .SECONDEXPANSION:
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(fuzz_sources_$$*) $(wildcard daemon/*/*.h tests/fuzz/*.h)

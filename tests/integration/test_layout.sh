@@ -21,10 +21,11 @@ declare -A may_include=(
     [packet]="core"
     [iprelay]="core proto packet"
     [netdev]="core"
+    [addrplan]="core"
     [worker]="core config proto tls ktls relay auth packet iprelay"
     [helper]="core config proto"
     [check]="core config proto tls ktls kmod"
-    [supervisor]="core config proto tls ktls relay auth worker helper check kmod packet iprelay netdev"
+    [supervisor]="core config proto tls ktls relay auth worker helper check kmod packet iprelay netdev addrplan"
     [cli]="core config proto tls ktls check kmod"
 )
 # Single headers a folder may include beyond its folders, each for a reason:

@@ -1,4 +1,5 @@
-/* netdev_tool — drives daemon/netdev/ (and, in relay mode, daemon/iprelay/) for tests/integration/test_netdev.sh. Run as root, inside the
+/* netdev_tool — drives daemon/netdev/ (and, in relay mode, daemon/iprelay/) for
+ * tests/integration/test_netdev.sh and test_netdev_hub.sh. Run as root, inside the
  * network namespaces the test made.
  *
  *   netdev_tool up NAME MTU [--persist] [--addr PREFIX]... [--route NETWORK]...
@@ -14,6 +15,14 @@
  *       with PKI_DIR's alice, B the hub with its server, which lets A send from its
  *       own addresses only). Prints "ready", and at the end of stdin the counts:
  *       "relayed N dropped N clamped N batches N".
+ *   netdev_tool hub TUNNEL COUNTER MTU [--hub ADDR]... [--client ADDR]... [--net NETWORK]...
+ *       a "supervisor" and a forked "worker" joined by a socketpair: the worker asks
+ *       for a hub device for the client with ADDRs and NETWORKs (proto/tun_request),
+ *       the supervisor creates it (netdev/hub_device) and hands the descriptor over
+ *       (core/fd_passing), then closes its own. The worker prints "holding DEVICE PID"
+ *       and holds the descriptor until the end of stdin, or prints "refused REASON".
+ *       The supervisor prints "worker exited N" or "worker killed by signal N" and
+ *       exits with the worker's status (0 when killed).
  * Errors go to stderr as netdev and the relay report them; exit status 1. */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,10 +36,14 @@
 
 #include <openssl/ssl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
+#include "core/fd_passing.h"
 #include "core/ip_prefix.h"
 #include "iprelay/packet_relay.h"
+#include "netdev/hub_device.h"
 #include "netdev/netdev.h"
+#include "proto/tun_request.h"
 #include "netdev/tun_device.h"
 
 #define MAX_PREFIXES 16
@@ -42,7 +55,9 @@ static int usage(void)
     fprintf(stderr, "usage: netdev_tool up NAME MTU [--persist] [--addr PREFIX]... "
                     "[--route NETWORK]...\n"
                     "       netdev_tool delete NAME | leftovers PREFIX\n"
-                    "       netdev_tool relay MTU PKI_DIR NS_A NAME_A ADDRS_A NS_B NAME_B ADDRS_B\n");
+                    "       netdev_tool relay MTU PKI_DIR NS_A NAME_A ADDRS_A NS_B NAME_B ADDRS_B\n"
+                    "       netdev_tool hub TUNNEL COUNTER MTU [--hub ADDR]... [--client ADDR]... "
+                    "[--net NETWORK]...\n");
     return 2;
 }
 
@@ -357,6 +372,134 @@ out:
     return rc;
 }
 
+/* The worker's side: asks for the device, holds what comes until the end of stdin. */
+static int hub_worker(int sock, const struct tun_request *req)
+{
+    unsigned char buf[TUN_REQUEST_MAX_LEN];
+    struct tun_reply reply;
+    const char *reason = "no reply";
+    int fd = -1;
+    size_t len = tun_request_encode(req, buf, sizeof(buf));
+    if (len == 0 || fd_passing_send(sock, buf, len, -1, 0) != 0) {
+        fprintf(stderr, "netdev_tool: worker: cannot send the request\n");
+        return 1;
+    }
+    ssize_t got = fd_passing_recv(sock, buf, sizeof(buf), &fd, 0);
+    if (got <= 0 || tun_request_reply_decode(buf, (size_t)got, &reply, &reason) != 0 ||
+        reply.id != req->id) {
+        fprintf(stderr, "netdev_tool: worker: bad reply: %s\n", reason);
+        goto fail;
+    }
+    if (reply.refused) {
+        printf("refused %s\n", reply.reason);
+        goto fail;
+    }
+    if (fd < 0) {
+        fprintf(stderr, "netdev_tool: worker: no descriptor with the reply\n");
+        goto fail;
+    }
+    printf("holding %s %d\n", reply.device, (int)getpid());
+    fflush(stdout);
+    wait_for_end_of_stdin();
+    close(fd);
+    return 0;
+fail:
+    if (fd >= 0)
+        close(fd);
+    return 1;
+}
+
+/* The supervisor's side: one request, one device, the descriptor handed over. */
+static int hub_supervisor(int sock, const char *tunnel, unsigned counter,
+                          const struct ip_prefix *hubs, size_t nhubs)
+{
+    unsigned char buf[TUN_REQUEST_MAX_LEN];
+    struct tun_request req;
+    struct tun_reply reply = { 0 };
+    const char *reason = "no request";
+    struct netdev *nd = NULL;
+    int fd = -1, stray = -1, rc = 1;
+    ssize_t got = fd_passing_recv(sock, buf, sizeof(buf), &stray, 0);
+    if (stray >= 0)
+        close(stray);
+    if (got <= 0 || tun_request_decode(buf, (size_t)got, &req, &reason) != 0) {
+        fprintf(stderr, "netdev_tool: supervisor: bad request: %s\n", reason);
+        return 1;
+    }
+    struct hub_device_spec spec = {
+        .tunnel = tunnel, .counter = counter, .mtu = req.mtu,
+        .hub_count = nhubs, .hub_addresses = hubs,
+        .client_count = req.address_count, .client_addresses = req.addresses,
+        .network_count = req.network_count, .networks = req.networks,
+    };
+    reply.id = req.id;
+    if ((nd = netdev_open(err, sizeof(err))) == NULL ||
+        (fd = hub_device_create(nd, &spec, reply.device, sizeof(reply.device), err,
+                                sizeof(err))) < 0) {
+        reply.refused = 1;
+        snprintf(reply.reason, sizeof(reply.reason), "%.*s", TUN_REQUEST_REASON_MAX, err);
+    }
+    size_t len = tun_request_reply_encode(&reply, buf, sizeof(buf));
+    if (len > 0 && fd_passing_send(sock, buf, len, fd, 0) == 0)
+        rc = 0;
+    else
+        fprintf(stderr, "netdev_tool: supervisor: cannot send the reply\n");
+    /* From here the worker's descriptor is the device's only one. */
+    if (fd >= 0)
+        close(fd);
+    netdev_close(nd);
+    return rc;
+}
+
+static int cmd_hub(int argc, char **argv)
+{
+    struct ip_prefix hubs[MAX_PREFIXES];
+    size_t nhubs = 0;
+    struct tun_request req = { .id = 42, .mtu = (unsigned)strtoul(argv[2], NULL, 10) };
+    unsigned counter = (unsigned)strtoul(argv[1], NULL, 10);
+    int pair[2], status = 0;
+    snprintf(req.tunnel, sizeof(req.tunnel), "%s", argv[0]);
+    for (int i = 3; i < argc; i++) {
+        struct ip_prefix *into = NULL;
+        if (i + 1 >= argc)
+            return usage();
+        if (strcmp(argv[i], "--hub") == 0 && nhubs < MAX_PREFIXES)
+            into = &hubs[nhubs++];
+        else if (strcmp(argv[i], "--client") == 0 && req.address_count < TUN_REQUEST_MAX_ADDRESSES)
+            into = &req.addresses[req.address_count++];
+        else if (strcmp(argv[i], "--net") == 0 && req.network_count < TUN_REQUEST_MAX_NETWORKS)
+            into = &req.networks[req.network_count++];
+        if (into == NULL)
+            return usage();
+        if (parse_prefix(argv[++i], into) != 0)
+            return 2;
+    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+        perror("netdev_tool: socketpair");
+        return 1;
+    }
+    pid_t worker = fork();
+    if (worker < 0) {
+        perror("netdev_tool: fork");
+        return 1;
+    }
+    if (worker == 0) {
+        close(pair[0]);
+        _exit(hub_worker(pair[1], &req));
+    }
+    close(pair[1]);
+    int rc = hub_supervisor(pair[0], argv[0], counter, hubs, nhubs);
+    close(pair[0]);
+    if (waitpid(worker, &status, 0) < 0)
+        return 1;
+    if (WIFSIGNALED(status)) {
+        printf("worker killed by signal %d\n", WTERMSIG(status));
+        return rc;
+    }
+    printf("worker exited %d\n", WEXITSTATUS(status));
+    return rc != 0 ? rc : WEXITSTATUS(status);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -368,5 +511,7 @@ int main(int argc, char **argv)
         return cmd_leftovers(argv[2]);
     if (argc == 10 && strcmp(argv[1], "relay") == 0)
         return cmd_relay(argv + 2);
+    if (argc >= 5 && strcmp(argv[1], "hub") == 0)
+        return cmd_hub(argc - 2, argv + 2);
     return usage();
 }
