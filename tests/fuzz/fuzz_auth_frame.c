@@ -13,15 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "proto/auth_protocol.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(condition)         \
-    do {                         \
-        if (!(condition))        \
-            abort();             \
-    } while (0)
 
 static void check_printable(const unsigned char *text, size_t len)
 {

@@ -16,15 +16,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "fuzz_check.h"
 #include "proto/helper_msg.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(condition)         \
-    do {                         \
-        if (!(condition))        \
-            abort();             \
-    } while (0)
 
 #define TERMINATED(field) (memchr((field), '\0', sizeof(field)) != NULL)
 

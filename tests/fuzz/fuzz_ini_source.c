@@ -19,16 +19,9 @@
 
 #include <iniparser/iniparser.h>
 
+#include "fuzz_check.h"
 #include "config/ini_source.h"
 #include "fuzz_file.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(condition)         \
-    do {                         \
-        if (!(condition))        \
-            abort();             \
-    } while (0)
 
 static void check_section(const struct ini_section *section, int lines)
 {

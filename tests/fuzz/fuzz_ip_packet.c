@@ -17,17 +17,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "fuzz_check.h"
 #include "core/ip_prefix.h"
 #include "packet/ip_packet.h"
 #include "packet/mss_clamp.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(condition)         \
-    do {                         \
-        if (!(condition))        \
-            abort();             \
-    } while (0)
 
 static int tcp_checksum_ok(const uint8_t *pkt, const struct ip_packet *p)
 {

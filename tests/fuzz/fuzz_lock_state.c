@@ -17,17 +17,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz_check.h"
 #include "fuzz_file.h"
 #include "helper/lock_policy.h"
 #include "helper/lock_state.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(condition)         \
-    do {                         \
-        if (!(condition))        \
-            abort();             \
-    } while (0)
 
 #define NOW 1700000000LL
 

@@ -16,16 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "ktls/post_handshake.h"
 #include "ktls/tls_record.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(condition)         \
-    do {                         \
-        if (!(condition))        \
-            abort();             \
-    } while (0)
 
 /* Checks the message at DATA (LEN bytes). Returns its length, or 0 when the walk
  * stops there. */

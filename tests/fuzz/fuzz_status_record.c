@@ -15,15 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "proto/status_record.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(condition)         \
-    do {                         \
-        if (!(condition))        \
-            abort();             \
-    } while (0)
 
 static void check_inside(const char *text, const char *line, size_t size)
 {

@@ -12,15 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "proto/tun_request.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(condition)         \
-    do {                         \
-        if (!(condition))        \
-            abort();             \
-    } while (0)
 
 static void check_request(const uint8_t *data, size_t size)
 {

@@ -18,17 +18,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fuzz_check.h"
 #include "config/user_map.h"
 #include "core/identity.h"
 #include "fuzz_file.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(condition)         \
-    do {                         \
-        if (!(condition))        \
-            abort();             \
-    } while (0)
 
 #define MAX_NAMES 8
 
