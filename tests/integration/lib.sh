@@ -525,3 +525,54 @@ wait_hold_ended() {
 assert_hold_open() {
     [ -z "$(hold_outcome "$1")" ] || fail "$2: connection $1 ended ($(hold_outcome "$1"))"
 }
+
+# short_lived_cert DIR NAME CN PURPOSE SECONDS: a certificate NAME (DIR/NAME.pem,
+# DIR/NAME.key; PURPOSE serverAuth or clientAuth) that ends SECONDS from now, signed
+# by a root of its own (DIR/root.pem). `openssl ca` because OpenSSL 3.0's `x509 -req`
+# cannot set an end date. Sets SHORT_LIVED_ENDS_AT (epoch seconds).
+short_lived_cert() {
+    local ca=$1 name=$2 cn=$3 purpose=$4 seconds=$5
+    mkdir -p "$ca/new"
+    : >"$ca/index.txt"
+    echo 1000 >"$ca/serial"
+    cat >"$ca/ca.cnf" <<CNF
+[ca]
+default_ca = this_ca
+[this_ca]
+database = $ca/index.txt
+new_certs_dir = $ca/new
+serial = $ca/serial
+certificate = $ca/root.pem
+private_key = $ca/root.key
+default_md = sha256
+policy = policy_any
+[policy_any]
+commonName = supplied
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = unused
+[root]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign
+[leaf]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = $purpose
+subjectAltName = DNS:localhost, IP:127.0.0.1
+CNF
+    local key
+    for key in root "$name"; do
+        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$ca/$key.key" 2>/dev/null
+    done
+    openssl req -config "$ca/ca.cnf" -x509 -new -key "$ca/root.key" -subj "/CN=$name test root" \
+        -days 2 -extensions root -out "$ca/root.pem"
+    openssl req -config "$ca/ca.cnf" -new -key "$ca/$name.key" -subj "/CN=$cn" -out "$ca/$name.csr"
+    SHORT_LIVED_ENDS_AT=$(($(date +%s) + seconds))
+    openssl ca -batch -notext -config "$ca/ca.cnf" -extfile "$ca/ca.cnf" -extensions leaf \
+        -in "$ca/$name.csr" -out "$ca/$name.pem" \
+        -startdate "$(date -u -d '-1 hour' +%y%m%d%H%M%SZ)" \
+        -enddate "$(date -u -d "@$SHORT_LIVED_ENDS_AT" +%y%m%d%H%M%SZ)" 2>"$ca/ca.err" \
+        || fail "could not issue the short-lived certificate: $(cat "$ca/ca.err")"
+}

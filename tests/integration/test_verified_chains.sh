@@ -12,47 +12,8 @@ start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
 # A client certificate that ends a few seconds from now, from a root of this test's
 # own (`openssl ca`, since OpenSSL 3.0's `x509 -req` cannot set an end date).
 ca="$TEST_DIR/ca"
-mkdir -p "$ca/new"
-: >"$ca/index.txt"
-echo 1000 >"$ca/serial"
-cat >"$ca/ca.cnf" <<EOF
-[ca]
-default_ca = this_ca
-[this_ca]
-database = $ca/index.txt
-new_certs_dir = $ca/new
-serial = $ca/serial
-certificate = $ca/root.pem
-private_key = $ca/root.key
-default_md = sha256
-policy = policy_any
-[policy_any]
-commonName = supplied
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = unused
-[root]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign
-[client]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = clientAuth
-EOF
-for name in root brief; do
-    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$ca/$name.key" 2>/dev/null
-done
-openssl req -config "$ca/ca.cnf" -x509 -new -key "$ca/root.key" -subj "/CN=brief test root" \
-    -days 2 -extensions root -out "$ca/root.pem"
-openssl req -config "$ca/ca.cnf" -new -key "$ca/brief.key" -subj "/CN=brief" -out "$ca/brief.csr"
-ends_at=$(($(date +%s) + $(scale 8)))
-openssl ca -batch -notext -config "$ca/ca.cnf" -extfile "$ca/ca.cnf" -extensions client \
-    -in "$ca/brief.csr" -out "$ca/brief.pem" \
-    -startdate "$(date -u -d '-1 hour' +%y%m%d%H%M%SZ)" \
-    -enddate "$(date -u -d "@$ends_at" +%y%m%d%H%M%SZ)" 2>"$ca/ca.err" \
-    || fail "could not issue the short-lived certificate: $(cat "$ca/ca.err")"
+short_lived_cert "$ca" brief brief clientAuth "$(scale 8)"
+ends_at=$SHORT_LIVED_ENDS_AT
 cat "$PKI/ca.pem" "$ca/root.pem" >"$TEST_DIR/trusted.pem"
 
 conf="$TEST_DIR/ktlstund.ini"
