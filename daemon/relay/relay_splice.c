@@ -21,6 +21,22 @@ static void note_reason(struct splice_relay *r, const char *what, const char *de
     relay_note_reason(r->close_reason, sizeof(r->close_reason), what, detail);
 }
 
+static void note_abort(struct splice_relay *r, enum relay_abort abort, const char *what)
+{
+    relay_note_abort(r->close_reason, sizeof(r->close_reason), &r->end, abort, 0, what, NULL);
+}
+
+/* A read or write on side TLS failed with ERROR: a reset by that side's peer, or
+ * FAILED with the error's text. */
+static void note_failure(struct splice_relay *r, int tls, int error, const char *failed)
+{
+    if (relay_is_reset(error))
+        note_abort(r, tls ? RELAY_ABORT_TLS_RESET : RELAY_ABORT_PLAIN_RESET,
+                   tls ? "TLS peer reset the connection" : "plain side reset the connection");
+    else
+        note_reason(r, failed, strerror(error));
+}
+
 int relay_splice_init(struct splice_relay *r, int tls_fd, int plain_fd,
                       struct ktls_offload_state *offload, struct ktls_secrets *secrets,
                       char *reason, size_t len)
@@ -172,16 +188,18 @@ static int read_control_record(struct splice_relay *r)
             note_reason(r, "corrupt TLS record stream (the kernel could not parse a record)", NULL);
             return -1;
         }
-        if (errno == EBADMSG)
+        if (errno == EBADMSG) {
             fail_decrypt(r);
-        note_reason(r, errno == EBADMSG ? "TLS record failed to decrypt (EBADMSG)" : "TLS read failed",
-                    strerror(errno));
+            note_reason(r, "TLS record failed to decrypt (EBADMSG)", strerror(errno));
+        } else {
+            note_failure(r, 1, errno, "TLS read failed");
+        }
         return -1;
     }
     if (n == 0) {
-        note_reason(r, "TLS peer closed without close_notify", NULL);
-        r->from_tls.eof = 1;
-        return 1;
+        /* A FIN without close_notify may cut the stream anywhere: an abort. */
+        note_abort(r, RELAY_ABORT_TLS_TRUNCATED, "TLS peer ended without close_notify");
+        return -1;
     }
     unsigned char type = TLS_RECORD_APPLICATION_DATA;
     struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
@@ -193,7 +211,9 @@ static int read_control_record(struct splice_relay *r)
             r->from_tls.eof = 1;
             return 1;
         }
-        note_reason(r, "peer sent alert", n >= 2 ? SSL_alert_desc_string_long(record[1]) : "malformed");
+        relay_note_abort(r->close_reason, sizeof(r->close_reason), &r->end, RELAY_ABORT_TLS_ALERT,
+                         n >= 2 ? record[1] : 0, "peer sent alert",
+                         n >= 2 ? SSL_alert_desc_string_long(record[1]) : "malformed");
         /* After a fatal alert the session is over: we send nothing more. */
         r->to_tls.shut = 1;
         return -1;
@@ -219,9 +239,9 @@ static int read_control_record(struct splice_relay *r)
     }
 }
 
-/* Moves what D's pipe holds on to FD. Returns the bytes moved (0 when blocked or
- * empty), or -1 after noting WHAT failed. */
-static ssize_t drain_pipe(struct splice_relay *r, struct splice_direction *d, int fd,
+/* Moves what D's pipe holds on to FD (the TLS side when TLS). Returns the bytes moved
+ * (0 when blocked or empty), or -1 after noting WHAT failed. */
+static ssize_t drain_pipe(struct splice_relay *r, struct splice_direction *d, int fd, int tls,
                           const char *what)
 {
     if (d->in_pipe == 0)
@@ -234,7 +254,7 @@ static ssize_t drain_pipe(struct splice_relay *r, struct splice_direction *d, in
         return n;
     }
     if (n < 0 && errno != EAGAIN) {
-        note_reason(r, what, strerror(errno));
+        note_failure(r, tls, errno, what);
         return -1;
     }
     return 0;
@@ -258,7 +278,7 @@ static int pump_from_tls(void *relay)
 {
     struct splice_relay *r = relay;
     struct splice_direction *d = &r->from_tls;
-    ssize_t drained = drain_pipe(r, d, r->plain_fd, "plain side write failed");
+    ssize_t drained = drain_pipe(r, d, r->plain_fd, 0, "plain side write failed");
     if (drained < 0)
         return -1;
     int progress = drained > 0;
@@ -276,9 +296,8 @@ static int pump_from_tls(void *relay)
     if (n > 0)
         return 1;
     if (n == 0) {
-        note_reason(r, "TLS peer closed without close_notify", NULL);
-        d->eof = 1;
-        return 1;
+        note_abort(r, RELAY_ABORT_TLS_TRUNCATED, "TLS peer ended without close_notify");
+        return -1;
     }
     if (errno == EAGAIN)
         return progress;
@@ -286,9 +305,11 @@ static int pump_from_tls(void *relay)
         return read_control_record(r);
     if (errno == EBADMSG)
         fail_decrypt(r);
-    note_reason(r, errno == EBADMSG ? "TLS record failed to decrypt (EBADMSG)"
-                   : errno == EMSGSIZE ? "oversized TLS record (EMSGSIZE)" : "TLS read failed",
-                strerror(errno));
+    if (errno == EBADMSG || errno == EMSGSIZE)
+        note_reason(r, errno == EBADMSG ? "TLS record failed to decrypt (EBADMSG)"
+                       : "oversized TLS record (EMSGSIZE)", strerror(errno));
+    else
+        note_failure(r, 1, errno, "TLS read failed");
     return -1;
 }
 
@@ -301,7 +322,7 @@ static int pump_to_tls(void *relay)
                        "the peer reconnects with fresh keys", NULL);
         return -1;
     }
-    ssize_t drained = drain_pipe(r, d, r->tls_fd, "TLS write failed");
+    ssize_t drained = drain_pipe(r, d, r->tls_fd, 1, "TLS write failed");
     if (drained < 0)
         return -1;
     /* Each splice ends a record; full records in between: an upper bound. */
@@ -329,7 +350,7 @@ static int pump_to_tls(void *relay)
     }
     if (errno == EAGAIN)
         return progress;
-    note_reason(r, "plain side read failed", strerror(errno));
+    note_failure(r, 0, errno, "plain side read failed");
     return -1;
 }
 
