@@ -26,7 +26,9 @@ enum relay_abort {
     RELAY_ABORT_PLAIN_RESET,    /* the plain peer reset its connection */
     RELAY_ABORT_TLS_RESET,      /* the TLS peer reset its connection */
     RELAY_ABORT_TLS_ALERT,      /* the TLS peer sent a fatal alert (peer_alert) */
-    RELAY_ABORT_TLS_TRUNCATED   /* the TLS peer ended without close_notify */
+    RELAY_ABORT_TLS_TRUNCATED,  /* the TLS peer ended without close_notify */
+    RELAY_ABORT_NONE            /* no abort: we close cleanly ourselves (close_notify),
+                                 * e.g. at a KeyUpdate the kernel cannot follow */
 };
 
 /* The kind of the first failure of a relay, beside its close reason. */

@@ -26,6 +26,13 @@ static void note_abort(struct splice_relay *r, enum relay_abort abort, const cha
     relay_note_abort(r->close_reason, sizeof(r->close_reason), &r->end, abort, 0, what, NULL);
 }
 
+/* We end the connection ourselves, cleanly: the peer reconnects, nothing was cut. */
+static void note_clean_close(struct splice_relay *r, const char *what, const char *detail)
+{
+    relay_note_abort(r->close_reason, sizeof(r->close_reason), &r->end, RELAY_ABORT_NONE, 0, what,
+                     detail);
+}
+
 /* A read or write on side TLS failed with ERROR: a reset by that side's peer, or
  * FAILED with the error's text. */
 static void note_failure(struct splice_relay *r, int tls, int error, const char *failed)
@@ -131,10 +138,10 @@ static int take_key_update(struct splice_relay *r, const struct post_handshake_m
             return 0;
         /* update_requested: answering needs a TX rekey the same kernels offer;
          * closing is the safe reply where that is not wired. */
-        note_reason(r, "peer requested a KeyUpdate of our keys; closing cleanly", NULL);
+        note_clean_close(r, "peer requested a KeyUpdate of our keys; closing cleanly", NULL);
         return -1;
     }
-    note_reason(r, "peer sent a TLS 1.3 KeyUpdate; closing cleanly", why);
+    note_clean_close(r, "peer sent a TLS 1.3 KeyUpdate; closing cleanly", why);
     return -1;
 }
 
@@ -318,8 +325,8 @@ static int pump_to_tls(void *relay)
     struct splice_relay *r = relay;
     struct splice_direction *d = &r->to_tls;
     if (d->in_pipe > 0 && r->tx_record_limit != 0 && r->tx_records >= r->tx_record_limit) {
-        note_reason(r, "AES record limit for one key reached (RFC 8446 5.5); closing so "
-                       "the peer reconnects with fresh keys", NULL);
+        note_clean_close(r, "AES record limit for one key reached (RFC 8446 5.5); closing so "
+                            "the peer reconnects with fresh keys", NULL);
         return -1;
     }
     ssize_t drained = drain_pipe(r, d, r->tls_fd, 1, "TLS write failed");

@@ -184,6 +184,7 @@ static void conn_close(struct conn *c, enum stats_result result, const char *rea
     const struct conn_end_sockets sockets = {
         c->ssl, &c->splice, c->tls_fd, c->plain_fd, c->handshake_done, c->offloaded,
         c->relay.to_tls.shut, c->abort_alert,
+        c->state == CONN_RELAYING && c->offloaded && c->splice.end.abort == RELAY_ABORT_NONE,
     };
     conn_end_close(&sockets, result);
     c->tls_fd = c->plain_fd = -1;

@@ -32,7 +32,7 @@ void conn_end_linger(int fd, int reset)
 
 void conn_end_close(const struct conn_end_sockets *s, enum stats_result result)
 {
-    int abort = conn_end_is_abort(result);
+    int abort = conn_end_is_abort(result) && !s->clean_close;
     unsigned char alert = s->alert;
     /* An application whose tunnel never carried its stream learns it from a reset. */
     conn_end_linger(s->plain_fd, abort || result == STATS_RESULT_REFUSED);
@@ -95,6 +95,7 @@ const char *conn_end_relay_failed(const struct tunnel *tunnel, const char *peer_
     char how[80];
     switch (end->abort) {
     case RELAY_ABORT_LOCAL:
+    case RELAY_ABORT_NONE:
         return reason;
     case RELAY_ABORT_PLAIN_RESET:
         snprintf(out, len, "%s reset the connection", server ? "target" : "application");

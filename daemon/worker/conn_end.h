@@ -24,6 +24,7 @@ struct conn_end_sockets {
     int offloaded;
     int close_notify_sent;         /* the userspace relay already ended our direction */
     unsigned char alert;           /* fatal alert for a withdrawn access, 0 for none */
+    int clean_close;               /* the relay chose to close cleanly (RELAY_ABORT_NONE) */
 };
 
 /* Whether a connection that ends with RESULT was aborted (a reset, a fatal alert, a
@@ -35,7 +36,8 @@ int conn_end_is_abort(enum stats_result result);
  * close of FD, ours or the kernel's when the worker dies, resets the connection. */
 void conn_end_linger(int fd, int reset);
 
-/* Ends the sockets of S as RESULT says and closes them: an abort (conn_end_is_abort)
+/* Ends the sockets of S as RESULT says and closes them: an abort (conn_end_is_abort,
+ * unless S->clean_close)
  * resets the plain side and, past the handshake, sends a fatal alert on the kTLS path
  * (S->alert, else internal_error) and resets the TLS side; a refusal resets the plain
  * side; any other end is clean, as before: close_notify unless S->alert says otherwise. */
