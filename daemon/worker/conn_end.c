@@ -112,7 +112,12 @@ const char *conn_end_relay_failed(const struct tunnel *tunnel, const char *peer_
     }
     if (server)
         return reason;
-    snprintf(out, len, "the server ended the tunnel abnormally (%s): it may not reach its target", how);
+    /* What a ktlstun server tunnel sends when its target fails it; other alerts (a
+     * withdrawn access, a certificate) speak for themselves. */
+    int target = end->abort == RELAY_ABORT_TLS_RESET ||
+                 (end->abort == RELAY_ABORT_TLS_ALERT && end->peer_alert == TLS_ALERT_INTERNAL_ERROR);
+    snprintf(out, len, "the server ended the tunnel abnormally (%s)%s", how,
+             target ? ": it may not reach its target" : "");
     char line[LOG_LIMIT_TEXT];
     snprintf(line, sizeof(line), "tunnel=%s peer=%s: %s", tunnel->config->name, peer_address, out);
     warn_limited(WARNING_SERVER_ABORTED, tunnel, line);

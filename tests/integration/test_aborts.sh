@@ -155,6 +155,9 @@ killed() {
     worker=$(workers_of "$2")
     start_backend "kill-$1" --send $((100000 * MIB))
     start_app "kill-$1" "$c_port" --send $((100000 * MIB))
+    # Both tunnels relay once the backend has its connection; then data flows a while.
+    wait_for_log "$TEST_DIR/kill-$1.backend" '^accepted$' "$(scale 10)" 1 "$BACKEND_PID" ||
+        fail "kill $1: the backend got no connection: $(cat "$TEST_DIR/kill-$1.backend")"
     sleep 0.5
     alive "$APP_PID" && alive "$BACKEND_PID" || fail "kill $1: the transfer ended early"
     kill -KILL "$worker"

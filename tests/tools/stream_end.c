@@ -1,8 +1,9 @@
 /* stream_end — a plain TCP source and sink that tells a clean end (FIN) from a reset,
  * and can reset on purpose: for the tests of how an abort crosses a tunnel.
  *
- *   stream_end listen ADDR [OPTIONS]    accepts one connection on ADDR, prints "listening"
- *   stream_end connect ADDR [OPTIONS]   connects to ADDR
+ *   stream_end listen ADDR [OPTIONS]    accepts one connection on ADDR, prints "listening",
+ *                                       then "accepted" once it has it
+ *   stream_end connect ADDR [OPTIONS]   connects to ADDR, prints "connected"
  *
  * ADDR is IPv4:PORT. OPTIONS:
  *   --send N         sends N bytes, then ends its direction with a FIN (shutdown)
@@ -50,6 +51,17 @@ static void usage(void)
     exit(2);
 }
 
+/* TEXT as a number of at least 0, or usage() */
+static long long number(const char *text)
+{
+    char *end;
+    errno = 0;
+    long long value = strtoll(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || value < 0)
+        usage();
+    return value;
+}
+
 static int parse_address(const char *text, struct sockaddr_in *sin)
 {
     char host[64];
@@ -60,7 +72,7 @@ static int parse_address(const char *text, struct sockaddr_in *sin)
     host[colon - text] = '\0';
     memset(sin, 0, sizeof(*sin));
     sin->sin_family = AF_INET;
-    sin->sin_port = htons((uint16_t)atoi(colon + 1));
+    sin->sin_port = htons((uint16_t)number(colon + 1));
     return inet_pton(AF_INET, host, &sin->sin_addr) == 1 ? 0 : -1;
 }
 
@@ -80,6 +92,8 @@ static int open_socket(const struct options *opt)
             close(fd);
             return -1;
         }
+        printf("connected\n");
+        fflush(stdout);
         return fd;
     }
     int one = 1;
@@ -94,6 +108,9 @@ static int open_socket(const struct options *opt)
     int conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
     if (conn < 0)
         fprintf(stderr, "stream_end: accept: %s\n", strerror(errno));
+    else
+        printf("accepted\n");
+    fflush(stdout);
     close(fd);
     return conn;
 }
@@ -119,11 +136,11 @@ static void parse_options(int argc, char **argv, struct options *opt)
             usage();
         const char *value = argv[++i];
         if (strcmp(argv[i - 1], "--send") == 0)
-            opt->send = atoll(value);
+            opt->send = number(value);
         else if (strcmp(argv[i - 1], "--reset-after") == 0)
-            opt->reset_after = atoll(value);
+            opt->reset_after = number(value);
         else if (strcmp(argv[i - 1], "--timeout") == 0)
-            opt->timeout = atoi(value);
+            opt->timeout = (int)number(value);
         else
             usage();
     }
