@@ -241,9 +241,7 @@ static void start_relay(struct conn *c)
         relay_init(&c->relay, c->ssl, c->tls_fd, c->plain_fd);
     }
     c->state = CONN_RELAYING;
-    /* Should the worker die, the kernel's close resets both peers rather than FIN them. */
-    conn_end_linger(c->tls_fd, 1);
-    conn_end_linger(c->plain_fd, 1);
+    conn_end_arm(c->tls_fd, c->plain_fd);
     stats_count_relay_path(c->host->stats, c->tunnel->limit_slot, c->offloaded);
     c->last_activity_ms = event_loop_now_ms();
     log_debug("tunnel=%s peer=%s relaying", c->tunnel->config->name, c->peer_address);

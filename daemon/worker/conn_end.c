@@ -23,11 +23,19 @@ int conn_end_is_abort(enum stats_result result)
     return result == STATS_RESULT_ERROR || result == STATS_RESULT_TARGET_UNREACHABLE;
 }
 
-void conn_end_linger(int fd, int reset)
+/* Arms (RESET 1) or disarms (0) SO_LINGER {1,0} on FD; -1 is ignored. While armed, a
+ * close of FD, ours or the kernel's when the worker dies, resets the connection. */
+static void linger_reset(int fd, int reset)
 {
     struct linger linger = { reset, 0 };
     if (fd >= 0)
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, sizeof(linger));
+}
+
+void conn_end_arm(int tls_fd, int plain_fd)
+{
+    linger_reset(tls_fd, 1);
+    linger_reset(plain_fd, 1);
 }
 
 void conn_end_close(const struct conn_end_sockets *s, enum stats_result result)
@@ -35,9 +43,9 @@ void conn_end_close(const struct conn_end_sockets *s, enum stats_result result)
     int abort = conn_end_is_abort(result) && !s->clean_close;
     unsigned char alert = s->alert;
     /* An application whose tunnel never carried its stream learns it from a reset. */
-    conn_end_linger(s->plain_fd, abort || result == STATS_RESULT_REFUSED);
+    linger_reset(s->plain_fd, abort || result == STATS_RESULT_REFUSED);
     /* Before the handshake's end, OpenSSL's own alert says it; a reset could lose it. */
-    conn_end_linger(s->tls_fd, abort && s->handshake_done);
+    linger_reset(s->tls_fd, abort && s->handshake_done);
     /* internal_error: the tunnel could not carry the stream to its end (its other side
      * reset, its target could not be reached). */
     if (abort && s->handshake_done && alert == 0)

@@ -32,9 +32,10 @@ struct conn_end_sockets {
  * take its end for a clean one. */
 int conn_end_is_abort(enum stats_result result);
 
-/* Arms (RESET 1) or disarms (0) SO_LINGER {1,0} on FD; -1 is ignored. While armed, a
- * close of FD, ours or the kernel's when the worker dies, resets the connection. */
-void conn_end_linger(int fd, int reset);
+/* Arms SO_LINGER {1,0} on TLS_FD and PLAIN_FD, the sockets of a relay that starts:
+ * should the worker die, the kernel's close resets both peers rather than FIN them.
+ * conn_end_close disarms it for a clean end. */
+void conn_end_arm(int tls_fd, int plain_fd);
 
 /* Ends the sockets of S as RESULT says and closes them: an abort (conn_end_is_abort,
  * unless S->clean_close)
