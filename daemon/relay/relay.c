@@ -50,9 +50,41 @@ void relay_note_reason(char *reason, size_t len, const char *what, const char *d
         snprintf(reason, len, "%s", what);
 }
 
+void relay_note_abort(char *reason, size_t len, struct relay_end *end, enum relay_abort abort,
+                      unsigned char alert, const char *what, const char *detail)
+{
+    if (reason[0] != '\0')
+        return;
+    end->abort = abort;
+    end->peer_alert = alert;
+    relay_note_reason(reason, len, what, detail);
+}
+
+int relay_is_reset(int error)
+{
+    /* EPIPE: a write after the peer's reset had already closed the socket. */
+    return error == ECONNRESET || error == EPIPE;
+}
+
 static void note_reason(struct relay *r, const char *what, const char *detail)
 {
     relay_note_reason(r->close_reason, sizeof(r->close_reason), what, detail);
+}
+
+static void note_abort(struct relay *r, enum relay_abort abort, const char *what)
+{
+    relay_note_abort(r->close_reason, sizeof(r->close_reason), &r->end, abort, 0, what, NULL);
+}
+
+/* A write or read on side TLS failed with ERROR: a reset by that side's peer, or
+ * FAILED with the error's text. */
+static void note_failure(struct relay *r, int tls, int error, const char *failed)
+{
+    if (relay_is_reset(error))
+        note_abort(r, tls ? RELAY_ABORT_TLS_RESET : RELAY_ABORT_PLAIN_RESET,
+                   tls ? "TLS peer reset the connection" : "plain side reset the connection");
+    else
+        note_reason(r, failed, error ? strerror(error) : "connection closed");
 }
 
 static int take_buffer(struct relay_direction *d)
@@ -110,7 +142,7 @@ static int flush_writes(struct relay *r)
         return 1;
     if (BIO_should_retry(r->write_buffer))
         return 0;
-    note_reason(r, "TLS write failed", errno ? strerror(errno) : "connection closed");
+    note_failure(r, 1, errno, "TLS write failed");
     return -1;
 }
 
@@ -198,24 +230,25 @@ static int read_ended(struct relay *r, struct relay_direction *d)
         d->eof = 1;
         return 1;
     case SSL_ERROR_SYSCALL:
-        if (errno == 0) {
-            note_reason(r, "TLS peer closed without close_notify", NULL);
-            d->eof = 1;
-            return 1;
-        }
-        note_reason(r, errno == ECONNRESET ? "TLS peer reset the connection" : "TLS read failed",
-                    errno == ECONNRESET ? NULL : strerror(errno));
+        /* A FIN without close_notify may cut the stream anywhere: an abort. */
+        if (errno == 0)
+            note_abort(r, RELAY_ABORT_TLS_TRUNCATED, "TLS peer ended without close_notify");
+        else
+            note_failure(r, 1, errno, "TLS read failed");
         return -1;
-    default:
-        if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-            note_reason(r, "TLS peer closed without close_notify", NULL);
-            d->eof = 1;
-            ERR_clear_error();
-            return 1;
-        }
-        note_reason(r, "TLS read failed", ssl_reason());
+    default: {
+        int reason = ERR_GET_REASON(ERR_peek_error());
+        if (reason == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+            note_abort(r, RELAY_ABORT_TLS_TRUNCATED, "TLS peer ended without close_notify");
+        else if (reason >= SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256)
+            relay_note_abort(r->close_reason, sizeof(r->close_reason), &r->end,
+                             RELAY_ABORT_TLS_ALERT, (unsigned char)(reason - SSL_AD_REASON_OFFSET),
+                             "peer sent alert", SSL_alert_desc_string_long(reason - SSL_AD_REASON_OFFSET));
+        else
+            note_reason(r, "TLS read failed", ssl_reason());
         ERR_clear_error();
         return -1;
+    }
     }
 }
 
@@ -233,7 +266,7 @@ static int pump_from_tls(void *relay)
         }
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return 0;
-        note_reason(r, "plain side write failed", strerror(errno));
+        note_failure(r, 0, errno, "plain side write failed");
         return -1;
     }
     if (d->eof) {
@@ -309,7 +342,7 @@ static int pump_to_tls(void *relay)
             if (error == SSL_ERROR_WANT_WRITE || error == SSL_ERROR_WANT_READ)
                 break;
             if (error == SSL_ERROR_SYSCALL)
-                note_reason(r, "TLS write failed", errno ? strerror(errno) : "connection closed");
+                note_failure(r, 1, errno, "TLS write failed");
             else
                 note_reason(r, "TLS write failed", ssl_reason());
             ERR_clear_error();
@@ -369,7 +402,7 @@ static int pump_to_tls(void *relay)
     }
     if (errno == EINTR)
         return 0;
-    note_reason(r, "plain side read failed", strerror(errno));
+    note_failure(r, 0, errno, "plain side read failed");
     return -1;
 }
 

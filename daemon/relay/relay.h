@@ -3,8 +3,10 @@
  * One bounded buffer per direction, kept while the tunnel is busy and given back by
  * relay_trim once it idles, so an idle tunnel costs no buffer memory; a slow reader
  * stops the writer (backpressure).
- * Half-close is mirrored: plain EOF becomes close_notify + FIN, close_notify (or a
- * bare FIN) from the TLS peer becomes shutdown(SHUT_WR) on the plain socket. */
+ * Half-close is mirrored: plain EOF becomes close_notify + FIN, close_notify from the
+ * TLS peer becomes shutdown(SHUT_WR) on the plain socket. A peer that ends otherwise
+ * (a reset, a fatal alert, a FIN without close_notify) fails the relay with the kind
+ * of abort noted, so that its owner ends the other side with an abort too. */
 #ifndef KTLSTUN_RELAY_H
 #define KTLSTUN_RELAY_H
 
@@ -17,6 +19,23 @@
 #define RELAY_WRITE_BUFFER_SIZE (RELAY_BUFFER_SIZE + 4096)
 /* OpenSSL's read-ahead buffer: several records per read() instead of one. */
 #define RELAY_READ_AHEAD_SIZE (RELAY_BUFFER_SIZE + 4096)
+
+/* Who ended a relay that failed, and how; kept with its first reason. */
+enum relay_abort {
+    RELAY_ABORT_LOCAL,          /* our own failure: memory, a record we refuse, ... */
+    RELAY_ABORT_PLAIN_RESET,    /* the plain peer reset its connection */
+    RELAY_ABORT_TLS_RESET,      /* the TLS peer reset its connection */
+    RELAY_ABORT_TLS_ALERT,      /* the TLS peer sent a fatal alert (peer_alert) */
+    RELAY_ABORT_TLS_TRUNCATED,  /* the TLS peer ended without close_notify */
+    RELAY_ABORT_NONE            /* no abort: we close cleanly ourselves (close_notify),
+                                 * e.g. at a KeyUpdate the kernel cannot follow */
+};
+
+/* The kind of the first failure of a relay, beside its close reason. */
+struct relay_end {
+    enum relay_abort abort;
+    unsigned char peer_alert;   /* RELAY_ABORT_TLS_ALERT: its description */
+};
 
 struct relay_direction {
     char *buffer;         /* NULL until needed and again after relay_trim */
@@ -50,6 +69,7 @@ struct relay {
     int tls_readable, plain_readable;
     int tls_hangup, plain_hangup;      /* the latest event reported a hang-up */
     char close_reason[160];            /* first notable event, for the audit line */
+    struct relay_end end;              /* how it failed, noted with close_reason */
 };
 
 /* How much one connection may move before the event loop serves the others: on
@@ -84,6 +104,14 @@ enum relay_status relay_take_turn(const struct relay_turn *turn);
 /* Keeps the first notable event of a relay in REASON (LEN bytes): "WHAT" or
  * "WHAT: DETAIL"; later calls leave it alone. Shared by both relay paths. */
 void relay_note_reason(char *reason, size_t len, const char *what, const char *detail);
+
+/* As relay_note_reason, and notes in END the kind of abort (ABORT, with ALERT for
+ * RELAY_ABORT_TLS_ALERT) when this is the first notable event. */
+void relay_note_abort(char *reason, size_t len, struct relay_end *end, enum relay_abort abort,
+                      unsigned char alert, const char *what, const char *detail);
+
+/* Whether ERROR (an errno) says the peer reset the connection. */
+int relay_is_reset(int error);
 
 /* Prepares R for SSL (on TLS_FD) and PLAIN_FD; owns neither. */
 void relay_init(struct relay *r, SSL *ssl, int tls_fd, int plain_fd);

@@ -24,6 +24,29 @@ static void note_reason(struct splice_relay *r, const char *what, const char *de
     relay_note_reason(r->close_reason, sizeof(r->close_reason), what, detail);
 }
 
+static void note_abort(struct splice_relay *r, enum relay_abort abort, const char *what)
+{
+    relay_note_abort(r->close_reason, sizeof(r->close_reason), &r->end, abort, 0, what, NULL);
+}
+
+/* We end the connection ourselves, cleanly: the peer reconnects, nothing was cut. */
+static void note_clean_close(struct splice_relay *r, const char *what, const char *detail)
+{
+    relay_note_abort(r->close_reason, sizeof(r->close_reason), &r->end, RELAY_ABORT_NONE, 0, what,
+                     detail);
+}
+
+/* A read or write on side TLS failed with ERROR: a reset by that side's peer, or
+ * FAILED with the error's text. */
+static void note_failure(struct splice_relay *r, int tls, int error, const char *failed)
+{
+    if (relay_is_reset(error))
+        note_abort(r, tls ? RELAY_ABORT_TLS_RESET : RELAY_ABORT_PLAIN_RESET,
+                   tls ? "TLS peer reset the connection" : "plain side reset the connection");
+    else
+        note_reason(r, failed, strerror(error));
+}
+
 int relay_splice_init(struct splice_relay *r, int tls_fd, int plain_fd,
                       struct ktls_offload_state *offload, struct ktls_secrets *secrets,
                       char *reason, size_t len)
@@ -117,7 +140,7 @@ static int take_key_update(struct splice_relay *r, const struct post_handshake_m
             r->offload->tx_update_requested = 1;
         return 0;
     }
-    note_reason(r, "peer sent a TLS 1.3 KeyUpdate; closing cleanly", why);
+    note_clean_close(r, "peer sent a TLS 1.3 KeyUpdate; closing cleanly", why);
     return -1;
 }
 
@@ -186,16 +209,18 @@ static int read_control_record(struct splice_relay *r)
             note_reason(r, "corrupt TLS record stream (the kernel could not parse a record)", NULL);
             return -1;
         }
-        if (errno == EBADMSG)
+        if (errno == EBADMSG) {
             fail_decrypt(r);
-        note_reason(r, errno == EBADMSG ? "TLS record failed to decrypt (EBADMSG)" : "TLS read failed",
-                    strerror(errno));
+            note_reason(r, "TLS record failed to decrypt (EBADMSG)", strerror(errno));
+        } else {
+            note_failure(r, 1, errno, "TLS read failed");
+        }
         return -1;
     }
     if (n == 0) {
-        note_reason(r, "TLS peer closed without close_notify", NULL);
-        r->from_tls.eof = 1;
-        return 1;
+        /* A FIN without close_notify may cut the stream anywhere: an abort. */
+        note_abort(r, RELAY_ABORT_TLS_TRUNCATED, "TLS peer ended without close_notify");
+        return -1;
     }
     unsigned char type = TLS_RECORD_APPLICATION_DATA;
     struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
@@ -207,7 +232,9 @@ static int read_control_record(struct splice_relay *r)
             r->from_tls.eof = 1;
             return 1;
         }
-        note_reason(r, "peer sent alert", n >= 2 ? SSL_alert_desc_string_long(record[1]) : "malformed");
+        relay_note_abort(r->close_reason, sizeof(r->close_reason), &r->end, RELAY_ABORT_TLS_ALERT,
+                         n >= 2 ? record[1] : 0, "peer sent alert",
+                         n >= 2 ? SSL_alert_desc_string_long(record[1]) : "malformed");
         /* After a fatal alert the session is over: we send nothing more. */
         r->to_tls.shut = 1;
         return -1;
@@ -233,9 +260,9 @@ static int read_control_record(struct splice_relay *r)
     }
 }
 
-/* Moves what D's pipe holds on to FD. Returns the bytes moved (0 when blocked or
- * empty), or -1 after noting WHAT failed. */
-static ssize_t drain_pipe(struct splice_relay *r, struct splice_direction *d, int fd,
+/* Moves what D's pipe holds on to FD (the TLS side when TLS). Returns the bytes moved
+ * (0 when blocked or empty), or -1 after noting WHAT failed. */
+static ssize_t drain_pipe(struct splice_relay *r, struct splice_direction *d, int fd, int tls,
                           const char *what)
 {
     if (d->in_pipe == 0)
@@ -248,7 +275,7 @@ static ssize_t drain_pipe(struct splice_relay *r, struct splice_direction *d, in
         return n;
     }
     if (n < 0 && errno != EAGAIN) {
-        note_reason(r, what, strerror(errno));
+        note_failure(r, tls, errno, what);
         return -1;
     }
     return 0;
@@ -272,7 +299,7 @@ static int pump_from_tls(void *relay)
 {
     struct splice_relay *r = relay;
     struct splice_direction *d = &r->from_tls;
-    ssize_t drained = drain_pipe(r, d, r->plain_fd, "plain side write failed");
+    ssize_t drained = drain_pipe(r, d, r->plain_fd, 0, "plain side write failed");
     if (drained < 0)
         return -1;
     int progress = drained > 0;
@@ -290,9 +317,8 @@ static int pump_from_tls(void *relay)
     if (n > 0)
         return 1;
     if (n == 0) {
-        note_reason(r, "TLS peer closed without close_notify", NULL);
-        d->eof = 1;
-        return 1;
+        note_abort(r, RELAY_ABORT_TLS_TRUNCATED, "TLS peer ended without close_notify");
+        return -1;
     }
     if (errno == EAGAIN)
         return progress;
@@ -300,9 +326,11 @@ static int pump_from_tls(void *relay)
         return read_control_record(r);
     if (errno == EBADMSG)
         fail_decrypt(r);
-    note_reason(r, errno == EBADMSG ? "TLS record failed to decrypt (EBADMSG)"
-                   : errno == EMSGSIZE ? "oversized TLS record (EMSGSIZE)" : "TLS read failed",
-                strerror(errno));
+    if (errno == EBADMSG || errno == EMSGSIZE)
+        note_reason(r, errno == EBADMSG ? "TLS record failed to decrypt (EBADMSG)"
+                       : "oversized TLS record (EMSGSIZE)", strerror(errno));
+    else
+        note_failure(r, 1, errno, "TLS read failed");
     return -1;
 }
 
@@ -351,8 +379,8 @@ static int rekey_before_data(struct splice_relay *r)
         return send_key_update(r, due);
     if (due != KTLS_REKEY_RECORD_LIMIT)
         return 1;
-    note_reason(r, "AES record limit for one key reached (RFC 8446 5.5); closing so "
-                   "the peer reconnects with fresh keys", NULL);
+    note_clean_close(r, "AES record limit for one key reached (RFC 8446 5.5); closing so "
+                        "the peer reconnects with fresh keys", NULL);
     return -1;
 }
 
@@ -365,7 +393,7 @@ static int pump_to_tls(void *relay)
         if (go <= 0)
             return go;
     }
-    ssize_t drained = drain_pipe(r, d, r->tls_fd, "TLS write failed");
+    ssize_t drained = drain_pipe(r, d, r->tls_fd, 1, "TLS write failed");
     if (drained < 0)
         return -1;
     /* Each splice ends a record; full records in between: an upper bound. */
@@ -395,7 +423,7 @@ static int pump_to_tls(void *relay)
     }
     if (errno == EAGAIN)
         return progress;
-    note_reason(r, "plain side read failed", strerror(errno));
+    note_failure(r, 0, errno, "plain side read failed");
     return -1;
 }
 

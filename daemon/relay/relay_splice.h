@@ -3,9 +3,11 @@
  *
  * The TLS socket has kTLS on both directions. Records that are not application data
  * make splice fail; they are read with recvmsg and handled: close_notify → half-close,
- * fatal alert → close, NewSessionTicket → dropped, KeyUpdate → rekey where the kernel
- * can, else a clean close. Our own end is close_notify (a type-21 record) + FIN, or a
- * fatal alert + FIN when the peer's access was withdrawn. */
+ * fatal alert → abort, NewSessionTicket → dropped, KeyUpdate → rekey where the kernel
+ * can, else a clean close. A reset, or a FIN without close_notify, from the TLS peer
+ * fails the relay as an abort (kind in end, as in relay.h). Our own end is close_notify
+ * (a type-21 record) + FIN, or a fatal alert (relay_splice_abort) when the peer's
+ * access was withdrawn or the tunnel aborts. */
 #ifndef KTLSTUN_RELAY_SPLICE_H
 #define KTLSTUN_RELAY_SPLICE_H
 
@@ -37,6 +39,7 @@ struct splice_relay {
     uint64_t decrypt_errors;
     int moved;
     char close_reason[320];
+    struct relay_end end;               /* how it failed, noted with close_reason */
 };
 
 /* Opens the two pipes. Returns 0, or -1 with REASON. */

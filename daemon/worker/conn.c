@@ -22,6 +22,7 @@
 #include "auth/second_factor.h"
 #include "worker/admission.h"
 #include "worker/conn_audit.h"
+#include "worker/conn_end.h"
 #include "worker/refusal_log.h"
 #include "worker/refusal_notice.h"
 #include "worker/stats.h"
@@ -96,7 +97,7 @@ static void relayed_bytes(const struct conn *c, uint64_t *in, uint64_t *out)
     *out = server ? to_tls : from_tls;
 }
 
-static void log_audit(const struct conn *c, const char *close_reason)
+static void log_audit(const struct conn *c, const char *close_reason, enum stats_result result)
 {
     struct conn_audit_record record = {
         .tunnel = c->tunnel->config->name,
@@ -106,6 +107,7 @@ static void log_audit(const struct conn *c, const char *close_reason)
         .cipher = c->cipher,
         .offloaded = c->offloaded,
         .elapsed_ms = event_loop_now_ms() - c->started_ms,
+        .result = stats_result_name(result),
     };
     relayed_bytes(c, &record.bytes_in, &record.bytes_out);
     /* Payload bytes that passed through this process: all of them on the userspace
@@ -165,7 +167,9 @@ static void conn_close(struct conn *c, enum stats_result result, const char *rea
                                      !c->handshake_done && result == STATS_RESULT_REFUSED,
                                      c->offloaded ? c->splice.from_tls.bytes : c->relay.from_tls.bytes, reason);
     if (c->handshake_done) {
-        log_audit(c, reason);
+        if (result == STATS_RESULT_TARGET_UNREACHABLE)
+            conn_end_target_unreachable(c->tunnel, c->peer_address, reason);
+        log_audit(c, reason, result);
     } else {
         if (c->timed_out)
             refusal_log_write(REFUSAL_TIMEOUT, c->tunnel, c->peer_address, c->peer.identity, reason);
@@ -179,20 +183,12 @@ static void conn_close(struct conn *c, enum stats_result result, const char *rea
         report_bytes(c);
     if (c->offloaded && c->splice.decrypt_errors > 0)
         stats_count_decrypt_error(stats, slot);
-    if (c->ssl != NULL && c->handshake_done && !c->relay.to_tls.shut && c->abort_alert == 0) {
-        /* Best effort: tell the TLS peer we are done rather than just vanishing. */
-        SSL_shutdown(c->ssl);
-        ERR_clear_error();
-    }
-    /* libssl sends no alert of our choosing after the handshake: userspace aborts bare. */
-    if (c->offloaded && c->abort_alert != 0)
-        relay_splice_abort(&c->splice, c->tls_fd, c->abort_alert);
-    else if (c->offloaded)
-        relay_splice_close_notify(&c->splice);
-    if (c->tls_fd >= 0)
-        close(c->tls_fd);
-    if (c->plain_fd >= 0)
-        close(c->plain_fd);
+    const struct conn_end_sockets sockets = {
+        c->ssl, &c->splice, c->tls_fd, c->plain_fd, c->handshake_done, c->offloaded,
+        c->relay.to_tls.shut, c->abort_alert,
+        c->state == CONN_RELAYING && c->offloaded && c->splice.end.abort == RELAY_ABORT_NONE,
+    };
+    conn_end_close(&sockets, result);
     c->tls_fd = c->plain_fd = -1;
     c->state = CONN_CLOSED;
 
@@ -247,6 +243,7 @@ static void start_relay(struct conn *c)
         relay_init(&c->relay, c->ssl, c->tls_fd, c->plain_fd);
     }
     c->state = CONN_RELAYING;
+    conn_end_arm(c->tls_fd, c->plain_fd);
     stats_count_relay_path(c->host->stats, c->tunnel->limit_slot, c->offloaded);
     c->last_activity_ms = event_loop_now_ms();
     log_debug("tunnel=%s peer=%s relaying", c->tunnel->config->name, c->peer_address);
@@ -493,6 +490,8 @@ static void conn_step(struct conn *c)
     enum relay_status status;
     int moved;
     const char *close_reason;
+    const struct relay_end *end = c->offloaded ? &c->splice.end : &c->relay.end;
+    char words[400];
     if (c->offloaded) {
         status = relay_splice_pump(&c->splice);
         moved = c->splice.moved;
@@ -508,9 +507,11 @@ static void conn_step(struct conn *c)
     }
     if (status == RELAY_YIELDED)
         queue_pending(c);
-    else if (status != RELAY_RUNNING)
-        conn_close(c, status == RELAY_FINISHED ? STATS_RESULT_COMPLETED : STATS_RESULT_ERROR,
-                   close_reason);
+    else if (status == RELAY_FINISHED)
+        conn_close(c, STATS_RESULT_COMPLETED, close_reason);
+    else if (status == RELAY_FAILED)
+        conn_close(c, STATS_RESULT_ERROR, conn_end_relay_failed(c->tunnel, c->peer_address, end,
+                                                               close_reason, words, sizeof(words)));
 }
 
 void conn_accept(struct conn_host *host, const struct tunnel *tunnel, int fd,

@@ -13,7 +13,7 @@ enum stats_result {
     STATS_RESULT_OVER_LIMIT,         /* max_connections or a per-source limit */
     STATS_RESULT_TARGET_UNREACHABLE,
     STATS_RESULT_IDLE_TIMEOUT,
-    STATS_RESULT_ERROR,              /* relay failed: reset, decrypt error, ... */
+    STATS_RESULT_ERROR,              /* aborted: a reset, a fatal alert, no close_notify, ... */
     STATS_RESULT_SHUTDOWN,           /* closed because the daemon stopped */
     STATS_RESULT_WITHDRAWN,          /* access withdrawn: CRL, allow rules, grant, admin */
     STATS_RESULT_MAX_LIFETIME,       /* max_connection_lifetime */

@@ -13,6 +13,7 @@
 
 #include "worker/access_recheck.h"
 #include "worker/conn.h"
+#include "worker/conn_end.h"
 #include "worker/control_socket.h"
 #include "core/event_loop.h"
 #include "core/log.h"
@@ -202,6 +203,7 @@ int worker_run(struct generation *gen, const struct worker_shared *shared, int w
             conn_free_closed(&w.host);
             refusal_log_flush(now);
             refusal_notice_flush(now);
+            conn_end_flush(now);
             if (w.host.pending == NULL)
                 trim_after_peak(&peak_connections, w.host.live_count);
             access_recheck_sweep(w.access, now);

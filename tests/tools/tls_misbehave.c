@@ -20,6 +20,8 @@
  *   keyupdate            a TLS 1.3 KeyUpdate (update_not_requested), nothing after it
  *   keyupdate-requested  the same with update_requested
  *   close-notify         a plain close_notify (the well-behaved control case)
+ *   fin                  a FIN (shutdown of the TCP write side) without close_notify
+ *   reset                a reset (SO_LINGER {1,0} and close); the outcome is "we-reset"
  *   hold                 nothing: the connection stays open, idle, and the outcome is
  *                        how the server ends it (a withdrawn access, a lifetime)
  *
@@ -239,6 +241,15 @@ static int do_action(const struct options *opt, SSL *ssl, int fd)
                requested ? "update_requested" : "update_not_requested");
     } else if (strcmp(opt->action, "hold") == 0) {
         printf("action: holding the connection open\n");
+    } else if (strcmp(opt->action, "fin") == 0) {
+        if (shutdown(fd, SHUT_WR) < 0)
+            return -1;
+        printf("action: sent a FIN without close_notify\n");
+    } else if (strcmp(opt->action, "reset") == 0) {
+        struct linger reset = { 1, 0 };
+        if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)) < 0)
+            return -1;
+        printf("action: reset the connection\n");
     } else if (strcmp(opt->action, "close-notify") == 0) {
         if (SSL_shutdown(ssl) < 0) {
             print_openssl_errors("SSL_shutdown");
@@ -310,7 +321,7 @@ static void observe(SSL *ssl, int fd, int timeout)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: tls_misbehave ADDR alert|garbage|framed-garbage|keyupdate|keyupdate-requested|close-notify|hold\n"
+    fprintf(stderr, "usage: tls_misbehave ADDR alert|garbage|framed-garbage|keyupdate|keyupdate-requested|close-notify|fin|reset|hold\n"
                     "                     --cert PEM --key PEM --ca PEM [--server-name NAME]\n"
                     "                     [--ciphersuites LIST] [--timeout SECONDS] [--then-echo]\n");
     exit(2);
@@ -404,7 +415,10 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    observe(ssl, fd, opt.timeout);
+    if (strcmp(opt.action, "reset") == 0)
+        printf("outcome: we-reset\nafter-action: 0 bytes\n");
+    else
+        observe(ssl, fd, opt.timeout);
     status = 0;
 out:
     SSL_free(ssl);
