@@ -112,6 +112,9 @@ const char *conn_end_relay_failed(const struct tunnel *tunnel, const char *peer_
         snprintf(how, sizeof(how), "reset");
         break;
     case RELAY_ABORT_TLS_ALERT:
+        /* A client's refusal or withdrawn access: refusal_notice says it in words. */
+        if (!server && end->peer_alert != TLS_ALERT_INTERNAL_ERROR)
+            return reason;
         snprintf(how, sizeof(how), "alert %s", SSL_alert_desc_string_long(end->peer_alert));
         break;
     case RELAY_ABORT_TLS_TRUNCATED:

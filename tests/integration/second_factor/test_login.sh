@@ -62,7 +62,7 @@ assert_log "$log" 'refused tunnel=vpn peer=127\.0\.0\.1:[0-9]+ reason="second fa
 if plain_echo "127.0.0.1:$c_alice" "through-client-$RANDOM"; then
     fail "the client tunnel carried data before login"
 fi
-assert_log "$log" 'audit tunnel=c-alice .*close="TLS read failed: tlsv1 alert insufficient security"' \
+assert_log "$log" 'audit tunnel=c-alice .*close="peer sent alert: insufficient security" result=error' \
     "the client tunnel's close reason"
 assert_log "$log" 'warning: \[c-alice\] a one-time-password login is needed, from this machine \(alert insufficient_security\): run: ktlstun login c-alice$' \
     "the client tunnel's warning says what to run"
