@@ -22,49 +22,13 @@
 #include "auth/second_factor.h"
 #include "worker/admission.h"
 #include "worker/conn_audit.h"
+#include "worker/conn_report.h"
+#include "worker/conn_state.h"
 #include "worker/conn_end.h"
 #include "worker/refusal_log.h"
 #include "worker/refusal_notice.h"
 #include "worker/stats.h"
-#include "proto/status_record.h"
 #include "tls/tls_context.h"
-
-enum conn_state { CONN_CONNECTING, CONN_HANDSHAKING, CONN_RELAYING, CONN_LOGIN, CONN_CLOSED };
-
-struct conn {
-    struct conn *prev, *next;
-    struct conn *next_pending;          /* host->pending list */
-    int queued;                         /* on host->pending */
-    struct conn_host *host;
-    const struct tunnel *tunnel;
-    enum conn_state state;
-    struct event_source tls_events;
-    struct event_source plain_events;
-    int tls_fd;
-    int plain_fd;
-    SSL *ssl;
-    struct tls_peer peer;
-    struct relay relay;                 /* userspace path */
-    struct splice_relay splice;         /* kTLS path */
-    struct ktls_secrets secrets;        /* from the keylog callback, wiped after use */
-    struct ktls_offload_state offload;
-    int ulp_error;                      /* errno of attaching the tls ULP, 0 if attached */
-    int ulp_attached;
-    struct auth_channel *login;         /* CONN_LOGIN: the second-factor login channel */
-    int offloaded;
-    int handshake_done;
-    int timed_out;                      /* closed by the sweep: its refusal line is rate-limited */
-    struct admission_ticket admission;
-    unsigned char abort_alert;          /* ending with this fatal alert, not close_notify */
-    struct conn_access access;
-    char peer_address[80];
-    char tls_version[16];
-    char cipher[64];
-    uint64_t reported_in, reported_out;  /* bytes already added to the shared stats */
-    uint64_t started_ms;
-    uint64_t deadline_ms;
-    uint64_t last_activity_ms;
-};
 
 #define conn_of(source, member) \
     ((struct conn *)((char *)(source) - offsetof(struct conn, member)))
@@ -85,48 +49,6 @@ static void on_plain_event(struct event_source *source, uint32_t events)
     if (c->state == CONN_RELAYING && !c->offloaded)
         relay_note_events(&c->relay, 0, events);
     conn_step(c);
-}
-
-/* Bytes of C's relay towards the target (IN) and back (OUT). */
-static void relayed_bytes(const struct conn *c, uint64_t *in, uint64_t *out)
-{
-    int server = c->tunnel->config->mode == TUNNEL_MODE_SERVER;
-    uint64_t from_tls = c->offloaded ? c->splice.from_tls.bytes : c->relay.from_tls.bytes;
-    uint64_t to_tls = c->offloaded ? c->splice.to_tls.bytes : c->relay.to_tls.bytes;
-    *in = server ? from_tls : to_tls;
-    *out = server ? to_tls : from_tls;
-}
-
-static void log_audit(const struct conn *c, const char *close_reason, enum stats_result result)
-{
-    struct conn_audit_record record = {
-        .tunnel = c->tunnel->config->name,
-        .peer_address = c->peer_address,
-        .identity = c->peer.identity,
-        .tls_version = c->tls_version,
-        .cipher = c->cipher,
-        .offloaded = c->offloaded,
-        .elapsed_ms = event_loop_now_ms() - c->started_ms,
-        .result = stats_result_name(result),
-    };
-    relayed_bytes(c, &record.bytes_in, &record.bytes_out);
-    /* Payload bytes that passed through this process: all of them on the userspace
-     * path, none on the kTLS path unless a data record had to be read by hand. */
-    record.userspace_bytes = c->offloaded ? c->splice.userspace_bytes
-                                          : record.bytes_in + record.bytes_out;
-    conn_audit_close(&record, close_reason);
-}
-
-/* Adds what moved since the last report to the shared counters, so long-lived
- * tunnels show up in metrics before they end. */
-static void report_bytes(struct conn *c)
-{
-    uint64_t in, out;
-    relayed_bytes(c, &in, &out);
-    stats_add_bytes(c->host->stats, c->tunnel->limit_slot, in - c->reported_in,
-                    out - c->reported_out);
-    c->reported_in = in;
-    c->reported_out = out;
 }
 
 /* Edge-triggered epoll will not wake a relay that stopped before EAGAIN: it waits
@@ -169,7 +91,7 @@ static void conn_close(struct conn *c, enum stats_result result, const char *rea
     if (c->handshake_done) {
         if (result == STATS_RESULT_TARGET_UNREACHABLE)
             conn_end_target_unreachable(c->tunnel, c->peer_address, reason);
-        log_audit(c, reason, result);
+        conn_report_audit(c, reason, result);
     } else {
         if (c->timed_out)
             refusal_log_write(REFUSAL_TIMEOUT, c->tunnel, c->peer_address, c->peer.identity, reason);
@@ -180,7 +102,7 @@ static void conn_close(struct conn *c, enum stats_result result, const char *rea
     }
     stats_count_result(stats, slot, result);
     if (c->state == CONN_RELAYING)
-        report_bytes(c);
+        conn_report_bytes(c);
     if (c->offloaded && c->splice.decrypt_errors > 0)
         stats_count_decrypt_error(stats, slot);
     const struct conn_end_sockets sockets = {
@@ -503,7 +425,7 @@ static void conn_step(struct conn *c)
     }
     if (moved) {
         c->last_activity_ms = event_loop_now_ms();
-        report_bytes(c);
+        conn_report_bytes(c);
     }
     if (status == RELAY_YIELDED)
         queue_pending(c);
@@ -637,43 +559,11 @@ void conn_close_all(struct conn_host *host, const char *reason)
         conn_close(host->live, STATS_RESULT_SHUTDOWN, reason);
 }
 
-static const char *state_name(enum conn_state state)
-{
-    switch (state) {
-    case CONN_CONNECTING: return "connecting";
-    case CONN_HANDSHAKING: return "handshaking";
-    case CONN_RELAYING: return "relaying";
-    case CONN_LOGIN: return "login";
-    case CONN_CLOSED: break;
-    }
-    return "closed";
-}
-
 void conn_describe_all(const struct conn_host *host, FILE *out)
 {
     uint64_t now = event_loop_now_ms();
-    for (const struct conn *c = host->live; c != NULL; c = c->next) {
-        int server = c->tunnel->config->mode == TUNNEL_MODE_SERVER;
-        uint64_t from_tls = c->offloaded ? c->splice.from_tls.bytes : c->relay.from_tls.bytes;
-        uint64_t to_tls = c->offloaded ? c->splice.to_tls.bytes : c->relay.to_tls.bytes;
-        const struct identity *id = c->peer.identity;
-        status_record_begin(out, "conn");
-        status_record_text(out, "tunnel", c->tunnel->config->name);
-        status_record_text(out, "peer", c->peer_address);
-        status_record_text(out, "state", state_name(c->state));
-        status_record_text(out, "subject", id ? id->subject : "");
-        status_record_text(out, "sha256", id ? id->sha256 : "");
-        status_record_number(out, "age_seconds", (now - c->started_ms) / 1000);
-        status_record_number(out, "bytes_in", server ? from_tls : to_tls);
-        status_record_number(out, "bytes_out", server ? to_tls : from_tls);
-        status_record_text(out, "tls", c->tls_version);
-        status_record_text(out, "cipher", c->cipher);
-        status_record_number(out, "ktls_tx", (uint64_t)c->offloaded);
-        status_record_number(out, "ktls_rx", (uint64_t)c->offloaded);
-        status_record_number(out, "buffer_bytes",
-                             c->state == CONN_RELAYING && !c->offloaded ? relay_buffer_bytes(&c->relay) : 0);
-        status_record_end(out);
-    }
+    for (const struct conn *c = host->live; c != NULL; c = c->next)
+        conn_report_status(c, now, out);
 }
 
 int conn_run_pending(struct conn_host *host)
