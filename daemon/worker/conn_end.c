@@ -42,8 +42,14 @@ void conn_end_close(const struct conn_end_sockets *s, enum stats_result result)
 {
     int abort = conn_end_is_abort(result) && !s->clean_close;
     unsigned char alert = s->alert;
-    /* An application whose tunnel never carried its stream learns it from a reset. */
-    linger_reset(s->plain_fd, abort || result == STATS_RESULT_REFUSED);
+    /* An application whose tunnel never carried its stream learns it from a reset; so
+     * does one whose stream the daemon cut (access withdrawn, lifetime reached, the
+     * daemon stopping past its drain): a FIN would pass off what it got so far as the
+     * whole stream. */
+    linger_reset(s->plain_fd, abort || result == STATS_RESULT_REFUSED ||
+                                  result == STATS_RESULT_WITHDRAWN ||
+                                  result == STATS_RESULT_MAX_LIFETIME ||
+                                  result == STATS_RESULT_SHUTDOWN);
     /* Before the handshake's end, OpenSSL's own alert says it; a reset could lose it. */
     linger_reset(s->tls_fd, abort && s->handshake_done);
     /* internal_error: the tunnel could not carry the stream to its end (its other side
