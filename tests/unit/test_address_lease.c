@@ -110,7 +110,7 @@ static void test_sticky_on_reconnect(void **state)
     assert_int_equal(address_lease_release(al, "CN=alice"), -1);
     /* Released: others come and go, alice comes back to hers. */
     for (int i = 0; i < 5; i++) {
-        char id[16];
+        char id[32];
         snprintf(id, sizeof(id), "CN=other%d", i);
         assert_string_not_equal(take(al, id), first);
     }
@@ -185,7 +185,7 @@ static void test_fixed_addresses(void **state)
     assert_int_equal(address_lease_add_fixed(al, "CN=outside", &p, err, sizeof(err)), 0);
     /* Four left for the pool (.3 .. .6); the fixed one is never among them. */
     for (int i = 0; i < 4; i++) {
-        char id[8];
+        char id[32];
         snprintf(id, sizeof(id), "p%d", i);
         assert_string_not_equal(take(al, id), "10.8.0.2/32");
     }
