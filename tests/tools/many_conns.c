@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHUNK (64 * 1024)
+#define CHUNK ((size_t)64 * 1024)
 #define MAX_REPORTS 20
 
 enum state { OPENING, GREETED, SENDING, DRAINING, DONE, FAILED };
@@ -117,7 +117,8 @@ static int take(struct conn *c)
             }
             if (buf[i] != payload_byte(c->index, c->received + (uint64_t)i)) {
                 char at[32];
-                snprintf(at, sizeof(at), "%llu", (unsigned long long)(c->received + (uint64_t)i));
+                unsigned long long offset = c->received + (uint64_t)i;
+                snprintf(at, sizeof(at), "%llu", offset);
                 fail(c, "echoed data differs at offset", at);
                 return 0;
             }
@@ -198,7 +199,7 @@ static int parse_addr(const char *text, struct sockaddr_in *sa)
     host[colon - text] = '\0';
     memset(sa, 0, sizeof(*sa));
     sa->sin_family = AF_INET;
-    sa->sin_port = htons((uint16_t)atoi(colon + 1));
+    sa->sin_port = htons((uint16_t)strtoul(colon + 1, NULL, 10));
     return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
 }
 
@@ -220,7 +221,7 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--seed") == 0)
             seed = strtoull(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--timeout") == 0)
-            timeout = atof(argv[i + 1]);
+            timeout = strtod(argv[i + 1], NULL);
         else
             goto usage;
     }
@@ -236,6 +237,7 @@ int main(int argc, char **argv)
     int epfd = epoll_create1(EPOLL_CLOEXEC);
     if (conns == NULL || epfd < 0) {
         perror("many_conns");
+        free(conns);
         return 1;
     }
     uint64_t total = 0;
