@@ -10,7 +10,9 @@
 # seconds and any throughput are meaningless; compare the two paths within one run.
 # Environment: BENCH_CONNS (4), BENCH_CPU_BYTES (16 MiB), BENCH_STRACE_BYTES (4 MiB)
 # per connection and direction; BENCH_IDLE_BASE (100) and BENCH_IDLE_CONNS (1000) idle
-# tunnels for the memory pass; KTLSTUN_VM_* as for tests/vm/run.sh.
+# tunnels for the memory pass; KTLSTUN_VM_* as for tests/vm/run.sh. Then, unless
+# BENCH_VM_PARTS leaves it out, bench/vm/rekey.sh: a KeyUpdate every 64 MiB against
+# none, on the current kernel (bench/vm/results-rekey.md).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,12 +21,19 @@ repo=$(cd "$here/../.." && pwd)
 build=$(cd "$1" && pwd)
 out=$build/bench-vm
 results=$here/results.md
+# BENCH_VM_PARTS: counts (kTLS against the fallback, 6.1) and rekey (bench/vm/rekey.sh,
+# on the current kernel); both by default.
+parts=${BENCH_VM_PARTS:-counts rekey}
+if [[ " $parts " != *" counts "* ]]; then
+    [[ " $parts " != *" rekey "* ]] || exec "$here/rekey.sh" "$build"
+    exit 0
+fi
 
 # The guest gets bench/vm/guest/*.sh with the kTLS test helpers beside them.
 rm -rf "$out"
 mkdir -p "$out/guest/lib"
 cp "$here"/guest/*.sh "$out/guest/"
-cp "$repo/tests/vm/guest/lib/ktls.sh" "$out/guest/lib/"
+cp "$repo/tests/vm/guest/lib/ktls.sh" "$here/lib/proc.sh" "$out/guest/lib/"
 # The environment reaches the guest through this file (the VM has no other channel).
 {
     echo "BENCH_CONNS=${BENCH_CONNS:-4}"
@@ -159,3 +168,4 @@ awk -v kernel="$kernel" -v when="$(date -u '+%Y-%m-%d %H:%M UTC')" '
         }
     }' "$out/bench.lines" >"$results"
 cat "$results"
+[[ " $parts " != *" rekey "* ]] || "$here/rekey.sh" "$build"

@@ -17,8 +17,6 @@
 #include "ktls/tls_record.h"
 #include "ktls_uapi.h"
 
-#define PIPE_CAPACITY 65536          /* Linux's default pipe size */
-
 static void note_reason(struct splice_relay *r, const char *what, const char *detail)
 {
     relay_note_reason(r->close_reason, sizeof(r->close_reason), what, detail);
@@ -75,6 +73,8 @@ int relay_splice_init(struct splice_relay *r, int tls_fd, int plain_fd,
     r->from_tls.pipe_write = from[1];
     r->to_tls.pipe_read = to[0];
     r->to_tls.pipe_write = to[1];
+    r->from_tls.capacity = splice_pipe_capacity(from[1]);
+    r->to_tls.capacity = splice_pipe_capacity(to[1]);
     return 0;
 }
 
@@ -241,13 +241,16 @@ static int read_control_record(struct splice_relay *r)
     case TLS_RECORD_HANDSHAKE:
         return handle_handshake_record(r, record, (size_t)n) < 0 ? -1 : 1;
     case TLS_RECORD_APPLICATION_DATA: {
-        /* Data read this way went through our memory: count it, pass it on. */
-        ssize_t written = write(r->from_tls.pipe_write, record, (size_t)n);
-        if (written != n) {
-            note_reason(r, "pipe full while passing on a data record", NULL);
+        /* Data read this way went through our memory: count it, pass it on. What the
+         * pipe has no room for waits in the spill; nothing more is read from TLS until
+         * it is in. */
+        ssize_t written = splice_pipe_write(r->from_tls.pipe_write, &r->from_tls.spill,
+                                            record, (size_t)n);
+        if (written < 0) {
+            note_reason(r, "passing on a data record failed", strerror(errno));
             return -1;
         }
-        r->from_tls.in_pipe += (size_t)n;
+        r->from_tls.in_pipe += (size_t)written;
         r->userspace_bytes += (uint64_t)n;
         return 1;
     }
@@ -285,7 +288,9 @@ static ssize_t drain_pipe(struct splice_relay *r, struct splice_direction *d, in
  * returned: bytes, 0 at end of stream, -1 with errno. */
 static ssize_t fill_pipe(struct splice_relay *r, struct splice_direction *d, int fd)
 {
-    ssize_t n = splice(fd, NULL, d->pipe_write, NULL, PIPE_CAPACITY - d->in_pipe,
+    /* Never more than the pipe holds: asked for more, a kTLS socket may count a record
+     * as spliced whole when only part of it fitted (one-page pipes). */
+    ssize_t n = splice(fd, NULL, d->pipe_write, NULL, d->capacity - d->in_pipe,
                        SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
     if (n > 0) {
         d->in_pipe += (size_t)n;
@@ -303,6 +308,15 @@ static int pump_from_tls(void *relay)
     if (drained < 0)
         return -1;
     int progress = drained > 0;
+    ssize_t flushed = splice_pipe_flush(d->pipe_write, &d->spill);
+    if (flushed < 0) {
+        note_reason(r, "passing on a data record failed", strerror(errno));
+        return -1;
+    }
+    d->in_pipe += (size_t)flushed;
+    progress = progress || flushed > 0;
+    if (d->spill.data != NULL)
+        return progress;
     if (d->eof) {
         if (d->in_pipe == 0 && !d->shut) {
             shutdown(r->plain_fd, SHUT_WR);
@@ -311,7 +325,7 @@ static int pump_from_tls(void *relay)
         }
         return progress;
     }
-    if (d->in_pipe >= PIPE_CAPACITY)
+    if (d->in_pipe >= d->capacity)
         return progress;
     ssize_t n = fill_pipe(r, d, r->tls_fd);
     if (n > 0)
@@ -412,7 +426,7 @@ static int pump_to_tls(void *relay)
         }
         return progress;
     }
-    if (d->in_pipe >= PIPE_CAPACITY)
+    if (d->in_pipe >= d->capacity)
         return progress;
     ssize_t n = fill_pipe(r, d, r->plain_fd);
     if (n > 0)
@@ -459,6 +473,7 @@ void relay_splice_release(struct splice_relay *r)
 {
     if (r->offload != NULL)
         post_handshake_buffer_free(&r->offload->handshake);
+    splice_pipe_spill_free(&r->from_tls.spill);
     int fds[] = { r->from_tls.pipe_read, r->from_tls.pipe_write, r->to_tls.pipe_read,
                   r->to_tls.pipe_write };
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)

@@ -17,10 +17,13 @@
 #include "ktls/ktls_keys.h"
 #include "ktls/ktls_offload.h"
 #include "relay/relay.h"
+#include "relay/splice_pipe.h"
 
 struct splice_direction {
     int pipe_read, pipe_write;
     size_t in_pipe;           /* bytes spliced in and not yet out */
+    size_t capacity;          /* what the pipe holds (F_GETPIPE_SZ) */
+    struct splice_pipe_spill spill;   /* part of a record read by us, not yet in the pipe */
     int eof;
     int shut;
     uint64_t bytes;           /* delivered to the destination */

@@ -35,6 +35,7 @@ source "$(dirname "$0")/lib/ktls.sh"
 need ktlstund ktlstun echo_server strace socat jq idle_conns
 # bench/vm/run.sh passes its settings in this file.
 [ -f "$(dirname "$0")/lib/bench.conf" ] && source "$(dirname "$0")/lib/bench.conf"
+source "$(dirname "$0")/lib/proc.sh"
 
 CONNS=${BENCH_CONNS:-4}
 CPU_BYTES=${BENCH_CPU_BYTES:-16777216}       # per connection, each way: 4 x 16 MiB = 64 MiB
@@ -70,39 +71,6 @@ for mode in ktls off; do
         PID_OF[$mode-$side]=$DAEMON_PID
     done
 done
-
-# family PID: PID and every process below it (workers, helpers). Pure bash: forking a
-# reader per process is slow under TCG.
-family() {
-    local all=("$1") next=("$1") found stat p line rest
-    while [ ${#next[@]} -gt 0 ]; do
-        found=()
-        for stat in /proc/[0-9]*/stat; do
-            read -r line <"$stat" 2>/dev/null || continue
-            rest=${line##*) }
-            set -- $rest
-            p=${stat#/proc/}
-            [[ " ${next[*]} " == *" $2 "* ]] && found+=("${p%/stat}")
-        done
-        all+=("${found[@]}")
-        next=("${found[@]}")
-    done
-    echo "${all[@]}"
-}
-
-# cpu_ticks PID: "UTIME STIME" summed over PID's family (live processes; workers
-# persist for the daemon's life, so nothing that did the work has exited).
-cpu_ticks() {
-    local u=0 s=0 p line rest
-    for p in $(family "$1"); do
-        read -r line <"/proc/$p/stat" 2>/dev/null || continue
-        rest=${line##*) }
-        set -- $rest
-        u=$((u + ${12}))
-        s=$((s + ${13}))
-    done
-    echo "$u $s"
-}
 
 # report LINE...: a result line for bench/vm/run.sh, kept until the script ends (check
 # output is shown only on failure).
