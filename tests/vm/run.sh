@@ -237,6 +237,16 @@ done <"$here/host-files.txt"
 # The repo's scripts and data: guest tests, integration helpers, sample configs.
 cp -a "$guest_dir" "$root/src/tests/vm/guest" || die "cannot copy $guest_dir"
 chmod +x "$root"/src/tests/vm/guest/*.sh 2>/dev/null
+# A guest test that names one kernel ("# vm-kernel: current" or "debian12" in its
+# first lines) runs in that kernel only: what it proves does not depend on the kernel,
+# and running it twice would only lengthen make check.
+for script in "$root"/src/tests/vm/guest/*.sh; do
+    wanted=$(head -n 20 "$script" | sed -n 's/^# vm-kernel: *\([a-z0-9]*\).*/\1/p' | head -n 1)
+    if [ -n "$wanted" ] && [ "$wanted" != "$flavour" ]; then
+        echo "vm: ${script##*/} runs in the $wanted kernel only" >&2
+        rm -f "$script"
+    fi
+done
 [ -d "$repo/tests/integration" ] && { cp -a "$repo/tests/integration" "$root/src/tests/" || die "cannot copy tests/integration"; }
 [ -d "$repo/etc" ] && { cp -a "$repo/etc" "$root/src/" || die "cannot copy etc/"; }
 # One test PKI per run, made on the host: busybox's date cannot do the validity

@@ -7,6 +7,7 @@
 # which sysctl to raise, and the kernel must have done the record work (audit lines
 # ktls=tx+rx and userspace_bytes=0, /proc/net/tls_stat counting a software TX and RX
 # session per tunnel end per connection).
+# vm-kernel: current
 GROUP=ktls-many-tunnels
 PORT_BASE=27000
 source "$(dirname "$0")/lib/ktls.sh"
