@@ -176,9 +176,11 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# Both builds use every core (the dependency lists from -MMD keep that safe).
+JOBS ?= $(shell nproc)
 check: deps
-	$(MAKE) all
-	$(MAKE) asan
+	$(MAKE) -j$(JOBS) all
+	$(MAKE) -j$(JOBS) asan
 	tests/run-all.sh build build/asan
 
 # Static analysis, clean or failing: cppcheck, and clang-tidy with the checks in

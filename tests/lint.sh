@@ -24,7 +24,7 @@ verdict() {   # tool, status
 }
 
 if command -v cppcheck >/dev/null; then
-    cppcheck --quiet --enable=warning,performance,portability --std=c11 --inline-suppr \
+    cppcheck --quiet -j "$(nproc)" --enable=warning,performance,portability --std=c11 --inline-suppr \
         --error-exitcode=1 "${flags[@]}" "$@" >"$out" 2>&1
     verdict cppcheck $?
 else
