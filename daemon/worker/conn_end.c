@@ -9,7 +9,7 @@
 
 #include "core/event_loop.h"
 #include "core/log.h"
-#include "core/log_limit.h"
+#include "core/log_limited.h"
 #include "ktls/tls_record.h"
 #include "worker/conn_limit.h"
 
@@ -72,24 +72,10 @@ void conn_end_close(const struct conn_end_sockets *s, enum stats_result result)
         close(s->plain_fd);
 }
 
-static void write_summary(struct log_limit *limit, uint64_t now_ms)
-{
-    char summary[LOG_LIMIT_TEXT + 64];
-    if (limit != NULL && log_limit_summary(limit, now_ms, summary, sizeof(summary)))
-        log_warning("%s", summary);
-}
-
 /* Logs LINE at warning unless too many of KIND on TUNNEL came before it lately. */
 static void warn_limited(enum warning_kind kind, const struct tunnel *tunnel, const char *line)
 {
-    struct log_limit **limit = &limits[kind][tunnel->limit_slot];
-    if (*limit == NULL && (*limit = calloc(1, sizeof(**limit))) == NULL) {
-        log_warning("%s", line);
-        return;
-    }
-    uint64_t now = event_loop_now_ms();
-    write_summary(*limit, now);
-    if (log_limit_admit(*limit, now, line))
+    if (log_limited_admit(&limits[kind][tunnel->limit_slot], event_loop_now_ms(), line))
         log_warning("%s", line);
 }
 
@@ -145,5 +131,5 @@ void conn_end_flush(uint64_t now_ms)
 {
     for (int k = 0; k < WARNING_KIND_COUNT; k++)
         for (int t = 0; t < CONN_LIMIT_TUNNEL_SLOTS; t++)
-            write_summary(limits[k][t], now_ms);
+            log_limited_flush(limits[k][t], now_ms);
 }

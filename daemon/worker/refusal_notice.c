@@ -9,7 +9,7 @@
 #include "core/event_loop.h"
 #include "core/identity.h"
 #include "core/log.h"
-#include "core/log_limit.h"
+#include "core/log_limited.h"
 #include "core/utc_time.h"
 #include "tls/first_record.h"
 #include "tls/refusal_words.h"
@@ -17,13 +17,6 @@
 
 /* Made on a client tunnel's first refusal: most never see one. */
 static struct log_limit *limits[CONN_LIMIT_TUNNEL_SLOTS];
-
-static void write_summary(struct log_limit *limit, uint64_t now_ms)
-{
-    char summary[LOG_LIMIT_TEXT + 64];
-    if (limit != NULL && log_limit_summary(limit, now_ms, summary, sizeof(summary)))
-        log_warning("%s", summary);
-}
 
 /* "CN=alice": the name the server's allow rules would need, from the tunnel's own
  * certificate. */
@@ -65,16 +58,9 @@ static int client_words(const struct tunnel *tunnel, SSL *ssl, const struct tls_
 
 static void warn(const struct tunnel *tunnel, const char *words)
 {
-    struct log_limit **limit = &limits[tunnel->limit_slot];
     char line[LIMIT_TUNNEL_NAME + STATS_REFUSAL_WORDS + 8];
     snprintf(line, sizeof(line), "[%s] %s", tunnel->config->name, words);
-    if (*limit == NULL && (*limit = calloc(1, sizeof(**limit))) == NULL) {
-        log_warning("%s", line);
-        return;
-    }
-    uint64_t now = event_loop_now_ms();
-    write_summary(*limit, now);
-    if (log_limit_admit(*limit, now, line))
+    if (log_limited_admit(&limits[tunnel->limit_slot], event_loop_now_ms(), line))
         log_warning("%s", line);
 }
 
@@ -124,5 +110,5 @@ const char *refusal_notice_conn_end(struct stats *stats, const struct tunnel *tu
 void refusal_notice_flush(uint64_t now_ms)
 {
     for (int t = 0; t < CONN_LIMIT_TUNNEL_SLOTS; t++)
-        write_summary(limits[t], now_ms);
+        log_limited_flush(limits[t], now_ms);
 }
