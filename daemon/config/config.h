@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "core/address.h"
+#include "core/ip_prefix.h"
 #include "core/log.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/ktlstun/ktlstun.ini"
@@ -17,6 +18,8 @@
 #define CONFIG_DEFAULT_PAM_USER "ktlstun-pam"
 
 enum tunnel_mode { TUNNEL_MODE_SERVER, TUNNEL_MODE_CLIENT };
+/* What a tunnel carries: one TCP stream per connection, or IP packets (layer 3). */
+enum tunnel_type { TUNNEL_TYPE_STREAM, TUNNEL_TYPE_NETWORK };
 enum ktls_policy { KTLS_POLICY_AUTO, KTLS_POLICY_REQUIRE, KTLS_POLICY_OFF };
 enum second_factor { SECOND_FACTOR_NONE, SECOND_FACTOR_PAM };
 
@@ -31,6 +34,40 @@ struct config_key_line {
     int line;
 };
 
+/* A client identity's fixed tunnel address, or a network behind it (network hubs). */
+struct network_client_entry {
+    char *identity;                /* the certificate's CN, as written               */
+    struct ip_prefix prefix;       /* an address (/32, /128) or a network            */
+    int line;                      /* where it was written                           */
+};
+
+#define NETWORK_MAX_HUB_ADDRESSES 2    /* one per family */
+#define NETWORK_MAX_PUSH_ROUTES 64     /* = TUNNEL_CONFIG_MAX_ROUTES                 */
+#define NETWORK_DEFAULT_MTU 1400
+#define NETWORK_DEFAULT_KEEPALIVE 10
+#define NETWORK_DEFAULT_RECONNECT_MAX 30
+
+/* type = network: the keys of a layer-3 tunnel (see README "Network tunnels"). */
+struct network_config {
+    /* Hub (server): its tunnel address per family, the length being the pool's
+     * ("10.8.0.1/24"); the networks behind the hub that clients route through it. */
+    size_t hub_address_count;
+    struct ip_prefix hub_addresses[NETWORK_MAX_HUB_ADDRESSES];
+    size_t push_route_count;
+    struct ip_prefix push_routes[NETWORK_MAX_PUSH_ROUTES];
+    size_t fixed_count;            /* client_address: fixed addresses by CN         */
+    struct network_client_entry *fixed;
+    size_t client_network_count;   /* client_networks: networks behind clients      */
+    struct network_client_entry *client_networks;
+    unsigned mtu;                  /* hub; default NETWORK_DEFAULT_MTU               */
+    unsigned keepalive;            /* seconds, hub; default NETWORK_DEFAULT_KEEPALIVE */
+    int mss_clamp;                 /* default yes                                   */
+    /* Client: the device it keeps (default "ktl" + the tunnel's name, cut to fit)
+     * and the longest wait between reconnects (seconds, doubling from 1). */
+    char device[16];
+    uint64_t reconnect_max;        /* default NETWORK_DEFAULT_RECONNECT_MAX          */
+};
+
 struct tunnel_config {
     char *name;                    /* section name as written */
     int line;                      /* line of the [section] header */
@@ -38,8 +75,10 @@ struct tunnel_config {
     struct config_key_line key_lines[CONFIG_MAX_KEY_LINES];   /* where each key was set */
     size_t key_line_count;
     enum tunnel_mode mode;
-    struct address listen;
-    struct address target;
+    enum tunnel_type type;         /* default stream                                */
+    struct network_config network; /* type = network                               */
+    struct address listen;         /* unused (all zero) for a network client        */
+    struct address target;         /* unused (all zero) for a network hub           */
     struct sockaddr_storage target_addr;   /* resolved at load */
     socklen_t target_addr_len;
     char *cert;                    /* absolute paths (relative ones are taken from */

@@ -22,6 +22,10 @@ struct worker_shared {
     int ready_fd;      /* pipe: a worker writes its slot number once it serves */
     int helper_link;   /* this worker's own link to the PAM helper (set per spawn), or -1 */
     int rules_link;    /* its end of its rules link with the parent (set per spawn), or -1 */
+    int tun_link;      /* its end of its network-device link with the parent (worker/tun_link.h;
+                          set per spawn), or -1 */
+    int dialer;        /* this worker runs its generation's network client tunnels (one
+                          worker per generation; set per spawn) */
 };
 
 /* Runs the worker for GEN in this (freshly forked) process until it is done, dropping
