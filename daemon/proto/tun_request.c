@@ -30,7 +30,7 @@ static int text_ok(const char *name, size_t max, int blank_ok, int device)
 
 static int config_ok(const struct tun_message *msg)
 {
-    struct tunnel_config config;
+    struct tunnel_frame_config config;
     return msg->config_len <= sizeof(msg->config) &&
            tunnel_frame_config_decode(msg->config, msg->config_len, &config, NULL) ==
                TUNNEL_FRAME_OK;

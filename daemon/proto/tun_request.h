@@ -22,8 +22,7 @@
  * blank); a device and a reason are a length (1) and printable ASCII (a reason may
  * hold blanks). Integers are big-endian; nothing may follow. Pure: no I/O, no
  * allocation, so it can be fuzzed. The CONFIG payload is kept as its bytes, checked
- * by tunnel_frame_config_decode, so that this header does not bring
- * proto/tunnel_frame.h's `struct tunnel_config` next to config/config.h's. */
+ * by tunnel_frame_config_decode. */
 #ifndef KTLSTUN_TUN_REQUEST_H
 #define KTLSTUN_TUN_REQUEST_H
 

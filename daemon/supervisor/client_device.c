@@ -14,7 +14,7 @@
 struct client_device {
     char *tunnel;
     char name[16];
-    struct tunnel_config applied;    /* what the device has of the last CONFIG */
+    struct tunnel_frame_config applied;    /* what the device has of the last CONFIG */
 };
 
 struct client_device *client_device_create(const char *tunnel, const char *name, char *err,
@@ -111,8 +111,8 @@ int client_device_configure(struct client_device *cd, struct netdev *nd,
                             const unsigned char *payload, size_t len, char *err,
                             size_t errlen)
 {
-    struct tunnel_config want, now;
-    struct tunnel_config *old = &cd->applied;
+    struct tunnel_frame_config want, now;
+    struct tunnel_frame_config *old = &cd->applied;
     const char *reason = NULL;
     int rc = 0;
     if (tunnel_frame_config_decode(payload, len, &want, &reason) != TUNNEL_FRAME_OK) {

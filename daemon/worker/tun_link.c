@@ -336,7 +336,7 @@ uint32_t tun_link_request_attach(struct tun_link *link, const char *tunnel, tun_
 }
 
 uint32_t tun_link_request_configure(struct tun_link *link, const char *tunnel,
-                                    const struct tunnel_config *config, tun_link_done done,
+                                    const struct tunnel_frame_config *config, tun_link_done done,
                                     void *arg)
 {
     struct tun_message msg;

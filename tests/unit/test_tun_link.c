@@ -87,7 +87,7 @@ static void test_requests(void **state)
 
     uint32_t hub_id = tun_link_request_hub(link, "office", "Site B", done, &hub);
     uint32_t attach_id = tun_link_request_attach(link, "to-hub", done, &attach);
-    struct tunnel_config config = { .mtu = 1400, .keepalive_s = 10, .address_count = 1 };
+    struct tunnel_frame_config config = { .mtu = 1400, .keepalive_s = 10, .address_count = 1 };
     const char *why = NULL;
     assert_int_equal(ip_prefix_parse("10.8.0.2/24", &config.addresses[0], &why), 0);
     uint32_t conf_id = tun_link_request_configure(link, "to-hub", &config, done, &conf);
@@ -103,7 +103,7 @@ static void test_requests(void **state)
     assert_int_equal(m.type, TUN_MESSAGE_ATTACH);
     m = receive(pair[0]);
     assert_int_equal(m.type, TUN_MESSAGE_CONFIGURE);
-    struct tunnel_config back;
+    struct tunnel_frame_config back;
     assert_int_equal(tunnel_frame_config_decode(m.config, m.config_len, &back, NULL),
                      TUNNEL_FRAME_OK);
     assert_int_equal(back.mtu, 1400);

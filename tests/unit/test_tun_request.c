@@ -59,7 +59,7 @@ static size_t round_trip(const struct tun_message *msg, unsigned char *buf, size
 /* A CONFIG payload as proto/tunnel_frame.c writes it. */
 static size_t sample_config(unsigned char *out)
 {
-    struct tunnel_config c = { .mtu = 1400, .keepalive_s = 10, .address_count = 2,
+    struct tunnel_frame_config c = { .mtu = 1400, .keepalive_s = 10, .address_count = 2,
                                .route_count = 1 };
     unsigned char frame[TUNNEL_FRAME_HEADER_LEN + TUNNEL_CONFIG_MAX_PAYLOAD];
     struct tunnel_frame_writer w;
@@ -94,7 +94,7 @@ static void test_worker_messages(void **state)
     /* The longest CONFIGURE fits the bound. */
     memset(msg.tunnel, 'a', LIMIT_TUNNEL_NAME);
     msg.tunnel[LIMIT_TUNNEL_NAME] = '\0';
-    struct tunnel_config big = { .mtu = 1400, .keepalive_s = 10, .address_count = 2,
+    struct tunnel_frame_config big = { .mtu = 1400, .keepalive_s = 10, .address_count = 2,
                                  .route_count = TUNNEL_CONFIG_MAX_ROUTES };
     big.addresses[0] = parsed("10.8.0.2/24");
     big.addresses[1] = parsed("fd08::2/64");
