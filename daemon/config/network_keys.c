@@ -249,10 +249,8 @@ static int set_entries(struct config_loader *ld, const struct ini_section *secti
         const char *text = equals + 1;
         while (*text == ' ' || *text == '\t')
             text++;
-        if (cn_len == 0 || parse_prefix(ld, section, key, text, network, &e->prefix) < 0) {
-            if (cn_len == 0)
-                config_loader_error(ld, key->line, section->name, key->name,
-                                    "'=%s' names no CN", text);
+        /* string_list_split trimmed the item: a CN of blanks alone cannot be left. */
+        if (parse_prefix(ld, section, key, text, network, &e->prefix) < 0) {
             result = -1;
             continue;
         }
