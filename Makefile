@@ -77,7 +77,8 @@ DAEMON_OBJECTS := $(SUPERVISOR_OBJECTS) $(HELPER_OBJECTS) $(WORKER_OBJECTS) $(AU
                   $(CORE_OBJECTS)
 # `ktlstun unlock` edits the lock state file itself while the daemon is stopped.
 CLI_LINK_OBJECTS := $(CLI_OBJECTS) $(BUILD)/obj/daemon/helper/lock_policy.o \
-                    $(BUILD)/obj/daemon/helper/lock_state.o $(CHECK_OBJECTS) $(TLS_OBJECTS) \
+                    $(BUILD)/obj/daemon/helper/lock_state.o $(CHECK_OBJECTS) $(ADDRPLAN_OBJECTS) \
+                    $(TLS_OBJECTS) \
                     $(CONFIG_OBJECTS) $(BUILD)/obj/daemon/proto/auth_protocol.o \
                     $(BUILD)/obj/daemon/proto/status_record.o \
                     $(BUILD)/obj/daemon/proto/status_socket.o $(CORE_OBJECTS)

@@ -254,6 +254,14 @@ static void print_json(const struct collected *all)
     puts("}");
 }
 
+/* An address of R's KEY as shown in the table: "-" when the tunnel has none (a network
+ * client listens nowhere, a network hub has no target: the worker sends ":0"). */
+static const char *address_shown(const struct status_record *r, const char *key)
+{
+    const char *value = status_record_get(r, key, "");
+    return value[0] == '\0' || strcmp(value, ":0") == 0 ? "-" : value;
+}
+
 static void human_bytes(unsigned long long bytes, char *buf, size_t len)
 {
     const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
@@ -336,7 +344,7 @@ static void print_table(const struct collected *all)
             continue;
         const char *name = status_record_get(r, "name", "");
         printf("%-16s %-6s %-24s %-24s %-7s %llu\n", name, status_record_get(r, "mode", ""),
-               status_record_get(r, "listen", ""), status_record_get(r, "target", ""),
+               address_shown(r, "listen"), address_shown(r, "target"),
                status_record_get(r, "ktls", ""), active_on(all, name));
     }
     print_last_refusals(all, newest);

@@ -120,6 +120,8 @@ static int watch_listeners(struct worker *w)
         watch->events.handle = on_listener_event;
         watch->worker = w;
         watch->tunnel = &w->gen->tunnels[i];
+        if (watch->tunnel->listen_fd < 0)
+            continue;   /* a network client tunnel listens nowhere */
         /* Level-triggered and exclusive: one worker wakes per new connection, and a
          * backlog left after an accept batch wakes us again. */
         if (event_loop_watch(w->host.loop, watch->tunnel->listen_fd, EPOLLIN | EPOLLEXCLUSIVE, 1,

@@ -24,7 +24,7 @@ declare -A may_include=(
     [addrplan]="core config"
     [worker]="core config proto tls ktls relay auth packet iprelay"
     [helper]="core config proto"
-    [check]="core config proto tls ktls kmod"
+    [check]="core config proto tls ktls kmod addrplan"
     [supervisor]="core config proto tls ktls relay auth worker helper check kmod packet iprelay netdev addrplan"
     [cli]="core config proto tls ktls check kmod"
 )
