@@ -131,7 +131,9 @@ static int is_number_key(const char *key)
     static const char *const numbers[] = { "pid", "generation", "connections", "age_seconds",
                                            "bytes_in", "bytes_out", "active", "failures",
                                            "expires_in", "locked_for", "level", "buffer_bytes",
-                                           "last_refusal_at" };
+                                           "last_refusal_at", "packets_in", "packets_out",
+                                           "dropped_invalid", "dropped_source",
+                                           "dropped_device" };
     for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++)
         if (strcmp(key, numbers[i]) == 0)
             return 1;
@@ -304,6 +306,28 @@ static void print_grants_and_locks(const struct collected *all)
 
 /* Each tunnel's last refusal: for a client tunnel the one it received, for a server
  * tunnel the one it gave. */
+/* The network tunnels' connections again, with what only they have: device, tunnel
+ * address, packets, and the packets dropped by reason. */
+static void print_network_peers(const struct collected *all)
+{
+    int header = 0;
+    for (size_t i = 0; i < all->count; i++) {
+        const struct status_record *r = &all->records[i];
+        if (strcmp(r->kind, "conn") != 0 || status_record_get(r, "device", NULL) == NULL)
+            continue;
+        if (!header)
+            printf("\n%-16s %-22s %-15s %-20s %10s %10s %s\n", "NETWORK TUNNEL", "PEER", "DEVICE",
+                   "ADDRESS", "PKTS IN", "PKTS OUT", "DROPPED source/invalid/device");
+        header = 1;
+        printf("%-16s %-22s %-15s %-20s %10s %10s %s/%s/%s\n", status_record_get(r, "tunnel", ""),
+               status_record_get(r, "peer", ""), status_record_get(r, "device", ""),
+               status_record_get(r, "address", "-"), status_record_get(r, "packets_in", "0"),
+               status_record_get(r, "packets_out", "0"), status_record_get(r, "dropped_source", "0"),
+               status_record_get(r, "dropped_invalid", "0"),
+               status_record_get(r, "dropped_device", "0"));
+    }
+}
+
 static void print_last_refusals(const struct collected *all, unsigned long long newest)
 {
     int header = 0;
@@ -370,6 +394,7 @@ static void print_table(const struct collected *all)
                status_record_get(r, "cipher", ""),
                tx && rx ? "tx+rx" : tx ? "tx" : rx ? "rx" : "off");
     }
+    print_network_peers(all);
 }
 
 /* Only runtime_dir is needed, so keys the operator may not read are not opened. */

@@ -452,6 +452,7 @@ static void reap(struct supervisor *s)
         unlink(status_path);
         close(w->rules_link);
         tun_service_worker_gone(s->tun, pid);
+        stats_network_peers_forget(s->shared.stats, (int)pid);
         conn_limit_release_worker_slot(s->shared.limits, w->slot);
         *w = (struct worker_process){ 0 };
         if (WIFSIGNALED(status))
