@@ -110,13 +110,23 @@ net_global() {
     global_section "state_dir = $TEST_DIR/$1/state" "runtime_dir = $TEST_DIR/$1/run" "${@:2}"
 }
 
+# net_wrapper NAME PROGRAM: prints the path of a script that execs PROGRAM in
+# namespace NAME with its arguments (made once), so that the pid of what runs it is
+# PROGRAM's.
+net_wrapper() {
+    local wrapper
+    wrapper="$TEST_DIR/$(basename "$2")-in-$1"
+    if [ ! -x "$wrapper" ]; then
+        printf '#!/bin/sh\nexec ip netns exec %s %s "$@"\n' "$(ns "$1")" "$2" >"$wrapper"
+        chmod +x "$wrapper"
+    fi
+    echo "$wrapper"
+}
+
 # net_start_ktlstund NAME CONFIG LOGFILE: start_ktlstund with the daemon in namespace
-# NAME (a wrapper that execs `ip netns exec`, so KTLSTUND_PID is the daemon's).
+# NAME; sets KTLSTUND_PID (the daemon's).
 net_start_ktlstund() {
-    local wrapper="$TEST_DIR/ktlstund-in-$1"
-    printf '#!/bin/sh\nexec ip netns exec %s %s "$@"\n' "$(ns "$1")" "$NET_REAL_KTLSTUND" >"$wrapper"
-    chmod +x "$wrapper"
-    KTLSTUND=$wrapper start_ktlstund "$2" "$3"
+    KTLSTUND=$(net_wrapper "$1" "$NET_REAL_KTLSTUND") start_ktlstund "$2" "$3"
 }
 
 # net_wait_gone NAME SECONDS: waits until nothing runs in namespace NAME; 1 on timeout.
@@ -155,6 +165,17 @@ net_wait_link() {
     local i
     for ((i = 0; i < $3 * 10; i++)); do
         [ -n "$(net_link_of "$1" "$2")" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# net_wait_address NAME DEV TEXT SECONDS: waits until DEV in namespace NAME has an
+# address containing TEXT (as net_addresses shows them); 1 on timeout.
+net_wait_address() {
+    local i
+    for ((i = 0; i < $4 * 10; i++)); do
+        [ -n "$(net_link_of "$1" "$2")" ] && [[ $(net_addresses "$1" "$2") == *"$3"* ]] && return 0
         sleep 0.1
     done
     return 1

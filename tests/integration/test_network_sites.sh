@@ -55,16 +55,7 @@ net_start_ktlstund gwB "$site_conf" "$site_log"
 site_pid=$KTLSTUND_PID
 started=$(now_ms)
 
-# wait_site_up: gwB's device has the address the hub gave it.
-wait_site_up() {
-    local i
-    for ((i = 0; i < $1 * 10; i++)); do
-        [ -n "$(net_link_of gwB ktlsiteb)" ] && [[ $(net_addresses gwB ktlsiteb) == *10.8.0.2/* ]] && return 0
-        sleep 0.1
-    done
-    return 1
-}
-wait_site_up "$(scale 10)" ||
+net_wait_address gwB ktlsiteb 10.8.0.2/ "$(scale 10)" ||
     fail "gwB's device ktlsiteb did not get 10.8.0.2 from the hub's CONFIG within $(scale 10) s (devices in gwB: $(net_tun_devices gwB | tr '\n' ' '))"
 note "gwB's tunnel up $(($(now_ms) - started)) ms after its start"
 
