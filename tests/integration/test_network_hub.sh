@@ -101,8 +101,10 @@ for c in "${clients[@]}"; do
     [[ ${hub_dev[$c]} == ktlhub* ]] || fail "the hub routes $c's ${addr4[$c]} to '${hub_dev[$c]}', not to a device of [hub]"
     assert_eq "$(net_route_dev hub "${addr6[$c]}")" "${hub_dev[$c]}" "the hub's device for $c's IPv6 address"
 done
-[ "${hub_dev[r1]}" != "${hub_dev[r2]}" ] && [ "${hub_dev[r2]}" != "${hub_dev[r3]}" ] &&
-    [ "${hub_dev[r1]}" != "${hub_dev[r3]}" ] || fail "two workers share a hub device: ${hub_dev[*]}"
+if [ "${hub_dev[r1]}" = "${hub_dev[r2]}" ] || [ "${hub_dev[r2]}" = "${hub_dev[r3]}" ] ||
+    [ "${hub_dev[r1]}" = "${hub_dev[r3]}" ]; then
+    fail "two workers share a hub device: ${hub_dev[*]}"
+fi
 assert_eq "$(net_tun_devices hub | wc -l)" 3 "TUN devices in the hub's namespace"
 
 note "a worker that stops takes its hub device with it; back, it gets its address again"
