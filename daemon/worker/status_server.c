@@ -78,15 +78,15 @@ static void describe_ends(const struct tunnel_config *t, char *listen, size_t li
         return;
     }
     if (t->mode == TUNNEL_MODE_CLIENT) {
-        snprintf(listen, listen_len, "device %s", t->network.device);
+        snprintf(listen, listen_len, "device:%s", t->network.device);
         address_format(&t->target, target, target_len);
         return;
     }
     address_format(&t->listen, listen, listen_len);
-    size_t used = (size_t)snprintf(target, target_len, "network");
+    size_t used = (size_t)snprintf(target, target_len, "network:");
     for (size_t i = 0; i < t->network.hub_address_count && used < target_len; i++) {
         char prefix[64];
-        used += (size_t)snprintf(target + used, target_len - used, " %s",
+        used += (size_t)snprintf(target + used, target_len - used, "%s%s", i > 0 ? "," : "",
                                  ip_prefix_format(&t->network.hub_addresses[i], prefix, sizeof(prefix)));
     }
 }

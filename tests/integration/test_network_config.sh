@@ -79,14 +79,14 @@ note "a network hub and client pass ktlstund -t and ktlstun check-config"
 # ---- it starts: the hub listens, the client has no listener
 start_ktlstund "$good" "$TEST_DIR/good.log"
 status=$("$KTLSTUN" status -c "$good")
-grep -qE '^hub +server +127\.0\.0\.1:'"$port"' +- ' <<<"$status" ||
-    fail "the hub's status line shows a target: $status"
-grep -qE '^to-hub +client +- +127\.0\.0\.1:'"$port"' ' <<<"$status" ||
-    fail "the client's status line shows a listen address: $status"
+grep -qE '^hub +server +127\.0\.0\.1:'"$port"' +network:10\.' <<<"$status" ||
+    fail "the hub's status line does not show its tunnel network as its target: $status"
+grep -qE '^to-hub +client +device:ktltest0 +127\.0\.0\.1:'"$port"' ' <<<"$status" ||
+    fail "the client's status line does not show its device instead of a listen address: $status"
 listeners=$(ss -Hltn "sport = :$port" | wc -l)
 [ "$listeners" -ge 1 ] || fail "nothing listens on the hub's port $port"
 stop_ktlstund "$KTLSTUND_PID"
-note "it starts; ktlstun status shows '-' for the hub's target and the client's listen"
+note "it starts; ktlstun status shows the hub's tunnel network and the client's device"
 
 # ---- conflicts in the hub's address plan, at the entry's line
 plan="$TEST_DIR/conf/plan.ini"
