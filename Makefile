@@ -158,6 +158,12 @@ $(BUILD)/tools/netdev_tool: $(BUILD)/obj/tests/tools/netdev_tool.o $(NETDEV_OBJE
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# tun_service_tool drives supervisor/tun_service.c with workers on worker/tun_link.c
+# for tests/integration/test_tun_service.sh.
+$(BUILD)/tools/tun_service_tool: $(BUILD)/obj/tests/tools/tun_service_tool.o $(DAEMON_OBJECTS)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/bench/%: $(BUILD)/obj/bench/tools/%.o
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lssl -lcrypto
