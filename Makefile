@@ -287,7 +287,7 @@ install: $(BUILD)/ktlstund $(BUILD)/ktlstun
 	install -m 0644 units/man/ktlstun.ini.5 $(DESTDIR)$(MANDIR)/man5/ktlstun.ini.5
 	install -m 0644 units/man/ktlstund.8 $(DESTDIR)$(MANDIR)/man8/ktlstund.8
 	install -m 0644 units/examples/ktlstund-ssh.socket units/examples/sockets.conf \
-	  $(DESTDIR)$(DOCDIR)/examples/systemd/
+	  units/examples/network.conf $(DESTDIR)$(DOCDIR)/examples/systemd/
 	$(if $(INSTALL_EXAMPLES),install -m 0644 $(INSTALL_EXAMPLES) $(DESTDIR)$(DOCDIR)/examples/)
 	@# 0750 and group ktlstun once tmpfiles.d/ktlstun.conf has run; an existing
 	@# directory keeps its owner and mode.
