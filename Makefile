@@ -159,6 +159,12 @@ $(BUILD)/tools/netdev_tool: $(BUILD)/obj/tests/tools/netdev_tool.o $(NETDEV_OBJE
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# tun_service_tool drives supervisor/tun_service.c with workers on worker/tun_link.c
+# for tests/integration/test_tun_service.sh.
+$(BUILD)/tools/tun_service_tool: $(BUILD)/obj/tests/tools/tun_service_tool.o $(DAEMON_OBJECTS)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/bench/%: $(BUILD)/obj/bench/tools/%.o
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lssl -lcrypto
@@ -282,7 +288,7 @@ install: $(BUILD)/ktlstund $(BUILD)/ktlstun
 	install -m 0644 units/man/ktlstun.ini.5 $(DESTDIR)$(MANDIR)/man5/ktlstun.ini.5
 	install -m 0644 units/man/ktlstund.8 $(DESTDIR)$(MANDIR)/man8/ktlstund.8
 	install -m 0644 units/examples/ktlstund-ssh.socket units/examples/sockets.conf \
-	  $(DESTDIR)$(DOCDIR)/examples/systemd/
+	  units/examples/network.conf $(DESTDIR)$(DOCDIR)/examples/systemd/
 	$(if $(INSTALL_EXAMPLES),install -m 0644 $(INSTALL_EXAMPLES) $(DESTDIR)$(DOCDIR)/examples/)
 	@# 0750 and group ktlstun once tmpfiles.d/ktlstun.conf has run; an existing
 	@# directory keeps its owner and mode.

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -123,12 +124,24 @@ int client_device_configure(struct client_device *cd, struct netdev *nd,
         return -1;
     now = want;
     /* Routes that go, before the addresses they may lean on; new routes after the
-     * new addresses. What both CONFIGs have is left alone: no gap in the traffic. */
+     * new addresses. What both CONFIGs have is left alone (no gap in the traffic),
+     * except that the kernel flushes a device's IPv4 routes when it loses its last
+     * IPv4 address: the old address goes first (a new one in its subnet would go with
+     * it as its secondary), and the IPv4 routes are then added again. */
     remove_missing(cd, nd, 1, old->routes, old->route_count, want.routes, want.route_count);
     remove_missing(cd, nd, 0, old->addresses, old->address_count, want.addresses,
                    want.address_count);
     add_new(cd, nd, 0, old->addresses, old->address_count, want.addresses, want.address_count,
             now.addresses, &now.address_count, &rc, err, errlen);
+    int v4_flushed = 0;
+    for (size_t i = 0; i < old->address_count; i++)
+        v4_flushed |= old->addresses[i].family == AF_INET &&
+                      !has(want.addresses, want.address_count, &old->addresses[i]);
+    size_t left = 0;
+    for (size_t i = 0; i < old->route_count; i++)
+        if (!v4_flushed || old->routes[i].family != AF_INET)
+            old->routes[left++] = old->routes[i];
+    old->route_count = left;
     add_new(cd, nd, 1, old->routes, old->route_count, want.routes, want.route_count,
             now.routes, &now.route_count, &rc, err, errlen);
     cd->applied = now;

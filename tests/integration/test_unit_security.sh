@@ -61,6 +61,19 @@ if systemd-analyze security --offline=true --threshold=20 --no-pager "$stripped"
 fi
 note "without its sandbox the unit rates $weak and fails the check"
 
+# Network tunnels: units/examples/network.conf adds CAP_NET_ADMIN, /dev/net/tun and
+# netlink, nothing else; the service with it stays within 2.1 (its comment says so).
+network_dropin="$repo/units/examples/network.conf"
+with_network="$TEST_DIR/network/ktlstund.service"
+mkdir -p "$TEST_DIR/network"
+{ cat "$unit"; echo; cat "$network_dropin"; } >"$with_network"
+assert_eq "$(grep -E '^[A-Za-z]+=' "$network_dropin" | sort | tr '\n' ' ')" \
+    "AmbientCapabilities=CAP_NET_ADMIN CapabilityBoundingSet=CAP_NET_ADMIN DeviceAllow=/dev/net/tun rw DevicePolicy=closed PrivateDevices=no RestrictAddressFamilies=AF_NETLINK " \
+    "network.conf grants what network tunnels need and nothing else"
+network_figure=$(exposure "$with_network")
+note "with network.conf the service rates $network_figure"
+awk -v f="$network_figure" 'BEGIN { exit !(f <= 2.1) }' || fail "ktlstund.service with network.conf is rated $network_figure, above 2.1"
+
 # --- 2. settings the daemon depends on -----------------------------------------
 
 # setting KEY: the values of KEY= in the unit, one per line.
