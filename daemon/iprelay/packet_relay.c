@@ -135,11 +135,13 @@ static enum packet_relay_status fail_errno(struct packet_relay *r, const char *d
  * follows in this call. Our KeyUpdate goes first when it is due. */
 static enum packet_relay_status flush_ktls(struct packet_relay *r, int more)
 {
+    if (r->writer.len == 0 && !r->records.offload->tx_update_requested)
+        return PACKET_RELAY_OK;
     if (r->tx_shut) {
         snprintf(r->error, sizeof(r->error), "the session has ended");
         return PACKET_RELAY_ERROR;
     }
-    if (r->sent == 0 && (r->writer.len > 0 || r->records.offload->tx_update_requested)) {
+    if (r->sent == 0) {
         int go = ktls_records_before_data(&r->records);
         if (go < 0)
             return records_end(r);
