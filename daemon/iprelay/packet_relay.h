@@ -4,11 +4,12 @@
  * socket, records that are not data handled by ktls/ktls_records.c).
  *
  * From the TUN: packets read until the descriptor is empty (at most
- * PACKET_RELAY_READS_PER_CALL a call), checked, TCP SYNs clamped to the MTU, and
- * batched into frames (proto/tunnel_frame.h) so that one SSL_write, one TLS record,
- * carries many. While a batch waits for the socket the TUN is not read: its queue is
+ * PACKET_RELAY_READS_PER_CALL a call), checked, TCP SYNs clamped to the MTU (when
+ * mss_clamp is set), and batched into frames (proto/tunnel_frame.h) so that one
+ * write, one TLS record, carries many. While a batch waits for the socket the TUN is not read: its queue is
  * the buffer. From the session: frames read as the records come, each packet checked
- * (on the hub also its source, against the client's address and networks) and written
+ * (on the hub also its source, against the client's address and networks; IPv6
+ * link-local sources are dropped and counted apart from forged ones) and written
  * to the TUN; a packet the TUN cannot take now is dropped, never waited for. Control
  * frames go to the caller's callback. Every drop is counted.
  *
@@ -103,17 +104,18 @@ enum packet_relay_status packet_relay_from_tun(struct packet_relay *r);
 
 /* Moves what the peer sent to the TUN (the socket is readable), until the session
  * would block. Returns OK, WANT_WRITE (the session must write first), CLOSED (with
- * close_notify, or without: then packet_relay_error says so) or ERROR. */
+ * close_notify, or without: then packet_relay_error says so; on kTLS also the peer's
+ * KeyUpdate on a kernel that takes no new key, said likewise) or ERROR. */
 enum packet_relay_status packet_relay_from_tls(struct packet_relay *r);
 
 /* Sends a keepalive (a reply when REPLY is set) carrying VALUE, with what is batched.
- * Returns OK, WANT_WRITE (not sent: a batch is waiting; try again once writable) or
- * ERROR. */
+ * Returns OK, WANT_WRITE (not sent: a batch is waiting; try again once writable),
+ * CLOSED (kTLS, as packet_relay_from_tun) or ERROR. */
 enum packet_relay_status packet_relay_send_keepalive(struct packet_relay *r, int reply,
                                                      uint64_t value);
 
-/* Sends CONFIG (the hub's first frame). Returns OK, WANT_WRITE (as above) or ERROR
- * (also when CONFIG is invalid). */
+/* Sends CONFIG (the hub's first frame). Returns OK, WANT_WRITE, CLOSED (as above) or
+ * ERROR (also when CONFIG is invalid). */
 enum packet_relay_status packet_relay_send_config(struct packet_relay *r,
                                                   const struct tunnel_config *config);
 
