@@ -152,10 +152,11 @@ $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lssl -lcrypto -lpthread
 
-# netdev_tool drives daemon/netdev/ (and daemon/iprelay/ between two devices) for
-# tests/integration/test_netdev.sh.
+# netdev_tool drives daemon/netdev/ (and daemon/iprelay/ between two devices, over
+# userspace TLS or kTLS) for tests/integration/test_netdev.sh and tests/vm/guest/ktls_packets.sh.
+KTLS_OBJECTS := $(call objects_in,daemon/ktls)
 $(BUILD)/tools/netdev_tool: $(BUILD)/obj/tests/tools/netdev_tool.o $(NETDEV_OBJECTS) $(IPRELAY_OBJECTS) \
-                            $(PACKET_OBJECTS) $(PROTO_OBJECTS) $(CORE_OBJECTS)
+                            $(PACKET_OBJECTS) $(KTLS_OBJECTS) $(PROTO_OBJECTS) $(CORE_OBJECTS)
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

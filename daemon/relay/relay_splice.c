@@ -7,15 +7,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <linux/tls.h>
 #include <openssl/ssl.h>
 
-#include "core/event_loop.h"
-#include "core/log.h"
+#include "ktls/ktls_records.h"
 #include "ktls/ktls_rekey.h"
 #include "ktls/post_handshake.h"
 #include "ktls/tls_record.h"
-#include "ktls_uapi.h"
 
 static void note_reason(struct splice_relay *r, const char *what, const char *detail)
 {
@@ -54,8 +51,7 @@ int relay_splice_init(struct splice_relay *r, int tls_fd, int plain_fd,
     r->plain_fd = plain_fd;
     r->offload = offload;
     r->secrets = secrets;
-    r->tx_record_limit = relay_splice_record_limit(offload->suite.cipher);
-    offload->tx_usage.since_ms = event_loop_now_ms();
+    ktls_records_init(&r->records, tls_fd, offload, secrets, &r->to_tls.shut);
     r->from_tls.pipe_read = r->from_tls.pipe_write = -1;
     r->to_tls.pipe_read = r->to_tls.pipe_write = -1;
     int from[2], to[2];
@@ -83,110 +79,37 @@ uint64_t relay_splice_record_limit(enum ktls_cipher cipher)
     return ktls_rekey_record_limit(cipher);
 }
 
-/* Sends one record of TYPE with PAYLOAD through the kernel. Returns 0, 1 if it
- * would block, -1 on error. */
-static int send_record(int fd, unsigned char type, const void *payload, size_t len)
-{
-    char control[CMSG_SPACE(sizeof(unsigned char))];
-    struct iovec iov = { .iov_base = (void *)payload, .iov_len = len };
-    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-                          .msg_controllen = sizeof(control) };
-    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_TLS;
-    cmsg->cmsg_type = TLS_SET_RECORD_TYPE;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(unsigned char));
-    *CMSG_DATA(cmsg) = type;
-    if (sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len)
-        return 0;
-    return errno == EAGAIN ? 1 : -1;
-}
-
 static int send_close_notify(struct splice_relay *r)
 {
-    static const unsigned char close_notify[2] = { 1, TLS_ALERT_CLOSE_NOTIFY };
-    return send_record(r->tls_fd, TLS_RECORD_ALERT, close_notify, sizeof(close_notify));
+    return ktls_records_close_notify(r->tls_fd);
+}
+
+/* What ktls_records noted as the end, in the relay's words. */
+static void note_records_end(struct splice_relay *r)
+{
+    const struct ktls_records_end *e = &r->records.end;
+    const char *detail = e->detail[0] != '\0' ? e->detail : NULL;
+    if (e->what == NULL)
+        return;
+    if (e->clean)
+        note_clean_close(r, e->what, detail);
+    else
+        note_reason(r, e->what, detail);
 }
 
 /* A record that fails to decrypt ends the connection with the fatal alert TLS asks
  * for (RFC 8446 6.2); nothing may follow it. */
 static void fail_decrypt(struct splice_relay *r)
 {
-    static const unsigned char bad_record_mac[2] = { 2, TLS_ALERT_BAD_RECORD_MAC };
     r->decrypt_errors++;
-    if (!r->to_tls.shut) {
-        /* The kernel leaves EBADMSG pending on the socket (sk_err) and its TLS
-         * sendmsg refuses while it is; reading SO_ERROR clears it. TX is intact. */
-        int pending = 0;
-        socklen_t len = sizeof(pending);
-        getsockopt(r->tls_fd, SOL_SOCKET, SO_ERROR, &pending, &len);
-        send_record(r->tls_fd, TLS_RECORD_ALERT, bad_record_mac, sizeof(bad_record_mac));
-    }
-    r->to_tls.shut = 1;
-}
-
-/* A KeyUpdate from the peer (MSG is KEY_UPDATE or MALFORMED): installs its next key
- * for RX, and when it asks, makes ours due. Returns 0, or -1 (close). */
-static int take_key_update(struct splice_relay *r, const struct post_handshake_message *msg)
-{
-    char why[160];
-    if (msg->kind == POST_HANDSHAKE_MALFORMED) {
-        snprintf(why, sizeof(why), "malformed KeyUpdate");
-    } else if (r->offload->suite.tls_version != TLS1_3_VERSION) {
-        snprintf(why, sizeof(why), "the session is not TLS 1.3");
-    } else if (ktls_offload_rekey_rx(r->tls_fd, r->secrets, r->offload, why, sizeof(why)) == 0) {
-        /* RFC 8446 4.6.3: our own KeyUpdate goes before our next data record; once
-         * our direction has ended nothing more is sent, so there is none to protect. */
-        if (msg->update_requested && !r->to_tls.shut)
-            r->offload->tx_update_requested = 1;
-        return 0;
-    }
-    note_clean_close(r, "peer sent a TLS 1.3 KeyUpdate; closing cleanly", why);
-    return -1;
-}
-
-/* post_handshake_handler: one whole message after the handshake. */
-static int take_handshake_message(void *ctx, const unsigned char *data,
-                                  const struct post_handshake_message *msg)
-{
-    struct splice_relay *r = ctx;
-    (void)data;
-    switch (msg->kind) {
-    case POST_HANDSHAKE_TICKET:
-        /* Tickets are useless to us (no resumption) and dropped. */
-        return 0;
-    case POST_HANDSHAKE_KEY_UPDATE:
-    case POST_HANDSHAKE_MALFORMED:
-        return take_key_update(r, msg);
-    case POST_HANDSHAKE_INCOMPLETE:
-    case POST_HANDSHAKE_UNEXPECTED:
-        break;
-    }
-    /* Nothing but tickets and KeyUpdate may follow the handshake. */
-    char detail[32];
-    snprintf(detail, sizeof(detail), "type %u", msg->type);
-    note_reason(r, "unexpected TLS handshake message after the handshake", detail);
-    return -1;
+    ktls_records_fail_decrypt(&r->records);
 }
 
 static int handle_handshake_record(struct splice_relay *r, const unsigned char *data, size_t len)
 {
-    switch (post_handshake_feed(&r->offload->handshake, data, len, take_handshake_message, r)) {
-    case POST_HANDSHAKE_FED:
+    if (ktls_records_handshake(&r->records, data, len) == 0)
         return 0;
-    case POST_HANDSHAKE_STOPPED:
-        break;
-    case POST_HANDSHAKE_OVERSIZE:
-        note_reason(r, "oversized TLS handshake message after the handshake", NULL);
-        relay_splice_abort(r, r->tls_fd, TLS_ALERT_DECODE_ERROR);
-        break;
-    case POST_HANDSHAKE_NO_MEMORY:
-        note_reason(r, "no memory for a TLS handshake message split across records", NULL);
-        break;
-    case POST_HANDSHAKE_UNALIGNED:
-        note_reason(r, "TLS record goes on after a KeyUpdate", NULL);
-        relay_splice_abort(r, r->tls_fd, TLS_ALERT_UNEXPECTED_MESSAGE);
-        break;
-    }
+    note_records_end(r);
     return -1;
 }
 
@@ -195,11 +118,8 @@ static int handle_handshake_record(struct splice_relay *r, const unsigned char *
 static int read_control_record(struct splice_relay *r)
 {
     unsigned char record[TLS_RECORD_MAX_PLAINTEXT + 256];
-    char control[CMSG_SPACE(sizeof(unsigned char))];
-    struct iovec iov = { .iov_base = record, .iov_len = sizeof(record) };
-    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-                          .msg_controllen = sizeof(control) };
-    ssize_t n = recvmsg(r->tls_fd, &msg, MSG_DONTWAIT);
+    unsigned char type;
+    ssize_t n = ktls_records_recv(r->tls_fd, record, sizeof(record), &type);
     if (n < 0) {
         if (errno == EAGAIN) {
             /* Nothing waits, yet splice said EINVAL/EIO: that was the socket's error
@@ -222,10 +142,6 @@ static int read_control_record(struct splice_relay *r)
         note_abort(r, RELAY_ABORT_TLS_TRUNCATED, "TLS peer ended without close_notify");
         return -1;
     }
-    unsigned char type = TLS_RECORD_APPLICATION_DATA;
-    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-    if (cmsg != NULL && cmsg->cmsg_level == SOL_TLS && cmsg->cmsg_type == TLS_GET_RECORD_TYPE)
-        type = *CMSG_DATA(cmsg);
     switch (type) {
     case TLS_RECORD_ALERT:
         if (n >= 2 && record[1] == TLS_ALERT_CLOSE_NOTIFY) {
@@ -348,54 +264,14 @@ static int pump_from_tls(void *relay)
     return -1;
 }
 
-/* Sends our KeyUpdate under the current key, then moves TX to the next key. Returns
- * 1 when done, 0 when the socket would block (nothing sent), -1 (close: after a
- * KeyUpdate went out, with no further record, since the peer expects the new key). */
-static int send_key_update(struct splice_relay *r, enum ktls_rekey_reason due)
-{
-    unsigned char message[KTLS_REKEY_MESSAGE_LEN];
-    char why[160];
-    size_t len = ktls_rekey_message(message, 0);
-    int sent = send_record(r->tls_fd, TLS_RECORD_HANDSHAKE, message, len);
-    if (sent == 1)
-        return 0;
-    if (sent < 0) {
-        note_reason(r, "TLS write of our KeyUpdate failed", strerror(errno));
-        return -1;
-    }
-    if (ktls_offload_rekey_tx(r->tls_fd, r->secrets, r->offload, why, sizeof(why)) < 0) {
-        r->to_tls.shut = 1;
-        note_reason(r, "sent a TLS 1.3 KeyUpdate but could not install our next key", why);
-        return -1;
-    }
-    log_debug("kTLS: new sending key (%s)", r->offload->tx_update_requested
-                  ? "the peer asked for it" : ktls_rekey_reason_name(due));
-    r->offload->tx_update_requested = 0;
-    r->tx_records = 0;
-    r->offload->tx_usage.records = 0;
-    r->offload->tx_usage.bytes = 0;
-    r->offload->tx_usage.since_ms = event_loop_now_ms();
-    return 1;
-}
-
 /* Before more data goes out: our KeyUpdate when the peer asked for one or our key is
  * used up. Returns 1 when data may go, 0 when it must wait, -1 (close). */
 static int rekey_before_data(struct splice_relay *r)
 {
-    struct ktls_offload_state *state = r->offload;
-    state->tx_usage.records = r->tx_records;
-    enum ktls_rekey_reason due = ktls_rekey_due(r->tx_record_limit, &state->policy,
-                                                &state->tx_usage, event_loop_now_ms());
-    if (!state->tx_update_requested && due == KTLS_REKEY_NOT_DUE)
-        return 1;
-    if (state->suite.tls_version == TLS1_3_VERSION
-        && (state->rekey_supported || ktls_rekey_kernel_ready()))
-        return send_key_update(r, due);
-    if (due != KTLS_REKEY_RECORD_LIMIT)
-        return 1;
-    note_clean_close(r, "AES record limit for one key reached (RFC 8446 5.5); closing so "
-                        "the peer reconnects with fresh keys", NULL);
-    return -1;
+    int go = ktls_records_before_data(&r->records);
+    if (go < 0)
+        note_records_end(r);
+    return go;
 }
 
 static int pump_to_tls(void *relay)
@@ -410,11 +286,8 @@ static int pump_to_tls(void *relay)
     ssize_t drained = drain_pipe(r, d, r->tls_fd, 1, "TLS write failed");
     if (drained < 0)
         return -1;
-    /* Each splice ends a record; full records in between: an upper bound. */
-    if (drained > 0) {
-        r->tx_records += (uint64_t)drained / TLS_RECORD_MAX_PLAINTEXT + 1;
-        r->offload->tx_usage.bytes += (uint64_t)drained;
-    }
+    if (drained > 0)
+        ktls_records_sent(&r->records, (size_t)drained);
     int progress = drained > 0;
     if (d->eof) {
         if (d->in_pipe == 0 && !d->shut) {
@@ -465,7 +338,7 @@ void relay_splice_abort(struct splice_relay *r, int tls_fd, unsigned char descri
     if (r->to_tls.shut || tls_fd < 0)
         return;
     /* Best effort: a peer whose socket buffer is full misses the alert, not the end. */
-    send_record(tls_fd, TLS_RECORD_ALERT, alert, sizeof(alert));
+    ktls_records_send(tls_fd, TLS_RECORD_ALERT, alert, sizeof(alert));
     r->to_tls.shut = 1;
 }
 

@@ -16,6 +16,7 @@
 
 #include "ktls/ktls_keys.h"
 #include "ktls/ktls_offload.h"
+#include "ktls/ktls_records.h"
 #include "relay/relay.h"
 #include "relay/splice_pipe.h"
 
@@ -36,8 +37,7 @@ struct splice_relay {
     struct splice_direction to_tls;
     struct ktls_offload_state *offload;
     struct ktls_secrets *secrets;       /* TLS 1.3: for KeyUpdate */
-    uint64_t tx_records;                /* upper bound of records the kernel sent */
-    uint64_t tx_record_limit;           /* close (or rekey) before this; 0 = none */
+    struct ktls_records records;        /* the records that are not data, our rekeys */
     uint64_t userspace_bytes;           /* payload that did pass through our memory */
     uint64_t decrypt_errors;
     int moved;

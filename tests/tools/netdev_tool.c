@@ -10,11 +10,18 @@
  *   netdev_tool delete NAME          deletes a device; prints "deleted NAME"
  *   netdev_tool leftovers PREFIX     prints "removed N" (netdev_remove_leftovers)
  *   netdev_tool relay MTU PKI_DIR NS_A NAME_A ADDRS_A NS_B NAME_B ADDRS_B
+ *               [--ktls] [--rekey-bytes N]
  *       a TUN device in each namespace (ADDRS: PREFIX[,PREFIX]), joined by two
  *       iprelay/packet_relay ends over a TLS session on a socketpair (A the client
  *       with PKI_DIR's alice, B the hub with its server, which lets A send from its
- *       own addresses only). Prints "ready", and at the end of stdin the counts:
- *       "relayed N dropped N clamped N batches N".
+ *       own addresses only; both clamp the MSS of SYNs). Prints "ready", and at the
+ *       end of stdin the counts: "relayed N dropped N clamped N batches N".
+ *       --ktls: the session runs over TCP on 127.0.0.1 in NS_B (its lo must be up),
+ *       and after the handshake both ends hand their keys to the kernel
+ *       (ktls/ktls_offload); when it refuses, the tool fails: there is no fallback.
+ *       The counts are followed by "ktls tx_rekeys N rx_rekeys N" (both ends added).
+ *       --rekey-bytes N: with --ktls, each end sends a KeyUpdate after N bytes under
+ *       one key (the rekey_bytes policy; the kernel must take new keys, 6.14+).
  *   netdev_tool hub TUNNEL COUNTER MTU [--hub ADDR]... [--client ADDR]... [--net NETWORK]...
  *       a "supervisor" and a forked "worker" joined by a socketpair: the worker asks
  *       for a hub device for its client (proto/tun_request), the supervisor creates
@@ -34,6 +41,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -41,6 +50,8 @@
 #include "core/fd_passing.h"
 #include "core/ip_prefix.h"
 #include "iprelay/packet_relay.h"
+#include "ktls/ktls_keys.h"
+#include "ktls/ktls_offload.h"
 #include "netdev/hub_device.h"
 #include "netdev/netdev.h"
 #include "proto/tun_request.h"
@@ -55,7 +66,8 @@ static int usage(void)
     fprintf(stderr, "usage: netdev_tool up NAME MTU [--persist] [--addr PREFIX]... "
                     "[--route NETWORK]...\n"
                     "       netdev_tool delete NAME | leftovers PREFIX\n"
-                    "       netdev_tool relay MTU PKI_DIR NS_A NAME_A ADDRS_A NS_B NAME_B ADDRS_B\n"
+                    "       netdev_tool relay MTU PKI_DIR NS_A NAME_A ADDRS_A NS_B NAME_B ADDRS_B "
+                    "[--ktls] [--rekey-bytes N]\n"
                     "       netdev_tool hub TUNNEL COUNTER MTU [--hub ADDR]... [--client ADDR]... "
                     "[--net NETWORK]...\n");
     return 2;
@@ -170,6 +182,8 @@ struct end {
     size_t naddrs;
     int sock;
     SSL *ssl;
+    struct ktls_secrets secrets;      /* --ktls: kept for KeyUpdate while the relay runs */
+    struct ktls_offload_state offload;
     struct packet_relay *relay;
     int want_write;
 };
@@ -216,9 +230,54 @@ out:
     return rc;
 }
 
-/* A TLS session between the two ends over a socketpair: A the client (alice), B the
- * hub (server), with the test PKI in PKI_DIR. */
-static int connect_ends(struct end *a, struct end *b, const char *pki_dir)
+/* Two ends of a TCP connection on 127.0.0.1 (kTLS needs TCP), non-blocking, the tls
+ * ULP attached while they are ESTABLISHED. Returns 0, or -1 with err. */
+static int tcp_pair(int socks[2])
+{
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof(addr);
+    int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int rc = -1;
+
+    socks[0] = socks[1] = -1;
+    if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
+        listen(listener, 1) != 0 || getsockname(listener, (struct sockaddr *)&addr, &len) != 0 ||
+        (socks[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+        connect(socks[0], (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
+        (socks[1] = accept4(listener, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+        snprintf(err, sizeof(err), "TCP on 127.0.0.1: %s", strerror(errno));
+        goto out;
+    }
+    for (int i = 0; i < 2; i++)
+        if (fcntl(socks[i], F_SETFL, O_NONBLOCK) != 0 ||
+            ktls_offload_attach(socks[i], err, sizeof(err)) != 0)
+            goto out;
+    rc = 0;
+out:
+    if (listener >= 0)
+        close(listener);
+    return rc;
+}
+
+/* Hands END's session to the kernel; refuses to go on without it. */
+static int offload(struct end *end)
+{
+    char reason[256];
+    if (ktls_offload_install(end->ssl, end->sock, &end->secrets, &end->offload, reason,
+                             sizeof(reason)) != 0) {
+        snprintf(err, sizeof(err), "kTLS for %s: %s", end->name, reason);
+        return -1;
+    }
+    /* The kernel speaks for the session now; OpenSSL must not touch the socket. */
+    SSL_free(end->ssl);
+    end->ssl = NULL;
+    return 0;
+}
+
+/* A TLS session between the two ends over a socketpair (KTLS: TCP, then the keys go
+ * to the kernel): A the client (alice), B the hub (server), with the test PKI in
+ * PKI_DIR. */
+static int connect_ends(struct end *a, struct end *b, const char *pki_dir, int ktls)
 {
     char path[512], key[512];
     int socks[2];
@@ -226,13 +285,27 @@ static int connect_ends(struct end *a, struct end *b, const char *pki_dir)
     SSL_CTX *client_ctx = SSL_CTX_new(TLS_client_method());
     int rc = -1;
 
-    if (hub_ctx == NULL || client_ctx == NULL ||
-        socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, socks) != 0) {
+    if (hub_ctx == NULL || client_ctx == NULL) {
         snprintf(err, sizeof(err), "TLS setup: %s", strerror(errno));
         goto out;
     }
-    a->sock = socks[0];
-    b->sock = socks[1];
+    if (ktls) {
+        int made = tcp_pair(socks);
+        a->sock = socks[0];
+        b->sock = socks[1];
+        if (made != 0)
+            goto out;
+        /* The kernel's record numbers start where OpenSSL's do only without tickets. */
+        SSL_CTX_set_num_tickets(hub_ctx, 0);
+        ktls_offload_prepare_context(hub_ctx);
+        ktls_offload_prepare_context(client_ctx);
+    } else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, socks) != 0) {
+        snprintf(err, sizeof(err), "TLS setup: %s", strerror(errno));
+        goto out;
+    } else {
+        a->sock = socks[0];
+        b->sock = socks[1];
+    }
     snprintf(path, sizeof(path), "%s/server.pem", pki_dir);
     snprintf(key, sizeof(key), "%s/server.key", pki_dir);
     int ok = SSL_CTX_use_certificate_chain_file(hub_ctx, path) == 1 &&
@@ -258,6 +331,10 @@ static int connect_ends(struct end *a, struct end *b, const char *pki_dir)
     SSL_set_fd(b->ssl, b->sock);
     SSL_set_connect_state(a->ssl);
     SSL_set_accept_state(b->ssl);
+    if (ktls) {
+        ktls_offload_collect_secrets(a->ssl, &a->secrets);
+        ktls_offload_collect_secrets(b->ssl, &b->secrets);
+    }
     int a_done = 0, b_done = 0;
     for (int i = 0; i < 1000 && !(a_done && b_done); i++) {
         int r = a_done ? 1 : SSL_do_handshake(a->ssl);
@@ -273,6 +350,8 @@ static int connect_ends(struct end *a, struct end *b, const char *pki_dir)
         snprintf(err, sizeof(err), "TLS handshake failed");
         goto out;
     }
+    if (ktls && (offload(a) != 0 || offload(b) != 0))
+        goto out;
     rc = 0;
 out:
     SSL_CTX_free(hub_ctx);   /* the sessions keep a reference */
@@ -293,31 +372,49 @@ static int step(struct end *end, short tun_events, short sock_events)
     if (st == PACKET_RELAY_ERROR || st == PACKET_RELAY_CLOSED) {
         snprintf(err, sizeof(err), "relay %s: %s", end->name,
                  st == PACKET_RELAY_CLOSED ? "closed" : packet_relay_error(end->relay));
+        if (st == PACKET_RELAY_ERROR)
+            packet_relay_abort(end->relay);
         return -1;
     }
     return 0;
 }
 
-static int cmd_relay(char **argv)
+static int cmd_relay(int argc, char **argv)
 {
     unsigned mtu = (unsigned)strtoul(argv[0], NULL, 10);
-    struct end a = { .fd = -1, .sock = -1 }, b = { .fd = -1, .sock = -1 };
-    int rc = 1;
+    static struct end a = { .fd = -1, .sock = -1 }, b = { .fd = -1, .sock = -1 };
+    int rc = 1, ktls = 0;
+    uint64_t rekey_bytes = 0;
 
+    for (int i = 8; i < argc; i++) {
+        if (strcmp(argv[i], "--ktls") == 0)
+            ktls = 1;
+        else if (strcmp(argv[i], "--rekey-bytes") == 0 && i + 1 < argc)
+            rekey_bytes = strtoull(argv[++i], NULL, 10);
+        else
+            return usage();
+    }
     if (bring_up(&a, argv[2], argv[3], argv[4], mtu) != 0 ||
-        bring_up(&b, argv[5], argv[6], argv[7], mtu) != 0 || connect_ends(&a, &b, argv[1]) != 0)
+        bring_up(&b, argv[5], argv[6], argv[7], mtu) != 0 ||
+        connect_ends(&a, &b, argv[1], ktls) != 0)
         goto out;
+    a.offload.policy.bytes = b.offload.policy.bytes = rekey_bytes;
     /* The hub lets the client use its own addresses only, not their networks. */
     struct ip_prefix allowed[MAX_PREFIXES];
     for (size_t i = 0; i < a.naddrs; i++) {
         allowed[i] = a.addrs[i];
         allowed[i].len = (uint8_t)ip_prefix_max_len(allowed[i].family);
     }
-    struct packet_relay_config client = { .hub = 0, .mtu = mtu };
-    struct packet_relay_config hub = { .hub = 1, .mtu = mtu, .allowed = allowed,
+    struct packet_relay_config client = { .hub = 0, .mtu = mtu, .mss_clamp = 1 };
+    struct packet_relay_config hub = { .hub = 1, .mtu = mtu, .mss_clamp = 1, .allowed = allowed,
                                        .allowed_count = a.naddrs };
-    a.relay = packet_relay_new(a.fd, a.ssl, &client);
-    b.relay = packet_relay_new(b.fd, b.ssl, &hub);
+    if (ktls) {
+        a.relay = packet_relay_new_ktls(a.fd, a.sock, &a.offload, &a.secrets, &client);
+        b.relay = packet_relay_new_ktls(b.fd, b.sock, &b.offload, &b.secrets, &hub);
+    } else {
+        a.relay = packet_relay_new(a.fd, a.ssl, &client);
+        b.relay = packet_relay_new(b.fd, b.ssl, &hub);
+    }
     if (a.relay == NULL || b.relay == NULL) {
         snprintf(err, sizeof(err), "cannot make the relays");
         goto out;
@@ -354,6 +451,9 @@ static int cmd_relay(char **argv)
     uint64_t dropped = cb->dropped_source + ca->dropped_invalid + cb->dropped_invalid;
     printf("relayed %" PRIu64 " dropped %" PRIu64 " clamped %" PRIu64 " batches %" PRIu64 "\n",
            relayed, dropped, ca->clamped + cb->clamped, ca->sent_batches + cb->sent_batches);
+    if (ktls)
+        printf("ktls tx_rekeys %" PRIu64 " rx_rekeys %" PRIu64 "\n",
+               a.offload.tx_rekeys + b.offload.tx_rekeys, a.offload.rx_rekeys + b.offload.rx_rekeys);
     rc = 0;
 out:
     if (rc != 0)
@@ -362,6 +462,8 @@ out:
     packet_relay_free(b.relay);
     SSL_free(a.ssl);
     SSL_free(b.ssl);
+    ktls_keys_wipe(&a.secrets);
+    ktls_keys_wipe(&b.secrets);
     for (int i = 0; i < 2; i++) {
         struct end *e = i == 0 ? &a : &b;
         if (e->fd >= 0)
@@ -513,8 +615,8 @@ int main(int argc, char **argv)
         return cmd_delete(argv[2]);
     if (argc == 3 && strcmp(argv[1], "leftovers") == 0)
         return cmd_leftovers(argv[2]);
-    if (argc == 10 && strcmp(argv[1], "relay") == 0)
-        return cmd_relay(argv + 2);
+    if (argc >= 10 && strcmp(argv[1], "relay") == 0)
+        return cmd_relay(argc - 2, argv + 2);
     if (argc >= 5 && strcmp(argv[1], "hub") == 0)
         return cmd_hub(argc - 2, argv + 2);
     return usage();

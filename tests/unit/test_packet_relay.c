@@ -1,7 +1,8 @@
 /* packet_relay between two "TUN devices" (SOCK_SEQPACKET socketpairs keep each
  * packet whole, as a TUN descriptor does) over a real TLS session on a socketpair:
- * batching, order, the hub's source check, clamping, a socket that pushes back,
- * control frames, a peer that breaks the framing, and a clean close. */
+ * batching, order, the hub's source check (IPv6 link-local sources dropped apart),
+ * clamping only when asked, a socket that pushes back, control frames, a peer that
+ * breaks the framing, and a clean close. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -87,7 +88,7 @@ static void handshake(struct pair *p)
     assert_true(hub_done && client_done);
 }
 
-static struct pair *make_pair(unsigned mtu, int small_buffers)
+static struct pair *make_pair_clamping(unsigned mtu, int small_buffers, int mss_clamp)
 {
     struct pair *p = calloc(1, sizeof(*p));
     assert_non_null(p);
@@ -119,15 +120,21 @@ static struct pair *make_pair(unsigned mtu, int small_buffers)
     const char *reason;
     assert_int_equal(ip_prefix_parse("10.8.0.2/32", &allowed[0], &reason), 0);
     assert_int_equal(ip_prefix_parse("192.168.50.0/24", &allowed[1], &reason), 0);
-    struct packet_relay_config hub = { .hub = 1, .mtu = mtu, .allowed = allowed,
-                                       .allowed_count = 2, .on_control = on_control, .arg = p };
-    struct packet_relay_config client = { .hub = 0, .mtu = mtu, .on_control = on_control,
-                                          .arg = p };
+    struct packet_relay_config hub = { .hub = 1, .mtu = mtu, .mss_clamp = mss_clamp,
+                                       .allowed = allowed, .allowed_count = 2,
+                                       .on_control = on_control, .arg = p };
+    struct packet_relay_config client = { .hub = 0, .mtu = mtu, .mss_clamp = mss_clamp,
+                                          .on_control = on_control, .arg = p };
     p->hub = packet_relay_new(p->hub_tun[0], p->hub_ssl, &hub);
     p->client = packet_relay_new(p->client_tun[0], p->client_ssl, &client);
     assert_non_null(p->hub);
     assert_non_null(p->client);
     return p;
+}
+
+static struct pair *make_pair(unsigned mtu, int small_buffers)
+{
+    return make_pair_clamping(mtu, small_buffers, 1);
 }
 
 static void free_pair(struct pair *p)
@@ -173,6 +180,22 @@ static size_t udp_packet(uint8_t *pkt, size_t len, const char *src, uint32_t seq
     for (size_t i = 32; i < len; i++)
         pkt[i] = (uint8_t)(seq + i);
     return len;
+}
+
+/* An IPv6 UDP packet from SRC with 8 bytes of payload. */
+static size_t udp6_packet(uint8_t *pkt, const char *src)
+{
+    memset(pkt, 0, 56);
+    pkt[0] = 0x60;
+    pkt[5] = 16;
+    pkt[6] = 17;
+    pkt[7] = 255;
+    assert_int_equal(inet_pton(AF_INET6, src, pkt + 8), 1);
+    assert_int_equal(inet_pton(AF_INET6, "fd00:20::5", pkt + 24), 1);
+    pkt[40] = 0x30;
+    pkt[42] = 0x30;
+    pkt[45] = 16;
+    return 56;
 }
 
 static size_t read_packet(int fd, uint8_t *buf, size_t cap)
@@ -239,6 +262,28 @@ static void test_hub_checks_sources(void **state)
     free_pair(p);
 }
 
+/* What a client's kernel sends from its link-local address (router solicitations,
+ * listener reports) is dropped on the hub without being counted as forged. */
+static void test_hub_drops_link_local(void **state)
+{
+    (void)state;
+    struct pair *p = make_pair(1400, 0);
+    uint8_t pkt[64], got[2000];
+    assert_true(write(p->client_tun[1], pkt, udp6_packet(pkt, "fe80::1")) > 0);
+    assert_true(write(p->client_tun[1], pkt, udp6_packet(pkt, "febf::2")) > 0);
+    assert_true(write(p->client_tun[1], pkt, udp6_packet(pkt, "fd00:8::99")) > 0);
+    assert_true(write(p->client_tun[1], pkt, udp6_packet(pkt, "fec0::1")) > 0);
+    assert_int_equal(packet_relay_from_tun(p->client), PACKET_RELAY_OK);
+    assert_int_equal(packet_relay_counters(p->client)->sent_packets, 4);
+    assert_int_equal(packet_relay_from_tls(p->hub), PACKET_RELAY_OK);
+    const struct packet_relay_counters *c = packet_relay_counters(p->hub);
+    assert_int_equal(c->dropped_link_local, 2);
+    assert_int_equal(c->dropped_source, 2);
+    assert_int_equal(c->received_packets, 0);
+    assert_int_equal(read_packet(p->hub_tun[1], got, sizeof(got)), 0);
+    free_pair(p);
+}
+
 /* A Linux SYN (MSS 1460) from 10.8.0.2: clamped as it leaves the client's TUN. */
 static const uint8_t syn_v4[] = {
     0x45, 0x00, 0x00, 0x3c, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x06, 0x0a, 0x54,
@@ -259,6 +304,21 @@ static void test_syn_clamped(void **state)
     assert_int_equal(packet_relay_from_tls(p->hub), PACKET_RELAY_OK);
     assert_int_equal(read_packet(p->hub_tun[1], got, sizeof(got)), sizeof(syn_v4));
     assert_int_equal((got[42] << 8) | got[43], 1240);
+    free_pair(p);
+}
+
+/* Without mss_clamp the SYN goes as it came. */
+static void test_syn_not_clamped_unless_asked(void **state)
+{
+    (void)state;
+    struct pair *p = make_pair_clamping(1280, 0, 0);
+    uint8_t got[2000];
+    assert_true(write(p->client_tun[1], syn_v4, sizeof(syn_v4)) > 0);
+    assert_int_equal(packet_relay_from_tun(p->client), PACKET_RELAY_OK);
+    assert_int_equal(packet_relay_counters(p->client)->clamped, 0);
+    assert_int_equal(packet_relay_from_tls(p->hub), PACKET_RELAY_OK);
+    assert_int_equal(read_packet(p->hub_tun[1], got, sizeof(got)), sizeof(syn_v4));
+    assert_memory_equal(got, syn_v4, sizeof(syn_v4));
     free_pair(p);
 }
 
@@ -356,7 +416,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batches_in_order),
         cmocka_unit_test(test_hub_checks_sources),
+        cmocka_unit_test(test_hub_drops_link_local),
         cmocka_unit_test(test_syn_clamped),
+        cmocka_unit_test(test_syn_not_clamped_unless_asked),
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_control_frames),
         cmocka_unit_test(test_broken_framing_and_close),
