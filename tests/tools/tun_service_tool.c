@@ -41,12 +41,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* proto/tunnel_frame.h and config/config.h both name a `struct tunnel_config`; this
- * tool needs both, so the frame's is seen here under another tag (the layout and the
- * functions are the same). */
-#define tunnel_config frame_config
 #include "worker/tun_link.h"
-#undef tunnel_config
 #include "config/config.h"
 #include "core/event_loop.h"
 #include "core/log.h"
@@ -171,7 +166,7 @@ static void worker_command(char *line)
         r->kind = "attach";
         r->id = tun_link_request_attach(link_, argv[1], answered, r);
     } else if ((argc == 4 || argc == 5) && strcmp(argv[0], "configure") == 0) {
-        struct frame_config config = { .mtu = (unsigned)strtoul(argv[2], NULL, 10), .keepalive_s = 10 };
+        struct tunnel_frame_config config = { .mtu = (unsigned)strtoul(argv[2], NULL, 10), .keepalive_s = 10 };
         r->kind = "configure";
         parse_list(argv[3], config.addresses, &config.address_count, TUNNEL_CONFIG_MAX_ADDRESSES);
         if (argc == 5)
