@@ -76,7 +76,7 @@ check_ok "$good"
 [ -z "$ERR" ] || fail "the good configuration printed: $ERR"
 note "a network hub and client pass ktlstund -t and ktlstun check-config"
 
-# ---- it starts: the hub listens, the client has no listener
+# ---- it starts and reloads: the hub listens, the client has no listener
 start_ktlstund "$good" "$TEST_DIR/good.log"
 status=$("$KTLSTUN" status -c "$good")
 grep -qE '^hub +server +127\.0\.0\.1:'"$port"' +- ' <<<"$status" ||
@@ -85,8 +85,18 @@ grep -qE '^to-hub +client +- +127\.0\.0\.1:'"$port"' ' <<<"$status" ||
     fail "the client's status line shows a listen address: $status"
 listeners=$(ss -Hltn "sport = :$port" | wc -l)
 [ "$listeners" -ge 1 ] || fail "nothing listens on the hub's port $port"
+assert_eq "$(reload "$KTLSTUND_PID" "$TEST_DIR/good.log")" reloaded "a reload of the network tunnels"
+cp "$good" "$TEST_DIR/good.ini.orig"
+echo "client_networks = bob=10.8.0.0/25" >>"$good"   # the last section is [to-hub]: misplaced
+assert_eq "$(reload "$KTLSTUND_PID" "$TEST_DIR/good.log")" refused "a reload with a key of the hub on the client"
+{ global_section; hub "client_networks = bob=10.8.0.0/25"; client to-hub "device = ktltest0"; } >"$good"
+assert_eq "$(reload "$KTLSTUND_PID" "$TEST_DIR/good.log")" refused "a reload whose address plan overlaps"
+grep -qF "network 10.8.0.0/25 behind bob overlaps the pool 10.8.0.0/24" "$TEST_DIR/good.log" ||
+    fail "the refused reload does not say why"
+cp "$TEST_DIR/good.ini.orig" "$good"
+"$KTLSTUN" status -c "$good" | grep -qE '^to-hub +client' || fail "the refused reload lost [to-hub]"
 stop_ktlstund "$KTLSTUND_PID"
-note "it starts; ktlstun status shows '-' for the hub's target and the client's listen"
+note "it starts and reloads; ktlstun status shows '-' for the hub's target and the client's listen"
 
 # ---- conflicts in the hub's address plan, at the entry's line
 plan="$TEST_DIR/conf/plan.ini"
