@@ -2,9 +2,10 @@
 # Network tunnels (type = network) as `ktlstund -t`, `ktlstun check-config` and the
 # start see them: a hub and a client load, pass the checks, start and reload (the
 # client listens nowhere, `ktlstun status` shows "-" for what a tunnel does not
-# have; a reload with a conflict is refused, the running tunnels stay); a conflict in a hub's address plan, a network key on a stream tunnel, a key of the
-# other side and two clients on one device are refused with FILE:LINE; a push route
-# over the pool is a warning.
+# have; a reload with a conflict is refused, the running tunnels stay); a conflict
+# in a hub's address plan, a network key on a stream tunnel, a key of the other
+# side and two clients on one device are refused with FILE:LINE; a push route over
+# the pool is a warning.
 source "$(dirname "$0")/lib.sh"
 
 port=$(free_port)
