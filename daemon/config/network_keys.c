@@ -458,6 +458,17 @@ static void default_device(const char *name, char *device)
     device[used] = '\0';
 }
 
+/* A hub names the device of each client connection "ktl" + tunnel + "." + a counter
+ * (netdev/hub_device.c): a client's device of that form could be taken by one. */
+static int like_hub_device(const char *device)
+{
+    const char *dot = strrchr(device, '.');
+    if (strncmp(device, DEVICE_PREFIX, strlen(DEVICE_PREFIX)) != 0 || dot == NULL
+        || dot[1] == '\0')
+        return 0;
+    return strspn(dot + 1, "0123456789") == strlen(dot + 1);
+}
+
 int network_keys_finish(struct config_loader *ld, const struct ini_section *section,
                         struct tunnel_config *tunnel)
 {
@@ -468,7 +479,12 @@ int network_keys_finish(struct config_loader *ld, const struct ini_section *sect
     if (tunnel->mode == TUNNEL_MODE_CLIENT) {
         if (net->device[0] == '\0')
             default_device(tunnel->name, net->device);
-        return 0;
+        if (!like_hub_device(net->device))
+            return 0;
+        config_loader_error(ld, config_key_line(tunnel, "device"), section->name, "device",
+                            "%s has the form of a hub's devices (%sNAME.N); set device to "
+                            "another name", net->device, DEVICE_PREFIX);
+        return -1;
     }
     if (ini_source_find_key(section, "address") == NULL) {
         config_loader_error(ld, section->line, section->name, "address",

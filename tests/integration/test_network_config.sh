@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Network tunnels (type = network) as `ktlstund -t`, `ktlstun check-config` and the
-# start see them: a hub and a client load, pass the checks and start (the client
-# listens nowhere, `ktlstun status` shows "-" for what a tunnel does not have); a
-# conflict in a hub's address plan, a network key on a stream tunnel, a key of the
-# other side and two clients on one device are refused with FILE:LINE; a push route
-# over the pool is a warning.
+# start see them: a hub and a client load, pass the checks, start and reload (the
+# client listens nowhere, `ktlstun status` shows the hub's tunnel network and the
+# client's device; a reload with a conflict is refused, the running tunnels stay); a conflict
+# in a hub's address plan, a network key on a stream tunnel, a key of the other
+# side and two clients on one device are refused with FILE:LINE; a push route over
+# the pool is a warning. The daemon makes TUN devices and routes: the test runs in a
+# network namespace of its own, so the host's stay untouched.
+if [ -z "${KTLSTUN_TEST_OWN_NETNS:-}" ]; then
+    export KTLSTUN_TEST_OWN_NETNS=1
+    exec unshare --net -- bash -c 'ip link set lo up && exec bash "$0" "$@"' "$0" "$@"
+fi
 source "$(dirname "$0")/lib.sh"
 
 port=$(free_port)
@@ -76,7 +82,7 @@ check_ok "$good"
 [ -z "$ERR" ] || fail "the good configuration printed: $ERR"
 note "a network hub and client pass ktlstund -t and ktlstun check-config"
 
-# ---- it starts: the hub listens, the client has no listener
+# ---- it starts and reloads: the hub listens, the client has no listener
 start_ktlstund "$good" "$TEST_DIR/good.log"
 status=$("$KTLSTUN" status -c "$good")
 grep -qE '^hub +server +127\.0\.0\.1:'"$port"' +network:10\.' <<<"$status" ||
@@ -85,8 +91,18 @@ grep -qE '^to-hub +client +device:ktltest0 +127\.0\.0\.1:'"$port"' ' <<<"$status
     fail "the client's status line does not show its device instead of a listen address: $status"
 listeners=$(ss -Hltn "sport = :$port" | wc -l)
 [ "$listeners" -ge 1 ] || fail "nothing listens on the hub's port $port"
+assert_eq "$(reload "$KTLSTUND_PID" "$TEST_DIR/good.log")" reloaded "a reload of the network tunnels"
+cp "$good" "$TEST_DIR/good.ini.orig"
+echo "client_networks = bob=10.8.0.0/25" >>"$good"   # the last section is [to-hub]: misplaced
+assert_eq "$(reload "$KTLSTUND_PID" "$TEST_DIR/good.log")" refused "a reload with a key of the hub on the client"
+{ global_section; hub "client_networks = bob=10.8.0.0/25"; client to-hub "device = ktltest0"; } >"$good"
+assert_eq "$(reload "$KTLSTUND_PID" "$TEST_DIR/good.log")" refused "a reload whose address plan overlaps"
+grep -qF "network 10.8.0.0/25 behind bob overlaps the pool 10.8.0.0/24" "$TEST_DIR/good.log" ||
+    fail "the refused reload does not say why"
+cp "$TEST_DIR/good.ini.orig" "$good"
+"$KTLSTUN" status -c "$good" | grep -qE '^to-hub +client' || fail "the refused reload lost [to-hub]"
 stop_ktlstund "$KTLSTUND_PID"
-note "it starts; ktlstun status shows the hub's tunnel network and the client's device"
+note "it starts and reloads; ktlstun status shows the hub's tunnel network and the client's device"
 
 # ---- conflicts in the hub's address plan, at the entry's line
 plan="$TEST_DIR/conf/plan.ini"

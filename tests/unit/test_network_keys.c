@@ -266,6 +266,21 @@ static void test_default_device_is_cut_to_fit(void **state)
     config_free(config);
 }
 
+static void test_default_device_like_a_hubs(void **state)
+{
+    (void)state;
+    assert_errors("[site.2]\nmode = client\ntype = network\ntarget = 127.0.0.1:8443\n"
+                  "cert = client.pem\nkey = client.key\nca = ca.pem\n",
+                  ":1: [site.2] device: ktlsite.2 has the form of a hub's devices (ktlNAME.N); "
+                  "set device to another name\n");
+    struct config *config = load_good("[site.2]\nmode = client\ntype = network\n"
+                                      "target = 127.0.0.1:8443\ncert = client.pem\n"
+                                      "key = client.key\nca = ca.pem\ndevice = ktlsite2\n");
+    config_free(config);
+    config = load_good(CLIENT "device = ktl.x\n");
+    config_free(config);
+}
+
 static void test_hub_and_client_side_by_side(void **state)
 {
     (void)state;
@@ -422,6 +437,8 @@ static void test_bad_client_values(void **state)
                          "blanks)" },
         { "device = abcdefghijklmnop", "device: 'abcdefghijklmnop' is not a device name (1 to "
                                        "15 characters, no '/', ':' or blanks)" },
+        { "device = ktlhub.1", "device: ktlhub.1 has the form of a hub's devices (ktlNAME.N); "
+                               "set device to another name" },
         { "reconnect_max = 0", "reconnect_max: must be at least 1s" },
         { "reconnect_max = 2h", "reconnect_max: too large (at most 3600s)" },
     };
@@ -474,6 +491,7 @@ int main(void)
         cmocka_unit_test(test_hub_every_key),
         cmocka_unit_test(test_client_defaults_and_keys),
         cmocka_unit_test(test_default_device_is_cut_to_fit),
+        cmocka_unit_test(test_default_device_like_a_hubs),
         cmocka_unit_test(test_hub_and_client_side_by_side),
         cmocka_unit_test(test_bad_type),
         cmocka_unit_test(test_network_keys_on_a_stream_tunnel),
