@@ -66,7 +66,7 @@ static void tunnel_reasons(const struct health_state *state, const struct tunnel
 {
     const char *name = tunnel->config->name;
     char date[64];
-    if (!listening(tunnel->listen_fd))
+    if (config_tunnel_listens(tunnel->config) && !listening(tunnel->listen_fd))
         add(a, "tunnel %s: not listening\n", name);
     X509 *cert = tunnel->ssl_ctx != NULL ? SSL_CTX_get0_certificate(tunnel->ssl_ctx) : NULL;
     time_t at = (time_t)now;
