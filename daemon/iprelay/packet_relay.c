@@ -251,6 +251,7 @@ enum packet_relay_status packet_relay_from_tun(struct packet_relay *r)
         if (r->mss_clamp)
             r->counters.clamped += (uint64_t)mss_clamp(r->out, &p, r->mtu);
         r->counters.sent_packets++;
+        r->counters.sent_bytes += (uint64_t)len;
         if (r->writer.cap - r->writer.len < TUNNEL_FRAME_HEADER_LEN + (size_t)len) {
             /* The batch is full and this packet follows it: the batch goes now. */
             r->held = (size_t)len;
@@ -293,6 +294,7 @@ static void deliver(struct packet_relay *r, const struct tunnel_frame *f)
         return;
     }
     r->counters.received_packets++;
+    r->counters.received_bytes += f->len;
 }
 
 /* Reads the frames in the N bytes of r->in. Returns OK or ERROR (broken framing). */
@@ -455,14 +457,14 @@ void packet_relay_close_notify(struct packet_relay *r)
     r->tx_shut = 1;
 }
 
-void packet_relay_abort(struct packet_relay *r)
+void packet_relay_abort(struct packet_relay *r, unsigned char alert)
 {
     struct linger reset = { 1, 0 };
     int fd = r->ssl != NULL ? SSL_get_fd(r->ssl) : r->sock_fd;
     /* libssl sends no alert of our choosing after the handshake: userspace aborts
      * with the reset alone. */
     if (r->ssl == NULL)
-        ktls_records_alert(&r->records, TLS_ALERT_INTERNAL_ERROR);
+        ktls_records_alert(&r->records, alert != 0 ? alert : TLS_ALERT_INTERNAL_ERROR);
     if (fd >= 0)
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
 }

@@ -57,6 +57,7 @@ struct packet_relay_counters {
     uint64_t sent_packets;            /* read from the TUN, sent to the peer */
     uint64_t sent_batches;            /* batches (SSL_write calls, kTLS sends) that carried them */
     uint64_t received_packets;        /* from the peer, written to the TUN */
+    uint64_t sent_bytes, received_bytes;   /* the IP packets' bytes of the two above */
     uint64_t dropped_invalid;         /* not a well-formed IP packet, or above the MTU */
     uint64_t dropped_source;          /* hub: a source the client may not use */
     uint64_t dropped_link_local;      /* hub: IPv6 link-local sources (what the client's
@@ -124,9 +125,10 @@ enum packet_relay_status packet_relay_send_config(struct packet_relay *r,
 void packet_relay_close_notify(struct packet_relay *r);
 
 /* We end the session because something failed (an ERROR, a withdrawn peer): on kTLS
- * the fatal alert internal_error unless our direction ended, never close_notify; on
- * both transports the socket is set to reset when the caller closes it. */
-void packet_relay_abort(struct packet_relay *r);
+ * the fatal alert ALERT (0: internal_error) unless our direction ended, never
+ * close_notify; on both transports the socket is set to reset when the caller closes
+ * it. */
+void packet_relay_abort(struct packet_relay *r, unsigned char alert);
 
 /* Returns the kTLS offload state R runs on (its rekey counts), or NULL on userspace. */
 const struct ktls_offload_state *packet_relay_offload(const struct packet_relay *r);

@@ -107,9 +107,11 @@ static void conn_close(struct conn *c, enum stats_result result, const char *rea
     conn_network_end(c);
     if (c->offloaded && c->splice.decrypt_errors > 0)
         stats_count_decrypt_error(stats, slot);
+    /* A network tunnel's session is its packet relay's to end. */
+    int network_ended = conn_network_finish_tls(c, result, c->abort_alert);
     const struct conn_end_sockets sockets = {
-        c->ssl, &c->splice, c->tls_fd, c->plain_fd, c->handshake_done, c->offloaded,
-        c->relay.to_tls.shut, c->abort_alert,
+        network_ended ? NULL : c->ssl, &c->splice, c->tls_fd, c->plain_fd, c->handshake_done,
+        c->offloaded && c->net == NULL, c->relay.to_tls.shut || network_ended, c->abort_alert,
         c->state == CONN_RELAYING && c->offloaded && c->net == NULL &&
             c->splice.end.abort == RELAY_ABORT_NONE,
     };
@@ -339,18 +341,14 @@ static void wake_network(void *arg)
     conn_step(arg);
 }
 
-/* A network tunnel relays packets between its TUN device and the session: on the
- * userspace path only for now, the session staying with OpenSSL. */
+/* A network tunnel relays packets between its TUN device and the session, in the
+ * kernel's TLS as the tunnel's ktls policy says. */
 static void start_network(struct conn *c)
 {
     enum stats_result result;
     const char *reason;
-    if (c->tunnel->config->ktls == KTLS_POLICY_REQUIRE) {
-        c->handshake_done = 0;
-        conn_close(c, STATS_RESULT_REFUSED, "ktls = require but network tunnels relay in "
-                                            "userspace in this build");
+    if (offload_to_kernel(c))
         return;
-    }
     c->state = CONN_RELAYING;
     conn_end_arm(c->tls_fd, -1);
     stats_count_relay_path(c->host->stats, c->tunnel->limit_slot, c->offloaded);

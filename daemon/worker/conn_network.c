@@ -8,6 +8,9 @@
 
 #include "core/log.h"
 #include "iprelay/packet_relay.h"
+#include "ktls/ktls_records.h"
+#include "ktls/tls_record.h"
+#include "worker/conn_end.h"
 #include "proto/status_record.h"
 #include "worker/tun_link.h"
 
@@ -76,6 +79,8 @@ static void peer_view(const struct conn_network *n, struct stats_network_peer *o
         const struct packet_relay_counters *k = packet_relay_counters(n->relay);
         out->packets_in = k->received_packets;
         out->packets_out = k->sent_packets;
+        out->bytes_in = k->received_bytes;
+        out->bytes_out = k->sent_bytes;
         out->dropped_source = k->dropped_source;
         out->dropped_invalid = k->dropped_invalid;
         out->dropped_device = k->dropped_tun;
@@ -252,12 +257,15 @@ static int make_relay(struct conn_network *n, const struct ip_prefix *allowed, s
     struct packet_relay_config config = {
         .hub = n->hub,
         .mtu = n->hub ? net->mtu : TUNNEL_MTU_MAX,
+        .mss_clamp = n->hub ? net->mss_clamp : 1,
         .allowed = allowed,
         .allowed_count = allowed_count,
         .on_control = on_control,
         .arg = n,
     };
-    n->relay = packet_relay_new(n->tun_fd, c->ssl, &config);
+    n->relay = c->offloaded ? packet_relay_new_ktls(n->tun_fd, c->tls_fd, &c->offload, &c->secrets,
+                                                    &config)
+                            : packet_relay_new(n->tun_fd, c->ssl, &config);
     if (n->relay == NULL) {
         end_with(n, STATS_RESULT_ERROR, "%s", "cannot start the packet relay");
         return -1;
@@ -464,6 +472,41 @@ void conn_network_end(struct conn *c)
     }
     n->tun_fd = -1;
     n->waiting = 0;
+}
+
+int conn_network_finish_tls(struct conn *c, enum stats_result result, unsigned char alert)
+{
+    struct conn_network *n = c->net;
+    int abort = conn_end_is_abort(result) || alert != 0;
+    if (n == NULL || !c->handshake_done)
+        return 0;
+    if (n->relay != NULL) {
+        if (abort)
+            packet_relay_abort(n->relay, alert);
+        else
+            packet_relay_close_notify(n->relay);
+        return 1;
+    }
+    if (!c->offloaded)
+        return 0;
+    if (abort) {
+        const unsigned char record[2] = { TLS_ALERT_FATAL, alert != 0 ? alert
+                                                                     : TLS_ALERT_INTERNAL_ERROR };
+        ktls_records_send(c->tls_fd, TLS_RECORD_ALERT, record, sizeof(record));
+    } else {
+        ktls_records_close_notify(c->tls_fd);
+    }
+    return 1;
+}
+
+int conn_network_bytes(const struct conn *c, uint64_t *from_tls, uint64_t *to_tls)
+{
+    if (c->net == NULL)
+        return 0;
+    const struct packet_relay_counters *k = c->net->relay ? packet_relay_counters(c->net->relay) : NULL;
+    *from_tls = k != NULL ? k->received_bytes : 0;
+    *to_tls = k != NULL ? k->sent_bytes : 0;
+    return 1;
 }
 
 void conn_network_free(struct conn *c)

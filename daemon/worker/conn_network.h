@@ -53,6 +53,17 @@ uint32_t conn_network_request(const struct conn *c);
  * lease is released) and tells a client's dialer. C's sockets are conn.c's. */
 void conn_network_end(struct conn *c);
 
+/* Ends C's TLS session as RESULT says (ALERT: a fatal alert of the caller's choosing,
+ * 0 for none): close_notify for a clean end, else the alert (internal_error unless
+ * ALERT says otherwise) on kTLS and a reset. Returns 1 when it did, 0 when C's
+ * session is still the caller's to end (no handshake, or no relay on the userspace
+ * path). */
+int conn_network_finish_tls(struct conn *c, enum stats_result result, unsigned char alert);
+
+/* Sets *FROM_TLS and *TO_TLS to the bytes of the IP packets C carried each way.
+ * Returns 1, or 0 (nothing set) for a stream tunnel's connection. */
+int conn_network_bytes(const struct conn *c, uint64_t *from_tls, uint64_t *to_tls);
+
 /* Frees C's network part. */
 void conn_network_free(struct conn *c);
 

@@ -11,6 +11,12 @@ static void relayed_bytes(const struct conn *c, uint64_t *in, uint64_t *out)
     int server = c->tunnel->config->mode == TUNNEL_MODE_SERVER;
     uint64_t from_tls = c->offloaded ? c->splice.from_tls.bytes : c->relay.from_tls.bytes;
     uint64_t to_tls = c->offloaded ? c->splice.to_tls.bytes : c->relay.to_tls.bytes;
+    if (conn_network_bytes(c, &from_tls, &to_tls)) {
+        /* Packets: in is what came from the TLS peer, on both ends. */
+        *in = from_tls;
+        *out = to_tls;
+        return;
+    }
     *in = server ? from_tls : to_tls;
     *out = server ? to_tls : from_tls;
 }
@@ -31,14 +37,18 @@ void conn_report_audit(const struct conn *c, const char *close_reason, enum stat
     record.network = conn_network_audit(c, network, sizeof(network));
     relayed_bytes(c, &record.bytes_in, &record.bytes_out);
     /* Payload bytes that passed through this process: all of them on the userspace
-     * path, none on the kTLS path unless a data record had to be read by hand. */
-    record.userspace_bytes = c->offloaded ? c->splice.userspace_bytes
-                                          : record.bytes_in + record.bytes_out;
+     * path and for packets (read from and written to a TUN device), none on the kTLS
+     * stream path unless a data record had to be read by hand. */
+    record.userspace_bytes = c->offloaded && c->net == NULL ? c->splice.userspace_bytes
+                                                            : record.bytes_in + record.bytes_out;
     conn_audit_close(&record, close_reason);
 }
 
 void conn_report_bytes(struct conn *c)
 {
+    /* A network tunnel's bytes reach the shared counters with its peer row. */
+    if (c->net != NULL)
+        return;
     uint64_t in, out;
     relayed_bytes(c, &in, &out);
     stats_add_bytes(c->host->stats, c->tunnel->limit_slot, in - c->reported_in,

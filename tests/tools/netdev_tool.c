@@ -373,7 +373,7 @@ static int step(struct end *end, short tun_events, short sock_events)
         snprintf(err, sizeof(err), "relay %s: %s", end->name,
                  st == PACKET_RELAY_CLOSED ? "closed" : packet_relay_error(end->relay));
         if (st == PACKET_RELAY_ERROR)
-            packet_relay_abort(end->relay);
+            packet_relay_abort(end->relay, 0);
         return -1;
     }
     return 0;
