@@ -435,6 +435,12 @@ enum packet_relay_status packet_relay_send_config(struct packet_relay *r,
     return flush(r, 0);
 }
 
+void packet_relay_set_mtu(struct packet_relay *r, unsigned mtu)
+{
+    if (mtu >= TUNNEL_MTU_MIN && mtu <= TUNNEL_MTU_MAX)
+        r->mtu = mtu;
+}
+
 const struct packet_relay_counters *packet_relay_counters(const struct packet_relay *r)
 {
     return &r->counters;

@@ -133,6 +133,11 @@ void packet_relay_abort(struct packet_relay *r, unsigned char alert);
 /* Returns the kTLS offload state R runs on (its rekey counts), or NULL on userspace. */
 const struct ktls_offload_state *packet_relay_offload(const struct packet_relay *r);
 
+/* Sets the MTU R checks and clamps the packets it reads from the TUN to (a client
+ * learns it from the hub's CONFIG); MTU out of TUNNEL_MTU_MIN..TUNNEL_MTU_MAX is
+ * ignored. What R reads from the session keeps the limit it was made with. */
+void packet_relay_set_mtu(struct packet_relay *r, unsigned mtu);
+
 /* Returns R's counters. */
 const struct packet_relay_counters *packet_relay_counters(const struct packet_relay *r);
 

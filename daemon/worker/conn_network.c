@@ -166,6 +166,8 @@ static void on_configured(void *arg, const struct tun_link_answer *answer)
                      n->conn->peer_address, n->device);
         n->configured = 1;
         publish(n, 1);
+        /* SYNs from this side are clamped to the tunnel's MTU too. */
+        packet_relay_set_mtu(n->relay, n->config.mtu);
         n->keepalive_s = n->config.keepalive_s;
         n->next_keepalive_ms = event_loop_now_ms() + n->keepalive_s * 1000u;
         watch_tun(n, !n->want_write);
