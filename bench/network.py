@@ -166,7 +166,7 @@ key = {self.file('client.key')}
 state_dir = {state}
 runtime_dir = {state}
 
-[bench-{role}]
+[{"hub" if role == "hub" else "to-hub"}]
 {body}ca = {self.file('ca.pem')}
 tls_min_version = 1.3
 ciphersuites = {CIPHERSUITE}
