@@ -32,8 +32,13 @@ cleanup() {
     done
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 python=/usr/bin/python3
 [ -x "$python" ] || python=python3
-"$python" "$here/network.py" --build "$build" --results "$here/results" --netns-prefix "$prefix" "$@"
+# In the background, so that this shell runs its traps at once; a background job of a
+# script ignores SIGINT, so an interrupt reaches the harness as SIGTERM, which makes it
+# end what it started and write nothing.
+"$python" "$here/network.py" --build "$build" --results "$here/results" --netns-prefix "$prefix" "$@" &
+harness=$!
+trap 'kill -TERM "$harness" 2>/dev/null; wait "$harness" || true; exit 130' INT TERM
+wait "$harness"
