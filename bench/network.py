@@ -346,11 +346,24 @@ def measure(h, nsx, pki, cfg, results):
             for proc in (t.client_proc, t.hub_proc):
                 if proc is not None:
                     h.stop(proc)
-    for name in tunnels:
-        results.setdefault(name, {})
     addresses = {"underlay": UNDERLAY_HUB, **{n: t.address for n, t in tunnels.items()}}
-    order = list(addresses)
+    # Round trips first, on tunnels no bulk transfer has filled yet.
+    ping_figure(nsx, cfg, results, addresses)
+    tcp_figure(h, nsx, cfg, results, addresses, tunnels)
+    udp_figure(h, nsx, cfg, results, addresses, tunnels)
 
+
+def ping_figure(nsx, cfg, results, addresses):
+    log(f"== ping, {cfg.ping_count} round trips")
+    for name in addresses:
+        p = guarded(results, name, "ping", ping_run, nsx, addresses[name], cfg.ping_count)
+        if p is not None:
+            results.setdefault(name, {})["ping"] = p
+            log(f"{LABEL[name]}: p50 {p['p50_us']:.0f} µs, p99 {p['p99_us']:.0f} µs")
+
+
+def tcp_figure(h, nsx, cfg, results, addresses, tunnels):
+    order = list(addresses)
     log(f"== TCP, 1 stream, {cfg.tcp_seconds} s, {cfg.tcp_runs} runs")
     samples = {n: [] for n in order}
     for run in range(cfg.tcp_runs):
@@ -370,19 +383,14 @@ def measure(h, nsx, pki, cfg, results):
         if name in tunnels:
             r["cpu_per_gb"] = {end: median([s["cpu_per_gb"][end] for s in runs]) for end in ("client", "hub", "both")}
 
-    log(f"== ping, {cfg.ping_count} round trips")
-    for name in order:
-        p = guarded(results, name, "ping", ping_run, nsx, addresses[name], cfg.ping_count)
-        if p is not None:
-            results.setdefault(name, {})["ping"] = p
-            log(f"{LABEL[name]}: p50 {p['p50_us']:.0f} µs, p99 {p['p99_us']:.0f} µs")
 
+def udp_figure(h, nsx, cfg, results, addresses, tunnels):
     log(f"== UDP at <= {LOSS_LIMIT:g}% loss, {cfg.udp_seconds} s per rate")
     for name in tunnels:
-        start = results[name].get("tcp", {}).get("median_mbit_s") or 200.0
+        start = dig(results, name, ["tcp", "median_mbit_s"]) or 200.0
         u = guarded(results, name, "udp", udp_search, h, nsx, addresses[name], start, cfg.udp_seconds, cfg.udp_steps)
         if u is not None:
-            results[name]["udp"] = u
+            results.setdefault(name, {})["udp"] = u
             log(f"{LABEL[name]}: {fmt(u['best_mbit_s'], 0)} Mbit/s received with <= {LOSS_LIMIT:g}% loss "
                 f"({len(u['tries'])} rates tried)")
 
