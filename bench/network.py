@@ -156,7 +156,6 @@ key = {self.file('server.key')}
 type = network
 target = {UNDERLAY_HUB}:8443
 server_name = localhost
-mtu = {MTU}
 cert = {self.file('client.pem')}
 key = {self.file('client.key')}
 """)):
