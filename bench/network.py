@@ -273,10 +273,12 @@ def tcp_run(h, nsx, address, seconds, tunnel=None):
               "retransmits": doc["end"]["sum_sent"].get("retransmits")}
     if tunnel:
         gb = received["bytes"] / 1e9
+        sample["cpu_per_gb"], sample["user_sys_per_gb"] = {}, {}
         for end, pids in tunnel.roots().items():
             user, system = cpu_seconds(pids)
-            sample[f"cpu_{end}_s"] = (user - before[end][0]) + (system - before[end][1])
-        sample["cpu_per_gb"] = {end: sample[f"cpu_{end}_s"] / gb for end in ("client", "hub")}
+            user, system = user - before[end][0], system - before[end][1]
+            sample["cpu_per_gb"][end] = (user + system) / gb
+            sample["user_sys_per_gb"][end] = [user / gb, system / gb]
         sample["cpu_per_gb"]["both"] = sample["cpu_per_gb"]["client"] + sample["cpu_per_gb"]["hub"]
     return sample
 
