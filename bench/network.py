@@ -56,8 +56,10 @@ LOSS_LIMIT = 1.0
 # --------------------------------------------------------------- namespaces ---
 
 def ip(*args, check=True):
-    return subprocess.run(["ip", *args], check=check, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True)
+    r = subprocess.run(["ip", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if check and r.returncode != 0:
+        raise BenchError(f"ip {' '.join(args)}: {r.stderr.strip()}")
+    return r
 
 
 class Namespaces:
