@@ -78,7 +78,8 @@ DAEMON_OBJECTS := $(SUPERVISOR_OBJECTS) $(HELPER_OBJECTS) $(WORKER_OBJECTS) $(AU
                   $(CORE_OBJECTS)
 # `ktlstun unlock` edits the lock state file itself while the daemon is stopped.
 CLI_LINK_OBJECTS := $(CLI_OBJECTS) $(BUILD)/obj/daemon/helper/lock_policy.o \
-                    $(BUILD)/obj/daemon/helper/lock_state.o $(CHECK_OBJECTS) $(TLS_OBJECTS) \
+                    $(BUILD)/obj/daemon/helper/lock_state.o $(CHECK_OBJECTS) $(ADDRPLAN_OBJECTS) \
+                    $(TLS_OBJECTS) \
                     $(CONFIG_OBJECTS) $(BUILD)/obj/daemon/proto/auth_protocol.o \
                     $(BUILD)/obj/daemon/proto/status_record.o \
                     $(BUILD)/obj/daemon/proto/status_socket.o $(CORE_OBJECTS)
@@ -244,7 +245,7 @@ fuzz_sources_user_map       := daemon/config/user_map.c daemon/core/identity.c \
 fuzz_sources_ini_source     := daemon/config/ini_source.c
 fuzz_sources_tunnel_frame   := daemon/proto/tunnel_frame.c daemon/core/ip_prefix.c
 fuzz_sources_ip_packet      := daemon/packet/ip_packet.c daemon/packet/mss_clamp.c daemon/core/ip_prefix.c
-fuzz_sources_tun_request    := daemon/proto/tun_request.c daemon/core/ip_prefix.c
+fuzz_sources_tun_request    := daemon/proto/tun_request.c daemon/proto/tunnel_frame.c daemon/core/ip_prefix.c
 
 .SECONDEXPANSION:
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(fuzz_sources_$$*) $(wildcard daemon/*/*.h tests/fuzz/*.h)

@@ -13,6 +13,7 @@
 #include "check/host_check.h"
 #include "check/key_pair_check.h"
 #include "check/listen_check.h"
+#include "check/network_check.h"
 #include "core/log.h"
 #include "proto/status_record.h"
 #include "proto/status_socket.h"
@@ -43,6 +44,7 @@ int config_check_run(const struct config *config, enum config_check_caller calle
     }
     host_check_ktls(config, report);
     listen_check_config(config, held, privilege, report);
+    network_check_config(config, report);
     return result;
 }
 

@@ -98,6 +98,8 @@ void listen_check_config(const struct config *config, const struct listen_check_
     for (size_t i = 0; i < config->tunnel_count; i++) {
         const struct tunnel_config *tunnel = &config->tunnels[i];
         char shown[300];
+        if (!config_tunnel_listens(tunnel))
+            continue;
         address_format(&tunnel->listen, shown, sizeof(shown));
         if (tunnel->listen.kind == ADDRESS_SYSTEMD || is_held(shown, held))
             continue;

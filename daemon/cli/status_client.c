@@ -131,7 +131,9 @@ static int is_number_key(const char *key)
     static const char *const numbers[] = { "pid", "generation", "connections", "age_seconds",
                                            "bytes_in", "bytes_out", "active", "failures",
                                            "expires_in", "locked_for", "level", "buffer_bytes",
-                                           "last_refusal_at" };
+                                           "last_refusal_at", "packets_in", "packets_out",
+                                           "dropped_invalid", "dropped_source",
+                                           "dropped_device" };
     for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++)
         if (strcmp(key, numbers[i]) == 0)
             return 1;
@@ -254,6 +256,14 @@ static void print_json(const struct collected *all)
     puts("}");
 }
 
+/* An address of R's KEY as shown in the table: "-" when the tunnel has none (a network
+ * client listens nowhere, a network hub has no target: the worker sends ":0"). */
+static const char *address_shown(const struct status_record *r, const char *key)
+{
+    const char *value = status_record_get(r, key, "");
+    return value[0] == '\0' || strcmp(value, ":0") == 0 ? "-" : value;
+}
+
 static void human_bytes(unsigned long long bytes, char *buf, size_t len)
 {
     const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
@@ -296,6 +306,28 @@ static void print_grants_and_locks(const struct collected *all)
 
 /* Each tunnel's last refusal: for a client tunnel the one it received, for a server
  * tunnel the one it gave. */
+/* The network tunnels' connections again, with what only they have: device, tunnel
+ * address, packets, and the packets dropped by reason. */
+static void print_network_peers(const struct collected *all)
+{
+    int header = 0;
+    for (size_t i = 0; i < all->count; i++) {
+        const struct status_record *r = &all->records[i];
+        if (strcmp(r->kind, "conn") != 0 || status_record_get(r, "device", NULL) == NULL)
+            continue;
+        if (!header)
+            printf("\n%-16s %-22s %-15s %-20s %10s %10s %s\n", "NETWORK TUNNEL", "PEER", "DEVICE",
+                   "ADDRESS", "PKTS IN", "PKTS OUT", "DROPPED source/invalid/device");
+        header = 1;
+        printf("%-16s %-22s %-15s %-20s %10s %10s %s/%s/%s\n", status_record_get(r, "tunnel", ""),
+               status_record_get(r, "peer", ""), status_record_get(r, "device", ""),
+               status_record_get(r, "address", "-"), status_record_get(r, "packets_in", "0"),
+               status_record_get(r, "packets_out", "0"), status_record_get(r, "dropped_source", "0"),
+               status_record_get(r, "dropped_invalid", "0"),
+               status_record_get(r, "dropped_device", "0"));
+    }
+}
+
 static void print_last_refusals(const struct collected *all, unsigned long long newest)
 {
     int header = 0;
@@ -336,7 +368,7 @@ static void print_table(const struct collected *all)
             continue;
         const char *name = status_record_get(r, "name", "");
         printf("%-16s %-6s %-24s %-24s %-7s %llu\n", name, status_record_get(r, "mode", ""),
-               status_record_get(r, "listen", ""), status_record_get(r, "target", ""),
+               address_shown(r, "listen"), address_shown(r, "target"),
                status_record_get(r, "ktls", ""), active_on(all, name));
     }
     print_last_refusals(all, newest);
@@ -362,6 +394,7 @@ static void print_table(const struct collected *all)
                status_record_get(r, "cipher", ""),
                tx && rx ? "tx+rx" : tx ? "tx" : rx ? "rx" : "off");
     }
+    print_network_peers(all);
 }
 
 /* Only runtime_dir is needed, so keys the operator may not read are not opened. */

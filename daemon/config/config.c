@@ -15,6 +15,7 @@
 #include "config/global_keys.h"
 #include "config/key_suggest.h"
 #include "config/listen_clash.h"
+#include "config/network_keys.h"
 #include "config/second_factor_keys.h"
 #include "config/tunnel_keys.h"
 #include "config/user_map.h"
@@ -28,6 +29,7 @@
 static const struct config_tunnel_key *(*const tunnel_tables[])(size_t *count) = {
     tunnel_keys_list,
     second_factor_keys_list,
+    network_keys_list,
 };
 
 #define TUNNEL_TABLE_COUNT (sizeof(tunnel_tables) / sizeof(tunnel_tables[0]))
@@ -170,8 +172,10 @@ int config_global_key_line(const struct config *config, const char *key)
     return global->line;
 }
 
-/* Reports each required key SECTION lacks, at its [section] line. */
-static int report_missing_keys(struct config_loader *ld, const struct ini_section *section)
+/* Reports each required key SECTION lacks, at its [section] line (but those TUNNEL's
+ * type has no use for). */
+static int report_missing_keys(struct config_loader *ld, const struct ini_section *section,
+                               const struct tunnel_config *tunnel)
 {
     int result = 0;
 
@@ -179,7 +183,8 @@ static int report_missing_keys(struct config_loader *ld, const struct ini_sectio
         size_t count;
         const struct config_tunnel_key *keys = tunnel_tables[t](&count);
         for (size_t i = 0; i < count; i++) {
-            if (keys[i].required && ini_source_find_key(section, keys[i].name) == NULL) {
+            if (keys[i].required && ini_source_find_key(section, keys[i].name) == NULL
+                && !network_keys_not_needed(tunnel, keys[i].name)) {
                 config_loader_error(ld, section->line, section->name, keys[i].name,
                                     "missing (required in every tunnel)");
                 result = -1;
@@ -194,12 +199,15 @@ static int parse_tunnel(struct config_loader *ld, const struct ini_section *sect
 {
     int result = 0;
     int mode_known = 0;
+    int type_known = 0;
     int target_valid = 0;
     const struct config_tunnel_key *mode_key = find_tunnel_key("mode");
+    const struct config_tunnel_key *type_key = find_tunnel_key("type");
     const struct config_tunnel_key *target_key = find_tunnel_key("target");
 
     tunnel_keys_defaults(tunnel);
     second_factor_keys_defaults(tunnel);
+    network_keys_defaults(tunnel);
     tunnel->line = section->line;
     if ((tunnel->name = strdup(section->name)) == NULL) {
         ld->out_of_memory = 1;
@@ -220,6 +228,11 @@ static int parse_tunnel(struct config_loader *ld, const struct ini_section *sect
         else
             result = -1;
     }
+    /* So does the type: a network tunnel has keys of its own and lacks others. */
+    if (network_keys_type(ld, section, tunnel) == 0)
+        type_known = 1;
+    else
+        result = -1;
 
     for (size_t i = 0; i < section->key_count; i++) {
         const struct ini_key *key = &section->keys[i];
@@ -229,8 +242,12 @@ static int parse_tunnel(struct config_loader *ld, const struct ini_section *sect
             result = -1;
             continue;
         }
-        if (known == mode_key || key->value == NULL)
+        if (known == mode_key || known == type_key || key->value == NULL)
             continue;
+        if (type_known && network_keys_allowed(ld, section, key, tunnel) < 0) {
+            result = -1;
+            continue;
+        }
         enum tunnel_mode needed = known->scope == SCOPE_SERVER ? TUNNEL_MODE_SERVER
                                                                : TUNNEL_MODE_CLIENT;
         if (known->scope != SCOPE_ANY && mode_known && tunnel->mode != needed) {
@@ -251,7 +268,7 @@ static int parse_tunnel(struct config_loader *ld, const struct ini_section *sect
         }
     }
 
-    if (report_missing_keys(ld, section) < 0)
+    if (report_missing_keys(ld, section, tunnel) < 0)
         result = -1;
 
     /* SNI and certificate name checks need a host name; a socket path has none. */
@@ -263,6 +280,8 @@ static int parse_tunnel(struct config_loader *ld, const struct ini_section *sect
         result = -1;
     }
     if (second_factor_keys_finish(ld, section, tunnel) < 0)
+        result = -1;
+    if (mode_known && type_known && network_keys_finish(ld, section, tunnel) < 0)
         result = -1;
     return result;
 }
@@ -332,8 +351,10 @@ struct config *config_load(const char *path, char **errors)
                             "no tunnel section (add one, e.g. [web] with mode, listen, target, "
                             "cert, key and ca)");
     global_keys_finish(&config->global);
-    if (!ld.out_of_memory)
+    if (!ld.out_of_memory) {
         listen_clash_check(&ld, &ld.source);
+        network_keys_check_all(&ld);
+    }
 
 out:
     if (ld.error_count > 0 || ld.out_of_memory) {
@@ -366,6 +387,7 @@ static void free_tunnel(struct tunnel_config *tunnel)
     free(tunnel->pam_confdir);
     user_map_free(tunnel->user_map);
     string_list_clear(&tunnel->alert_command);
+    network_keys_free(tunnel);
 }
 
 void config_free(struct config *config)
@@ -382,6 +404,16 @@ void config_free(struct config *config)
     free(config->global.pam_user);
     free(config->path);
     free(config);
+}
+
+int config_tunnel_listens(const struct tunnel_config *tunnel)
+{
+    return tunnel->type != TUNNEL_TYPE_NETWORK || tunnel->mode != TUNNEL_MODE_CLIENT;
+}
+
+int config_tunnel_has_target(const struct tunnel_config *tunnel)
+{
+    return tunnel->type != TUNNEL_TYPE_NETWORK || tunnel->mode != TUNNEL_MODE_SERVER;
 }
 
 const char *config_mode_name(enum tunnel_mode mode)

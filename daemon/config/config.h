@@ -163,6 +163,14 @@ int config_key_line(const struct tunnel_config *tunnel, const char *key);
  * 0 (the file as a whole): FILE:LINE for errors about global keys found after loading. */
 int config_global_key_line(const struct config *config, const char *key);
 
+/* Returns 1 when TUNNEL has a listen address (every tunnel but a network client), else
+ * 0: then tunnel->listen is unused. */
+int config_tunnel_listens(const struct tunnel_config *tunnel);
+
+/* Returns 1 when TUNNEL has a target (every tunnel but a network hub), else 0: then
+ * tunnel->target and target_addr are unused. */
+int config_tunnel_has_target(const struct tunnel_config *tunnel);
+
 /* Returns "server"/"client", "auto"/"require"/"off". */
 const char *config_mode_name(enum tunnel_mode mode);
 const char *config_ktls_name(enum ktls_policy policy);

@@ -215,7 +215,7 @@ enum packet_relay_status packet_relay_send_keepalive(struct packet_relay *r, int
 }
 
 enum packet_relay_status packet_relay_send_config(struct packet_relay *r,
-                                                  const struct tunnel_config *config)
+                                                  const struct tunnel_frame_config *config)
 {
     enum packet_relay_status st =
         make_room(r, TUNNEL_FRAME_HEADER_LEN + TUNNEL_CONFIG_MAX_PAYLOAD);

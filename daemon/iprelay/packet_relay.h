@@ -84,7 +84,7 @@ enum packet_relay_status packet_relay_send_keepalive(struct packet_relay *r, int
 /* Sends CONFIG (the hub's first frame). Returns OK, WANT_WRITE (as above) or ERROR
  * (also when CONFIG is invalid). */
 enum packet_relay_status packet_relay_send_config(struct packet_relay *r,
-                                                  const struct tunnel_config *config);
+                                                  const struct tunnel_frame_config *config);
 
 /* Returns R's counters. */
 const struct packet_relay_counters *packet_relay_counters(const struct packet_relay *r);

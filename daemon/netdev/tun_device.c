@@ -38,6 +38,8 @@ int tun_device_open(const char *name, unsigned flags, char *err, size_t errlen)
     }
     memset(&ifr, 0, sizeof(ifr));
     ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    if (flags & TUN_DEVICE_MULTI_QUEUE)
+        ifr.ifr_flags |= IFF_MULTI_QUEUE;
     memcpy(ifr.ifr_name, name, strlen(name));
     if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
         /* EINVAL/EBUSY here mostly mean a device of that name that is not ours. */

@@ -182,7 +182,7 @@ static int check_prefix(const struct ip_prefix *p, int want_network)
     return want_network && !ip_prefix_is_network(p) ? -1 : 0;
 }
 
-int tunnel_frame_config_check(const struct tunnel_config *config, const char **reason)
+int tunnel_frame_config_check(const struct tunnel_frame_config *config, const char **reason)
 {
     int have_v6 = 0, families = 0;
 
@@ -247,7 +247,7 @@ static size_t get_entry(const unsigned char *p, size_t left, struct ip_prefix *o
 }
 
 enum tunnel_frame_status tunnel_frame_config_decode(const unsigned char *payload, size_t len,
-                                                    struct tunnel_config *out,
+                                                    struct tunnel_frame_config *out,
                                                     const char **reason)
 {
     const char *why = "truncated";
@@ -331,7 +331,7 @@ static unsigned char *put_entry(unsigned char *p, const struct ip_prefix *prefix
     return p + 2 + addr_len;
 }
 
-int tunnel_frame_put_config(struct tunnel_frame_writer *w, const struct tunnel_config *config)
+int tunnel_frame_put_config(struct tunnel_frame_writer *w, const struct tunnel_frame_config *config)
 {
     const char *reason;
     if (tunnel_frame_config_check(config, &reason) != 0)

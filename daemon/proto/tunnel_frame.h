@@ -68,7 +68,7 @@ enum tunnel_frame_status {
 };
 
 /* What a client brings up: its addresses on the tunnel, MTU, routes via the tunnel. */
-struct tunnel_config {
+struct tunnel_frame_config {
     unsigned mtu;
     unsigned keepalive_s;            /* 1..TUNNEL_KEEPALIVE_MAX_S */
     size_t address_count;
@@ -122,11 +122,11 @@ enum tunnel_frame_status tunnel_frame_read(struct tunnel_frame_reader *r,
  * TUNNEL_FRAME_BAD_PAYLOAD with *OUT unspecified; *REASON (may be NULL) gets a static
  * explanation either way. */
 enum tunnel_frame_status tunnel_frame_config_decode(const unsigned char *payload, size_t len,
-                                                    struct tunnel_config *out,
+                                                    struct tunnel_frame_config *out,
                                                     const char **reason);
 
 /* Checks CONFIG as CONFIG decoding would. Returns 0, or -1 with a static reason. */
-int tunnel_frame_config_check(const struct tunnel_config *config, const char **reason);
+int tunnel_frame_config_check(const struct tunnel_frame_config *config, const char **reason);
 
 /* Sets W up to append frames to BUF (CAP bytes, owned by the caller), empty. */
 void tunnel_frame_writer_init(struct tunnel_frame_writer *w, unsigned char *buf, size_t cap);
@@ -138,7 +138,7 @@ int tunnel_frame_put_packet(struct tunnel_frame_writer *w, const void *packet, s
 
 /* Appends a CONFIG frame. Returns 1, 0 (no room) or -1 (CONFIG fails
  * tunnel_frame_config_check). */
-int tunnel_frame_put_config(struct tunnel_frame_writer *w, const struct tunnel_config *config);
+int tunnel_frame_put_config(struct tunnel_frame_writer *w, const struct tunnel_frame_config *config);
 
 /* Appends a KEEPALIVE frame (a KEEPALIVE_REPLY when REPLY is set) carrying VALUE.
  * Returns 1, or 0 when it does not fit. */

@@ -90,6 +90,8 @@ struct generation *generation_create(struct config *config, struct generation *p
     /* Listeners last: a config whose keys do not load never steals a socket. */
     for (size_t i = 0; i < config->tunnel_count; i++) {
         struct tunnel *tunnel = &gen->tunnels[i];
+        if (!config_tunnel_listens(tunnel->config))
+            continue;
         tunnel->listen_fd = adopt_listener(previous, &tunnel->config->listen);
         if (tunnel->listen_fd >= 0)
             continue;

@@ -50,6 +50,73 @@ static void header(struct text *t, const char *name, const char *type, const cha
     append(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+static const char *const drop_reasons[3] = { "source", "invalid", "device" };
+
+static void peer_line(struct text *t, const char *metric, const char *tunnel,
+                      const struct stats_network_peer *peer, const char *label, uint64_t value)
+{
+    char identity[600];
+    append(t, "ktlstun_network_peer_%s{tunnel=\"%s\",peer=\"%s\",address=\"%s\",device=\"%s\","
+              "ktls=\"%s\",%s} %llu\n", metric, tunnel,
+           text_log_quote(peer->identity, identity, sizeof(identity)), peer->address, peer->device,
+           peer->ktls ? "on" : "off", label, (unsigned long long)value);
+}
+
+static void render_peer(struct text *t, int drops, const char *tunnel,
+                        const struct stats_network_peer *peer)
+{
+    if (!drops) {
+        peer_line(t, "packets_total", tunnel, peer, "direction=\"in\"", peer->packets_in);
+        peer_line(t, "packets_total", tunnel, peer, "direction=\"out\"", peer->packets_out);
+        return;
+    }
+    peer_line(t, "dropped_packets_total", tunnel, peer, "reason=\"source\"", peer->dropped_source);
+    peer_line(t, "dropped_packets_total", tunnel, peer, "reason=\"invalid\"", peer->dropped_invalid);
+    peer_line(t, "dropped_packets_total", tunnel, peer, "reason=\"device\"", peer->dropped_device);
+}
+
+/* Network tunnels: packets and drops by tunnel, and each peer of the moment. */
+static void render_network(struct text *t, const struct generation *gen, const struct stats *stats)
+{
+    header(t, "ktlstun_network_packets_total", "counter",
+           "IP packets carried by network tunnels; in = from the TLS peer.");
+    for (size_t i = 0; i < gen->tunnel_count; i++)
+        for (int out = 0; out <= 1; out++)
+            if (gen->tunnels[i].config->type == TUNNEL_TYPE_NETWORK)
+                append(t, "ktlstun_network_packets_total{tunnel=\"%s\",direction=\"%s\"} %llu\n",
+                       gen->tunnels[i].config->name, out ? "out" : "in",
+                       (unsigned long long)stats_network_packets(stats, gen->tunnels[i].limit_slot, out));
+    header(t, "ktlstun_network_dropped_packets_total", "counter",
+           "IP packets network tunnels dropped: source (not the client's address or networks), "
+           "invalid (not a well-formed IP packet, or above the MTU), device (the TUN device "
+           "did not take it).");
+    for (size_t i = 0; i < gen->tunnel_count; i++)
+        for (int r = 0; r < 3; r++)
+            if (gen->tunnels[i].config->type == TUNNEL_TYPE_NETWORK)
+                append(t, "ktlstun_network_dropped_packets_total{tunnel=\"%s\",reason=\"%s\"} %llu\n",
+                       gen->tunnels[i].config->name, drop_reasons[r],
+                       (unsigned long long)stats_network_dropped(stats, gen->tunnels[i].limit_slot, r));
+    for (int kind = 0; kind <= 1; kind++) {
+        if (kind == 0)
+            header(t, "ktlstun_network_peer_packets_total", "counter",
+                   "IP packets of each connected network tunnel peer (CN, tunnel address).");
+        else
+            header(t, "ktlstun_network_peer_dropped_packets_total", "counter",
+                   "IP packets dropped from each connected network tunnel peer, by reason.");
+        for (int p = 0; p < STATS_NETWORK_PEERS; p++) {
+            struct stats_network_peer peer;
+            const char *tunnel = NULL;
+            if (!stats_network_peer_read(stats, p, &peer))
+                continue;
+            for (size_t i = 0; i < gen->tunnel_count && tunnel == NULL; i++)
+                if (gen->tunnels[i].limit_slot == peer.slot)
+                    tunnel = gen->tunnels[i].config->name;
+            if (tunnel != NULL)
+                render_peer(t, kind, tunnel, &peer);
+        }
+    }
+}
+
 char *metrics_render(const struct generation *gen, const struct stats *stats,
                      const struct conn_limit *limits, unsigned workers)
 {
@@ -107,6 +174,8 @@ char *metrics_render(const struct generation *gen, const struct stats *stats,
         append(&t, "ktlstun_ktls_decrypt_errors_total{tunnel=\"%s\"} %llu\n",
                gen->tunnels[i].config->name,
                (unsigned long long)stats_decrypt_errors(stats, gen->tunnels[i].limit_slot));
+
+    render_network(&t, gen, stats);
 
     header(&t, "ktlstun_certificate_expiry_seconds", "gauge",
            "Seconds until each loaded certificate (or CRL nextUpdate) expires.");

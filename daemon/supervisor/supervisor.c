@@ -33,6 +33,8 @@
 #include "worker/control_socket.h"
 #include "worker/status_server.h"
 #include "supervisor/systemd_sockets.h"
+#include "supervisor/tun_service.h"
+#include "core/fd_passing.h"
 #include "core/log.h"
 #include "core/privdrop.h"
 #include "core/event_loop.h"
@@ -53,6 +55,7 @@ struct worker_process {
     struct generation *gen;   /* the generation it serves (parent's copy) */
     int draining;
     int ready;
+    int dialer;               /* it runs its generation's network client tunnels */
 };
 
 struct supervisor {
@@ -81,6 +84,7 @@ struct supervisor {
     unsigned deaths_in_window;
     struct grants *grants;            /* second-factor grants, shared by fork */
     struct helper_process *helper;
+    struct tun_service *tun;          /* network tunnels' devices, the workers' links */
 };
 
 static int spawn_worker(struct supervisor *s, struct generation *gen)
@@ -95,19 +99,31 @@ static int spawn_worker(struct supervisor *s, struct generation *gen)
         return -1;
     }
     heartbeat_reset(s->shared.heartbeat, limit_slot);
-    int rules_link[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rules_link) < 0) {
+    int rules_link[2] = { -1, -1 }, tun_link[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rules_link) < 0 ||
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, tun_link) < 0) {
         log_error("socketpair: %s", strerror(errno));
+        if (rules_link[0] >= 0 && close(rules_link[0]) == 0)
+            close(rules_link[1]);
         conn_limit_release_worker_slot(s->shared.limits, limit_slot);
         return -1;
     }
     s->shared.helper_link = helper_process_new_link(s->helper);
     s->shared.rules_link = rules_link[1];
+    s->shared.tun_link = tun_link[1];
+    /* One worker of the current generation dials the network client tunnels: this
+     * one, when no serving worker of it does (the one that did died or drains). */
+    s->shared.dialer = gen == s->current;
+    for (int i = 0; i < MAX_WORKERS; i++)
+        if (s->workers[i].pid != 0 && s->workers[i].gen == gen && !s->workers[i].draining &&
+            s->workers[i].dialer)
+            s->shared.dialer = 0;
     pid_t pid = fork();
     if (pid < 0) {
         log_error("fork: %s", strerror(errno));
         conn_limit_release_worker_slot(s->shared.limits, limit_slot);
         close(rules_link[0]);
+        close(tun_link[0]);
     }
     if (pid == 0) {
         daemonize_forget();
@@ -115,6 +131,8 @@ static int spawn_worker(struct supervisor *s, struct generation *gen)
         close(s->signal_fd);
         close(s->ready_pipe_read);
         close(rules_link[0]);
+        close(tun_link[0]);
+        tun_service_close_in_child(s->tun);
         /* Another worker's link would let this one speak for the parent. */
         for (int i = 0; i < MAX_WORKERS; i++)
             if (s->workers[i].pid != 0)
@@ -129,11 +147,13 @@ static int spawn_worker(struct supervisor *s, struct generation *gen)
         close(s->shared.helper_link);
     s->shared.helper_link = -1;
     close(rules_link[1]);
-    s->shared.rules_link = -1;
+    close(tun_link[1]);
+    s->shared.rules_link = s->shared.tun_link = -1;
     if (pid < 0)
         return -1;
     *slot = (struct worker_process){ .pid = pid, .slot = limit_slot, .rules_link = rules_link[0],
-                                     .gen = gen };
+                                     .gen = gen, .dialer = s->shared.dialer };
+    tun_service_add_worker(s->tun, pid, tun_link[0], gen->config, gen->number);
     return 0;
 }
 
@@ -143,26 +163,12 @@ static int spawn_worker(struct supervisor *s, struct generation *gen)
 static void share_access_rules(struct supervisor *s)
 {
     int rules = generation_share_access_rules(s->current);
-    char byte = 'R';
-    union { char bytes[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
-    memset(&control, 0, sizeof(control));
     for (int i = 0; i < MAX_WORKERS; i++) {
         struct worker_process *w = &s->workers[i];
         if (w->pid == 0 || w->gen == s->current)
             continue;
-        struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-        if (rules >= 0) {
-            msg.msg_control = control.bytes;
-            msg.msg_controllen = sizeof(control.bytes);
-            struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-            c->cmsg_level = SOL_SOCKET;
-            c->cmsg_type = SCM_RIGHTS;
-            c->cmsg_len = CMSG_LEN(sizeof(int));
-            memcpy(CMSG_DATA(c), &rules, sizeof(int));
-        }
         /* EPIPE: it has just exited (drained), and is not reaped yet. */
-        if (sendmsg(w->rules_link, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EPIPE)
+        if (fd_passing_send(w->rules_link, "R", 1, rules, MSG_DONTWAIT) < 0 && errno != EPIPE)
             log_error("worker %d: cannot hand it the reloaded access rules (%s): its connections "
                       "stay under the configuration it started with", (int)w->pid, strerror(errno));
     }
@@ -399,6 +405,7 @@ static void reload(struct supervisor *s)
     signal_workers(s, s->current, SIGQUIT);
     retire(s, s->current);
     s->current = next;
+    tun_service_sync(s->tun, next->config);
     share_access_rules(s);
     helper_process_reload(s->helper);
     s->announced = 0;
@@ -444,6 +451,8 @@ static void reap(struct supervisor *s)
                             sizeof(status_path));
         unlink(status_path);
         close(w->rules_link);
+        tun_service_worker_gone(s->tun, pid);
+        stats_network_peers_forget(s->shared.stats, (int)pid);
         conn_limit_release_worker_slot(s->shared.limits, w->slot);
         *w = (struct worker_process){ 0 };
         if (WIFSIGNALED(status))
@@ -550,14 +559,18 @@ static void handle_signal(struct supervisor *s)
 static void run_loop(struct supervisor *s)
 {
     while (!s->stopping || count_workers(s, NULL, 0) > 0) {
-        struct pollfd fds[2 + METRICS_SERVER_CLIENTS + 1] = {
+        struct pollfd fds[2 + METRICS_SERVER_CLIENTS + 1 + MAX_WORKERS] = {
             { .fd = s->signal_fd, .events = POLLIN }, { .fd = s->ready_pipe_read, .events = POLLIN } };
         size_t metrics_fds = metrics_server_poll_fds(s->metrics_server, s->metrics_fd, fds + 2);
-        int ready = poll(fds, 2 + metrics_fds, poll_timeout_ms(s, event_loop_now_ms()));
+        struct pollfd *links = fds + 2 + metrics_fds;
+        size_t link_fds = tun_service_poll_fds(s->tun, links, MAX_WORKERS);
+        int ready = poll(fds, 2 + metrics_fds + link_fds, poll_timeout_ms(s, event_loop_now_ms()));
         if (ready < 0 && errno != EINTR) {
             log_error("poll: %s", strerror(errno));
             return;
         }
+        if (ready > 0)
+            tun_service_handle(s->tun, links, link_fds);
         if (ready > 0 && (fds[0].revents & POLLIN))
             handle_signal(s);
         reap(s);
@@ -601,7 +614,7 @@ int supervisor_run(const char *config_path, struct config *config)
     }
     s->config_path = config_path;
     s->signal_fd = s->ready_pipe_read = s->shared.ready_fd = s->metrics_fd = -1;
-    s->shared.helper_link = s->shared.rules_link = -1;
+    s->shared.helper_link = s->shared.rules_link = s->shared.tun_link = -1;
     int ready_pipe[2];
     if (block_signals(s) < 0 || pipe2(ready_pipe, O_NONBLOCK) < 0) {
         log_error("cannot set up signals: %s", strerror(errno));
@@ -615,9 +628,10 @@ int supervisor_run(const char *config_path, struct config *config)
     s->shared.heartbeat = heartbeat_create();
     s->shared.stats = stats_create();
     s->grants = grants_create();
+    s->tun = tun_service_new();
     second_factor_use_grants(s->grants);
     if (s->shared.limits == NULL || s->shared.heartbeat == NULL || s->shared.stats == NULL ||
-        s->grants == NULL || s->metrics_server == NULL) {
+        s->grants == NULL || s->metrics_server == NULL || s->tun == NULL) {
         config_free(config);
         goto out;
     }
@@ -633,13 +647,16 @@ int supervisor_run(const char *config_path, struct config *config)
         goto out;
     systemd_sockets_warn_unused();
     prepare_runtime_dir(s->current);
+    tun_service_sync(s->tun, s->current->config);
     /* Before the first worker, so every worker gets a link; a daemon without it
      * still serves, but gated tunnels refuse every login. */
     s->helper = helper_process_start(config_path, s->current->config, s->grants);
     /* Switching users was needed for the helper only: what started with capabilities
      * (the unit's ambient CAP_SETUID, CAP_SETGID) keeps none but the one a reload may
-     * need to bind a new port below 1024, when a drop-in gave it. Root keeps root. */
-    if (privdrop_clear_capabilities(1ULL << CAP_NET_BIND_SERVICE) < 0)
+     * need to bind a new port below 1024, when a drop-in gave it, and CAP_NET_ADMIN
+     * while network tunnels need devices. Root keeps root. */
+    if (privdrop_clear_capabilities(1ULL << CAP_NET_BIND_SERVICE |
+                                    (uint64_t)tun_service_needed(s->current->config) << CAP_NET_ADMIN) < 0)
         goto out;
     top_up_workers(s);
     if (count_workers(s, s->current, 0) == 0)
@@ -649,6 +666,7 @@ int supervisor_run(const char *config_path, struct config *config)
     status = EXIT_SUCCESS;
 out:
     helper_process_stop(s->helper);
+    tun_service_free(s->tun);
     generation_free(s->current);
     for (size_t i = 0; i < s->retired_count; i++)
         generation_free(s->retired[i]);

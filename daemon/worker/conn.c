@@ -25,6 +25,7 @@
 #include "worker/conn_report.h"
 #include "worker/conn_state.h"
 #include "worker/conn_end.h"
+#include "worker/conn_network.h"
 #include "worker/refusal_log.h"
 #include "worker/refusal_notice.h"
 #include "worker/stats.h"
@@ -103,12 +104,14 @@ static void conn_close(struct conn *c, enum stats_result result, const char *rea
     stats_count_result(stats, slot, result);
     if (c->state == CONN_RELAYING)
         conn_report_bytes(c);
+    conn_network_end(c);
     if (c->offloaded && c->splice.decrypt_errors > 0)
         stats_count_decrypt_error(stats, slot);
     const struct conn_end_sockets sockets = {
         c->ssl, &c->splice, c->tls_fd, c->plain_fd, c->handshake_done, c->offloaded,
         c->relay.to_tls.shut, c->abort_alert,
-        c->state == CONN_RELAYING && c->offloaded && c->splice.end.abort == RELAY_ABORT_NONE,
+        c->state == CONN_RELAYING && c->offloaded && c->net == NULL &&
+            c->splice.end.abort == RELAY_ABORT_NONE,
     };
     conn_end_close(&sockets, result);
     c->tls_fd = c->plain_fd = -1;
@@ -133,6 +136,7 @@ static void conn_free(struct conn *c)
     relay_release(&c->relay);
     relay_splice_release(&c->splice);
     auth_channel_free(c->login);
+    conn_network_free(c);
     ktls_keys_wipe(&c->secrets);
     SSL_free(c->ssl);
     tls_context_forget_peer(&c->peer);
@@ -330,6 +334,31 @@ static void start_login(struct conn *c)
     c->state = CONN_LOGIN;
 }
 
+static void wake_network(void *arg)
+{
+    conn_step(arg);
+}
+
+/* A network tunnel relays packets between its TUN device and the session: on the
+ * userspace path only for now, the session staying with OpenSSL. */
+static void start_network(struct conn *c)
+{
+    enum stats_result result;
+    const char *reason;
+    if (c->tunnel->config->ktls == KTLS_POLICY_REQUIRE) {
+        c->handshake_done = 0;
+        conn_close(c, STATS_RESULT_REFUSED, "ktls = require but network tunnels relay in "
+                                            "userspace in this build");
+        return;
+    }
+    c->state = CONN_RELAYING;
+    conn_end_arm(c->tls_fd, -1);
+    stats_count_relay_path(c->host->stats, c->tunnel->limit_slot, c->offloaded);
+    c->last_activity_ms = event_loop_now_ms();
+    if (conn_network_start(c, wake_network, c, &result, &reason) < 0)
+        conn_close(c, result, reason);
+}
+
 static void handshake_finished(struct conn *c)
 {
     c->handshake_done = 1;
@@ -337,6 +366,10 @@ static void handshake_finished(struct conn *c)
     snprintf(c->cipher, sizeof(c->cipher), "%s", SSL_get_cipher_name(c->ssl));
     if (c->tunnel->config->mode == TUNNEL_MODE_SERVER && second_factor_is_login(c->ssl)) {
         start_login(c);
+        return;
+    }
+    if (c->tunnel->config->type == TUNNEL_TYPE_NETWORK) {
+        start_network(c);
         return;
     }
     if (offload_to_kernel(c))
@@ -409,6 +442,15 @@ static void conn_step(struct conn *c)
     case CONN_CLOSED:
         return;
     }
+    if (c->net != NULL) {
+        enum stats_result result;
+        const char *reason;
+        if (conn_network_step(c, &result, &reason) < 0)
+            conn_close(c, result, reason);
+        else if (conn_network_moved(c))
+            c->last_activity_ms = event_loop_now_ms();
+        return;
+    }
     enum relay_status status;
     int moved;
     const char *close_reason;
@@ -436,6 +478,38 @@ static void conn_step(struct conn *c)
                                                                close_reason, words, sizeof(words)));
 }
 
+/* Makes a connection of TUNNEL with PEER_ADDRESS, admitted with TICKET, and links it
+ * into HOST. Returns it, or NULL (logged) with the ticket given back. */
+static struct conn *conn_new(struct conn_host *host, const struct tunnel *tunnel,
+                             const struct admission_ticket *ticket, const char *peer_address)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        log_error("tunnel=%s peer=%s: out of memory", tunnel->config->name, peer_address);
+        admission_release(host, tunnel, ticket);
+        return NULL;
+    }
+    c->host = host;
+    c->admission = *ticket;
+    c->tunnel = tunnel;
+    c->tls_events.handle = on_tls_event;
+    c->plain_events.handle = on_plain_event;
+    c->tls_fd = c->plain_fd = -1;
+    c->splice.from_tls.pipe_read = c->splice.from_tls.pipe_write = -1;
+    c->splice.to_tls.pipe_read = c->splice.to_tls.pipe_write = -1;
+    snprintf(c->tls_version, sizeof(c->tls_version), "-");
+    snprintf(c->cipher, sizeof(c->cipher), "-");
+    snprintf(c->peer_address, sizeof(c->peer_address), "%s", peer_address);
+    c->started_ms = event_loop_now_ms();
+    c->deadline_ms = c->started_ms + tunnel->config->handshake_timeout * 1000u;
+    c->next = host->live;
+    if (host->live != NULL)
+        host->live->prev = c;
+    host->live = c;
+    host->live_count++;
+    return c;
+}
+
 void conn_accept(struct conn_host *host, const struct tunnel *tunnel, int fd,
                  const struct sockaddr *peer, socklen_t peer_len)
 {
@@ -446,31 +520,11 @@ void conn_accept(struct conn_host *host, const struct tunnel *tunnel, int fd,
         close(fd);
         return;
     }
-    struct conn *c = calloc(1, sizeof(*c));
+    struct conn *c = conn_new(host, tunnel, &ticket, peer_address);
     if (c == NULL) {
-        log_error("tunnel=%s peer=%s: out of memory", tunnel->config->name, peer_address);
-        admission_release(host, tunnel, &ticket);
         close(fd);
         return;
     }
-    c->host = host;
-    c->admission = ticket;
-    c->tunnel = tunnel;
-    c->tls_events.handle = on_tls_event;
-    c->plain_events.handle = on_plain_event;
-    c->tls_fd = c->plain_fd = -1;
-    c->splice.from_tls.pipe_read = c->splice.from_tls.pipe_write = -1;
-    c->splice.to_tls.pipe_read = c->splice.to_tls.pipe_write = -1;
-    snprintf(c->tls_version, sizeof(c->tls_version), "-");
-    snprintf(c->cipher, sizeof(c->cipher), "-");
-    memcpy(c->peer_address, peer_address, sizeof(c->peer_address));
-    c->started_ms = event_loop_now_ms();
-    c->deadline_ms = c->started_ms + tunnel->config->handshake_timeout * 1000u;
-    c->next = host->live;
-    if (host->live != NULL)
-        host->live->prev = c;
-    host->live = c;
-    host->live_count++;
     tune_socket(fd);
 
     int server = tunnel->config->mode == TUNNEL_MODE_SERVER;
@@ -491,6 +545,29 @@ void conn_accept(struct conn_host *host, const struct tunnel *tunnel, int fd,
     }
 }
 
+int conn_dial(struct conn_host *host, const struct tunnel *tunnel, int tun_fd,
+              void (*ended)(void *arg, int configured), void *arg)
+{
+    const struct tunnel_config *t = tunnel->config;
+    char peer_address[80];
+    address_format_sockaddr((const struct sockaddr *)&t->target_addr, t->target_addr_len,
+                            peer_address, sizeof(peer_address));
+    struct admission_ticket ticket;
+    if (!admission_admit(host, tunnel, (const struct sockaddr *)&t->target_addr,
+                         t->target_addr_len, peer_address, &ticket))
+        return -1;
+    struct conn *c = conn_new(host, tunnel, &ticket, peer_address);
+    if (c == NULL)
+        return -1;
+    if (conn_network_prepare_client(c, tun_fd, ended, arg) < 0) {
+        conn_close(c, STATS_RESULT_ERROR, "out of memory");
+        return -1;
+    }
+    if (start_target_connect(c) == 0)
+        conn_step(c);
+    return 0;
+}
+
 /* How long a userspace relay keeps its buffers after its last byte moved. */
 #define RELAY_IDLE_TRIM_MS 1000
 
@@ -502,6 +579,8 @@ void conn_sweep_timeouts(struct conn_host *host, uint64_t now_ms)
         next = c->next;
         const struct tunnel_config *t = c->tunnel->config;
         char reason[120];
+        enum stats_result network_result;
+        const char *network_reason;
         if (c->state == CONN_LOGIN) {
             if (now_ms >= auth_channel_deadline_ms(c->login)) {
                 auth_channel_time_out(c->login);
@@ -516,10 +595,13 @@ void conn_sweep_timeouts(struct conn_host *host, uint64_t now_ms)
             conn_close(c, c->state == CONN_HANDSHAKING ? STATS_RESULT_REFUSED
                                                        : STATS_RESULT_TARGET_UNREACHABLE,
                        reason);
+        } else if (c->state == CONN_RELAYING && c->net != NULL &&
+                   conn_network_tick(c, now_ms, &network_result, &network_reason) < 0) {
+            conn_close(c, network_result, network_reason);
         } else if (c->state == CONN_RELAYING && t->idle_timeout > 0 &&
                    now_ms - c->last_activity_ms >= t->idle_timeout * 1000u) {
             conn_close(c, STATS_RESULT_IDLE_TIMEOUT, "idle timeout");
-        } else if (c->state == CONN_RELAYING && !c->offloaded &&
+        } else if (c->state == CONN_RELAYING && !c->offloaded && c->net == NULL &&
                    now_ms - c->last_activity_ms >= RELAY_IDLE_TRIM_MS) {
             trimmed += relay_trim(&c->relay);
         }
@@ -541,6 +623,7 @@ unsigned conn_withdraw(struct conn_host *host, conn_verdict verdict, void *arg)
         const struct conn_view view = {
             .tunnel = c->tunnel, .peer = &c->peer, .peer_address = c->peer_address,
             .tls_fd = c->tls_fd, .login = c->state == CONN_LOGIN, .started_ms = c->started_ms,
+            .network_request = conn_network_request(c),
             .access = &c->access,
         };
         struct conn_ending ending = { .result = STATS_RESULT_WITHDRAWN };

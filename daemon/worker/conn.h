@@ -26,6 +26,7 @@ struct conn_host {
     struct conn_limit *limits;
     struct stats *stats;
     struct pam_link *pam_link;   /* to the PAM helper, for login channels; NULL: none */
+    struct tun_link *tun_link;   /* to the supervisor, for network devices; NULL: none */
     int worker_slot;
     struct conn *live;        /* every connection not yet closed */
     struct conn *closed;      /* closed during this event batch, freed after it */
@@ -46,6 +47,7 @@ struct conn_view {
     const char *peer_address;     /* the accepted peer, "ADDRESS:PORT" */
     int tls_fd;                   /* the socket that speaks TLS */
     int login;                    /* a second-factor login channel, not a data tunnel */
+    uint32_t network_request;     /* a network hub's device request (0: none) */
     uint64_t started_ms;
     struct conn_access *access;
 };
@@ -72,6 +74,13 @@ unsigned conn_withdraw(struct conn_host *host, conn_verdict verdict, void *arg);
  * fails: problems are logged and the fd closed. */
 void conn_accept(struct conn_host *host, const struct tunnel *tunnel, int fd,
                  const struct sockaddr *peer, socklen_t peer_len);
+
+/* Connects TUNNEL (a network client tunnel) to its hub, relaying with TUN_FD (not
+ * owned) once connected; ENDED (with ARG) is called when the connection ends, with
+ * whether it got the hub's configuration. Returns 0, or -1 when nothing was started
+ * (ENDED is not called then). */
+int conn_dial(struct conn_host *host, const struct tunnel *tunnel, int tun_fd,
+              void (*ended)(void *arg, int configured), void *arg);
 
 /* Closes connections whose handshake or idle deadline passed before NOW_MS. */
 void conn_sweep_timeouts(struct conn_host *host, uint64_t now_ms);

@@ -49,7 +49,7 @@ void conn_audit_close(const struct conn_audit_record *r, const char *close_reaso
     log_event(LOG_LEVEL_INFO, MESSAGE_ID_AUDIT, fields, sizeof(fields) / sizeof(fields[0]),
               "audit tunnel=%s peer=%s subject=\"%s\" sans=\"%s\" sha256=%s tls=%s cipher=%s "
               "ktls=%s bytes_in=%llu bytes_out=%llu userspace_bytes=%llu duration=%llu.%03llus "
-              "close=\"%s\" result=%s",
+              "close=\"%s\" result=%s%s",
               r->tunnel, r->peer_address,
               text_log_quote(id ? id->subject : "", subject, sizeof(subject)),
               text_log_quote(id ? id->sans : "", sans, sizeof(sans)), id ? id->sha256 : "-",
@@ -57,5 +57,6 @@ void conn_audit_close(const struct conn_audit_record *r, const char *close_reaso
               (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
               (unsigned long long)r->userspace_bytes,
               (unsigned long long)(r->elapsed_ms / 1000), (unsigned long long)(r->elapsed_ms % 1000),
-              text_log_quote(close_reason, reason, sizeof(reason)), r->result);
+              text_log_quote(close_reason, reason, sizeof(reason)), r->result,
+              r->network != NULL ? r->network : "");
 }

@@ -20,6 +20,7 @@ struct conn_audit_record {
     uint64_t userspace_bytes;          /* payload that passed through this process */
     uint64_t elapsed_ms;
     const char *result;                /* how it ended, as the metrics' result label */
+    const char *network;               /* a network tunnel's " key=value..." fields, or "" */
 };
 
 /* Logs the refusal of a connection from PEER_ADDRESS on TUNNEL, for REASON; IDENTITY

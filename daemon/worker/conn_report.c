@@ -3,6 +3,7 @@
 #include "core/event_loop.h"
 #include "proto/status_record.h"
 #include "worker/conn_audit.h"
+#include "worker/conn_network.h"
 
 /* Bytes of C's relay towards the target (IN) and back (OUT). */
 static void relayed_bytes(const struct conn *c, uint64_t *in, uint64_t *out)
@@ -26,6 +27,8 @@ void conn_report_audit(const struct conn *c, const char *close_reason, enum stat
         .elapsed_ms = event_loop_now_ms() - c->started_ms,
         .result = stats_result_name(result),
     };
+    char network[300];
+    record.network = conn_network_audit(c, network, sizeof(network));
     relayed_bytes(c, &record.bytes_in, &record.bytes_out);
     /* Payload bytes that passed through this process: all of them on the userspace
      * path, none on the kTLS path unless a data record had to be read by hand. */
@@ -76,5 +79,6 @@ void conn_report_status(const struct conn *c, uint64_t now_ms, FILE *out)
     status_record_number(out, "ktls_rx", (uint64_t)c->offloaded);
     status_record_number(out, "buffer_bytes",
                          c->state == CONN_RELAYING && !c->offloaded ? relay_buffer_bytes(&c->relay) : 0);
+    conn_network_describe(c, out);
     status_record_end(out);
 }

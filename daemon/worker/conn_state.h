@@ -20,6 +20,8 @@
 
 enum conn_state { CONN_CONNECTING, CONN_HANDSHAKING, CONN_RELAYING, CONN_LOGIN, CONN_CLOSED };
 
+struct conn_network;
+
 struct conn {
     struct conn *prev, *next;
     struct conn *next_pending;          /* host->pending list */
@@ -40,6 +42,7 @@ struct conn {
     int ulp_error;                      /* errno of attaching the tls ULP, 0 if attached */
     int ulp_attached;
     struct auth_channel *login;         /* CONN_LOGIN: the second-factor login channel */
+    struct conn_network *net;           /* a network tunnel's (worker/conn_network.h) */
     int offloaded;
     int handshake_done;
     int timed_out;                      /* closed by the sweep: its refusal line is rate-limited */

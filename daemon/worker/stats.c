@@ -16,6 +16,8 @@ struct tunnel_counters {
     _Atomic uint64_t bytes_in, bytes_out;
     _Atomic uint64_t offloaded, userspace;
     _Atomic uint64_t decrypt_errors;
+    _Atomic uint64_t packets_in, packets_out;
+    _Atomic uint64_t dropped[3];         /* source, invalid, device */
     /* Several workers write it: the one whose pid is in WRITER does, under LOCK, which
      * lets readers copy it without waiting. */
     _Atomic int32_t last_refusal_writer;
@@ -23,8 +25,15 @@ struct tunnel_counters {
     struct stats_last_refusal last_refusal;
 };
 
+struct network_peer_row {
+    _Atomic int32_t owner;               /* the worker's pid, 0 when free */
+    struct seqlock lock;
+    struct stats_network_peer peer;
+};
+
 struct stats {
     struct tunnel_counters tunnels[CONN_LIMIT_TUNNEL_SLOTS];
+    struct network_peer_row peers[STATS_NETWORK_PEERS];
 };
 
 static const char *const result_names[STATS_RESULT_COUNT] = {
@@ -206,4 +215,81 @@ const char *stats_refusal_name(enum stats_refusal refusal)
         if (refusal_classes[i].refusal == refusal)
             return refusal_classes[i].name;
     return "other";
+}
+
+int stats_network_peer_open(struct stats *stats, const struct stats_network_peer *peer)
+{
+    int32_t me = (int32_t)getpid();
+    for (int i = 0; i < STATS_NETWORK_PEERS; i++) {
+        struct network_peer_row *row = &stats->peers[i];
+        int32_t free_row = 0;
+        if (!atomic_compare_exchange_strong(&row->owner, &free_row, me))
+            continue;
+        seqlock_write_begin(&row->lock);
+        row->peer = *peer;
+        row->peer.packets_in = row->peer.packets_out = row->peer.bytes_in = row->peer.bytes_out = 0;
+        row->peer.dropped_source = row->peer.dropped_invalid = row->peer.dropped_device = 0;
+        seqlock_write_end(&row->lock);
+        stats_network_peer_update(stats, i, peer);
+        return i;
+    }
+    return -1;
+}
+
+void stats_network_peer_update(struct stats *stats, int index, const struct stats_network_peer *peer)
+{
+    if (index < 0 || index >= STATS_NETWORK_PEERS)
+        return;
+    struct network_peer_row *row = &stats->peers[index];
+    struct tunnel_counters *t = &stats->tunnels[row->peer.slot];
+    t->packets_in += peer->packets_in - row->peer.packets_in;
+    t->packets_out += peer->packets_out - row->peer.packets_out;
+    t->bytes_in += peer->bytes_in - row->peer.bytes_in;
+    t->bytes_out += peer->bytes_out - row->peer.bytes_out;
+    t->dropped[0] += peer->dropped_source - row->peer.dropped_source;
+    t->dropped[1] += peer->dropped_invalid - row->peer.dropped_invalid;
+    t->dropped[2] += peer->dropped_device - row->peer.dropped_device;
+    seqlock_write_begin(&row->lock);
+    row->peer = *peer;
+    row->peer.identity[sizeof(row->peer.identity) - 1] = '\0';
+    row->peer.address[sizeof(row->peer.address) - 1] = '\0';
+    row->peer.device[sizeof(row->peer.device) - 1] = '\0';
+    seqlock_write_end(&row->lock);
+}
+
+void stats_network_peer_close(struct stats *stats, int index)
+{
+    if (index >= 0 && index < STATS_NETWORK_PEERS)
+        atomic_store(&stats->peers[index].owner, 0);
+}
+
+void stats_network_peers_forget(struct stats *stats, int pid)
+{
+    for (int i = 0; i < STATS_NETWORK_PEERS; i++) {
+        int32_t owner = (int32_t)pid;
+        /* Its writer may have died inside a write: the next owner rewrites it whole. */
+        atomic_compare_exchange_strong(&stats->peers[i].owner, &owner, 0);
+    }
+}
+
+int stats_network_peer_read(const struct stats *stats, int index, struct stats_network_peer *out)
+{
+    const struct network_peer_row *row = &stats->peers[index];
+    if (atomic_load(&row->owner) == 0 ||
+        seqlock_read(&row->lock, &row->peer, out, sizeof(*out)) < 0)
+        return 0;
+    out->identity[sizeof(out->identity) - 1] = '\0';
+    out->address[sizeof(out->address) - 1] = '\0';
+    out->device[sizeof(out->device) - 1] = '\0';
+    return atomic_load(&row->owner) != 0;
+}
+
+uint64_t stats_network_packets(const struct stats *stats, int slot, int outbound)
+{
+    return outbound ? stats->tunnels[slot].packets_out : stats->tunnels[slot].packets_in;
+}
+
+uint64_t stats_network_dropped(const struct stats *stats, int slot, int reason)
+{
+    return reason >= 0 && reason < 3 ? stats->tunnels[slot].dropped[reason] : 0;
 }

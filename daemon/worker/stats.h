@@ -42,6 +42,21 @@ struct stats_last_refusal {
     char words[STATS_REFUSAL_WORDS];
 };
 
+/* The network tunnels' peers the metrics show, at most this many at once. */
+#define STATS_NETWORK_PEERS 1024
+
+/* What one network tunnel connection moved so far, by the worker that runs it. */
+struct stats_network_peer {
+    int slot;                            /* its tunnel's */
+    int ktls;                            /* relayed by the kernel's TLS */
+    char identity[LIMIT_IDENTITY + 1];   /* the peer's CN */
+    char address[48];                    /* the client's tunnel address, or "" */
+    char device[16];
+    uint64_t packets_in, packets_out;    /* in: from the peer */
+    uint64_t bytes_in, bytes_out;
+    uint64_t dropped_source, dropped_invalid, dropped_device;
+};
+
 /* Maps the shared counters (parent, before forking). NULL after logging. */
 struct stats *stats_create(void);
 
@@ -81,6 +96,29 @@ uint64_t stats_refusal(const struct stats *stats, int slot, enum stats_refusal r
 uint64_t stats_bytes(const struct stats *stats, int slot, int outbound);
 uint64_t stats_relay_path(const struct stats *stats, int slot, int offloaded);
 uint64_t stats_decrypt_errors(const struct stats *stats, int slot);
+
+/* Worker: takes a row of the network peer table for PEER. Returns its index, or -1
+ * when the table is full (the peer is then missing from the metrics only). */
+int stats_network_peer_open(struct stats *stats, const struct stats_network_peer *peer);
+
+/* Worker: row INDEX (-1 is ignored) holds PEER now; also adds what moved since the
+ * previous call to the tunnel's packet and drop counters. */
+void stats_network_peer_update(struct stats *stats, int index, const struct stats_network_peer *peer);
+
+/* Worker: gives row INDEX back (-1 is ignored). */
+void stats_network_peer_close(struct stats *stats, int index);
+
+/* Parent: gives back the rows of the worker PID, which died. */
+void stats_network_peers_forget(struct stats *stats, int pid);
+
+/* Parent: copies row INDEX (0..STATS_NETWORK_PEERS-1) into *OUT. Returns 1 when it is
+ * in use, 0 when not (or unreadable). */
+int stats_network_peer_read(const struct stats *stats, int index, struct stats_network_peer *out);
+
+/* The tunnel's network totals: packets (OUTBOUND: to the peer) and drops by REASON
+ * (0 source, 1 invalid, 2 device). */
+uint64_t stats_network_packets(const struct stats *stats, int slot, int outbound);
+uint64_t stats_network_dropped(const struct stats *stats, int slot, int reason);
 
 /* Label names for metrics. */
 const char *stats_result_name(enum stats_result result);

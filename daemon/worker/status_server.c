@@ -67,6 +67,30 @@ fail:
     return -1;
 }
 
+/* A network tunnel's ends are a device and addresses: a hub's "target" is its tunnel
+ * network, a client's "listen" its device. */
+static void describe_ends(const struct tunnel_config *t, char *listen, size_t listen_len,
+                          char *target, size_t target_len)
+{
+    if (t->type != TUNNEL_TYPE_NETWORK) {
+        address_format(&t->listen, listen, listen_len);
+        address_format(&t->target, target, target_len);
+        return;
+    }
+    if (t->mode == TUNNEL_MODE_CLIENT) {
+        snprintf(listen, listen_len, "device %s", t->network.device);
+        address_format(&t->target, target, target_len);
+        return;
+    }
+    address_format(&t->listen, listen, listen_len);
+    size_t used = (size_t)snprintf(target, target_len, "network");
+    for (size_t i = 0; i < t->network.hub_address_count && used < target_len; i++) {
+        char prefix[64];
+        used += (size_t)snprintf(target + used, target_len - used, " %s",
+                                 ip_prefix_format(&t->network.hub_addresses[i], prefix, sizeof(prefix)));
+    }
+}
+
 static void describe_tunnels(FILE *out, const struct generation *gen, const struct stats *stats)
 {
     for (size_t i = 0; i < gen->tunnel_count; i++) {
@@ -76,8 +100,9 @@ static void describe_tunnels(FILE *out, const struct generation *gen, const stru
         status_record_begin(out, "tunnel");
         status_record_text(out, "name", t->name);
         status_record_text(out, "mode", config_mode_name(t->mode));
-        status_record_text(out, "listen", address_format(&t->listen, listen, sizeof(listen)));
-        status_record_text(out, "target", address_format(&t->target, target, sizeof(target)));
+        describe_ends(t, listen, sizeof(listen), target, sizeof(target));
+        status_record_text(out, "listen", listen);
+        status_record_text(out, "target", target);
         status_record_text(out, "ktls", config_ktls_name(t->ktls));
         status_record_number(out, "generation", gen->number);
         /* Added at the end, only when there is one: older readers skip keys they do

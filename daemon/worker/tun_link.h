@@ -64,7 +64,7 @@ uint32_t tun_link_request_attach(struct tun_link *link, const char *tunnel, tun_
 
 /* Asks that TUNNEL's client device get CONFIG's addresses, MTU and routes. As above. */
 uint32_t tun_link_request_configure(struct tun_link *link, const char *tunnel,
-                                    const struct tunnel_config *config, tun_link_done done,
+                                    const struct tunnel_frame_config *config, tun_link_done done,
                                     void *arg);
 
 /* Forgets request ID: its callback is never called; a descriptor that still arrives

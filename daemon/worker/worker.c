@@ -4,6 +4,7 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -15,6 +16,8 @@
 #include "worker/conn.h"
 #include "worker/conn_end.h"
 #include "worker/control_socket.h"
+#include "worker/net_dialer.h"
+#include "worker/tun_link.h"
 #include "core/event_loop.h"
 #include "core/log.h"
 #include "auth/pam_link.h"
@@ -40,6 +43,7 @@ struct worker {
     struct listener_watch *listeners;
     struct access_recheck *access;
     struct control_socket *control;   /* `ktlstun disconnect`; NULL when it could not open */
+    struct net_dialer *dialer;        /* network client tunnels; NULL unless this worker dials */
     int accepting;
     int stopping;               /* SIGTERM seen */
     uint64_t stop_deadline_ms;
@@ -79,6 +83,39 @@ static void stop_accepting(struct worker *w)
     generation_close_listener_copies(w->gen);
 }
 
+static int is_network_client(void *arg, const struct conn_view *view, struct conn_ending *ending)
+{
+    const struct tunnel_config *t = view->tunnel->config;
+    if (t->type != TUNNEL_TYPE_NETWORK || t->mode != TUNNEL_MODE_CLIENT)
+        return 0;
+    ending->result = STATS_RESULT_SHUTDOWN;
+    snprintf(ending->reason, sizeof(ending->reason), "%s", (const char *)arg);
+    return 1;
+}
+
+struct end_order {
+    uint32_t id;
+    const char *reason;
+};
+
+static int is_ordered_end(void *arg, const struct conn_view *view, struct conn_ending *ending)
+{
+    const struct end_order *order = arg;
+    if (view->network_request == 0 || view->network_request != order->id)
+        return 0;
+    snprintf(ending->reason, sizeof(ending->reason), "%s", order->reason);
+    return 1;
+}
+
+/* The supervisor ends a hub connection whose client connected again (its routes went
+ * to the new one). */
+static void on_end_order(void *arg, uint32_t id, const char *reason)
+{
+    struct worker *w = arg;
+    struct end_order order = { id, reason };
+    conn_withdraw(&w->host, is_ordered_end, &order);
+}
+
 static void on_signal_event(struct event_source *source, uint32_t events)
 {
     struct worker *w = (struct worker *)((char *)source - offsetof(struct worker, signal_events));
@@ -90,6 +127,11 @@ static void on_signal_event(struct event_source *source, uint32_t events)
             w->stop_deadline_ms = event_loop_now_ms() + w->gen->config->global.shutdown_timeout * 1000u;
         }
         stop_accepting(w);
+        /* A drained worker's network clients give way to the new dialer's at once; a
+         * stopping one's end with the rest at the deadline. */
+        net_dialer_stop(w->dialer);
+        if (info.ssi_signo == SIGQUIT)
+            conn_withdraw(&w->host, is_network_client, "the configuration was reloaded");
     }
 }
 
@@ -117,9 +159,13 @@ static int watch_listeners(struct worker *w)
     }
     for (size_t i = 0; i < w->gen->tunnel_count; i++) {
         struct listener_watch *watch = &w->listeners[i];
+        if (w->gen->tunnels[i].listen_fd < 0)
+            continue;   /* a network client tunnel dials out */
         watch->events.handle = on_listener_event;
         watch->worker = w;
         watch->tunnel = &w->gen->tunnels[i];
+        if (watch->tunnel->listen_fd < 0)
+            continue;   /* a network client tunnel listens nowhere */
         /* Level-triggered and exclusive: one worker wakes per new connection, and a
          * backlog left after an accept batch wakes us again. */
         if (event_loop_watch(w->host.loop, watch->tunnel->listen_fd, EPOLLIN | EPOLLEXCLUSIVE, 1,
@@ -175,6 +221,10 @@ int worker_run(struct generation *gen, const struct worker_shared *shared, int w
     w.access = access_recheck_create(&w.host, shared->rules_link);
     if (w.access == NULL)
         goto out_loop;
+    if (shared->tun_link >= 0)
+        w.host.tun_link = tun_link_new(w.host.loop, shared->tun_link, on_end_order, &w);
+    if (shared->dialer && getppid() != 1 && (w.dialer = net_dialer_start(&w.host, gen)) == NULL)
+        goto out_loop;
     if (getppid() == 1)
         stop_accepting(&w);
     w.status = status_server_open(w.host.loop, gen->config->global.runtime_dir, gen, &w.host,
@@ -208,6 +258,7 @@ int worker_run(struct generation *gen, const struct worker_shared *shared, int w
                 trim_after_peak(&peak_connections, w.host.live_count);
             access_recheck_sweep(w.access, now);
             control_socket_expire(w.control, now);
+            net_dialer_tick(w.dialer, now);
             next_sweep_ms = now + 1000;
         }
         if (w.stopping && now >= w.stop_deadline_ms)
@@ -216,9 +267,12 @@ int worker_run(struct generation *gen, const struct worker_shared *shared, int w
     }
     status = EXIT_SUCCESS;
 out_conns:
+    net_dialer_stop(w.dialer);
     conn_close_all(&w.host, "worker stopping");
     conn_free_closed(&w.host);
 out_loop:
+    net_dialer_free(w.dialer);
+    tun_link_free(w.host.tun_link);
     status_server_close(w.status);
     control_socket_free(w.control);
     access_recheck_free(w.access);

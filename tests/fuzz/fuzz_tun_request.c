@@ -1,9 +1,10 @@
-/* fuzz_tun_request — libFuzzer target for the worker's request for a hub TUN device and
- * the supervisor's reply (tun_request_decode, tun_request_reply_decode).
+/* fuzz_tun_request — libFuzzer target for the messages of a worker's link with the
+ * supervisor for network tunnels (tun_request_decode): hub, attach and configure
+ * requests, releases, replies and end orders.
  *
- * The input is read as a request and as a reply. Beyond "does not crash" it checks
- * what the decoders promise: what decodes passes the checks and re-encodes to exactly
- * its bytes, and a request decodes the same from every shorter cut never.
+ * Beyond "does not crash" it checks what the decoder promises: what decodes passes the
+ * check and re-encodes to exactly its bytes, fits TUN_REQUEST_MAX_LEN, and no shorter
+ * cut of it decodes as the same message.
  *
  *   make fuzz FUZZ_RUN=tun_request
  * tests/unit/test_fuzz_corpus.c replays the corpus in `make check` without clang. */
@@ -15,42 +16,21 @@
 #include "fuzz_check.h"
 #include "proto/tun_request.h"
 
-static void check_request(const uint8_t *data, size_t size)
-{
-    struct tun_request req;
-    const char *reason = NULL;
-    int rc = tun_request_decode(data, size, &req, &reason);
-    CHECK(reason != NULL);
-    if (rc != 0)
-        return;
-    CHECK(tun_request_check(&req, &reason) == 0);
-    CHECK(size <= TUN_REQUEST_MAX_LEN);
-    unsigned char out[TUN_REQUEST_MAX_LEN];
-    CHECK(tun_request_encode(&req, out, sizeof(out)) == size);
-    CHECK(memcmp(out, data, size) == 0);
-    /* Nothing follows a whole request: no prefix of it is one too. */
-    CHECK(tun_request_decode(data, size - 1, &req, NULL) != 0);
-}
-
-static void check_reply(const uint8_t *data, size_t size)
-{
-    struct tun_reply reply;
-    const char *reason = NULL;
-    int rc = tun_request_reply_decode(data, size, &reply, &reason);
-    CHECK(reason != NULL);
-    if (rc != 0)
-        return;
-    CHECK(size <= TUN_REPLY_MAX_LEN);
-    CHECK(reply.refused ? reply.device[0] == '\0' && reply.reason[0] != '\0'
-                        : reply.device[0] != '\0' && reply.reason[0] == '\0');
-    unsigned char out[TUN_REPLY_MAX_LEN];
-    CHECK(tun_request_reply_encode(&reply, out, sizeof(out)) == size);
-    CHECK(memcmp(out, data, size) == 0);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    check_request(data, size);
-    check_reply(data, size);
+    struct tun_message msg, cut;
+    const char *reason = NULL;
+    int rc = tun_request_decode(data, size, &msg, &reason);
+    CHECK(reason != NULL);
+    if (rc != 0)
+        return 0;
+    CHECK(tun_request_check(&msg, &reason) == 0);
+    CHECK(size <= TUN_REQUEST_MAX_LEN);
+    unsigned char out[TUN_REQUEST_MAX_LEN];
+    CHECK(tun_request_encode(&msg, out, sizeof(out)) == size);
+    CHECK(memcmp(out, data, size) == 0);
+    /* Nothing follows a whole message (a CONFIG payload's entries fix its length
+     * too): no prefix of it is one. */
+    CHECK(tun_request_decode(data, size - 1, &cut, NULL) != 0);
     return 0;
 }

@@ -28,7 +28,7 @@ struct digest {
 
 static void check_config(const struct tunnel_frame *f)
 {
-    struct tunnel_config config;
+    struct tunnel_frame_config config;
     const char *reason = NULL;
     enum tunnel_frame_status st = tunnel_frame_config_decode(f->payload, f->len, &config, &reason);
     CHECK(reason != NULL);
@@ -124,7 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int n = whole.frames < MAX_FRAMES ? whole.frames : MAX_FRAMES;
         CHECK(memcmp(whole.sums, cut.sums, (size_t)n * sizeof(whole.sums[0])) == 0);
     }
-    struct tunnel_config config;
+    struct tunnel_frame_config config;
     tunnel_frame_config_decode(data, size, &config, NULL);
     return 0;
 }

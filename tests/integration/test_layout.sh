@@ -21,10 +21,10 @@ declare -A may_include=(
     [packet]="core"
     [iprelay]="core proto packet"
     [netdev]="core"
-    [addrplan]="core"
+    [addrplan]="core config"
     [worker]="core config proto tls ktls relay auth packet iprelay"
     [helper]="core config proto"
-    [check]="core config proto tls ktls kmod"
+    [check]="core config proto tls ktls kmod addrplan"
     [supervisor]="core config proto tls ktls relay auth worker helper check kmod packet iprelay netdev addrplan"
     [cli]="core config proto tls ktls check kmod"
 )

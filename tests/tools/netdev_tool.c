@@ -17,8 +17,8 @@
  *       "relayed N dropped N clamped N batches N".
  *   netdev_tool hub TUNNEL COUNTER MTU [--hub ADDR]... [--client ADDR]... [--net NETWORK]...
  *       a "supervisor" and a forked "worker" joined by a socketpair: the worker asks
- *       for a hub device for the client with ADDRs and NETWORKs (proto/tun_request),
- *       the supervisor creates it (netdev/hub_device) and hands the descriptor over
+ *       for a hub device for its client (proto/tun_request), the supervisor creates
+ *       it with the client's ADDRs and NETWORKs (netdev/hub_device) and hands the descriptor over
  *       (core/fd_passing), then closes its own. The worker prints "holding DEVICE PID"
  *       and holds the descriptor until the end of stdin, or prints "refused REASON".
  *       The supervisor prints "worker exited N" or "worker killed by signal N" and
@@ -372,21 +372,30 @@ out:
     return rc;
 }
 
+/* What the "supervisor" gives the one client: its addresses and networks. */
+struct hub_client {
+    unsigned mtu;
+    size_t nhubs, naddrs, nnets;
+    struct ip_prefix hubs[MAX_PREFIXES], addrs[TUN_REQUEST_MAX_ADDRESSES], nets[MAX_PREFIXES];
+};
+
 /* The worker's side: asks for the device, holds what comes until the end of stdin. */
-static int hub_worker(int sock, const struct tun_request *req)
+static int hub_worker(int sock, const char *tunnel)
 {
     unsigned char buf[TUN_REQUEST_MAX_LEN];
-    struct tun_reply reply;
+    struct tun_message req = { .type = TUN_MESSAGE_HUB, .id = 42 }, reply;
     const char *reason = "no reply";
     int fd = -1;
-    size_t len = tun_request_encode(req, buf, sizeof(buf));
+    snprintf(req.tunnel, sizeof(req.tunnel), "%s", tunnel);
+    strcpy(req.identity, "client");
+    size_t len = tun_request_encode(&req, buf, sizeof(buf));
     if (len == 0 || fd_passing_send(sock, buf, len, -1, 0) != 0) {
         fprintf(stderr, "netdev_tool: worker: cannot send the request\n");
         return 1;
     }
     ssize_t got = fd_passing_recv(sock, buf, sizeof(buf), &fd, 0);
-    if (got <= 0 || tun_request_reply_decode(buf, (size_t)got, &reply, &reason) != 0 ||
-        reply.id != req->id) {
+    if (got <= 0 || tun_request_decode(buf, (size_t)got, &reply, &reason) != 0 ||
+        reply.type != TUN_MESSAGE_REPLY || reply.id != req.id) {
         fprintf(stderr, "netdev_tool: worker: bad reply: %s\n", reason);
         goto fail;
     }
@@ -410,36 +419,34 @@ fail:
 }
 
 /* The supervisor's side: one request, one device, the descriptor handed over. */
-static int hub_supervisor(int sock, const char *tunnel, unsigned counter,
-                          const struct ip_prefix *hubs, size_t nhubs)
+static int hub_supervisor(int sock, unsigned counter, const struct hub_client *client)
 {
     unsigned char buf[TUN_REQUEST_MAX_LEN];
-    struct tun_request req;
-    struct tun_reply reply = { 0 };
+    struct tun_message req, reply;
     const char *reason = "no request";
+    char device[TUN_REQUEST_DEVICE_MAX + 1];
     struct netdev *nd = NULL;
     int fd = -1, stray = -1, rc = 1;
     ssize_t got = fd_passing_recv(sock, buf, sizeof(buf), &stray, 0);
     if (stray >= 0)
         close(stray);
-    if (got <= 0 || tun_request_decode(buf, (size_t)got, &req, &reason) != 0) {
+    if (got <= 0 || tun_request_decode(buf, (size_t)got, &req, &reason) != 0 ||
+        req.type != TUN_MESSAGE_HUB) {
         fprintf(stderr, "netdev_tool: supervisor: bad request: %s\n", reason);
         return 1;
     }
     struct hub_device_spec spec = {
-        .tunnel = tunnel, .counter = counter, .mtu = req.mtu,
-        .hub_count = nhubs, .hub_addresses = hubs,
-        .client_count = req.address_count, .client_addresses = req.addresses,
-        .network_count = req.network_count, .networks = req.networks,
+        .tunnel = req.tunnel, .counter = counter, .mtu = client->mtu,
+        .hub_count = client->nhubs, .hub_addresses = client->hubs,
+        .client_count = client->naddrs, .client_addresses = client->addrs,
+        .network_count = client->nnets, .networks = client->nets,
     };
-    reply.id = req.id;
     if ((nd = netdev_open(err, sizeof(err))) == NULL ||
-        (fd = hub_device_create(nd, &spec, reply.device, sizeof(reply.device), err,
-                                sizeof(err))) < 0) {
-        reply.refused = 1;
-        snprintf(reply.reason, sizeof(reply.reason), "%.*s", TUN_REQUEST_REASON_MAX, err);
-    }
-    size_t len = tun_request_reply_encode(&reply, buf, sizeof(buf));
+        (fd = hub_device_create(nd, &spec, device, sizeof(device), err, sizeof(err))) < 0)
+        tun_request_reply(&reply, req.id, NULL, 0, NULL, err);
+    else
+        tun_request_reply(&reply, req.id, device, client->naddrs, client->addrs, NULL);
+    size_t len = tun_request_encode(&reply, buf, sizeof(buf));
     if (len > 0 && fd_passing_send(sock, buf, len, fd, 0) == 0)
         rc = 0;
     else
@@ -453,22 +460,19 @@ static int hub_supervisor(int sock, const char *tunnel, unsigned counter,
 
 static int cmd_hub(int argc, char **argv)
 {
-    struct ip_prefix hubs[MAX_PREFIXES];
-    size_t nhubs = 0;
-    struct tun_request req = { .id = 42, .mtu = (unsigned)strtoul(argv[2], NULL, 10) };
+    struct hub_client client = { .mtu = (unsigned)strtoul(argv[2], NULL, 10) };
     unsigned counter = (unsigned)strtoul(argv[1], NULL, 10);
     int pair[2], status = 0;
-    snprintf(req.tunnel, sizeof(req.tunnel), "%s", argv[0]);
     for (int i = 3; i < argc; i++) {
         struct ip_prefix *into = NULL;
         if (i + 1 >= argc)
             return usage();
-        if (strcmp(argv[i], "--hub") == 0 && nhubs < MAX_PREFIXES)
-            into = &hubs[nhubs++];
-        else if (strcmp(argv[i], "--client") == 0 && req.address_count < TUN_REQUEST_MAX_ADDRESSES)
-            into = &req.addresses[req.address_count++];
-        else if (strcmp(argv[i], "--net") == 0 && req.network_count < TUN_REQUEST_MAX_NETWORKS)
-            into = &req.networks[req.network_count++];
+        if (strcmp(argv[i], "--hub") == 0 && client.nhubs < MAX_PREFIXES)
+            into = &client.hubs[client.nhubs++];
+        else if (strcmp(argv[i], "--client") == 0 && client.naddrs < TUN_REQUEST_MAX_ADDRESSES)
+            into = &client.addrs[client.naddrs++];
+        else if (strcmp(argv[i], "--net") == 0 && client.nnets < MAX_PREFIXES)
+            into = &client.nets[client.nnets++];
         if (into == NULL)
             return usage();
         if (parse_prefix(argv[++i], into) != 0)
@@ -485,10 +489,10 @@ static int cmd_hub(int argc, char **argv)
     }
     if (worker == 0) {
         close(pair[0]);
-        _exit(hub_worker(pair[1], &req));
+        _exit(hub_worker(pair[1], argv[0]));
     }
     close(pair[1]);
-    int rc = hub_supervisor(pair[0], argv[0], counter, hubs, nhubs);
+    int rc = hub_supervisor(pair[0], counter, &client);
     close(pair[0]);
     if (waitpid(worker, &status, 0) < 0)
         return 1;

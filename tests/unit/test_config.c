@@ -1297,6 +1297,10 @@ static void test_shipped_samples_load(void **state)
         "etc/examples/site-a.ini",
         "etc/examples/site-b.ini",
         "etc/examples/mtls-frontend.ini",
+        "etc/examples/network-site-a.ini",
+        "etc/examples/network-site-b.ini",
+        "etc/examples/network-hub.ini",
+        "etc/examples/network-worker.ini",
     };
     for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
         char path[PATH_MAX + 64];

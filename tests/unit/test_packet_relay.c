@@ -299,7 +299,7 @@ static void test_control_frames(void **state)
 {
     (void)state;
     struct pair *p = make_pair(1400, 0);
-    struct tunnel_config config = { .mtu = 1400, .keepalive_s = 10, .address_count = 1 };
+    struct tunnel_frame_config config = { .mtu = 1400, .keepalive_s = 10, .address_count = 1 };
     const char *reason;
     assert_int_equal(ip_prefix_parse("10.8.0.2/24", &config.addresses[0], &reason), 0);
 

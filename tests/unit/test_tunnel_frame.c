@@ -20,9 +20,9 @@ static struct ip_prefix prefix(const char *text)
     return p;
 }
 
-static struct tunnel_config sample_config(void)
+static struct tunnel_frame_config sample_config(void)
 {
-    struct tunnel_config c = { .mtu = 1400, .keepalive_s = 25, .address_count = 2,
+    struct tunnel_frame_config c = { .mtu = 1400, .keepalive_s = 25, .address_count = 2,
                                .route_count = 3 };
     c.addresses[0] = prefix("10.8.0.2/24");
     c.addresses[1] = prefix("fd00:8::2/64");
@@ -37,7 +37,7 @@ static size_t sample_batch(unsigned char *buf, size_t cap)
 {
     struct tunnel_frame_writer w;
     unsigned char packet[1400];
-    struct tunnel_config c = sample_config();
+    struct tunnel_frame_config c = sample_config();
 
     for (size_t i = 0; i < sizeof(packet); i++)
         packet[i] = (unsigned char)(i * 7 + 1);
@@ -135,7 +135,7 @@ static void test_batch_round_trip(void **state)
     assert_int_equal(s.len[6], 300);
 
     /* The config decodes to what was sent. */
-    struct tunnel_config out, want = sample_config();
+    struct tunnel_frame_config out, want = sample_config();
     const char *reason = NULL;
     assert_int_equal(tunnel_frame_config_decode(buf + TUNNEL_FRAME_HEADER_LEN,
                                                 ((size_t)buf[1] << 8) | buf[2], &out, &reason),
@@ -246,7 +246,7 @@ static void test_types(void **state)
     /* A client never sends a configuration. */
     unsigned char config[64];
     struct tunnel_frame_writer w;
-    struct tunnel_config c = sample_config();
+    struct tunnel_frame_config c = sample_config();
     tunnel_frame_writer_init(&w, config, sizeof(config));
     c.route_count = 0;
     assert_int_equal(tunnel_frame_put_config(&w, &c), 1);
@@ -304,7 +304,7 @@ static void test_errors_are_sticky(void **state)
 static enum tunnel_frame_status decode(const unsigned char *payload, size_t len,
                                        const char **reason)
 {
-    struct tunnel_config out;
+    struct tunnel_frame_config out;
     return tunnel_frame_config_decode(payload, len, &out, reason);
 }
 
@@ -345,7 +345,7 @@ static void test_config_rejects(void **state)
 #undef REJECTS
 
     /* Two addresses of one family; an IPv6 address with a small MTU; a route with host bits. */
-    struct tunnel_config c = sample_config();
+    struct tunnel_frame_config c = sample_config();
     unsigned char buf[TUNNEL_FRAME_HEADER_LEN + TUNNEL_CONFIG_MAX_PAYLOAD];
     struct tunnel_frame_writer w;
     tunnel_frame_writer_init(&w, buf, sizeof(buf));
@@ -376,7 +376,7 @@ static void test_config_rejects(void **state)
     }
     assert_int_equal(tunnel_frame_put_config(&w, &c), 1);
     assert_int_equal(w.len, TUNNEL_FRAME_HEADER_LEN + TUNNEL_CONFIG_MAX_PAYLOAD - 12);
-    struct tunnel_config out;
+    struct tunnel_frame_config out;
     assert_int_equal(tunnel_frame_config_decode(buf + 3, w.len - 3, &out, NULL), TUNNEL_FRAME_OK);
     assert_int_equal(out.route_count, TUNNEL_CONFIG_MAX_ROUTES);
     c.route_count++;

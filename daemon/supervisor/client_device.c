@@ -1,0 +1,147 @@
+#include "supervisor/client_device.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "netdev/tun_device.h"
+#include "proto/tunnel_frame.h"
+
+#define DEVICE_FLAGS (TUN_DEVICE_PERSIST | TUN_DEVICE_MULTI_QUEUE)
+
+struct client_device {
+    char *tunnel;
+    char name[16];
+    struct tunnel_frame_config applied;    /* what the device has of the last CONFIG */
+};
+
+struct client_device *client_device_create(const char *tunnel, const char *name, char *err,
+                                           size_t errlen)
+{
+    struct client_device *cd = calloc(1, sizeof(*cd));
+    int fd = -1;
+    if (cd == NULL || (cd->tunnel = strdup(tunnel)) == NULL) {
+        snprintf(err, errlen, "tun device %s: out of memory", name);
+        goto fail;
+    }
+    snprintf(cd->name, sizeof(cd->name), "%s", name);
+    if ((fd = tun_device_open(cd->name, DEVICE_FLAGS, err, errlen)) < 0)
+        goto fail;
+    /* Persistent: it stays without a descriptor until the dialer attaches. */
+    close(fd);
+    return cd;
+fail:
+    if (cd != NULL)
+        free(cd->tunnel);
+    free(cd);
+    return NULL;
+}
+
+const char *client_device_tunnel(const struct client_device *cd)
+{
+    return cd->tunnel;
+}
+
+const char *client_device_name(const struct client_device *cd)
+{
+    return cd->name;
+}
+
+int client_device_attach(const struct client_device *cd, char *err, size_t errlen)
+{
+    return tun_device_open(cd->name, DEVICE_FLAGS, err, errlen);
+}
+
+static int same(const struct ip_prefix *a, const struct ip_prefix *b)
+{
+    return a->family == b->family && a->len == b->len &&
+           memcmp(a->addr, b->addr, ip_prefix_addr_len(a->family)) == 0;
+}
+
+static int has(const struct ip_prefix *list, size_t count, const struct ip_prefix *p)
+{
+    for (size_t i = 0; i < count; i++)
+        if (same(&list[i], p))
+            return 1;
+    return 0;
+}
+
+/* Removes from the device what OLD (OLD_COUNT) has and WANT (COUNT) has not: routes
+ * when ROUTES, else addresses. One that cannot be removed is logged and forgotten: it
+ * is no longer ours to keep. */
+static void remove_missing(struct client_device *cd, struct netdev *nd, int routes,
+                           const struct ip_prefix *old, size_t old_count,
+                           const struct ip_prefix *want, size_t count)
+{
+    char why[512];
+    for (size_t i = 0; i < old_count; i++) {
+        if (has(want, count, &old[i]))
+            continue;
+        if ((routes ? netdev_remove_route(nd, cd->name, &old[i], why, sizeof(why))
+                    : netdev_remove_address(nd, cd->name, &old[i], why, sizeof(why))) != 0)
+            log_warning("%s", why);
+    }
+}
+
+/* Adds what WANT (COUNT) has and OLD (OLD_COUNT) has not; what the device holds of
+ * WANT afterwards goes to KEPT (*KEPT_COUNT). Returns 0, or -1 with ERR (the first
+ * failure; *RC keeps the first). */
+static void add_new(struct client_device *cd, struct netdev *nd, int routes,
+                    const struct ip_prefix *old, size_t old_count, const struct ip_prefix *want,
+                    size_t count, struct ip_prefix *kept, size_t *kept_count, int *rc,
+                    char *err, size_t errlen)
+{
+    char why[512];
+    *kept_count = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (has(old, old_count, &want[i]) ||
+            (routes ? netdev_add_route(nd, cd->name, &want[i], why, sizeof(why))
+                    : netdev_add_address(nd, cd->name, &want[i], why, sizeof(why))) == 0)
+            kept[(*kept_count)++] = want[i];
+        else if (*rc == 0) {
+            snprintf(err, errlen, "%s", why);
+            *rc = -1;
+        }
+    }
+}
+
+int client_device_configure(struct client_device *cd, struct netdev *nd,
+                            const unsigned char *payload, size_t len, char *err,
+                            size_t errlen)
+{
+    struct tunnel_frame_config want, now;
+    struct tunnel_frame_config *old = &cd->applied;
+    const char *reason = NULL;
+    int rc = 0;
+    if (tunnel_frame_config_decode(payload, len, &want, &reason) != TUNNEL_FRAME_OK) {
+        snprintf(err, errlen, "tun device %s: the hub's configuration: %s", cd->name, reason);
+        return -1;
+    }
+    if (netdev_set_mtu_up(nd, cd->name, want.mtu, err, errlen) != 0)
+        return -1;
+    now = want;
+    /* Routes that go, before the addresses they may lean on; new routes after the
+     * new addresses. What both CONFIGs have is left alone: no gap in the traffic. */
+    remove_missing(cd, nd, 1, old->routes, old->route_count, want.routes, want.route_count);
+    remove_missing(cd, nd, 0, old->addresses, old->address_count, want.addresses,
+                   want.address_count);
+    add_new(cd, nd, 0, old->addresses, old->address_count, want.addresses, want.address_count,
+            now.addresses, &now.address_count, &rc, err, errlen);
+    add_new(cd, nd, 1, old->routes, old->route_count, want.routes, want.route_count,
+            now.routes, &now.route_count, &rc, err, errlen);
+    cd->applied = now;
+    return rc;
+}
+
+void client_device_delete(struct client_device *cd, struct netdev *nd)
+{
+    char err[512];
+    if (cd == NULL)
+        return;
+    if (nd != NULL && netdev_delete(nd, cd->name, err, sizeof(err)) != 0)
+        log_warning("%s", err);
+    free(cd->tunnel);
+    free(cd);
+}

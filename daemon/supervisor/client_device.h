@@ -1,0 +1,44 @@
+/* client_device — a network client tunnel's persistent TUN device, the supervisor's:
+ * made at start (or at the reload that adds the tunnel), multi-queue so that a
+ * draining worker and its replacement can be attached at once, given to the dialer
+ * worker as one more descriptor per attach, configured from the hub's CONFIG (MTU,
+ * up, addresses, routes; a new CONFIG replaces what differs from the one before),
+ * and kept with its routes while the tunnel reconnects; deleted at stop or when a
+ * reload drops the tunnel.
+ *
+ * Kept apart from config/config.h: it speaks proto/tunnel_frame.h's CONFIG. */
+#ifndef KTLSTUN_CLIENT_DEVICE_H
+#define KTLSTUN_CLIENT_DEVICE_H
+
+#include <stddef.h>
+
+#include "netdev/netdev.h"
+
+struct client_device;
+
+/* Creates (or takes over) the persistent device NAME for TUNNEL (both copied) in ND's
+ * namespace. Returns it, or NULL with ERR (ERRLEN bytes). */
+struct client_device *client_device_create(const char *tunnel, const char *name, char *err,
+                                           size_t errlen);
+
+/* The tunnel's and the device's names. */
+const char *client_device_tunnel(const struct client_device *cd);
+const char *client_device_name(const struct client_device *cd);
+
+/* Opens one more queue of the device. Returns its descriptor (the caller's), or -1
+ * with ERR. */
+int client_device_attach(const struct client_device *cd, char *err, size_t errlen);
+
+/* Applies the CONFIG payload PAYLOAD (LEN bytes, proto/tunnel_frame.h): MTU, up, its
+ * addresses (with their lengths) and routes, removing those of the CONFIG before that
+ * this one does not have. Returns 0, or -1 with ERR naming the first failure (the
+ * rest is still applied; what failed is not remembered as there). */
+int client_device_configure(struct client_device *cd, struct netdev *nd,
+                            const unsigned char *payload, size_t len, char *err,
+                            size_t errlen);
+
+/* Deletes the device (ND may be NULL: then it is only forgotten) and frees CD. NULL
+ * is a no-op. */
+void client_device_delete(struct client_device *cd, struct netdev *nd);
+
+#endif

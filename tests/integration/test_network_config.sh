@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Network tunnels (type = network) as `ktlstund -t`, `ktlstun check-config` and the
+# start see them: a hub and a client load, pass the checks and start (the client
+# listens nowhere, `ktlstun status` shows "-" for what a tunnel does not have); a
+# conflict in a hub's address plan, a network key on a stream tunnel, a key of the
+# other side and two clients on one device are refused with FILE:LINE; a push route
+# over the pool is a warning.
+source "$(dirname "$0")/lib.sh"
+
+port=$(free_port)
+mkdir -p "$TEST_DIR/conf"
+line_of() { grep -n -F -x -- "$2" "$1" | head -n 1 | cut -d: -f1; }
+esc() { sed 's/[][\.*^$/+?(){}|]/\\&/g' <<<"$1"; }
+# at FILE LINE_TEXT SECTION KEY: the ERE for "FILE:LINE: [SECTION] KEY: ".
+at() { echo "^$(esc "$1"):$(line_of "$1" "$2"): \\[$3\\] $4: "; }
+
+# run_check TOOL FILE: `ktlstund -t` (d) or `ktlstun check-config` (c); sets RC, OUT, ERR.
+run_check() {
+    local -a cmd=("$KTLSTUND" -t -c "$2")
+    [ "$1" = c ] && cmd=("$KTLSTUN" check-config -c "$2")
+    RC=0
+    OUT=$("${cmd[@]}" 2>"$TEST_DIR/check.err") || RC=$?
+    ERR=$(cat "$TEST_DIR/check.err")
+}
+
+# check_error FILE "ERE"...: both exit 1 and print every ERE on stderr.
+check_error() {
+    local file=$1 tool re
+    shift
+    for tool in d c; do
+        run_check "$tool" "$file"
+        [ "$RC" = 1 ] || fail "check ($tool) of $(basename "$file") exited $RC, expected 1 (stderr: $ERR)"
+        for re in "$@"; do
+            grep -qE -- "$re" <<<"$ERR" || fail "check ($tool) of $(basename "$file"): no line matching /$re/ in: $ERR"
+        done
+    done
+}
+
+# check_ok FILE ["ERE"]...: both exit 0, say "is ok" and print every ERE (warnings).
+check_ok() {
+    local file=$1 tool re
+    shift
+    for tool in d c; do
+        run_check "$tool" "$file"
+        [ "$RC" = 0 ] || fail "check ($tool) of $(basename "$file") exited $RC, expected 0 (stderr: $ERR)"
+        assert_contains "$OUT" "configuration $file is ok" "check ($tool) of $(basename "$file")"
+        for re in "$@"; do
+            grep -qE -- "$re" <<<"$ERR" || fail "check ($tool) of $(basename "$file"): no line matching /$re/ in: $ERR"
+        done
+    done
+}
+
+hub() {
+    ini_section hub "mode = server" "type = network" "listen = 127.0.0.1:$port" \
+        "cert = $PKI/server.pem" "key = $PKI/server.key" "ca = $PKI/ca.pem" \
+        "address = 10.8.0.1/24, fd00:8::1/64" "$@"
+}
+client() {
+    local name=$1
+    shift
+    ini_section "$name" "mode = client" "type = network" "target = 127.0.0.1:$port" \
+        "server_name = localhost" "cert = $PKI/alice.pem" "key = $PKI/alice.key" \
+        "ca = $PKI/ca.pem" "$@"
+}
+
+# ---- a hub and a client: both checks pass, nothing on stderr
+good="$TEST_DIR/conf/good.ini"
+{
+    global_section
+    hub "push_routes = 192.168.1.0/24" "client_address = alice=10.8.0.7, alice=fd00:8::7" \
+        "client_networks = site-b=192.168.2.0/24" "mtu = 1400" "keepalive = 10s" \
+        "mss_clamp = yes"
+    client to-hub "device = ktltest0" "reconnect_max = 10s"
+} >"$good"
+check_ok "$good"
+[ -z "$ERR" ] || fail "the good configuration printed: $ERR"
+note "a network hub and client pass ktlstund -t and ktlstun check-config"
+
+# ---- it starts: the hub listens, the client has no listener
+start_ktlstund "$good" "$TEST_DIR/good.log"
+status=$("$KTLSTUN" status -c "$good")
+grep -qE '^hub +server +127\.0\.0\.1:'"$port"' +- ' <<<"$status" ||
+    fail "the hub's status line shows a target: $status"
+grep -qE '^to-hub +client +- +127\.0\.0\.1:'"$port"' ' <<<"$status" ||
+    fail "the client's status line shows a listen address: $status"
+listeners=$(ss -Hltn "sport = :$port" | wc -l)
+[ "$listeners" -ge 1 ] || fail "nothing listens on the hub's port $port"
+stop_ktlstund "$KTLSTUND_PID"
+note "it starts; ktlstun status shows '-' for the hub's target and the client's listen"
+
+# ---- conflicts in the hub's address plan, at the entry's line
+plan="$TEST_DIR/conf/plan.ini"
+{ global_section; hub "client_networks = bob=192.168.2.0/24" "client_address = alice=192.168.2.9"; } >"$plan"
+check_error "$plan" "$(at "$plan" "client_address = alice=192.168.2.9" hub client_address)fixed address 192\.168\.2\.9/32 of alice lies in network 192\.168\.2\.0/24 behind bob"
+rc=0
+timeout "$(scale 20)" "$KTLSTUND" -f -c "$plan" >"$TEST_DIR/start-plan.log" 2>&1 || rc=$?
+[ "$rc" != 0 ] && [ "$rc" != 124 ] || fail "the start of a conflicting plan exited $rc"
+grep -qF "lies in network 192.168.2.0/24 behind bob" "$TEST_DIR/start-plan.log" ||
+    fail "the start does not say why: $(cat "$TEST_DIR/start-plan.log")"
+
+pool="$TEST_DIR/conf/pool.ini"
+{ global_section; hub "client_networks = bob=10.8.0.0/25"; } >"$pool"
+check_error "$pool" "$(at "$pool" "client_networks = bob=10.8.0.0/25" hub client_networks)network 10\.8\.0\.0/25 behind bob overlaps the pool 10\.8\.0\.0/24"
+
+hubaddr="$TEST_DIR/conf/hubaddr.ini"
+{ global_section; hub "client_address = alice=10.8.0.1"; } >"$hubaddr"
+check_error "$hubaddr" "$(at "$hubaddr" "client_address = alice=10.8.0.1" hub client_address)fixed address 10\.8\.0\.1/32 of alice is the hub's"
+note "address plan conflicts: refused by both checks and the start, at the entry's line"
+
+# ---- keys in the wrong place
+stream="$TEST_DIR/conf/stream.ini"
+{ global_section; server_tunnel web "$port" "$(free_port)" "mtu = 1400"; } >"$stream"
+check_error "$stream" "$(at "$stream" "mtu = 1400" web mtu)only for type = network"
+
+sides="$TEST_DIR/conf/sides.ini"
+{
+    global_section
+    hub "target = 127.0.0.1:80" "device = ktl9"
+    client to-hub "listen = 127.0.0.1:$(free_port)" "push_routes = 10.1.0.0/16"
+} >"$sides"
+check_error "$sides" \
+    "$(at "$sides" "target = 127.0.0.1:80" hub target)a network tunnel has no target" \
+    "$(at "$sides" "device = ktl9" hub device)only valid in client mode" \
+    "$(at "$sides" "push_routes = 10.1.0.0/16" to-hub push_routes)only valid in server mode" \
+    "to-hub\\] listen: a network client has no listener"
+
+values="$TEST_DIR/conf/values.ini"
+{ global_section; hub "mtu = 1200" "push_routes = 10.1.2.0/16"; } >"$values"
+check_error "$values" \
+    "$(at "$values" "mtu = 1200" hub mtu)1200 is too small for IPv6" \
+    "$(at "$values" "push_routes = 10.1.2.0/16" hub push_routes)'10\.1\.2\.0/16' is not a network"
+
+devices="$TEST_DIR/conf/devices.ini"
+{ global_section; hub; client one "device = ktlsame"; client two "device = ktlsame"; } >"$devices"
+check_error "$devices" "\\[two\\] device: ktlsame is also the device of \\[one\\]"
+note "network keys on a stream tunnel, keys of the other side, bad values, one device twice: refused at their lines"
+
+# ---- a push route over the pool is a warning
+warn="$TEST_DIR/conf/warn.ini"
+{ global_section; hub "push_routes = 10.8.0.0/16"; } >"$warn"
+check_ok "$warn" "$(at "$warn" "push_routes = 10.8.0.0/16" hub push_routes)warning: 10\.8\.0\.0/16 overlaps the pool 10\.8\.0\.0/24"
+note "a push route over the pool: a warning"
