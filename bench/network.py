@@ -38,9 +38,10 @@ import sys
 import tempfile
 import time
 
+sys.dont_write_bytecode = True   # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import (BenchError, Harness, command_version, cpu_seconds, fmt, guarded,  # noqa: E402
-                   log, make_pki, median, ratio, run_tool)
+from bench import (BenchError, Harness, command_version, cpu_seconds, descendants, fmt,  # noqa: E402
+                   guarded, log, make_pki, median, ratio, run_tool)
 
 CIPHERSUITE = "TLS_AES_128_GCM_SHA256"
 MTU = 1400
@@ -282,6 +283,8 @@ def tcp_run(h, nsx, address, seconds, tunnel=None):
             sample["cpu_per_gb"][end] = (user + system) / gb
             sample["user_sys_per_gb"][end] = [user / gb, system / gb]
         sample["cpu_per_gb"]["both"] = sample["cpu_per_gb"]["client"] + sample["cpu_per_gb"]["hub"]
+        # How many processes each end's figure covers (ktlstund: supervisor + workers).
+        sample["processes"] = {end: len(descendants(pids)[0]) for end, pids in tunnel.roots().items()}
     return sample
 
 
