@@ -4,6 +4,7 @@
 #   make check      install missing Debian packages, build (normal + ASan/UBSan), run every test
 #   make demo       install missing Debian packages, build, run a server and client tunnel on loopback
 #   make bench      benchmarks against real peers (not part of check)
+#   make bench-network  only the network tunnels against OpenVPN (root: namespaces)
 #   make install    PREFIX=/usr/local DESTDIR= (make uninstall removes it again)
 
 PREFIX  ?= /usr/local
@@ -29,7 +30,7 @@ TEST_PACKAGES  := cppcheck clang-tidy openssl curl stunnel4 socat procps iproute
                   groff-base man-db strace libpam-oath oathtool fail2ban \
                   qemu-system-x86 busybox-static cpio kmod
 # make bench only: the peers it measures against, its load tool, charts, report.
-BENCH_PACKAGES := haproxy iperf3 gnuplot-nox python3 linux-perf
+BENCH_PACKAGES := haproxy openvpn iperf3 iputils-ping gnuplot-nox python3 linux-perf
 # make fuzz only: libFuzzer comes with clang (make check replays the corpora without it).
 FUZZ_PACKAGES  := clang
 FUZZ_CC        ?= clang
@@ -102,7 +103,7 @@ say = $(if $(filter 1,$(V)),,@printf '  %-6s %s\n' $(1) $(2);)
 # Keep object files between runs (they are intermediates of pattern rules).
 .SECONDARY:
 
-.PHONY: all deps check check-unit check-integration check-vm asan lint demo bench bench-vm fuzz install uninstall clean
+.PHONY: all deps check check-unit check-integration check-vm asan lint demo bench bench-network bench-vm fuzz install uninstall clean
 
 all: $(BUILD)/ktlstund $(BUILD)/ktlstun $(UNIT_TESTS) $(TOOLS) $(BENCH_TOOLS) \
      $(BUILD)/tests/ktlstund-tiny-records
@@ -214,7 +215,14 @@ bench: EXTRA_PACKAGES = $(BENCH_PACKAGES)
 bench: deps
 	$(MAKE) all
 	bench/run.sh $(BUILD)
+	$(SUDO) bench/network.sh $(BUILD)
 	bench/vm/run.sh $(BUILD)
+
+# The network tunnels against OpenVPN alone (about 2 minutes, in namespaces it removes).
+bench-network: EXTRA_PACKAGES = $(BENCH_PACKAGES)
+bench-network: deps
+	$(MAKE) all
+	$(SUDO) bench/network.sh $(BUILD)
 
 # The kTLS counts alone (CPU, syscalls and bytes through userspace per GB, inside the VM).
 bench-vm: deps
