@@ -421,6 +421,15 @@ int conn_network_tick(struct conn *c, uint64_t now_ms, enum stats_result *result
                       const char **reason)
 {
     struct conn_network *n = c->net;
+    uint64_t setup_ms = c->tunnel->config->handshake_timeout * 1000u;
+    if (!n->configured && !n->ended && now_ms - c->started_ms >= 2 * setup_ms) {
+        /* A hub that never sends its CONFIG, or a device that never comes, must not
+         * hold the tunnel down for good: the client reconnects. */
+        char limit[32];
+        snprintf(limit, sizeof(limit), "%llu", (unsigned long long)(2 * setup_ms / 1000));
+        end_with(n, STATS_RESULT_ERROR, n->hub ? "no network device within %ss"
+                                               : "no configuration from the hub within %ss", limit);
+    }
     if (n->relay == NULL || !n->configured || n->keepalive_s == 0 || n->ended)
         return ended(n, result, reason);
     uint64_t interval = n->keepalive_s * 1000u;

@@ -156,3 +156,32 @@ warn="$TEST_DIR/conf/warn.ini"
 { global_section; hub "push_routes = 10.8.0.0/16"; } >"$warn"
 check_ok "$warn" "$(at "$warn" "push_routes = 10.8.0.0/16" hub push_routes)warning: 10\.8\.0\.0/16 overlaps the pool 10\.8\.0\.0/24"
 note "a push route over the pool: a warning"
+
+# ---- a server that completes the handshake but never sends its CONFIG: the client
+# gives up after twice handshake_timeout, says why, and connects again
+silent_port=$(free_port)
+mkfifo "$TEST_DIR/silent.in"
+sleep "$(scale 60)" >"$TEST_DIR/silent.in" &
+silent_hold=$!
+openssl s_server -quiet -naccept 2 -accept "127.0.0.1:$silent_port" -cert "$PKI/server.crt" \
+    -cert_chain "$PKI/server.pem" \
+    -key "$PKI/server.key" -CAfile "$PKI/ca.pem" -Verify 1 \
+    <"$TEST_DIR/silent.in" >"$TEST_DIR/silent-server.out" 2>&1 &
+silent_server=$!
+wait_listening "$silent_port" || fail "openssl s_server did not listen"
+silent="$TEST_DIR/conf/silent.ini"
+{
+    global_section
+    ini_section silent "mode = client" "type = network" "target = 127.0.0.1:$silent_port" \
+        "server_name = localhost" "cert = $PKI/alice.pem" "key = $PKI/alice.key" \
+        "ca = $PKI/ca.pem" "handshake_timeout = 1s" "reconnect_max = 1s"
+} >"$silent"
+start_ktlstund "$silent" "$TEST_DIR/silent.log"
+wait_for_log "$TEST_DIR/silent.log" 'no configuration from the hub within 2s' "$(scale 15)" 2 ||
+    fail "the client did not give up on a silent server twice: $(tail -n 20 "$TEST_DIR/silent.log")"
+grep -E 'no configuration from the hub within 2s' "$TEST_DIR/silent.log" | grep -q 'result=error' ||
+    fail "giving up on a silent server is not an error in the audit line: $(grep 'within 2s' "$TEST_DIR/silent.log")"
+stop_ktlstund "$KTLSTUND_PID"
+kill "$silent_server" "$silent_hold" 2>/dev/null || true
+wait "$silent_server" "$silent_hold" 2>/dev/null || true
+note "a server that never sends its configuration: the client ends the connection as an error and connects again"
