@@ -116,23 +116,43 @@ static size_t tls12_iv_length(enum ktls_cipher cipher)
     return cipher == KTLS_CIPHER_CHACHA20_POLY1305 ? FULL_IV_LEN : TLS12_IMPLICIT_IV_LEN;
 }
 
+/* The KDF named NAME, fetched once per process: a fetch looks through the provider
+ * store under its lock, and every offload and rekey derives four keys. Kept until
+ * the process exits. Returns NULL after logging when OpenSSL has none. */
+static EVP_KDF *kdf_named(const char *name)
+{
+    static struct { const char *name; EVP_KDF *kdf; } fetched[4];   /* two are used */
+    for (size_t i = 0; i < sizeof(fetched) / sizeof(fetched[0]); i++) {
+        if (fetched[i].name != NULL && strcmp(fetched[i].name, name) == 0)
+            return fetched[i].kdf;
+        if (fetched[i].name == NULL) {
+            EVP_KDF *kdf = EVP_KDF_fetch(NULL, name, NULL);
+            if (kdf == NULL) {
+                log_openssl(LOG_LEVEL_ERROR, "kTLS: OpenSSL offers no %s key derivation", name);
+                return NULL;
+            }
+            fetched[i].name = name;
+            fetched[i].kdf = kdf;
+            return kdf;
+        }
+    }
+    log_error("kTLS: no room to keep the %s key derivation", name);
+    return NULL;
+}
+
 /* Runs the EVP_KDF KDF_NAME with PARAMS into OUT; OUT is wiped on failure. */
 static int run_kdf(const char *kdf_name, const OSSL_PARAM *params, unsigned char *out,
                    size_t out_len)
 {
     int rc = -1;
-    EVP_KDF *kdf = NULL;
     EVP_KDF_CTX *kdf_ctx = NULL;
-
-    kdf = EVP_KDF_fetch(NULL, kdf_name, NULL);
-    if (kdf == NULL) {
-        log_openssl(LOG_LEVEL_ERROR, "kTLS: OpenSSL offers no %s key derivation", kdf_name);
+    EVP_KDF *kdf = kdf_named(kdf_name);
+    if (kdf == NULL)
         goto out;
-    }
     kdf_ctx = EVP_KDF_CTX_new(kdf);
     if (kdf_ctx == NULL) {
         log_openssl(LOG_LEVEL_ERROR, "kTLS: cannot set up %s", kdf_name);
-        goto free_kdf;
+        goto out;
     }
     if (EVP_KDF_derive(kdf_ctx, out, out_len, params) <= 0) {
         log_openssl(LOG_LEVEL_ERROR, "kTLS: %s key derivation failed", kdf_name);
@@ -142,8 +162,6 @@ static int run_kdf(const char *kdf_name, const OSSL_PARAM *params, unsigned char
 free_ctx:
     /* The provider context holds a copy of the secret; freeing it clears that copy. */
     EVP_KDF_CTX_free(kdf_ctx);
-free_kdf:
-    EVP_KDF_free(kdf);
 out:
     if (rc != 0)
         OPENSSL_cleanse(out, out_len);

@@ -169,7 +169,7 @@ static void on_configured(void *arg, const struct tun_link_answer *answer)
         /* SYNs from this side are clamped to the tunnel's MTU too. */
         packet_relay_set_mtu(n->relay, n->config.mtu);
         n->keepalive_s = n->config.keepalive_s;
-        n->next_keepalive_ms = event_loop_now_ms() + n->keepalive_s * 1000u;
+        n->next_keepalive_ms = event_loop_now_ms() + (uint64_t)n->keepalive_s * 1000u;
         watch_tun(n, !n->want_write);
     }
     if (n->wake != NULL)
@@ -310,7 +310,7 @@ static void on_hub_device(void *arg, const struct tun_link_answer *answer)
     n->configured = 1;
     publish(n, 1);
     n->keepalive_s = net->keepalive;
-    n->next_keepalive_ms = event_loop_now_ms() + n->keepalive_s * 1000u;
+    n->next_keepalive_ms = event_loop_now_ms() + (uint64_t)n->keepalive_s * 1000u;
     watch_tun(n, !n->want_write);
 out:
     if (n->wake != NULL)
@@ -432,7 +432,7 @@ int conn_network_tick(struct conn *c, uint64_t now_ms, enum stats_result *result
     }
     if (n->relay == NULL || !n->configured || n->keepalive_s == 0 || n->ended)
         return ended(n, result, reason);
-    uint64_t interval = n->keepalive_s * 1000u;
+    uint64_t interval = (uint64_t)n->keepalive_s * 1000u;
     if (now_ms - n->last_heard_ms >= MISSED_KEEPALIVES * interval) {
         char silent[32];
         snprintf(silent, sizeof(silent), "%llu", (unsigned long long)(MISSED_KEEPALIVES * n->keepalive_s));
