@@ -53,6 +53,7 @@ expected_files() {
 644 usr/share/man/man8/ktlstund.8
 644 usr/share/doc/ktlstun/examples/systemd/ktlstund-ssh.socket
 644 usr/share/doc/ktlstun/examples/systemd/sockets.conf
+644 usr/share/doc/ktlstun/examples/systemd/network.conf
 644 etc/ktlstun/ktlstun.ini.example
 EOF
     local example
