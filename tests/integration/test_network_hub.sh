@@ -110,11 +110,11 @@ assert_eq "$(net_tun_devices hub | wc -l)" 3 "TUN devices in the hub's namespace
 note "ktlstun status on the hub: each worker's connection with its device and addresses"
 status=$("$KTLSTUN" status --json -c "$hub_conf")
 for c in "${clients[@]}"; do
-    conn=$(jq -c --arg s "CN=${cn[$c]}" '[.connections[] | select(.tunnel == "hub" and .subject == $s)]' <<<"$status")
-    assert_eq "$(jq length <<<"$conn")" 1 "connections of CN=${cn[$c]} in the hub's status"
-    assert_eq "$(jq -r '.[0].device' <<<"$conn")" "${hub_dev[$c]}" "the device of CN=${cn[$c]} in the hub's status"
-    assert_eq "$(jq -r '.[0].address | split("/")[0]' <<<"$conn")" "${addr4[$c]}" "the address of CN=${cn[$c]} in the hub's status"
-    assert_eq "$(jq -r '.[0].address6 | split("/")[0]' <<<"$conn")" "${addr6[$c]}" "the IPv6 address of CN=${cn[$c]} in the hub's status"
+    peer=$(jq -c --arg s "CN=${cn[$c]}" '[.connections[] | select(.tunnel == "hub" and .subject == $s)]' <<<"$status")
+    assert_eq "$(jq length <<<"$peer")" 1 "connections of CN=${cn[$c]} in the hub's status"
+    assert_eq "$(jq -r '.[0].device' <<<"$peer")" "${hub_dev[$c]}" "the device of CN=${cn[$c]} in the hub's status"
+    assert_eq "$(jq -r '.[0].address | split("/")[0]' <<<"$peer")" "${addr4[$c]}" "the address of CN=${cn[$c]} in the hub's status"
+    assert_eq "$(jq -r '.[0].address6 | split("/")[0]' <<<"$peer")" "${addr6[$c]}" "the IPv6 address of CN=${cn[$c]} in the hub's status"
 done
 
 note "a worker that stops takes its hub device with it; back, it gets its address again"
