@@ -130,6 +130,22 @@ net_start_ktlstund() {
     KTLSTUND=$(net_wrapper "$1" "$NET_REAL_KTLSTUND") start_ktlstund "$2" "$3"
 }
 
+# net_stop_ktlstunds PID...: stop_ktlstund for several daemons at once (SIGTERM to
+# all, then each must exit 0 within 10 s, stretched for sanitizer builds).
+net_stop_ktlstunds() {
+    local p rc limit
+    limit=$(scale 10)
+    for p in "$@"; do
+        kill -TERM "$p" 2>/dev/null || fail "ktlstund $p is not running"
+    done
+    for p in "$@"; do
+        rc=0
+        wait_exit "$p" "$limit" || rc=$?
+        [ "$rc" != 255 ] || fail "ktlstund $p did not exit within $limit s of SIGTERM"
+        [ "$rc" = 0 ] || fail "ktlstund $p exited $rc after SIGTERM (expected 0)"
+    done
+}
+
 # net_wait_gone NAME SECONDS: waits until nothing runs in namespace NAME; 1 on timeout.
 net_wait_gone() {
     local i

@@ -107,6 +107,16 @@ if [ "${hub_dev[r1]}" = "${hub_dev[r2]}" ] || [ "${hub_dev[r2]}" = "${hub_dev[r3
 fi
 assert_eq "$(net_tun_devices hub | wc -l)" 3 "TUN devices in the hub's namespace"
 
+note "ktlstun status on the hub: each worker's connection with its device and addresses"
+status=$("$KTLSTUN" status --json -c "$hub_conf")
+for c in "${clients[@]}"; do
+    peer=$(jq -c --arg s "CN=${cn[$c]}" '[.connections[] | select(.tunnel == "hub" and .subject == $s)]' <<<"$status")
+    assert_eq "$(jq length <<<"$peer")" 1 "connections of CN=${cn[$c]} in the hub's status"
+    assert_eq "$(jq -r '.[0].device' <<<"$peer")" "${hub_dev[$c]}" "the device of CN=${cn[$c]} in the hub's status"
+    assert_eq "$(jq -r '.[0].address | split("/")[0]' <<<"$peer")" "${addr4[$c]}" "the address of CN=${cn[$c]} in the hub's status"
+    assert_eq "$(jq -r '.[0].address6 | split("/")[0]' <<<"$peer")" "${addr6[$c]}" "the IPv6 address of CN=${cn[$c]} in the hub's status"
+done
+
 note "a worker that stops takes its hub device with it; back, it gets its address again"
 stop_ktlstund "${pid[r2]}"
 assert_eq "$(net_tun_devices r2 | tr '\n' ' ')" "" "TUN devices left in r2 after its daemon stopped"
@@ -123,8 +133,6 @@ net_wait_address r2 "$dev" "${addr4[r2]}/" "$(scale 10)" ||
     fail "r2 came back with $(net_addresses r2 "$dev"), not its earlier ${addr4[r2]}"
 assert_ping r2 192.168.101.10 "r2 to the host behind the hub, back again"
 
-for c in "${clients[@]}"; do
-    stop_ktlstund "${pid[$c]}"
-done
+net_stop_ktlstunds "${pid[@]}"
 stop_ktlstund "$hub_pid"
 assert_eq "$(net_tun_devices hub | tr '\n' ' ')" "" "TUN devices left in the hub's namespace after it stopped"

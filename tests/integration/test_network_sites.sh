@@ -11,7 +11,8 @@
 # TCP transfer each way with its sha256 compared end to end, UDP both ways; the
 # devices' addresses and routes read back over rtnetlink while up and gone after the
 # daemons stop; gwB killed with SIGKILL and started again: traffic resumes on its own;
-# a source outside lanB, sent from lanB, is dropped by the hub and counted.
+# a source outside lanB, sent from lanB, is dropped by the hub and counted (ktlstun
+# status and the metrics).
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 source "$here/network_lib.sh"
@@ -32,7 +33,7 @@ assert_ping lanB 192.168.102.1 "lanB to its gateway"
 net_client_certs "$TEST_DIR/certs" site-b
 hub_conf="$TEST_DIR/hub.ini"
 {
-    net_global gwA
+    net_global gwA "metrics_listen = 127.0.0.1:9154"
     server_tunnel hub 198.18.0.1:8443 "" "type = network" "ca = $TEST_DIR/certs/clients-ca.pem" \
         "address = 10.8.0.1/24, fd00:8::1/64" \
         "push_routes = 192.168.101.0/24, fd01:101::/64" \
@@ -134,6 +135,18 @@ done
 [ "$dropped" -ge $((dropped_before + 10)) ] ||
     fail "the hub counted $((dropped - dropped_before)) dropped sources, expected 10 (keys /$NET_DROPPED_SOURCE_KEYS/ in: $("$KTLSTUN" status --json -c "$hub_conf"))"
 note "the hub's dropped-source count: $dropped_before -> $dropped"
+# source_drops_metric: the hub's Prometheus counter of [hub]'s packets dropped for their source.
+source_drops_metric() {
+    in_ns gwA curl -fsS --max-time 5 http://127.0.0.1:9154/metrics |
+        awk '$1 == "ktlstun_network_dropped_packets_total{tunnel=\"hub\",reason=\"source\"}" { print $2 }'
+}
+for ((i = 0; i < 20 * SLOW; i++)); do
+    metric=$(source_drops_metric)
+    [ "${metric:-0}" -ge "$dropped" ] && break
+    sleep 0.1
+done
+[ "${metric:-0}" -ge "$dropped" ] || fail "the hub's metric of packets dropped for their source is '$metric', below the $dropped of ktlstun status"
+note "the hub's metric of packets dropped for their source: $metric"
 
 note "gwB killed with SIGKILL and started again: traffic resumes on its own"
 kill -KILL "$site_pid"
