@@ -148,7 +148,7 @@ transfer() {
     [ "$(jq length <<<"$row")" = 1 ] || die "status lists $(jq length <<<"$row") connections of [hub], not 1: $json"
     jq -e '.[0] | .state == "relaying" and .ktls_tx == true and .ktls_rx == true and
            (.device | startswith("ktl")) and .address != null and
-           .packets_in >= 2000 and .packets_out >= 500' <<<"$row" >/dev/null ||
+           .packets_in >= 2000 and .packets_out >= 100' <<<"$row" >/dev/null ||
         die "the hub's status does not show the peer relaying on kTLS with its packets: $row"
     for ns in "$NS_A" "$NS_B"; do
         [ "$(ns_tls_stat "$ns" TlsDecryptError)" = 0 ] || die "TlsDecryptError $(ns_tls_stat "$ns" TlsDecryptError) in $ns"
