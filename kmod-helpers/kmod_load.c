@@ -5,9 +5,12 @@
 #include <errno.h>
 #include <libkmod.h>
 #include <linux/capability.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -51,6 +54,35 @@ static bool list_has_word(const char *list, const char *word)
     return false;
 }
 
+/* The kernel lists its ULPs only in the initial network namespace: elsewhere (a
+ * container, `ip netns exec`) the file is absent. There, ask for the tls ULP on an
+ * unconnected TCP socket: a registered tls ULP refuses it with ENOTCONN (it needs an
+ * established connection), an unknown one gives ENOENT. */
+static int ask_for_tls_ulp(char *buf, size_t size)
+{
+    int result = -1;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+    if (fd < 0) {
+        snprintf(buf, size, "cannot read %s, nor open a TCP socket to ask: %s", AVAILABLE_ULP_PATH,
+                 strerror(errno));
+        goto out;
+    }
+    if (setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) == 0 || errno == ENOTCONN) {
+        snprintf(buf, size, "tls");
+        result = 1;
+    } else if (errno == ENOENT) {
+        buf[0] = '\0';
+        result = 0;
+    } else {
+        snprintf(buf, size, "cannot read %s, and setsockopt(TCP_ULP, tls) says: %s",
+                 AVAILABLE_ULP_PATH, strerror(errno));
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    return result;
+}
+
 int kmod_load_available_ulps(char *buf, size_t size)
 {
     int result = -1;
@@ -58,6 +90,11 @@ int kmod_load_available_ulps(char *buf, size_t size)
     char line[1024] = "";
 
     file = fopen(AVAILABLE_ULP_PATH, "re");
+    if (file == NULL && errno == ENOENT) {
+        result = ask_for_tls_ulp(line, sizeof(line));
+        snprintf(buf, size, "%s", line);
+        goto out;
+    }
     if (file == NULL) {
         snprintf(buf, size, "cannot read %s: %s", AVAILABLE_ULP_PATH, strerror(errno));
         goto out;

@@ -12,7 +12,9 @@
 int kmod_load_tls_modules(void);
 
 /* Copies the kernel's list of available TCP ULPs (/proc/sys/net/ipv4/tcp_available_ulp,
- * blank separated, no newline) into BUF of SIZE bytes, truncating if needed.
+ * blank separated, no newline) into BUF of SIZE bytes, truncating if needed. Outside
+ * the initial network namespace, where the kernel shows no list, the kernel is asked
+ * for the tls ULP itself and BUF holds "tls" or nothing.
  * Returns 1 when the list contains "tls", 0 when it does not, -1 when it cannot be read
  * (BUF then holds the reason). */
 int kmod_load_available_ulps(char *buf, size_t size);

@@ -11,8 +11,9 @@
 # Environment: BENCH_CONNS (4), BENCH_CPU_BYTES (16 MiB), BENCH_STRACE_BYTES (4 MiB)
 # per connection and direction; BENCH_IDLE_BASE (100) and BENCH_IDLE_CONNS (1000) idle
 # tunnels for the memory pass; KTLSTUN_VM_* as for tests/vm/run.sh. Then, unless
-# BENCH_VM_PARTS leaves it out, bench/vm/rekey.sh: a KeyUpdate every 64 MiB against
-# none, on the current kernel (bench/vm/results-rekey.md).
+# BENCH_VM_PARTS leaves them out, bench/vm/rekey.sh: a KeyUpdate every 64 MiB against
+# none, on the current kernel (bench/vm/results-rekey.md), and bench/vm/network.sh: a
+# network tunnel's kTLS path against its userspace path (bench/vm/results-network.md).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,11 +22,16 @@ repo=$(cd "$here/../.." && pwd)
 build=$(cd "$1" && pwd)
 out=$build/bench-vm
 results=$here/results.md
-# BENCH_VM_PARTS: counts (kTLS against the fallback, 6.1) and rekey (bench/vm/rekey.sh,
-# on the current kernel); both by default.
-parts=${BENCH_VM_PARTS:-counts rekey}
+# BENCH_VM_PARTS: counts (kTLS against the fallback, 6.1), rekey (bench/vm/rekey.sh,
+# on the current kernel) and network (bench/vm/network.sh: a network tunnel, kTLS
+# against userspace, 6.1); all three by default.
+parts=${BENCH_VM_PARTS:-counts rekey network}
+other_parts() {
+    [[ " $parts " != *" rekey "* ]] || "$here/rekey.sh" "$build"
+    [[ " $parts " != *" network "* ]] || "$here/network.sh" "$build"
+}
 if [[ " $parts " != *" counts "* ]]; then
-    [[ " $parts " != *" rekey "* ]] || exec "$here/rekey.sh" "$build"
+    other_parts
     exit 0
 fi
 
@@ -168,4 +174,4 @@ awk -v kernel="$kernel" -v when="$(date -u '+%Y-%m-%d %H:%M UTC')" '
         }
     }' "$out/bench.lines" >"$results"
 cat "$results"
-[[ " $parts " != *" rekey "* ]] || "$here/rekey.sh" "$build"
+other_parts

@@ -266,12 +266,16 @@ EOF
 }
 
 # start_daemon CONF LOG [ENV=VALUE...]: ktlstund -c CONF -f, waiting for "ready";
-# sets DAEMON_PID.
+# sets DAEMON_PID. With DAEMON_NS set, the daemon runs in that network namespace
+# (ip netns exec execs it: DAEMON_PID is still the supervisor's).
 start_daemon() {
     local conf=$1 log=$2
     shift 2
     LOGS+=("$log")
-    env "$@" ktlstund -c "$conf" -f >>"$log" 2>&1 </dev/null &
+    # iproute2's ip by its path: busybox env would run its own ip applet.
+    local netns=()
+    [ -n "${DAEMON_NS:-}" ] && netns=("$(type -P ip)" netns exec "$DAEMON_NS")
+    env "$@" "${netns[@]}" ktlstund -c "$conf" -f >>"$log" 2>&1 </dev/null &
     DAEMON_PID=$!
     PIDS+=("$DAEMON_PID")
     local i
@@ -466,4 +470,41 @@ load_tls() {
 
 finish() {
     exit "$FAILED"
+}
+
+# net_pair TAG: two fresh network namespaces (names in NS_A and NS_B), lo up, joined by
+# a veth pair 198.18.0.1/30 (kn0 in A) -- 198.18.0.2/30 (kn1 in B). Their names go to a
+# file, also from inside a check, so net_pairs_remove (the script's EXIT trap) finds them.
+net_pair() {
+    NS_A="kna$1$$" NS_B="knb$1$$"
+    ip netns add "$NS_A" || die "ip netns add $NS_A failed"
+    echo "$NS_A" >>"$W/.namespaces"
+    ip netns add "$NS_B" || die "ip netns add $NS_B failed"
+    echo "$NS_B" >>"$W/.namespaces"
+    must ip -n "$NS_A" link set lo up
+    must ip -n "$NS_B" link set lo up
+    must ip -n "$NS_A" link add kn0 type veth peer name kn1 netns "$NS_B"
+    must ip -n "$NS_A" addr add 198.18.0.1/30 dev kn0
+    must ip -n "$NS_B" addr add 198.18.0.2/30 dev kn1
+    must ip -n "$NS_A" link set kn0 up
+    must ip -n "$NS_B" link set kn1 up
+}
+
+# net_pairs_remove: deletes every namespace net_pair made.
+net_pairs_remove() {
+    local name
+    [ -f "$W/.namespaces" ] || return 0
+    while read -r name; do
+        ip netns del "$name" 2>/dev/null
+    done <"$W/.namespaces"
+    rm -f "$W/.namespaces"
+}
+
+# ns_tls_stat NS NAME: a /proc/net/tls_stat counter of network namespace NS (the
+# counters are per namespace; a fresh one starts at 0).
+ns_tls_stat() {
+    local v
+    v=$(ip netns exec "$1" awk -v n="$2" '$1 == n { print $2 }' /proc/net/tls_stat 2>/dev/null)
+    [ -n "$v" ] || die "/proc/net/tls_stat in $1 has no $2 (kernel without kTLS?)"
+    echo "$v"
 }
