@@ -5,12 +5,14 @@
 #   lanA 192.168.101.10 -- hub -- 198.18.1.2  r1 (CN=fixed: client_address 10.8.0.7)
 #                              -- 198.18.1.6  r2 (CN=roam-a: from the pool)
 #                              -- 198.18.1.10 r3 (CN=roam-b: from the pool)
+#                                 fd02:3::2  (r3 reaches the hub over IPv6)
 #
 # Each worker gets its address (the fixed one, or one from the pool, none given twice
 # and never the hub's) and the pushed route; each pings the hub's tunnel address and
 # the host behind the hub, and that host pings each of them back; the hub routes each
 # worker to a device of its own. A worker that stops takes its hub device with it
 # while the others stay, and gets the same pool address again when it comes back.
+# The hub listens on [::]: r1 and r2 come over an IPv4 underlay, r3 over IPv6.
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 source "$here/network_lib.sh"
@@ -20,21 +22,33 @@ clients=(r1 r2 r3)
 declare -A cn=([r1]=fixed [r2]=roam-a [r3]=roam-b)
 # The hub's underlay address towards each worker, the worker's is the next (a /30 each).
 declare -A hub_side=([r1]=198.18.1.1 [r2]=198.18.1.5 [r3]=198.18.1.9)
+# Where each worker's daemon connects: r3 over the IPv6 underlay.
+declare -A hub_target=([r1]=198.18.1.1:8443 [r2]=198.18.1.5:8443 [r3]='[fd02:3::1]:8443')
 net_ns lanA hub "${clients[@]}"
 net_router hub
 net_link lanA la0 192.168.101.10/24,fd01:101::10/64 hub ha0 192.168.101.1/24,fd01:101::1/64
 net_default_route lanA 192.168.101.1 fd01:101::1
 for c in "${clients[@]}"; do
     h=${hub_side[$c]}
-    net_link hub "h$c" "$h/30" "$c" u0 "${h%.*}.$((${h##*.} + 1))/30"
+    if [ "$c" = r3 ]; then
+        net_link hub "h$c" "$h/30,fd02:3::1/64" "$c" u0 "${h%.*}.$((${h##*.} + 1))/30,fd02:3::2/64"
+    else
+        net_link hub "h$c" "$h/30" "$c" u0 "${h%.*}.$((${h##*.} + 1))/30"
+    fi
     assert_ping "$c" "$h" "the underlay from $c to the hub"
 done
+# IPv6 duplicate address detection ends before the address can be used.
+for ((i = 0; i < 50; i++)); do
+    ip -n "$(ns r3)" -6 addr show dev u0 tentative | grep -q fd02:3:: || break
+    sleep 0.1
+done
+assert_ping r3 fd02:3::1 "the IPv6 underlay from r3 to the hub"
 
 net_client_certs "$TEST_DIR/certs" fixed roam-a roam-b
 hub_conf="$TEST_DIR/hub.ini"
 {
     net_global hub
-    server_tunnel hub 0.0.0.0:8443 "" "type = network" "ca = $TEST_DIR/certs/clients-ca.pem" \
+    server_tunnel hub '[::]:8443' "" "type = network" "ca = $TEST_DIR/certs/clients-ca.pem" \
         "address = 10.8.0.1/24, fd00:8::1/64" \
         "push_routes = 192.168.101.0/24, fd01:101::/64" \
         "client_address = fixed=10.8.0.7, fixed=fd00:8::7"
@@ -51,7 +65,7 @@ start_client() {
     conf[$c]="$TEST_DIR/$c.ini"
     {
         net_global "$c" "workers = 1"
-        client_tunnel to-hub "" "${hub_side[$c]}:8443" "type = network" "reconnect_max = 2s" \
+        client_tunnel to-hub "" "${hub_target[$c]}" "type = network" "reconnect_max = 2s" \
             "cert = $TEST_DIR/certs/${cn[$c]}.pem" "key = $TEST_DIR/certs/client.key"
     } >"${conf[$c]}"
     net_start_ktlstund "$c" "${conf[$c]}" "$TEST_DIR/$c.log"
@@ -116,6 +130,8 @@ for c in "${clients[@]}"; do
     assert_eq "$(jq -r '.[0].address | split("/")[0]' <<<"$peer")" "${addr4[$c]}" "the address of CN=${cn[$c]} in the hub's status"
     assert_eq "$(jq -r '.[0].address6 | split("/")[0]' <<<"$peer")" "${addr6[$c]}" "the IPv6 address of CN=${cn[$c]} in the hub's status"
 done
+assert_contains "$(jq -r '.connections[] | select(.subject == "CN=roam-b") | .peer' <<<"$status")" \
+    "fd02:3::2" "CN=roam-b's connection comes over the IPv6 underlay"
 
 note "a worker that stops takes its hub device with it; back, it gets its address again"
 stop_ktlstund "${pid[r2]}"
