@@ -164,6 +164,25 @@ assert_eq "$(net_tun_devices gwB | tr '\n' ' ')" "ktlsiteb " "gwB's TUN devices 
 assert_eq "$(net_route_dev gwA 192.168.102.10)" "$(net_route_dev gwA 10.8.0.2)" "gwA routes lanB and site-b's address to one device"
 [[ $(net_route_dev gwA 192.168.102.10) == ktlhub* ]] || fail "gwA no longer routes lanB to a device of [hub]"
 
+note "the hub frozen (SIGSTOP): gwB hears nothing for three keepalives, ends its connection, keeps device and routes, and is back once the hub is"
+hub_processes=$(ip netns pids "$(ns gwA)")
+kill -STOP $hub_processes
+frozen=$(now_ms)
+wait_for_log "$site_log" 'the peer was silent for 6s' "$(scale 20)" ||
+    { kill -CONT $hub_processes; fail "gwB did not notice the frozen hub: $(tail -n 5 "$site_log")"; }
+note "gwB gave the frozen hub up after $(($(now_ms) - frozen)) ms"
+assert_eq "$(net_route_dev gwB 192.168.101.10)" ktlsiteb "gwB's route to lanA while the hub is down (into the tunnel, not elsewhere)"
+assert_eq "$(net_tun_devices gwB | tr '\n' ' ')" "ktlsiteb " "gwB's device while the hub is down"
+if in_ns lanB ping -n -q -c 1 -W 1 192.168.101.10 >/dev/null 2>&1; then
+    kill -CONT $hub_processes
+    fail "lanB reached lanA while the hub was frozen: through what?"
+fi
+kill -CONT $hub_processes
+thawed=$(now_ms)
+net_ping lanB 192.168.101.10 "$(scale 25)" ||
+    fail "lanB does not reach lanA $(scale 25) s after the hub is back: $(tail -n 5 "$site_log")"
+note "traffic resumed $(($(now_ms) - thawed)) ms after the hub came back"
+
 note "the daemons stop: their devices and routes go"
 stop_ktlstund "$site_pid"
 assert_eq "$(net_tun_devices gwB | tr '\n' ' ')" "" "TUN devices left in gwB after its daemon stopped"
