@@ -307,6 +307,23 @@ static void test_syn_clamped(void **state)
     free_pair(p);
 }
 
+/* A client made before the hub's CONFIG (MTU 9000) clamps to the MTU it learns. */
+static void test_syn_clamped_to_a_later_mtu(void **state)
+{
+    (void)state;
+    struct pair *p = make_pair(9000, 0);
+    uint8_t got[2000];
+    packet_relay_set_mtu(p->client, 100);      /* out of range: ignored */
+    packet_relay_set_mtu(p->client, 1280);
+    assert_true(write(p->client_tun[1], syn_v4, sizeof(syn_v4)) > 0);
+    assert_int_equal(packet_relay_from_tun(p->client), PACKET_RELAY_OK);
+    assert_int_equal(packet_relay_counters(p->client)->clamped, 1);
+    assert_int_equal(packet_relay_from_tls(p->hub), PACKET_RELAY_OK);
+    assert_int_equal(read_packet(p->hub_tun[1], got, sizeof(got)), sizeof(syn_v4));
+    assert_int_equal((got[42] << 8) | got[43], 1240);
+    free_pair(p);
+}
+
 /* Without mss_clamp the SYN goes as it came. */
 static void test_syn_not_clamped_unless_asked(void **state)
 {
@@ -418,6 +435,7 @@ int main(void)
         cmocka_unit_test(test_hub_checks_sources),
         cmocka_unit_test(test_hub_drops_link_local),
         cmocka_unit_test(test_syn_clamped),
+        cmocka_unit_test(test_syn_clamped_to_a_later_mtu),
         cmocka_unit_test(test_syn_not_clamped_unless_asked),
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_control_frames),
