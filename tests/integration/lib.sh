@@ -68,21 +68,28 @@ forget_pid() {
     PIDS=("${keep[@]}")
 }
 
-cleanup() {
-    local rc=$? p i
-    trap - ERR
+# term_started: SIGTERM to what the test started, then waits up to 5 s (stretched for
+# sanitizer builds) for it to end.
+term_started() {
+    local p i any
     for p in "${PIDS[@]}"; do
         kill -TERM "$p" 2>/dev/null || true
     done
-    # Let sanitizer builds write their leak reports before run.sh reads the logs.
     for ((i = 0; i < 50 * SLOW; i++)); do
-        local any=0
+        any=0
         for p in "${PIDS[@]}"; do
             alive "$p" && any=1
         done
         [ "$any" = 0 ] && break
         sleep 0.1
     done
+}
+
+cleanup() {
+    local rc=$? p
+    trap - ERR
+    # Let sanitizer builds write their leak reports before run.sh reads the logs.
+    term_started
     for p in "${PIDS[@]}"; do
         kill -KILL "$p" 2>/dev/null || true
     done
