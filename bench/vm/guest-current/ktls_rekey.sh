@@ -54,10 +54,6 @@ for mode in plain rekey; do
     done
 done
 
-report() {
-    printf '%s\n' "$*" >>"$W/bench.lines"
-}
-
 audit_count() { grep -cE "info: audit tunnel=${2:0:1}-$1 " "${LOG_OF[$1-$2]}"; }
 
 # stream MODE BYTES: one stream_gap connection through MODE's pair; waits until both
@@ -127,12 +123,8 @@ strace_pass() {
         strace -c -f -o "$W/strace.$mode-$side.txt" "${args[@]}" 2>"$W/strace.$mode-$side.err" &
         tracer_of[$side]=$!
         PIDS+=("$!")
-        n=$(echo "$pids" | wc -w)
-        for ((i = 0; i < 300; i++)); do
-            [ "$(grep -c 'attached' "$W/strace.$mode-$side.err")" -ge "$n" ] && break
-            sleep 0.1
-        done
-        [ "$i" -lt 300 ] || die "strace did not attach to $mode $side ($pids)"
+        strace_attached "$W/strace.$mode-$side.err" "$(echo "$pids" | wc -w)" ||
+            die "strace did not attach to $mode $side ($pids)"
     done
     stat_snapshot
     stream "$mode" "$STRACE_BYTES"
@@ -143,7 +135,7 @@ strace_pass() {
         wait "${tracer_of[$side]}"
         [ -s "$W/strace.$mode-$side.txt" ] || die "strace wrote no summary for $mode $side"
         report "@@BENCH pass=rekey-syscalls mode=$mode side=$side bytes_each_way=$STRACE_BYTES" \
-            "syscalls=$(awk '$NF == "total" { print $4 }' "$W/strace.$mode-$side.txt")"
+            "syscalls=$(strace_syscalls "$W/strace.$mode-$side.txt")"
     done
 }
 

@@ -88,10 +88,6 @@ EOF
     [ "$i" -lt $((LIMIT * 10)) ] || die "$mode: the client's device did not get 10.8.0.2"
 done
 
-report() {
-    printf '%s\n' "$*" >>"$W/bench.lines"
-}
-
 # transfer MODE BYTES: BYTES of zeros over one TCP connection from the client's
 # namespace to 10.8.0.1 in the hub's, through MODE's tunnel; all of them must arrive.
 transfer() {
@@ -165,12 +161,8 @@ strace_pass() {
         strace -c -f -o "$W/strace.$mode-$side.txt" "${args[@]}" 2>"$W/strace.$mode-$side.err" &
         tracer_of[$side]=$!
         PIDS+=("$!")
-        n=$(echo "$pids" | wc -w)
-        for ((i = 0; i < 300; i++)); do
-            [ "$(grep -c 'attached' "$W/strace.$mode-$side.err")" -ge "$n" ] && break
-            sleep 0.1
-        done
-        [ "$i" -lt 300 ] || die "strace did not attach to $mode $side ($pids): $(cat "$W/strace.$mode-$side.err")"
+        strace_attached "$W/strace.$mode-$side.err" "$(echo "$pids" | wc -w)" ||
+            die "strace did not attach to $mode $side ($pids): $(cat "$W/strace.$mode-$side.err")"
     done
     transfer "$mode" "$STRACE_BYTES"
     sleep 0.5
@@ -178,11 +170,9 @@ strace_pass() {
         kill -INT "${tracer_of[$side]}"
         wait "${tracer_of[$side]}"
         [ -s "$W/strace.$mode-$side.txt" ] || die "strace wrote no summary for $mode $side"
-        # strace -c: "% time seconds usecs/call calls [errors] syscall"; the total row last.
         report "@@BENCH pass=syscalls mode=$mode side=$side bytes=$STRACE_BYTES" \
-            "syscalls=$(awk '$NF == "total" { print $4 }' "$W/strace.$mode-$side.txt")" \
-            "by_call=$(awk '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { printf "%s%s:%s", sep, $NF, $4; sep = "," }' \
-                "$W/strace.$mode-$side.txt")"
+            "syscalls=$(strace_syscalls "$W/strace.$mode-$side.txt")" \
+            "by_call=$(strace_by_call "$W/strace.$mode-$side.txt")"
         sed "s/^/  | strace $mode $side: /" "$W/strace.$mode-$side.txt" >>"$W/bench.lines"
     done
 }
