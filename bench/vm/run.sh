@@ -18,6 +18,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
+source "$here/lib/host.sh"
 [ $# -eq 1 ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
 build=$(cd "$1" && pwd)
 out=$build/bench-vm
@@ -36,10 +37,7 @@ if [[ " $parts " != *" counts "* ]]; then
 fi
 
 # The guest gets bench/vm/guest/*.sh with the kTLS test helpers beside them.
-rm -rf "$out"
-mkdir -p "$out/guest/lib"
-cp "$here"/guest/*.sh "$out/guest/"
-cp "$repo/tests/vm/guest/lib/ktls.sh" "$here/lib/proc.sh" "$out/guest/lib/"
+bench_guest "$out" "$here/guest"
 # The environment reaches the guest through this file (the VM has no other channel).
 {
     echo "BENCH_CONNS=${BENCH_CONNS:-4}"
@@ -49,26 +47,9 @@ cp "$repo/tests/vm/guest/lib/ktls.sh" "$here/lib/proc.sh" "$out/guest/lib/"
     echo "BENCH_IDLE_CONNS=${BENCH_IDLE_CONNS:-1000}"
 } >"$out/guest/lib/bench.conf"
 
-status=0
-KTLSTUN_VM_GUEST_DIR=$out/guest KTLSTUN_VM_TEST_TIMEOUT=${KTLSTUN_VM_TEST_TIMEOUT:-1200} \
-    KTLSTUN_VM_TIMEOUT=${KTLSTUN_VM_TIMEOUT:-1500} "$repo/tests/vm/run.sh" "$build" | tee "$out/vm.out" ||
-    status=$?
-grep -a '^@@BENCH ' "$build/vm/console.log" >"$out/bench.lines" || true
-if [ "$status" -ne 0 ] || [ ! -s "$out/bench.lines" ]; then
-    echo "bench/vm: the VM run failed (status $status); no results written. Console: $build/vm/console.log" >&2
-    exit 1
-fi
+bench_vm bench/vm "$out" "$build/vm"
 
-kernel=$(sed -n 's/^@@VM-BEGIN kernel=\([^ ]*\).*/\1/p' "$build/vm/console.log" | head -n 1)
-awk -v kernel="$kernel" -v when="$(date -u '+%Y-%m-%d %H:%M UTC')" '
-    function get(line, key,    n, i, kv, parts) {
-        n = split(line, parts, " ")
-        for (i = 1; i <= n; i++) {
-            split(parts[i], kv, "=")
-            if (kv[1] == key) return substr(parts[i], length(key) + 2)
-        }
-        return ""
-    }
+awk -v kernel="$kernel" -v when="$(date -u '+%Y-%m-%d %H:%M UTC')" "$BENCH_AWK_GET"'
     { line[get($0, "mode") "/" get($0, "side") "/" get($0, "pass")] = $0 }
     function gb(bytes) { return bytes / 1e9 }
     END {
