@@ -158,10 +158,4 @@ rekey() {
     expect_network_audit "$SITE_LOG" to-hub
 }
 
-check transfer transfer
-if rekey_kernel; then
-    check rekey rekey
-else
-    note "this kernel cannot rekey kTLS ($(uname -r)): no rekey check"
-fi
-finish
+check_transfer_and_rekey

@@ -114,10 +114,4 @@ rekey() {
         die "rekey errors in tls_stat"
 }
 
-check transfer transfer
-if rekey_kernel; then
-    check rekey rekey
-else
-    note "this kernel cannot rekey kTLS ($(uname -r)): no rekey check"
-fi
-finish
+check_transfer_and_rekey

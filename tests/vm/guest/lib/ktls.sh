@@ -524,6 +524,18 @@ net_send() {
     note "$bytes bytes through the tunnel, SHA-256 equal"
 }
 
+# check_transfer_and_rekey: the checks "transfer" and, on a kernel that can rekey kTLS,
+# "rekey" (the script's functions of those names), then the script ends with their result.
+check_transfer_and_rekey() {
+    check transfer transfer
+    if rekey_kernel; then
+        check rekey rekey
+    else
+        note "this kernel cannot rekey kTLS ($(uname -r)): no rekey check"
+    fi
+    finish
+}
+
 # ns_tls_stat NS NAME: a /proc/net/tls_stat counter of network namespace NS (the
 # counters are per namespace; a fresh one starts at 0).
 ns_tls_stat() {
