@@ -220,9 +220,7 @@ strace_pass() {
     push_and_close "$mode" "$STRACE_BYTES"
     sleep 0.5
     for side in server client; do
-        kill -INT "${tracer_of[$side]}"
-        wait "${tracer_of[$side]}"
-        [ -s "$W/strace.$mode-$side.txt" ] || die "strace wrote no summary for $mode $side"
+        strace_stop "$W/strace.$mode-$side" "${tracer_of[$side]}" || die "strace wrote no summary for $mode $side"
         totals=$(audit_totals "$mode" "$side" "${before_of[$side]}")
         report "@@BENCH pass=syscalls mode=$mode side=$side conns=$CONNS bytes_each_way=$STRACE_BYTES" \
             "relayed_bytes=$(echo "$totals" | cut -d' ' -f2)" \

@@ -52,6 +52,27 @@ strace_attached() {
     return 1
 }
 
+# strace_start STEM ROOT: strace -c -f of ROOT's family into STEM.txt (its stderr in
+# STEM.err), in the background: its pid in STRACE_PID (added to PIDS), the traced pids
+# in STRACE_PIDS. 1 when it has not attached to all of them within 30 s.
+strace_start() {
+    local p args=()
+    STRACE_PIDS=$(family "$2")
+    for p in $STRACE_PIDS; do args+=(-p "$p"); done
+    strace -c -f -o "$1.txt" "${args[@]}" 2>"$1.err" &
+    STRACE_PID=$!
+    PIDS+=("$!")
+    strace_attached "$1.err" "$(echo "$STRACE_PIDS" | wc -w)"
+}
+
+# strace_stop STEM PID: ends the strace PID (SIGINT: it writes its summary) and waits
+# for it; 1 when its summary STEM.txt is empty.
+strace_stop() {
+    kill -INT "$2"
+    wait "$2"
+    [ -s "$1.txt" ]
+}
+
 # strace -c writes "% time seconds usecs/call calls [errors] syscall"; the total row last.
 # strace_syscalls FILE: the total number of calls in the strace -c summary FILE.
 strace_syscalls() { awk '$NF == "total" { print $4 }' "$1"; }
