@@ -15,17 +15,13 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 source "$here/lib/host.sh"
-[ $# -eq 1 ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
-build=$(cd "$1" && pwd)
+bench_build "$@"
 out=$build/bench-vm-network
 results=$here/results-network.md
 
 bench_guest "$out" "$here/guest-network"
-{
-    echo "BENCH_NET_BYTES=${BENCH_NET_BYTES:-67108864}"
-    echo "BENCH_NET_RUNS=${BENCH_NET_RUNS:-2}"
-    echo "BENCH_NET_STRACE_BYTES=${BENCH_NET_STRACE_BYTES:-16777216}"
-} >"$out/guest/lib/bench.conf"
+bench_conf "$out/guest/lib/bench.conf" BENCH_NET_BYTES=67108864 BENCH_NET_RUNS=2 \
+    BENCH_NET_STRACE_BYTES=16777216
 
 bench_vm bench/vm/network "$out" "$build/vm" KTLSTUN_VM_KERNEL=debian12
 

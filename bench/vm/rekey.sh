@@ -13,17 +13,13 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 source "$here/lib/host.sh"
-[ $# -eq 1 ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
-build=$(cd "$1" && pwd)
+bench_build "$@"
 out=$build/bench-vm-rekey
 results=$here/results-rekey.md
 
 bench_guest "$out" "$here/guest-current"
-{
-    echo "BENCH_REKEY_RUNS=${BENCH_REKEY_RUNS:-3}"
-    echo "BENCH_REKEY_BYTES=${BENCH_REKEY_BYTES:-167772160}"
-    echo "BENCH_REKEY_STRACE_BYTES=${BENCH_REKEY_STRACE_BYTES:-71303168}"
-} >"$out/guest/lib/bench.conf"
+bench_conf "$out/guest/lib/bench.conf" BENCH_REKEY_RUNS=3 BENCH_REKEY_BYTES=167772160 \
+    BENCH_REKEY_STRACE_BYTES=71303168
 
 bench_vm bench/vm/rekey "$out" "$build/vm-current" KTLSTUN_VM_KERNEL=current
 

@@ -19,8 +19,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 source "$here/lib/host.sh"
-[ $# -eq 1 ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
-build=$(cd "$1" && pwd)
+bench_build "$@"
 out=$build/bench-vm
 results=$here/results.md
 # BENCH_VM_PARTS: counts (kTLS against the fallback, 6.1), rekey (bench/vm/rekey.sh,
@@ -39,13 +38,8 @@ fi
 # The guest gets bench/vm/guest/*.sh with the kTLS test helpers beside them.
 bench_guest "$out" "$here/guest"
 # The environment reaches the guest through this file (the VM has no other channel).
-{
-    echo "BENCH_CONNS=${BENCH_CONNS:-4}"
-    echo "BENCH_CPU_BYTES=${BENCH_CPU_BYTES:-16777216}"
-    echo "BENCH_STRACE_BYTES=${BENCH_STRACE_BYTES:-4194304}"
-    echo "BENCH_IDLE_BASE=${BENCH_IDLE_BASE:-100}"
-    echo "BENCH_IDLE_CONNS=${BENCH_IDLE_CONNS:-1000}"
-} >"$out/guest/lib/bench.conf"
+bench_conf "$out/guest/lib/bench.conf" BENCH_CONNS=4 BENCH_CPU_BYTES=16777216 \
+    BENCH_STRACE_BYTES=4194304 BENCH_IDLE_BASE=100 BENCH_IDLE_CONNS=1000
 
 bench_vm bench/vm "$out" "$build/vm"
 

@@ -1,6 +1,24 @@
 # bench/vm/lib/host.sh — the host side shared by bench/vm/run.sh, rekey.sh and
 # network.sh: the guest directory, the VM run and the reading of its result lines.
-# Sourced once here, repo and build are set.
+# Sourced once here and repo are set; bench_build sets build.
+
+# bench_build ARGS...: the command line, BUILD_DIR alone (else the usage, exit 2); sets
+# build to its absolute path.
+bench_build() {
+    [ $# -eq 1 ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
+    build=$(cd "$1" && pwd)
+}
+
+# bench_conf FILE NAME=DEFAULT...: writes NAME=VALUE lines to FILE, VALUE the
+# environment's NAME or else DEFAULT (the environment reaches the guest through FILE).
+bench_conf() {
+    local file=$1 kv name
+    shift
+    for kv in "$@"; do
+        name=${kv%%=*}
+        echo "$name=${!name:-${kv#*=}}"
+    done >"$file"
+}
 
 # bench_guest OUT GUEST_SRC: a fresh OUT with OUT/guest holding GUEST_SRC/*.sh, and
 # the kTLS test helpers and lib/proc.sh beside them in OUT/guest/lib.
