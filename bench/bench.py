@@ -794,13 +794,17 @@ def command_version(argv, pattern):
     return m.group(1) if m else "unknown"
 
 
-def machine_info(build):
-    model = "unknown"
+def cpu_model():
+    """The first "model name" of /proc/cpuinfo, "unknown" without one."""
     with open("/proc/cpuinfo") as f:
         for line in f:
             if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def machine_info(build):
+    model = cpu_model()
     mem_kb = 0
     with open("/proc/meminfo") as f:
         for line in f:
@@ -1087,6 +1091,14 @@ def chart(doc, cfg, path, work):
 
 # -------------------------------------------------------------------- main ----
 
+def interrupt_on_sigterm():
+    """SIGTERM ends the run as Ctrl-C does (KeyboardInterrupt), so its cleanup runs."""
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+
+
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", required=True)
@@ -1126,11 +1138,7 @@ def main():
     started = time.monotonic()
     work = tempfile.mkdtemp(prefix="ktlstun-bench.")
     h = Harness(cfg.build, work)
-
-    def on_signal(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_signal)
+    interrupt_on_sigterm()
     results = {}
     doc = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
            "machine": machine_info(cfg.build), "load_average_at_start": os.getloadavg(), "config": {

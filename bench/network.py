@@ -40,8 +40,9 @@ import time
 
 sys.dont_write_bytecode = True   # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import (BenchError, Harness, command_version, cpu_seconds, descendants, fmt,  # noqa: E402
-                   guarded, log, make_pki, median, ratio, run_tool)
+from bench import (BenchError, Harness, Peer, command_version, cpu_model, cpu_seconds,  # noqa: E402
+                   descendants, dig, fmt, guarded, interrupt_on_sigterm, log, make_pki, median, ratio,
+                   run_tool)
 
 CIPHERSUITE = "TLS_AES_128_GCM_SHA256"
 MTU = 1400
@@ -101,27 +102,16 @@ class Namespaces:
 
 # ------------------------------------------------------------------- peers ----
 
-class Tunnel:
+class Tunnel(Peer):
     """One tunnel: its hub end in the hub namespace, its client end in the client
     namespace. `address` is the hub end's tunnel address, where the load goes."""
-    name = None
     address = None
 
     def __init__(self, h, nsx, pki):
-        self.h = h
+        super().__init__(h, pki)
         self.nsx = nsx
-        self.pki = pki
         self.hub_proc = None
         self.client_proc = None
-
-    def file(self, name):
-        return os.path.join(self.pki, name)
-
-    def write(self, name, text):
-        path = os.path.join(self.h.work, name)
-        with open(path, "w") as f:
-            f.write(text)
-        return path
 
     def roots(self):
         return {"client": [self.client_proc.pid], "hub": [self.hub_proc.pid]}
@@ -401,15 +391,6 @@ def udp_figure(h, nsx, cfg, results, addresses, tunnels):
                 f"({len(u['tries'])} rates tried)")
 
 
-def dig(results, name, path):
-    node = results.get(name, {})
-    for key in path:
-        if not isinstance(node, dict) or key not in node:
-            return None
-        node = node[key]
-    return node
-
-
 ROWS = [
     ("TCP throughput, 1 stream (Mbit/s)", "higher", ["tcp", "median_mbit_s"], 0),
     (f"UDP throughput at ≤ {LOSS_LIMIT:g}% loss (Mbit/s received)", "higher", ["udp", "best_mbit_s"], 0),
@@ -483,11 +464,7 @@ def main():
     work = tempfile.mkdtemp(prefix="ktlstun-bench-network.")
     h = Harness(cfg.build, work)
     nsx = Namespaces(cfg.netns_prefix)
-
-    def on_signal(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_signal)
+    interrupt_on_sigterm()
     results = {}
     doc = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
            "machine": machine_info(cfg.build), "load_average_at_start": os.getloadavg(),
@@ -528,13 +505,7 @@ def main():
 
 
 def machine_info(build):
-    model = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {"nproc": os.cpu_count(), "cpu_model": model, "kernel": os.uname().release, "versions": {
+    return {"nproc": os.cpu_count(), "cpu_model": cpu_model(), "kernel": os.uname().release, "versions": {
         "ktlstun": command_version([os.path.join(build, "ktlstund"), "-V"], r"ktlstun\S*\s+(\S+)"),
         "openvpn": command_version(["openvpn", "--version"], r"OpenVPN (\S+)"),
         "openssl": command_version(["openssl", "version"], r"OpenSSL (\S+)"),

@@ -14,41 +14,18 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-[ $# -eq 1 ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
-build=$(cd "$1" && pwd)
+source "$here/lib/host.sh"
+bench_build "$@"
 out=$build/bench-vm-network
 results=$here/results-network.md
 
-rm -rf "$out"
-mkdir -p "$out/guest/lib"
-cp "$here"/guest-network/*.sh "$out/guest/"
-cp "$repo/tests/vm/guest/lib/ktls.sh" "$here/lib/proc.sh" "$out/guest/lib/"
-{
-    echo "BENCH_NET_BYTES=${BENCH_NET_BYTES:-67108864}"
-    echo "BENCH_NET_RUNS=${BENCH_NET_RUNS:-2}"
-    echo "BENCH_NET_STRACE_BYTES=${BENCH_NET_STRACE_BYTES:-16777216}"
-} >"$out/guest/lib/bench.conf"
+bench_guest "$out" "$here/guest-network"
+bench_conf "$out/guest/lib/bench.conf" BENCH_NET_BYTES=67108864 BENCH_NET_RUNS=2 \
+    BENCH_NET_STRACE_BYTES=16777216
 
-status=0
-KTLSTUN_VM_KERNEL=debian12 KTLSTUN_VM_GUEST_DIR=$out/guest \
-    KTLSTUN_VM_TEST_TIMEOUT=${KTLSTUN_VM_TEST_TIMEOUT:-1200} KTLSTUN_VM_TIMEOUT=${KTLSTUN_VM_TIMEOUT:-1500} \
-    "$repo/tests/vm/run.sh" "$build" | tee "$out/vm.out" || status=$?
-grep -a '^@@BENCH ' "$build/vm/console.log" >"$out/bench.lines" || true
-if [ "$status" -ne 0 ] || [ ! -s "$out/bench.lines" ]; then
-    echo "bench/vm/network: the VM run failed (status $status); no results written. Console: $build/vm/console.log" >&2
-    exit 1
-fi
+bench_vm bench/vm/network "$out" "$build/vm" KTLSTUN_VM_KERNEL=debian12
 
-kernel=$(sed -n 's/^@@VM-BEGIN kernel=\([^ ]*\).*/\1/p' "$build/vm/console.log" | head -n 1)
-awk -v kernel="$kernel" -v when="$(date -u '+%Y-%m-%d %H:%M UTC')" '
-    function get(line, key,    n, i, kv, parts) {
-        n = split(line, parts, " ")
-        for (i = 1; i <= n; i++) {
-            split(parts[i], kv, "=")
-            if (kv[1] == key) return substr(parts[i], length(key) + 2)
-        }
-        return ""
-    }
+awk -v kernel="$kernel" -v when="$(date -u '+%Y-%m-%d %H:%M UTC')" "$BENCH_AWK_GET"'
     get($0, "pass") == "cpu" {
         m = get($0, "mode"); s = get($0, "side"); hz = get($0, "hz")
         gb[m, s] += get($0, "bytes") / 1e9

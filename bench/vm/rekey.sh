@@ -12,41 +12,18 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-[ $# -eq 1 ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
-build=$(cd "$1" && pwd)
+source "$here/lib/host.sh"
+bench_build "$@"
 out=$build/bench-vm-rekey
 results=$here/results-rekey.md
 
-rm -rf "$out"
-mkdir -p "$out/guest/lib"
-cp "$here"/guest-current/*.sh "$out/guest/"
-cp "$repo/tests/vm/guest/lib/ktls.sh" "$here/lib/proc.sh" "$out/guest/lib/"
-{
-    echo "BENCH_REKEY_RUNS=${BENCH_REKEY_RUNS:-3}"
-    echo "BENCH_REKEY_BYTES=${BENCH_REKEY_BYTES:-167772160}"
-    echo "BENCH_REKEY_STRACE_BYTES=${BENCH_REKEY_STRACE_BYTES:-71303168}"
-} >"$out/guest/lib/bench.conf"
+bench_guest "$out" "$here/guest-current"
+bench_conf "$out/guest/lib/bench.conf" BENCH_REKEY_RUNS=3 BENCH_REKEY_BYTES=167772160 \
+    BENCH_REKEY_STRACE_BYTES=71303168
 
-status=0
-KTLSTUN_VM_KERNEL=current KTLSTUN_VM_GUEST_DIR=$out/guest \
-    KTLSTUN_VM_TEST_TIMEOUT=${KTLSTUN_VM_TEST_TIMEOUT:-1200} KTLSTUN_VM_TIMEOUT=${KTLSTUN_VM_TIMEOUT:-1500} \
-    "$repo/tests/vm/run.sh" "$build" | tee "$out/vm.out" || status=$?
-grep -a '^@@BENCH ' "$build/vm-current/console.log" >"$out/bench.lines" || true
-if [ "$status" -ne 0 ] || [ ! -s "$out/bench.lines" ]; then
-    echo "bench/vm/rekey: the VM run failed (status $status); no results written. Console: $build/vm-current/console.log" >&2
-    exit 1
-fi
+bench_vm bench/vm/rekey "$out" "$build/vm-current" KTLSTUN_VM_KERNEL=current
 
-kernel=$(sed -n 's/^@@VM-BEGIN kernel=\([^ ]*\).*/\1/p' "$build/vm-current/console.log" | head -n 1)
-awk -v kernel="$kernel" -v when="$(date -u '+%Y-%m-%d %H:%M UTC')" '
-    function get(line, key,    n, i, kv, parts) {
-        n = split(line, parts, " ")
-        for (i = 1; i <= n; i++) {
-            split(parts[i], kv, "=")
-            if (kv[1] == key) return substr(parts[i], length(key) + 2)
-        }
-        return ""
-    }
+awk -v kernel="$kernel" -v when="$(date -u '+%Y-%m-%d %H:%M UTC')" "$BENCH_AWK_GET"'
     # median of the N values in array A (sorted here, insertion sort: N is small)
     function median(a, n,    i, j, t) {
         for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }

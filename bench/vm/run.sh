@@ -18,8 +18,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-[ $# -eq 1 ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
-build=$(cd "$1" && pwd)
+source "$here/lib/host.sh"
+bench_build "$@"
 out=$build/bench-vm
 results=$here/results.md
 # BENCH_VM_PARTS: counts (kTLS against the fallback, 6.1), rekey (bench/vm/rekey.sh,
@@ -36,39 +36,14 @@ if [[ " $parts " != *" counts "* ]]; then
 fi
 
 # The guest gets bench/vm/guest/*.sh with the kTLS test helpers beside them.
-rm -rf "$out"
-mkdir -p "$out/guest/lib"
-cp "$here"/guest/*.sh "$out/guest/"
-cp "$repo/tests/vm/guest/lib/ktls.sh" "$here/lib/proc.sh" "$out/guest/lib/"
+bench_guest "$out" "$here/guest"
 # The environment reaches the guest through this file (the VM has no other channel).
-{
-    echo "BENCH_CONNS=${BENCH_CONNS:-4}"
-    echo "BENCH_CPU_BYTES=${BENCH_CPU_BYTES:-16777216}"
-    echo "BENCH_STRACE_BYTES=${BENCH_STRACE_BYTES:-4194304}"
-    echo "BENCH_IDLE_BASE=${BENCH_IDLE_BASE:-100}"
-    echo "BENCH_IDLE_CONNS=${BENCH_IDLE_CONNS:-1000}"
-} >"$out/guest/lib/bench.conf"
+bench_conf "$out/guest/lib/bench.conf" BENCH_CONNS=4 BENCH_CPU_BYTES=16777216 \
+    BENCH_STRACE_BYTES=4194304 BENCH_IDLE_BASE=100 BENCH_IDLE_CONNS=1000
 
-status=0
-KTLSTUN_VM_GUEST_DIR=$out/guest KTLSTUN_VM_TEST_TIMEOUT=${KTLSTUN_VM_TEST_TIMEOUT:-1200} \
-    KTLSTUN_VM_TIMEOUT=${KTLSTUN_VM_TIMEOUT:-1500} "$repo/tests/vm/run.sh" "$build" | tee "$out/vm.out" ||
-    status=$?
-grep -a '^@@BENCH ' "$build/vm/console.log" >"$out/bench.lines" || true
-if [ "$status" -ne 0 ] || [ ! -s "$out/bench.lines" ]; then
-    echo "bench/vm: the VM run failed (status $status); no results written. Console: $build/vm/console.log" >&2
-    exit 1
-fi
+bench_vm bench/vm "$out" "$build/vm"
 
-kernel=$(sed -n 's/^@@VM-BEGIN kernel=\([^ ]*\).*/\1/p' "$build/vm/console.log" | head -n 1)
-awk -v kernel="$kernel" -v when="$(date -u '+%Y-%m-%d %H:%M UTC')" '
-    function get(line, key,    n, i, kv, parts) {
-        n = split(line, parts, " ")
-        for (i = 1; i <= n; i++) {
-            split(parts[i], kv, "=")
-            if (kv[1] == key) return substr(parts[i], length(key) + 2)
-        }
-        return ""
-    }
+awk -v kernel="$kernel" -v when="$(date -u '+%Y-%m-%d %H:%M UTC')" "$BENCH_AWK_GET"'
     { line[get($0, "mode") "/" get($0, "side") "/" get($0, "pass")] = $0 }
     function gb(bytes) { return bytes / 1e9 }
     END {

@@ -66,23 +66,6 @@ static int has_ipv6(const struct network_config *net)
     return 0;
 }
 
-/* Splits KEY's value at commas into ITEMS. Returns 0, or -1 after reporting an empty
- * list or setting out_of_memory. */
-static int split(struct config_loader *ld, const struct ini_section *section,
-                 const struct ini_key *key, struct string_list *items)
-{
-    int appended = string_list_split(items, key->value);
-    if (appended < 0) {
-        ld->out_of_memory = 1;
-        return -1;
-    }
-    if (appended == 0) {
-        config_loader_error(ld, key->line, section->name, key->name, "empty list");
-        return -1;
-    }
-    return 0;
-}
-
 /* Parses TEXT into *OUT; a NETWORK must have no host bits, a host (not NETWORK) must
  * be one address (/32, /128). Returns 0, or -1 after reporting why not. */
 static int parse_prefix(struct config_loader *ld, const struct ini_section *section,
@@ -134,7 +117,7 @@ static int set_hub_address(struct config_loader *ld, const struct ini_section *s
     struct string_list items = { 0 };
     int result = -1;
     net->hub_address_count = 0;
-    if (split(ld, section, key, &items) < 0)
+    if (config_loader_list(ld, section, key, &items) < 0)
         goto out;
     result = 0;
     for (size_t i = 0; i < items.count; i++) {
@@ -175,7 +158,7 @@ static int set_push_routes(struct config_loader *ld, const struct ini_section *s
     struct string_list items = { 0 };
     int result = -1;
     net->push_route_count = 0;
-    if (split(ld, section, key, &items) < 0)
+    if (config_loader_list(ld, section, key, &items) < 0)
         goto out;
     if (items.count > NETWORK_MAX_PUSH_ROUTES) {
         config_loader_error(ld, key->line, section->name, key->name,
@@ -224,7 +207,7 @@ static int set_entries(struct config_loader *ld, const struct ini_section *secti
     free_entries(*entries, *count);
     *entries = NULL;
     *count = 0;
-    if (split(ld, section, key, &items) < 0)
+    if (config_loader_list(ld, section, key, &items) < 0)
         goto out;
     if ((*entries = calloc(items.count, sizeof(**entries))) == NULL) {
         ld->out_of_memory = 1;

@@ -68,21 +68,28 @@ forget_pid() {
     PIDS=("${keep[@]}")
 }
 
-cleanup() {
-    local rc=$? p i
-    trap - ERR
+# term_started: SIGTERM to what the test started, then waits up to 5 s (stretched for
+# sanitizer builds) for it to end.
+term_started() {
+    local p i any
     for p in "${PIDS[@]}"; do
         kill -TERM "$p" 2>/dev/null || true
     done
-    # Let sanitizer builds write their leak reports before run.sh reads the logs.
     for ((i = 0; i < 50 * SLOW; i++)); do
-        local any=0
+        any=0
         for p in "${PIDS[@]}"; do
             alive "$p" && any=1
         done
         [ "$any" = 0 ] && break
         sleep 0.1
     done
+}
+
+cleanup() {
+    local rc=$? p
+    trap - ERR
+    # Let sanitizer builds write their leak reports before run.sh reads the logs.
+    term_started
     for p in "${PIDS[@]}"; do
         kill -KILL "$p" 2>/dev/null || true
     done
@@ -576,3 +583,48 @@ CNF
         -enddate "$(date -u -d "@$SHORT_LIVED_ENDS_AT" +%y%m%d%H%M%SZ)" 2>"$ca/ca.err" \
         || fail "could not issue the short-lived certificate: $(cat "$ca/ca.err")"
 }
+
+# The configuration checks as both front ends run them (test_config_check.sh,
+# test_network_config.sh).
+# line_of FILE TEXT: the number of the first line of FILE that reads TEXT.
+line_of() { grep -n -F -x -- "$2" "$1" | head -n 1 | cut -d: -f1; }
+# esc TEXT: TEXT with the ERE special characters escaped.
+esc() { sed 's/[][\.*^$/+?(){}|]/\\&/g' <<<"$1"; }
+# at FILE LINE_TEXT SECTION KEY: the ERE for "FILE:LINE: [SECTION] KEY: " at the line
+# that reads LINE_TEXT.
+at() { echo "^$(esc "$1"):$(line_of "$1" "$2"): \\[$3\\] $4: "; }
+
+# run_check TOOL FILE: runs `ktlstund -t -c FILE` (TOOL d) or `ktlstun check-config
+# -c FILE` (TOOL c), as $AS (a user) when set; sets RC, OUT (stdout), ERR (stderr).
+run_check() {
+    local -a cmd=("$KTLSTUND" -t -c "$2")
+    [ "$1" = c ] && cmd=("$KTLSTUN" check-config -c "$2")
+    [ -n "${AS:-}" ] && cmd=(setpriv --reuid="$AS" --regid="$(id -g "$AS")" --clear-groups -- "${cmd[@]}")
+    RC=0
+    OUT=$("${cmd[@]}" 2>"$TEST_DIR/check.err") || RC=$?
+    ERR=$(cat "$TEST_DIR/check.err")
+}
+
+# check_exit RC FILE "ERE"...: both front ends exit RC and print every ERE on stderr;
+# with RC 0 they also say "is ok".
+check_exit() {
+    local want=$1 file=$2 tool re
+    shift 2
+    for tool in d c; do
+        run_check "$tool" "$file"
+        [ "$RC" = "$want" ] || fail "check ($tool) of $(basename "$file") exited $RC, expected $want (stderr: $ERR)"
+        if [ "$want" = 0 ]; then
+            assert_contains "$OUT" "configuration $file is ok" "check ($tool) of $(basename "$file")"
+        fi
+        for re in "$@"; do
+            grep -qE -- "$re" <<<"$ERR" || fail "check ($tool) of $(basename "$file"): no line matching /$re/ in: $ERR"
+        done
+    done
+}
+
+# check_error FILE "ERE"...: both front ends exit 1 and print every ERE on stderr.
+check_error() { check_exit 1 "$@"; }
+
+# check_ok FILE ["ERE"]...: both front ends exit 0, say "is ok" and print every ERE
+# (warnings) on stderr.
+check_ok() { check_exit 0 "$@"; }

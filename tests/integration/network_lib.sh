@@ -32,18 +32,8 @@ in_ns() {
 # in its namespaces (the daemons' workers and helpers when a supervisor was killed),
 # then the namespaces go. Run from the EXIT trap; idempotent.
 net_stop() {
-    local p i any name
-    for p in "${PIDS[@]}"; do
-        kill -TERM "$p" 2>/dev/null || true
-    done
-    for ((i = 0; i < 50 * SLOW; i++)); do
-        any=0
-        for p in "${PIDS[@]}"; do
-            alive "$p" && any=1
-        done
-        [ "$any" = 0 ] && break
-        sleep 0.1
-    done
+    local p name
+    term_started
     for name in "${NET_NAMESPACES[@]}"; do
         for p in $(ip netns pids "$name" 2>/dev/null); do
             kill -KILL "$p" 2>/dev/null || true
@@ -227,29 +217,31 @@ net_dropped_source() {
         '[.. | objects | to_entries[] | select(.key | test($re; "i")) | .value | numbers] | add // 0'
 }
 
+# net_wait_listening NAME u|t PORT OUT: waits until something in namespace NAME listens
+# on UDP (u) or TCP (t) PORT; fails with OUT (the receiver's output) after 5 s.
+net_wait_listening() {
+    local i what=UDP
+    [ "$2" = t ] && what=TCP
+    for ((i = 0; i < 100; i++)); do
+        in_ns "$1" ss "-Hln$2" "sport = :$3" | grep -q . && return 0
+        sleep 0.05
+    done
+    fail "no $what receiver on port $3 in namespace $1: $(cat "$4")"
+}
+
 # net_udp_listen NAME PORT FILE: a UDP receiver in namespace NAME appending what
 # arrives on PORT (IPv4 and IPv6) to FILE; waits until it listens.
 net_udp_listen() {
-    local i
     spawn "$3.out" ip netns exec "$(ns "$1")" socat -u "UDP6-RECV:$2,ipv6only=0" "OPEN:$3,creat,append"
-    for ((i = 0; i < 100; i++)); do
-        in_ns "$1" ss -Hlnu "sport = :$2" | grep -q . && return 0
-        sleep 0.05
-    done
-    fail "no UDP receiver on port $2 in namespace $1: $(cat "$3.out")"
+    net_wait_listening "$1" u "$2" "$3.out"
 }
 
 # net_tcp_listen NAME PORT FILE: a TCP receiver in namespace NAME writing one
 # connection's bytes (IPv4 or IPv6) on PORT to FILE; sets NET_LISTEN_PID once it listens.
 net_tcp_listen() {
-    local i
     spawn "$3.out" ip netns exec "$(ns "$1")" socat -u "TCP6-LISTEN:$2,ipv6only=0,reuseaddr" "CREATE:$3"
     NET_LISTEN_PID=$SPAWN_PID
-    for ((i = 0; i < 100; i++)); do
-        in_ns "$1" ss -Hlnt "sport = :$2" | grep -q . && return 0
-        sleep 0.05
-    done
-    fail "no TCP receiver on port $2 in namespace $1: $(cat "$3.out")"
+    net_wait_listening "$1" t "$2" "$3.out"
 }
 
 # net_wait_file FILE TEXT SECONDS: waits until FILE contains TEXT; 1 on timeout.

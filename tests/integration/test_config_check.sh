@@ -26,52 +26,6 @@ write_conf() {
     shift
     { global_section "${global_args[@]}"; server_tunnel web "$port" "$target" "$@"; } >"$file"
 }
-line_of() { grep -n -F -x -- "$2" "$1" | head -n 1 | cut -d: -f1; }
-esc() { sed 's/[][\.*^$/+?(){}|]/\\&/g' <<<"$1"; }
-
-# run_check TOOL FILE: runs `ktlstund -t -c FILE` (TOOL d) or `ktlstun check-config
-# -c FILE` (TOOL c), as $AS (a user) when set; sets RC, OUT (stdout), ERR (stderr).
-run_check() {
-    local -a cmd=("$KTLSTUND" -t -c "$2")
-    [ "$1" = c ] && cmd=("$KTLSTUN" check-config -c "$2")
-    [ -n "${AS:-}" ] && cmd=(setpriv --reuid="$AS" --regid="$(id -g "$AS")" --clear-groups -- "${cmd[@]}")
-    RC=0
-    OUT=$("${cmd[@]}" 2>"$TEST_DIR/check.err") || RC=$?
-    ERR=$(cat "$TEST_DIR/check.err")
-}
-
-# check_error FILE "ERE"...: both front ends exit 1 and print every ERE on stderr.
-check_error() {
-    local file=$1 tool re
-    shift
-    for tool in d c; do
-        run_check "$tool" "$file"
-        [ "$RC" = 1 ] || fail "check ($tool) of $(basename "$file") exited $RC, expected 1 (stderr: $ERR)"
-        for re in "$@"; do
-            grep -qE -- "$re" <<<"$ERR" || fail "check ($tool) of $(basename "$file"): no line matching /$re/ in: $ERR"
-        done
-    done
-}
-
-# check_ok FILE ["ERE"]...: both front ends exit 0, say "is ok" and print every ERE
-# (warnings) on stderr.
-check_ok() {
-    local file=$1 tool re
-    shift
-    for tool in d c; do
-        run_check "$tool" "$file"
-        [ "$RC" = 0 ] || fail "check ($tool) of $(basename "$file") exited $RC, expected 0 (stderr: $ERR)"
-        assert_contains "$OUT" "configuration $file is ok" "check ($tool) of $(basename "$file")"
-        for re in "$@"; do
-            grep -qE -- "$re" <<<"$ERR" || fail "check ($tool) of $(basename "$file"): no line matching /$re/ in: $ERR"
-        done
-    done
-}
-
-# at FILE LINE_TEXT SECTION KEY: the ERE for "FILE:LINE: [SECTION] KEY: " at the line
-# that reads LINE_TEXT.
-at() { echo "^$(esc "$1"):$(line_of "$1" "$2"): \\[$3\\] $4: "; }
-
 # ---- a good configuration: no problem, nothing printed on stderr
 good="$TEST_DIR/conf/good.ini"
 write_conf "$good" "crl = $PKI/crl.pem"

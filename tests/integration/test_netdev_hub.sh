@@ -10,24 +10,14 @@
 # leaves no device behind.
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
+source "$here/netns_lib.sh"
 
 [ "$(id -u)" = 0 ] || fail "needs root (network namespaces, TUN devices)"
 tool="$TOOLS/netdev_tool"
 [ -x "$tool" ] || fail "no $tool"
 
-ns="kt$(printf '%04x%04x' $RANDOM $RANDOM)h"
-# Deleting the namespace deletes the devices in it; the processes that still hold one
-# end in cleanup.
-trap 'rc=$?; ip netns del "$ns" 2>/dev/null || true; (exit $rc); cleanup' EXIT
-ip netns add "$ns"
-ip -n "$ns" link set lo up
-
-has_link() { ip -n "$ns" link show "$1" >/dev/null 2>&1; }
+netns_own h
 link_field() { ip -n "$ns" -j link show "$1" | jq -r ".[0].$2"; }
-addresses() { ip -n "$ns" -j addr show dev "$1" | jq -r '.[0].addr_info[] | select(.scope == "global") | "\(.local)/\(.prefixlen)"' | sort | tr '\n' ' '; }
-routes() { ip -n "$ns" -j "$2" route show dev "$1" proto static | jq -r '.[].dst' | sort | tr '\n' ' '; }
-# route_dev ADDRESS: the device a packet to ADDRESS leaves by, empty when unreachable.
-route_dev() { local out; out=$(ip -n "$ns" -j route get "$1" 2>/dev/null) || return 0; jq -r '.[0].dev' <<<"$out"; }
 # tun_fds PID: how many TUN descriptors process PID holds.
 tun_fds() { local n=0 f; for f in /proc/"$1"/fd/*; do [ "$(readlink "$f")" = /dev/net/tun ] && n=$((n + 1)); done; echo "$n"; }
 # start_client NAME COUNTER ARGS...: a supervisor and its worker for one client; sets

@@ -15,47 +15,6 @@ source "$(dirname "$0")/lib.sh"
 
 port=$(free_port)
 mkdir -p "$TEST_DIR/conf"
-line_of() { grep -n -F -x -- "$2" "$1" | head -n 1 | cut -d: -f1; }
-esc() { sed 's/[][\.*^$/+?(){}|]/\\&/g' <<<"$1"; }
-# at FILE LINE_TEXT SECTION KEY: the ERE for "FILE:LINE: [SECTION] KEY: ".
-at() { echo "^$(esc "$1"):$(line_of "$1" "$2"): \\[$3\\] $4: "; }
-
-# run_check TOOL FILE: `ktlstund -t` (d) or `ktlstun check-config` (c); sets RC, OUT, ERR.
-run_check() {
-    local -a cmd=("$KTLSTUND" -t -c "$2")
-    [ "$1" = c ] && cmd=("$KTLSTUN" check-config -c "$2")
-    RC=0
-    OUT=$("${cmd[@]}" 2>"$TEST_DIR/check.err") || RC=$?
-    ERR=$(cat "$TEST_DIR/check.err")
-}
-
-# check_error FILE "ERE"...: both exit 1 and print every ERE on stderr.
-check_error() {
-    local file=$1 tool re
-    shift
-    for tool in d c; do
-        run_check "$tool" "$file"
-        [ "$RC" = 1 ] || fail "check ($tool) of $(basename "$file") exited $RC, expected 1 (stderr: $ERR)"
-        for re in "$@"; do
-            grep -qE -- "$re" <<<"$ERR" || fail "check ($tool) of $(basename "$file"): no line matching /$re/ in: $ERR"
-        done
-    done
-}
-
-# check_ok FILE ["ERE"]...: both exit 0, say "is ok" and print every ERE (warnings).
-check_ok() {
-    local file=$1 tool re
-    shift
-    for tool in d c; do
-        run_check "$tool" "$file"
-        [ "$RC" = 0 ] || fail "check ($tool) of $(basename "$file") exited $RC, expected 0 (stderr: $ERR)"
-        assert_contains "$OUT" "configuration $file is ok" "check ($tool) of $(basename "$file")"
-        for re in "$@"; do
-            grep -qE -- "$re" <<<"$ERR" || fail "check ($tool) of $(basename "$file"): no line matching /$re/ in: $ERR"
-        done
-    done
-}
-
 hub() {
     ini_section hub "mode = server" "type = network" "listen = 127.0.0.1:$port" \
         "cert = $PKI/server.pem" "key = $PKI/server.key" "ca = $PKI/ca.pem" \

@@ -15,22 +15,15 @@
 #     when the configuration drops the tunnel, and at the end.
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
+source "$here/netns_lib.sh"
 
 [ "$(id -u)" = 0 ] || fail "needs root (network namespaces, TUN devices)"
 tool="$TOOLS/tun_service_tool"
 netdev_tool="$TOOLS/netdev_tool"
 [ -x "$tool" ] || fail "no $tool"
 
-ns="kt$(printf '%04x%04x' $RANDOM $RANDOM)s"
-trap 'rc=$?; ip netns del "$ns" 2>/dev/null || true; (exit $rc); cleanup' EXIT
-ip netns add "$ns"
-ip -n "$ns" link set lo up
-
-has_link() { ip -n "$ns" link show "$1" >/dev/null 2>&1; }
+netns_own s
 links() { ip -n "$ns" -j link show | jq -r '[.[].ifname] | sort | join(" ")'; }
-routes() { ip -n "$ns" -j "$2" route show dev "$1" proto static | jq -r '.[].dst' | sort | tr '\n' ' '; }
-route_dev() { local out; out=$(ip -n "$ns" -j route get "$1" 2>/dev/null) || return 0; jq -r '.[0].dev' <<<"$out"; }
-addresses() { ip -n "$ns" -j addr show dev "$1" | jq -r '.[0].addr_info[] | select(.scope == "global") | "\(.local)/\(.prefixlen)"' | sort | tr '\n' ' '; }
 
 note "a device a crashed run left"
 ip netns exec "$ns" "$netdev_tool" up ktlstale.9 1400 --persist >"$TEST_DIR/stale.out" 2>&1 </dev/null ||

@@ -54,10 +54,6 @@ for mode in plain rekey; do
     done
 done
 
-report() {
-    printf '%s\n' "$*" >>"$W/bench.lines"
-}
-
 audit_count() { grep -cE "info: audit tunnel=${2:0:1}-$1 " "${LOG_OF[$1-$2]}"; }
 
 # stream MODE BYTES: one stream_gap connection through MODE's pair; waits until both
@@ -118,32 +114,21 @@ cpu_pass() {
 
 # strace_pass MODE: syscalls of each daemon over one stream of STRACE_BYTES each way.
 strace_pass() {
-    local mode=$1 side pids p args n i
+    local mode=$1 side
     declare -A tracer_of
     for side in server client; do
-        args=()
-        pids=$(family "${PID_OF[$mode-$side]}")
-        for p in $pids; do args+=(-p "$p"); done
-        strace -c -f -o "$W/strace.$mode-$side.txt" "${args[@]}" 2>"$W/strace.$mode-$side.err" &
-        tracer_of[$side]=$!
-        PIDS+=("$!")
-        n=$(echo "$pids" | wc -w)
-        for ((i = 0; i < 300; i++)); do
-            [ "$(grep -c 'attached' "$W/strace.$mode-$side.err")" -ge "$n" ] && break
-            sleep 0.1
-        done
-        [ "$i" -lt 300 ] || die "strace did not attach to $mode $side ($pids)"
+        strace_start "$W/strace.$mode-$side" "${PID_OF[$mode-$side]}" ||
+            die "strace did not attach to $mode $side ($STRACE_PIDS)"
+        tracer_of[$side]=$STRACE_PID
     done
     stat_snapshot
     stream "$mode" "$STRACE_BYTES"
     expect_keyupdates "$mode" "$STRACE_BYTES"
     sleep 0.5
     for side in server client; do
-        kill -INT "${tracer_of[$side]}"
-        wait "${tracer_of[$side]}"
-        [ -s "$W/strace.$mode-$side.txt" ] || die "strace wrote no summary for $mode $side"
+        strace_stop "$W/strace.$mode-$side" "${tracer_of[$side]}" || die "strace wrote no summary for $mode $side"
         report "@@BENCH pass=rekey-syscalls mode=$mode side=$side bytes_each_way=$STRACE_BYTES" \
-            "syscalls=$(awk '$NF == "total" { print $4 }' "$W/strace.$mode-$side.txt")"
+            "syscalls=$(strace_syscalls "$W/strace.$mode-$side.txt")"
     done
 }
 

@@ -88,10 +88,6 @@ EOF
     [ "$i" -lt $((LIMIT * 10)) ] || die "$mode: the client's device did not get 10.8.0.2"
 done
 
-report() {
-    printf '%s\n' "$*" >>"$W/bench.lines"
-}
-
 # transfer MODE BYTES: BYTES of zeros over one TCP connection from the client's
 # namespace to 10.8.0.1 in the hub's, through MODE's tunnel; all of them must arrive.
 transfer() {
@@ -156,33 +152,20 @@ cpu_pass() {
 
 # strace_pass MODE: syscall counts of each daemon while STRACE_BYTES cross the tunnel.
 strace_pass() {
-    local mode=$1 side pids p args n i
+    local mode=$1 side
     declare -A tracer_of
     for side in hub client; do
-        args=()
-        pids=$(family "${PID_OF[$mode-$side]}")
-        for p in $pids; do args+=(-p "$p"); done
-        strace -c -f -o "$W/strace.$mode-$side.txt" "${args[@]}" 2>"$W/strace.$mode-$side.err" &
-        tracer_of[$side]=$!
-        PIDS+=("$!")
-        n=$(echo "$pids" | wc -w)
-        for ((i = 0; i < 300; i++)); do
-            [ "$(grep -c 'attached' "$W/strace.$mode-$side.err")" -ge "$n" ] && break
-            sleep 0.1
-        done
-        [ "$i" -lt 300 ] || die "strace did not attach to $mode $side ($pids): $(cat "$W/strace.$mode-$side.err")"
+        strace_start "$W/strace.$mode-$side" "${PID_OF[$mode-$side]}" ||
+            die "strace did not attach to $mode $side ($STRACE_PIDS): $(cat "$W/strace.$mode-$side.err")"
+        tracer_of[$side]=$STRACE_PID
     done
     transfer "$mode" "$STRACE_BYTES"
     sleep 0.5
     for side in hub client; do
-        kill -INT "${tracer_of[$side]}"
-        wait "${tracer_of[$side]}"
-        [ -s "$W/strace.$mode-$side.txt" ] || die "strace wrote no summary for $mode $side"
-        # strace -c: "% time seconds usecs/call calls [errors] syscall"; the total row last.
+        strace_stop "$W/strace.$mode-$side" "${tracer_of[$side]}" || die "strace wrote no summary for $mode $side"
         report "@@BENCH pass=syscalls mode=$mode side=$side bytes=$STRACE_BYTES" \
-            "syscalls=$(awk '$NF == "total" { print $4 }' "$W/strace.$mode-$side.txt")" \
-            "by_call=$(awk '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { printf "%s%s:%s", sep, $NF, $4; sep = "," }' \
-                "$W/strace.$mode-$side.txt")"
+            "syscalls=$(strace_syscalls "$W/strace.$mode-$side.txt")" \
+            "by_call=$(strace_by_call "$W/strace.$mode-$side.txt")"
         sed "s/^/  | strace $mode $side: /" "$W/strace.$mode-$side.txt" >>"$W/bench.lines"
     done
 }

@@ -72,12 +72,6 @@ for mode in ktls off; do
     done
 done
 
-# report LINE...: a result line for bench/vm/run.sh, kept until the script ends (check
-# output is shown only on failure).
-report() {
-    printf '%s\n' "$*" >>"$W/bench.lines"
-}
-
 # audit_totals MODE SIDE FROM: "LINES BYTES USERSPACE KTLS_VALUES" over audit lines
 # number FROM+1 onwards.
 audit_totals() {
@@ -219,27 +213,19 @@ strace_pass() {
         ) &
         tracer_of[$side]=$!
         PIDS+=("$!")
-        n=$(echo "$pids" | wc -w)
-        for ((i = 0; i < 300; i++)); do
-            [ "$(grep -c 'attached' "$W/strace.$mode-$side.err")" -ge "$n" ] && break
-            sleep 0.1
-        done
-        [ "$i" -lt 300 ] || die "strace did not attach to $mode $side ($pids): $(cat "$W/strace.$mode-$side.err")"
+        strace_attached "$W/strace.$mode-$side.err" "$(echo "$pids" | wc -w)" ||
+            die "strace did not attach to $mode $side ($pids): $(cat "$W/strace.$mode-$side.err")"
         before_of[$side]=$(audit_count "$mode" "$side")
     done
     push_and_close "$mode" "$STRACE_BYTES"
     sleep 0.5
     for side in server client; do
-        kill -INT "${tracer_of[$side]}"
-        wait "${tracer_of[$side]}"
-        [ -s "$W/strace.$mode-$side.txt" ] || die "strace wrote no summary for $mode $side"
+        strace_stop "$W/strace.$mode-$side" "${tracer_of[$side]}" || die "strace wrote no summary for $mode $side"
         totals=$(audit_totals "$mode" "$side" "${before_of[$side]}")
-        # strace -c: "% time seconds usecs/call calls [errors] syscall"; the total row last.
         report "@@BENCH pass=syscalls mode=$mode side=$side conns=$CONNS bytes_each_way=$STRACE_BYTES" \
             "relayed_bytes=$(echo "$totals" | cut -d' ' -f2)" \
-            "syscalls=$(awk '$NF == "total" { print $4 }' "$W/strace.$mode-$side.txt")" \
-            "by_call=$(awk '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { printf "%s%s:%s", sep, $NF, $4; sep = "," }' \
-                "$W/strace.$mode-$side.txt")"
+            "syscalls=$(strace_syscalls "$W/strace.$mode-$side.txt")" \
+            "by_call=$(strace_by_call "$W/strace.$mode-$side.txt")"
         sed "s/^/  | strace $mode $side: /" "$W/strace.$mode-$side.txt" >>"$W/bench.lines"
     done
 }

@@ -85,30 +85,6 @@ EOF
     die "the client's device ktlnet did not get 10.8.0.2 within $LIMIT s: $(ip -n "$NS_B" -o addr 2>&1 | tr '\n' ' ')"
 }
 
-# send FROM_NS TO_NS TO_ADDR PORT BYTES: BYTES of random data over TCP from namespace
-# FROM_NS to a receiver on TO_ADDR:PORT in TO_NS, through the tunnel; the received
-# copy's SHA-256 must be the sent one's.
-send() {
-    local from=$1 to=$2 addr=$3 port=$4 bytes=$5 i receiver
-    payload "$W/payload.$port" "$bytes"
-    ip netns exec "$to" socat -u "TCP4-LISTEN:$port,bind=$addr,reuseaddr" \
-        "OPEN:$W/got.$port,creat,trunc" >"$W/recv.$port.log" 2>&1 &
-    receiver=$!
-    PIDS+=("$receiver")
-    LOGS+=("$W/recv.$port.log")
-    for ((i = 0; i < LIMIT * 10; i++)); do
-        ip netns exec "$to" ss -Hltn | grep -q ":$port " && break
-        sleep 0.1
-    done
-    ip netns exec "$from" timeout "$((LIMIT * 3))" socat -u "OPEN:$W/payload.$port" \
-        "TCP4:$addr:$port" >"$W/send.$port.log" 2>&1 ||
-        die "sending $bytes bytes through the tunnel failed: $(tr '\n' ' ' <"$W/send.$port.log")"
-    wait_exit "$receiver" "$LIMIT" || die "the receiver did not end"
-    [ "$(sha "$W/payload.$port")" = "$(sha "$W/got.$port")" ] ||
-        die "$bytes bytes came through as $(stat -c %s "$W/got.$port") different ones"
-    note "$bytes bytes through the tunnel, SHA-256 equal"
-}
-
 # expect_network_audit LOG TUNNEL: exactly one audit line for TUNNEL, ktls=tx+rx,
 # packets both ways, at least BYTES relayed.
 expect_network_audit() {
@@ -136,7 +112,7 @@ stop_pair() {
 transfer() {
     start_pair transfer
     local ns
-    send "$NS_B" "$NS_A" 10.8.0.1 7100 "$BYTES"
+    net_send "$NS_B" "$NS_A" 10.8.0.1 7100 "$BYTES"
     for ns in "$NS_A" "$NS_B"; do
         [ "$(ns_tls_stat "$ns" TlsCurrTxSw)" = 1 ] && [ "$(ns_tls_stat "$ns" TlsCurrRxSw)" = 1 ] ||
             die "TlsCurrTxSw $(ns_tls_stat "$ns" TlsCurrTxSw) TlsCurrRxSw $(ns_tls_stat "$ns" TlsCurrRxSw) in $ns while up, not 1 and 1: not on kTLS"
@@ -166,7 +142,7 @@ transfer() {
 
 rekey() {
     start_pair rekey "rekey_bytes = 64K"
-    send "$NS_A" "$NS_B" 10.8.0.2 7200 "$BYTES"
+    net_send "$NS_A" "$NS_B" 10.8.0.2 7200 "$BYTES"
     local tx rx ns
     tx=$(ns_tls_stat "$NS_A" TlsTxRekeyOk)
     rx=$(ns_tls_stat "$NS_B" TlsRxRekeyOk)
@@ -182,10 +158,4 @@ rekey() {
     expect_network_audit "$SITE_LOG" to-hub
 }
 
-check transfer transfer
-if rekey_kernel; then
-    check rekey rekey
-else
-    note "this kernel cannot rekey kTLS ($(uname -r)): no rekey check"
-fi
-finish
+check_transfer_and_rekey

@@ -68,27 +68,7 @@ stop_relay() {
 # receiver on SUBNET.2:PORT in the hub's, through the tunnel; the received copy's
 # SHA-256 must be the sent one's.
 send() {
-    local bytes=$1 subnet=$2 port=$3 i
-    head -c "$bytes" /dev/urandom >"$W/payload.$port"
-    ip netns exec "$NS_B" socat -u "TCP4-LISTEN:$port,bind=$subnet.2,reuseaddr" \
-        "OPEN:$W/got.$port,creat,trunc" >"$W/recv.$port.log" 2>&1 &
-    local receiver=$!
-    PIDS+=("$receiver")
-    LOGS+=("$W/recv.$port.log")
-    for ((i = 0; i < LIMIT * 10; i++)); do
-        ip netns exec "$NS_B" ss -Hltn | grep -q ":$port " && break
-        sleep 0.1
-    done
-    ip netns exec "$NS_A" timeout "$((LIMIT * 3))" socat -u "OPEN:$W/payload.$port" \
-        "TCP4:$subnet.2:$port" >"$W/send.$port.log" 2>&1 ||
-        die "sending $bytes bytes through the tunnel failed: $(tr '\n' ' ' <"$W/send.$port.log")"
-    wait_exit "$receiver" "$LIMIT" || die "the receiver did not end"
-    local want got
-    want=$(sha256sum <"$W/payload.$port" | cut -d' ' -f1)
-    got=$(sha256sum <"$W/got.$port" | cut -d' ' -f1)
-    [ "$want" = "$got" ] ||
-        die "$bytes bytes came through as $(stat -c %s "$W/got.$port") different ones"
-    note "$bytes bytes through the tunnel, SHA-256 equal"
+    net_send "$NS_A" "$NS_B" "$2.2" "$3" "$1"
 }
 
 transfer() {
@@ -134,10 +114,4 @@ rekey() {
         die "rekey errors in tls_stat"
 }
 
-check transfer transfer
-if rekey_kernel; then
-    check rekey rekey
-else
-    note "this kernel cannot rekey kTLS ($(uname -r)): no rekey check"
-fi
-finish
+check_transfer_and_rekey

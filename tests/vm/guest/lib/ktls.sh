@@ -500,6 +500,42 @@ net_pairs_remove() {
     rm -f "$W/.namespaces"
 }
 
+# net_send FROM_NS TO_NS TO_ADDR PORT BYTES: BYTES of random data over TCP from namespace
+# FROM_NS to a receiver on TO_ADDR:PORT in TO_NS, through the tunnel; the received
+# copy's SHA-256 must be the sent one's.
+net_send() {
+    local from=$1 to=$2 addr=$3 port=$4 bytes=$5 i receiver
+    payload "$W/payload.$port" "$bytes"
+    ip netns exec "$to" socat -u "TCP4-LISTEN:$port,bind=$addr,reuseaddr" \
+        "OPEN:$W/got.$port,creat,trunc" >"$W/recv.$port.log" 2>&1 &
+    receiver=$!
+    PIDS+=("$receiver")
+    LOGS+=("$W/recv.$port.log")
+    for ((i = 0; i < LIMIT * 10; i++)); do
+        ip netns exec "$to" ss -Hltn | grep -q ":$port " && break
+        sleep 0.1
+    done
+    ip netns exec "$from" timeout "$((LIMIT * 3))" socat -u "OPEN:$W/payload.$port" \
+        "TCP4:$addr:$port" >"$W/send.$port.log" 2>&1 ||
+        die "sending $bytes bytes through the tunnel failed: $(tr '\n' ' ' <"$W/send.$port.log")"
+    wait_exit "$receiver" "$LIMIT" || die "the receiver did not end"
+    [ "$(sha "$W/payload.$port")" = "$(sha "$W/got.$port")" ] ||
+        die "$bytes bytes came through as $(stat -c %s "$W/got.$port") different ones"
+    note "$bytes bytes through the tunnel, SHA-256 equal"
+}
+
+# check_transfer_and_rekey: the checks "transfer" and, on a kernel that can rekey kTLS,
+# "rekey" (the script's functions of those names), then the script ends with their result.
+check_transfer_and_rekey() {
+    check transfer transfer
+    if rekey_kernel; then
+        check rekey rekey
+    else
+        note "this kernel cannot rekey kTLS ($(uname -r)): no rekey check"
+    fi
+    finish
+}
+
 # ns_tls_stat NS NAME: a /proc/net/tls_stat counter of network namespace NS (the
 # counters are per namespace; a fresh one starts at 0).
 ns_tls_stat() {
