@@ -41,6 +41,7 @@ static void on_tls_event(struct event_source *source, uint32_t events)
     struct conn *c = conn_of(source, tls_events);
     if (c->state == CONN_RELAYING && !c->offloaded)
         relay_note_events(&c->relay, 1, events);
+    conn_network_note_tls(c);
     conn_step(c);
 }
 

@@ -24,6 +24,10 @@ struct conn_network {
     uint32_t pending;                /* ... to this request */
     int tun_fd;                      /* hub: owned; client: the dialer's */
     int tun_watched;
+    /* Which side has something: each read costs a syscall per packet, so a step reads
+     * the side whose event woke it (the TUN is level-triggered and reports again what
+     * is left; the session is read until it would block). */
+    int tun_ready, tls_ready;
     int want_write;                  /* a batch waits for the socket */
     int reply_due;                   /* a keepalive reply could not go yet */
     uint64_t reply_value;
@@ -102,6 +106,7 @@ static void on_tun_event(struct event_source *source, uint32_t events)
     struct conn_network *n =
         (struct conn_network *)((char *)source - offsetof(struct conn_network, tun_events));
     (void)events;
+    n->tun_ready = 1;
     if (n->wake != NULL)
         n->wake(n->wake_arg);
 }
@@ -135,6 +140,7 @@ static struct conn_network *network_new(struct conn *c, int hub)
     n->link = c->host->tun_link;
     n->tun_events.handle = on_tun_event;
     n->peer_row = -1;
+    n->tls_ready = 1;
     snprintf(n->device, sizeof(n->device), "-");
     c->net = n;
     return n;
@@ -172,6 +178,7 @@ static void on_configured(void *arg, const struct tun_link_answer *answer)
         n->next_keepalive_ms = event_loop_now_ms() + (uint64_t)n->keepalive_s * 1000u;
         watch_tun(n, !n->want_write);
     }
+    n->tls_ready = 1;
     if (n->wake != NULL)
         n->wake(n->wake_arg);
 }
@@ -313,6 +320,8 @@ static void on_hub_device(void *arg, const struct tun_link_answer *answer)
     n->next_keepalive_ms = event_loop_now_ms() + (uint64_t)n->keepalive_s * 1000u;
     watch_tun(n, !n->want_write);
 out:
+    /* What the client sent while the device was being made waits in the socket. */
+    n->tls_ready = 1;
     if (n->wake != NULL)
         n->wake(n->wake_arg);
 }
@@ -385,7 +394,8 @@ int conn_network_step(struct conn *c, enum stats_result *result, const char **re
     if (n->relay == NULL || n->ended)
         return ended(n, result, reason);
     uint64_t before = packet_relay_counters(n->relay)->sent_packets;
-    if (n->want_write || n->tun_watched) {
+    if (n->want_write || (n->tun_watched && n->tun_ready)) {
+        n->tun_ready = 0;
         enum packet_relay_status status = packet_relay_from_tun(n->relay);
         if (status == PACKET_RELAY_OK && n->want_write) {
             n->want_write = 0;
@@ -393,8 +403,10 @@ int conn_network_step(struct conn *c, enum stats_result *result, const char **re
         }
         note_status(n, status);
     }
-    if (!n->ended) {
+    if (!n->ended && n->tls_ready) {
         enum packet_relay_status status = packet_relay_from_tls(n->relay);
+        /* WANT_WRITE: the session must write first; it is read again after that. */
+        n->tls_ready = status == PACKET_RELAY_WANT_WRITE;
         note_status(n, status);
     }
     if (!n->ended && n->reply_due) {
@@ -442,6 +454,12 @@ int conn_network_tick(struct conn *c, uint64_t now_ms, enum stats_result *result
         n->next_keepalive_ms = now_ms + interval;
     }
     return ended(n, result, reason);
+}
+
+void conn_network_note_tls(struct conn *c)
+{
+    if (c->net != NULL)
+        c->net->tls_ready = 1;
 }
 
 int conn_network_moved(struct conn *c)

@@ -43,6 +43,9 @@ int conn_network_step(struct conn *c, enum stats_result *result, const char **re
 int conn_network_tick(struct conn *c, uint64_t now_ms, enum stats_result *result,
                       const char **reason);
 
+/* C's TLS socket had an event: the next step reads the session. */
+void conn_network_note_tls(struct conn *c);
+
 /* Whether C's network part moved packets since the last call (for idle timeouts). */
 int conn_network_moved(struct conn *c);
 
