@@ -83,13 +83,21 @@ static void stop_accepting(struct worker *w)
     generation_close_listener_copies(w->gen);
 }
 
-static int is_network_client(void *arg, const struct conn_view *view, struct conn_ending *ending)
+struct network_ending {
+    int clients_only;
+    const char *reason;
+};
+
+/* Network connections have no end of their own to wait for: a stop ends them at once
+ * (cleanly, close_notify), and a drained worker's clients give way to the new dialer. */
+static int is_network(void *arg, const struct conn_view *view, struct conn_ending *ending)
 {
+    const struct network_ending *which = arg;
     const struct tunnel_config *t = view->tunnel->config;
-    if (t->type != TUNNEL_TYPE_NETWORK || t->mode != TUNNEL_MODE_CLIENT)
+    if (t->type != TUNNEL_TYPE_NETWORK || (which->clients_only && t->mode != TUNNEL_MODE_CLIENT))
         return 0;
     ending->result = STATS_RESULT_SHUTDOWN;
-    snprintf(ending->reason, sizeof(ending->reason), "%s", (const char *)arg);
+    snprintf(ending->reason, sizeof(ending->reason), "%s", which->reason);
     return 1;
 }
 
@@ -127,11 +135,11 @@ static void on_signal_event(struct event_source *source, uint32_t events)
             w->stop_deadline_ms = event_loop_now_ms() + w->gen->config->global.shutdown_timeout * 1000u;
         }
         stop_accepting(w);
-        /* A drained worker's network clients give way to the new dialer's at once; a
-         * stopping one's end with the rest at the deadline. */
         net_dialer_stop(w->dialer);
-        if (info.ssi_signo == SIGQUIT)
-            conn_withdraw(&w->host, is_network_client, "the configuration was reloaded");
+        struct network_ending which = { info.ssi_signo == SIGQUIT,
+                                        info.ssi_signo == SIGQUIT ? "the configuration was reloaded"
+                                                                  : "daemon shutting down" };
+        conn_withdraw(&w->host, is_network, &which);
     }
 }
 

@@ -43,7 +43,7 @@ hub_conf="$TEST_DIR/hub.ini"
 } >"$hub_conf"
 site_conf="$TEST_DIR/site.ini"
 {
-    net_global gwB
+    net_global gwB "shutdown_timeout = 60s"
     client_tunnel to-hub "" 198.18.0.1:8443 "type = network" "device = ktlsiteb" "reconnect_max = 2s" \
         "cert = $TEST_DIR/certs/site-b.pem" "key = $TEST_DIR/certs/client.key"
 } >"$site_conf"
@@ -183,8 +183,13 @@ net_ping lanB 192.168.101.10 "$(scale 25)" ||
     fail "lanB does not reach lanA $(scale 25) s after the hub is back: $(tail -n 5 "$site_log")"
 note "traffic resumed $(($(now_ms) - thawed)) ms after the hub came back"
 
-note "the daemons stop: their devices and routes go"
-stop_ktlstund "$site_pid"
+note "the daemons stop: their devices and routes go; a network tunnel does not wait out shutdown_timeout (60s)"
+stopping=$(now_ms)
+stop_ktlstund "$site_pid" "$(scale 30)"
+[ $(($(now_ms) - stopping)) -lt 30000 ] ||
+    fail "gwB's daemon took $(($(now_ms) - stopping)) ms to stop: it waited for its network tunnel to end on its own"
+grep -q 'tunnel=to-hub .*close="daemon shutting down" result=shutdown' "$site_log" ||
+    fail "gwB's audit line does not say its tunnel ended with the stop: $(grep 'audit tunnel=to-hub' "$site_log" | tail -n 1)"
 assert_eq "$(net_tun_devices gwB | tr '\n' ' ')" "" "TUN devices left in gwB after its daemon stopped"
 assert_eq "$(ip -n "$(ns gwB)" -j route show 192.168.101.0/24)" "[]" "gwB's route to lanA after its daemon stopped"
 stop_ktlstund "$hub_pid"
