@@ -76,7 +76,11 @@ if [ $# -gt 0 ]; then
         tests+=("$(test_path "$name")")
     done
 else
-    tests=("$here"/test_*.sh "$here"/*/test_*.sh)
+    # KTLSTUN_SKIP_TESTS: names left out of a whole run (make check's second run leaves
+    # out those that read the sources rather than exercise the build).
+    for test in "$here"/test_*.sh "$here"/*/test_*.sh; do
+        [[ " ${KTLSTUN_SKIP_TESTS:-} " == *" $(test_name "$test") "* ]] || tests+=("$test")
+    done
 fi
 
 for test in "${tests[@]}"; do
