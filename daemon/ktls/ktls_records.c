@@ -82,11 +82,16 @@ void ktls_records_fail_decrypt(struct ktls_records *k)
 
 void ktls_records_alert(struct ktls_records *k, unsigned char description)
 {
-    const unsigned char alert[2] = { TLS_ALERT_FATAL, description };
     if (*k->tx_shut)
         return;
-    ktls_records_send(k->fd, TLS_RECORD_ALERT, alert, sizeof(alert));
+    ktls_records_send_alert(k->fd, description);
     *k->tx_shut = 1;
+}
+
+int ktls_records_send_alert(int fd, unsigned char description)
+{
+    const unsigned char alert[2] = { TLS_ALERT_FATAL, description };
+    return ktls_records_send(fd, TLS_RECORD_ALERT, alert, sizeof(alert));
 }
 
 int ktls_records_close_notify(int fd)

@@ -60,6 +60,10 @@ void ktls_records_fail_decrypt(struct ktls_records *k);
  * effort: a peer whose socket buffer is full misses the alert, not the end. */
 void ktls_records_alert(struct ktls_records *k, unsigned char description);
 
+/* Sends the fatal alert DESCRIPTION on FD, whatever was sent before. Returns as
+ * ktls_records_close_notify. */
+int ktls_records_send_alert(int fd, unsigned char description);
+
 /* Sends close_notify. Returns 0, 1 if it would block, -1 (errno). */
 int ktls_records_close_notify(int fd);
 

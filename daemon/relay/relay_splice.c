@@ -334,11 +334,10 @@ void relay_splice_close_notify(struct splice_relay *r)
 
 void relay_splice_abort(struct splice_relay *r, int tls_fd, unsigned char description)
 {
-    const unsigned char alert[2] = { TLS_ALERT_FATAL, description };
     if (r->to_tls.shut || tls_fd < 0)
         return;
     /* Best effort: a peer whose socket buffer is full misses the alert, not the end. */
-    ktls_records_send(tls_fd, TLS_RECORD_ALERT, alert, sizeof(alert));
+    ktls_records_send_alert(tls_fd, description);
     r->to_tls.shut = 1;
 }
 
