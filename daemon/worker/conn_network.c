@@ -67,6 +67,13 @@ static void end_with(struct conn_network *n, enum stats_result result, const cha
     va_end(ap);
 }
 
+/* N's relay's counters; zero while it has no relay yet. */
+static const struct packet_relay_counters *counters_of(const struct conn_network *n)
+{
+    static const struct packet_relay_counters none;
+    return n->relay != NULL ? packet_relay_counters(n->relay) : &none;
+}
+
 /* What the metrics show of C's peer (its row in the shared table). */
 static void peer_view(const struct conn_network *n, struct stats_network_peer *out)
 {
@@ -79,16 +86,14 @@ static void peer_view(const struct conn_network *n, struct stats_network_peer *o
     if (n->config.address_count > 0)
         ip_prefix_format(&n->config.addresses[0], out->address, sizeof(out->address));
     snprintf(out->device, sizeof(out->device), "%s", n->device);
-    if (n->relay != NULL) {
-        const struct packet_relay_counters *k = packet_relay_counters(n->relay);
-        out->packets_in = k->received_packets;
-        out->packets_out = k->sent_packets;
-        out->bytes_in = k->received_bytes;
-        out->bytes_out = k->sent_bytes;
-        out->dropped_source = k->dropped_source;
-        out->dropped_invalid = k->dropped_invalid;
-        out->dropped_device = k->dropped_tun;
-    }
+    const struct packet_relay_counters *k = counters_of(n);
+    out->packets_in = k->received_packets;
+    out->packets_out = k->sent_packets;
+    out->bytes_in = k->received_bytes;
+    out->bytes_out = k->sent_bytes;
+    out->dropped_source = k->dropped_source;
+    out->dropped_invalid = k->dropped_invalid;
+    out->dropped_device = k->dropped_tun;
 }
 
 static void publish(struct conn_network *n, int open)
@@ -518,13 +523,10 @@ int conn_network_finish_tls(struct conn *c, enum stats_result result, unsigned c
     }
     if (!c->offloaded)
         return 0;
-    if (abort) {
-        const unsigned char record[2] = { TLS_ALERT_FATAL, alert != 0 ? alert
-                                                                     : TLS_ALERT_INTERNAL_ERROR };
-        ktls_records_send(c->tls_fd, TLS_RECORD_ALERT, record, sizeof(record));
-    } else {
+    if (abort)
+        ktls_records_send_alert(c->tls_fd, alert != 0 ? alert : TLS_ALERT_INTERNAL_ERROR);
+    else
         ktls_records_close_notify(c->tls_fd);
-    }
     return 1;
 }
 
@@ -532,9 +534,9 @@ int conn_network_bytes(const struct conn *c, uint64_t *from_tls, uint64_t *to_tl
 {
     if (c->net == NULL)
         return 0;
-    const struct packet_relay_counters *k = c->net->relay ? packet_relay_counters(c->net->relay) : NULL;
-    *from_tls = k != NULL ? k->received_bytes : 0;
-    *to_tls = k != NULL ? k->sent_bytes : 0;
+    const struct packet_relay_counters *k = counters_of(c->net);
+    *from_tls = k->received_bytes;
+    *to_tls = k->sent_bytes;
     return 1;
 }
 
@@ -557,10 +559,7 @@ void conn_network_describe(const struct conn *c, FILE *out)
     for (size_t i = 0; i < n->config.address_count; i++)
         status_record_text(out, i == 0 ? "address" : "address6",
                            ip_prefix_format(&n->config.addresses[i], text, sizeof(text)));
-    const struct packet_relay_counters *k = n->relay ? packet_relay_counters(n->relay) : NULL;
-    const struct packet_relay_counters none = { 0 };
-    if (k == NULL)
-        k = &none;
+    const struct packet_relay_counters *k = counters_of(n);
     status_record_number(out, "packets_out", k->sent_packets);
     status_record_number(out, "packets_in", k->received_packets);
     status_record_number(out, "dropped_invalid", k->dropped_invalid);
@@ -574,8 +573,7 @@ const char *conn_network_audit(const struct conn *c, char *buf, size_t len)
     buf[0] = '\0';
     if (n == NULL || len == 0)
         return buf;
-    const struct packet_relay_counters none = { 0 };
-    const struct packet_relay_counters *k = n->relay ? packet_relay_counters(n->relay) : &none;
+    const struct packet_relay_counters *k = counters_of(n);
     char address[64] = "-";
     if (n->config.address_count > 0)
         ip_prefix_format(&n->config.addresses[0], address, sizeof(address));

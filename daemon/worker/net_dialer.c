@@ -31,9 +31,8 @@ static void schedule(struct dial *d, uint64_t now)
 {
     d->next_try_ms = now + d->wait_s * 1000u;
     uint64_t most = d->tunnel->config->network.reconnect_max;
+    /* reconnect_max is at least 1 s (the configuration refuses less). */
     d->wait_s = d->wait_s * 2 > most ? most : d->wait_s * 2;
-    if (d->wait_s == 0)
-        d->wait_s = FIRST_WAIT_S;
 }
 
 static void on_attached(void *arg, const struct tun_link_answer *answer)
