@@ -24,7 +24,8 @@
 static const char *const aead_modules[] = {
     "aesni-intel", "ghash-clmulni-intel", "ctr", "gcm", "ccm",
     "chacha-x86_64", "poly1305-x86_64", "chacha_generic", "poly1305_generic",
-    "chacha20poly1305",
+    /* Newer kernels (7.x) name the ChaCha20 skcipher module "chacha". */
+    "chacha", "chacha20poly1305",
 };
 
 /* Module loading needs CAP_SYS_MODULE, not just uid 0 (containers, systemd sandboxing). */
