@@ -169,12 +169,15 @@ static int read_reply(int fd, const struct tunnel_config *t, struct conn_preambl
                  reply.problem, reply.status_line);
         return -1;
     }
-    if (reply.status == 407 && t->proxy.basic == NULL) {
+    /* Some proxies (tinyproxy) answer wrong credentials with 401: a CONNECT reaches no
+     * origin server that could ask for its own. */
+    int auth = reply.status == 407 || reply.status == 401;
+    if (auth && t->proxy.basic == NULL) {
         snprintf(reason, len, "proxy %s: proxy authentication required (set proxy_credentials)",
                  proxy);
         return -1;
     }
-    if (reply.status == 407) {
+    if (auth) {
         snprintf(reason, len, "proxy %s refused the credentials in %s", proxy,
                  t->proxy.credentials);
         return -1;
