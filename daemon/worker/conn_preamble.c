@@ -11,6 +11,7 @@
 #include "config/user_map.h"
 #include "core/address.h"
 #include "core/limits.h"
+#include "core/utc_time.h"
 #include "proto/http_connect.h"
 #include "proto/proxy_header.h"
 #include "worker/conn_state.h"
@@ -195,6 +196,17 @@ static int read_reply(int fd, const struct tunnel_config *t, struct conn_preambl
     return 1;
 }
 
+/* The proxy's refusal is this client tunnel's last one, for `ktlstun status`. */
+static void note_refusal(const struct conn *c, const char *reason)
+{
+    struct stats_last_refusal last;
+    memset(&last, 0, sizeof(last));
+    snprintf(last.words, sizeof(last.words), "%s", reason);
+    last.at = utc_time_now();
+    if (c->host->stats != NULL)
+        stats_note_last_refusal(c->host->stats, c->tunnel->limit_slot, &last);
+}
+
 int conn_preamble_step(struct conn *c, enum stats_result *result, char *reason, size_t len)
 {
     const struct tunnel_config *t = c->tunnel->config;
@@ -231,8 +243,10 @@ int conn_preamble_step(struct conn *c, enum stats_result *result, char *reason, 
         return 0;
     if (p->http_connect) {
         int replied = read_reply(fd, t, p, reason, len);
-        if (replied < 0)
+        if (replied < 0) {
             *result = STATS_RESULT_TARGET_UNREACHABLE;
+            note_refusal(c, reason);
+        }
         if (replied != 1)
             return replied;
     }

@@ -101,6 +101,9 @@ assert_log "$log" "warning: refused tunnel=denied peer=127\\.0\\.0\\.1:[0-9]+ re
 
 assert_no_log "$log" "s3cret|wrong-pw" "a password reached the log"
 status=$("$KTLSTUN" status -c "$conf" 2>&1 || true)
+note "status: $status"
+assert_contains "$status" "proxy 127.0.0.1:$open_port refused CONNECT to 127.0.0.1:$other" \
+    "ktlstun status does not show [denied]'s last refusal"
 assert_not_contains "$status" "s3cret" "a password in ktlstun status"
 
 # The keys' refusals, at FILE:LINE.
