@@ -43,8 +43,12 @@ static int digit(char c)
 static void keep_status_line(const char *data, size_t len, struct http_connect_reply *reply)
 {
     size_t i = 0;
-    for (; i < len && i < HTTP_CONNECT_STATUS_LINE_MAX && data[i] != '\r' && data[i] != '\n'; i++)
-        reply->status_line[i] = data[i] >= 0x20 && data[i] < 0x7f ? data[i] : '?';
+    for (; i < len && i < HTTP_CONNECT_STATUS_LINE_MAX && data[i] != '\r' && data[i] != '\n'; i++) {
+        char c = data[i];
+        if (c < 0x20 || c >= 0x7f)
+            c = '?';
+        reply->status_line[i] = c;
+    }
     reply->status_line[i] = '\0';
 }
 
