@@ -607,7 +607,7 @@ void conn_sweep_timeouts(struct conn_host *host, uint64_t now_ms)
             }
         } else if (c->state != CONN_RELAYING && now_ms >= c->deadline_ms) {
             snprintf(reason, sizeof(reason), "%s timed out after %llus",
-                     c->state == CONN_CONNECTING ? "target connect" : "handshake",
+                     c->state == CONN_CONNECTING ? conn_preamble_stage(c) : "handshake",
                      (unsigned long long)t->handshake_timeout);
             c->handshake_done = c->handshake_done && c->state != CONN_HANDSHAKING;
             c->timed_out = 1;

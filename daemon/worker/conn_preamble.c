@@ -254,6 +254,14 @@ int conn_preamble_step(struct conn *c, enum stats_result *result, char *reason, 
     return 1;
 }
 
+const char *conn_preamble_stage(const struct conn *c)
+{
+    const struct tunnel_config *t = c->tunnel->config;
+    if (t->mode != TUNNEL_MODE_CLIENT || !t->proxy.enabled)
+        return "target connect";
+    return c->preamble != NULL ? "the proxy's reply to CONNECT" : "proxy connect";
+}
+
 void conn_preamble_free(struct conn *c)
 {
     if (c->preamble != NULL)

@@ -29,6 +29,10 @@ int conn_preamble_started(const struct conn *c);
  * *RESULT and a reason a user can act on in REASON (LEN bytes): the caller ends C. */
 int conn_preamble_step(struct conn *c, enum stats_result *result, char *reason, size_t len);
 
+/* Names what C, still connecting, waits for, for "… timed out": "target connect",
+ * "proxy connect" or "the proxy's reply to CONNECT" (static). */
+const char *conn_preamble_stage(const struct conn *c);
+
 /* Frees C's preamble state, the proxy credentials it sent wiped (none is fine). */
 void conn_preamble_free(struct conn *c);
 

@@ -4,7 +4,7 @@
 # logs the CONNECT; a proxy that wants credentials (BasicAuth) refuses a tunnel
 # without them (407) and one with wrong ones, each with its own words, and lets the
 # right ones through (tinyproxy answers wrong ones with 401); a CONNECT to a port the proxy does not allow (403) is logged
-# with the proxy's status line. The password is never logged. The keys' refusals
+# with the proxy's status line, a proxy that never answers by its timeout. The password is never logged. The keys' refusals
 # name FILE:LINE.
 source "$(dirname "$0")/lib.sh"
 
@@ -45,6 +45,11 @@ start_tinyproxy open "$open_port"
 start_tinyproxy auth "$auth_port" "BasicAuth tunnel s3cret-Pa55"
 
 start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.log"
+# A "proxy" that takes connections and never answers.
+silent_port=$(free_port)
+spawn "$TEST_DIR/silent.log" socat "TCP-LISTEN:$silent_port,bind=127.0.0.1,reuseaddr,fork" "EXEC:sleep 5"
+wait_listening "$silent_port" || fail "the silent proxy did not listen"
+c_silent=$(free_port)
 
 umask 077
 printf 'tunnel:s3cret-Pa55\n' >"$TEST_DIR/right.cred"
@@ -62,6 +67,7 @@ conf="$TEST_DIR/ktlstund.ini"
     client_tunnel right "$c_right" "$server" "proxy = http://127.0.0.1:$auth_port/" \
         "proxy_credentials = $TEST_DIR/right.cred"
     client_tunnel denied "$c_denied" "$other" "proxy = http://127.0.0.1:$open_port"
+    client_tunnel silent "$c_silent" "$server" "proxy = http://127.0.0.1:$silent_port" "handshake_timeout = 1s"
 } >"$conf"
 log="$TEST_DIR/ktlstund.log"
 start_ktlstund "$conf" "$log"
@@ -98,6 +104,10 @@ assert_log "$log" "info: audit tunnel=right " "no audit line for [right]"
 echo_through "$c_denied" "denied-port" && fail "[denied] relayed to a port the proxy does not allow"
 assert_log "$log" "warning: refused tunnel=denied peer=127\\.0\\.0\\.1:[0-9]+ reason=\"proxy 127\\.0\\.0\\.1:$open_port refused CONNECT to 127\\.0\\.0\\.1:$other: \\\\\"HTTP/1\\.[01] 403 [^\"]*\\\\\"\"" \
     "a refused CONNECT not logged with the proxy's status line"
+
+echo_through "$c_silent" "silent" && fail "[silent] relayed through a proxy that never answered"
+assert_log "$log" "warning: refused tunnel=silent peer=127\\.0\\.0\\.1:[0-9]+ reason=\"the proxy's reply to CONNECT timed out after 1s\"" \
+    "a proxy that never answers not named in the timeout"
 
 assert_no_log "$log" "s3cret|wrong-pw" "a password reached the log"
 status=$("$KTLSTUN" status -c "$conf" 2>&1 || true)
