@@ -83,7 +83,8 @@ CLI_LINK_OBJECTS := $(CLI_OBJECTS) $(BUILD)/obj/daemon/helper/lock_policy.o \
                     $(TLS_OBJECTS) \
                     $(CONFIG_OBJECTS) $(BUILD)/obj/daemon/proto/auth_protocol.o \
                     $(BUILD)/obj/daemon/proto/status_record.o \
-                    $(BUILD)/obj/daemon/proto/status_socket.o $(CORE_OBJECTS)
+                    $(BUILD)/obj/daemon/proto/status_socket.o \
+                    $(BUILD)/obj/daemon/proto/http_connect.o $(CORE_OBJECTS)
 # Unit tests reach any module; the layering is the binaries' business.
 TEST_OBJECTS   := $(DAEMON_OBJECTS) $(CLI_OBJECTS)
 

@@ -105,3 +105,32 @@ int http_connect_parse(const char *data, size_t len, struct http_connect_reply *
     reply->head_len = end;
     return 1;
 }
+
+int http_connect_judge(const struct http_connect_reply *reply, size_t received,
+                       const char *proxy, const char *host, unsigned port,
+                       const char *credentials, char *reason, size_t len)
+{
+    /* Some proxies (tinyproxy) answer wrong credentials with 401: a CONNECT reaches no
+     * origin server that could ask for its own. */
+    int auth = reply->status == 407 || reply->status == 401;
+    if (auth && credentials == NULL) {
+        snprintf(reason, len, "proxy %s: proxy authentication required (set proxy_credentials)",
+                 proxy);
+        return 0;
+    }
+    if (auth) {
+        snprintf(reason, len, "proxy %s refused the credentials in %s", proxy, credentials);
+        return 0;
+    }
+    if (reply->status < 200 || reply->status > 299) {
+        snprintf(reason, len, "proxy %s refused CONNECT to %s:%u: \"%s\"", proxy, host, port,
+                 reply->status_line);
+        return 0;
+    }
+    /* The server speaks only after our ClientHello: bytes past the reply are not its. */
+    if (received > reply->head_len) {
+        snprintf(reason, len, "proxy %s sent data past its reply to CONNECT", proxy);
+        return 0;
+    }
+    return 1;
+}

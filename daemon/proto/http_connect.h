@@ -36,4 +36,14 @@ struct http_connect_reply {
  * holds what came, as far as it is a line). */
 int http_connect_parse(const char *data, size_t len, struct http_connect_reply *reply);
 
+/* Judges REPLY, complete (http_connect_parse returned 1), from the proxy named PROXY
+ * to a CONNECT to HOST:PORT, RECEIVED bytes read in all; CREDENTIALS names the file
+ * whose credentials the request carried, NULL when it carried none. Returns 1 for a
+ * 2xx with nothing past its head; else 0 with the reason a user can act on in REASON
+ * (LEN bytes): authentication wanted (407, or 401 as some proxies send), credentials
+ * refused, another status (its line quoted), or bytes before the handshake. */
+int http_connect_judge(const struct http_connect_reply *reply, size_t received,
+                       const char *proxy, const char *host, unsigned port,
+                       const char *credentials, char *reason, size_t len);
+
 #endif

@@ -170,29 +170,9 @@ static int read_reply(int fd, const struct tunnel_config *t, struct conn_preambl
                  reply.problem, reply.status_line);
         return -1;
     }
-    /* Some proxies (tinyproxy) answer wrong credentials with 401: a CONNECT reaches no
-     * origin server that could ask for its own. */
-    int auth = reply.status == 407 || reply.status == 401;
-    if (auth && t->proxy.basic == NULL) {
-        snprintf(reason, len, "proxy %s: proxy authentication required (set proxy_credentials)",
-                 proxy);
+    if (!http_connect_judge(&reply, p->reply_len, proxy, t->target.host, t->target.port,
+                            t->proxy.basic != NULL ? t->proxy.credentials : NULL, reason, len))
         return -1;
-    }
-    if (auth) {
-        snprintf(reason, len, "proxy %s refused the credentials in %s", proxy,
-                 t->proxy.credentials);
-        return -1;
-    }
-    if (reply.status < 200 || reply.status > 299) {
-        snprintf(reason, len, "proxy %s refused CONNECT to %s:%u: \"%s\"", proxy, t->target.host,
-                 (unsigned)t->target.port, reply.status_line);
-        return -1;
-    }
-    /* The server speaks only after our ClientHello: bytes past the reply are not its. */
-    if (p->reply_len > reply.head_len) {
-        snprintf(reason, len, "proxy %s sent data past its reply to CONNECT", proxy);
-        return -1;
-    }
     return 1;
 }
 

@@ -2,10 +2,11 @@
 # proxy = http://HOST:PORT: client tunnels reach their server through tinyproxy,
 # started here on loopback with its own configs: data goes end to end and the proxy
 # logs the CONNECT; a proxy that wants credentials (BasicAuth) refuses a tunnel
-# without them (407) and one with wrong ones, each with its own words, and lets the
-# right ones through (tinyproxy answers wrong ones with 401); a CONNECT to a port the proxy does not allow (403) is logged
-# with the proxy's status line, a proxy that never answers by its timeout. The password is never logged. The keys' refusals
-# name FILE:LINE.
+# without them (407) and one with wrong ones (tinyproxy answers those with 401), each
+# in its own words, and lets the right ones through; a CONNECT to a port the proxy
+# does not allow (403) is logged with the proxy's status line and is the tunnel's last
+# refusal in `ktlstun status`; a proxy that never answers is named by the timeout.
+# The password is never logged. The keys' refusals name FILE:LINE.
 source "$(dirname "$0")/lib.sh"
 
 command -v tinyproxy >/dev/null || fail "tinyproxy is not installed"
@@ -21,28 +22,9 @@ c_wrong=$(free_port)
 c_right=$(free_port)
 c_denied=$(free_port)
 
-# start_tinyproxy NAME PORT [DIRECTIVE...]: tinyproxy in the foreground on 127.0.0.1:PORT,
-# allowing CONNECT to $server only, its log (stdout in the foreground) in
-# $TEST_DIR/tinyproxy-NAME.log.
-start_tinyproxy() {
-    local name=$1 port=$2 d
-    shift 2
-    {
-        echo "Port $port"
-        echo "Listen 127.0.0.1"
-        echo "Timeout 10"
-        echo "MaxClients 16"
-        echo "LogLevel Info"
-        echo "Allow 127.0.0.1"
-        echo "ConnectPort $server"
-        echo "DisableViaHeader Yes"
-        for d in "$@"; do echo "$d"; done
-    } >"$TEST_DIR/tinyproxy-$name.conf"
-    spawn "$TEST_DIR/tinyproxy-$name.log" tinyproxy -d -c "$TEST_DIR/tinyproxy-$name.conf"
-    wait_listening "$port" || fail "tinyproxy $name did not listen: $(cat "$TEST_DIR/tinyproxy-$name.log")"
-}
-start_tinyproxy open "$open_port"
-start_tinyproxy auth "$auth_port" "BasicAuth tunnel s3cret-Pa55"
+# Both allow CONNECT to the server tunnel's port only.
+start_tinyproxy open "$open_port" "ConnectPort $server"
+start_tinyproxy auth "$auth_port" "ConnectPort $server" "BasicAuth tunnel s3cret-Pa55"
 
 start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.log"
 # A "proxy" that takes connections and never answers.
