@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -85,12 +86,45 @@ static void test_refused(void **state)
     assert_int_equal(http_connect_parse(big, sizeof(big), &r), -1);
 }
 
+static void test_judge(void **state)
+{
+    (void)state;
+    struct http_connect_reply r;
+    char reason[300];
+    const char *ok = "HTTP/1.1 200 OK\r\n\r\n";
+    assert_int_equal(parse(ok, &r), 1);
+    assert_int_equal(http_connect_judge(&r, strlen(ok), "p:1", "h", 443, NULL, reason,
+                                        sizeof(reason)), 1);
+    assert_int_equal(http_connect_judge(&r, strlen(ok) + 1, "p:1", "h", 443, NULL, reason,
+                                        sizeof(reason)), 0);
+    assert_string_equal(reason, "proxy p:1 sent data past its reply to CONNECT");
+    assert_int_equal(parse("HTTP/1.1 204 Fine\r\n\r\n", &r), 1);
+    assert_int_equal(http_connect_judge(&r, r.head_len, "p:1", "h", 443, NULL, reason,
+                                        sizeof(reason)), 1);
+    for (unsigned status = 401; status <= 407; status += 6) {
+        char text[64];
+        snprintf(text, sizeof(text), "HTTP/1.1 %u No\r\n\r\n", status);
+        assert_int_equal(parse(text, &r), 1);
+        assert_int_equal(http_connect_judge(&r, r.head_len, "p:1", "h", 443, NULL, reason,
+                                            sizeof(reason)), 0);
+        assert_string_equal(reason, "proxy p:1: proxy authentication required (set proxy_credentials)");
+        assert_int_equal(http_connect_judge(&r, r.head_len, "p:1", "h", 443, "/c", reason,
+                                            sizeof(reason)), 0);
+        assert_string_equal(reason, "proxy p:1 refused the credentials in /c");
+    }
+    assert_int_equal(parse("HTTP/1.1 100 Continue\r\n\r\n", &r), 1);
+    assert_int_equal(http_connect_judge(&r, r.head_len, "p:1", "h", 443, NULL, reason,
+                                        sizeof(reason)), 0);
+    assert_string_equal(reason, "proxy p:1 refused CONNECT to h:443: \"HTTP/1.1 100 Continue\"");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request),
         cmocka_unit_test(test_replies),
         cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_judge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
