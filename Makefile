@@ -27,6 +27,7 @@ CC      ?= cc
 BUILD_PACKAGES := gcc make pkg-config libssl-dev libiniparser-dev libcmocka-dev \
                   libsystemd-dev libpam0g-dev libkmod-dev libnl-3-dev libnl-route-3-dev
 TEST_PACKAGES  := cppcheck clang-tidy openssl curl stunnel4 socat procps iproute2 jq systemd util-linux \
+                  nginx-light haproxy tinyproxy python3 \
                   groff-base man-db strace libpam-oath oathtool fail2ban \
                   qemu-system-x86 busybox-static cpio kmod
 # make bench only: the peers it measures against, its load tool, charts, report.
@@ -82,7 +83,8 @@ CLI_LINK_OBJECTS := $(CLI_OBJECTS) $(BUILD)/obj/daemon/helper/lock_policy.o \
                     $(TLS_OBJECTS) \
                     $(CONFIG_OBJECTS) $(BUILD)/obj/daemon/proto/auth_protocol.o \
                     $(BUILD)/obj/daemon/proto/status_record.o \
-                    $(BUILD)/obj/daemon/proto/status_socket.o $(CORE_OBJECTS)
+                    $(BUILD)/obj/daemon/proto/status_socket.o \
+                    $(BUILD)/obj/daemon/proto/http_connect.o $(CORE_OBJECTS)
 # Unit tests reach any module; the layering is the binaries' business.
 TEST_OBJECTS   := $(DAEMON_OBJECTS) $(CLI_OBJECTS)
 
@@ -253,6 +255,7 @@ fuzz_sources_ini_source     := daemon/config/ini_source.c
 fuzz_sources_tunnel_frame   := daemon/proto/tunnel_frame.c daemon/core/ip_prefix.c
 fuzz_sources_ip_packet      := daemon/packet/ip_packet.c daemon/packet/mss_clamp.c daemon/core/ip_prefix.c
 fuzz_sources_tun_request    := daemon/proto/tun_request.c daemon/proto/tunnel_frame.c daemon/core/ip_prefix.c
+fuzz_sources_http_connect   := daemon/proto/http_connect.c
 
 .SECONDEXPANSION:
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(fuzz_sources_$$*) $(wildcard daemon/*/*.h tests/fuzz/*.h)

@@ -18,6 +18,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
+#include "cli/proxy_dial.h"
 #include "core/address.h"
 #include "proto/auth_protocol.h"
 #include "config/config.h"
@@ -119,12 +120,15 @@ static void list_client_tunnels(const struct config *config)
 /* Connects within TIMEOUT_S. Returns a blocking socket, or -1 with REASON set. */
 static int connect_to(const struct tunnel_config *t, uint64_t timeout_s, char *reason, size_t len)
 {
-    int fd = socket(t->target_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    /* Behind an HTTP proxy, as the tunnel itself goes: the proxy first, then CONNECT. */
+    const struct sockaddr_storage *to = t->proxy.enabled ? &t->proxy.addr : &t->target_addr;
+    socklen_t to_len = t->proxy.enabled ? t->proxy.addr_len : t->target_addr_len;
+    int fd = socket(to->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         snprintf(reason, len, "%s", strerror(errno));
         return -1;
     }
-    if (connect(fd, (const struct sockaddr *)&t->target_addr, t->target_addr_len) < 0) {
+    if (connect(fd, (const struct sockaddr *)to, to_len) < 0) {
         if (errno != EINPROGRESS) {
             snprintf(reason, len, "%s", strerror(errno));
             close(fd);
@@ -495,6 +499,10 @@ int login_command(int argc, char **argv)
         goto out;
     }
     set_timeouts(fd, s.tunnel->handshake_timeout);
+    if (s.tunnel->proxy.enabled && proxy_dial_connect(fd, s.tunnel, reason, sizeof(reason)) < 0) {
+        fprintf(stderr, "ktlstun login: cannot reach %s: %s\n", s.server, reason);
+        goto out;
+    }
     s.ssl = tls_context_new_ssl(ctx, s.tunnel, fd, &peer);
     if (s.ssl == NULL || handshake(&s, &peer) < 0)
         goto out;

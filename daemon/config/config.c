@@ -16,6 +16,7 @@
 #include "config/key_suggest.h"
 #include "config/listen_clash.h"
 #include "config/network_keys.h"
+#include "config/proxy_keys.h"
 #include "config/second_factor_keys.h"
 #include "config/tunnel_keys.h"
 #include "config/user_map.h"
@@ -30,6 +31,7 @@ static const struct config_tunnel_key *(*const tunnel_tables[])(size_t *count) =
     tunnel_keys_list,
     second_factor_keys_list,
     network_keys_list,
+    proxy_keys_list,
 };
 
 #define TUNNEL_TABLE_COUNT (sizeof(tunnel_tables) / sizeof(tunnel_tables[0]))
@@ -208,6 +210,7 @@ static int parse_tunnel(struct config_loader *ld, const struct ini_section *sect
     tunnel_keys_defaults(tunnel);
     second_factor_keys_defaults(tunnel);
     network_keys_defaults(tunnel);
+    proxy_keys_defaults(tunnel);
     tunnel->line = section->line;
     if ((tunnel->name = strdup(section->name)) == NULL) {
         ld->out_of_memory = 1;
@@ -282,6 +285,8 @@ static int parse_tunnel(struct config_loader *ld, const struct ini_section *sect
     if (second_factor_keys_finish(ld, section, tunnel) < 0)
         result = -1;
     if (mode_known && type_known && network_keys_finish(ld, section, tunnel) < 0)
+        result = -1;
+    if (proxy_keys_finish(ld, section, tunnel) < 0)
         result = -1;
     return result;
 }
@@ -388,6 +393,7 @@ static void free_tunnel(struct tunnel_config *tunnel)
     user_map_free(tunnel->user_map);
     string_list_clear(&tunnel->alert_command);
     network_keys_free(tunnel);
+    proxy_keys_free(tunnel);
 }
 
 void config_free(struct config *config)

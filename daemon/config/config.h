@@ -22,6 +22,8 @@ enum tunnel_mode { TUNNEL_MODE_SERVER, TUNNEL_MODE_CLIENT };
 enum tunnel_type { TUNNEL_TYPE_STREAM, TUNNEL_TYPE_NETWORK };
 enum ktls_policy { KTLS_POLICY_AUTO, KTLS_POLICY_REQUIRE, KTLS_POLICY_OFF };
 enum second_factor { SECOND_FACTOR_NONE, SECOND_FACTOR_PAM };
+/* What a server tunnel sends its target ahead of the stream (README "PROXY protocol"). */
+enum proxy_protocol { PROXY_PROTOCOL_NONE, PROXY_PROTOCOL_V2 };
 
 struct user_map;
 
@@ -66,6 +68,17 @@ struct network_config {
      * and the longest wait between reconnects (seconds, doubling from 1). */
     char device[16];
     uint64_t reconnect_max;        /* default NETWORK_DEFAULT_RECONNECT_MAX          */
+};
+
+/* proxy = http://HOST:PORT: the HTTP proxy a client tunnel reaches its server through
+ * with CONNECT (README "HTTP proxies"). */
+struct proxy_config {
+    int enabled;                   /* proxy set; default none                       */
+    struct address address;        /* as written, without "http://"                 */
+    struct sockaddr_storage addr;  /* resolved at load */
+    socklen_t addr_len;
+    char *credentials;             /* proxy_credentials: the file; NULL = none      */
+    char *basic;                   /* base64 of its "user:password"; wiped at free  */
 };
 
 struct tunnel_config {
@@ -118,6 +131,8 @@ struct tunnel_config {
     uint64_t lockout;              /* seconds of the first lock, default 10m        */
     struct string_list alert_command;  /* argv; empty = none                        */
     uint64_t max_handshake_failures;   /* 0 = off; default 20 when second_factor = pam */
+    enum proxy_protocol proxy_protocol;  /* server tunnels; default none             */
+    struct proxy_config proxy;           /* client tunnels                           */
 };
 
 struct global_config {

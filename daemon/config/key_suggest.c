@@ -32,6 +32,11 @@ static const struct key_suggest_foreign foreign_keys[] = {
     STUNNEL("debug", "log_level", "in [global]"),
     STUNNEL("pid", NULL, "ktlstund writes no pid file: run it under systemd or with -f"),
     STUNNEL("foreground", NULL, "start ktlstund with -f instead"),
+    STUNNEL("protocol", "proxy",
+            "protocol = connect is proxy = http://HOST:PORT, the proxy stunnel's connect names"),
+    STUNNEL("protocolhost", "target", "the server behind the proxy"),
+    STUNNEL("protocolusername", "proxy_credentials", "a file with user:password on one line"),
+    STUNNEL("protocolpassword", "proxy_credentials", "a file with user:password on one line"),
     GHOSTUNNEL("cacert", "ca", NULL),
     GHOSTUNNEL("keystore", NULL,
                "give cert and key as PEM files (openssl pkcs12 -in F -nokeys / -nocerts -nodes)"),
@@ -50,6 +55,7 @@ static const struct key_suggest_foreign foreign_keys[] = {
     GHOSTUNNEL("close-timeout", "shutdown_timeout", "in [global]"),
     GHOSTUNNEL("max-conn-lifetime", "max_connection_lifetime", NULL),
     GHOSTUNNEL("max-concurrent-conns", "max_connections", NULL),
+    GHOSTUNNEL("proxy-protocol", "proxy_protocol", "proxy_protocol = v2"),
     GHOSTUNNEL("timed-reload", NULL, "send SIGHUP (systemctl reload ktlstund) to reload"),
 };
 

@@ -26,6 +26,7 @@
 #include "worker/conn_state.h"
 #include "worker/conn_end.h"
 #include "worker/conn_network.h"
+#include "worker/conn_preamble.h"
 #include "worker/refusal_log.h"
 #include "worker/refusal_notice.h"
 #include "worker/stats.h"
@@ -140,6 +141,7 @@ static void conn_free(struct conn *c)
     relay_splice_release(&c->splice);
     auth_channel_free(c->login);
     conn_network_free(c);
+    conn_preamble_free(c);
     ktls_keys_wipe(&c->secrets);
     SSL_free(c->ssl);
     tls_context_forget_peer(&c->peer);
@@ -238,7 +240,11 @@ static int offload_to_kernel(struct conn *c)
 static int start_target_connect(struct conn *c)
 {
     const struct tunnel_config *t = c->tunnel->config;
-    int fd = socket(t->target_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const struct sockaddr_storage *to;
+    socklen_t to_len;
+    const char *what;
+    const struct address *named = conn_preamble_dial(t, &to, &to_len, &what);
+    int fd = socket(to->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         char reason[160];
         snprintf(reason, sizeof(reason), "cannot open a socket to the target: %s", strerror(errno));
@@ -256,11 +262,10 @@ static int start_target_connect(struct conn *c)
         return -1;
     }
     c->state = CONN_CONNECTING;
-    if (connect(fd, (const struct sockaddr *)&t->target_addr, t->target_addr_len) < 0 &&
-        errno != EINPROGRESS) {
+    if (connect(fd, (const struct sockaddr *)to, to_len) < 0 && errno != EINPROGRESS) {
         char where[300], reason[400];
-        snprintf(reason, sizeof(reason), "target %s unreachable: %s",
-                 address_format(&t->target, where, sizeof(where)), strerror(errno));
+        snprintf(reason, sizeof(reason), "%s %s unreachable: %s", what,
+                 address_format(named, where, sizeof(where)), strerror(errno));
         conn_close(c, STATS_RESULT_TARGET_UNREACHABLE, reason);
         return -1;
     }
@@ -285,10 +290,26 @@ static int check_target_connected(struct conn *c)
         error = errno;
     }
     char where[300], reason[400];
-    snprintf(reason, sizeof(reason), "target %s unreachable: %s",
-             address_format(&c->tunnel->config->target, where, sizeof(where)), strerror(error));
+    const struct sockaddr_storage *to;
+    socklen_t to_len;
+    const char *what;
+    const struct address *named = conn_preamble_dial(c->tunnel->config, &to, &to_len, &what);
+    snprintf(reason, sizeof(reason), "%s %s unreachable: %s", what,
+             address_format(named, where, sizeof(where)), strerror(error));
     conn_close(c, STATS_RESULT_TARGET_UNREACHABLE, reason);
     return -1;
+}
+
+/* Sends the PROXY header or runs the CONNECT. Returns 1 once done, 0 while it waits,
+ * -1 after closing C. */
+static int run_preamble(struct conn *c)
+{
+    enum stats_result result;
+    char reason[600];
+    int done = conn_preamble_step(c, &result, reason, sizeof(reason));
+    if (done < 0)
+        conn_close(c, result, reason);
+    return done;
 }
 
 /* The ULP goes on while the socket is surely ESTABLISHED (see ktls_offload_attach);
@@ -376,8 +397,7 @@ static void handshake_finished(struct conn *c)
     if (c->tunnel->config->mode == TUNNEL_MODE_SERVER) {
         if (start_target_connect(c) < 0)
             return;
-        int connected = check_target_connected(c);
-        if (connected == 1)
+        if (check_target_connected(c) == 1 && run_preamble(c) == 1)
             start_relay(c);
     } else {
         start_relay(c);
@@ -408,8 +428,8 @@ static void conn_step(struct conn *c)
 {
     switch (c->state) {
     case CONN_CONNECTING: {
-        int connected = check_target_connected(c);
-        if (connected != 1)
+        int connected = conn_preamble_started(c) ? 1 : check_target_connected(c);
+        if (connected != 1 || run_preamble(c) != 1)
             return;
         if (c->tunnel->config->mode == TUNNEL_MODE_SERVER) {
             start_relay(c);
@@ -587,7 +607,7 @@ void conn_sweep_timeouts(struct conn_host *host, uint64_t now_ms)
             }
         } else if (c->state != CONN_RELAYING && now_ms >= c->deadline_ms) {
             snprintf(reason, sizeof(reason), "%s timed out after %llus",
-                     c->state == CONN_CONNECTING ? "target connect" : "handshake",
+                     c->state == CONN_CONNECTING ? conn_preamble_stage(c) : "handshake",
                      (unsigned long long)t->handshake_timeout);
             c->handshake_done = c->handshake_done && c->state != CONN_HANDSHAKING;
             c->timed_out = 1;

@@ -21,6 +21,7 @@
 enum conn_state { CONN_CONNECTING, CONN_HANDSHAKING, CONN_RELAYING, CONN_LOGIN, CONN_CLOSED };
 
 struct conn_network;
+struct conn_preamble;
 
 struct conn {
     struct conn *prev, *next;
@@ -43,6 +44,7 @@ struct conn {
     int ulp_attached;
     struct auth_channel *login;         /* CONN_LOGIN: the second-factor login channel */
     struct conn_network *net;           /* a network tunnel's (worker/conn_network.h) */
+    struct conn_preamble *preamble;     /* PROXY header or CONNECT under way (conn_preamble.h) */
     int offloaded;
     int handshake_done;
     int timed_out;                      /* closed by the sweep: its refusal line is rate-limited */

@@ -219,6 +219,27 @@ start_echo() {
     wait_for_log "$2" '^listening$' "$(scale 5)" 1 "$ECHO_PID" || fail "echo_server on $1 did not start: $(cat "$2")"
 }
 
+# start_tinyproxy NAME PORT [DIRECTIVE...]: tinyproxy in the foreground on 127.0.0.1:PORT
+# with its own config (the DIRECTIVEs added, e.g. "ConnectPort 8443"), serving
+# 127.0.0.1 only, its log (stdout in the foreground) in $TEST_DIR/tinyproxy-NAME.log.
+# Never the system's instance or config.
+start_tinyproxy() {
+    local name=$1 port=$2 d
+    shift 2
+    {
+        echo "Port $port"
+        echo "Listen 127.0.0.1"
+        echo "Timeout 10"
+        echo "MaxClients 16"
+        echo "LogLevel Info"
+        echo "Allow 127.0.0.1"
+        echo "DisableViaHeader Yes"
+        for d in "$@"; do echo "$d"; done
+    } >"$TEST_DIR/tinyproxy-$name.conf"
+    spawn "$TEST_DIR/tinyproxy-$name.log" tinyproxy -d -c "$TEST_DIR/tinyproxy-$name.conf"
+    wait_listening "$port" || fail "tinyproxy $name did not listen: $(cat "$TEST_DIR/tinyproxy-$name.log")"
+}
+
 # start_notify_capture SOCKET OUTFILE: notify_capture on the datagram socket SOCKET
 # (a NOTIFY_SOCKET as systemd's), one line per datagram in OUTFILE, once it listens.
 start_notify_capture() {
