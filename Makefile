@@ -253,6 +253,7 @@ fuzz_sources_ini_source     := daemon/config/ini_source.c
 fuzz_sources_tunnel_frame   := daemon/proto/tunnel_frame.c daemon/core/ip_prefix.c
 fuzz_sources_ip_packet      := daemon/packet/ip_packet.c daemon/packet/mss_clamp.c daemon/core/ip_prefix.c
 fuzz_sources_tun_request    := daemon/proto/tun_request.c daemon/proto/tunnel_frame.c daemon/core/ip_prefix.c
+fuzz_sources_http_request   := daemon/auth/http_request.c daemon/core/text.c
 
 .SECONDEXPANSION:
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(fuzz_sources_$$*) $(wildcard daemon/*/*.h tests/fuzz/*.h)
