@@ -19,6 +19,7 @@
 #include "relay/relay.h"
 #include "relay/relay_splice.h"
 #include "auth/auth_channel.h"
+#include "auth/web_login.h"
 #include "auth/second_factor.h"
 #include "worker/admission.h"
 #include "worker/conn_audit.h"
@@ -139,6 +140,7 @@ static void conn_free(struct conn *c)
     relay_release(&c->relay);
     relay_splice_release(&c->splice);
     auth_channel_free(c->login);
+    web_login_free(c->web);
     conn_network_free(c);
     ktls_keys_wipe(&c->secrets);
     SSL_free(c->ssl);
@@ -323,14 +325,19 @@ static void wake_login(void *arg)
     conn_step(arg);
 }
 
-/* The login channel keeps its SSL (no kTLS, no target): it only carries frames. */
+/* The login channel keeps its SSL (no kTLS, no target): it only carries frames, or
+ * the login page's HTTP. */
 static void start_login(struct conn *c)
 {
     char source[LIMIT_SOURCE_ADDRESS + 1];
     second_factor_peer_address(c->tls_fd, source, sizeof(source));
-    c->login = auth_channel_start(c->host->pam_link, c->tunnel->config, c->ssl, c->peer.identity,
-                                  source, wake_login, c);
-    if (c->login == NULL) {
+    if (second_factor_is_web_login(c->ssl))
+        c->web = web_login_start(c->host->pam_link, c->tunnel->config, c->ssl, c->peer.identity,
+                                 source, wake_login, c);
+    else
+        c->login = auth_channel_start(c->host->pam_link, c->tunnel->config, c->ssl,
+                                      c->peer.identity, source, wake_login, c);
+    if (c->login == NULL && c->web == NULL) {
         conn_close(c, STATS_RESULT_ERROR, "login: out of memory");
         return;
     }
@@ -433,7 +440,7 @@ static void conn_step(struct conn *c)
         break;
     case CONN_LOGIN:
     login: {
-        const char *ended = auth_channel_step(c->login);
+        const char *ended = c->web != NULL ? web_login_step(c->web) : auth_channel_step(c->login);
         if (ended != NULL)
             conn_close(c, STATS_RESULT_COMPLETED, ended);
         return;
@@ -581,7 +588,10 @@ void conn_sweep_timeouts(struct conn_host *host, uint64_t now_ms)
         enum stats_result network_result;
         const char *network_reason;
         if (c->state == CONN_LOGIN) {
-            if (now_ms >= auth_channel_deadline_ms(c->login)) {
+            if (c->web != NULL && now_ms >= web_login_deadline_ms(c->web)) {
+                web_login_time_out(c->web);
+                conn_step(c);
+            } else if (c->login != NULL && now_ms >= auth_channel_deadline_ms(c->login)) {
                 auth_channel_time_out(c->login);
                 conn_step(c);
             }
