@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Second factor from a browser (browser_login = yes): a browser without a grant gets
+# the login page instead of the alert, with its security headers (CSP, no framing, no
+# caching, no referrer) and a CSRF token; the same PAM conversation, counting and
+# login log as `ktlstun login`; one form per prompt on a two-prompt stack; a wrong code
+# shows the form again and counts, max_failures locks; a forged token is 403 and
+# counts nothing; the way back is a local path only. Clients that offer no http/1.1,
+# and tunnels without browser_login, still get the insufficient_security alert.
+# End to end in Debian's Chromium (headless, driven by ChromeDriver over WebDriver
+# with curl and jq): its client certificate from an NSS database, selected by the
+# managed policy AutoSelectCertificateForUrls (removed at exit); wrong code, right
+# code, the backend's page. The login page's screenshot is saved in the test's
+# directory (and copied to $KTLSTUN_SCREENSHOT_DIR when set).
+source "$(dirname "$0")/lib.sh"
+
+for tool in chromium chromedriver certutil pk12util python3; do
+    command -v "$tool" >/dev/null || fail "$tool is needed (chromium chromium-driver libnss3-tools python3)"
+done
+client="$(dirname "$0")/web_client.py"
+
+sf_make_ca
+for name in alice bob carol dave; do
+    sf_cert "$name"
+done
+sf_user alice; u_alice=$SF_USER
+sf_user bob; u_bob=$SF_USER
+sf_user carol; u_carol=$SF_USER
+sf_user dave; u_dave=$SF_USER
+oath="$TEST_DIR/oath"
+sf_pam_dir "$TEST_DIR/pam.d" "$oath"
+for u in "$u_alice" "$u_bob" "$u_carol" "$u_dave"; do
+    sf_enrol "$oath" "$u" HOTP
+done
+# A stack with two prompts: the shipped one's code, then a second code from its own
+# file (same secret, its own counter).
+mkdir -p "$TEST_DIR/oath2"
+sf_enrol "$TEST_DIR/oath2" "$u_bob" HOTP
+sed "s|usersfile=$oath/|usersfile=$TEST_DIR/oath2/|" "$TEST_DIR/pam.d/ktlstun" | grep '^auth' |
+    sed 's/^auth *required/auth requisite/' >"$TEST_DIR/second.auth"
+sed "/^auth/r $TEST_DIR/second.auth" "$TEST_DIR/pam.d/ktlstun" >"$TEST_DIR/pam.d/ktlstun-two"
+[ "$(grep -c '^auth.*pam_oath' "$TEST_DIR/pam.d/ktlstun-two")" = 2 ] || fail "two-prompt stack not made"
+cat >"$TEST_DIR/users.map" <<EOF
+cn:alice $u_alice
+cn:bob   $u_bob
+cn:carol $u_carol
+cn:dave  $u_dave
+EOF
+
+# The backend: a web server with a page the test knows.
+mkdir -p "$TEST_DIR/www/app"
+echo '<!DOCTYPE html><html><head><title>Backend</title></head><body><h1 id="backend">ktlstun backend page</h1></body></html>' \
+    >"$TEST_DIR/www/app/index.html"
+p_backend=$(free_port) p_web=$(free_port) p_two=$(free_port) p_off=$(free_port)
+spawn "$TEST_DIR/backend.out" python3 -m http.server --bind 127.0.0.1 --directory "$TEST_DIR/www" "$p_backend"
+wait_listening "$p_backend" || fail "the backend did not start: $(cat "$TEST_DIR/backend.out")"
+
+conf="$TEST_DIR/ktlstund.ini"
+{
+    global_section
+    sf_gated_tunnel web "$p_web" "$p_backend" "browser_login = yes" "max_failures = 3"
+    sf_gated_tunnel two "$p_two" "$p_backend" "browser_login = yes" "pam_service = ktlstun-two"
+    sf_gated_tunnel off "$p_off" "$p_backend"
+} >"$conf"
+log="$TEST_DIR/ktlstund.log"
+start_ktlstund "$conf" "$log"
+
+# page PORT CERT PATH STEP...: web_client.py's responses, in $TEST_DIR/page.out too.
+page() {
+    python3 "$client" localhost "$1" "$TEST_DIR/$2.pem" "$TEST_DIR/user.key" "$PKI/ca.pem" "${@:3}" \
+        >"$TEST_DIR/page.out" 2>&1 || fail "web_client.py failed: $(cat "$TEST_DIR/page.out")"
+}
+# curl_user CERT ARGS...: curl with CERT's certificate, trusting the suite's CA.
+curl_user() {
+    curl -sS --max-time 10 --cacert "$PKI/ca.pem" --cert "$TEST_DIR/$1.pem" --key "$TEST_DIR/user.key" "${@:2}"
+}
+
+note "the login page: security headers, a CSRF token, a one-time-code field"
+headers=$(curl_user alice -D - -o "$TEST_DIR/form.html" "https://localhost:$p_web/app/")
+for header in "HTTP/1.1 200 OK" "Content-Security-Policy: default-src 'none'; style-src 'sha256-" \
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'" "X-Frame-Options: DENY" \
+    "Cache-Control: no-store" "Referrer-Policy: no-referrer"; do
+    assert_contains "$headers" "$header" "login page header"
+done
+form=$(cat "$TEST_DIR/form.html")
+assert_contains "$form" 'type="password" autocomplete="one-time-code"' "the OTP field"
+assert_contains "$form" 'name="csrf" value="' "the CSRF token"
+assert_contains "$form" "One-time password" "PAM's prompt on the page"
+assert_not_contains "$form" "<script" "the page has no script"
+assert_not_contains "$form" "http" "the page loads nothing from elsewhere"
+# The inline style is what the CSP's hash allows.
+style=$(sed -n 's/.*<style>\(.*\)<\/style>.*/\1/p' "$TEST_DIR/form.html")
+hash=$(printf '%s' "$style" | openssl dgst -sha256 -binary | base64)
+assert_contains "$headers" "style-src 'sha256-$hash'" "the CSP's style hash"
+
+note "a POST without the page's token is 403 and counts nothing"
+status=$(curl_user alice -o /dev/null -w '%{http_code}' --data 'csrf=00&answer=123456' \
+    "https://localhost:$p_web/.ktlstun/login")
+assert_eq "$status" 403 "POST with a forged token"
+page "$p_web" alice /app/ "csrf=$(printf '%064d' 0):$(sf_hotp 0)"
+assert_contains "$(cat "$TEST_DIR/page.out")" "=== 403" "a wrong token on the live form"
+assert_contains "$(cat "$TEST_DIR/page.out")" "not valid any more" "the 403 page says why"
+assert_no_log "$log" 'second-factor failure: tunnel=web identity="alice"' "a forged token counted as a failure"
+
+note "a wrong code shows the form again and counts; the right one sends the browser back"
+page "$p_web" alice "/app/?q=1" 999999 "$(sf_hotp 0)"
+out=$(cat "$TEST_DIR/page.out")
+assert_contains "$out" 'id="error">Login failed: ' "the wrong code's failure on the page"
+assert_contains "$out" "=== 303" "the right code: 303 See Other"
+assert_contains "$out" "Location: /app/?q=1" "back to the page first asked for"
+assert_contains "$out" "Connection: close" "the next request opens a new connection"
+assert_log "$log" 'second-factor failure: tunnel=web identity="alice".* failures=1/3' "the wrong code in the login log"
+status_json=$("$KTLSTUN" status --json -c "$conf")
+assert_eq "$(echo "$status_json" | jq '[.grants[] | select(.tunnel == "web" and .identity == "alice")] | length')" 1 \
+    "alice's grant in ktlstun status"
+assert_contains "$(curl_user alice "https://localhost:$p_web/app/")" "ktlstun backend page" \
+    "with the grant, the backend's page"
+
+note "the way back is a local path only"
+page "$p_web" bob "//evil.example/x" "$(sf_hotp 0)"
+assert_contains "$(cat "$TEST_DIR/page.out")" $'Location: /\n' "no open redirect"
+
+note "a two-prompt stack: one form per prompt"
+page "$p_two" bob /app/ "$(sf_hotp 1)" "$(sf_hotp 0)"
+out=$(cat "$TEST_DIR/page.out")
+[ "$(grep -c 'name="answer"' <<<"$out")" = 2 ] || fail "two prompts, two forms: $out"
+assert_contains "$out" "=== 303" "both codes: granted"
+
+note "max_failures wrong codes lock, and the page says until when"
+page "$p_web" carol /app/ 111111 222222 333333
+out=$(cat "$TEST_DIR/page.out")
+assert_contains "$out" "Locked: " "the lock on the page"
+assert_contains "$out" "Try again after " "until when"
+assert_log "$log" 'second-factor failure: tunnel=web identity="carol".* failures=3/3' "carol's failures in the login log"
+
+note "no http/1.1 offered, or browser_login = no: the alert as before"
+if curl_user dave --no-alpn -o /dev/null "https://localhost:$p_web/app/" 2>"$TEST_DIR/noalpn.err"; then
+    fail "a client without http/1.1 got a page"
+fi
+assert_contains "$(cat "$TEST_DIR/noalpn.err")" "insufficient security" "no ALPN: the alert"
+if curl_user dave -o /dev/null "https://localhost:$p_off/app/" 2>"$TEST_DIR/off.err"; then
+    fail "browser_login = no gave a page"
+fi
+assert_contains "$(cat "$TEST_DIR/off.err")" "insufficient security" "browser_login = no: the alert"
