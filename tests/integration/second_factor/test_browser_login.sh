@@ -19,16 +19,17 @@ done
 client="$(dirname "$0")/web_client.py"
 
 sf_make_ca
-for name in alice bob carol dave; do
+for name in alice bob carol dave erin; do
     sf_cert "$name"
 done
 sf_user alice; u_alice=$SF_USER
 sf_user bob; u_bob=$SF_USER
 sf_user carol; u_carol=$SF_USER
 sf_user dave; u_dave=$SF_USER
+sf_user erin; u_erin=$SF_USER
 oath="$TEST_DIR/oath"
 sf_pam_dir "$TEST_DIR/pam.d" "$oath"
-for u in "$u_alice" "$u_bob" "$u_carol" "$u_dave"; do
+for u in "$u_alice" "$u_bob" "$u_carol" "$u_dave" "$u_erin"; do
     sf_enrol "$oath" "$u" HOTP
 done
 # A stack with two prompts: the shipped one's code, then a second code from its own
@@ -44,6 +45,7 @@ cn:alice $u_alice
 cn:bob   $u_bob
 cn:carol $u_carol
 cn:dave  $u_dave
+cn:erin  $u_erin
 EOF
 
 # The backend: a web server with a page the test knows.
@@ -125,13 +127,6 @@ out=$(cat "$TEST_DIR/page.out")
 [ "$(grep -c 'name="answer"' <<<"$out")" = 2 ] || fail "two prompts, two forms: $out"
 assert_contains "$out" "=== 303" "both codes: granted"
 
-note "max_failures wrong codes lock, and the page says until when"
-page "$p_web" carol /app/ 111111 222222 333333
-out=$(cat "$TEST_DIR/page.out")
-assert_contains "$out" "Locked: " "the lock on the page"
-assert_contains "$out" "Try again after " "until when"
-assert_log "$log" 'second-factor failure: tunnel=web identity="carol".* failures=3/3' "carol's failures in the login log"
-
 note "no http/1.1 offered, or browser_login = no: the alert as before"
 if curl_user dave --no-alpn -o /dev/null "https://localhost:$p_web/app/" 2>"$TEST_DIR/noalpn.err"; then
     fail "a client without http/1.1 got a page"
@@ -141,3 +136,90 @@ if curl_user dave -o /dev/null "https://localhost:$p_off/app/" 2>"$TEST_DIR/off.
     fail "browser_login = no gave a page"
 fi
 assert_contains "$(cat "$TEST_DIR/off.err")" "insufficient security" "browser_login = no: the alert"
+
+note "Chromium, headless, driven by ChromeDriver: erin's certificate from NSS, a wrong code, the right one, the backend"
+# Chromium reads client certificates and trust from $HOME/.pki/nssdb.
+home="$TEST_DIR/home"
+nssdb="sql:$home/.pki/nssdb"
+mkdir -p "$home/.pki/nssdb"
+certutil -N -d "$nssdb" --empty-password
+openssl pkcs12 -export -in "$TEST_DIR/erin.pem" -inkey "$TEST_DIR/user.key" -name erin \
+    -out "$TEST_DIR/erin.p12" -passout pass: 2>/dev/null
+pk12util -i "$TEST_DIR/erin.p12" -d "$nssdb" -W '' >/dev/null
+certutil -A -d "$nssdb" -n "ktlstun test CA" -t "C,," -i "$PKI/ca.pem"
+# The managed policy that presents erin's certificate to the tunnel without a prompt;
+# removed at exit, with the folders this test made for it.
+policy_dir=/etc/chromium/policies/managed
+made_dirs=
+for d in /etc/chromium/policies /etc/chromium/policies/managed; do
+    [ -d "$d" ] || made_dirs="$d $made_dirs"
+done
+policy="$policy_dir/ktlstun-test-browser-login-$$.json"
+trap 'sf_rc=$?; rm -f "$policy"; for d in $made_dirs; do rmdir "$d" 2>/dev/null || true; done; sf_cleanup; (exit $sf_rc); cleanup' EXIT
+mkdir -p "$policy_dir"
+printf '{"AutoSelectCertificateForUrls": ["{\\"pattern\\":\\"https://localhost:%s\\",\\"filter\\":{}}"]}\n' \
+    "$p_web" >"$policy"
+jq -e . "$policy" >/dev/null || fail "policy file is not JSON"
+
+p_driver=$(free_port)
+spawn "$TEST_DIR/chromedriver.out" env HOME="$home" chromedriver --port="$p_driver"
+wait_listening "$p_driver" || fail "chromedriver did not start: $(cat "$TEST_DIR/chromedriver.out")"
+wd="http://127.0.0.1:$p_driver"
+# webdriver METHOD PATH [JSON]: one WebDriver command; prints its .value.
+webdriver() {
+    local reply
+    reply=$(curl -sS --max-time 60 -X "$1" -H 'Content-Type: application/json' \
+        ${3:+--data "$3"} "$wd$2") || fail "WebDriver $1 $2: no reply"
+    jq -e 'has("value")' <<<"$reply" >/dev/null || fail "WebDriver $1 $2: $reply"
+    if jq -e '.value | type == "object" and has("error")' <<<"$reply" >/dev/null; then
+        fail "WebDriver $1 $2: $(jq -r '.value.error + ": " + .value.message' <<<"$reply")"
+    fi
+    jq -r '.value' <<<"$reply"
+}
+capabilities=$(jq -nc --arg profile "$TEST_DIR/profile" '{capabilities: {alwaysMatch: {
+    browserName: "chrome", "goog:chromeOptions": {binary: "/usr/bin/chromium",
+    args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=720,560",
+           "--user-data-dir=" + $profile, "--no-first-run"]}}}}')
+session=$(webdriver POST /session "$capabilities" | jq -r .sessionId)
+[ -n "$session" ] && [ "$session" != null ] || fail "no WebDriver session"
+s="/session/$session"
+# fill TEXT: types TEXT into the answer field and submits the form.
+fill() {
+    local element
+    element=$(webdriver POST "$s/element" '{"using": "css selector", "value": "#answer"}' |
+        jq -r 'to_entries[0].value')
+    webdriver POST "$s/element/$element/value" "$(jq -nc --arg t "$1" '{text: $t}')" >/dev/null
+    element=$(webdriver POST "$s/element" '{"using": "css selector", "value": "#submit"}' |
+        jq -r 'to_entries[0].value')
+    webdriver POST "$s/element/$element/click" '{}' >/dev/null
+}
+backend_before=$(log_count "$TEST_DIR/backend.out" '"GET /app/ HTTP/1.1" 200')
+webdriver POST "$s/url" "$(jq -nc --arg u "https://localhost:$p_web/app/" '{url: $u}')" >/dev/null
+assert_eq "$(webdriver GET "$s/title")" "Log in to web" "Chromium shows the login page"
+webdriver GET "$s/screenshot" | base64 -d >"$TEST_DIR/browser-login.png"
+[ "$(head -c 8 "$TEST_DIR/browser-login.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ] ||
+    fail "the screenshot is not a PNG"
+if [ -n "${KTLSTUN_SCREENSHOT_DIR:-}" ]; then
+    cp "$TEST_DIR/browser-login.png" "$KTLSTUN_SCREENSHOT_DIR/browser-login.png"
+fi
+fill 000000
+assert_contains "$(webdriver GET "$s/source")" "Login failed: " "Chromium: the wrong code's failure"
+assert_log "$log" 'second-factor failure: tunnel=web identity="erin"' "Chromium's wrong code in the login log"
+fill "$(sf_hotp 0)"
+assert_eq "$(webdriver GET "$s/title")" "Backend" "Chromium: the backend's page after the login"
+assert_contains "$(webdriver GET "$s/source")" "ktlstun backend page" "Chromium: the backend's page"
+assert_contains "$(webdriver GET "$s/url")" "https://localhost:$p_web/app/" "Chromium: back at the page first asked for"
+assert_log "$log" 'second-factor success: tunnel=web identity="erin"' "Chromium's login in the login log"
+[ "$(log_count "$TEST_DIR/backend.out" '"GET /app/ HTTP/1.1" 200')" -gt "$backend_before" ] ||
+    fail "Chromium's request did not reach the backend: $(cat "$TEST_DIR/backend.out")"
+assert_eq "$("$KTLSTUN" status --json -c "$conf" | jq '[.grants[] | select(.identity == "erin")] | length')" 1 \
+    "erin's grant in ktlstun status"
+webdriver DELETE "$s" >/dev/null
+
+note "max_failures wrong codes lock, and the page says until when (last: the source counts too)"
+page "$p_web" carol /app/ 111111 222222 333333
+out=$(cat "$TEST_DIR/page.out")
+assert_contains "$out" "Locked: " "the lock on the page"
+assert_contains "$out" "Try again after " "until when"
+assert_log "$log" 'second-factor failure: tunnel=web identity="carol".* failures=3/3' "carol's failures in the login log"
+
