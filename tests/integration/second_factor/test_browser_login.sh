@@ -60,7 +60,8 @@ conf="$TEST_DIR/ktlstund.ini"
 {
     global_section
     sf_gated_tunnel web "$p_web" "$p_backend" "browser_login = yes" "max_failures = 3"
-    sf_gated_tunnel two "$p_two" "$p_backend" "browser_login = yes" "pam_service = ktlstun-two"
+    sf_gated_tunnel two "$p_two" "$p_backend" "browser_login = yes" "pam_service = ktlstun-two" \
+        "handshake_timeout = 2s"
     sf_gated_tunnel off "$p_off" "$p_backend"
 } >"$conf"
 log="$TEST_DIR/ktlstund.log"
@@ -126,6 +127,13 @@ page "$p_two" bob /app/ "$(sf_hotp 1)" "$(sf_hotp 0)"
 out=$(cat "$TEST_DIR/page.out")
 [ "$(grep -c 'name="answer"' <<<"$out")" = 2 ] || fail "two prompts, two forms: $out"
 assert_contains "$out" "=== 303" "both codes: granted"
+
+note "a client that trickles its request is cut at handshake_timeout"
+(printf 'GET /app/ HTT'; sleep 4) | timeout 8 openssl s_client -quiet -alpn http/1.1 \
+    -connect "127.0.0.1:$p_two" -CAfile "$PKI/ca.pem" -cert "$TEST_DIR/dave.pem" \
+    -key "$TEST_DIR/user.key" >/dev/null 2>&1 || true
+assert_log "$log" 'audit tunnel=two .*subject="CN=dave".* duration=[23]\.[0-9]+s close="login: no login attempt began in time"' \
+    "the trickling client cut at handshake_timeout (2s)"
 
 note "no http/1.1 offered, or browser_login = no: the alert as before"
 if curl_user dave --no-alpn -o /dev/null "https://localhost:$p_web/app/" 2>"$TEST_DIR/noalpn.err"; then
