@@ -18,8 +18,8 @@
 #include "core/utc_time.h"
 #include "proto/login_log.h"
 
-#define OUT_BUFFER 16384
-#define NOTES_MAX 1024
+#define OUT_BUFFER (WEB_PAGE_BODY_MAX + 4096)
+#define NOTES_MAX 700
 #define ERROR_MAX 800
 #define CSRF_BYTES 32
 #define MAX_REQUESTS 32

@@ -106,27 +106,27 @@ static void put_top(struct out *o, const char *title)
     put(o, "</h1>\n");
 }
 
-/* Writes the headers in front of the body built in BODY. */
+/* Writes the headers, then the body built in BODY (unless HEAD), into OUT. */
 static size_t finish(char *out, size_t cap, int status, const struct out *body, int close,
                      int head)
 {
-    char headers[1024];
-    struct out h = { headers, sizeof(headers), 0, 0 };
+    struct out o = { out, cap, 0, 0 };
     if (body->failed)
         return 0;
-    put_headers(&h, status, body->len, close);
-    size_t total = h.len + (head ? 0 : body->len);
-    if (h.failed || total > cap)
-        return 0;
-    memmove(out + h.len, body->buf, head ? 0 : body->len);
-    memcpy(out, headers, h.len);
-    return total;
+    put_headers(&o, status, body->len, close);
+    if (!head && !o.failed) {
+        if (body->len >= cap - o.len)
+            return 0;
+        memcpy(out + o.len, body->buf, body->len);
+        o.len += body->len;
+    }
+    return o.failed ? 0 : o.len;
 }
 
 size_t web_page_form(char *out, size_t cap, const struct web_page_form *form, int head)
 {
-    /* The body is built at the end of OUT, then moved behind the headers. */
-    struct out b = { out + cap / 2, cap - cap / 2, 0, 0 };
+    char body[WEB_PAGE_BODY_MAX];
+    struct out b = { body, sizeof(body), 0, 0 };
     char title[200];
     snprintf(title, sizeof(title), "Log in to %s", form->tunnel);
     put_top(&b, title);
@@ -158,7 +158,8 @@ size_t web_page_form(char *out, size_t cap, const struct web_page_form *form, in
 size_t web_page_message(char *out, size_t cap, int status, const char *title, const char *text,
                         const char *link, int close)
 {
-    struct out b = { out + cap / 2, cap - cap / 2, 0, 0 };
+    char body[WEB_PAGE_BODY_MAX];
+    struct out b = { body, sizeof(body), 0, 0 };
     put_top(&b, title);
     put(&b, "<p class=\"%s\" id=\"message\">", status >= 400 ? "error" : "note");
     put_escaped(&b, text);

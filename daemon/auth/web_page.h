@@ -10,13 +10,17 @@
 
 #include <stddef.h>
 
+/* The largest body a page may have: every text escaped at worst (6 bytes a byte). */
+#define WEB_PAGE_BODY_MAX 16384
+
 /* Where the form posts; any POST on a login page connection is its answer. */
 #define WEB_PAGE_FORM_PATH "/.ktlstun/login"
 
 struct web_page_form {
     const char *tunnel;       /* the server tunnel's name */
     const char *identity;     /* whose certificate (the user map's identity) */
-    const char *notes;        /* PAM's messages so far, lines split by '\n'; "" for none */
+    const char *notes;        /* PAM's messages so far, lines split by '\n'; "" for none;
+                                 with ERROR and PROMPT, about 2000 bytes at most */
     const char *error;        /* why the last attempt failed; "" for none */
     const char *prompt;       /* PAM's prompt */
     int echo_off;             /* a secret (password field) or not */
