@@ -19,7 +19,7 @@ done
 client="$(dirname "$0")/web_client.py"
 
 sf_make_ca
-for name in alice bob carol dave erin; do
+for name in alice bob carol dave erin frank; do
     sf_cert "$name"
 done
 sf_user alice; u_alice=$SF_USER
@@ -27,9 +27,10 @@ sf_user bob; u_bob=$SF_USER
 sf_user carol; u_carol=$SF_USER
 sf_user dave; u_dave=$SF_USER
 sf_user erin; u_erin=$SF_USER
+sf_user frank; u_frank=$SF_USER
 oath="$TEST_DIR/oath"
 sf_pam_dir "$TEST_DIR/pam.d" "$oath"
-for u in "$u_alice" "$u_bob" "$u_carol" "$u_dave" "$u_erin"; do
+for u in "$u_alice" "$u_bob" "$u_carol" "$u_dave" "$u_erin" "$u_frank"; do
     sf_enrol "$oath" "$u" HOTP
 done
 # A stack with two prompts: the shipped one's code, then a second code from its own
@@ -46,6 +47,7 @@ cn:bob   $u_bob
 cn:carol $u_carol
 cn:dave  $u_dave
 cn:erin  $u_erin
+cn:frank $u_frank
 EOF
 
 # The backend: a web server with a page the test knows.
@@ -104,6 +106,8 @@ assert_contains "$(cat "$TEST_DIR/page.out")" "=== 403" "a wrong token on the li
 assert_contains "$(cat "$TEST_DIR/page.out")" "not valid any more" "the 403 page says why"
 assert_no_log "$log" 'second-factor failure: tunnel=web identity="alice"' "a forged token counted as a failure"
 
+assert_eq "$(log_count "$TEST_DIR/backend.out" '"GET ')" 0 "a connection without a grant reached the backend"
+
 note "a wrong code shows the form again and counts; the right one sends the browser back"
 page "$p_web" alice "/app/?q=1" 999999 "$(sf_hotp 0)"
 out=$(cat "$TEST_DIR/page.out")
@@ -121,6 +125,18 @@ assert_contains "$(curl_user alice "https://localhost:$p_web/app/")" "ktlstun ba
 note "the way back is a local path only"
 page "$p_web" bob "//evil.example/x" "$(sf_hotp 0)"
 assert_contains "$(cat "$TEST_DIR/page.out")" $'Location: /\n' "no open redirect"
+
+note "a connection opened before the login is sent to a new one once the grant exists"
+spawn "$TEST_DIR/early.out" python3 "$client" localhost "$p_web" "$TEST_DIR/frank.pem" "$TEST_DIR/user.key" \
+    "$PKI/ca.pem" - "wait:$TEST_DIR/logged-in" "get:/app/?later"
+early=$SPAWN_PID
+assert_log "$TEST_DIR/early.out" '^=== connected' "the early connection"
+page "$p_web" frank /app/ "$(sf_hotp 0)"
+assert_contains "$(cat "$TEST_DIR/page.out")" "=== 303" "frank's login"
+touch "$TEST_DIR/logged-in"
+wait_exit "$early" 10 || fail "the early connection did not end"
+assert_contains "$(cat "$TEST_DIR/early.out")" "Location: /app/?later" "the early connection: to a new one"
+assert_log "$log" 'login page: the certificate holds a grant now' "the early connection's end"
 
 note "a two-prompt stack: one form per prompt"
 page "$p_two" bob /app/ "$(sf_hotp 1)" "$(sf_hotp 0)"

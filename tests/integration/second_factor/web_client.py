@@ -3,10 +3,13 @@
 
   web_client.py HOST PORT CERT KEY CA PATH STEP...
 
-GETs PATH, then for each STEP posts to the form on the same connection: STEP is the
+GETs PATH (unless PATH is "-": a connection that asks for nothing yet), then for each STEP posts to the form on the same connection: STEP is the
 answer to the current prompt, "csrf=VALUE:ANSWER" sends VALUE as the form's token
-instead of the page's. Each response is printed as "=== STATUS", its headers, and its
-body. Standard library only."""
+instead of the page's; "get:PATH" GETs PATH instead, and "wait:FILE" waits until FILE
+exists. Each response is printed as "=== STATUS", its headers, and its body.
+Standard library only."""
+import os
+import time
 import re
 import socket
 import ssl
@@ -38,7 +41,7 @@ def show(response):
     for header in headers:
         print(header)
     print()
-    print(body)
+    print(body, flush=True)
 
 
 def main():
@@ -49,10 +52,23 @@ def main():
     with socket.create_connection((host, int(port)), timeout=20) as raw:
         with context.wrap_socket(raw, server_hostname="localhost") as sock:
             sock_file = sock.makefile("rb")
-            sock.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % path).encode())
-            response = read_response(sock_file)
-            show(response)
+            response = None, [], ""
+            if path != "-":
+                sock.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % path).encode())
+                response = read_response(sock_file)
+                show(response)
+            else:
+                print("=== connected", flush=True)
             for step in sys.argv[7:]:
+                if step.startswith("wait:"):
+                    while not os.path.exists(step[5:]):
+                        time.sleep(0.05)
+                    continue
+                if step.startswith("get:"):
+                    sock.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % step[4:]).encode())
+                    response = read_response(sock_file)
+                    show(response)
+                    continue
                 match = re.search(r'name="csrf" value="([0-9a-f]*)"', response[2])
                 token = match.group(1) if match else ""
                 if step.startswith("csrf="):
