@@ -157,8 +157,10 @@ int second_factor_admit(SSL *ssl, const struct tunnel_config *tunnel, const stru
     }
     /* A browser without a grant gets the login page instead, never the target. */
     if (shared_grants != NULL && tunnel->browser_login && negotiated(ssl, WEB_LOGIN_ALPN) &&
-        web_login_index >= 0 && SSL_set_ex_data(ssl, web_login_index, (void *)1) == 1)
+        web_login_index >= 0 && SSL_set_ex_data(ssl, web_login_index, (void *)1) == 1) {
+        refusal[0] = '\0';
         return 1;
+    }
     if (refused_index >= 0)
         SSL_set_ex_data(ssl, refused_index, (void *)1);
     /* Not access_denied (the allow rules' alert): the client should log in, not ask
