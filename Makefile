@@ -28,6 +28,7 @@ BUILD_PACKAGES := gcc make pkg-config libssl-dev libiniparser-dev libcmocka-dev 
                   libsystemd-dev libpam0g-dev libkmod-dev libnl-3-dev libnl-route-3-dev
 TEST_PACKAGES  := cppcheck clang-tidy openssl curl stunnel4 socat procps iproute2 jq systemd util-linux \
                   nginx-light haproxy tinyproxy python3 \
+                  chromium chromium-driver libnss3-tools \
                   groff-base man-db strace libpam-oath oathtool fail2ban \
                   qemu-system-x86 busybox-static cpio kmod
 # make bench only: the peers it measures against, its load tool, charts, report.
@@ -256,6 +257,7 @@ fuzz_sources_tunnel_frame   := daemon/proto/tunnel_frame.c daemon/core/ip_prefix
 fuzz_sources_ip_packet      := daemon/packet/ip_packet.c daemon/packet/mss_clamp.c daemon/core/ip_prefix.c
 fuzz_sources_tun_request    := daemon/proto/tun_request.c daemon/proto/tunnel_frame.c daemon/core/ip_prefix.c
 fuzz_sources_http_connect   := daemon/proto/http_connect.c
+fuzz_sources_http_request   := daemon/auth/http_request.c daemon/core/text.c
 
 .SECONDEXPANSION:
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(fuzz_sources_$$*) $(wildcard daemon/*/*.h tests/fuzz/*.h)

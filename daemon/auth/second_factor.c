@@ -14,6 +14,9 @@
 
 static struct grants *shared_grants;
 static int refused_index = -1;
+static int web_login_index = -1;
+
+#define WEB_LOGIN_ALPN "http/1.1"
 
 void second_factor_describe_grants(FILE *out)
 {
@@ -26,24 +29,41 @@ void second_factor_use_grants(struct grants *grants)
     shared_grants = grants;
 }
 
-/* Picks the login protocol when the client offers it; anything else (curl's h2 and
- * http/1.1, or no ALPN at all) is a data connection and gets no ALPN answer. */
-static int select_protocol(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-                           const unsigned char *in, unsigned int inlen, void *arg)
+/* Returns 1 when the ALPN list IN (INLEN bytes) offers WANTED, with *OUT pointing at
+ * it inside IN. */
+static int offers(const unsigned char *in, unsigned int inlen, const char *wanted,
+                  const unsigned char **out)
 {
-    static const char wanted[] = AUTH_PROTOCOL_ALPN;
-    const size_t wanted_len = sizeof(wanted) - 1;
-    (void)ssl, (void)arg;
+    const size_t wanted_len = strlen(wanted);
     for (unsigned int i = 0; i < inlen;) {
         unsigned int len = in[i];
         if (i + 1 + len > inlen)
             break;
         if (len == wanted_len && memcmp(in + i + 1, wanted, wanted_len) == 0) {
             *out = in + i + 1;
-            *outlen = (unsigned char)len;
-            return SSL_TLSEXT_ERR_OK;
+            return 1;
         }
         i += 1 + len;
+    }
+    return 0;
+}
+
+/* Picks the login protocol when the client offers it; anything else (curl's h2 and
+ * http/1.1, or no ALPN at all) is a data connection and gets no ALPN answer. With
+ * browser_login (ARG not NULL), a client offering http/1.1 gets it: the certificate
+ * comes after ALPN is settled, so this cannot wait for the grant, and a browser
+ * without an ALPN answer speaks HTTP/1.1 all the same. */
+static int select_protocol(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                           const unsigned char *in, unsigned int inlen, void *arg)
+{
+    (void)ssl;
+    if (offers(in, inlen, AUTH_PROTOCOL_ALPN, out)) {
+        *outlen = (unsigned char)strlen(AUTH_PROTOCOL_ALPN);
+        return SSL_TLSEXT_ERR_OK;
+    }
+    if (arg != NULL && offers(in, inlen, WEB_LOGIN_ALPN, out)) {
+        *outlen = (unsigned char)strlen(WEB_LOGIN_ALPN);
+        return SSL_TLSEXT_ERR_OK;
     }
     return SSL_TLSEXT_ERR_NOACK;
 }
@@ -52,25 +72,37 @@ int second_factor_prepare_ctx(SSL_CTX *ctx, const struct tunnel_config *tunnel)
 {
     if (tunnel->mode != TUNNEL_MODE_SERVER || tunnel->second_factor != SECOND_FACTOR_PAM)
         return 0;
-    if (refused_index < 0 &&
-        (refused_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL)) < 0) {
+    if ((refused_index < 0 &&
+         (refused_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL)) < 0) ||
+        (web_login_index < 0 &&
+         (web_login_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL)) < 0)) {
         log_error("[%s] cannot reserve an OpenSSL ex_data slot", tunnel->name);
         return -1;
     }
-    SSL_CTX_set_alpn_select_cb(ctx, select_protocol, NULL);
+    /* Any non-NULL pointer says "browser_login"; the tunnel may go before the CTX. */
+    SSL_CTX_set_alpn_select_cb(ctx, select_protocol, tunnel->browser_login ? (void *)ctx : NULL);
     /* One-time passwords arrive as application data on the login channel: OpenSSL
      * wipes its copy of what it decrypted once we have read it. */
     SSL_CTX_set_options(ctx, SSL_OP_CLEANSE_PLAINTEXT);
     return tls_alert_prepare_ctx(ctx);
 }
 
-int second_factor_is_login(const SSL *ssl)
+static int negotiated(const SSL *ssl, const char *wanted)
 {
     const unsigned char *protocol = NULL;
     unsigned int len = 0;
     SSL_get0_alpn_selected(ssl, &protocol, &len);
-    return protocol != NULL && len == sizeof(AUTH_PROTOCOL_ALPN) - 1 &&
-           memcmp(protocol, AUTH_PROTOCOL_ALPN, len) == 0;
+    return protocol != NULL && len == strlen(wanted) && memcmp(protocol, wanted, len) == 0;
+}
+
+int second_factor_is_web_login(const SSL *ssl)
+{
+    return web_login_index >= 0 && SSL_get_ex_data(ssl, web_login_index) != NULL;
+}
+
+int second_factor_is_login(const SSL *ssl)
+{
+    return negotiated(ssl, AUTH_PROTOCOL_ALPN) || second_factor_is_web_login(ssl);
 }
 
 char *second_factor_peer_address(int fd, char *buf, size_t len)
@@ -100,7 +132,7 @@ int second_factor_admit(SSL *ssl, const struct tunnel_config *tunnel, const stru
     if (tunnel->mode != TUNNEL_MODE_SERVER || tunnel->second_factor != SECOND_FACTOR_PAM)
         return 1;
     /* ALPN was settled with the ClientHello, before the certificate came. */
-    if (second_factor_is_login(ssl))
+    if (negotiated(ssl, AUTH_PROTOCOL_ALPN))
         return 1;
     char source[LIMIT_SOURCE_ADDRESS + 1];
     second_factor_peer_address(SSL_get_fd(ssl), source, sizeof(source));
@@ -122,6 +154,12 @@ int second_factor_admit(SSL *ssl, const struct tunnel_config *tunnel, const stru
         snprintf(refusal, refusal_len, "second factor: no live login for %s (sha256 %.16s…): run "
                  "`ktlstun login TUNNEL` on the client (TUNNEL: its client tunnel for this "
                  "server), then connect again", who, id->sha256);
+    }
+    /* A browser without a grant gets the login page instead, never the target. */
+    if (shared_grants != NULL && tunnel->browser_login && negotiated(ssl, WEB_LOGIN_ALPN) &&
+        web_login_index >= 0 && SSL_set_ex_data(ssl, web_login_index, (void *)1) == 1) {
+        refusal[0] = '\0';
+        return 1;
     }
     if (refused_index >= 0)
         SSL_set_ex_data(ssl, refused_index, (void *)1);

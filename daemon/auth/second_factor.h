@@ -7,7 +7,10 @@
  * insufficient_security alert (tls_alert; the client tunnel words it as "run: ktlstun
  * login NAME", see tls/refusal_words.h) and a refusal telling the user to run
  * `ktlstun login`. A connection that negotiated ALPN "ktlstun-auth/1" is the login
- * channel itself and passes the gate; conn hands it to auth_channel. */
+ * channel itself and passes the gate; conn hands it to auth_channel. With
+ * browser_login = yes, a client offering ALPN "http/1.1" gets it, and one of them
+ * without a grant passes the gate marked for the login page (web_login) instead of
+ * the refusal: it never reaches the target. */
 #ifndef KTLSTUN_SECOND_FACTOR_H
 #define KTLSTUN_SECOND_FACTOR_H
 
@@ -58,8 +61,14 @@ int second_factor_grant_holds(const struct tunnel_config *tunnel, const struct i
 /* Worker: grants_withdrawals() of the table in use, 0 without one. */
 uint64_t second_factor_grant_withdrawals(void);
 
-/* Returns 1 when SSL (handshake done) negotiated the login protocol. */
+/* Returns 1 when SSL (handshake done) is a login: it negotiated the login protocol,
+ * or the gate admitted it to the browser login page only. Such a connection never
+ * reaches the target. */
 int second_factor_is_login(const SSL *ssl);
+
+/* Returns 1 when the gate admitted SSL to the browser login page only (a browser
+ * without a grant on a tunnel with browser_login = yes). */
+int second_factor_is_web_login(const SSL *ssl);
 
 /* Worker, after a failed handshake on TUNNEL: counts it towards
  * max_handshake_failures unless the gate itself refused it (a missing grant is not

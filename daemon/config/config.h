@@ -126,6 +126,7 @@ struct tunnel_config {
     struct user_map *user_map;     /* set when second_factor = pam; default cn      */
     uint64_t grant_lifetime;       /* seconds, default 8h                           */
     int bind_grant_to_address;     /* default yes                                   */
+    int browser_login;             /* login page for browsers without a grant, no   */
     uint64_t failure_window;       /* seconds, default 15m                          */
     uint64_t max_failures;         /* default 5                                     */
     uint64_t lockout;              /* seconds of the first lock, default 10m        */

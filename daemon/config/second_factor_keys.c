@@ -94,24 +94,37 @@ static int set_grant_lifetime(struct config_loader *ld, const struct ini_section
     return config_loader_timeout(ld, section, key, 1, &tunnel->grant_lifetime);
 }
 
-static int set_bind_grant_to_address(struct config_loader *ld, const struct ini_section *section,
-                                     const struct ini_key *key, struct tunnel_config *tunnel)
+/* Returns 0 with *VALUE set from KEY's yes or no, or -1 after a FILE:LINE error. */
+static int parse_yes_no(struct config_loader *ld, const struct ini_section *section,
+                        const struct ini_key *key, int *value)
 {
     static const char *const yes[] = { "yes", "true", "on", "1" };
     static const char *const no[] = { "no", "false", "off", "0" };
     for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
         if (strcasecmp(key->value, yes[i]) == 0) {
-            tunnel->bind_grant_to_address = 1;
+            *value = 1;
             return 0;
         }
         if (strcasecmp(key->value, no[i]) == 0) {
-            tunnel->bind_grant_to_address = 0;
+            *value = 0;
             return 0;
         }
     }
     config_loader_error(ld, key->line, section->name, key->name, "'%s' is not yes or no",
                         key->value);
     return -1;
+}
+
+static int set_bind_grant_to_address(struct config_loader *ld, const struct ini_section *section,
+                                     const struct ini_key *key, struct tunnel_config *tunnel)
+{
+    return parse_yes_no(ld, section, key, &tunnel->bind_grant_to_address);
+}
+
+static int set_browser_login(struct config_loader *ld, const struct ini_section *section,
+                             const struct ini_key *key, struct tunnel_config *tunnel)
+{
+    return parse_yes_no(ld, section, key, &tunnel->browser_login);
 }
 
 static int set_failure_window(struct config_loader *ld, const struct ini_section *section,
@@ -215,7 +228,7 @@ static int set_max_handshake_failures(struct config_loader *ld, const struct ini
 /* Keys that mean nothing unless a login is asked for. */
 static const char *const pam_only_keys[] = {
     "pam_service", "pam_confdir", "pam_timeout", "user_map", "grant_lifetime",
-    "bind_grant_to_address", "max_failures",
+    "bind_grant_to_address", "max_failures", "browser_login",
 };
 
 /* Defaults that depend on second_factor, and keys that need it. */
@@ -253,6 +266,7 @@ static const struct config_tunnel_key second_factor_keys[] = {
     { "user_map", SCOPE_SERVER, 0, set_user_map },
     { "grant_lifetime", SCOPE_SERVER, 0, set_grant_lifetime },
     { "bind_grant_to_address", SCOPE_SERVER, 0, set_bind_grant_to_address },
+    { "browser_login", SCOPE_SERVER, 0, set_browser_login },
     { "failure_window", SCOPE_SERVER, 0, set_failure_window },
     { "max_failures", SCOPE_SERVER, 0, set_max_failures },
     { "lockout", SCOPE_SERVER, 0, set_lockout },
@@ -273,6 +287,7 @@ void second_factor_keys_defaults(struct tunnel_config *tunnel)
     tunnel->grant_lifetime = DEFAULT_GRANT_LIFETIME;
     /* A copied key and certificate must not ride the owner's grant from elsewhere. */
     tunnel->bind_grant_to_address = 1;
+    tunnel->browser_login = 0;
     tunnel->failure_window = DEFAULT_FAILURE_WINDOW;
     tunnel->max_failures = DEFAULT_MAX_FAILURES;
     tunnel->lockout = DEFAULT_LOCKOUT;

@@ -1,6 +1,7 @@
 /* second_factor_keys — internal to daemon/config/: a server tunnel's second factor
- * keys (second_factor, pam_*, user_map, grant_lifetime, bind_grant_to_address, the
- * lockout keys, alert_command, max_handshake_failures), their setters and defaults. */
+ * keys (second_factor, pam_*, user_map, grant_lifetime, bind_grant_to_address,
+ * browser_login, the lockout keys, alert_command, max_handshake_failures), their setters
+ * and defaults. */
 #ifndef KTLSTUN_SECOND_FACTOR_KEYS_H
 #define KTLSTUN_SECOND_FACTOR_KEYS_H
 

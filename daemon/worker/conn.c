@@ -18,13 +18,13 @@
 #include "core/log.h"
 #include "relay/relay.h"
 #include "relay/relay_splice.h"
-#include "auth/auth_channel.h"
 #include "auth/second_factor.h"
 #include "worker/admission.h"
 #include "worker/conn_audit.h"
 #include "worker/conn_report.h"
 #include "worker/conn_state.h"
 #include "worker/conn_end.h"
+#include "worker/conn_login.h"
 #include "worker/conn_network.h"
 #include "worker/conn_preamble.h"
 #include "worker/refusal_log.h"
@@ -139,7 +139,7 @@ static void conn_free(struct conn *c)
 {
     relay_release(&c->relay);
     relay_splice_release(&c->splice);
-    auth_channel_free(c->login);
+    conn_login_free(c);
     conn_network_free(c);
     conn_preamble_free(c);
     ktls_keys_wipe(&c->secrets);
@@ -237,13 +237,28 @@ static int offload_to_kernel(struct conn *c)
     return 0;
 }
 
+/* Closes C: what it dials (the target, or the client tunnel's proxy) gave ERROR.
+ * Returns -1. */
+static int unreachable(struct conn *c, int error)
+{
+    const struct sockaddr_storage *to;
+    socklen_t to_len;
+    const char *what;
+    const struct address *named = conn_preamble_dial(c->tunnel->config, &to, &to_len, &what);
+    char where[300], reason[400];
+    snprintf(reason, sizeof(reason), "%s %s unreachable: %s", what,
+             address_format(named, where, sizeof(where)), strerror(error));
+    conn_close(c, STATS_RESULT_TARGET_UNREACHABLE, reason);
+    return -1;
+}
+
 static int start_target_connect(struct conn *c)
 {
     const struct tunnel_config *t = c->tunnel->config;
     const struct sockaddr_storage *to;
     socklen_t to_len;
     const char *what;
-    const struct address *named = conn_preamble_dial(t, &to, &to_len, &what);
+    conn_preamble_dial(t, &to, &to_len, &what);
     int fd = socket(to->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         char reason[160];
@@ -262,13 +277,8 @@ static int start_target_connect(struct conn *c)
         return -1;
     }
     c->state = CONN_CONNECTING;
-    if (connect(fd, (const struct sockaddr *)to, to_len) < 0 && errno != EINPROGRESS) {
-        char where[300], reason[400];
-        snprintf(reason, sizeof(reason), "%s %s unreachable: %s", what,
-                 address_format(named, where, sizeof(where)), strerror(errno));
-        conn_close(c, STATS_RESULT_TARGET_UNREACHABLE, reason);
-        return -1;
-    }
+    if (connect(fd, (const struct sockaddr *)to, to_len) < 0 && errno != EINPROGRESS)
+        return unreachable(c, errno);
     return 0;
 }
 
@@ -289,15 +299,7 @@ static int check_target_connected(struct conn *c)
             return 0;
         error = errno;
     }
-    char where[300], reason[400];
-    const struct sockaddr_storage *to;
-    socklen_t to_len;
-    const char *what;
-    const struct address *named = conn_preamble_dial(c->tunnel->config, &to, &to_len, &what);
-    snprintf(reason, sizeof(reason), "%s %s unreachable: %s", what,
-             address_format(named, where, sizeof(where)), strerror(error));
-    conn_close(c, STATS_RESULT_TARGET_UNREACHABLE, reason);
-    return -1;
+    return unreachable(c, error);
 }
 
 /* Sends the PROXY header or runs the CONNECT. Returns 1 once done, 0 while it waits,
@@ -344,14 +346,11 @@ static void wake_login(void *arg)
     conn_step(arg);
 }
 
-/* The login channel keeps its SSL (no kTLS, no target): it only carries frames. */
+/* The login channel keeps its SSL (no kTLS, no target): it only carries frames, or
+ * the login page's HTTP. */
 static void start_login(struct conn *c)
 {
-    char source[LIMIT_SOURCE_ADDRESS + 1];
-    second_factor_peer_address(c->tls_fd, source, sizeof(source));
-    c->login = auth_channel_start(c->host->pam_link, c->tunnel->config, c->ssl, c->peer.identity,
-                                  source, wake_login, c);
-    if (c->login == NULL) {
+    if (conn_login_start(c, wake_login) < 0) {
         conn_close(c, STATS_RESULT_ERROR, "login: out of memory");
         return;
     }
@@ -453,7 +452,7 @@ static void conn_step(struct conn *c)
         break;
     case CONN_LOGIN:
     login: {
-        const char *ended = auth_channel_step(c->login);
+        const char *ended = conn_login_step(c);
         if (ended != NULL)
             conn_close(c, STATS_RESULT_COMPLETED, ended);
         return;
@@ -601,10 +600,8 @@ void conn_sweep_timeouts(struct conn_host *host, uint64_t now_ms)
         enum stats_result network_result;
         const char *network_reason;
         if (c->state == CONN_LOGIN) {
-            if (now_ms >= auth_channel_deadline_ms(c->login)) {
-                auth_channel_time_out(c->login);
+            if (conn_login_expire(c, now_ms))
                 conn_step(c);
-            }
         } else if (c->state != CONN_RELAYING && now_ms >= c->deadline_ms) {
             snprintf(reason, sizeof(reason), "%s timed out after %llus",
                      c->state == CONN_CONNECTING ? conn_preamble_stage(c) : "handshake",

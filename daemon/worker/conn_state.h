@@ -43,6 +43,7 @@ struct conn {
     int ulp_error;                      /* errno of attaching the tls ULP, 0 if attached */
     int ulp_attached;
     struct auth_channel *login;         /* CONN_LOGIN: the second-factor login channel */
+    struct web_login *web;              /* CONN_LOGIN: or the browser login page */
     struct conn_network *net;           /* a network tunnel's (worker/conn_network.h) */
     struct conn_preamble *preamble;     /* PROXY header or CONNECT under way (conn_preamble.h) */
     int offloaded;

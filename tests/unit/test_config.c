@@ -1324,6 +1324,7 @@ static void test_second_factor_defaults(void **state)
     assert_int_equal(t->pam_timeout, 30);
     assert_int_equal(t->grant_lifetime, 8 * 3600);
     assert_int_equal(t->bind_grant_to_address, 1);
+    assert_int_equal(t->browser_login, 0);
     assert_int_equal(t->failure_window, 15 * 60);
     assert_int_equal(t->max_failures, 5);
     assert_int_equal(t->lockout, 10 * 60);
@@ -1354,6 +1355,7 @@ static void test_second_factor_every_key(void **state)
                                       "user_map = file:users.map\n"
                                       "grant_lifetime = 1h30m\n"
                                       "bind_grant_to_address = no\n"
+                                      "browser_login = yes\n"
                                       "failure_window = 5m\n"
                                       "max_failures = 3\n"
                                       "lockout = 2m\n"
@@ -1369,6 +1371,7 @@ static void test_second_factor_every_key(void **state)
     assert_string_equal(user_map_describe(t->user_map), expected_map);
     assert_int_equal(t->grant_lifetime, 5400);
     assert_int_equal(t->bind_grant_to_address, 0);
+    assert_int_equal(t->browser_login, 1);
     assert_int_equal(t->failure_window, 300);
     assert_int_equal(t->max_failures, 3);
     assert_int_equal(t->lockout, 120);
@@ -1411,6 +1414,8 @@ static void test_second_factor_bad_values(void **state)
         { "server", "grant_lifetime", "0", ":8: [web] grant_lifetime: must be at least 1s\n" },
         { "server", "bind_grant_to_address", "maybe",
           ":8: [web] bind_grant_to_address: 'maybe' is not yes or no\n" },
+        { "server", "browser_login", "sometimes",
+          ":8: [web] browser_login: 'sometimes' is not yes or no\n" },
         { "server", "failure_window", "0", ":8: [web] failure_window: must be at least 1s\n" },
         { "server", "max_failures", "0",
           ":8: [web] max_failures: '0' is not a whole number from 1 to 50\n" },
@@ -1451,7 +1456,7 @@ static void test_pam_keys_need_the_second_factor(void **state)
     static const char *const keys[][2] = {
         { "pam_service", "ktlstun" }, { "pam_confdir", "cadir" }, { "pam_timeout", "5s" },
         { "user_map", "cn" }, { "grant_lifetime", "1h" }, { "bind_grant_to_address", "yes" },
-        { "max_failures", "3" },
+        { "max_failures", "3" }, { "browser_login", "yes" },
     };
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         char *text = tunnel_with("server", keys[i][0], keys[i][1]);
