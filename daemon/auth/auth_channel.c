@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/utc_time.h"
 #include "config/user_map.h"
+#include "auth/login_io.h"
 
 #define OUT_BUFFER 8192
 #define IN_BUFFER (2 * AUTH_FRAME_MAX)
@@ -248,30 +249,13 @@ static void handle_input(struct auth_channel *ch)
     }
     if (ch->phase == PHASE_CLOSING)
         offset = ch->in_len;
-    OPENSSL_cleanse(ch->in, offset);
-    memmove(ch->in, ch->in + offset, ch->in_len - offset);
-    ch->in_len -= offset;
-    OPENSSL_cleanse(ch->in + ch->in_len, offset);
+    login_io_consume(ch->in, &ch->in_len, offset);
 }
 
 /* Returns 1 when the output is flushed, 0 while waiting, -1 when the client is gone. */
 static int flush(struct auth_channel *ch)
 {
-    while (ch->out_sent < ch->out_len) {
-        ERR_clear_error();
-        int n = SSL_write(ch->ssl, ch->out + ch->out_sent, (int)(ch->out_len - ch->out_sent));
-        if (n > 0) {
-            ch->out_sent += (size_t)n;
-            continue;
-        }
-        int error = SSL_get_error(ch->ssl, n);
-        ERR_clear_error();
-        if (error == SSL_ERROR_WANT_WRITE || error == SSL_ERROR_WANT_READ)
-            return 0;
-        return -1;
-    }
-    ch->out_len = ch->out_sent = 0;
-    return 1;
+    return login_io_flush(ch->ssl, ch->out, &ch->out_len, &ch->out_sent);
 }
 
 /* Returns 1 on input read (or none pending), -1 when the client closed or failed. */
@@ -283,18 +267,10 @@ static int read_input(struct auth_channel *ch)
             protocol_error(ch, auth_protocol_parse_error(AUTH_PARSE_TOO_LARGE));
             return 1;
         }
-        ERR_clear_error();
-        int n = SSL_read(ch->ssl, ch->in + ch->in_len, (int)(sizeof(ch->in) - ch->in_len));
-        if (n > 0) {
-            ch->in_len += (size_t)n;
-            handle_input(ch);
-            continue;
-        }
-        int error = SSL_get_error(ch->ssl, n);
-        ERR_clear_error();
-        if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE)
-            return 1;
-        return -1;
+        int n = login_io_read(ch->ssl, ch->in, sizeof(ch->in), &ch->in_len);
+        if (n <= 0)
+            return n < 0 ? -1 : 1;
+        handle_input(ch);
     }
     return 1;
 }

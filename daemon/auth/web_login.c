@@ -9,6 +9,7 @@
 #include <openssl/rand.h>
 
 #include "auth/http_request.h"
+#include "auth/login_io.h"
 #include "auth/second_factor.h"
 #include "auth/web_page.h"
 #include "config/user_map.h"
@@ -358,30 +359,13 @@ static void handle_input(struct web_login *pg)
     }
     if (pg->phase == PHASE_CLOSING)
         offset = pg->in_len;
-    OPENSSL_cleanse(pg->in, offset);
-    memmove(pg->in, pg->in + offset, pg->in_len - offset);
-    pg->in_len -= offset;
-    OPENSSL_cleanse(pg->in + pg->in_len, offset);
+    login_io_consume(pg->in, &pg->in_len, offset);
 }
 
 /* Returns 1 when the output is flushed, 0 while waiting, -1 when the client is gone. */
 static int flush(struct web_login *pg)
 {
-    while (pg->out_sent < pg->out_len) {
-        ERR_clear_error();
-        int n = SSL_write(pg->ssl, pg->out + pg->out_sent, (int)(pg->out_len - pg->out_sent));
-        if (n > 0) {
-            pg->out_sent += (size_t)n;
-            continue;
-        }
-        int error = SSL_get_error(pg->ssl, n);
-        ERR_clear_error();
-        if (error == SSL_ERROR_WANT_WRITE || error == SSL_ERROR_WANT_READ)
-            return 0;
-        return -1;
-    }
-    pg->out_len = pg->out_sent = 0;
-    return 1;
+    return login_io_flush(pg->ssl, pg->out, &pg->out_len, &pg->out_sent);
 }
 
 /* Returns 1 on input read (or none pending), -1 when the client closed or failed. */
@@ -394,18 +378,10 @@ static int read_input(struct web_login *pg)
                 protocol_error(pg, 413, http_request_parse_error(HTTP_PARSE_TOO_LARGE));
             return 1;
         }
-        ERR_clear_error();
-        int n = SSL_read(pg->ssl, pg->in + pg->in_len, (int)(sizeof(pg->in) - pg->in_len));
-        if (n > 0) {
-            pg->in_len += (size_t)n;
-            handle_input(pg);
-            continue;
-        }
-        int error = SSL_get_error(pg->ssl, n);
-        ERR_clear_error();
-        if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE)
-            return 1;
-        return -1;
+        int n = login_io_read(pg->ssl, pg->in, sizeof(pg->in), &pg->in_len);
+        if (n <= 0)
+            return n < 0 ? -1 : 1;
+        handle_input(pg);
     }
     return 1;
 }
