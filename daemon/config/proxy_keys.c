@@ -43,9 +43,11 @@ static int set_proxy(struct config_loader *ld, const struct ini_section *section
     const char *reason;
     char text[300], error[512];
 
-    if (tunnel->type == TUNNEL_TYPE_NETWORK) {
+    /* A network client dials its hub as a stream client dials its server; a hub
+     * dials nothing. */
+    if (tunnel->type == TUNNEL_TYPE_NETWORK && tunnel->mode != TUNNEL_MODE_CLIENT) {
         config_loader_error(ld, key->line, section->name, key->name,
-                            "network tunnels do not go through an HTTP proxy");
+                            "a hub dials no server: only a client goes through an HTTP proxy");
         return -1;
     }
     if (strcasecmp(value, "none") == 0) {

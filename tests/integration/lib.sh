@@ -222,13 +222,17 @@ start_echo() {
 # start_tinyproxy NAME PORT [DIRECTIVE...]: tinyproxy in the foreground on 127.0.0.1:PORT
 # with its own config (the DIRECTIVEs added, e.g. "ConnectPort 8443"), serving
 # 127.0.0.1 only, its log (stdout in the foreground) in $TEST_DIR/tinyproxy-NAME.log.
-# Never the system's instance or config.
+# Never the system's instance or config. TINYPROXY_NETNS, when set, is the network
+# namespace it runs in and TINYPROXY_LISTEN the address it listens on there
+# (network_lib.sh's net_tinyproxy).
 start_tinyproxy() {
     local name=$1 port=$2 d
+    local -a in=()
+    [ -z "${TINYPROXY_NETNS:-}" ] || in=(ip netns exec "$TINYPROXY_NETNS")
     shift 2
     {
         echo "Port $port"
-        echo "Listen 127.0.0.1"
+        echo "Listen ${TINYPROXY_LISTEN:-127.0.0.1}"
         echo "Timeout 10"
         echo "MaxClients 16"
         echo "LogLevel Info"
@@ -236,8 +240,8 @@ start_tinyproxy() {
         echo "DisableViaHeader Yes"
         for d in "$@"; do echo "$d"; done
     } >"$TEST_DIR/tinyproxy-$name.conf"
-    spawn "$TEST_DIR/tinyproxy-$name.log" tinyproxy -d -c "$TEST_DIR/tinyproxy-$name.conf"
-    wait_listening "$port" || fail "tinyproxy $name did not listen: $(cat "$TEST_DIR/tinyproxy-$name.log")"
+    spawn "$TEST_DIR/tinyproxy-$name.log" "${in[@]}" tinyproxy -d -c "$TEST_DIR/tinyproxy-$name.conf"
+    SS_NETNS=${TINYPROXY_NETNS:-} wait_listening "$port" || fail "tinyproxy $name did not listen: $(cat "$TEST_DIR/tinyproxy-$name.log")"
 }
 
 # start_notify_capture SOCKET OUTFILE: notify_capture on the datagram socket SOCKET
@@ -320,14 +324,14 @@ client_tunnel() {
         "cert = $PKI/alice.pem" "key = $PKI/alice.key" "ca = $PKI/ca.pem" "$@"
 }
 
-# wait_listening PORT...: waits up to 5 s until each PORT has a TCP listener; returns 1
-# if one still has none then.
+# wait_listening PORT...: waits up to 5 s until each PORT has a TCP listener (in the
+# network namespace SS_NETNS when set); returns 1 if one still has none then.
 wait_listening() {
     local port i missing
     for ((i = 0; i < 100; i++)); do
         missing=
         for port in "$@"; do
-            [ -n "$(ss -Hltn "sport = :$port")" ] || missing=$port
+            [ -n "$(ss ${SS_NETNS:+-N "$SS_NETNS"} -Hltn "sport = :$port")" ] || missing=$port
         done
         [ -z "$missing" ] && return 0
         sleep 0.05

@@ -273,3 +273,11 @@ net_client_certs() {
             fail "cannot make a certificate for $name"
     done
 }
+
+# net_tinyproxy NAME PROXY ADDR PORT [DIRECTIVE...]: start_tinyproxy PROXY in namespace
+# NAME, listening on ADDR:PORT (serving what its "Allow" DIRECTIVEs name).
+net_tinyproxy() {
+    local where=$1 name=$2 addr=$3 port=$4
+    shift 4
+    TINYPROXY_NETNS=$(ns "$where") TINYPROXY_LISTEN=$addr start_tinyproxy "$name" "$port" "$@"
+}

@@ -4,8 +4,9 @@
 # client listens nowhere, `ktlstun status` shows the hub's tunnel network and the
 # client's device; a reload with a conflict is refused, the running tunnels stay); a conflict
 # in a hub's address plan, a network key on a stream tunnel, a key of the other
-# side and two clients on one device are refused with FILE:LINE; a push route over
-# the pool is a warning. The daemon makes TUN devices and routes: the test runs in a
+# side (a hub's proxy too), a hub's proxy_protocol and two clients on one device are
+# refused with FILE:LINE; a push route over the pool is a warning; a network client
+# with proxy and proxy_credentials loads. The daemon makes TUN devices and routes: the test runs in a
 # network namespace of its own, so the host's stay untouched.
 if [ -z "${KTLSTUN_TEST_OWN_NETNS:-}" ]; then
     export KTLSTUN_TEST_OWN_NETNS=1
@@ -90,12 +91,14 @@ check_error "$stream" "$(at "$stream" "mtu = 1400" web mtu)only for type = netwo
 sides="$TEST_DIR/conf/sides.ini"
 {
     global_section
-    hub "target = 127.0.0.1:80" "device = ktl9"
+    hub "target = 127.0.0.1:80" "device = ktl9" "proxy = http://127.0.0.1:3128" "proxy_protocol = v2"
     client to-hub "listen = 127.0.0.1:$(free_port)" "push_routes = 10.1.0.0/16"
 } >"$sides"
 check_error "$sides" \
     "$(at "$sides" "target = 127.0.0.1:80" hub target)a network tunnel has no target" \
     "$(at "$sides" "device = ktl9" hub device)only valid in client mode" \
+    "$(at "$sides" "proxy = http://127.0.0.1:3128" hub proxy)only valid in client mode" \
+    "$(at "$sides" "proxy_protocol = v2" hub proxy_protocol)a network tunnel has no target to send a PROXY header to" \
     "$(at "$sides" "push_routes = 10.1.0.0/16" to-hub push_routes)only valid in server mode" \
     "to-hub\\] listen: a network client has no listener"
 
@@ -109,6 +112,18 @@ devices="$TEST_DIR/conf/devices.ini"
 { global_section; hub; client one "device = ktlsame"; client two "device = ktlsame"; } >"$devices"
 check_error "$devices" "\\[two\\] device: ktlsame is also the device of \\[one\\]"
 note "network keys on a stream tunnel, keys of the other side, bad values, one device twice: refused at their lines"
+
+# ---- a network client through an HTTP proxy loads (its hub refuses one: above)
+printf 'tunnel:pw\n' >"$TEST_DIR/conf/proxy.cred"
+chmod 600 "$TEST_DIR/conf/proxy.cred"
+viaproxy="$TEST_DIR/conf/viaproxy.ini"
+{
+    global_section
+    hub
+    client to-hub "proxy = http://127.0.0.1:3128" "proxy_credentials = $TEST_DIR/conf/proxy.cred"
+} >"$viaproxy"
+check_ok "$viaproxy"
+note "a network client with proxy and proxy_credentials passes both checks"
 
 # ---- a push route over the pool is a warning
 warn="$TEST_DIR/conf/warn.ini"
