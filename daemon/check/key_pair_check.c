@@ -1,5 +1,7 @@
 #include "check/key_pair_check.h"
 
+#include <sys/stat.h>
+
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -43,12 +45,26 @@ static int check_match(const struct tunnel_config *tunnel, const struct key_mate
     return -1;
 }
 
+/* A passphrase file others can read gives the key away with it. */
+static void check_passphrase_mode(const struct tunnel_config *tunnel, struct check_report *report)
+{
+    struct stat info;
+    if (tunnel->key_passphrase_file == NULL || stat(tunnel->key_passphrase_file, &info) < 0 ||
+        (info.st_mode & 077) == 0)
+        return;
+    check_report_tunnel(report, CHECK_WARNING, tunnel, "key_passphrase_file",
+                        "%s can be read by its group or others (mode %04o): chmod 0600 %s",
+                        tunnel->key_passphrase_file, (unsigned)(info.st_mode & 07777),
+                        tunnel->key_passphrase_file);
+}
+
 int key_pair_check_tunnel(const struct tunnel_config *tunnel, struct check_report *report)
 {
     struct key_material material;
     struct key_source_error error;
     if (tunnel->cert == NULL)
         return 0;
+    check_passphrase_mode(tunnel, report);
     if (key_source_load(tunnel, &material, &error) < 0) {
         check_report_tunnel(report, CHECK_ERROR, tunnel, error.key, "%s", error.reason);
         return -1;

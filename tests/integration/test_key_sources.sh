@@ -105,6 +105,12 @@ line=$(grep -n "key_passphrase_credential = web.pass" "$f" | sed -n 1p | cut -d:
     check_error "$f" "^$(esc "$f"):$line: \\[p12cred\\] key_passphrase_credential: CREDENTIALS_DIRECTORY is not set: credential web.pass comes from the unit's LoadCredential=web.pass:FILE"
 )
 
+# ---- a passphrase file others can read: a warning at its line
+chmod 644 "$K/pass.txt"
+line=$(grep -n "key_passphrase_file = $K/pass.txt" "$TEST_DIR/conf/good.ini" | sed -n 1p | cut -d: -f1)
+check_ok "$TEST_DIR/conf/good.ini" "^$(esc "$TEST_DIR/conf/good.ini"):$line: \\[p12pass\\] key_passphrase_file: warning: $(esc "$K/pass.txt") can be read by its group or others \\(mode 0644\\): chmod 0600"
+chmod 600 "$K/pass.txt"
+
 # ---- the passphrase is never in the log, nor in what the checks print
 grep -qF -- "$SECRET" "$log" && fail "the passphrase is in the log"
 run_check d "$TEST_DIR/conf/wrong-pem.ini"
