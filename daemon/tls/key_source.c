@@ -160,6 +160,9 @@ static int read_bundle(const char *path, const char *key_name, const struct pass
                   path);
         goto out;
     }
+    /* Without a key nothing marks the leaf: it is the bundle's first certificate. */
+    if (want_certs && leaf == NULL && key == NULL && sk_X509_num(chain) > 0)
+        leaf = sk_X509_shift(chain);
     if (want_certs && leaf == NULL) {
         fail_with(error, key_name, "%s holds no certificate of its key", path);
         goto out;
