@@ -4,7 +4,8 @@
 #   pair generated inside the token, its certificate signed through the pkcs11 engine,
 #   the daemon serving with key = "pkcs11:…" (PIN from key_passphrase_file) on two
 #   workers, data moved, a reload loading the key again; a wrong PIN refused at
-#   FILE:LINE by -t and check-config, an unknown object by them and a reload.
+#   FILE:LINE by -t and check-config, an unknown object by them and a reload; the
+#   same key used by workers running as another user (the token's files theirs).
 #   TPM: swtpm started here, a key generated in it through the tpm2 provider (a TSS2
 #   PRIVATE KEY blob): refused at FILE:LINE with the reason (see README "Keys in
 #   files, PKCS#12, tokens and TPMs").
@@ -111,6 +112,23 @@ grep -qF -- "$PIN" "$log" && fail "the PIN is in the log"
 
 assert_eq "$(reload "$pid" "$log")" reloaded "reload of the good configuration (the token's key loaded again)"
 echoes again || fail "no echo through the token's key after the reload"
+stop_ktlstund "$pid"
+
+# ---- workers that run as another user: libp11 opens the module again in each worker
+# after the fork, as that user, so the token's files must be theirs to read.
+user=nobody
+chown -R "$user" "$H/tokens"
+chmod o+x "$TEST_DIR" "$(dirname "$TEST_DIR")" "$H"
+rm -rf "$TEST_DIR/run"
+f="$TEST_DIR/conf/user.ini"
+{
+    global_section "user = $user"
+    server_tunnel token "$port" "$echo_port" "cert = $H/server.pem" "key = \"$URI\"" \
+        "key_passphrase_file = $H/pin" "pkcs11_module = $MODULE" "ca = $TEST_DIR/cas.pem"
+} >"$f"
+start_ktlstund "$f" "$TEST_DIR/user.log"
+pid=$KTLSTUND_PID
+echoes user || fail "no echo through the token's key with workers running as $user"
 stop_ktlstund "$pid"
 
 # ---- a TPM: swtpm on free loopback ports, a key generated in it
