@@ -29,6 +29,7 @@ BUILD_PACKAGES := gcc make pkg-config libssl-dev libiniparser-dev libcmocka-dev 
 TEST_PACKAGES  := cppcheck clang-tidy openssl curl stunnel4 socat procps iproute2 jq systemd util-linux \
                   nginx-light haproxy tinyproxy python3 \
                   chromium chromium-driver libnss3-tools \
+                  softhsm2 libengine-pkcs11-openssl opensc swtpm swtpm-tools tpm2-openssl tpm2-tools \
                   groff-base man-db strace libpam-oath oathtool fail2ban \
                   qemu-system-x86 busybox-static cpio kmod
 # make bench only: the peers it measures against, its load tool, charts, report.

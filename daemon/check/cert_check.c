@@ -237,15 +237,36 @@ out:
     return chain;
 }
 
+/* The context's own certificate followed by the chain it sends; NULL when out of
+ * memory. */
+static STACK_OF(X509) *chain_of_context(SSL_CTX *ctx, STACK_OF(X509) *sent)
+{
+    STACK_OF(X509) *chain = sent != NULL ? X509_chain_up_ref(sent) : sk_X509_new_null();
+    X509 *leaf = SSL_CTX_get0_certificate(ctx);
+    if (chain == NULL || !X509_up_ref(leaf))
+        goto fail;
+    if (!sk_X509_unshift(chain, leaf)) {
+        X509_free(leaf);
+        goto fail;
+    }
+    return chain;
+fail:
+    sk_X509_pop_free(chain, X509_free);
+    return NULL;
+}
+
 void cert_check_tunnel(const struct tunnel_config *tunnel, SSL_CTX *ctx, time_t now,
                        uint64_t expiry_warning, struct check_report *report)
 {
     STACK_OF(X509) *chain = read_chain(tunnel->cert);
-    if (chain == NULL)
-        return;
     STACK_OF(X509) *sent = NULL;
     if (ctx != NULL)
         SSL_CTX_get0_chain_certs(ctx, &sent);
+    /* A PKCS#12 bundle has no PEM to read: its certificates are the context's. */
+    if (chain == NULL && ctx != NULL && SSL_CTX_get0_certificate(ctx) != NULL)
+        chain = chain_of_context(ctx, sent);
+    if (chain == NULL)
+        return;
     cert_check_chain(tunnel, chain, ctx != NULL ? SSL_CTX_get_cert_store(ctx) : NULL, sent, now,
                      expiry_warning, report);
     sk_X509_pop_free(chain, X509_free);

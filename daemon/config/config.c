@@ -13,6 +13,7 @@
 
 #include "config/config_loader.h"
 #include "config/global_keys.h"
+#include "config/key_source_keys.h"
 #include "config/key_suggest.h"
 #include "config/listen_clash.h"
 #include "config/network_keys.h"
@@ -32,6 +33,7 @@ static const struct config_tunnel_key *(*const tunnel_tables[])(size_t *count) =
     second_factor_keys_list,
     network_keys_list,
     proxy_keys_list,
+    key_source_keys_list,
 };
 
 #define TUNNEL_TABLE_COUNT (sizeof(tunnel_tables) / sizeof(tunnel_tables[0]))
@@ -186,7 +188,8 @@ static int report_missing_keys(struct config_loader *ld, const struct ini_sectio
         const struct config_tunnel_key *keys = tunnel_tables[t](&count);
         for (size_t i = 0; i < count; i++) {
             if (keys[i].required && ini_source_find_key(section, keys[i].name) == NULL
-                && !network_keys_not_needed(tunnel, keys[i].name)) {
+                && !network_keys_not_needed(tunnel, keys[i].name)
+                && !key_source_keys_not_needed(tunnel, keys[i].name)) {
                 config_loader_error(ld, section->line, section->name, keys[i].name,
                                     "missing (required in every tunnel)");
                 result = -1;
@@ -283,6 +286,8 @@ static int parse_tunnel(struct config_loader *ld, const struct ini_section *sect
         result = -1;
     }
     if (second_factor_keys_finish(ld, section, tunnel) < 0)
+        result = -1;
+    if (key_source_keys_finish(ld, section, tunnel) < 0)
         result = -1;
     if (mode_known && type_known && network_keys_finish(ld, section, tunnel) < 0)
         result = -1;
@@ -394,6 +399,7 @@ static void free_tunnel(struct tunnel_config *tunnel)
     string_list_clear(&tunnel->alert_command);
     network_keys_free(tunnel);
     proxy_keys_free(tunnel);
+    key_source_keys_free(tunnel);
 }
 
 void config_free(struct config *config)

@@ -24,6 +24,9 @@ enum ktls_policy { KTLS_POLICY_AUTO, KTLS_POLICY_REQUIRE, KTLS_POLICY_OFF };
 enum second_factor { SECOND_FACTOR_NONE, SECOND_FACTOR_PAM };
 /* What a server tunnel sends its target ahead of the stream (README "PROXY protocol"). */
 enum proxy_protocol { PROXY_PROTOCOL_NONE, PROXY_PROTOCOL_V2 };
+/* Where a tunnel's private key lives: a file (PEM, encrypted PEM, or inside a PKCS#12
+ * cert) or a PKCS#11 token (key is a pkcs11: URI). */
+enum key_location { KEY_LOCATION_FILE, KEY_LOCATION_PKCS11 };
 
 struct user_map;
 
@@ -95,7 +98,13 @@ struct tunnel_config {
     struct sockaddr_storage target_addr;   /* resolved at load */
     socklen_t target_addr_len;
     char *cert;                    /* absolute paths (relative ones are taken from */
-    char *key;                     /* the config file's directory)                 */
+    char *key;                     /* the config file's directory); a URI as written
+                                      for a token key; NULL when the key is in
+                                      a PKCS#12 cert                                 */
+    enum key_location key_location;
+    char *key_passphrase_file;     /* NULL = none; also a PKCS#11 token's PIN        */
+    char *key_passphrase_credential; /* a name in $CREDENTIALS_DIRECTORY, or NULL    */
+    char *pkcs11_module;           /* NULL = the pkcs11 engine's default (p11-kit)   */
     char *ca;                      /* file or directory                            */
     char *crl;                     /* NULL when unset                              */
     int ca_is_directory;

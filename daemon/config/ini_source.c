@@ -217,6 +217,13 @@ static void check_value(struct loading *ld, const char *section, const char *key
         len = (size_t)(close - text);
     } else {
         len = strcspn(text, ";#");
+        /* A PKCS#11 URI separates its attributes with ';': cut there, it would name
+         * another key of the token, or none. */
+        if (text[len] == ';' && strncasecmp(text, "pkcs11:", 7) == 0) {
+            add_problem(ld, line, section, key, "a pkcs11: URI holds ';', which starts a "
+                        "comment here: put the value in double quotes");
+            return;
+        }
     }
     size_t bad = utf8_invalid_at((const unsigned char *)text, len);
     if (bad < len)

@@ -7,6 +7,7 @@
 #include <openssl/ssl.h>
 
 #include "core/text.h"
+#include "config/key_source_keys.h"
 #include "config/pin.h"
 #include "core/limits.h"
 
@@ -80,47 +81,6 @@ static int set_target(struct config_loader *ld, const struct ini_section *sectio
         return -1;
     }
     return 0;
-}
-
-/* A key or certificate named by a URI of a token or a TPM, not a file: refused by its
- * scheme alone, since what follows it may be cut at a ';' (a comment to iniparser) and
- * would otherwise be opened as a relative path. WHAT is "key" or "certificate".
- * Returns -1 after reporting it, 0 for anything else. */
-static int refuse_store_uri(struct config_loader *ld, const struct ini_section *section,
-                            const struct ini_key *key, const char *what)
-{
-    static const struct {
-        const char *scheme, *store;
-    } stores[] = {
-        { "pkcs11:", "PKCS#11 tokens" },
-        { "tpm2:", "a TPM" },
-        { "handle:", "a TPM" },
-    };
-    for (size_t i = 0; i < sizeof(stores) / sizeof(stores[0]); i++) {
-        if (strncasecmp(key->value, stores[i].scheme, strlen(stores[i].scheme)) != 0)
-            continue;
-        config_loader_error(ld, key->line, section->name, key->name,
-                            "%ss in %s are not supported by this build; use a PEM %s file",
-                            what, stores[i].store, what);
-        return -1;
-    }
-    return 0;
-}
-
-static int set_cert(struct config_loader *ld, const struct ini_section *section,
-                    const struct ini_key *key, struct tunnel_config *tunnel)
-{
-    if (refuse_store_uri(ld, section, key, "certificate") < 0)
-        return -1;
-    return config_loader_file(ld, section, key, 0, &tunnel->cert, NULL);
-}
-
-static int set_key(struct config_loader *ld, const struct ini_section *section,
-                   const struct ini_key *key, struct tunnel_config *tunnel)
-{
-    if (refuse_store_uri(ld, section, key, "key") < 0)
-        return -1;
-    return config_loader_file(ld, section, key, 0, &tunnel->key, NULL);
 }
 
 static int set_ca(struct config_loader *ld, const struct ini_section *section,
@@ -405,8 +365,8 @@ static const struct config_tunnel_key tunnel_keys[] = {
     { "mode", SCOPE_ANY, 1, set_mode },
     { "listen", SCOPE_ANY, 1, set_listen },
     { "target", SCOPE_ANY, 1, set_target },
-    { "cert", SCOPE_ANY, 1, set_cert },
-    { "key", SCOPE_ANY, 1, set_key },
+    { "cert", SCOPE_ANY, 1, key_source_keys_set_cert },
+    { "key", SCOPE_ANY, 1, key_source_keys_set_key },
     { "ca", SCOPE_ANY, 1, set_ca },
     { "crl", SCOPE_ANY, 0, set_crl },
     { "allow_cn", SCOPE_SERVER, 0, set_allow_cn },

@@ -15,6 +15,7 @@
 #include "ktls/ktls_offload.h"
 #include "core/log.h"
 #include "tls/first_record.h"
+#include "tls/key_source.h"
 #include "tls/tls_alert.h"
 #include "tls/verified_chains.h"
 #include "tls/verify_reason.h"
@@ -35,6 +36,35 @@ static int refuse_passphrase(char *buf, int size, int rwflag, void *userdata)
 {
     (void)buf, (void)size, (void)rwflag, (void)userdata;
     return 0;
+}
+
+/* Loads TUNNEL's chain and key (tls/key_source: files, PKCS#12, tokens, TPMs) into
+ * CTX. Returns 0, or -1 after logging at the line of the key concerned. */
+static int use_key_material(SSL_CTX *ctx, const struct tunnel_config *tunnel)
+{
+    struct key_material material;
+    struct key_source_error error;
+    int result = -1;
+    if (key_source_load(tunnel, &material, &error) < 0) {
+        log_error("%s %s", where(tunnel, error.key), error.reason);
+        return -1;
+    }
+    const char *key = tunnel->key != NULL ? tunnel->key : tunnel->cert;
+    if (X509_check_private_key(material.leaf, material.key) != 1) {
+        /* OpenSSL's "key values mismatch" says less than this. */
+        ERR_clear_error();
+        log_error("%s key %s does not belong to certificate %s (the certificate's public key "
+                  "differs)", where(tunnel, "key"), key, tunnel->cert);
+        goto out;
+    }
+    if (SSL_CTX_use_cert_and_key(ctx, material.leaf, material.key, material.chain, 1) != 1) {
+        log_openssl(LOG_LEVEL_ERROR, "%s %s", where(tunnel, "cert"), tunnel->cert);
+        goto out;
+    }
+    result = 0;
+out:
+    key_source_release(&material);
+    return result;
 }
 
 static const char *expected_server_name(const struct tunnel_config *tunnel)
@@ -376,21 +406,8 @@ SSL_CTX *tls_context_create(const struct tunnel_config *tunnel)
     if (apply_policy(ctx, tunnel) < 0)
         goto fail_ctx;
     SSL_CTX_set_default_passwd_cb(ctx, refuse_passphrase);
-    if (SSL_CTX_use_certificate_chain_file(ctx, tunnel->cert) != 1) {
-        log_openssl(LOG_LEVEL_ERROR, "%s %s", where(tunnel, "cert"), tunnel->cert);
+    if (use_key_material(ctx, tunnel) < 0)
         goto fail_ctx;
-    }
-    if (SSL_CTX_use_PrivateKey_file(ctx, tunnel->key, SSL_FILETYPE_PEM) != 1) {
-        log_openssl(LOG_LEVEL_ERROR, "%s %s", where(tunnel, "key"), tunnel->key);
-        goto fail_ctx;
-    }
-    if (SSL_CTX_check_private_key(ctx) != 1) {
-        /* OpenSSL's "key values mismatch" says less than this. */
-        ERR_clear_error();
-        log_error("%s key %s does not belong to certificate %s (the certificate's public key "
-                  "differs)", where(tunnel, "key"), tunnel->key, tunnel->cert);
-        goto fail_ctx;
-    }
     if (load_ca(ctx, tunnel) < 0)
         goto fail_ctx;
     if (tunnel->crl != NULL && load_crls(ctx, tunnel) < 0)

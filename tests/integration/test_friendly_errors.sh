@@ -4,9 +4,10 @@
 # check-config`, the start (refused) and a reload (refused, the running configuration
 # keeps serving):
 #   a typo of a key (did you mean), a stunnel or ghostunnel key name (ktlstun's name),
-#   a pkcs11: URI as key (not cut at its ';', not opened as a file), a key that does
-#   not belong to the certificate, a leaf after another certificate, a PKCS#12 bundle
-#   as cert or key, an encrypted key (never a passphrase prompt), a DER key.
+#   a pkcs11: URI as key with its ';' unquoted (not cut there, not opened as a file),
+#   a key in a TPM, a key that does not belong to the certificate, a leaf after
+#   another certificate, a PKCS#12 bundle or an encrypted key without a passphrase
+#   configured (never a passphrase prompt), a DER key.
 source "$(dirname "$0")/lib.sh"
 
 port=$(free_port)
@@ -86,9 +87,16 @@ case_of ghostunnel "unknown key: \`cacert\` is ghostunnel's name; in ktlstun it 
     cacert "cacert = $PKI/ca.pem" "cacert = $PKI/ca.pem"
 grep -q "Coming from other tools" "$(dirname "$0")/../../README.md" || fail "README has no 'Coming from other tools'"
 
-# ---- a PKCS#11 URI: its ';' is no comment, and it is never opened as a file
-case_of pkcs11 "keys in PKCS#11 tokens are not supported by this build; use a PEM key file" \
+# ---- a PKCS#11 URI: unquoted, its ';' would start a comment; never opened as a file
+case_of pkcs11 "a pkcs11: URI holds ';', which starts a comment here: put the value in double quotes" \
     key "key = pkcs11:token=ktlstun;object=web" "key = pkcs11:token=ktlstun;object=web"
+
+# ---- a key in a TPM, by its handle and as a TSS2 key file
+case_of tpm2handle "keys in a TPM are not supported by this build \\(OpenSSL 3\\.0 would sign the handshake outside the TPM\\): keep the key in a PKCS#11 token" \
+    key "key = handle:0x81000001" "key = handle:0x81000001"
+printf -- '-----BEGIN TSS2 PRIVATE KEY-----\nMAA=\n-----END TSS2 PRIVATE KEY-----\n' >"$TEST_DIR/conf/server.tss2"
+case_of tss2 "$(esc "$TEST_DIR/conf/server.tss2") is a key in a TPM \\(TSS2 PRIVATE KEY\\): keys in a TPM are not supported by this build" \
+    key "key = $TEST_DIR/conf/server.tss2" "key = $TEST_DIR/conf/server.tss2"
 
 # ---- a key of another certificate
 case_of mismatch "key $(esc "$PKI/alice.key") does not belong to certificate $(esc "$PKI/server.pem") \\(the certificate's public key differs\\)" \
@@ -99,22 +107,22 @@ cat "$PKI/alice.crt" "$PKI/server.crt" >"$TEST_DIR/conf/second.pem"
 case_of second "$(esc "$TEST_DIR/conf/second.pem"): key .* belongs to certificate 2 in the file, not to the first: put the leaf first, then its intermediates" \
     cert "cert = $TEST_DIR/conf/second.pem" "cert = $TEST_DIR/conf/second.pem"
 
-# ---- PKCS#12 bundles
-openssl pkcs12 -export -in "$PKI/server.pem" -inkey "$PKI/server.key" -passout pass: \
+# ---- a PKCS#12 bundle with a passphrase, and encrypted keys (PKCS#8 and the
+# traditional Proc-Type form), with no passphrase configured
+openssl pkcs12 -export -in "$PKI/server.pem" -inkey "$PKI/server.key" -passout pass:secret \
     -out "$TEST_DIR/conf/server.p12" 2>/dev/null
 p12=$(esc "$TEST_DIR/conf/server.p12")
-case_of p12cert "$p12 is a PKCS#12 bundle; ktlstun reads PEM files: convert it: openssl pkcs12 -in $p12 -nokeys -out cert.pem .*-nocerts -nodes -out key.pem" \
-    cert "cert = $TEST_DIR/conf/server.p12" "cert = $TEST_DIR/conf/server.p12"
-case_of p12key "$p12 is a PKCS#12 bundle" \
+case_of p12cert "$p12 is a PKCS#12 bundle protected by a passphrase: set key_passphrase_file \\(or key_passphrase_credential\\)" \
+    cert "cert = $TEST_DIR/conf/server.p12" "cert = $TEST_DIR/conf/server.p12" "key ="
+case_of p12key "$p12 is a PKCS#12 bundle protected by a passphrase" \
     key "key = $TEST_DIR/conf/server.p12" "key = $TEST_DIR/conf/server.p12"
 
-# ---- encrypted keys: PKCS#8 and the traditional Proc-Type form
 openssl pkey -in "$PKI/server.key" -aes256 -passout pass:secret -out "$TEST_DIR/conf/enc8.key"
 openssl pkey -in "$PKI/server.key" -traditional -aes256 -passout pass:secret -out "$TEST_DIR/conf/enctrad.key"
 grep -q "Proc-Type: 4,ENCRYPTED" "$TEST_DIR/conf/enctrad.key" || fail "openssl wrote no traditional encrypted key"
 for k in enc8 enctrad; do
     kf=$(esc "$TEST_DIR/conf/$k.key")
-    case_of "$k" "$kf is encrypted with a passphrase; ktlstun needs the key unencrypted: openssl pkey -in $kf -out $kf\\.plain \\(keep it mode 0600\\)" \
+    case_of "$k" "$kf is encrypted with a passphrase: set key_passphrase_file \\(or key_passphrase_credential\\) to the file that holds it" \
         key "key = $TEST_DIR/conf/$k.key" "key = $TEST_DIR/conf/$k.key"
 done
 

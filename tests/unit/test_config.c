@@ -586,6 +586,38 @@ static void test_client_unix_target(void **state)
     config_free(config);
 }
 
+/* A PKCS#11 URI, quoted for its ';', is kept as written, with its passphrase file and
+ * module; a key file keeps the file location. */
+static void test_key_sources(void **state)
+{
+    (void)state;
+    char *text = tunnel_with("server", "key", "\"pkcs11:token=ktlstun;object=web\"");
+    size_t len = strlen(text);
+    char *full = malloc(len + 256);
+    assert_non_null(full);
+    snprintf(full, len + 256, "%skey_passphrase_file = server.key\npkcs11_module = server.key\n",
+             text);
+    struct config *config = load_good(full);
+    const struct tunnel_config *t = &config->tunnels[0];
+    assert_string_equal(t->key, "pkcs11:token=ktlstun;object=web");
+    assert_int_equal(t->key_location, KEY_LOCATION_PKCS11);
+    assert_string_equal(t->key_passphrase_file, in_dir("server.key"));
+    assert_string_equal(t->pkcs11_module, in_dir("server.key"));
+    config_free(config);
+    free(full);
+    free(text);
+
+    config = load_good(SERVER_TUNNEL "key_passphrase_credential = web.pass\n");
+    assert_int_equal(config->tunnels[0].key_location, KEY_LOCATION_FILE);
+    assert_string_equal(config->tunnels[0].key_passphrase_credential, "web.pass");
+    config_free(config);
+
+    assert_errors(SERVER_TUNNEL "key_passphrase_file = server.key\n"
+                                "key_passphrase_credential = web.pass\n",
+                  ":9: [web] key_passphrase_credential: key_passphrase_file is set too (line 8): "
+                  "give the passphrase one way\n");
+}
+
 static void test_pins(void **state)
 {
     (void)state;
@@ -774,18 +806,24 @@ static void test_bad_tunnel_values(void **state)
           ":8: [web] server_name: only valid in client mode (this tunnel has mode = server)\n" },
         { "server", "colour", "blue", ":8: [web] colour: unknown key\n" },
         { "server", "key", "pkcs11:token=ktlstun;object=web",
-          ":6: [web] key: keys in PKCS#11 tokens are not supported by this build; use a PEM key "
-          "file\n" },
-        { "server", "key", "PKCS11:token=x",
-          ":6: [web] key: keys in PKCS#11 tokens are not supported by this build; use a PEM key "
-          "file\n" },
-        { "server", "cert", "pkcs11:token=x;object=y;type=cert",
-          ":5: [web] cert: certificates in PKCS#11 tokens are not supported by this build; use a "
-          "PEM certificate file\n" },
+          ":6: [web] key: a pkcs11: URI holds ';', which starts a comment here: put the value "
+          "in double quotes\n" },
+        { "server", "cert", "pkcs11:object=y",
+          ":5: [web] cert: a certificate is read from a file (PEM or PKCS#12); a PKCS#11 token "
+          "holds the key only (key = pkcs11:...)\n" },
         { "server", "key", "tpm2:0x81000001",
-          ":6: [web] key: keys in a TPM are not supported by this build; use a PEM key file\n" },
+          ":6: [web] key: keys in a TPM are not supported by this build (OpenSSL 3.0 would sign "
+          "the handshake outside the TPM): keep the key in a PKCS#11 token (key = pkcs11:...) "
+          "or a file\n" },
         { "server", "key", "handle:0x81000001",
-          ":6: [web] key: keys in a TPM are not supported by this build; use a PEM key file\n" },
+          ":6: [web] key: keys in a TPM are not supported by this build (OpenSSL 3.0 would sign "
+          "the handshake outside the TPM): keep the key in a PKCS#11 token (key = pkcs11:...) "
+          "or a file\n" },
+        { "server", "key_passphrase_credential", "../pass",
+          ":8: [web] key_passphrase_credential: '../pass' is not a credential name (the name "
+          "given to LoadCredential=, without '/')\n" },
+        { "server", "pkcs11_module", "/usr/lib/softhsm/libsofthsm2.so",
+          ":8: [web] pkcs11_module: only used with a key in a PKCS#11 token (key = pkcs11:...)\n" },
         { "server", "allow_uo", "Eng", ":8: [web] allow_uo: unknown key; did you mean 'allow_ou'?\n" },
         { "client", "servername", "gw.example", ":8: [web] servername: unknown key; did you mean 'server_name'?\n" },
         { "server", "accept", "127.0.0.1:1",
@@ -1493,6 +1531,7 @@ int main(void)
         cmocka_unit_test(test_bad_global_values),
         cmocka_unit_test(test_all_errors_are_collected_in_file_order),
         cmocka_unit_test(test_missing_required_keys),
+        cmocka_unit_test(test_key_sources),
         cmocka_unit_test(test_duplicates),
         cmocka_unit_test(test_section_names),
         cmocka_unit_test(test_syntax_errors),

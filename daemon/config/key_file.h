@@ -1,0 +1,27 @@
+/* key_file — what a cert or key file holds, judged by its content without a
+ * passphrase: a PKCS#12 bundle, an encrypted PEM key, a TPM-wrapped key (TSS2 PRIVATE
+ * KEY), or anything else (PEM certificates and plain keys, or garbage). The loader
+ * decides by it whether `key` may be left out; tls/key_source decides how to open it. */
+#ifndef KTLSTUN_KEY_FILE_H
+#define KTLSTUN_KEY_FILE_H
+
+enum key_file_kind {
+    KEY_FILE_UNREAD,         /* cannot be opened or read                           */
+    KEY_FILE_PKCS12,         /* a DER PFX                                          */
+    KEY_FILE_ENCRYPTED,      /* ENCRYPTED PRIVATE KEY, or Proc-Type: 4,ENCRYPTED   */
+    KEY_FILE_TSS2,           /* TSS2 PRIVATE KEY: a blob only its TPM can use      */
+    KEY_FILE_OTHER,
+};
+
+/* Why a key in a TPM (handle:…, or a TSS2 PRIVATE KEY file) is refused. Measured on
+ * Debian 12: libssl signs with the default provider's ECDSA or RSA, to which the tpm2
+ * provider exports the public half only ("missing private key"). */
+#define KEY_FILE_TPM_UNSUPPORTED                                                           \
+    "keys in a TPM are not supported by this build (OpenSSL 3.0 would sign the handshake " \
+    "outside the TPM): keep the key in a PKCS#11 token (key = pkcs11:...) or a file"
+
+/* Reads the beginning of PATH (up to 1 MiB) and says what it holds. The bytes read
+ * are wiped before they are freed; OpenSSL's error queue is left empty. */
+enum key_file_kind key_file_sniff(const char *path);
+
+#endif
