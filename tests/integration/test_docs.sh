@@ -28,6 +28,10 @@
 #      refusal goes into NOT_MESSAGES below, with its key. The check is shown to
 #      catch a planted new refusal first. So: a new refusal message needs a README
 #      row, and the test says which one is missing.
+#   4. The README's first tunnel, s_client examples, the unit's rating, the OTP files
+#      and the metric labels agree with the code.
+#   5. Every configuration key the parser takes has a README reference row with its
+#      default, and a line (set or commented) in etc/ktlstun.ini.
 source "$(dirname "$0")/lib.sh"
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -226,3 +230,16 @@ row=$(grep '^| `ktlstun_certificate_expiry_seconds`' "$readme")
 doc_kinds=$(echo "$row" | sed -n 's/.*`kind` = \([^;|]*\).*/\1/p' | grep -o '`[a-z]*`' | tr -d '`' | sort -u | paste -sd,)
 assert_eq "$doc_kinds" "$code_kinds" "the kinds of ktlstun_certificate_expiry_seconds in the README"
 note "quick start, s_client, rating, OTP files and metric labels agree with the code"
+
+# ---- every configuration key has a row in the README's reference, with its default
+# (the tables in daemon/config/*_keys.c and global_keys.c list every key the parser
+# takes), and etc/ktlstun.ini names it.
+config_keys=$(grep -ho '^ *{ "[a-z_0-9]*", ' "$repo"/daemon/config/*.c | sed 's/.*{ "\([a-z_0-9]*\)".*/\1/' | sort -u)
+[ "$(echo "$config_keys" | wc -l)" -gt 50 ] || fail "only $(echo "$config_keys" | wc -l) configuration keys found: the extraction broke"
+for key in $config_keys; do
+    grep -qE "^\| \`$key\` \|( [a-z ,]+ \|)? [^|]*[^ |][^|]* \|" "$readme" ||
+        fail "configuration key $key has no row with a default in the README's reference"
+    grep -qE "^[#;]? *$key *=" "$repo/etc/ktlstun.ini" ||
+        fail "configuration key $key is not in etc/ktlstun.ini"
+done
+note "$(echo "$config_keys" | wc -l) configuration keys: each has a README row and an etc/ktlstun.ini line"
