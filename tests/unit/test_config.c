@@ -812,13 +812,14 @@ static void test_bad_tunnel_values(void **state)
           ":5: [web] cert: a certificate is read from a file (PEM or PKCS#12); a PKCS#11 token "
           "holds the key only (key = pkcs11:...)\n" },
         { "server", "key", "tpm2:0x81000001",
-          ":6: [web] key: keys in a TPM are not supported by this build (OpenSSL 3.0 would sign "
-          "the handshake outside the TPM): keep the key in a PKCS#11 token (key = pkcs11:...) "
-          "or a file\n" },
-        { "server", "key", "handle:0x81000001",
-          ":6: [web] key: keys in a TPM are not supported by this build (OpenSSL 3.0 would sign "
-          "the handshake outside the TPM): keep the key in a PKCS#11 token (key = pkcs11:...) "
-          "or a file\n" },
+          ":6: [web] key: a key in a TPM is given by its persistent handle: "
+          "key = handle:0x81000001\n" },
+        { "server", "key", "handle:0x80000001",
+          ":6: [web] key: 'handle:0x80000001' is not a persistent TPM handle: give key = "
+          "handle:0x81000000 to handle:0x81ffffff\n" },
+        { "server", "key", "handle:0x8100001",
+          ":6: [web] key: 'handle:0x8100001' is not a persistent TPM handle: give key = "
+          "handle:0x81000000 to handle:0x81ffffff\n" },
         { "server", "key_passphrase_credential", "../pass",
           ":8: [web] key_passphrase_credential: '../pass' is not a credential name (the name "
           "given to LoadCredential=, without '/')\n" },
