@@ -419,12 +419,7 @@ static int apply_policy(SSL_CTX *ctx, const struct tunnel_config *tunnel)
 SSL_CTX *tls_context_create(const struct tunnel_config *tunnel)
 {
     int server = tunnel->mode == TUNNEL_MODE_SERVER;
-    const SSL_METHOD *method = server ? TLS_server_method() : TLS_client_method();
-    SSL_CTX *ctx = tunnel->key_location != KEY_LOCATION_TPM
-                       ? SSL_CTX_new(method)
-                       : tpm_key_libctx() != NULL
-                             ? SSL_CTX_new_ex(tpm_key_libctx(), TPM_KEY_PROPQ, method)
-                             : NULL;
+    SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
     if (ctx == NULL) {
         log_openssl(LOG_LEVEL_ERROR, "[%s] cannot create a TLS context", tunnel->name);
         goto fail;
