@@ -10,7 +10,7 @@
 #   (handle:0x81000001), its certificate signed through the tpm2 provider, the daemon
 #   serving with it on two workers (TLS 1.3 and 1.2, X25519 and P-256, client
 #   certificates), data moved, a reload; an absent handle refused at FILE:LINE by -t,
-#   check-config and a reload; a TSS2 PRIVATE KEY file refused with the way to make
+#   check-config and a reload; a worker that finds the key gone refusing to start; a TSS2 PRIVATE KEY file refused with the way to make
 #   the key persistent (see README "Keys in files, PKCS#12, tokens and TPMs").
 # No PRIVATE KEY PEM of these keys exists in the test's dir.
 source "$(dirname "$0")/lib.sh"
@@ -213,6 +213,15 @@ cp "$f" "$conf"
 assert_eq "$(reload "$pid" "$log")" refused "reload with an absent handle"
 assert_log "$log" "error: $(esc "$conf"):$(line_of "$conf" "key = handle:0x81000002"): \\[tpm\\] key: the TPM" "the reload's refusal of an absent handle"
 tpm_echoes kept || fail "no echo through the TPM's key after the refused reload"
+write_tpm_conf "$conf"
+# A worker that cannot load the key does not start: the key evicted, a worker killed,
+# its replacement says why and exits.
+tpm2_evictcontrol -Q -C o -c 0x81000001 2>"$T/evict.err" || fail "cannot evict the key: $(cat "$T/evict.err")"
+worker=$(audit_lines "$log" tpm | tail -n 1 | sed -n 's/^ktlstund\[\([0-9]*\)\].*/\1/p')
+kill -KILL "$worker"
+assert_log "$log" "error: $(esc "$conf"):$(line_of "$conf" "key = handle:0x81000001"): \\[tpm\\] key: the TPM \\(TCTI $(esc "$TPM2OPENSSL_TCTI")\\) gives no key for handle:0x81000001" \
+    "a worker's refusal to start without the TPM's key"
+assert_log "$log" "error: worker [0-9]+ exited with status 1" "the worker without its key exiting"
 stop_ktlstund "$pid"
 
 # A TSS2 PRIVATE KEY file (a key under a transient parent): refused, with the way to
