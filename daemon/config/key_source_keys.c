@@ -65,7 +65,11 @@ int key_source_keys_set_key(struct config_loader *ld, const struct ini_section *
                                 "handle:0x81000000 to handle:0x81ffffff", key->value);
             return -1;
         }
-        return copy_uri(ld, key, tunnel, KEY_LOCATION_TPM);
+        if (copy_uri(ld, key, tunnel, KEY_LOCATION_TPM) < 0)
+            return -1;
+        /* The tpm2 provider knows its scheme in lower case only. */
+        memcpy(tunnel->key, HANDLE_SCHEME, strlen(HANDLE_SCHEME));
+        return 0;
     }
     if (has_scheme(key->value, "tpm2:")) {
         config_loader_error(ld, key->line, section->name, key->name,

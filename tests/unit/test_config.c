@@ -607,6 +607,13 @@ static void test_key_sources(void **state)
     free(full);
     free(text);
 
+    text = tunnel_with("server", "key", "HANDLE:0x81A0000f");
+    config = load_good(text);
+    assert_string_equal(config->tunnels[0].key, "handle:0x81A0000f");
+    assert_int_equal(config->tunnels[0].key_location, KEY_LOCATION_TPM);
+    config_free(config);
+    free(text);
+
     config = load_good(SERVER_TUNNEL "key_passphrase_credential = web.pass\n");
     assert_int_equal(config->tunnels[0].key_location, KEY_LOCATION_FILE);
     assert_string_equal(config->tunnels[0].key_passphrase_credential, "web.pass");
