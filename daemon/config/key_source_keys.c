@@ -138,6 +138,12 @@ int key_source_keys_finish(struct config_loader *ld, const struct ini_section *s
                             "one way", file->line);
         return -1;
     }
+    const struct ini_key *pass = file != NULL ? file : credential;
+    if (pass != NULL && tunnel->key_location == KEY_LOCATION_TPM) {
+        config_loader_error(ld, pass->line, section->name, pass->name,
+                            "a key in a TPM (key = handle:...) takes no passphrase: remove it");
+        return -1;
+    }
     const struct ini_key *module = ini_source_find_key(section, "pkcs11_module");
     if (module != NULL && tunnel->key != NULL && tunnel->key_location != KEY_LOCATION_PKCS11) {
         config_loader_error(ld, module->line, section->name, module->name,

@@ -827,6 +827,9 @@ static void test_bad_tunnel_values(void **state)
         { "server", "key", "handle:0x8100001",
           ":6: [web] key: 'handle:0x8100001' is not a persistent TPM handle: give key = "
           "handle:0x81000000 to handle:0x81ffffff\n" },
+        { "server", "key", "handle:0x81000001\nkey_passphrase_credential = pin",
+          ":7: [web] key_passphrase_credential: a key in a TPM (key = handle:...) takes no "
+          "passphrase: remove it\n" },
         { "server", "key_passphrase_credential", "../pass",
           ":8: [web] key_passphrase_credential: '../pass' is not a credential name (the name "
           "given to LoadCredential=, without '/')\n" },
