@@ -25,8 +25,9 @@ enum second_factor { SECOND_FACTOR_NONE, SECOND_FACTOR_PAM };
 /* What a server tunnel sends its target ahead of the stream (README "PROXY protocol"). */
 enum proxy_protocol { PROXY_PROTOCOL_NONE, PROXY_PROTOCOL_V2 };
 /* Where a tunnel's private key lives: a file (PEM, encrypted PEM, or inside a PKCS#12
- * cert) or a PKCS#11 token (key is a pkcs11: URI). */
-enum key_location { KEY_LOCATION_FILE, KEY_LOCATION_PKCS11 };
+ * cert), a PKCS#11 token (key is a pkcs11: URI) or a TPM 2.0 (key is handle:0x81…, a
+ * persistent handle). */
+enum key_location { KEY_LOCATION_FILE, KEY_LOCATION_PKCS11, KEY_LOCATION_TPM };
 
 struct user_map;
 

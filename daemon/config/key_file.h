@@ -13,12 +13,13 @@ enum key_file_kind {
     KEY_FILE_OTHER,
 };
 
-/* Why a key in a TPM (handle:…, or a TSS2 PRIVATE KEY file) is refused. Measured on
- * Debian 12: libssl signs with the default provider's ECDSA or RSA, to which the tpm2
- * provider exports the public half only ("missing private key"). */
-#define KEY_FILE_TPM_UNSUPPORTED                                                           \
-    "keys in a TPM are not supported by this build (OpenSSL 3.0 would sign the handshake " \
-    "outside the TPM): keep the key in a PKCS#11 token (key = pkcs11:...) or a file"
+/* Why a TSS2 PRIVATE KEY file is refused, and what to give instead. Measured with
+ * swtpm: such a key is loaded under a transient primary, and verifying the client's
+ * CertificateVerify goes to the TPM too, which runs out of object slots; a persistent
+ * key leaves them free. */
+#define KEY_FILE_TSS2_REFUSED                                                              \
+    "give the key's persistent handle instead: make the key persistent with "              \
+    "tpm2_evictcontrol -C o -c KEY.ctx 0x81000001, then key = handle:0x81000001"
 
 /* Reads the beginning of PATH (up to 1 MiB) and says what it holds. The bytes read
  * are wiped before they are freed; OpenSSL's error queue is left empty. */

@@ -29,6 +29,16 @@ int key_source_keys_set_cert(struct config_loader *ld, const struct ini_section 
     return config_loader_file(ld, section, key, 0, &tunnel->cert, NULL);
 }
 
+/* 0x81000000 to 0x81ffffff: the owner's persistent objects, which outlive a restart
+ * and need no parent loaded (a transient key would take the TPM's few object slots). */
+static int is_persistent_handle(const char *text)
+{
+    size_t len = strlen(text);
+    if (len != 10 || strncasecmp(text, "0x81", 4) != 0)
+        return 0;
+    return strspn(text + 4, "0123456789abcdefABCDEF") == 6;
+}
+
 static int copy_uri(struct config_loader *ld, const struct ini_key *key,
                     struct tunnel_config *tunnel, enum key_location location)
 {
@@ -48,9 +58,23 @@ int key_source_keys_set_key(struct config_loader *ld, const struct ini_section *
 {
     if (has_scheme(key->value, PKCS11_SCHEME))
         return copy_uri(ld, key, tunnel, KEY_LOCATION_PKCS11);
-    if (has_scheme(key->value, HANDLE_SCHEME) || has_scheme(key->value, "tpm2:")) {
-        config_loader_error(ld, key->line, section->name, key->name, "%s",
-                            KEY_FILE_TPM_UNSUPPORTED);
+    if (has_scheme(key->value, HANDLE_SCHEME)) {
+        if (!is_persistent_handle(key->value + strlen(HANDLE_SCHEME))) {
+            config_loader_error(ld, key->line, section->name, key->name,
+                                "'%s' is not a persistent TPM handle: give key = "
+                                "handle:0x81000000 to handle:0x81ffffff", key->value);
+            return -1;
+        }
+        if (copy_uri(ld, key, tunnel, KEY_LOCATION_TPM) < 0)
+            return -1;
+        /* The tpm2 provider knows its scheme in lower case only. */
+        memcpy(tunnel->key, HANDLE_SCHEME, strlen(HANDLE_SCHEME));
+        return 0;
+    }
+    if (has_scheme(key->value, "tpm2:")) {
+        config_loader_error(ld, key->line, section->name, key->name,
+                            "a key in a TPM is given by its persistent handle: "
+                            "key = handle:0x81000001");
         return -1;
     }
     tunnel->key_location = KEY_LOCATION_FILE;
@@ -112,6 +136,12 @@ int key_source_keys_finish(struct config_loader *ld, const struct ini_section *s
         config_loader_error(ld, credential->line, section->name, credential->name,
                             "key_passphrase_file is set too (line %d): give the passphrase "
                             "one way", file->line);
+        return -1;
+    }
+    const struct ini_key *pass = file != NULL ? file : credential;
+    if (pass != NULL && tunnel->key_location == KEY_LOCATION_TPM) {
+        config_loader_error(ld, pass->line, section->name, pass->name,
+                            "a key in a TPM (key = handle:...) takes no passphrase: remove it");
         return -1;
     }
     const struct ini_key *module = ini_source_find_key(section, "pkcs11_module");

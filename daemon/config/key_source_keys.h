@@ -1,7 +1,8 @@
 /* key_source_keys — internal to daemon/config/: where a tunnel's certificate and key
  * come from. `cert` is a file (PEM, or a PKCS#12 bundle that may carry the key and
  * chain too); `key` is a file (PEM, encrypted PEM, PKCS#12) or a PKCS#11 URI
- * (`pkcs11:…`); keys in a TPM are refused (key_file.h says why); the passphrase or PIN
+ * (`pkcs11:…`) or a TPM's persistent handle (`handle:0x81…`; a TSS2 key file is
+ * refused, key_file.h says why); the passphrase or PIN
  * comes from `key_passphrase_file` or `key_passphrase_credential`; `pkcs11_module`
  * names the PKCS#11 library. The keys are read here; opening them is tls/key_source. */
 #ifndef KTLSTUN_KEY_SOURCE_KEYS_H
@@ -16,8 +17,8 @@
 const struct config_tunnel_key *key_source_keys_list(size_t *count);
 
 /* The setters of `cert` and `key` (listed in tunnel_keys.c's table, which orders the
- * missing keys). A certificate is a readable file; a key a readable file or a pkcs11:
- * URI, kept as written in tunnel->key with tunnel->key_location. Return 0, or -1
+ * missing keys). A certificate is a readable file; a key a readable file, a pkcs11:
+ * URI or a handle: URI, kept as written in tunnel->key with tunnel->key_location. Return 0, or -1
  * after reporting the problem. */
 int key_source_keys_set_cert(struct config_loader *ld, const struct ini_section *section,
                              const struct ini_key *key, struct tunnel_config *tunnel);

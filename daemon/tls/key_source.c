@@ -13,6 +13,7 @@
 
 #include "config/key_file.h"
 #include "tls/device_key.h"
+#include "tls/tpm_key.h"
 
 /* Longer than any passphrase or PIN worth typing; a longer first line is refused. */
 #define PASSPHRASE_MAX 1024
@@ -251,6 +252,10 @@ static int read_key(const struct tunnel_config *tunnel, const struct passphrase 
         out->key = device_key_pkcs11(tunnel->key, tunnel->pkcs11_module,
                                      pass->set ? pass->text : NULL, reason, sizeof(reason));
         break;
+    case KEY_LOCATION_TPM:
+        /* The public half: the private one is used in the workers alone. */
+        out->key = tpm_key_public(tunnel->key, reason, sizeof(reason));
+        break;
     case KEY_LOCATION_FILE:
     default:
         kind = key_file_sniff(tunnel->key);
@@ -258,7 +263,7 @@ static int read_key(const struct tunnel_config *tunnel, const struct passphrase 
             return read_bundle(tunnel->key, "key", pass, 0, 1, out, error);
         if (kind == KEY_FILE_TSS2) {
             fail_with(error, "key", "%s is a key in a TPM (TSS2 PRIVATE KEY): %s", tunnel->key,
-                      KEY_FILE_TPM_UNSUPPORTED);
+                      KEY_FILE_TSS2_REFUSED);
             return -1;
         }
         return read_pem_key(tunnel->key, kind, pass, out, error);

@@ -1,7 +1,8 @@
 /* key_source — a tunnel's certificate chain and private key, from wherever its
  * configuration says: PEM files, a PKCS#12 bundle (cert = x.p12: its key and chain
- * too), an encrypted PEM key, a PKCS#11 token (key = pkcs11:…); a TSS2 PRIVATE KEY
- * file (a key in a TPM) is refused. The passphrase (also a token's PIN) comes
+ * too), an encrypted PEM key, a PKCS#11 token (key = pkcs11:…), a TPM's persistent
+ * handle (key = handle:0x81…: its public half only, see tls/tpm_key.h); a TSS2
+ * PRIVATE KEY file is refused. The passphrase (also a token's PIN) comes
  * from key_passphrase_file or key_passphrase_credential ($CREDENTIALS_DIRECTORY),
  * is read for the load alone and wiped; it is never logged. The TLS context and the
  * checks (`ktlstund -t`, check-config, start, reload) load through here, so they
@@ -18,7 +19,7 @@
 struct key_material {
     X509 *leaf;                   /* the first certificate                          */
     STACK_OF(X509) *chain;        /* the certificates after it, in file order       */
-    EVP_PKEY *key;
+    EVP_PKEY *key;                /* a TPM's key: its public half alone             */
 };
 
 /* Why a load failed: KEY is the configuration key to point at ("cert", "key",

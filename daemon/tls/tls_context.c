@@ -17,6 +17,7 @@
 #include "tls/first_record.h"
 #include "tls/key_source.h"
 #include "tls/tls_alert.h"
+#include "tls/tpm_key.h"
 #include "tls/verified_chains.h"
 #include "tls/verify_reason.h"
 
@@ -57,7 +58,15 @@ static int use_key_material(SSL_CTX *ctx, const struct tunnel_config *tunnel)
                   "differs)", where(tunnel, "key"), key, tunnel->cert);
         goto out;
     }
-    if (SSL_CTX_use_cert_and_key(ctx, material.leaf, material.key, material.chain, 1) != 1) {
+    /* A TPM's key joins the context in each worker (tls_context_attach_tpm_key). */
+    EVP_PKEY *private = tunnel->key_location == KEY_LOCATION_TPM ? NULL : material.key;
+    if (private == NULL && (SSL_CTX_use_certificate(ctx, material.leaf) != 1 ||
+                            SSL_CTX_set1_chain(ctx, material.chain) != 1)) {
+        log_openssl(LOG_LEVEL_ERROR, "%s %s", where(tunnel, "cert"), tunnel->cert);
+        goto out;
+    }
+    if (private != NULL &&
+        SSL_CTX_use_cert_and_key(ctx, material.leaf, private, material.chain, 1) != 1) {
         log_openssl(LOG_LEVEL_ERROR, "%s %s", where(tunnel, "cert"), tunnel->cert);
         goto out;
     }
@@ -65,6 +74,18 @@ static int use_key_material(SSL_CTX *ctx, const struct tunnel_config *tunnel)
 out:
     key_source_release(&material);
     return result;
+}
+
+int tls_context_attach_tpm_key(SSL_CTX *ctx, const struct tunnel_config *tunnel)
+{
+    char reason[1024];
+    if (tunnel->key_location != KEY_LOCATION_TPM)
+        return 0;
+    if (tpm_key_attach(ctx, tunnel->key, reason, sizeof(reason)) < 0) {
+        log_error("%s %s", where(tunnel, "key"), reason);
+        return -1;
+    }
+    return 0;
 }
 
 static const char *expected_server_name(const struct tunnel_config *tunnel)

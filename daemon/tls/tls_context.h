@@ -42,6 +42,12 @@ void tls_context_set_gate(const struct tls_gate *gate);
  * outlive the context (the verify step reads its allow rules). */
 SSL_CTX *tls_context_create(const struct tunnel_config *tunnel);
 
+/* Gives CTX, built by tls_context_create for TUNNEL, its private key when that is in
+ * a TPM (key = handle:…): the process's own connection to the TPM, so a worker calls
+ * it after its fork, before it serves (tls/tpm_key.h). Does nothing for other keys.
+ * Returns 0, or -1 after logging at the line of `key`. */
+int tls_context_attach_tpm_key(SSL_CTX *ctx, const struct tunnel_config *tunnel);
+
 /* Creates an SSL for one connection on fd FD, with PEER as the place where
  * verification writes its verdict (PEER must outlive the SSL). Client mode also
  * sets SNI and the expected server name. Returns NULL after logging. */

@@ -21,6 +21,7 @@
 #include "core/event_loop.h"
 #include "core/log.h"
 #include "auth/pam_link.h"
+#include "tls/tls_context.h"
 #include "worker/refusal_log.h"
 #include "worker/refusal_notice.h"
 #include "worker/status_server.h"
@@ -219,6 +220,10 @@ int worker_run(struct generation *gen, const struct worker_shared *shared, int w
 
     if (privdrop_apply(&gen->run_as) < 0)
         goto out;
+    /* As the worker's user, which the TPM's device must let in. */
+    for (size_t i = 0; i < gen->tunnel_count; i++)
+        if (tls_context_attach_tpm_key(gen->tunnels[i].ssl_ctx, gen->tunnels[i].config) < 0)
+            goto out;
     /* After the drop, which clears it: a parent that dies takes its workers along
      * gracefully instead of leaving them holding the listening sockets. */
     prctl(PR_SET_PDEATHSIG, SIGTERM);

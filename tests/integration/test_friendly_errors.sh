@@ -5,9 +5,10 @@
 # keeps serving):
 #   a typo of a key (did you mean), a stunnel or ghostunnel key name (ktlstun's name),
 #   a pkcs11: URI as key with its ';' unquoted (not cut there, not opened as a file),
-#   a key in a TPM, a key that does not belong to the certificate, a leaf after
-#   another certificate, a PKCS#12 bundle or an encrypted key without a passphrase
-#   configured (never a passphrase prompt), a DER key.
+#   a key in a TPM given otherwise than by a persistent handle, a key that does not
+#   belong to the certificate, a leaf after another certificate, a PKCS#12 bundle or an
+#   encrypted key without a passphrase configured (never a passphrase prompt), a DER
+#   key.
 source "$(dirname "$0")/lib.sh"
 
 port=$(free_port)
@@ -91,11 +92,14 @@ grep -q "Coming from other tools" "$(dirname "$0")/../../README.md" || fail "REA
 case_of pkcs11 "a pkcs11: URI holds ';', which starts a comment here: put the value in double quotes" \
     key "key = pkcs11:token=ktlstun;object=web" "key = pkcs11:token=ktlstun;object=web"
 
-# ---- a key in a TPM, by its handle and as a TSS2 key file
-case_of tpm2handle "keys in a TPM are not supported by this build \\(OpenSSL 3\\.0 would sign the handshake outside the TPM\\): keep the key in a PKCS#11 token" \
-    key "key = handle:0x81000001" "key = handle:0x81000001"
+# ---- a key in a TPM: another scheme than handle:, a handle that is not persistent, a
+# TSS2 key file (a persistent handle is served: test_hardware_keys.sh)
+case_of tpm2scheme "a key in a TPM is given by its persistent handle: key = handle:0x81000001" \
+    key "key = tpm2:0x81000001" "key = tpm2:0x81000001"
+case_of tpm2handle "'handle:0x80000001' is not a persistent TPM handle: give key = handle:0x81000000 to handle:0x81ffffff" \
+    key "key = handle:0x80000001" "key = handle:0x80000001"
 printf -- '-----BEGIN TSS2 PRIVATE KEY-----\nMAA=\n-----END TSS2 PRIVATE KEY-----\n' >"$TEST_DIR/conf/server.tss2"
-case_of tss2 "$(esc "$TEST_DIR/conf/server.tss2") is a key in a TPM \\(TSS2 PRIVATE KEY\\): keys in a TPM are not supported by this build" \
+case_of tss2 "$(esc "$TEST_DIR/conf/server.tss2") is a key in a TPM \\(TSS2 PRIVATE KEY\\): give the key's persistent handle instead: make the key persistent with tpm2_evictcontrol -C o -c KEY\\.ctx 0x81000001, then key = handle:0x81000001" \
     key "key = $TEST_DIR/conf/server.tss2" "key = $TEST_DIR/conf/server.tss2"
 
 # ---- a key of another certificate

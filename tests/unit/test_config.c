@@ -607,6 +607,13 @@ static void test_key_sources(void **state)
     free(full);
     free(text);
 
+    text = tunnel_with("server", "key", "HANDLE:0x81A0000f");
+    config = load_good(text);
+    assert_string_equal(config->tunnels[0].key, "handle:0x81A0000f");
+    assert_int_equal(config->tunnels[0].key_location, KEY_LOCATION_TPM);
+    config_free(config);
+    free(text);
+
     config = load_good(SERVER_TUNNEL "key_passphrase_credential = web.pass\n");
     assert_int_equal(config->tunnels[0].key_location, KEY_LOCATION_FILE);
     assert_string_equal(config->tunnels[0].key_passphrase_credential, "web.pass");
@@ -812,13 +819,17 @@ static void test_bad_tunnel_values(void **state)
           ":5: [web] cert: a certificate is read from a file (PEM or PKCS#12); a PKCS#11 token "
           "holds the key only (key = pkcs11:...)\n" },
         { "server", "key", "tpm2:0x81000001",
-          ":6: [web] key: keys in a TPM are not supported by this build (OpenSSL 3.0 would sign "
-          "the handshake outside the TPM): keep the key in a PKCS#11 token (key = pkcs11:...) "
-          "or a file\n" },
-        { "server", "key", "handle:0x81000001",
-          ":6: [web] key: keys in a TPM are not supported by this build (OpenSSL 3.0 would sign "
-          "the handshake outside the TPM): keep the key in a PKCS#11 token (key = pkcs11:...) "
-          "or a file\n" },
+          ":6: [web] key: a key in a TPM is given by its persistent handle: "
+          "key = handle:0x81000001\n" },
+        { "server", "key", "handle:0x80000001",
+          ":6: [web] key: 'handle:0x80000001' is not a persistent TPM handle: give key = "
+          "handle:0x81000000 to handle:0x81ffffff\n" },
+        { "server", "key", "handle:0x8100001",
+          ":6: [web] key: 'handle:0x8100001' is not a persistent TPM handle: give key = "
+          "handle:0x81000000 to handle:0x81ffffff\n" },
+        { "server", "key", "handle:0x81000001\nkey_passphrase_credential = pin",
+          ":7: [web] key_passphrase_credential: a key in a TPM (key = handle:...) takes no "
+          "passphrase: remove it\n" },
         { "server", "key_passphrase_credential", "../pass",
           ":8: [web] key_passphrase_credential: '../pass' is not a credential name (the name "
           "given to LoadCredential=, without '/')\n" },

@@ -209,7 +209,8 @@ static void test_refusals(void **state)
                    "holds no certificate in PEM form");
     assert_refused(tunnel("server.pem", "server.pem", NULL), "key",
                    "holds no private key in PEM form");
-    assert_refused(tunnel("server.pem", "tss2.key", NULL), "key", "keys in a TPM are not supported");
+    assert_refused(tunnel("server.pem", "tss2.key", NULL), "key",
+                   "is a key in a TPM (TSS2 PRIVATE KEY): give the key's persistent handle instead");
 }
 
 int main(void)
