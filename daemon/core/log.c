@@ -181,6 +181,16 @@ void log_msg(enum log_level level, const char *fmt, ...)
     va_end(args);
 }
 
+const char *log_openssl_reason(const char *fallback)
+{
+    unsigned long code = ERR_peek_last_error();
+    const char *reason = code != 0 ? ERR_reason_error_string(code) : NULL;
+    ERR_clear_error();
+    if (reason != NULL)
+        return reason;
+    return fallback != NULL ? fallback : "no reason given";
+}
+
 void log_openssl(enum log_level level, const char *fmt, ...)
 {
     char reasons[1024] = "";

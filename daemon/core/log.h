@@ -53,6 +53,11 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
  * (which it empties). */
 void log_openssl(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Returns the reason of OpenSSL's last error (a static string), or FALLBACK when its
+ * queue holds none ("no reason given" for NULL), and empties the queue: for the end of
+ * a message built elsewhere. */
+const char *log_openssl_reason(const char *fallback);
+
 #define log_error(...)   log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define log_warning(...) log_msg(LOG_LEVEL_WARNING, __VA_ARGS__)
 #define log_notice(...)  log_msg(LOG_LEVEL_NOTICE, __VA_ARGS__)

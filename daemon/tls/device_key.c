@@ -12,18 +12,8 @@
 #include <openssl/err.h>
 #include <openssl/ui.h>
 
-/* OpenSSL's last reason, or FALLBACK when its queue is empty; the queue is emptied. */
-static const char *openssl_reason(const char *fallback)
-{
-    static char text[256];
-    unsigned long error = ERR_peek_last_error();
-    if (error == 0)
-        snprintf(text, sizeof(text), "%s", fallback);
-    else
-        ERR_error_string_n(error, text, sizeof(text));
-    ERR_clear_error();
-    return text;
-}
+#include "core/log.h"
+
 
 /* The process's one pkcs11 engine (initialised) and the module it was given. */
 static ENGINE *pkcs11_engine;
@@ -48,19 +38,19 @@ static ENGINE *open_engine(const char *module, char *reason, size_t len)
     char *copy = module != NULL ? strdup(module) : NULL;
     if (engine == NULL) {
         snprintf(reason, len, "the pkcs11 engine cannot be loaded (install "
-                 "libengine-pkcs11-openssl): %s", openssl_reason("not found"));
+                 "libengine-pkcs11-openssl): %s", log_openssl_reason("not found"));
         goto fail;
     }
     if (module != NULL && (copy == NULL ||
                            !ENGINE_ctrl_cmd_string(engine, "MODULE_PATH", module, 0))) {
         snprintf(reason, len, "the pkcs11 engine does not take the module %s: %s", module,
-                 openssl_reason("out of memory"));
+                 log_openssl_reason("out of memory"));
         goto fail;
     }
     if (!ENGINE_init(engine)) {
         snprintf(reason, len, "the pkcs11 engine cannot start%s%s: %s",
                  module != NULL ? " with " : "", module != NULL ? module : "",
-                 openssl_reason("no reason given"));
+                 log_openssl_reason(NULL));
         goto fail;
     }
     /* ENGINE_init took a functional reference; the structural one is ours to drop. */
@@ -84,7 +74,7 @@ EVP_PKEY *device_key_pkcs11(const char *uri, const char *module, const char *pin
         goto out;
     if (pin != NULL && !ENGINE_ctrl_cmd_string(engine, "PIN", pin, 0)) {
         snprintf(reason, len, "the pkcs11 engine does not take the PIN: %s",
-                 openssl_reason("no reason given"));
+                 log_openssl_reason(NULL));
         goto out;
     }
     /* UI_null: a daemon has no terminal to ask a PIN on. */
@@ -92,7 +82,7 @@ EVP_PKEY *device_key_pkcs11(const char *uri, const char *module, const char *pin
     if (key == NULL)
         snprintf(reason, len, "no private key found in the token for %s (check the token "
                  "and object names, and the PIN%s): %s", uri, pin == NULL ? ", none is set" : "",
-                 openssl_reason("no reason given"));
+                 log_openssl_reason(NULL));
 out:
     ERR_clear_error();
     return key;

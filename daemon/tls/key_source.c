@@ -12,6 +12,7 @@
 #include <openssl/pkcs12.h>
 
 #include "config/key_file.h"
+#include "core/log.h"
 #include "tls/device_key.h"
 #include "tls/tpm_key.h"
 
@@ -37,16 +38,6 @@ static void fail_with(struct key_source_error *error, const char *key, const cha
     va_end(args);
 }
 
-/* OpenSSL's last reason (its queue emptied), for the end of a message. */
-static const char *openssl_reason(void)
-{
-    static char text[256];
-    unsigned long code = ERR_peek_last_error();
-    const char *reason = code != 0 ? ERR_reason_error_string(code) : NULL;
-    snprintf(text, sizeof(text), "%s", reason != NULL ? reason : "no reason given");
-    ERR_clear_error();
-    return text;
-}
 
 /* Reads the first line of PASS->path (its newline stripped) into PASS->text. */
 static int read_passphrase_file(struct passphrase *pass, struct key_source_error *error)
@@ -142,7 +133,7 @@ static int read_bundle(const char *path, const char *key_name, const struct pass
     BIO *bio = BIO_new_file(path, "rb");
     PKCS12 *p12 = bio != NULL ? d2i_PKCS12_bio(bio, NULL) : NULL;
     if (p12 == NULL) {
-        fail_with(error, key_name, "%s: not a PKCS#12 bundle (%s)", path, openssl_reason());
+        fail_with(error, key_name, "%s: not a PKCS#12 bundle (%s)", path, log_openssl_reason(NULL));
         goto out;
     }
     const char *secret = bundle_passphrase(p12, pass);
@@ -153,7 +144,7 @@ static int read_bundle(const char *path, const char *key_name, const struct pass
     }
     if (secret == NULL || !PKCS12_parse(p12, secret, &key, &leaf, &chain)) {
         fail_with(error, pass->key, "the passphrase in %s does not decrypt %s (%s)", pass->path,
-                  path, secret == NULL ? "mac verify failure" : openssl_reason());
+                  path, secret == NULL ? "mac verify failure" : log_openssl_reason(NULL));
         goto out;
     }
     if (want_key && key == NULL) {
@@ -234,7 +225,7 @@ static int read_pem_key(const char *path, enum key_file_kind kind, const struct 
     }
     if (kind == KEY_FILE_ENCRYPTED)
         fail_with(error, pass->key, "the passphrase in %s does not decrypt %s (%s)", pass->path,
-                  path, openssl_reason());
+                  path, log_openssl_reason(NULL));
     else
         fail_with(error, "key", "%s holds no private key in PEM form; a DER one converts with "
                   "openssl pkey -inform DER -in %s -out key.pem", path, path);

@@ -16,6 +16,8 @@
 #include <openssl/store.h>
 #include <openssl/x509.h>
 
+#include "core/log.h"
+
 /* Signatures by the tpm2 provider; hashing and random numbers by the default one. */
 #define TPM_KEY_PROPQ "?tpm2.signature=yes,tpm2.digest!=yes,tpm2.cipher!=yes,tpm2.rand!=yes"
 
@@ -23,16 +25,6 @@ static OSSL_LIB_CTX *worker_libctx;
 static EC_KEY_METHOD *bridge_method;
 static int bridge_index = -1;
 
-/* OpenSSL's last reason (its queue emptied), for the end of a message. */
-static const char *openssl_reason(void)
-{
-    static char text[256];
-    unsigned long code = ERR_peek_last_error();
-    const char *reason = code != 0 ? ERR_reason_error_string(code) : NULL;
-    snprintf(text, sizeof(text), "%s", reason != NULL ? reason : "no reason given");
-    ERR_clear_error();
-    return text;
-}
 
 /* The connection the provider opens, for messages. */
 static const char *tcti(void)
@@ -47,14 +39,15 @@ static OSSL_LIB_CTX *tpm_libctx(char *reason, size_t len)
 {
     OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
     if (libctx == NULL || OSSL_PROVIDER_load(libctx, "default") == NULL) {
-        snprintf(reason, len, "cannot make a library context for the TPM (%s)", openssl_reason());
+        snprintf(reason, len, "cannot make a library context for the TPM (%s)",
+                 log_openssl_reason(NULL));
         OSSL_LIB_CTX_free(libctx);
         return NULL;
     }
     if (OSSL_PROVIDER_load(libctx, "tpm2") == NULL) {
         snprintf(reason, len, "OpenSSL's tpm2 provider does not load with TCTI %s (%s): "
                  "install tpm2-openssl and check that the TPM answers", tcti(),
-                 openssl_reason());
+                 log_openssl_reason(NULL));
         /* Freeing the context unloads its providers. */
         OSSL_LIB_CTX_free(libctx);
         return NULL;
@@ -79,7 +72,8 @@ static EVP_PKEY *load_key(OSSL_LIB_CTX *libctx, const char *uri, char *reason, s
     OSSL_STORE_close(store);
     if (key == NULL) {
         snprintf(reason, len, "the TPM (TCTI %s) gives no key for %s (%s): list its persistent "
-                 "handles with tpm2_getcap handles-persistent", tcti(), uri, openssl_reason());
+                 "handles with tpm2_getcap handles-persistent", tcti(), uri,
+                 log_openssl_reason(NULL));
     } else if (!EVP_PKEY_is_a(key, "EC")) {
         snprintf(reason, len, "the TPM's key %s is not an EC key: make an ECDSA key "
                  "(tpm2_create -G ecc256:ecdsa)", uri);
@@ -105,7 +99,8 @@ EVP_PKEY *tpm_key_public(const char *uri, char *reason, size_t len)
     const unsigned char *cursor = der;
     public = der_len > 0 ? d2i_PUBKEY(NULL, &cursor, der_len) : NULL;
     if (public == NULL)
-        snprintf(reason, len, "the TPM's key %s gives no public key (%s)", uri, openssl_reason());
+        snprintf(reason, len, "the TPM's key %s gives no public key (%s)", uri,
+                 log_openssl_reason(NULL));
 out:
     OPENSSL_free(der);
     EVP_PKEY_free(key);
@@ -245,17 +240,17 @@ int tpm_key_attach(SSL_CTX *ctx, const char *uri, char *reason, size_t len)
     bridge = cert != NULL ? bridge_key(cert, key) : NULL;
     if (bridge == NULL) {
         snprintf(reason, len, "the TPM's key %s cannot stand for the certificate's (%s)", uri,
-                 openssl_reason());
+                 log_openssl_reason(NULL));
         goto out;
     }
     if (!signs_for(bridge, cert)) {
         snprintf(reason, len, "the TPM's key %s does not sign for the certificate (%s): give "
-                 "the handle of the key it was issued for", uri, openssl_reason());
+                 "the handle of the key it was issued for", uri, log_openssl_reason(NULL));
         goto out;
     }
     if (SSL_CTX_use_PrivateKey(ctx, bridge) != 1) {
         snprintf(reason, len, "the TPM's key %s is refused by the TLS context (%s)", uri,
-                 openssl_reason());
+                 log_openssl_reason(NULL));
         goto out;
     }
     result = 0;
