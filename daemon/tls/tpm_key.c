@@ -21,7 +21,8 @@
 /* Signatures by the tpm2 provider; hashing and random numbers by the default one. */
 #define TPM_KEY_PROPQ "?tpm2.signature=yes,tpm2.digest!=yes,tpm2.cipher!=yes,tpm2.rand!=yes"
 
-static OSSL_LIB_CTX *worker_libctx;
+/* The worker's own: made after the fork, kept for the process's life. */
+static struct tpm_libctx worker_tpm;
 static EC_KEY_METHOD *bridge_method;
 static int bridge_index = -1;
 
@@ -33,26 +34,45 @@ static const char *tcti(void)
     return configured != NULL && configured[0] != '\0' ? configured : "the default, /dev/tpmrm0";
 }
 
-/* A library context with the default provider first (ties go to it) and the tpm2
- * one, or NULL with REASON. */
-static OSSL_LIB_CTX *tpm_libctx(char *reason, size_t len)
+/* A library context with its providers, held so that they can be unloaded: freeing
+ * the context alone leaves a provider loaded by OSSL_PROVIDER_load, and with it the
+ * tpm2 provider's TPM connection. */
+struct tpm_libctx {
+    OSSL_LIB_CTX *libctx;
+    OSSL_PROVIDER *defaults, *tpm2;
+};
+
+/* Unloads the providers (closing the TPM connection) and frees the context. */
+static void tpm_libctx_free(struct tpm_libctx *t)
 {
-    OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
-    if (libctx == NULL || OSSL_PROVIDER_load(libctx, "default") == NULL) {
+    if (t->tpm2 != NULL)
+        OSSL_PROVIDER_unload(t->tpm2);
+    if (t->defaults != NULL)
+        OSSL_PROVIDER_unload(t->defaults);
+    OSSL_LIB_CTX_free(t->libctx);
+    *t = (struct tpm_libctx){ 0 };
+}
+
+/* Makes T: a library context with the default provider first (ties go to it) and the
+ * tpm2 one. Returns 0, or -1 with REASON (T then holds nothing). */
+static int tpm_libctx(struct tpm_libctx *t, char *reason, size_t len)
+{
+    *t = (struct tpm_libctx){ 0 };
+    t->libctx = OSSL_LIB_CTX_new();
+    if (t->libctx == NULL || (t->defaults = OSSL_PROVIDER_load(t->libctx, "default")) == NULL) {
         snprintf(reason, len, "cannot make a library context for the TPM (%s)",
                  log_openssl_reason(NULL));
-        OSSL_LIB_CTX_free(libctx);
-        return NULL;
+        tpm_libctx_free(t);
+        return -1;
     }
-    if (OSSL_PROVIDER_load(libctx, "tpm2") == NULL) {
+    if ((t->tpm2 = OSSL_PROVIDER_load(t->libctx, "tpm2")) == NULL) {
         snprintf(reason, len, "OpenSSL's tpm2 provider does not load with TCTI %s (%s): "
                  "install tpm2-openssl and check that the TPM answers", tcti(),
                  log_openssl_reason(NULL));
-        /* Freeing the context unloads its providers. */
-        OSSL_LIB_CTX_free(libctx);
-        return NULL;
+        tpm_libctx_free(t);
+        return -1;
     }
-    return libctx;
+    return 0;
 }
 
 /* The first private key the store at URI gives in LIBCTX, or NULL with REASON. */
@@ -89,10 +109,10 @@ EVP_PKEY *tpm_key_public(const char *uri, char *reason, size_t len)
     EVP_PKEY *public = NULL;
     EVP_PKEY *key = NULL;
     unsigned char *der = NULL;
-    OSSL_LIB_CTX *libctx = tpm_libctx(reason, len);
-    if (libctx == NULL)
+    struct tpm_libctx t;
+    if (tpm_libctx(&t, reason, len) < 0)
         goto out;
-    key = load_key(libctx, uri, reason, len);
+    key = load_key(t.libctx, uri, reason, len);
     if (key == NULL)
         goto out;
     int der_len = i2d_PUBKEY(key, &der);
@@ -104,8 +124,8 @@ EVP_PKEY *tpm_key_public(const char *uri, char *reason, size_t len)
 out:
     OPENSSL_free(der);
     EVP_PKEY_free(key);
-    /* Unloads the provider, closing its connection to the TPM before the caller forks. */
-    OSSL_LIB_CTX_free(libctx);
+    /* Closes the connection to the TPM before the caller forks. */
+    tpm_libctx_free(&t);
     ERR_clear_error();
     return public;
 }
@@ -134,7 +154,7 @@ static int bridge_sign(int type, const unsigned char *dgst, int dlen, unsigned c
     const char *digest = digest_of_length(dlen);
     size_t len = (size_t)ECDSA_size(eckey);
     EVP_PKEY_CTX *pctx = key != NULL && digest != NULL
-                             ? EVP_PKEY_CTX_new_from_pkey(worker_libctx, key, TPM_KEY_PROPQ)
+                             ? EVP_PKEY_CTX_new_from_pkey(worker_tpm.libctx, key, TPM_KEY_PROPQ)
                              : NULL;
     if (pctx != NULL && EVP_PKEY_sign_init(pctx) == 1 &&
         EVP_PKEY_CTX_set_signature_md(pctx, EVP_get_digestbyname(digest)) == 1 &&
@@ -166,7 +186,7 @@ static int bridge_setup(char *reason, size_t len)
     int (*sign_setup)(EC_KEY *, BN_CTX *, BIGNUM **, BIGNUM **) = NULL;
     ECDSA_SIG *(*sign_sig)(const unsigned char *, int, const BIGNUM *, const BIGNUM *,
                            EC_KEY *) = NULL;
-    if (worker_libctx != NULL)
+    if (worker_tpm.libctx != NULL)
         return 0;
     if (bridge_index < 0)
         bridge_index = EC_KEY_get_ex_new_index(0, NULL, NULL, NULL, free_tpm_key);
@@ -181,8 +201,7 @@ static int bridge_setup(char *reason, size_t len)
         snprintf(reason, len, "out of memory");
         return -1;
     }
-    worker_libctx = tpm_libctx(reason, len);
-    return worker_libctx != NULL ? 0 : -1;
+    return tpm_libctx(&worker_tpm, reason, len);
 }
 
 /* A key with CERT's public half whose signatures TPM_KEY (taken over) makes. */
@@ -234,7 +253,7 @@ int tpm_key_attach(SSL_CTX *ctx, const char *uri, char *reason, size_t len)
     X509 *cert = SSL_CTX_get0_certificate(ctx);
     if (bridge_setup(reason, len) < 0)
         goto out;
-    EVP_PKEY *key = load_key(worker_libctx, uri, reason, len);
+    EVP_PKEY *key = load_key(worker_tpm.libctx, uri, reason, len);
     if (key == NULL)
         goto out;
     bridge = cert != NULL ? bridge_key(cert, key) : NULL;
