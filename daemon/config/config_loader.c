@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -137,6 +138,26 @@ int config_loader_timeout(struct config_loader *ld, const struct ini_section *se
     }
     *seconds = parsed;
     return 0;
+}
+
+int config_loader_yes_no(struct config_loader *ld, const struct ini_section *section,
+                         const struct ini_key *key, int *value)
+{
+    static const char *const yes[] = { "yes", "true", "on", "1" };
+    static const char *const no[] = { "no", "false", "off", "0" };
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcasecmp(key->value, yes[i]) == 0) {
+            *value = 1;
+            return 0;
+        }
+        if (strcasecmp(key->value, no[i]) == 0) {
+            *value = 0;
+            return 0;
+        }
+    }
+    config_loader_error(ld, key->line, section->name, key->name, "'%s' is not yes or no",
+                        key->value);
+    return -1;
 }
 
 int config_loader_require_value(struct config_loader *ld, const struct ini_section *section,

@@ -73,6 +73,11 @@ int config_loader_number(const char *text, uint64_t min, uint64_t max, uint64_t 
 int config_loader_timeout(struct config_loader *ld, const struct ini_section *section,
                           const struct ini_key *key, uint64_t minimum, uint64_t *seconds);
 
+/* Parses KEY's value as yes or no (also true/false, on/off, 1/0, in any case) into
+ * *VALUE (1 or 0). Returns 0, or reports "'VALUE' is not yes or no" and returns -1. */
+int config_loader_yes_no(struct config_loader *ld, const struct ini_section *section,
+                         const struct ini_key *key, int *value);
+
 /* Returns 0 when KEY has a value, or reports "empty value" and returns -1. */
 int config_loader_require_value(struct config_loader *ld, const struct ini_section *section,
                                 const struct ini_key *key);

@@ -319,21 +319,7 @@ static int set_keepalive(struct config_loader *ld, const struct ini_section *sec
 static int set_mss_clamp(struct config_loader *ld, const struct ini_section *section,
                          const struct ini_key *key, struct tunnel_config *tunnel)
 {
-    static const char *const yes[] = { "yes", "true", "on", "1" };
-    static const char *const no[] = { "no", "false", "off", "0" };
-    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-        if (strcasecmp(key->value, yes[i]) == 0) {
-            tunnel->network.mss_clamp = 1;
-            return 0;
-        }
-        if (strcasecmp(key->value, no[i]) == 0) {
-            tunnel->network.mss_clamp = 0;
-            return 0;
-        }
-    }
-    config_loader_error(ld, key->line, section->name, key->name, "'%s' is not yes or no",
-                        key->value);
-    return -1;
+    return config_loader_yes_no(ld, section, key, &tunnel->network.mss_clamp);
 }
 
 static int set_device(struct config_loader *ld, const struct ini_section *section,

@@ -94,37 +94,16 @@ static int set_grant_lifetime(struct config_loader *ld, const struct ini_section
     return config_loader_timeout(ld, section, key, 1, &tunnel->grant_lifetime);
 }
 
-/* Returns 0 with *VALUE set from KEY's yes or no, or -1 after a FILE:LINE error. */
-static int parse_yes_no(struct config_loader *ld, const struct ini_section *section,
-                        const struct ini_key *key, int *value)
-{
-    static const char *const yes[] = { "yes", "true", "on", "1" };
-    static const char *const no[] = { "no", "false", "off", "0" };
-    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-        if (strcasecmp(key->value, yes[i]) == 0) {
-            *value = 1;
-            return 0;
-        }
-        if (strcasecmp(key->value, no[i]) == 0) {
-            *value = 0;
-            return 0;
-        }
-    }
-    config_loader_error(ld, key->line, section->name, key->name, "'%s' is not yes or no",
-                        key->value);
-    return -1;
-}
-
 static int set_bind_grant_to_address(struct config_loader *ld, const struct ini_section *section,
                                      const struct ini_key *key, struct tunnel_config *tunnel)
 {
-    return parse_yes_no(ld, section, key, &tunnel->bind_grant_to_address);
+    return config_loader_yes_no(ld, section, key, &tunnel->bind_grant_to_address);
 }
 
 static int set_browser_login(struct config_loader *ld, const struct ini_section *section,
                              const struct ini_key *key, struct tunnel_config *tunnel)
 {
-    return parse_yes_no(ld, section, key, &tunnel->browser_login);
+    return config_loader_yes_no(ld, section, key, &tunnel->browser_login);
 }
 
 static int set_failure_window(struct config_loader *ld, const struct ini_section *section,
