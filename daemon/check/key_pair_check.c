@@ -7,12 +7,6 @@
 
 #include "tls/key_source.h"
 
-/* The key as the configuration names it: its file or URI, or the bundle it is in. */
-static const char *key_name(const struct tunnel_config *tunnel)
-{
-    return tunnel->key != NULL ? tunnel->key : tunnel->cert;
-}
-
 static int matches(X509 *cert, EVP_PKEY *key)
 {
     EVP_PKEY *public = X509_get0_pubkey(cert);
@@ -35,13 +29,13 @@ static int check_match(const struct tunnel_config *tunnel, const struct key_mate
             check_report_tunnel(report, CHECK_ERROR, tunnel, "cert",
                                 "%s: key %s belongs to certificate %d in the file, not to the "
                                 "first: put the leaf first, then its intermediates",
-                                tunnel->cert, key_name(tunnel), i + 2);
+                                tunnel->cert, key_source_name(tunnel), i + 2);
         return -1;
     }
     check_report_tunnel(report, CHECK_ERROR, tunnel, "key",
                         "key %s does not belong to certificate %s (the certificate's public "
                         "key differs): give the key the certificate was issued for",
-                        key_name(tunnel), tunnel->cert);
+                        key_source_name(tunnel), tunnel->cert);
     return -1;
 }
 

@@ -316,3 +316,8 @@ void key_source_release(struct key_material *material)
     EVP_PKEY_free(material->key);
     memset(material, 0, sizeof(*material));
 }
+
+const char *key_source_name(const struct tunnel_config *tunnel)
+{
+    return tunnel->key != NULL ? tunnel->key : tunnel->cert;
+}

@@ -38,4 +38,8 @@ int key_source_load(const struct tunnel_config *tunnel, struct key_material *out
 /* Frees what MATERIAL holds and zeroes it. */
 void key_source_release(struct key_material *material);
 
+/* Returns where TUNNEL's key is, as the configuration names it: its file or URI, or
+ * the PKCS#12 bundle given as cert when there is no key line. */
+const char *key_source_name(const struct tunnel_config *tunnel);
+
 #endif

@@ -50,7 +50,7 @@ static int use_key_material(SSL_CTX *ctx, const struct tunnel_config *tunnel)
         log_error("%s %s", where(tunnel, error.key), error.reason);
         return -1;
     }
-    const char *key = tunnel->key != NULL ? tunnel->key : tunnel->cert;
+    const char *key = key_source_name(tunnel);
     if (X509_check_private_key(material.leaf, material.key) != 1) {
         /* OpenSSL's "key values mismatch" says less than this. */
         ERR_clear_error();
