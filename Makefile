@@ -25,7 +25,7 @@ CC      ?= cc
 
 # Debian 12 packages: what building needs, and what the tests and the demo run.
 BUILD_PACKAGES := gcc make pkg-config libssl-dev libiniparser-dev libcmocka-dev \
-                  libsystemd-dev libpam0g-dev libkmod-dev libnl-3-dev libnl-route-3-dev
+                  libsystemd-dev libpam0g-dev libkmod-dev libnl-3-dev libnl-route-3-dev libpq-dev
 TEST_PACKAGES  := cppcheck clang-tidy openssl curl stunnel4 socat procps iproute2 jq systemd util-linux \
                   nginx-light haproxy tinyproxy python3 \
                   chromium chromium-driver libnss3-tools \
@@ -44,12 +44,14 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmiss
 # libnl-route-3 (rtnetlink) configures the network tunnels' devices (daemon/netdev/).
 NL_CFLAGS := $(shell pkg-config --cflags libnl-route-3.0 2>/dev/null || echo -I/usr/include/libnl3)
 NL_LIBS   := $(shell pkg-config --libs libnl-route-3.0 2>/dev/null || echo -lnl-route-3 -lnl-3)
-override CPPFLAGS += -D_GNU_SOURCE -Idaemon -Ikmod-helpers $(NL_CFLAGS)
+# libpq (PostgreSQL's client library) reaches the shared state store (daemon/store/).
+PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+override CPPFLAGS += -D_GNU_SOURCE -Idaemon -Ikmod-helpers $(NL_CFLAGS) $(PQ_CFLAGS)
 CFLAGS   ?= -O2 -g
 override CFLAGS += -std=gnu11 $(WARNINGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
 override LDFLAGS += -pie -Wl,-z,relro,-z,now
-LDLIBS   := -lssl -lcrypto -liniparser -lsystemd -lkmod -lpam -lpthread $(NL_LIBS)
-CLI_LDLIBS := -lssl -lcrypto -liniparser -lsystemd -lkmod
+LDLIBS   := -lssl -lcrypto -liniparser -lsystemd -lkmod -lpam -lpthread $(NL_LIBS) -lpq
+CLI_LDLIBS := -lssl -lcrypto -liniparser -lsystemd -lkmod -lpq
 TEST_LDLIBS := -lcmocka
 
 SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -71,10 +73,11 @@ ADDRPLAN_OBJECTS   := $(call objects_in,daemon/addrplan)
 AUTH_OBJECTS       := $(call objects_in,daemon/auth)
 WORKER_OBJECTS     := $(call objects_in,daemon/worker)
 HELPER_OBJECTS     := $(call objects_in,daemon/helper)
+STORE_OBJECTS      := $(call objects_in,daemon/store)
 SUPERVISOR_OBJECTS := $(filter-out %/ktlstund.o,$(call objects_in,daemon/supervisor))
 CLI_OBJECTS        := $(filter-out %/ktlstun.o,$(call objects_in,daemon/cli))
 
-DAEMON_OBJECTS := $(SUPERVISOR_OBJECTS) $(HELPER_OBJECTS) $(WORKER_OBJECTS) $(AUTH_OBJECTS) \
+DAEMON_OBJECTS := $(SUPERVISOR_OBJECTS) $(HELPER_OBJECTS) $(STORE_OBJECTS) $(WORKER_OBJECTS) $(AUTH_OBJECTS) \
                   $(RELAY_OBJECTS) $(IPRELAY_OBJECTS) $(PACKET_OBJECTS) $(NETDEV_OBJECTS) \
                   $(ADDRPLAN_OBJECTS) \
                   $(CHECK_OBJECTS) $(TLS_OBJECTS) $(CONFIG_OBJECTS) $(PROTO_OBJECTS) \
@@ -82,6 +85,7 @@ DAEMON_OBJECTS := $(SUPERVISOR_OBJECTS) $(HELPER_OBJECTS) $(WORKER_OBJECTS) $(AU
 # `ktlstun unlock` edits the lock state file itself while the daemon is stopped.
 CLI_LINK_OBJECTS := $(CLI_OBJECTS) $(BUILD)/obj/daemon/helper/lock_policy.o \
                     $(BUILD)/obj/daemon/helper/lock_state.o $(CHECK_OBJECTS) $(ADDRPLAN_OBJECTS) \
+                    $(BUILD)/obj/daemon/store/store_schema.o $(BUILD)/obj/daemon/store/store_connect.o \
                     $(TLS_OBJECTS) \
                     $(CONFIG_OBJECTS) $(BUILD)/obj/daemon/proto/auth_protocol.o \
                     $(BUILD)/obj/daemon/proto/status_record.o \

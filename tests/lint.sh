@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 [ $# -gt 0 ] || { echo "usage: tests/lint.sh FILE..." >&2; exit 2; }
 # The include path of libnl-route-3 (daemon/netdev/), as the Makefile finds it.
 flags=(-D_GNU_SOURCE -Idaemon -Ikmod-helpers $(pkg-config --cflags-only-I libnl-route-3.0 2>/dev/null || echo -I/usr/include/libnl3))
+flags+=($(pkg-config --cflags-only-I libpq 2>/dev/null || echo -I/usr/include/postgresql))
 passed=0 failed=0
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT

@@ -13,6 +13,7 @@
 
 #include "config/config_loader.h"
 #include "config/global_keys.h"
+#include "config/state_store_keys.h"
 #include "config/key_source_keys.h"
 #include "config/key_suggest.h"
 #include "config/listen_clash.h"
@@ -361,6 +362,7 @@ struct config *config_load(const char *path, char **errors)
                             "no tunnel section (add one, e.g. [web] with mode, listen, target, "
                             "cert, key and ca)");
     global_keys_finish(&config->global);
+    state_store_keys_finish(&ld, &config->global);
     if (!ld.out_of_memory) {
         listen_clash_check(&ld, &ld.source);
         network_keys_check_all(&ld);
@@ -414,6 +416,8 @@ void config_free(struct config *config)
     free(config->global.user);
     free(config->global.group);
     free(config->global.pam_user);
+    free(config->global.state_store);
+    free(config->global.gateway_name);
     free(config->path);
     free(config);
 }

@@ -162,6 +162,8 @@ struct global_config {
     struct config_key_line key_lines[CONFIG_MAX_KEY_LINES];   /* where each key was set */
     size_t key_line_count;
     unsigned lock_table_size;      /* records of failed logins kept, default 4096 */
+    char *state_store;             /* libpq connection string; NULL = file (state_dir) */
+    char *gateway_name;            /* this gateway in the store; default the host name */
 };
 
 struct config {

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config/state_store_keys.h"
 #include "core/limits.h"
 
 #define WORKERS_MAX 256
@@ -188,6 +189,8 @@ static const struct config_global_key global_keys[] = {
     { "metrics_listen", set_metrics_listen },
     { "expiry_warning", set_expiry_warning },
     { "lock_table_size", set_lock_table_size },
+    { "state_store", state_store_keys_set_store },
+    { "gateway_name", state_store_keys_set_gateway_name },
 };
 
 const struct config_global_key *global_keys_list(size_t *count)

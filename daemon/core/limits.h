@@ -7,6 +7,7 @@
 #define LIMIT_TUNNEL_NAME 64        /* bytes in a tunnel's section name */
 #define LIMIT_TUNNELS 256           /* tunnels one daemon serves (shared counter slots) */
 #define LIMIT_IDENTITY 256          /* bytes of a certificate identity (CN or subject) */
+#define LIMIT_GATEWAY_NAME 64       /* bytes of a gateway's name in the shared state store */
 #define LIMIT_USER_NAME 32          /* bytes of the local user a certificate maps to */
 #define LIMIT_SOURCE_ADDRESS 63     /* a peer address as text, without port */
 #define LIMIT_WORKER_SLOTS 512      /* workers alive at once, draining ones included */

@@ -23,10 +23,11 @@ declare -A may_include=(
     [netdev]="core"
     [addrplan]="core config"
     [worker]="core config proto tls ktls relay auth packet iprelay"
-    [helper]="core config proto"
+    [store]="core config proto"
+    [helper]="core config proto store"
     [check]="core config proto tls ktls kmod addrplan"
     [supervisor]="core config proto tls ktls relay auth worker helper check kmod packet iprelay netdev addrplan"
-    [cli]="core config proto tls ktls check kmod"
+    [cli]="core config proto tls ktls check kmod store"
 )
 # Single headers a folder may include beyond its folders, each for a reason:
 #   worker: the generation it serves, built by the supervisor before the fork;

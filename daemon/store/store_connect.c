@@ -1,0 +1,48 @@
+#include "store/store_connect.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void store_connect_error(PGconn *conn, char *err, size_t errlen)
+{
+    const char *why = conn != NULL ? PQerrorMessage(conn) : "out of memory";
+    if (why == NULL || why[0] == '\0')
+        why = "no reason given";
+    /* libpq's multi-line messages: the first line says what failed. */
+    snprintf(err, errlen, "%.*s", (int)strcspn(why, "\n"), why);
+}
+
+PGconn *store_connect_open(const char *conninfo, const char *application, char *err,
+                           size_t errlen)
+{
+    /* libpq takes keywords in order and keeps the last value: the defaults come before
+     * the expanded connection string, which may override them, and the name after. */
+    const char *const keywords[] = {
+        "connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "tcp_user_timeout", "dbname", "application_name", NULL,
+    };
+    const char *const values[] = {
+        "5", "1", "5", "2", "2", "5000", conninfo, application, NULL,
+    };
+    PGconn *conn = PQconnectdbParams(keywords, values, 1);
+    if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
+        store_connect_error(conn, err, errlen);
+        PQfinish(conn);
+        return NULL;
+    }
+    PGresult *res = PQexec(conn, "SET statement_timeout = 5000");
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (!ok) {
+        store_connect_error(conn, err, errlen);
+        PQfinish(conn);
+        return NULL;
+    }
+    return conn;
+}
+
+void store_connect_describe(PGconn *conn, char *buf, size_t len)
+{
+    const char *host = PQhost(conn), *port = PQport(conn);
+    snprintf(buf, len, "%s:%s", host != NULL ? host : "?", port != NULL ? port : "?");
+}

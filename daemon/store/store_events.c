@@ -1,0 +1,223 @@
+#include "store/store_events.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_connect.h"
+#include "store/store_schema.h"
+
+static const char *const kind_names[] = {
+    [STORE_EVENT_GRANT] = "grant",
+    [STORE_EVENT_REVOKE] = "revoke",
+    [STORE_EVENT_DISCONNECT] = "disconnect",
+};
+
+const char *store_events_kind_name(enum store_event_kind kind)
+{
+    if (kind < STORE_EVENT_GRANT || kind > STORE_EVENT_DISCONNECT)
+        return "?";
+    return kind_names[kind];
+}
+
+static int kind_parse(const char *name)
+{
+    for (int k = STORE_EVENT_GRANT; k <= STORE_EVENT_DISCONNECT; k++)
+        if (strcmp(kind_names[k], name) == 0)
+            return k;
+    return -1;
+}
+
+/* Runs SQL with PARAMS; returns the result when it has STATUS, else NULL after
+ * writing the reason into ERR. */
+static PGresult *query(PGconn *conn, const char *sql, int count, const char *const *params,
+                       ExecStatusType status, char *err, size_t errlen)
+{
+    PGresult *res = PQexecParams(conn, sql, count, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) == status)
+        return res;
+    store_connect_error(conn, err, errlen);
+    PQclear(res);
+    return NULL;
+}
+
+static int command(PGconn *conn, const char *sql, int count, const char *const *params,
+                   char *err, size_t errlen)
+{
+    PGresult *res = query(conn, sql, count, params, PGRES_COMMAND_OK, err, errlen);
+    PQclear(res);
+    return res != NULL ? 0 : -1;
+}
+
+static int tuples_ok(PGconn *conn, const char *sql, char *err, size_t errlen)
+{
+    PGresult *res = query(conn, sql, 0, NULL, PGRES_TUPLES_OK, err, errlen);
+    PQclear(res);
+    return res != NULL ? 0 : -1;
+}
+
+static void rollback(PGconn *conn)
+{
+    PQclear(PQexec(conn, "ROLLBACK"));
+}
+
+/* What EVENT changes in ktlstun_grant. */
+static int apply_to_grants(PGconn *conn, const struct store_event *event, const char *expires,
+                           char *err, size_t errlen)
+{
+    if (event->kind == STORE_EVENT_GRANT) {
+        const char *params[] = { event->tunnel, event->sha256, event->identity,
+                                 event->username, event->source, expires, event->gateway };
+        return command(conn,
+                       "INSERT INTO ktlstun_grant (tunnel, sha256, identity, username, source,"
+                       " expires_at, gateway) VALUES ($1, $2, $3, $4, $5, to_timestamp($6), $7)"
+                       " ON CONFLICT (tunnel, sha256) DO UPDATE SET identity = $3,"
+                       " username = $4, source = $5, expires_at = to_timestamp($6), gateway = $7",
+                       7, params, err, errlen);
+    }
+    if (event->kind == STORE_EVENT_REVOKE) {
+        const char *params[] = { event->identity, event->tunnel };
+        return command(conn,
+                       "DELETE FROM ktlstun_grant WHERE identity = $1 AND ($2 = '' OR tunnel = $2)",
+                       2, params, err, errlen);
+    }
+    return 0;
+}
+
+int store_events_publish(PGconn *conn, struct store_event *event, char *err, size_t errlen)
+{
+    char expires[32], id[32];
+    snprintf(expires, sizeof(expires), "%lld", (long long)event->expires_at);
+    const char *params[] = { event->gateway, store_events_kind_name(event->kind), event->tunnel,
+                             event->sha256, event->identity, event->username, event->source,
+                             expires };
+    if (command(conn, "BEGIN", 0, NULL, err, errlen) < 0)
+        return -1;
+    /* One writer at a time: ids then commit in the order they were taken. */
+    if (tuples_ok(conn, "SELECT pg_advisory_xact_lock(" STORE_SCHEMA_EVENT_LOCK ")", err,
+                  errlen) < 0 ||
+        apply_to_grants(conn, event, expires, err, errlen) < 0)
+        goto fail;
+    PGresult *res = query(conn,
+                          "INSERT INTO ktlstun_event (gateway, kind, tunnel, sha256, identity,"
+                          " username, source, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+                          " CASE WHEN $8::bigint = 0 THEN NULL ELSE to_timestamp($8::bigint) END)"
+                          " RETURNING id",
+                          8, params, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
+        goto fail;
+    snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    const char *notify[] = { id };
+    PGresult *sent = query(conn, "SELECT pg_notify('" STORE_SCHEMA_CHANNEL "', $1)", 1, notify,
+                           PGRES_TUPLES_OK, err, errlen);
+    if (sent == NULL)
+        goto fail;
+    PQclear(sent);
+    if (command(conn, "COMMIT", 0, NULL, err, errlen) < 0)
+        return -1;
+    event->id = strtoll(id, NULL, 10);
+    return 0;
+fail:
+    rollback(conn);
+    return -1;
+}
+
+static void copy_field(char *out, size_t cap, const PGresult *res, int row, int column)
+{
+    snprintf(out, cap, "%s", PQgetvalue(res, row, column));
+}
+
+/* Columns: id, at, gateway, kind, tunnel, sha256, identity, username, source,
+ * expires_at (epoch seconds, 0 when null). */
+static int read_event(const PGresult *res, int row, struct store_event *event)
+{
+    memset(event, 0, sizeof(*event));
+    int kind = kind_parse(PQgetvalue(res, row, 3));
+    if (kind < 0)
+        return -1;
+    event->kind = (enum store_event_kind)kind;
+    event->id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
+    event->at = strtoll(PQgetvalue(res, row, 1), NULL, 10);
+    copy_field(event->gateway, sizeof(event->gateway), res, row, 2);
+    copy_field(event->tunnel, sizeof(event->tunnel), res, row, 4);
+    copy_field(event->sha256, sizeof(event->sha256), res, row, 5);
+    copy_field(event->identity, sizeof(event->identity), res, row, 6);
+    copy_field(event->username, sizeof(event->username), res, row, 7);
+    copy_field(event->source, sizeof(event->source), res, row, 8);
+    event->expires_at = strtoll(PQgetvalue(res, row, 9), NULL, 10);
+    return 0;
+}
+
+int store_events_fetch(PGconn *conn, int64_t after, struct store_event *out, size_t cap,
+                       char *err, size_t errlen)
+{
+    char after_text[32], limit[32];
+    snprintf(after_text, sizeof(after_text), "%lld", (long long)after);
+    snprintf(limit, sizeof(limit), "%zu", cap);
+    const char *params[] = { after_text, limit };
+    PGresult *res = query(conn,
+                          "SELECT id, extract(epoch FROM at)::bigint, gateway, kind, tunnel,"
+                          " sha256, identity, username, source,"
+                          " coalesce(extract(epoch FROM expires_at)::bigint, 0)"
+                          " FROM ktlstun_event WHERE id > $1 ORDER BY id LIMIT $2",
+                          2, params, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
+        return -1;
+    int count = 0;
+    for (int row = 0; row < PQntuples(res); row++)
+        if (read_event(res, row, &out[count]) == 0)
+            count++;
+    PQclear(res);
+    return count;
+}
+
+int store_events_snapshot(PGconn *conn, store_events_grant_fn *each, void *arg,
+                          int64_t *last_id, char *err, size_t errlen)
+{
+    if (command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, err,
+                errlen) < 0)
+        return -1;
+    int count = -1;
+    PGresult *last = query(conn, "SELECT coalesce(max(id), 0) FROM ktlstun_event", 0, NULL,
+                           PGRES_TUPLES_OK, err, errlen);
+    if (last == NULL)
+        goto out;
+    *last_id = strtoll(PQgetvalue(last, 0, 0), NULL, 10);
+    PQclear(last);
+    PGresult *res = query(conn,
+                          "SELECT 0, 0, gateway, 'grant', tunnel, sha256, identity, username,"
+                          " source, extract(epoch FROM expires_at)::bigint"
+                          " FROM ktlstun_grant WHERE expires_at > now()",
+                          0, NULL, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
+        goto out;
+    count = 0;
+    for (int row = 0; row < PQntuples(res); row++) {
+        struct store_event event;
+        if (read_event(res, row, &event) == 0) {
+            each(arg, &event);
+            count++;
+        }
+    }
+    PQclear(res);
+out:
+    if (count < 0)
+        rollback(conn);
+    else if (command(conn, "COMMIT", 0, NULL, err, errlen) < 0)
+        count = -1;
+    return count;
+}
+
+int store_events_prune(PGconn *conn, int64_t max_age, char *err, size_t errlen)
+{
+    char age[32];
+    snprintf(age, sizeof(age), "%lld", (long long)max_age);
+    const char *params[] = { age };
+    if (command(conn, "DELETE FROM ktlstun_event WHERE at < now() - make_interval(secs => $1)",
+                1, params, err, errlen) < 0 ||
+        command(conn, "DELETE FROM ktlstun_grant WHERE expires_at <= now()", 0, NULL, err,
+                errlen) < 0)
+        return -1;
+    return 0;
+}

@@ -1,0 +1,33 @@
+/* store_schema — the tables of the shared state store, created and migrated by
+ * ktlstun itself. The version is a row of ktlstun_schema; each migration runs in one
+ * transaction under an advisory lock, so gateways starting together migrate once.
+ *
+ * Version 1:
+ *   ktlstun_gateway  name, pid, version, started_at, last_seen: who uses the store
+ *   ktlstun_grant    tunnel, sha256, identity, username, source, expires_at, gateway:
+ *                    the live second-factor grants, one per certificate and tunnel
+ *   ktlstun_event    id (bigserial), at, gateway, kind (grant, revoke, disconnect),
+ *                    tunnel, sha256, identity, username, source, expires_at: what each
+ *                    gateway applies, in id order; written under an advisory lock so
+ *                    ids commit in order, announced with NOTIFY ktlstun_event */
+#ifndef KTLSTUN_STORE_SCHEMA_H
+#define KTLSTUN_STORE_SCHEMA_H
+
+#include <stddef.h>
+#include <libpq-fe.h>
+
+#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_CHANNEL "ktlstun_event"
+/* The advisory lock key every writer of ktlstun_event takes (pg_advisory_xact_lock). */
+#define STORE_SCHEMA_EVENT_LOCK "7465787401"
+
+/* Brings CONN's database to STORE_SCHEMA_VERSION. Sets *FROM to the version found (0:
+ * none). Returns 0, or -1 with the reason in ERR (ERRLEN bytes), also when the
+ * database's version is newer than this ktlstun knows (nothing is changed then). */
+int store_schema_migrate(PGconn *conn, int *from, char *err, size_t errlen);
+
+/* Returns the schema version of CONN's database (0: no ktlstun tables yet), or -1 with
+ * the reason in ERR. */
+int store_schema_version(PGconn *conn, char *err, size_t errlen);
+
+#endif
