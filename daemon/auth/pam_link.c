@@ -24,6 +24,8 @@ struct pam_link {
     uint32_t next_id;
     size_t request_count;
     struct request requests[LINK_MAX_REQUESTS];
+    pam_link_disconnect_fn *disconnect;
+    void *disconnect_arg;
 };
 
 static struct request *find(struct pam_link *link, uint32_t id)
@@ -70,6 +72,8 @@ static void on_readable(struct event_source *source, uint32_t events)
             helper_gone(link);
             return;
         }
+        if (msg.type == HELPER_MSG_DISCONNECT && link->disconnect != NULL)
+            link->disconnect(link->disconnect_arg, msg.identity);
         struct request *r = msg.id != 0 ? find(link, msg.id) : NULL;
         if (r != NULL && (msg.type == HELPER_MSG_PROMPT || msg.type == HELPER_MSG_RESULT))
             r->deliver(r->arg, &msg);
@@ -96,6 +100,14 @@ struct pam_link *pam_link_open(struct event_loop *loop, int fd)
         return NULL;
     }
     return link;
+}
+
+void pam_link_on_disconnect(struct pam_link *link, pam_link_disconnect_fn *disconnect, void *arg)
+{
+    if (link == NULL)
+        return;
+    link->disconnect = disconnect;
+    link->disconnect_arg = arg;
 }
 
 void pam_link_close(struct pam_link *link)

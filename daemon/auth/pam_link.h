@@ -21,6 +21,13 @@ struct pam_link *pam_link_open(struct event_loop *loop, int fd);
 /* Closes LINK (NULL is fine). Registered channels get nothing more. */
 void pam_link_close(struct pam_link *link);
 
+/* Called with a key as `ktlstun disconnect` takes it, when the helper passes on
+ * another gateway's disconnect (shared state store). */
+typedef void pam_link_disconnect_fn(void *arg, const char *key);
+
+/* LINK (NULL is fine) calls DISCONNECT with ARG for each such message. */
+void pam_link_on_disconnect(struct pam_link *link, pam_link_disconnect_fn *disconnect, void *arg);
+
 /* Registers a login: DELIVER(ARG, msg) gets the helper's messages for the returned
  * request id (never 0). Returns 0 when the link is gone or full. */
 uint32_t pam_link_register(struct pam_link *link, pam_link_deliver *deliver, void *arg);

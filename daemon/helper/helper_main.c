@@ -17,6 +17,7 @@
 #include "core/signals.h"
 #include "helper/admin_socket.h"
 #include "helper/alert_commands.h"
+#include "helper/fleet_link.h"
 #include "helper/lock_table.h"
 #include "helper/login_transactions.h"
 #include "proto/helper_msg.h"
@@ -35,6 +36,7 @@ struct helper {
     struct alert_commands *alerts;
     struct login_transactions *logins;
     struct admin_socket *admin;
+    struct fleet_link *fleet;     /* the shared state store; NULL: state in files */
     int control_fd;
     int signal_fd;
     size_t link_count;
@@ -86,6 +88,39 @@ static int refuse_without_locks(struct helper *h, uint64_t link_number,
     return 1;
 }
 
+/* Without the shared state store a grant would stay on this gateway and the other
+ * gateways' locks would be unknown here: refuse the login (fail closed) until it is
+ * back. Returns 1 when BEGIN was refused. */
+static int refuse_without_store(struct helper *h, uint64_t link_number,
+                                const struct helper_msg *begin)
+{
+    char why[300];
+    if (fleet_link_up(h->fleet, why, sizeof(why)))
+        return 0;
+    log_error("[%s] second factor unavailable: the shared state store is unreachable (%s); "
+              "login of \"%s\" refused", begin->tunnel, why, begin->identity);
+    static const char text[] = "the login service cannot reach its shared state store; "
+                               "try again shortly";
+    struct helper_msg reply;
+    helper_msg_init(&reply, HELPER_MSG_RESULT, begin->id);
+    reply.style = AUTH_RESULT_UNAVAILABLE;
+    helper_msg_set_text(&reply, text, sizeof(text) - 1);
+    send_to_worker(h, link_number, &reply);
+    return 1;
+}
+
+/* Passes another gateway's disconnect to every worker. */
+static void disconnect_everywhere(void *arg, const char *key)
+{
+    struct helper *h = arg;
+    struct helper_msg msg;
+    helper_msg_init(&msg, HELPER_MSG_DISCONNECT, 0);
+    snprintf(msg.identity, sizeof(msg.identity), "%s", key);
+    for (size_t i = 0; i < h->link_count; i++)
+        if (helper_msg_send(h->links[i].fd, &msg) < 0)
+            log_error("state store: cannot pass a disconnect to a worker (%s)", strerror(errno));
+}
+
 /* Returns -1 when the link must be dropped. */
 static int read_link(struct helper *h, size_t index)
 {
@@ -104,7 +139,8 @@ static int read_link(struct helper *h, size_t index)
         }
         switch (msg.type) {
         case HELPER_MSG_BEGIN:
-            if (!refuse_without_locks(h, link->number, &msg))
+            if (!refuse_without_locks(h, link->number, &msg) &&
+                !refuse_without_store(h, link->number, &msg))
                 login_transactions_begin(h->logins, h->config, link->number, &msg);
             break;
         case HELPER_MSG_ANSWER:
@@ -139,6 +175,7 @@ static void reload_config(struct helper *h)
     config_free(h->config);
     h->config = config;
     lock_table_configure(h->locks, config);
+    fleet_link_configure(h->fleet, config);
 }
 
 static void receive_link(struct helper *h)
@@ -179,6 +216,8 @@ static void reap_children(struct helper *h)
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (fleet_link_reaped(h->fleet, pid, status))
+            continue;
         alert_commands_reaped(h->alerts, pid, status);
         login_transactions_reaped(h->logins, pid);
     }
@@ -202,6 +241,7 @@ static void expire(struct helper *h, uint64_t now_ms)
     login_transactions_expire(h->logins, h->config, now_ms);
     alert_commands_expire(h->alerts, now_ms);
     admin_socket_expire(h->admin, now_ms);
+    fleet_link_expire(h->fleet, now_ms);
 }
 
 static int poll_timeout(const struct helper *h)
@@ -210,17 +250,18 @@ static int poll_timeout(const struct helper *h)
     soonest = login_transactions_next_deadline(h->logins, soonest);
     soonest = alert_commands_next_deadline(h->alerts, soonest);
     soonest = admin_socket_next_deadline(h->admin, soonest);
+    soonest = fleet_link_next_deadline(h->fleet, soonest);
     return soonest <= now ? 0 : (int)(soonest - now);
 }
 
-enum watch_kind { WATCH_CONTROL, WATCH_SIGNAL, WATCH_ADMIN, WATCH_LINK, WATCH_CHILD };
+enum watch_kind { WATCH_CONTROL, WATCH_SIGNAL, WATCH_ADMIN, WATCH_LINK, WATCH_CHILD, WATCH_STORE };
 
 struct watch {
     enum watch_kind kind;
     uint64_t key;            /* link number, or the admin socket's or the logins' own key */
 };
 
-#define MAX_WATCHES (3 + ADMIN_SOCKET_MAX_CONNECTIONS + MAX_LINKS + LOGIN_TRANSACTIONS_MAX)
+#define MAX_WATCHES (4 + ADMIN_SOCKET_MAX_CONNECTIONS + MAX_LINKS + LOGIN_TRANSACTIONS_MAX)
 
 static void dispatch(struct helper *h, const struct watch *w, short revents)
 {
@@ -246,6 +287,9 @@ static void dispatch(struct helper *h, const struct watch *w, short revents)
     case WATCH_CHILD:
         login_transactions_ready(h->logins, h->config, w->key);
         break;
+    case WATCH_STORE:
+        fleet_link_ready(h->fleet);
+        break;
     }
 }
 
@@ -257,27 +301,50 @@ static void set_kind(struct watch *watches, const uint64_t *keys, size_t n, size
         watches[i] = (struct watch){ kind, keys[i] };
 }
 
+static struct pollfd fds[MAX_WATCHES];
+static struct watch watches[MAX_WATCHES];
+static uint64_t keys[MAX_WATCHES];
+
+/* Fills fds and watches with everything the helper waits on. Returns how many. */
+static size_t collect_watches(struct helper *h)
+{
+    size_t n = 0, added;
+    fds[n] = (struct pollfd){ .fd = h->control_fd, .events = POLLIN };
+    watches[n++] = (struct watch){ WATCH_CONTROL, 0 };
+    fds[n] = (struct pollfd){ .fd = h->signal_fd, .events = POLLIN };
+    watches[n++] = (struct watch){ WATCH_SIGNAL, 0 };
+    added = admin_socket_poll_fds(h->admin, fds + n, keys + n, MAX_WATCHES - n);
+    set_kind(watches, keys, n, added, WATCH_ADMIN);
+    n += added;
+    for (size_t i = 0; i < h->link_count; i++) {
+        fds[n] = (struct pollfd){ .fd = h->links[i].fd, .events = POLLIN };
+        watches[n++] = (struct watch){ WATCH_LINK, h->links[i].number };
+    }
+    added = login_transactions_poll_fds(h->logins, fds + n, keys + n, MAX_WATCHES - n);
+    set_kind(watches, keys, n, added, WATCH_CHILD);
+    n += added;
+    added = fleet_link_poll_fds(h->fleet, fds + n, MAX_WATCHES - n);
+    for (size_t i = n; i < n + added; i++)
+        watches[i] = (struct watch){ WATCH_STORE, 0 };
+    return n + added;
+}
+
+/* In the store process, right after the fork: it must hold none of the helper's
+ * sockets (a worker link or the supervisor's channel kept open there would hide the
+ * helper's end from the other side). */
+static void close_helper_fds(void *arg)
+{
+    struct helper *h = arg;
+    size_t n = collect_watches(h);
+    for (size_t i = 0; i < n; i++)
+        close(fds[i].fd);
+}
+
 static int helper_loop(struct helper *h)
 {
-    static struct pollfd fds[MAX_WATCHES];
-    static struct watch watches[MAX_WATCHES];
-    static uint64_t keys[MAX_WATCHES];
     while (!h->stopping) {
-        size_t n = 0, added;
-        fds[n] = (struct pollfd){ .fd = h->control_fd, .events = POLLIN };
-        watches[n++] = (struct watch){ WATCH_CONTROL, 0 };
-        fds[n] = (struct pollfd){ .fd = h->signal_fd, .events = POLLIN };
-        watches[n++] = (struct watch){ WATCH_SIGNAL, 0 };
-        added = admin_socket_poll_fds(h->admin, fds + n, keys + n, MAX_WATCHES - n);
-        set_kind(watches, keys, n, added, WATCH_ADMIN);
-        n += added;
-        for (size_t i = 0; i < h->link_count; i++) {
-            fds[n] = (struct pollfd){ .fd = h->links[i].fd, .events = POLLIN };
-            watches[n++] = (struct watch){ WATCH_LINK, h->links[i].number };
-        }
-        added = login_transactions_poll_fds(h->logins, fds + n, keys + n, MAX_WATCHES - n);
-        set_kind(watches, keys, n, added, WATCH_CHILD);
-        n += added;
+        size_t n;
+        n = collect_watches(h);
         int ready = poll(fds, n, poll_timeout(h));
         if (ready < 0 && errno != EINTR) {
             log_error("second factor helper: poll: %s", strerror(errno));
@@ -326,9 +393,12 @@ int helper_main_run(int control_fd, const char *config_path, const struct config
         log_warning("second factor helper: %u grant%s left half-written by the previous "
                     "helper cleared; those users log in again", repaired, repaired == 1 ? "" : "s");
     lock_table_load(h->locks, h->config);
+    h->fleet = fleet_link_start(h->config, grants, close_helper_fds, disconnect_everywhere, h);
+    login_transactions_use_fleet(h->logins, h->fleet);
     status = helper_loop(h);
 out:
     login_transactions_free(h->logins);
+    fleet_link_free(h->fleet);
     for (size_t i = 0; i < h->link_count; i++)
         close(h->links[i].fd);
     admin_socket_free(h->admin);

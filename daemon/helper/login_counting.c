@@ -18,6 +18,7 @@ struct login_counting {
     struct lock_table *locks;
     struct grants *grants;
     struct alert_commands *alerts;
+    struct fleet_link *fleet;
 };
 
 /* One key of an attempt, for the checks made on all three alike. */
@@ -38,6 +39,11 @@ struct login_counting *login_counting_create(struct lock_table *locks, struct gr
     counting->grants = grants;
     counting->alerts = alerts;
     return counting;
+}
+
+void login_counting_use_fleet(struct login_counting *counting, struct fleet_link *fleet)
+{
+    counting->fleet = fleet;
 }
 
 void login_counting_free(struct login_counting *counting)
@@ -222,6 +228,7 @@ static void alert_lock(struct login_counting *counting, const struct tunnel_conf
         if (revoked > 0)
             log_notice("[%s] withdrew %u grant(s) of locked identity \"%s\"", t->name, revoked,
                        attempt->identity);
+        fleet_link_publish_revoke(counting->fleet, t->name, attempt->identity);
     }
     raise_alert(counting, t, &event);
 }

@@ -26,6 +26,7 @@
 #include "config/config.h"
 #include "core/limits.h"
 #include "helper/alert_commands.h"
+#include "helper/fleet_link.h"
 #include "helper/lock_table.h"
 #include "proto/auth_protocol.h"
 #include "proto/grants.h"
@@ -54,6 +55,10 @@ struct login_counting;
  * through ALERTS (all three outlive it), or NULL when out of memory. */
 struct login_counting *login_counting_create(struct lock_table *locks, struct grants *grants,
                                              struct alert_commands *alerts);
+
+/* COUNTING publishes the grants a lock withdraws through FLEET (which outlives it;
+ * NULL: state in files). */
+void login_counting_use_fleet(struct login_counting *counting, struct fleet_link *fleet);
 
 /* Frees COUNTING (NULL is fine). */
 void login_counting_free(struct login_counting *counting);

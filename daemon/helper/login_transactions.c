@@ -46,6 +46,7 @@ struct transaction {
 struct login_transactions {
     struct login_counting *counting;
     struct grants *grants;
+    struct fleet_link *fleet;     /* the shared state store; NULL: state in files */
     login_transactions_send_fn *send;
     void *send_arg;
     size_t count;
@@ -117,6 +118,15 @@ static void grant(struct login_transactions *lt, const struct config *config,
         send_reply(lt, tx, &refusal);
         return;
     }
+    char why[256];
+    if (!fleet_link_up(lt->fleet, why, sizeof(why))) {
+        /* The other gateways could not learn this grant, nor this gateway their locks. */
+        log_error("[%s] second factor: the login of \"%s\" succeeded, but the shared state "
+                  "store is unreachable (%s): not granted", t->name, a->identity, why);
+        reply_result(lt, tx->link_number, tx->request_id, AUTH_RESULT_UNAVAILABLE, 0, 0,
+                     "the login service cannot reach its shared state store; try again shortly");
+        return;
+    }
     uint64_t now_ms = event_loop_now_ms();
     int64_t until = utc_time_now() + (int64_t)t->grant_lifetime;
     if (grants_put(lt->grants, t->name, tx->sha256, a->identity, a->source,
@@ -126,6 +136,8 @@ static void grant(struct login_transactions *lt, const struct config *config,
                      "the server could not record the login");
         return;
     }
+    fleet_link_publish_grant(lt->fleet, t->name, tx->sha256, a->identity, a->user, a->source,
+                             until);
     login_log_success(t->name, a->identity, a->user, a->source, until);
     reply_result(lt, tx->link_number, tx->request_id, AUTH_RESULT_GRANTED, until, 0,
                  "access granted");
@@ -291,6 +303,12 @@ struct login_transactions *login_transactions_create(struct lock_table *locks,
     lt->send = send;
     lt->send_arg = send_arg;
     return lt;
+}
+
+void login_transactions_use_fleet(struct login_transactions *lt, struct fleet_link *fleet)
+{
+    lt->fleet = fleet;
+    login_counting_use_fleet(lt->counting, fleet);
 }
 
 void login_transactions_free(struct login_transactions *lt)

@@ -25,6 +25,7 @@
 #include "proto/grants.h"
 #include "config/config.h"
 #include "helper/alert_commands.h"
+#include "helper/fleet_link.h"
 #include "helper/lock_table.h"
 #include "proto/helper_msg.h"
 
@@ -96,5 +97,9 @@ void login_transactions_reaped(struct login_transactions *logins, pid_t pid);
 /* Returns the earlier of SOONEST and the next login deadline. */
 uint64_t login_transactions_next_deadline(const struct login_transactions *logins,
                                           uint64_t soonest);
+
+/* LT grants only while FLEET's store is reachable, and publishes its grants and
+ * withdrawals through it (FLEET outlives LT; NULL: state in files). */
+void login_transactions_use_fleet(struct login_transactions *lt, struct fleet_link *fleet);
 
 #endif

@@ -29,9 +29,16 @@ struct grant_slot {
     struct grant_fields fields;
 };
 
+struct store_status {
+    uint32_t state;                 /* enum grants_store_state */
+    char text[GRANTS_STORE_TEXT];
+};
+
 /* The shared memory itself. */
 struct grants_map {
     _Atomic uint64_t withdrawals;   /* +1 after each write that may end a live grant */
+    struct seqlock store_lock;
+    struct store_status store;      /* the shared state store, as the helper sees it */
     struct grant_slot slots[GRANTS_CAPACITY];
 };
 
@@ -251,4 +258,25 @@ unsigned grants_revoke_identity(struct grants *table, const char *tunnel, const 
         write_slot(table, slot, &cleared, 1);
     }
     return live;
+}
+
+void grants_set_store_state(struct grants *table, enum grants_store_state state, const char *text)
+{
+    struct store_status *status = &table->map->store;
+    seqlock_write_begin(&table->map->store_lock);
+    status->state = state;
+    snprintf(status->text, sizeof(status->text), "%s", text);
+    seqlock_write_end(&table->map->store_lock);
+}
+
+enum grants_store_state grants_store_state(const struct grants *table, char *text, size_t len)
+{
+    struct store_status copy;
+    if (seqlock_read(&table->map->store_lock, &table->map->store, &copy, sizeof(copy)) < 0) {
+        snprintf(text, len, "the login service is restarting");
+        return GRANTS_STORE_DOWN;
+    }
+    copy.text[sizeof(copy.text) - 1] = '\0';
+    snprintf(text, len, "%s", copy.text);
+    return (enum grants_store_state)copy.state;
 }

@@ -65,4 +65,19 @@ uint64_t grants_withdrawals(const struct grants *table);
 unsigned grants_revoke_identity(struct grants *table, const char *tunnel, const char *identity,
                                 uint64_t now_ms);
 
+/* The shared state store as the helper last saw it (for /readyz). */
+enum grants_store_state {
+    GRANTS_STORE_NONE = 0,       /* state in files: no store */
+    GRANTS_STORE_UP,             /* reachable; text: HOST:PORT */
+    GRANTS_STORE_DOWN,           /* unreachable; text: why */
+};
+#define GRANTS_STORE_TEXT 256
+
+/* Helper: records the store's STATE and TEXT (cut at GRANTS_STORE_TEXT - 1 bytes). */
+void grants_set_store_state(struct grants *table, enum grants_store_state state, const char *text);
+
+/* Returns the store's state with its text in TEXT (LEN bytes); DOWN while a write is
+ * half done or was abandoned by a dead helper. */
+enum grants_store_state grants_store_state(const struct grants *table, char *text, size_t len);
+
 #endif

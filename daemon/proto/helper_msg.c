@@ -37,6 +37,8 @@ int helper_msg_valid(const struct helper_msg *msg, size_t len)
         return valid_prompt_style(msg->style);
     case HELPER_MSG_RESULT:
         return msg->style <= AUTH_RESULT_LAST;
+    case HELPER_MSG_DISCONNECT:
+        return msg->identity[0] != '\0';
     default:
         return 0;
     }

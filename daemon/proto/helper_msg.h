@@ -11,6 +11,8 @@
  *                     HANDSHAKE_FAILURE (tunnel, source, text = reason)
  *   helper → worker   PROMPT (id, style = AUTH_FRAME_PROMPT_* / INFO / ERROR, text)
  *                     RESULT (id, style = enum auth_result, value, failures, text)
+ *                     DISCONNECT (identity = a key as `ktlstun disconnect` takes it: another
+ *                     gateway's disconnect, through the shared state store)
  *   helper → child    ANSWER (text)
  *   child → helper    PROMPT (style, text)    RESULT (style = enum auth_result, text) */
 #ifndef KTLSTUN_HELPER_MSG_H
@@ -29,6 +31,7 @@ enum helper_msg_type {
     HELPER_MSG_HANDSHAKE_FAILURE = 4,
     HELPER_MSG_PROMPT = 5,
     HELPER_MSG_RESULT = 6,
+    HELPER_MSG_DISCONNECT = 7,
 };
 
 struct helper_msg {

@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 
 #include "core/limits.h"
+#include "proto/grants.h"
 
 /* Room for all three reasons of every tunnel: a reason is never cut. */
 #define HEALTH_ANSWER_MAX (LIMIT_TUNNELS * 3 * (LIMIT_TUNNEL_NAME + 96) + 64)
@@ -93,5 +94,10 @@ char *health_render_ready(const struct health_state *state, int64_t now, int *re
     *ready = a.used == 0;
     if (a.used == 0)
         add(&a, "ok\n");
+    if (state->store_state == GRANTS_STORE_UP)
+        add(&a, "state store: connected to %s\n", state->store_text);
+    else if (state->store_state == GRANTS_STORE_DOWN)
+        add(&a, "state store: unreachable (%s); new logins are refused until it is back\n",
+            state->store_text);
     return a.text;
 }

@@ -335,6 +335,9 @@ static char *render_page(void *arg, enum metrics_server_page page, int *ok)
     struct health_state state = { .gen = s->current, .stopping = s->stopping,
                                   .live_workers = count_live_workers(s, event_loop_now_ms()),
                                   .helper_running = helper_process_running(s->helper) };
+    if (s->current->config->global.state_store != NULL)
+        state.store_state = grants_store_state(s->grants, state.store_text,
+                                               sizeof(state.store_text));
     if (page == METRICS_SERVER_HEALTHZ)
         return health_render_live(&state, ok);
     return health_render_ready(&state, utc_time_now(), ok);

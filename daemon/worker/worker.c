@@ -201,6 +201,12 @@ static unsigned disconnect(void *arg, const char *key)
     return access_recheck_disconnect(arg, key);
 }
 
+/* Another gateway's `ktlstun disconnect`, passed on by the PAM helper. */
+static void fleet_disconnect(void *arg, const char *key)
+{
+    access_recheck_disconnect(arg, key);
+}
+
 /* Tells the parent this worker serves: privileges dropped, listeners watched. */
 static void report_ready(const struct worker_shared *shared, int worker_slot)
 {
@@ -243,6 +249,7 @@ int worker_run(struct generation *gen, const struct worker_shared *shared, int w
     w.status = status_server_open(w.host.loop, gen->config->global.runtime_dir, gen, &w.host,
                                   &w.accepting);
     w.control = control_socket_open(w.host.loop, gen->config->global.runtime_dir, disconnect, w.access);
+    pam_link_on_disconnect(w.host.pam_link, fleet_disconnect, w.access);
     report_ready(shared, worker_slot);
 
     uint64_t next_sweep_ms = event_loop_now_ms() + 1000;

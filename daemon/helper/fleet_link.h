@@ -1,0 +1,77 @@
+/* fleet_link — the PAM helper's end of the shared state store: it starts the store
+ * process (store/store_process.h) when [global] state_store is a connection string,
+ * publishes this gateway's grants and withdrawals through it, and applies what the
+ * other gateways published: their grants and withdrawals go into this gateway's
+ * grants table (which the workers read, so a data connection's check stays in
+ * memory), their disconnects go to every worker.
+ *
+ * While the store is unreachable no login is granted (fleet_link_up): a grant that
+ * the other gateways cannot learn, or a lock they cannot see, must not be made. Grants
+ * already in the table keep working until they end. */
+#ifndef KTLSTUN_FLEET_LINK_H
+#define KTLSTUN_FLEET_LINK_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config/config.h"
+#include "proto/grants.h"
+
+struct fleet_link;
+
+/* Called in the store process right after the fork, to close what it must not hold
+ * (the helper's sockets). */
+typedef void fleet_link_close_fn(void *arg);
+
+/* Called for each disconnect another gateway published: KEY as `ktlstun disconnect`
+ * takes it. */
+typedef void fleet_link_disconnect_fn(void *arg, const char *key);
+
+/* Returns a link for CONFIG writing into GRANTS, with its store process started, or
+ * NULL when CONFIG keeps its state in files (or out of memory, logged). CLOSE_INHERITED
+ * and DISCONNECT (with ARG) are kept. */
+struct fleet_link *fleet_link_start(const struct config *config, struct grants *grants,
+                                    fleet_link_close_fn *close_inherited,
+                                    fleet_link_disconnect_fn *disconnect, void *arg);
+
+/* Stops the store process and frees FLEET (NULL is fine). */
+void fleet_link_free(struct fleet_link *fleet);
+
+/* After a reload to CONFIG: a changed connection string or gateway name restarts the
+ * store process with them. */
+void fleet_link_configure(struct fleet_link *fleet, const struct config *config);
+
+/* Returns 1 when logins may be granted: FLEET is NULL (state in files) or its store is
+ * reachable. Else 0, with the reason in WHY (WHYLEN bytes). */
+int fleet_link_up(const struct fleet_link *fleet, char *why, size_t whylen);
+
+/* Fills FDS (ROOM entries, at most 1) with the socket to the store process. Returns
+ * how many. */
+size_t fleet_link_poll_fds(const struct fleet_link *fleet, struct pollfd *fds, size_t room);
+
+/* The store process's socket is readable: applies what it sent. */
+void fleet_link_ready(struct fleet_link *fleet);
+
+/* PID was reaped with STATUS: when it was the store process, logs it and starts
+ * another (at most one a second, see fleet_link_expire). Returns 1 when it was. */
+int fleet_link_reaped(struct fleet_link *fleet, pid_t pid, int status);
+
+/* Starts the store process again when it died and its delay passed at NOW_MS. */
+void fleet_link_expire(struct fleet_link *fleet, uint64_t now_ms);
+
+/* Returns the earlier of SOONEST and the next restart of the store process. */
+uint64_t fleet_link_next_deadline(const struct fleet_link *fleet, uint64_t soonest);
+
+/* Publishes a grant this gateway made: SHA256 may use TUNNEL until EXPIRES_AT (seconds
+ * since the epoch), as IDENTITY mapped to USER, from SOURCE. */
+void fleet_link_publish_grant(struct fleet_link *fleet, const char *tunnel, const char *sha256,
+                              const char *identity, const char *user, const char *source,
+                              int64_t expires_at);
+
+/* Publishes that IDENTITY's grants on TUNNEL (every tunnel when NULL) were withdrawn. */
+void fleet_link_publish_revoke(struct fleet_link *fleet, const char *tunnel,
+                               const char *identity);
+
+#endif

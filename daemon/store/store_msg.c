@@ -1,0 +1,62 @@
+#include "store/store_msg.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define TERMINATED(field) (memchr((field), '\0', sizeof(field)) != NULL)
+
+int store_msg_valid(const struct store_msg *msg, size_t len)
+{
+    if (len != sizeof(*msg) || !TERMINATED(msg->text))
+        return 0;
+    if (msg->type == STORE_MSG_STATE)
+        return msg->up <= 1;
+    if (msg->type != STORE_MSG_EVENT)
+        return 0;
+    const struct store_event *e = &msg->event;
+    if (!TERMINATED(e->gateway) || !TERMINATED(e->tunnel) || !TERMINATED(e->sha256) ||
+        !TERMINATED(e->identity) || !TERMINATED(e->username) || !TERMINATED(e->source))
+        return 0;
+    switch (e->kind) {
+    case STORE_EVENT_GRANT:
+        return e->tunnel[0] != '\0' && strlen(e->sha256) == LIMIT_SHA256_HEX &&
+               e->identity[0] != '\0';
+    case STORE_EVENT_REVOKE:
+    case STORE_EVENT_DISCONNECT:
+        return e->identity[0] != '\0';
+    default:
+        return 0;
+    }
+}
+
+int store_msg_send(int fd, const struct store_msg *msg)
+{
+    ssize_t sent;
+    do {
+        sent = send(fd, msg, sizeof(*msg), MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    if (sent < 0)
+        return -1;
+    if ((size_t)sent != sizeof(*msg)) {
+        errno = EMSGSIZE;
+        return -1;
+    }
+    return 0;
+}
+
+int store_msg_recv(int fd, struct store_msg *msg)
+{
+    ssize_t got;
+    do {
+        /* MSG_TRUNC reports a longer datagram's real size, so it cannot pass as ours. */
+        got = recv(fd, msg, sizeof(*msg), MSG_TRUNC);
+    } while (got < 0 && errno == EINTR);
+    if (got <= 0)
+        return (int)got;
+    if (!store_msg_valid(msg, (size_t)got)) {
+        errno = EBADMSG;
+        return -1;
+    }
+    return 1;
+}

@@ -1,0 +1,41 @@
+/* store_msg — the one fixed-size message between the PAM helper and its store process
+ * (store_process), over a SOCK_SEQPACKET socketpair.
+ *
+ *   helper → store   EVENT (a grant this gateway made, a withdrawal): publish it
+ *   store → helper   EVENT (another gateway's grant, withdrawal or disconnect): apply it
+ *                    STATE (up: the store is reachable; text: where, or why not)
+ *
+ * A receiver drops the peer on a message of another size, an unknown type or kind, or
+ * a string not terminated inside its array. */
+#ifndef KTLSTUN_STORE_MSG_H
+#define KTLSTUN_STORE_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store_events.h"
+
+enum store_msg_type {
+    STORE_MSG_EVENT = 1,
+    STORE_MSG_STATE = 2,
+};
+
+struct store_msg {
+    uint32_t type;
+    uint32_t up;                 /* STATE: 1 reachable, 0 not */
+    struct store_event event;    /* EVENT */
+    char text[256];              /* STATE: "HOST:PORT" when up, the reason when not */
+};
+
+/* Returns 1 when MSG (as received, LEN bytes) is well-formed, else 0. */
+int store_msg_valid(const struct store_msg *msg, size_t len);
+
+/* Sends MSG on FD whole (never blocking when FD is non-blocking). Returns 0, or -1
+ * with errno set. */
+int store_msg_send(int fd, const struct store_msg *msg);
+
+/* Receives one message from FD into MSG. Returns 1 for a valid message, 0 at end of
+ * stream, -1 with errno (EAGAIN: nothing yet; EBADMSG: malformed). */
+int store_msg_recv(int fd, struct store_msg *msg);
+
+#endif

@@ -1,0 +1,314 @@
+#include "store/store_process.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/event_loop.h"
+#include "core/log.h"
+#include "core/utc_time.h"
+#include "core/version.h"
+#include "store/store_connect.h"
+#include "store/store_events.h"
+#include "store/store_msg.h"
+#include "store/store_schema.h"
+
+#define RETRY_FIRST_MS 500
+#define RETRY_MAX_MS 4000
+#define HEARTBEAT_MS 2000          /* also how often events are read without a NOTIFY */
+#define PRUNE_MS (600 * 1000)
+#define EVENT_MAX_AGE (24 * 3600)  /* seconds an event is kept for gateways that were away */
+#define DISCONNECT_MAX_AGE 60      /* an older disconnect is not carried out on a return */
+#define PENDING_MAX 1024
+#define FETCH_BATCH 64
+
+struct store_process {
+    int fd;
+    const char *conninfo;
+    const char *gateway;
+    PGconn *conn;
+    char where[160];
+    int64_t last_id;               /* the newest event applied (or skipped as our own) */
+    int synced_once;
+    int reported;                  /* -1 nothing yet, 0 down, 1 up */
+    uint64_t retry_ms, next_attempt_ms, next_heartbeat_ms, next_prune_ms;
+    size_t pending_count;
+    struct store_event pending[PENDING_MAX];   /* to publish once the store is back */
+};
+
+static void tell_helper(struct store_process *sp, const struct store_msg *msg)
+{
+    if (store_msg_send(sp->fd, msg) < 0 && errno != EPIPE)
+        log_error("state store: cannot reach the login service: %s", strerror(errno));
+}
+
+static void report(struct store_process *sp, int up, const char *text)
+{
+    if (sp->reported == up)
+        return;
+    sp->reported = up;
+    struct store_msg msg = { .type = STORE_MSG_STATE, .up = (uint32_t)up };
+    snprintf(msg.text, sizeof(msg.text), "%s", text);
+    tell_helper(sp, &msg);
+}
+
+static void drop_connection(struct store_process *sp, const char *why)
+{
+    PQfinish(sp->conn);
+    sp->conn = NULL;
+    if (sp->reported != 0)
+        log_error("state store: %s unreachable: %s; new logins are refused until it is back "
+                  "(retrying every few seconds)", sp->where[0] != '\0' ? sp->where : "the store",
+                  why);
+    report(sp, 0, why);
+    sp->next_attempt_ms = event_loop_now_ms() + sp->retry_ms;
+    sp->retry_ms = sp->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : sp->retry_ms * 2;
+}
+
+/* A failed statement: on a broken connection, drop it; otherwise it was the
+ * statement's own fault (logged). Returns 1 when the connection was dropped. */
+static int failed(struct store_process *sp, const char *what, const char *why)
+{
+    if (PQstatus(sp->conn) == CONNECTION_BAD) {
+        drop_connection(sp, why);
+        return 1;
+    }
+    log_error("state store: %s: %s", what, why);
+    return 0;
+}
+
+static int exec_params(struct store_process *sp, const char *sql, int count,
+                       const char *const *params, char *err, size_t errlen)
+{
+    PGresult *res = PQexecParams(sp->conn, sql, count, NULL, params, NULL, NULL, 0);
+    ExecStatusType status = PQresultStatus(res);
+    PQclear(res);
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+        return 0;
+    store_connect_error(sp->conn, err, errlen);
+    return -1;
+}
+
+static int register_gateway(struct store_process *sp, char *err, size_t errlen)
+{
+    char pid[16];
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    const char *params[] = { sp->gateway, pid, KTLSTUN_VERSION };
+    return exec_params(sp,
+                       "INSERT INTO ktlstun_gateway (name, pid, version, started_at, last_seen)"
+                       " VALUES ($1, $2, $3, now(), now()) ON CONFLICT (name) DO UPDATE SET"
+                       " pid = $2, version = $3, started_at = now(), last_seen = now()",
+                       3, params, err, errlen);
+}
+
+static void hand_over(struct store_process *sp, const struct store_event *event)
+{
+    struct store_msg msg = { .type = STORE_MSG_EVENT, .event = *event };
+    tell_helper(sp, &msg);
+}
+
+static void hand_over_grant(void *arg, const struct store_event *event)
+{
+    hand_over(arg, event);
+}
+
+/* Applies the events after last_id. REPLAY: they were missed while away, so grants
+ * (already in the snapshot) and old disconnects are left out. Returns 0, or -1 when
+ * the connection was dropped. */
+static int apply_events(struct store_process *sp, int replay, int64_t up_to)
+{
+    static struct store_event batch[FETCH_BATCH];
+    char err[256];
+    for (;;) {
+        int got = store_events_fetch(sp->conn, sp->last_id, batch, FETCH_BATCH, err, sizeof(err));
+        if (got < 0)
+            return failed(sp, "cannot read events", err) ? -1 : 0;
+        for (int i = 0; i < got; i++) {
+            const struct store_event *e = &batch[i];
+            if (up_to > 0 && e->id > up_to)
+                return 0;
+            sp->last_id = e->id;
+            if (strcmp(e->gateway, sp->gateway) == 0)
+                continue;   /* ours: applied here when it was made */
+            if (replay && (e->kind == STORE_EVENT_GRANT ||
+                           (e->kind == STORE_EVENT_DISCONNECT &&
+                            e->at < utc_time_now() - DISCONNECT_MAX_AGE)))
+                continue;
+            hand_over(sp, e);
+        }
+        if (got < FETCH_BATCH)
+            return 0;
+    }
+}
+
+static int publish(struct store_process *sp, struct store_event *event)
+{
+    char err[256];
+    if (store_events_publish(sp->conn, event, err, sizeof(err)) == 0)
+        return 0;
+    return failed(sp, "cannot publish an event", err) ? -1 : 0;
+}
+
+static void keep_pending(struct store_process *sp, const struct store_event *event)
+{
+    if (sp->pending_count == PENDING_MAX) {
+        log_error("state store: %u events wait for the store already; the %s of \"%s\" is "
+                  "kept on this gateway only", PENDING_MAX, store_events_kind_name(event->kind),
+                  event->identity);
+        return;
+    }
+    sp->pending[sp->pending_count++] = *event;
+}
+
+static void publish_pending(struct store_process *sp)
+{
+    size_t done = 0;
+    while (done < sp->pending_count && sp->conn != NULL) {
+        if (publish(sp, &sp->pending[done]) < 0)
+            break;
+        done++;
+    }
+    memmove(sp->pending, sp->pending + done, (sp->pending_count - done) * sizeof(sp->pending[0]));
+    sp->pending_count -= done;
+}
+
+static void try_connect(struct store_process *sp)
+{
+    char err[300];
+    int from;
+    int64_t snapshot_id = 0;
+    sp->conn = store_connect_open(sp->conninfo, "ktlstund", err, sizeof(err));
+    if (sp->conn == NULL) {
+        drop_connection(sp, err);
+        return;
+    }
+    store_connect_describe(sp->conn, sp->where, sizeof(sp->where));
+    if (store_schema_migrate(sp->conn, &from, err, sizeof(err)) < 0 ||
+        register_gateway(sp, err, sizeof(err)) < 0 ||
+        exec_params(sp, "LISTEN " STORE_SCHEMA_CHANNEL, 0, NULL, err, sizeof(err)) < 0 ||
+        store_events_snapshot(sp->conn, hand_over_grant, sp, &snapshot_id, err, sizeof(err)) < 0) {
+        drop_connection(sp, err);
+        return;
+    }
+    if (from != STORE_SCHEMA_VERSION)
+        log_notice("state store: schema of %s %s version %d", sp->where,
+                   from == 0 ? "created at" : "migrated to", STORE_SCHEMA_VERSION);
+    /* Withdrawals made while this gateway was away must not be missed; grants are all
+     * in the snapshot. The first time, everything before the snapshot is history. */
+    if (sp->synced_once && apply_events(sp, 1, snapshot_id) < 0)
+        return;
+    sp->last_id = snapshot_id;
+    sp->synced_once = 1;
+    sp->retry_ms = RETRY_FIRST_MS;
+    publish_pending(sp);
+    if (sp->conn == NULL)
+        return;
+    log_notice("state store: connected to %s as gateway %s", sp->where, sp->gateway);
+    report(sp, 1, sp->where);
+    sp->next_heartbeat_ms = event_loop_now_ms() + HEARTBEAT_MS;
+}
+
+static void heartbeat(struct store_process *sp, uint64_t now_ms)
+{
+    char err[256];
+    const char *params[] = { sp->gateway };
+    sp->next_heartbeat_ms = now_ms + HEARTBEAT_MS;
+    if (exec_params(sp, "UPDATE ktlstun_gateway SET last_seen = now() WHERE name = $1", 1,
+                    params, err, sizeof(err)) < 0) {
+        failed(sp, "cannot record this gateway", err);
+        return;
+    }
+    if (apply_events(sp, 0, 0) < 0)
+        return;
+    if (now_ms >= sp->next_prune_ms) {
+        sp->next_prune_ms = now_ms + PRUNE_MS;
+        if (store_events_prune(sp->conn, EVENT_MAX_AGE, err, sizeof(err)) < 0)
+            failed(sp, "cannot prune old events", err);
+    }
+}
+
+static void on_notify(struct store_process *sp)
+{
+    if (PQconsumeInput(sp->conn) == 0) {
+        char err[256];
+        store_connect_error(sp->conn, err, sizeof(err));
+        drop_connection(sp, err);
+        return;
+    }
+    int woken = 0;
+    PGnotify *note;
+    while ((note = PQnotifies(sp->conn)) != NULL) {
+        woken = 1;
+        PQfreemem(note);
+    }
+    if (woken)
+        apply_events(sp, 0, 0);
+}
+
+/* Returns 0 to go on, -1 when the helper is gone. */
+static int from_helper(struct store_process *sp)
+{
+    struct store_msg msg;
+    int got = store_msg_recv(sp->fd, &msg);
+    if (got == 0)
+        return -1;
+    if (got < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return 0;
+        log_error("state store: the login service sent %s",
+                  errno == EBADMSG ? "a malformed message" : strerror(errno));
+        return -1;
+    }
+    if (msg.type != STORE_MSG_EVENT)
+        return 0;
+    snprintf(msg.event.gateway, sizeof(msg.event.gateway), "%s", sp->gateway);
+    if (sp->conn == NULL || publish(sp, &msg.event) < 0)
+        keep_pending(sp, &msg.event);
+    return 0;
+}
+
+static int wait_ms(const struct store_process *sp, uint64_t now_ms)
+{
+    uint64_t next = sp->conn != NULL ? sp->next_heartbeat_ms : sp->next_attempt_ms;
+    return next <= now_ms ? 0 : (int)(next - now_ms);
+}
+
+int store_process_run(int fd, const char *conninfo, const char *gateway)
+{
+    struct store_process *sp = calloc(1, sizeof(*sp));
+    if (sp == NULL)
+        return EXIT_FAILURE;
+    sp->fd = fd;
+    sp->conninfo = conninfo;
+    sp->gateway = gateway;
+    sp->reported = -1;
+    sp->retry_ms = RETRY_FIRST_MS;
+    for (;;) {
+        uint64_t now_ms = event_loop_now_ms();
+        if (sp->conn == NULL && now_ms >= sp->next_attempt_ms)
+            try_connect(sp);
+        else if (sp->conn != NULL && now_ms >= sp->next_heartbeat_ms)
+            heartbeat(sp, now_ms);
+        struct pollfd fds[2] = { { .fd = fd, .events = POLLIN } };
+        nfds_t count = 1;
+        if (sp->conn != NULL)
+            fds[count++] = (struct pollfd){ .fd = PQsocket(sp->conn), .events = POLLIN };
+        int ready = poll(fds, count, wait_ms(sp, event_loop_now_ms()));
+        if (ready < 0 && errno != EINTR) {
+            log_error("state store: poll: %s", strerror(errno));
+            break;
+        }
+        if (ready <= 0)
+            continue;
+        if (fds[0].revents != 0 && from_helper(sp) < 0)
+            break;
+        if (count == 2 && fds[1].revents != 0 && sp->conn != NULL)
+            on_notify(sp);
+    }
+    PQfinish(sp->conn);
+    free(sp);
+    return EXIT_SUCCESS;
+}

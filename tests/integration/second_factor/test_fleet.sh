@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Two gateways sharing one PostgreSQL state store behave like one: a login through
+# gateway A admits alice's data connections wherever the TCP balancer (HAProxy) sends
+# them; a lock on A withdraws her grant on B, live tunnel included; with the store
+# stopped, logins are refused with the reason while granted traffic goes on, and both
+# gateways come back by themselves; a standby promoted after the primary stops is
+# followed within seconds, the grants with it.
+source "$(dirname "$0")/lib.sh"
+source "$SF_DIR/../pg_lib.sh"
+trap 'sf_rc=$?; sf_cleanup; pg_cleanup; (exit $sf_rc); cleanup' EXIT
+
+note "a primary, its standby, the gateways' user ktlstun"
+pg_start_primary main
+pg_start_standby spare main
+store=$(pg_conninfo main spare)
+
+sf_make_ca
+sf_cert alice
+sf_user alice
+sf_pam_dir "$TEST_DIR/pam.d" "$TEST_DIR/oath"
+sf_enrol "$TEST_DIR/oath" "$SF_USER" HOTP
+printf 'cn:alice %s\n' "$SF_USER" >"$TEST_DIR/users.map"
+echo_port=$(free_port)
+start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
+
+# gateway NAME: $TEST_DIR/NAME.ini, a gateway with the gated tunnel [vpn] in front of
+# the echo backend, alice's client tunnel [c-alice] to it, metrics for /readyz.
+declare -A vpn_port metrics_port
+gateway() {
+    local name=$1 client_port
+    vpn_port[$name]=$(free_port) metrics_port[$name]=$(free_port) client_port=$(free_port)
+    mkdir -p "$TEST_DIR/$name"
+    {
+        ini_section global "log_level = info" "state_dir = $TEST_DIR/$name/state" \
+            "runtime_dir = $TEST_DIR/$name/run" "workers = 2" "shutdown_timeout = 5" \
+            "state_store = $store" "gateway_name = gw-$name" \
+            "metrics_listen = ${metrics_port[$name]}"
+        sf_gated_tunnel vpn "${vpn_port[$name]}" "$echo_port" "max_failures = 3"
+        sf_client_tunnel c-alice "$client_port" "${vpn_port[$name]}" alice
+    } >"$TEST_DIR/$name.ini"
+    mkdir -p "$TEST_DIR/$name/state" "$TEST_DIR/$name/run"
+}
+gateway a
+gateway b
+readyz() { curl -s "http://127.0.0.1:${metrics_port[$1]}/readyz"; }
+
+start_ktlstund "$TEST_DIR/a.ini" "$TEST_DIR/a.log"
+pid_a=$KTLSTUND_PID
+start_ktlstund "$TEST_DIR/b.ini" "$TEST_DIR/b.log"
+pid_b=$KTLSTUND_PID
+assert_log "$TEST_DIR/a.log" "state store: connected to 127\.0\.0\.1:$PG_PORT_main as gateway gw-a" "gateway a connects"
+assert_log "$TEST_DIR/b.log" "state store: connected to 127\.0\.0\.1:$PG_PORT_main as gateway gw-b" "gateway b connects"
+assert_eq "$(pg_psql main "SELECT max(version) FROM ktlstun_schema")" 1 "the schema is created once"
+assert_eq "$(pg_psql main "SELECT string_agg(name, ',' ORDER BY name) FROM ktlstun_gateway")" "gw-a,gw-b" \
+    "both gateways recorded"
+assert_contains "$(readyz a)" "state store: connected to 127.0.0.1:$PG_PORT_main" "/readyz names the store"
+
+lb_port=$(free_port)
+haproxy_tcp_start lb "$lb_port" "${vpn_port[a]}" "${vpn_port[b]}"
+
+note "no grant yet: refused on both, through the balancer too"
+sf_expect_denied "127.0.0.1:${vpn_port[b]}" alice "alice before any login, on b"
+
+note "log in through a; data through the balancer, 20 times"
+sf_expect_login "$TEST_DIR/a.ini" c-alice "$(sf_hotp 0)" 0 "Access granted" "alice's login through a"
+assert_log "$TEST_DIR/b.log" 'state store: alice logged in through gateway gw-a' "b learns the grant"
+for i in $(seq 1 20); do
+    sf_data "127.0.0.1:$lb_port" alice "lb-$i-$RANDOM" || fail "data connection $i through the balancer refused"
+done
+in_a=$(audit_lines "$TEST_DIR/a.log" vpn | wc -l) in_b=$(audit_lines "$TEST_DIR/b.log" vpn | wc -l)
+[ "$in_a" -ge 1 ] && [ "$in_b" -ge 1 ] || fail "the balancer did not use both gateways (a $in_a, b $in_b)"
+note "admitted by a $in_a times, by b $in_b times"
+
+note "the store stopped: logins refused with the reason, granted traffic goes on"
+pg_stop spare immediate
+pg_stop main immediate
+assert_log "$TEST_DIR/a.log" "state store: .* unreachable: .*new logins are refused" "a notices" 10
+assert_log "$TEST_DIR/b.log" "state store: .* unreachable: .*new logins are refused" "b notices" 10
+assert_contains "$(readyz b)" "state store: unreachable" "/readyz of b says so"
+sf_expect_login "$TEST_DIR/b.ini" c-alice "$(sf_hotp 1)" 3 "shared state store" "a login while the store is away"
+for i in 1 2 3 4; do
+    sf_data "127.0.0.1:$lb_port" alice "away-$i-$RANDOM" || fail "granted traffic refused while the store is away"
+done
+
+note "the store back: both reconnect without a restart"
+pg_start main
+pg_start spare
+assert_log "$TEST_DIR/a.log" "state store: connected to .* as gateway gw-a" "a reconnects" 10 2
+assert_log "$TEST_DIR/b.log" "state store: connected to .* as gateway gw-b" "b reconnects" 10 2
+sf_expect_login "$TEST_DIR/b.ini" c-alice "$(sf_hotp 1)" 0 "Access granted" "a login once the store is back"
+
+note "a lock on b withdraws alice's grant on a, live tunnel included"
+held_port=$(free_port)
+socat "TCP-LISTEN:$held_port,bind=127.0.0.1,reuseaddr" \
+    "OPENSSL:127.0.0.1:${vpn_port[a]},cert=$TEST_DIR/alice.pem,key=$TEST_DIR/user.key,cafile=$PKI/ca.pem,commonname=localhost" &
+PIDS+=($!)
+wait_listening "$held_port"
+coproc held { socat - "TCP:127.0.0.1:$held_port"; }
+echo "held-$RANDOM" >&"${held[1]}"
+read -r -t 5 line <&"${held[0]}" || fail "the held tunnel through a does not echo"
+for n in 1 2 3; do
+    sf_login "$TEST_DIR/b.ini" c-alice "00000$n" "$TEST_DIR/wrong.$n.out"
+done
+assert_log "$TEST_DIR/b.log" 'locked' "b locks alice"
+assert_log "$TEST_DIR/a.log" 'state store: gateway gw-b withdrew the grants of alice' "a learns the withdrawal" 2
+sf_expect_denied "127.0.0.1:${vpn_port[a]}" alice "alice on a after the lock on b"
+if read -r -t 3 line <&"${held[0]}"; then
+    fail "the tunnel alice held through a still answers after the lock: $line"
+fi
+
+note "failover: the primary stops, the standby is promoted, the gateways follow"
+pg_wait_replicated spare main
+pg_stop main immediate
+pg_promote spare
+assert_log "$TEST_DIR/a.log" "state store: connected to 127\.0\.0\.1:$PG_PORT_spare as gateway gw-a" "a follows the promoted standby" 15
+assert_log "$TEST_DIR/b.log" "state store: connected to 127\.0\.0\.1:$PG_PORT_spare as gateway gw-b" "b follows the promoted standby" 15
+assert_eq "$(pg_psql spare "SELECT count(*) FROM ktlstun_event WHERE kind = 'revoke'")" 1 \
+    "the withdrawal made before the failover is on the new primary"
+
+stop_ktlstund "$pid_a"
+stop_ktlstund "$pid_b"
