@@ -19,8 +19,8 @@
 #define RETRY_FIRST_MS 500
 #define RETRY_MAX_MS 4000
 #define HEARTBEAT_MS 2000          /* also how often events are read without a NOTIFY */
-#define PRUNE_MS (600 * 1000)
-#define EVENT_MAX_AGE (24 * 3600)  /* seconds an event is kept for gateways that were away */
+#define PRUNE_MS ((uint64_t)600 * 1000)
+#define EVENT_MAX_AGE ((int64_t)24 * 3600) /* seconds an event is kept for gateways that were away */
 #define DISCONNECT_MAX_AGE 60      /* an older disconnect is not carried out on a return */
 #define PENDING_MAX 1024
 #define FETCH_BATCH 64

@@ -60,7 +60,7 @@ static int read_version(PGconn *conn, char *err, size_t errlen)
     PGresult *res = PQexec(conn, "SELECT coalesce(max(version), 0) FROM ktlstun_schema");
     int version = -1;
     if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-        version = atoi(PQgetvalue(res, 0, 0));
+        version = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
     else
         store_connect_error(conn, err, errlen);
     PQclear(res);

@@ -41,6 +41,9 @@ static void check_valid(const struct helper_msg *msg)
     case HELPER_MSG_RESULT:
         CHECK(msg->style <= AUTH_RESULT_LAST);
         break;
+    case HELPER_MSG_DISCONNECT:
+        CHECK(msg->identity[0]);
+        break;
     default:
         CHECK(msg->type == HELPER_MSG_ANSWER || msg->type == HELPER_MSG_CANCEL);
         break;

@@ -1,0 +1,121 @@
+/* store_msg: the fixed messages between the PAM helper and its store process. What
+ * the store process hands over comes from the database: a malformed one is refused
+ * whole, never half applied. Also the shared store state in the grants table, which
+ * /readyz reads. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "proto/grants.h"
+#include "store/store_msg.h"
+
+static struct store_msg grant(void)
+{
+    struct store_msg msg = { .type = STORE_MSG_EVENT };
+    msg.event.kind = STORE_EVENT_GRANT;
+    strcpy(msg.event.tunnel, "vpn");
+    memset(msg.event.sha256, 'a', LIMIT_SHA256_HEX);
+    strcpy(msg.event.identity, "alice");
+    strcpy(msg.event.gateway, "gw-a");
+    msg.event.expires_at = 1900000000;
+    return msg;
+}
+
+static void test_valid_messages(void **state)
+{
+    (void)state;
+    struct store_msg msg = grant();
+    assert_true(store_msg_valid(&msg, sizeof(msg)));
+    msg.event.kind = STORE_EVENT_REVOKE;
+    msg.event.tunnel[0] = '\0';   /* every tunnel */
+    assert_true(store_msg_valid(&msg, sizeof(msg)));
+    msg.event.kind = STORE_EVENT_DISCONNECT;
+    assert_true(store_msg_valid(&msg, sizeof(msg)));
+    struct store_msg up = { .type = STORE_MSG_STATE, .up = 1 };
+    strcpy(up.text, "127.0.0.1:5432");
+    assert_true(store_msg_valid(&up, sizeof(up)));
+}
+
+static void test_malformed_messages(void **state)
+{
+    (void)state;
+    struct store_msg msg = grant();
+    assert_false(store_msg_valid(&msg, sizeof(msg) - 1));
+    msg.event.sha256[10] = '\0';                       /* a short fingerprint */
+    assert_false(store_msg_valid(&msg, sizeof(msg)));
+    msg = grant();
+    memset(msg.event.identity, 'x', sizeof(msg.event.identity));   /* unterminated */
+    assert_false(store_msg_valid(&msg, sizeof(msg)));
+    msg = grant();
+    msg.event.tunnel[0] = '\0';                        /* a grant needs its tunnel */
+    assert_false(store_msg_valid(&msg, sizeof(msg)));
+    msg = grant();
+    msg.event.kind = (enum store_event_kind)9;
+    assert_false(store_msg_valid(&msg, sizeof(msg)));
+    msg = grant();
+    msg.event.kind = STORE_EVENT_DISCONNECT;
+    msg.event.identity[0] = '\0';                      /* a disconnect of no one */
+    assert_false(store_msg_valid(&msg, sizeof(msg)));
+    msg = grant();
+    msg.type = 3;
+    assert_false(store_msg_valid(&msg, sizeof(msg)));
+    struct store_msg state_msg = { .type = STORE_MSG_STATE, .up = 2 };
+    assert_false(store_msg_valid(&state_msg, sizeof(state_msg)));
+}
+
+static void test_longer_datagram_refused(void **state)
+{
+    (void)state;
+    int pair[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, pair), 0);
+    unsigned char big[sizeof(struct store_msg) + 8];
+    struct store_msg msg = grant();
+    memset(big, 0, sizeof(big));
+    memcpy(big, &msg, sizeof(msg));
+    assert_int_equal(send(pair[0], big, sizeof(big), 0), (ssize_t)sizeof(big));
+    struct store_msg got;
+    assert_int_equal(store_msg_recv(pair[1], &got), -1);
+    assert_int_equal(errno, EBADMSG);
+    assert_int_equal(store_msg_send(pair[0], &msg), 0);
+    assert_int_equal(store_msg_recv(pair[1], &got), 1);
+    assert_string_equal(got.event.identity, "alice");
+    close(pair[0]);
+    assert_int_equal(store_msg_recv(pair[1], &got), 0);
+    close(pair[1]);
+}
+
+static void test_store_state_in_grants(void **state)
+{
+    (void)state;
+    struct grants *g = grants_create();
+    assert_non_null(g);
+    char text[GRANTS_STORE_TEXT];
+    assert_int_equal(grants_store_state(g, text, sizeof(text)), GRANTS_STORE_NONE);
+    grants_set_store_state(g, GRANTS_STORE_DOWN, "connection refused");
+    assert_int_equal(grants_store_state(g, text, sizeof(text)), GRANTS_STORE_DOWN);
+    assert_string_equal(text, "connection refused");
+    char long_text[600];
+    memset(long_text, 'y', sizeof(long_text) - 1);
+    long_text[sizeof(long_text) - 1] = '\0';
+    grants_set_store_state(g, GRANTS_STORE_UP, long_text);
+    assert_int_equal(grants_store_state(g, text, sizeof(text)), GRANTS_STORE_UP);
+    assert_int_equal(strlen(text), GRANTS_STORE_TEXT - 1);
+    grants_free(g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_messages),
+        cmocka_unit_test(test_malformed_messages),
+        cmocka_unit_test(test_longer_datagram_refused),
+        cmocka_unit_test(test_store_state_in_grants),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
