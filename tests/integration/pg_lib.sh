@@ -21,6 +21,10 @@
 PG_ROOT=
 PG_CERTS=
 PG_RUN_USER=${PG_RUN_USER:-nobody}
+PG_RUN_GROUP=     # PG_RUN_USER's group, when the test is root
+if [ "$EUID" = 0 ]; then
+    PG_RUN_GROUP=$(id -g "$PG_RUN_USER" 2>/dev/null) || fail "PG_RUN_USER $PG_RUN_USER does not exist"
+fi
 PG_SERVERS=()     # every NAME pg_start_primary or pg_start_standby made
 # A test's connection settings are its own: none from the environment.
 unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGPASSFILE PGSERVICE PGSERVICEFILE \
@@ -47,8 +51,8 @@ PG_BIN=$(pg_bin) || exit 1
 # pg_as COMMAND...: runs COMMAND as the user the servers run as (PG_RUN_USER when the
 # test is root, else the test's user), in PG_ROOT (the test's dir may be closed to it).
 pg_as() {
-    if [ "$(id -u)" = 0 ]; then
-        (cd "${PG_ROOT:-/}" && setpriv --reuid="$PG_RUN_USER" --regid="$(id -g "$PG_RUN_USER")" \
+    if [ "$EUID" = 0 ]; then
+        (cd "${PG_ROOT:-/}" && setpriv --reuid="$PG_RUN_USER" --regid="$PG_RUN_GROUP" \
             --clear-groups -- env HOME="${PG_ROOT:-/}" "$@")
     else
         (cd "${PG_ROOT:-/}" && "$@")
@@ -69,10 +73,7 @@ pg_root() {
         fi
     fi
     PG_ROOT=$(mktemp -d "$tmp/ktlstun-pg.XXXXXX")
-    if [ "$(id -u)" = 0 ]; then
-        id "$PG_RUN_USER" >/dev/null 2>&1 || fail "PG_RUN_USER $PG_RUN_USER does not exist"
-        chown "$PG_RUN_USER:$(id -g "$PG_RUN_USER")" "$PG_ROOT"
-    fi
+    pg_own "$PG_ROOT"
 }
 
 # pg_name NAME: fails unless NAME can be part of a variable name.
@@ -138,7 +139,7 @@ EOF
 
 # pg_own PATH...: PATHs (recursively) belong to the servers' user when the test is root.
 pg_own() {
-    [ "$(id -u)" != 0 ] || chown -R "$PG_RUN_USER:$(id -g "$PG_RUN_USER")" "$@"
+    [ "$EUID" != 0 ] || chown -R "$PG_RUN_USER:$PG_RUN_GROUP" "$@"
 }
 
 # pg_server_dir NAME: makes PG_ROOT/NAME, the servers' user's, for a new server NAME.
