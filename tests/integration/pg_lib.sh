@@ -21,6 +21,10 @@
 PG_ROOT=
 PG_CERTS=
 PG_RUN_USER=${PG_RUN_USER:-nobody}
+PG_RUN_GROUP=     # PG_RUN_USER's group, when the test is root
+if [ "$EUID" = 0 ]; then
+    PG_RUN_GROUP=$(id -g "$PG_RUN_USER" 2>/dev/null) || fail "PG_RUN_USER $PG_RUN_USER does not exist"
+fi
 PG_SERVERS=()     # every NAME pg_start_primary or pg_start_standby made
 # A test's connection settings are its own: none from the environment.
 unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGPASSFILE PGSERVICE PGSERVICEFILE \
@@ -47,8 +51,8 @@ PG_BIN=$(pg_bin) || exit 1
 # pg_as COMMAND...: runs COMMAND as the user the servers run as (PG_RUN_USER when the
 # test is root, else the test's user), in PG_ROOT (the test's dir may be closed to it).
 pg_as() {
-    if [ "$(id -u)" = 0 ]; then
-        (cd "${PG_ROOT:-/}" && setpriv --reuid="$PG_RUN_USER" --regid="$(id -g "$PG_RUN_USER")" \
+    if [ "$EUID" = 0 ]; then
+        (cd "${PG_ROOT:-/}" && setpriv --reuid="$PG_RUN_USER" --regid="$PG_RUN_GROUP" \
             --clear-groups -- env HOME="${PG_ROOT:-/}" "$@")
     else
         (cd "${PG_ROOT:-/}" && "$@")
@@ -63,13 +67,13 @@ pg_root() {
     [ -z "$PG_ROOT" ] || return 0
     if [ -z "$tmp" ]; then
         tmp=/tmp
-        [ -d /dev/shm ] && [ -w /dev/shm ] && [ "$(df -Pk /dev/shm | awk 'NR == 2 { print $4 }')" -ge 1048576 ] && tmp=/dev/shm
+        if [ -d /dev/shm ] && [ -w /dev/shm ] &&
+            [ "$(df -Pk /dev/shm | awk 'NR == 2 { print $4 }')" -ge 1048576 ]; then
+            tmp=/dev/shm
+        fi
     fi
     PG_ROOT=$(mktemp -d "$tmp/ktlstun-pg.XXXXXX")
-    if [ "$(id -u)" = 0 ]; then
-        id "$PG_RUN_USER" >/dev/null 2>&1 || fail "PG_RUN_USER $PG_RUN_USER does not exist"
-        chown "$PG_RUN_USER:$(id -g "$PG_RUN_USER")" "$PG_ROOT"
-    fi
+    pg_own "$PG_ROOT"
 }
 
 # pg_name NAME: fails unless NAME can be part of a variable name.
@@ -86,16 +90,16 @@ pg_var() {
 }
 
 # pg_client_cert DIR CN: DIR/CN.crt and DIR/CN.key (mode 0600), a client certificate
-# with CN (the database user it logs in as) signed by DIR/ca.pem.
+# with CN (the database user it logs in as) signed by the CA pg_make_certs made in DIR.
 pg_client_cert() {
     local dir=$1 cn=$2
     (
         umask 077
-        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/$cn.key" 2>/dev/null
-        openssl req -new -key "$dir/$cn.key" -subj "/CN=$cn" -out "$dir/$cn.csr" 2>/dev/null
-        openssl x509 -req -in "$dir/$cn.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
-            -days 2 -sha256 -extfile "$dir/ext.cnf" -extensions client -out "$dir/$cn.crt" 2>/dev/null
-    ) || fail "could not make the client certificate $cn in $dir"
+        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/$cn.key" &&
+            openssl req -new -key "$dir/$cn.key" -subj "/CN=$cn" -out "$dir/$cn.csr" &&
+            openssl x509 -req -in "$dir/$cn.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+                -days 2 -sha256 -extfile "$dir/ext.cnf" -extensions client -out "$dir/$cn.crt"
+    ) >"$dir/$cn.log" 2>&1 || fail "could not make the client certificate $cn in $dir: $(cat "$dir/$cn.log")"
 }
 
 # pg_make_certs DIR: a CA of its own (DIR/ca.pem, DIR/ca.key), the servers' certificate
@@ -118,15 +122,15 @@ extendedKeyUsage = clientAuth
 EOF
     (
         umask 077
-        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/ca.key" 2>/dev/null
-        openssl req -x509 -new -key "$dir/ca.key" -subj "/CN=ktlstun state store test CA" -days 2 \
-            -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
-            -out "$dir/ca.pem" 2>/dev/null
-        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/server.key" 2>/dev/null
-        openssl req -new -key "$dir/server.key" -subj "/CN=localhost" -out "$dir/server.csr" 2>/dev/null
-        openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
-            -days 2 -sha256 -extfile "$dir/ext.cnf" -extensions server -out "$dir/server.crt" 2>/dev/null
-    ) || fail "could not make the test CA and server certificate in $dir"
+        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/ca.key" &&
+            openssl req -x509 -new -key "$dir/ca.key" -subj "/CN=ktlstun state store test CA" -days 2 \
+                -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+                -out "$dir/ca.pem" &&
+            openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/server.key" &&
+            openssl req -new -key "$dir/server.key" -subj "/CN=localhost" -out "$dir/server.csr" &&
+            openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+                -days 2 -sha256 -extfile "$dir/ext.cnf" -extensions server -out "$dir/server.crt"
+    ) >"$dir/ca.log" 2>&1 || fail "could not make the test CA and server certificate in $dir: $(cat "$dir/ca.log")"
     chmod 0644 "$dir/ca.pem"
     pg_client_cert "$dir" ktlstun
     pg_client_cert "$dir" replicator
@@ -135,7 +139,7 @@ EOF
 
 # pg_own PATH...: PATHs (recursively) belong to the servers' user when the test is root.
 pg_own() {
-    [ "$(id -u)" != 0 ] || chown -R "$PG_RUN_USER:$(id -g "$PG_RUN_USER")" "$@"
+    [ "$EUID" != 0 ] || chown -R "$PG_RUN_USER:$PG_RUN_GROUP" "$@"
 }
 
 # pg_server_dir NAME: makes PG_ROOT/NAME, the servers' user's, for a new server NAME.
@@ -182,7 +186,7 @@ hot_standby = on
 log_connections = on
 log_line_prefix = '%m [%p] %q%u@%d '
 shared_buffers = 16MB
-max_connections = 30
+max_connections = 50
 EOF
 }
 
@@ -331,8 +335,10 @@ pg_cleanup() {
         data="$PG_ROOT/$name/data"
         if [ -f "$data/postmaster.pid" ]; then
             pid=$(head -n 1 "$data/postmaster.pid" 2>/dev/null || true)
-            pg_as "$PG_BIN/pg_ctl" stop -w -t 5 -m immediate -D "$data" >/dev/null 2>&1 || true
-            [ -z "$pid" ] || kill -KILL "$pid" 2>/dev/null || true
+            if ! pg_as "$PG_BIN/pg_ctl" stop -w -t 5 -m immediate -D "$data" >/dev/null 2>&1 &&
+                [ -n "$pid" ]; then
+                kill -KILL "$pid" 2>/dev/null || true
+            fi
         fi
         cp "$PG_ROOT/$name/postgres.log" "$TEST_DIR/postgres-$name.log" 2>/dev/null || true
     done

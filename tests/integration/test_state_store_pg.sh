@@ -16,13 +16,16 @@ command -v socat >/dev/null || fail "socat is not installed"
 # gw CONNINFO SQL: runs SQL as a gateway would connect (CONNINFO); prints the tuples.
 gw() { "$PG_BIN/psql" -XAtq -v ON_ERROR_STOP=1 "$1" -c "$2" 2>"$TEST_DIR/gw.err"; }
 
-# gw_refused CONNINFO TEXT MESSAGE: the connection fails and psql's error has TEXT.
-gw_refused() {
+# gw_fails CONNINFO SQL TEXT MESSAGE: SQL as gw runs it fails, psql's error has TEXT.
+gw_fails() {
     local rc=0
-    gw "$1" "SELECT 1" >/dev/null || rc=$?
-    [ "$rc" != 0 ] || fail "$3: the connection was accepted"
-    assert_contains "$(cat "$TEST_DIR/gw.err")" "$2" "$3"
+    gw "$1" "$2" >/dev/null || rc=$?
+    [ "$rc" != 0 ] || fail "$4: it worked"
+    assert_contains "$(cat "$TEST_DIR/gw.err")" "$3" "$4"
 }
+
+# gw_refused CONNINFO TEXT MESSAGE: the connection is refused with TEXT.
+gw_refused() { gw_fails "$1" "SELECT 1" "$2" "$3"; }
 
 # only_loopback PORT WHAT: every listener on PORT is bound to 127.0.0.1.
 only_loopback() {
@@ -60,17 +63,11 @@ only_loopback "$PG_PORT_s1" "standby s1"
 gw "$conn" "INSERT INTO grants VALUES (2, 'bob')" >/dev/null
 pg_wait_replicated s1 p1
 assert_eq "$(gw "$(pg_conninfo s1)" "SELECT holder FROM grants WHERE id = 2")" bob "row 2 read on the standby"
-assert_eq "$(pg_psql s1 "SELECT pg_is_in_recovery()")" t "s1 is a standby"
-assert_eq "$(pg_psql s1 "SELECT status FROM pg_stat_wal_receiver")" streaming "s1 streams from p1"
+assert_eq "$(pg_psql s1 "SELECT pg_is_in_recovery(), status FROM pg_stat_wal_receiver")" "t|streaming" \
+    "s1 is a standby streaming from p1"
 assert_eq "$(pg_psql p1 "SELECT r.usename, s.ssl FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)")" \
     "replicator|t" "the standby streams from the primary over TLS as replicator"
-gw_refused_write() {
-    local rc=0
-    gw "$(pg_conninfo s1)" "INSERT INTO grants VALUES (3, 'carol')" >/dev/null || rc=$?
-    [ "$rc" != 0 ] || fail "the standby took a write"
-    assert_contains "$(cat "$TEST_DIR/gw.err")" "read-only transaction" "a write on the standby"
-}
-gw_refused_write
+gw_fails "$(pg_conninfo s1)" "INSERT INTO grants VALUES (3, 'carol')" "read-only transaction" "a write on the standby"
 assert_eq "$(gw "$(pg_conninfo s1 p1)" "SELECT inet_server_port()")" "$PG_PORT_p1" \
     "read-write multi-host string with the standby first reaches the primary"
 
