@@ -27,8 +27,17 @@ struct connection {
 
 struct admin_socket {
     int listen_fd;
+    admin_socket_unlock_fn *on_unlock;
+    void *unlock_arg;
     struct connection connections[ADMIN_SOCKET_MAX_CONNECTIONS];
 };
+
+void admin_socket_on_unlock(struct admin_socket *admin, admin_socket_unlock_fn *on_unlock,
+                            void *arg)
+{
+    admin->on_unlock = on_unlock;
+    admin->unlock_arg = arg;
+}
 
 struct admin_socket *admin_socket_create(void)
 {
@@ -122,10 +131,13 @@ static void reply(int fd, const char *status, const char *text)
     socket_reply_send(fd, status, text, ADMIN_PROTOCOL_REPLY_MAX);
 }
 
-static void unlock_key(int fd, const char *key, struct lock_table *locks,
-                       const struct config *config)
+static void unlock_key(const struct admin_socket *admin, int fd, const char *key,
+                       struct lock_table *locks, const struct config *config)
 {
     int lifted = lock_policy_unlock(lock_table_policy(locks), key, utc_time_now());
+    /* Other gateways may hold failures or locks of KEY that this one never saw. */
+    if (admin->on_unlock != NULL)
+        admin->on_unlock(admin->unlock_arg, key);
     char text[LIMIT_IDENTITY + 200];
     if (lifted < 0) {
         snprintf(text, sizeof(text), "%s has no failed logins or locks on record\n", key);
@@ -145,7 +157,8 @@ static void unlock_key(int fd, const char *key, struct lock_table *locks,
     }
 }
 
-static void answer_request(int fd, struct lock_table *locks, const struct config *config)
+static void answer_request(const struct admin_socket *admin, int fd, struct lock_table *locks,
+                           const struct config *config)
 {
     static const size_t unlock_len = sizeof(ADMIN_PROTOCOL_UNLOCK) - 1;
     char request[LIMIT_IDENTITY + 32];
@@ -172,7 +185,7 @@ static void answer_request(int fd, struct lock_table *locks, const struct config
     request[got] = '\0';
     request[strcspn(request, "\n")] = '\0';
     if (strncmp(request, ADMIN_PROTOCOL_UNLOCK, unlock_len) == 0 && request[unlock_len] != '\0') {
-        unlock_key(fd, request + unlock_len, locks, config);
+        unlock_key(admin, fd, request + unlock_len, locks, config);
     } else if (strcmp(request, ADMIN_PROTOCOL_LIST) == 0) {
         char text[ADMIN_PROTOCOL_REPLY_MAX - 64];
         unsigned count = lock_policy_list(lock_table_policy(locks), utc_time_now(), text,
@@ -212,7 +225,7 @@ void admin_socket_ready(struct admin_socket *admin, uint64_t key, short revents,
     if (connection->fd < 0)
         return;
     if (revents & POLLIN)
-        answer_request(connection->fd, locks, config);
+        answer_request(admin, connection->fd, locks, config);
     close(connection->fd);
     connection->fd = -1;
 }

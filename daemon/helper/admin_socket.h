@@ -61,4 +61,12 @@ void admin_socket_expire(struct admin_socket *admin, uint64_t now_ms);
 /* Returns the earlier of SOONEST and the next connection deadline. */
 uint64_t admin_socket_next_deadline(const struct admin_socket *admin, uint64_t soonest);
 
+/* Called with the key of each unlock the socket carries out. */
+typedef void admin_socket_unlock_fn(void *arg, const char *key);
+
+/* ADMIN calls ON_UNLOCK with ARG after each unlock (the shared state store passes it
+ * on to the other gateways). */
+void admin_socket_on_unlock(struct admin_socket *admin, admin_socket_unlock_fn *on_unlock,
+                            void *arg);
+
 #endif

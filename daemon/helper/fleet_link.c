@@ -25,9 +25,7 @@ struct fleet_link {
     struct grants *grants;
     char *conninfo;
     char *gateway;
-    fleet_link_close_fn *close_inherited;
-    fleet_link_disconnect_fn *disconnect;
-    void *arg;
+    struct fleet_link_hooks hooks;
     int fd;                    /* to the store process; -1 while it is not running */
     pid_t pid;
     uint64_t restart_at_ms;    /* 0: no restart due */
@@ -51,7 +49,7 @@ static int start_process(struct fleet_link *fleet)
     }
     if (pid == 0) {
         close(pair[0]);
-        fleet->close_inherited(fleet->arg);
+        fleet->hooks.close_inherited(fleet->hooks.arg);
         prctl(PR_SET_NAME, "ktlstund-store");
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         signals_reset_in_child();
@@ -74,8 +72,7 @@ static void set_down(struct fleet_link *fleet, const char *why)
 }
 
 struct fleet_link *fleet_link_start(const struct config *config, struct grants *grants,
-                                    fleet_link_close_fn *close_inherited,
-                                    fleet_link_disconnect_fn *disconnect, void *arg)
+                                    const struct fleet_link_hooks *hooks)
 {
     if (config->global.state_store == NULL)
         return NULL;
@@ -87,9 +84,7 @@ struct fleet_link *fleet_link_start(const struct config *config, struct grants *
         return NULL;
     }
     fleet->grants = grants;
-    fleet->close_inherited = close_inherited;
-    fleet->disconnect = disconnect;
-    fleet->arg = arg;
+    fleet->hooks = *hooks;
     fleet->fd = -1;
     set_down(fleet, "not connected yet");
     if (start_process(fleet) < 0)
@@ -193,7 +188,12 @@ static void apply(struct fleet_link *fleet, const struct store_event *e)
     }
     case STORE_EVENT_DISCONNECT:
         log_notice("state store: gateway %s asks to disconnect %s", e->gateway, who);
-        fleet->disconnect(fleet->arg, e->identity);
+        fleet->hooks.disconnect(fleet->hooks.arg, e->identity);
+        break;
+    case STORE_EVENT_FAILURE:
+    case STORE_EVENT_SUCCESS:
+    case STORE_EVENT_UNLOCK:
+        fleet->hooks.lock_event(fleet->hooks.arg, e);
         break;
     }
 }
@@ -213,7 +213,9 @@ void fleet_link_ready(struct fleet_link *fleet)
             set_down(fleet, "the store process stopped");
             return;
         }
-        if (msg.type == STORE_MSG_STATE) {
+        if (msg.type == STORE_MSG_RESET_LOCKS) {
+            fleet->hooks.lock_event(fleet->hooks.arg, NULL);
+        } else if (msg.type == STORE_MSG_STATE) {
             if (msg.up) {
                 fleet->up = 1;
                 grants_set_store_state(fleet->grants, GRANTS_STORE_UP, msg.text);
@@ -290,5 +292,38 @@ void fleet_link_publish_revoke(struct fleet_link *fleet, const char *tunnel, con
     struct store_event e = { .kind = STORE_EVENT_REVOKE };
     snprintf(e.tunnel, sizeof(e.tunnel), "%s", tunnel != NULL ? tunnel : "");
     snprintf(e.identity, sizeof(e.identity), "%s", identity);
+    publish(fleet, &e);
+}
+
+static void fill_attempt(struct store_event *e, const char *tunnel, const char *identity,
+                         const char *user, const char *source)
+{
+    snprintf(e->tunnel, sizeof(e->tunnel), "%s", tunnel);
+    snprintf(e->identity, sizeof(e->identity), "%s", identity);
+    snprintf(e->username, sizeof(e->username), "%s", user);
+    snprintf(e->source, sizeof(e->source), "%s", source);
+}
+
+void fleet_link_publish_failure(struct fleet_link *fleet, const char *tunnel,
+                                const char *identity, const char *user, const char *source,
+                                uint64_t tag, uint32_t counted)
+{
+    struct store_event e = { .kind = STORE_EVENT_FAILURE, .tag = tag, .counted = counted };
+    fill_attempt(&e, tunnel, identity, user, source);
+    publish(fleet, &e);
+}
+
+void fleet_link_publish_success(struct fleet_link *fleet, const char *tunnel,
+                                const char *identity, const char *user, const char *source)
+{
+    struct store_event e = { .kind = STORE_EVENT_SUCCESS };
+    fill_attempt(&e, tunnel, identity, user, source);
+    publish(fleet, &e);
+}
+
+void fleet_link_publish_unlock(struct fleet_link *fleet, const char *key)
+{
+    struct store_event e = { .kind = STORE_EVENT_UNLOCK };
+    snprintf(e.identity, sizeof(e.identity), "%s", key);
     publish(fleet, &e);
 }

@@ -18,6 +18,7 @@
 
 #include "config/config.h"
 #include "proto/grants.h"
+#include "store/store_events.h"
 
 struct fleet_link;
 
@@ -29,12 +30,25 @@ typedef void fleet_link_close_fn(void *arg);
  * takes it. */
 typedef void fleet_link_disconnect_fn(void *arg, const char *key);
 
-/* Returns a link for CONFIG writing into GRANTS, with its store process started, or
- * NULL when CONFIG keeps its state in files (or out of memory, logged). CLOSE_INHERITED
- * and DISCONNECT (with ARG) are kept. */
+/* Called for each change of the lock table another gateway published (a failure, a
+ * success, an unlock; at the store process's first connection, this gateway's own
+ * history too), and with EVENT NULL when the lock table must be emptied before that
+ * history. */
+typedef void fleet_link_lock_fn(void *arg, const struct store_event *event);
+
+/* What the link calls back, all with ARG. */
+struct fleet_link_hooks {
+    fleet_link_close_fn *close_inherited;
+    fleet_link_disconnect_fn *disconnect;
+    fleet_link_lock_fn *lock_event;
+    void *arg;
+};
+
+/* Returns a link for CONFIG writing into GRANTS and calling HOOKS, with its store
+ * process started, or NULL when CONFIG keeps its state in files (or out of memory,
+ * logged). */
 struct fleet_link *fleet_link_start(const struct config *config, struct grants *grants,
-                                    fleet_link_close_fn *close_inherited,
-                                    fleet_link_disconnect_fn *disconnect, void *arg);
+                                    const struct fleet_link_hooks *hooks);
 
 /* Stops the store process and frees FLEET (NULL is fine). */
 void fleet_link_free(struct fleet_link *fleet);
@@ -73,5 +87,18 @@ void fleet_link_publish_grant(struct fleet_link *fleet, const char *tunnel, cons
 /* Publishes that IDENTITY's grants on TUNNEL (every tunnel when NULL) were withdrawn. */
 void fleet_link_publish_revoke(struct fleet_link *fleet, const char *tunnel,
                                const char *identity);
+
+/* Publishes a wrong code of IDENTITY as USER from SOURCE on TUNNEL, counted for the
+ * keys COUNTED names (STORE_COUNTED_*), with TAG. */
+void fleet_link_publish_failure(struct fleet_link *fleet, const char *tunnel,
+                                const char *identity, const char *user, const char *source,
+                                uint64_t tag, uint32_t counted);
+
+/* Publishes a right code of IDENTITY as USER from SOURCE on TUNNEL. */
+void fleet_link_publish_success(struct fleet_link *fleet, const char *tunnel,
+                                const char *identity, const char *user, const char *source);
+
+/* Publishes an administrator's unlock of KEY. */
+void fleet_link_publish_unlock(struct fleet_link *fleet, const char *key);
 
 #endif

@@ -15,9 +15,11 @@
 #include "core/event_loop.h"
 #include "core/log.h"
 #include "core/signals.h"
+#include "core/utc_time.h"
 #include "helper/admin_socket.h"
 #include "helper/alert_commands.h"
 #include "helper/fleet_link.h"
+#include "helper/lock_policy.h"
 #include "helper/lock_table.h"
 #include "helper/login_transactions.h"
 #include "proto/helper_msg.h"
@@ -119,6 +121,33 @@ static void disconnect_everywhere(void *arg, const char *key)
     for (size_t i = 0; i < h->link_count; i++)
         if (helper_msg_send(h->links[i].fd, &msg) < 0)
             log_error("state store: cannot pass a disconnect to a worker (%s)", strerror(errno));
+}
+
+/* Another gateway's change of the lock table, or (EVENT NULL) the table emptied before
+ * the store's history of it. */
+static void apply_lock_event(void *arg, const struct store_event *event)
+{
+    struct helper *h = arg;
+    if (event == NULL) {
+        if (lock_table_reset(h->locks) < 0)
+            log_error("state store: out of memory; the lock table keeps what it had");
+        return;
+    }
+    if (event->kind == STORE_EVENT_UNLOCK) {
+        int lifted = lock_policy_unlock(lock_table_policy(h->locks), event->identity,
+                                        utc_time_now());
+        if (lifted > 0)
+            log_notice("state store: gateway %s unlocked \"%s\" (%d lock%s lifted here)",
+                       event->gateway, event->identity, lifted, lifted == 1 ? "" : "s");
+        return;
+    }
+    login_transactions_apply_remote(h->logins, h->config, event);
+}
+
+static void publish_unlock(void *arg, const char *key)
+{
+    struct helper *h = arg;
+    fleet_link_publish_unlock(h->fleet, key);
 }
 
 /* Returns -1 when the link must be dropped. */
@@ -393,8 +422,13 @@ int helper_main_run(int control_fd, const char *config_path, const struct config
         log_warning("second factor helper: %u grant%s left half-written by the previous "
                     "helper cleared; those users log in again", repaired, repaired == 1 ? "" : "s");
     lock_table_load(h->locks, h->config);
-    h->fleet = fleet_link_start(h->config, grants, close_helper_fds, disconnect_everywhere, h);
+    const struct fleet_link_hooks hooks = { .close_inherited = close_helper_fds,
+                                            .disconnect = disconnect_everywhere,
+                                            .lock_event = apply_lock_event, .arg = h };
+    h->fleet = fleet_link_start(h->config, grants, &hooks);
     login_transactions_use_fleet(h->logins, h->fleet);
+    if (h->fleet != NULL)
+        admin_socket_on_unlock(h->admin, publish_unlock, h);
     status = helper_loop(h);
 out:
     login_transactions_free(h->logins);

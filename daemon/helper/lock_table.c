@@ -49,6 +49,14 @@ void lock_table_load(struct lock_table *table, const struct config *config)
     lock_table_configure(table, config);
     if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
         log_error("cannot create state_dir %s: %s", state_dir, strerror(errno));
+    if (config->global.state_store != NULL) {
+        /* The store holds the fleet's history of failures and locks: the table is
+         * rebuilt from it (lock_table_reset, then its events), never from a file that
+         * another gateway's failures never reached. */
+        table->path[0] = '\0';
+        log_info("second factor: failures and locks come from the shared state store");
+        return;
+    }
     snprintf(table->path, sizeof(table->path), "%s/%s", state_dir, ADMIN_PROTOCOL_STATE_FILE);
     int skipped = lock_state_load(table->policy, table->path, errors, sizeof(errors));
     table->unreadable = skipped < 0;
@@ -85,6 +93,18 @@ int lock_table_available(struct lock_table *table, char *why, size_t whylen)
     return 0;
 }
 
+int lock_table_reset(struct lock_table *table)
+{
+    struct lock_policy *fresh = lock_policy_create();
+    if (fresh == NULL)
+        return -1;
+    lock_policy_set_max_records(fresh, table->max_records);
+    lock_policy_free(table->policy);
+    table->policy = fresh;
+    table->unreadable = 0;
+    return 0;
+}
+
 struct lock_policy *lock_table_policy(struct lock_table *table)
 {
     return table->policy;
@@ -98,6 +118,8 @@ void lock_table_save(struct lock_table *table, const struct config *config)
                   "would drop the locks it holds", table->path);
         return;
     }
+    if (table->path[0] == '\0')
+        return;   /* kept by the shared state store */
     uint64_t widest = 0;
     for (size_t i = 0; i < config->tunnel_count; i++)
         if (config->tunnels[i].failure_window > widest)

@@ -18,7 +18,8 @@ struct lock_table *lock_table_create(void);
 void lock_table_free(struct lock_table *table);
 
 /* Sizes TABLE for CONFIG (lock_table_size), creates its state_dir when missing and
- * loads the saved locks from it into TABLE. Malformed lines are logged and left out.
+ * loads the saved locks from it into TABLE (with a shared state store: nothing is
+ * loaded or saved, the store's events fill TABLE). Malformed lines are logged and left out.
  * A file that exists but cannot be read is logged, and leaves TABLE unavailable
  * (lock_table_available) rather than empty. */
 void lock_table_load(struct lock_table *table, const struct config *config);
@@ -30,6 +31,10 @@ void lock_table_configure(struct lock_table *table, const struct config *config)
  * earlier failure (logged). Returns -1 with the reason in WHY (WHYLEN bytes) while the
  * file still cannot be read: no login may run then. */
 int lock_table_available(struct lock_table *table, char *why, size_t whylen);
+
+/* Empties TABLE (its size kept), before the shared state store's history of failures
+ * and locks is applied to it. Returns 0, or -1 when out of memory (TABLE unchanged). */
+int lock_table_reset(struct lock_table *table);
 
 /* Returns the locks of TABLE, for lock_policy_* (TABLE keeps them). */
 struct lock_policy *lock_table_policy(struct lock_table *table);

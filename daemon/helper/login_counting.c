@@ -275,6 +275,12 @@ void login_counting_failure(struct login_counting *counting, const struct config
     login_log_failure(t->name, attempt->identity, attempt->user, attempt->source,
                       v[0].counted ? v[0].failures : 0, rules.max_failures, why);
     lock_table_save(counting->locks, config);
+    uint32_t counted = (v[0].counted ? STORE_COUNTED_IDENTITY : 0) |
+                       (v[1].counted ? STORE_COUNTED_USER : 0) |
+                       (v[2].counted ? STORE_COUNTED_SOURCE : 0);
+    if (counted != 0)
+        fleet_link_publish_failure(counting->fleet, t->name, attempt->identity, attempt->user,
+                                   attempt->source, tag, counted);
     if (which >= 0) {
         /* One lock event, one alert, even when several counts reached the limit at once. */
         alert_lock(counting, t, attempt, which, &v[which]);
@@ -323,7 +329,62 @@ int login_counting_success(struct login_counting *counting, const struct config 
     attempt->identity_serial = attempt->user_serial = attempt->source_serial = 0;
     if (changed)
         lock_table_save(counting->locks, config);
+    fleet_link_publish_success(counting->fleet, t->name, attempt->identity, attempt->user,
+                               attempt->source);
     return 0;
+}
+
+/* Another gateway's failure counts here as its own did there: the same keys, tags and
+ * time, no answers to compare (it compared them). A lock it makes here raises no alert:
+ * the gateway where the attempt ran raised it. */
+static void apply_remote_failure(struct login_counting *counting, const struct tunnel_config *t,
+                                 const struct store_event *e)
+{
+    struct lock_policy *locks = lock_table_policy(counting->locks);
+    struct lock_policy_rules rules = identity_rules(t), shared = shared_rules(t);
+    struct lock_policy_verdict v;
+    int ok = 1;
+    if (e->counted & STORE_COUNTED_IDENTITY) {
+        ok &= lock_policy_record_failure(locks, &rules, t->name, LOCK_POLICY_IDENTITY,
+                                         e->identity, NULL, 0, e->at, &v) == 0;
+        if (ok && v.locked_now)
+            grants_revoke_identity(counting->grants, t->name, e->identity, event_loop_now_ms());
+    }
+    if (e->counted & STORE_COUNTED_USER) {
+        ok &= lock_policy_record_failure(locks, &shared, t->name, LOCK_POLICY_USER, e->username,
+                                         NULL, e->tag, e->at, &v) == 0;
+        if (ok && v.locked_now)
+            grants_revoke_identity(counting->grants, t->name, e->identity, event_loop_now_ms());
+    }
+    if (e->counted & STORE_COUNTED_SOURCE)
+        ok &= lock_policy_record_failure(locks, &shared, t->name, LOCK_POLICY_SOURCE, e->source,
+                                         NULL, e->tag, e->at, &v) == 0;
+    if (!ok)
+        log_error("[%s] second factor: a failure of \"%s\" through gateway %s could not be "
+                  "counted in full (the lock table is full)", t->name, e->identity, e->gateway);
+}
+
+void login_counting_apply_remote(struct login_counting *counting, const struct config *config,
+                                 const struct store_event *event)
+{
+    const struct tunnel_config *t = NULL;
+    for (size_t i = 0; i < config->tunnel_count && t == NULL; i++)
+        if (strcmp(config->tunnels[i].name, event->tunnel) == 0)
+            t = &config->tunnels[i];
+    if (t == NULL)
+        return;   /* a tunnel this gateway does not serve */
+    struct lock_policy *locks = lock_table_policy(counting->locks);
+    if (event->kind == STORE_EVENT_FAILURE) {
+        apply_remote_failure(counting, t, event);
+    } else if (event->kind == STORE_EVENT_SUCCESS) {
+        uint64_t serial = lock_policy_serial(locks);
+        lock_policy_record_success(locks, t->name, LOCK_POLICY_IDENTITY, event->identity, serial,
+                                   event->at);
+        lock_policy_record_success(locks, t->name, LOCK_POLICY_USER, event->username, serial,
+                                   event->at);
+        lock_policy_record_success(locks, t->name, LOCK_POLICY_SOURCE, event->source, serial,
+                                   event->at);
+    }
 }
 
 void login_counting_release(struct login_counting *counting, const struct config *config,

@@ -60,6 +60,13 @@ struct login_counting *login_counting_create(struct lock_table *locks, struct gr
  * NULL: state in files). */
 void login_counting_use_fleet(struct login_counting *counting, struct fleet_link *fleet);
 
+/* Applies another gateway's failure or success (EVENT, from the shared state store) to
+ * the lock table as CONFIG's tunnel of that name counts: locks it makes withdraw
+ * grants here, but raise no alert (the other gateway raised it). Events of tunnels
+ * CONFIG does not have are left out. */
+void login_counting_apply_remote(struct login_counting *counting, const struct config *config,
+                                 const struct store_event *event);
+
 /* Frees COUNTING (NULL is fine). */
 void login_counting_free(struct login_counting *counting);
 

@@ -311,6 +311,12 @@ void login_transactions_use_fleet(struct login_transactions *lt, struct fleet_li
     login_counting_use_fleet(lt->counting, fleet);
 }
 
+void login_transactions_apply_remote(struct login_transactions *lt, const struct config *config,
+                                     const struct store_event *event)
+{
+    login_counting_apply_remote(lt->counting, config, event);
+}
+
 void login_transactions_free(struct login_transactions *lt)
 {
     if (lt == NULL)

@@ -98,6 +98,10 @@ void login_transactions_reaped(struct login_transactions *logins, pid_t pid);
 uint64_t login_transactions_next_deadline(const struct login_transactions *logins,
                                           uint64_t soonest);
 
+/* Counts another gateway's failure or success (login_counting_apply_remote). */
+void login_transactions_apply_remote(struct login_transactions *lt, const struct config *config,
+                                     const struct store_event *event);
+
 /* LT grants only while FLEET's store is reachable, and publishes its grants and
  * withdrawals through it (FLEET outlives LT; NULL: state in files). */
 void login_transactions_use_fleet(struct login_transactions *lt, struct fleet_link *fleet);

@@ -11,18 +11,21 @@ static const char *const kind_names[] = {
     [STORE_EVENT_GRANT] = "grant",
     [STORE_EVENT_REVOKE] = "revoke",
     [STORE_EVENT_DISCONNECT] = "disconnect",
+    [STORE_EVENT_FAILURE] = "failure",
+    [STORE_EVENT_SUCCESS] = "success",
+    [STORE_EVENT_UNLOCK] = "unlock",
 };
 
 const char *store_events_kind_name(enum store_event_kind kind)
 {
-    if (kind < STORE_EVENT_GRANT || kind > STORE_EVENT_DISCONNECT)
+    if (kind < STORE_EVENT_GRANT || kind > STORE_EVENT_UNLOCK)
         return "?";
     return kind_names[kind];
 }
 
 static int kind_parse(const char *name)
 {
-    for (int k = STORE_EVENT_GRANT; k <= STORE_EVENT_DISCONNECT; k++)
+    for (int k = STORE_EVENT_GRANT; k <= STORE_EVENT_UNLOCK; k++)
         if (strcmp(kind_names[k], name) == 0)
             return k;
     return -1;
@@ -86,11 +89,14 @@ static int apply_to_grants(PGconn *conn, const struct store_event *event, const 
 
 int store_events_publish(PGconn *conn, struct store_event *event, char *err, size_t errlen)
 {
-    char expires[32], id[32];
+    char expires[32], id[32], tag[32], counted[16];
     snprintf(expires, sizeof(expires), "%lld", (long long)event->expires_at);
+    /* bigint is signed: the tag's 64 bits travel as their two's complement. */
+    snprintf(tag, sizeof(tag), "%lld", (long long)event->tag);
+    snprintf(counted, sizeof(counted), "%u", event->counted);
     const char *params[] = { event->gateway, store_events_kind_name(event->kind), event->tunnel,
                              event->sha256, event->identity, event->username, event->source,
-                             expires };
+                             expires, tag, counted };
     if (command(conn, "BEGIN", 0, NULL, err, errlen) < 0)
         return -1;
     /* One writer at a time: ids then commit in the order they were taken. */
@@ -100,10 +106,11 @@ int store_events_publish(PGconn *conn, struct store_event *event, char *err, siz
         goto fail;
     PGresult *res = query(conn,
                           "INSERT INTO ktlstun_event (gateway, kind, tunnel, sha256, identity,"
-                          " username, source, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7,"
-                          " CASE WHEN $8::bigint = 0 THEN NULL ELSE to_timestamp($8::bigint) END)"
-                          " RETURNING id",
-                          8, params, PGRES_TUPLES_OK, err, errlen);
+                          " username, source, expires_at, tag, counted) VALUES ($1, $2, $3, $4,"
+                          " $5, $6, $7,"
+                          " CASE WHEN $8::bigint = 0 THEN NULL ELSE to_timestamp($8::bigint) END,"
+                          " $9, $10) RETURNING id",
+                          10, params, PGRES_TUPLES_OK, err, errlen);
     if (res == NULL)
         goto fail;
     snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
@@ -129,7 +136,7 @@ static void copy_field(char *out, size_t cap, const PGresult *res, int row, int 
 }
 
 /* Columns: id, at, gateway, kind, tunnel, sha256, identity, username, source,
- * expires_at (epoch seconds, 0 when null). */
+ * expires_at (epoch seconds, 0 when null), tag, counted. */
 static int read_event(const PGresult *res, int row, struct store_event *event)
 {
     memset(event, 0, sizeof(*event));
@@ -146,6 +153,8 @@ static int read_event(const PGresult *res, int row, struct store_event *event)
     copy_field(event->username, sizeof(event->username), res, row, 7);
     copy_field(event->source, sizeof(event->source), res, row, 8);
     event->expires_at = strtoll(PQgetvalue(res, row, 9), NULL, 10);
+    event->tag = (uint64_t)strtoll(PQgetvalue(res, row, 10), NULL, 10);
+    event->counted = (uint32_t)strtoul(PQgetvalue(res, row, 11), NULL, 10);
     return 0;
 }
 
@@ -159,7 +168,7 @@ int store_events_fetch(PGconn *conn, int64_t after, struct store_event *out, siz
     PGresult *res = query(conn,
                           "SELECT id, extract(epoch FROM at)::bigint, gateway, kind, tunnel,"
                           " sha256, identity, username, source,"
-                          " coalesce(extract(epoch FROM expires_at)::bigint, 0)"
+                          " coalesce(extract(epoch FROM expires_at)::bigint, 0), tag, counted"
                           " FROM ktlstun_event WHERE id > $1 ORDER BY id LIMIT $2",
                           2, params, PGRES_TUPLES_OK, err, errlen);
     if (res == NULL)
@@ -187,7 +196,7 @@ int store_events_snapshot(PGconn *conn, store_events_grant_fn *each, void *arg,
     PQclear(last);
     PGresult *res = query(conn,
                           "SELECT 0, 0, gateway, 'grant', tunnel, sha256, identity, username,"
-                          " source, extract(epoch FROM expires_at)::bigint"
+                          " source, extract(epoch FROM expires_at)::bigint, 0, 0"
                           " FROM ktlstun_grant WHERE expires_at > now()",
                           0, NULL, PGRES_TUPLES_OK, err, errlen);
     if (res == NULL)

@@ -20,7 +20,16 @@ enum store_event_kind {
     STORE_EVENT_REVOKE,        /* identity's grants end (on tunnel; on all when empty) */
     STORE_EVENT_DISCONNECT,    /* end the live tunnels of identity (a CN, subject,
                                   fingerprint or address, as `ktlstun disconnect`) */
+    STORE_EVENT_FAILURE,       /* a wrong code of identity as username from source on
+                                  tunnel, counted for the keys COUNTED names, with TAG */
+    STORE_EVENT_SUCCESS,       /* a right code of identity as username from source */
+    STORE_EVENT_UNLOCK,        /* an administrator lifted the locks of identity (a key) */
 };
+
+/* Which keys of a failure were counted (STORE_EVENT_FAILURE's counted). */
+#define STORE_COUNTED_IDENTITY 1u
+#define STORE_COUNTED_USER 2u
+#define STORE_COUNTED_SOURCE 4u
 
 struct store_event {
     int64_t id;                /* set by the store */
@@ -33,9 +42,11 @@ struct store_event {
     char username[LIMIT_USER_NAME + 1];
     char source[LIMIT_SOURCE_ADDRESS + 1];
     int64_t expires_at;        /* seconds since the epoch (grants), else 0 */
+    uint64_t tag;              /* failures: lock_policy_tag of the identity */
+    uint32_t counted;          /* failures: STORE_COUNTED_* */
 };
 
-/* Returns "grant", "revoke" or "disconnect". */
+/* Returns "grant", "revoke", "disconnect", "failure", "success" or "unlock". */
 const char *store_events_kind_name(enum store_event_kind kind);
 
 /* Writes EVENT (id and at are the store's) and what it changes in ktlstun_grant, and

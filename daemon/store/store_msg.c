@@ -12,6 +12,8 @@ int store_msg_valid(const struct store_msg *msg, size_t len)
         return 0;
     if (msg->type == STORE_MSG_STATE)
         return msg->up <= 1;
+    if (msg->type == STORE_MSG_RESET_LOCKS)
+        return 1;
     if (msg->type != STORE_MSG_EVENT)
         return 0;
     const struct store_event *e = &msg->event;
@@ -24,7 +26,12 @@ int store_msg_valid(const struct store_msg *msg, size_t len)
                e->identity[0] != '\0';
     case STORE_EVENT_REVOKE:
     case STORE_EVENT_DISCONNECT:
+    case STORE_EVENT_UNLOCK:
         return e->identity[0] != '\0';
+    case STORE_EVENT_FAILURE:
+    case STORE_EVENT_SUCCESS:
+        return e->tunnel[0] != '\0' && e->identity[0] != '\0' && e->username[0] != '\0' &&
+               e->source[0] != '\0' && e->counted <= 7;
     default:
         return 0;
     }

@@ -4,6 +4,7 @@
  *   helper → store   EVENT (a grant this gateway made, a withdrawal): publish it
  *   store → helper   EVENT (another gateway's grant, withdrawal or disconnect): apply it
  *                    STATE (up: the store is reachable; text: where, or why not)
+ *                    RESET_LOCKS (empty the lock table: the store's history of it follows)
  *
  * A receiver drops the peer on a message of another size, an unknown type or kind, or
  * a string not terminated inside its array. */
@@ -18,6 +19,7 @@
 enum store_msg_type {
     STORE_MSG_EVENT = 1,
     STORE_MSG_STATE = 2,
+    STORE_MSG_RESET_LOCKS = 3,
 };
 
 struct store_msg {

@@ -20,7 +20,9 @@
 #define RETRY_MAX_MS 4000
 #define HEARTBEAT_MS 2000          /* also how often events are read without a NOTIFY */
 #define PRUNE_MS ((uint64_t)600 * 1000)
-#define EVENT_MAX_AGE ((int64_t)24 * 3600) /* seconds an event is kept for gateways that were away */
+/* Seconds an event is kept: for gateways that were away, and as the history a starting
+ * gateway rebuilds its lock table from (a lock lasts at most 24 h). */
+#define EVENT_MAX_AGE ((int64_t)48 * 3600)
 #define DISCONNECT_MAX_AGE 60      /* an older disconnect is not carried out on a return */
 #define PENDING_MAX 1024
 #define FETCH_BATCH 64
@@ -115,10 +117,36 @@ static void hand_over_grant(void *arg, const struct store_event *event)
     hand_over(arg, event);
 }
 
-/* Applies the events after last_id. REPLAY: they were missed while away, so grants
- * (already in the snapshot) and old disconnects are left out. Returns 0, or -1 when
- * the connection was dropped. */
-static int apply_events(struct store_process *sp, int replay, int64_t up_to)
+enum replay {
+    REPLAY_LIVE,       /* as they come: everything the other gateways publish */
+    REPLAY_CATCH_UP,   /* missed while away: not grants (the snapshot has them), not old
+                          disconnects */
+    REPLAY_HISTORY,    /* at the first connection: the lock table's changes, ours too */
+};
+
+static int lock_event(enum store_event_kind kind)
+{
+    return kind == STORE_EVENT_FAILURE || kind == STORE_EVENT_SUCCESS || kind == STORE_EVENT_UNLOCK;
+}
+
+static int wanted(const struct store_process *sp, const struct store_event *e, enum replay mode)
+{
+    int ours = strcmp(e->gateway, sp->gateway) == 0;
+    switch (mode) {
+    case REPLAY_HISTORY:
+        return lock_event(e->kind);
+    case REPLAY_CATCH_UP:
+        return !ours && e->kind != STORE_EVENT_GRANT &&
+               !(e->kind == STORE_EVENT_DISCONNECT && e->at < utc_time_now() - DISCONNECT_MAX_AGE);
+    case REPLAY_LIVE:
+        break;
+    }
+    return !ours;   /* ours were applied here when they were made */
+}
+
+/* Applies the events after last_id (up to id UP_TO, when not 0) as MODE says. Returns
+ * 0, or -1 when the connection was dropped. */
+static int apply_events(struct store_process *sp, enum replay mode, int64_t up_to)
 {
     static struct store_event batch[FETCH_BATCH];
     char err[256];
@@ -131,13 +159,8 @@ static int apply_events(struct store_process *sp, int replay, int64_t up_to)
             if (up_to > 0 && e->id > up_to)
                 return 0;
             sp->last_id = e->id;
-            if (strcmp(e->gateway, sp->gateway) == 0)
-                continue;   /* ours: applied here when it was made */
-            if (replay && (e->kind == STORE_EVENT_GRANT ||
-                           (e->kind == STORE_EVENT_DISCONNECT &&
-                            e->at < utc_time_now() - DISCONNECT_MAX_AGE)))
-                continue;
-            hand_over(sp, e);
+            if (wanted(sp, e, mode))
+                hand_over(sp, e);
         }
         if (got < FETCH_BATCH)
             return 0;
@@ -197,8 +220,15 @@ static void try_connect(struct store_process *sp)
         log_notice("state store: schema of %s %s version %d", sp->where,
                    from == 0 ? "created at" : "migrated to", STORE_SCHEMA_VERSION);
     /* Withdrawals made while this gateway was away must not be missed; grants are all
-     * in the snapshot. The first time, everything before the snapshot is history. */
-    if (sp->synced_once && apply_events(sp, 1, snapshot_id) < 0)
+     * in the snapshot. The first time, the lock table is rebuilt from the store's
+     * history (the helper empties its own first), so that every gateway counts the
+     * same failures. */
+    if (!sp->synced_once) {
+        struct store_msg reset = { .type = STORE_MSG_RESET_LOCKS };
+        tell_helper(sp, &reset);
+        sp->last_id = 0;
+    }
+    if (apply_events(sp, sp->synced_once ? REPLAY_CATCH_UP : REPLAY_HISTORY, snapshot_id) < 0)
         return;
     sp->last_id = snapshot_id;
     sp->synced_once = 1;
@@ -221,7 +251,7 @@ static void heartbeat(struct store_process *sp, uint64_t now_ms)
         failed(sp, "cannot record this gateway", err);
         return;
     }
-    if (apply_events(sp, 0, 0) < 0)
+    if (apply_events(sp, REPLAY_LIVE, 0) < 0)
         return;
     if (now_ms >= sp->next_prune_ms) {
         sp->next_prune_ms = now_ms + PRUNE_MS;
@@ -245,7 +275,7 @@ static void on_notify(struct store_process *sp)
         PQfreemem(note);
     }
     if (woken)
-        apply_events(sp, 0, 0);
+        apply_events(sp, REPLAY_LIVE, 0);
 }
 
 /* Returns 0 to go on, -1 when the helper is gone. */

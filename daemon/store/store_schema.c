@@ -36,6 +36,12 @@ static const char *const migrations[] = {
         "  source text NOT NULL DEFAULT '',"
         "  expires_at timestamptz);"
         "CREATE INDEX ktlstun_event_at ON ktlstun_event (at);",
+    [2] =
+        "ALTER TABLE ktlstun_event DROP CONSTRAINT ktlstun_event_kind_check;"
+        "ALTER TABLE ktlstun_event ADD CONSTRAINT ktlstun_event_kind_check CHECK (kind IN"
+        "  ('grant', 'revoke', 'disconnect', 'failure', 'success', 'unlock'));"
+        "ALTER TABLE ktlstun_event ADD COLUMN tag bigint NOT NULL DEFAULT 0,"
+        "  ADD COLUMN counted integer NOT NULL DEFAULT 0;",
 };
 
 #define LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])) - 1)

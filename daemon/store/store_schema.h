@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <libpq-fe.h>
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_SCHEMA_CHANNEL "ktlstun_event"
 /* The advisory lock key every writer of ktlstun_event takes (pg_advisory_xact_lock). */
 #define STORE_SCHEMA_EVENT_LOCK "7465787401"

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Two gateways sharing one PostgreSQL state store behave like one: a login through
 # gateway A admits alice's data connections wherever the TCP balancer (HAProxy) sends
-# them; a lock on A withdraws her grant on B, live tunnel included; with the store
-# stopped, logins are refused with the reason while granted traffic goes on, and both
-# gateways come back by themselves; a standby promoted after the primary stops is
-# followed within seconds, the grants with it.
+# them; with the store stopped, logins are refused with the reason while granted
+# traffic goes on, and both gateways come back by themselves; wrong codes alternated
+# between the gateways lock alice after max_failures in all, with one alert, and the
+# lock withdraws her grant everywhere, live tunnel included; `ktlstun unlock` on the
+# other gateway lifts it; a standby promoted after the primary stops is followed within
+# seconds, and a gateway started afterwards knows the lock.
 source "$(dirname "$0")/lib.sh"
 source "$SF_DIR/../pg_lib.sh"
 trap 'sf_rc=$?; sf_cleanup; pg_cleanup; (exit $sf_rc); cleanup' EXIT
@@ -35,11 +37,16 @@ gateway() {
             "runtime_dir = $TEST_DIR/$name/run" "workers = 2" "shutdown_timeout = 5" \
             "state_store = $store" "gateway_name = gw-$name" \
             "metrics_listen = ${metrics_port[$name]}"
-        sf_gated_tunnel vpn "${vpn_port[$name]}" "$echo_port" "max_failures = 3"
+        sf_gated_tunnel vpn "${vpn_port[$name]}" "$echo_port" "max_failures = 3" \
+            "alert_command = $TEST_DIR/alert.sh"
         sf_client_tunnel c-alice "$client_port" "${vpn_port[$name]}" alice
     } >"$TEST_DIR/$name.ini"
     mkdir -p "$TEST_DIR/$name/state" "$TEST_DIR/$name/run"
 }
+mkdir -p "$TEST_DIR/alerts"
+printf '#!/bin/sh\nenv | grep "^KTLSTUN_" >"%s/alerts/$$"\n' "$TEST_DIR" >"$TEST_DIR/alert.sh"
+chmod +x "$TEST_DIR/alert.sh"
+alerts() { find "$TEST_DIR/alerts" -type f | wc -l; }
 gateway a
 gateway b
 readyz() { curl -s "http://127.0.0.1:${metrics_port[$1]}/readyz"; }
@@ -50,7 +57,7 @@ start_ktlstund "$TEST_DIR/b.ini" "$TEST_DIR/b.log"
 pid_b=$KTLSTUND_PID
 assert_log "$TEST_DIR/a.log" "state store: connected to 127\.0\.0\.1:$PG_PORT_main as gateway gw-a" "gateway a connects"
 assert_log "$TEST_DIR/b.log" "state store: connected to 127\.0\.0\.1:$PG_PORT_main as gateway gw-b" "gateway b connects"
-assert_eq "$(pg_psql main "SELECT max(version) FROM ktlstun_schema")" 1 "the schema is created once"
+assert_eq "$(pg_psql main "SELECT string_agg(version::text, ',' ORDER BY version) FROM ktlstun_schema")" "1,2" "the schema is created once, migration by migration"
 assert_eq "$(pg_psql main "SELECT string_agg(name, ',' ORDER BY name) FROM ktlstun_gateway")" "gw-a,gw-b" \
     "both gateways recorded"
 assert_contains "$(readyz a)" "state store: connected to 127.0.0.1:$PG_PORT_main" "/readyz names the store"
@@ -85,11 +92,11 @@ done
 note "the store back: both reconnect without a restart"
 pg_start main
 pg_start spare
-assert_log "$TEST_DIR/a.log" "state store: connected to .* as gateway gw-a" "a reconnects" 10 2
-assert_log "$TEST_DIR/b.log" "state store: connected to .* as gateway gw-b" "b reconnects" 10 2
+wait_for_log "$TEST_DIR/a.log" "state store: connected to .* as gateway gw-a" 10 2 || fail "a does not reconnect"
+wait_for_log "$TEST_DIR/b.log" "state store: connected to .* as gateway gw-b" 10 2 || fail "b does not reconnect"
 sf_expect_login "$TEST_DIR/b.ini" c-alice "$(sf_hotp 1)" 0 "Access granted" "a login once the store is back"
 
-note "a lock on b withdraws alice's grant on a, live tunnel included"
+note "wrong codes alternated between the gateways: one lock after 3 in all, one alert"
 held_port=$(free_port)
 socat "TCP-LISTEN:$held_port,bind=127.0.0.1,reuseaddr" \
     "OPENSSL:127.0.0.1:${vpn_port[a]},cert=$TEST_DIR/alice.pem,key=$TEST_DIR/user.key,cafile=$PKI/ca.pem,commonname=localhost" &
@@ -98,15 +105,31 @@ wait_listening "$held_port"
 coproc held { socat - "TCP:127.0.0.1:$held_port"; }
 echo "held-$RANDOM" >&"${held[1]}"
 read -r -t 5 line <&"${held[0]}" || fail "the held tunnel through a does not echo"
-for n in 1 2 3; do
-    sf_login "$TEST_DIR/b.ini" c-alice "00000$n" "$TEST_DIR/wrong.$n.out"
-done
-assert_log "$TEST_DIR/b.log" 'locked' "b locks alice"
+sf_expect_login "$TEST_DIR/b.ini" c-alice 000001 1 "2 more failed attempts" "first wrong code, on b"
+sf_expect_login "$TEST_DIR/a.ini" c-alice 000002 1 "1 more failed attempt" "second wrong code, on a, counts b's"
+sf_expect_login "$TEST_DIR/b.ini" c-alice 000003 1 "Locked: too many failed attempts" "third wrong code, on b, locks"
 assert_log "$TEST_DIR/a.log" 'state store: gateway gw-b withdrew the grants of alice' "a learns the withdrawal" 2
+sf_expect_login "$TEST_DIR/a.ini" c-alice "$(sf_hotp 2)" 1 "Locked" "the right code on a while the lock holds"
+sleep 1
+assert_eq "$(alerts)" 1 "alerts raised across both gateways"
 sf_expect_denied "127.0.0.1:${vpn_port[a]}" alice "alice on a after the lock on b"
-if read -r -t 3 line <&"${held[0]}"; then
+# The coproc's variables go when it ends, as it does once the tunnel is cut.
+if [ -n "${held[0]:-}" ] && echo "after-$RANDOM" >&"${held[1]}" 2>/dev/null &&
+    read -r -t 3 line <&"${held[0]}"; then
     fail "the tunnel alice held through a still answers after the lock: $line"
 fi
+
+note "ktlstun unlock on a lifts the lock made on b"
+"$KTLSTUN" unlock alice -c "$TEST_DIR/a.ini" >"$TEST_DIR/unlock.out" 2>&1 || fail "unlock on a: $(cat "$TEST_DIR/unlock.out")"
+assert_log "$TEST_DIR/b.log" 'state store: gateway gw-a unlocked "alice"' "b learns the unlock" 2
+sf_expect_login "$TEST_DIR/b.ini" c-alice "$(sf_hotp 2)" 0 "Access granted" "alice on b after the unlock on a"
+
+note "locked again (3 wrong codes on a) before the failover"
+for n in 4 5 6; do
+    sf_login "$TEST_DIR/a.ini" c-alice "00000$n" "$TEST_DIR/wrong.$n.out"
+done
+grep -q "Locked: too many failed attempts" "$TEST_DIR/wrong.6.out" || fail "no lock after three more wrong codes: $(cat "$TEST_DIR/wrong.6.out")"
+assert_log "$TEST_DIR/b.log" 'state store: gateway gw-a withdrew the grants of alice' "b learns the second lock" 2
 
 note "failover: the primary stops, the standby is promoted, the gateways follow"
 pg_wait_replicated spare main
@@ -114,8 +137,16 @@ pg_stop main immediate
 pg_promote spare
 assert_log "$TEST_DIR/a.log" "state store: connected to 127\.0\.0\.1:$PG_PORT_spare as gateway gw-a" "a follows the promoted standby" 15
 assert_log "$TEST_DIR/b.log" "state store: connected to 127\.0\.0\.1:$PG_PORT_spare as gateway gw-b" "b follows the promoted standby" 15
-assert_eq "$(pg_psql spare "SELECT count(*) FROM ktlstun_event WHERE kind = 'revoke'")" 1 \
-    "the withdrawal made before the failover is on the new primary"
+assert_eq "$(pg_psql spare "SELECT count(*) FROM ktlstun_event WHERE kind = 'failure'")" 6 \
+    "every failure made before the failover is on the new primary"
+sf_expect_login "$TEST_DIR/b.ini" c-alice "$(sf_hotp 3)" 1 "Locked" "alice on b after the failover"
+note "a restarted after the failover rebuilds its locks from the store"
+stop_ktlstund "$pid_a"
+start_ktlstund "$TEST_DIR/a.ini" "$TEST_DIR/a.log"
+pid_a=$KTLSTUND_PID
+wait_for_log "$TEST_DIR/a.log" "state store: connected to 127\.0\.0\.1:$PG_PORT_spare as gateway gw-a" 10 2 ||
+    fail "a does not connect after its restart"
+sf_expect_login "$TEST_DIR/a.ini" c-alice "$(sf_hotp 3)" 1 "Locked" "alice on the restarted a"
 
 stop_ktlstund "$pid_a"
 stop_ktlstund "$pid_b"
