@@ -198,6 +198,17 @@ static void apply(struct fleet_link *fleet, const struct store_event *e)
     }
 }
 
+static void raise_claimed(struct fleet_link *fleet, const struct store_msg *msg)
+{
+    const struct store_event *e = &msg->event;
+    struct alert_event event = {
+        .kind = (enum alert_kind)msg->alert_kind, .tunnel = e->tunnel, .identity = e->identity,
+        .user = e->username, .source = e->source, .failures = e->counted,
+        .level = (unsigned)e->tag, .until = e->expires_at,
+    };
+    fleet->hooks.alert(fleet->hooks.arg, &event);
+}
+
 void fleet_link_ready(struct fleet_link *fleet)
 {
     for (int batch = 0; batch < 64 && fleet->fd >= 0; batch++) {
@@ -213,7 +224,9 @@ void fleet_link_ready(struct fleet_link *fleet)
             set_down(fleet, "the store process stopped");
             return;
         }
-        if (msg.type == STORE_MSG_RESET_LOCKS) {
+        if (msg.type == STORE_MSG_ALERT) {
+            raise_claimed(fleet, &msg);
+        } else if (msg.type == STORE_MSG_RESET_LOCKS) {
             fleet->hooks.lock_event(fleet->hooks.arg, NULL);
         } else if (msg.type == STORE_MSG_STATE) {
             if (msg.up) {
@@ -319,6 +332,18 @@ void fleet_link_publish_success(struct fleet_link *fleet, const char *tunnel,
     struct store_event e = { .kind = STORE_EVENT_SUCCESS };
     fill_attempt(&e, tunnel, identity, user, source);
     publish(fleet, &e);
+}
+
+int fleet_link_claim_alert(struct fleet_link *fleet, const struct alert_event *event)
+{
+    if (fleet == NULL || fleet->fd < 0 || event->kind > ALERT_SOURCE_LOCKED)
+        return 0;
+    struct store_msg msg = { .type = STORE_MSG_ALERT, .alert_kind = (uint32_t)event->kind };
+    fill_attempt(&msg.event, event->tunnel, event->identity, event->user, event->source);
+    msg.event.counted = event->failures;
+    msg.event.tag = event->level;
+    msg.event.expires_at = event->until;
+    return store_msg_send(fleet->fd, &msg) == 0;
 }
 
 void fleet_link_publish_unlock(struct fleet_link *fleet, const char *key)

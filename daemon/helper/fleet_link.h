@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "config/config.h"
+#include "helper/alert.h"
 #include "proto/grants.h"
 #include "store/store_events.h"
 
@@ -36,11 +37,16 @@ typedef void fleet_link_disconnect_fn(void *arg, const char *key);
  * history. */
 typedef void fleet_link_lock_fn(void *arg, const struct store_event *event);
 
+/* Called with the alert of a lock this gateway made, once the store says no other
+ * gateway raised it (see fleet_link_claim_alert). */
+typedef void fleet_link_alert_fn(void *arg, const struct alert_event *event);
+
 /* What the link calls back, all with ARG. */
 struct fleet_link_hooks {
     fleet_link_close_fn *close_inherited;
     fleet_link_disconnect_fn *disconnect;
     fleet_link_lock_fn *lock_event;
+    fleet_link_alert_fn *alert;
     void *arg;
 };
 
@@ -97,6 +103,13 @@ void fleet_link_publish_failure(struct fleet_link *fleet, const char *tunnel,
 /* Publishes a right code of IDENTITY as USER from SOURCE on TUNNEL. */
 void fleet_link_publish_success(struct fleet_link *fleet, const char *tunnel,
                                 const char *identity, const char *user, const char *source);
+
+/* EVENT is the alert of a lock this gateway made (of an identity, a user or an
+ * address): asks the store whether another gateway already raised the alert of that
+ * lock (two gateways locking at once). Returns 1 when the answer will come (the alert
+ * hook raises it then, or nothing happens); 0 when the caller must raise it now (no
+ * store, or its process is not running: two alerts are better than none). */
+int fleet_link_claim_alert(struct fleet_link *fleet, const struct alert_event *event);
 
 /* Publishes an administrator's unlock of KEY. */
 void fleet_link_publish_unlock(struct fleet_link *fleet, const char *key);

@@ -144,6 +144,21 @@ static void apply_lock_event(void *arg, const struct store_event *event)
     login_transactions_apply_remote(h->logins, h->config, event);
 }
 
+/* The alert of a lock this gateway made, which no other gateway raised. */
+static void raise_claimed_alert(void *arg, const struct alert_event *event)
+{
+    struct helper *h = arg;
+    for (size_t i = 0; i < h->config->tunnel_count; i++) {
+        const struct tunnel_config *t = &h->config->tunnels[i];
+        if (strcmp(t->name, event->tunnel) == 0) {
+            alert_log(event);
+            alert_commands_start(h->alerts, t->name, &t->alert_command, event);
+            return;
+        }
+    }
+    alert_log(event);   /* its tunnel went in a reload: logged all the same */
+}
+
 static void publish_unlock(void *arg, const char *key)
 {
     struct helper *h = arg;
@@ -424,7 +439,8 @@ int helper_main_run(int control_fd, const char *config_path, const struct config
     lock_table_load(h->locks, h->config);
     const struct fleet_link_hooks hooks = { .close_inherited = close_helper_fds,
                                             .disconnect = disconnect_everywhere,
-                                            .lock_event = apply_lock_event, .arg = h };
+                                            .lock_event = apply_lock_event,
+                                            .alert = raise_claimed_alert, .arg = h };
     h->fleet = fleet_link_start(h->config, grants, &hooks);
     login_transactions_use_fleet(h->logins, h->fleet);
     if (h->fleet != NULL)

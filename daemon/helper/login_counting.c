@@ -230,7 +230,10 @@ static void alert_lock(struct login_counting *counting, const struct tunnel_conf
                        attempt->identity);
         fleet_link_publish_revoke(counting->fleet, t->name, attempt->identity);
     }
-    raise_alert(counting, t, &event);
+    /* With a shared state store, the store tells whether another gateway locked the
+     * same key at the same moment and raised its alert already. */
+    if (!fleet_link_claim_alert(counting->fleet, &event))
+        raise_alert(counting, t, &event);
 }
 
 void login_counting_failure(struct login_counting *counting, const struct config *config,

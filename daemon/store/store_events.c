@@ -78,6 +78,12 @@ static int apply_to_grants(PGconn *conn, const struct store_event *event, const 
                        " username = $4, source = $5, expires_at = to_timestamp($6), gateway = $7",
                        7, params, err, errlen);
     }
+    if (event->kind == STORE_EVENT_UNLOCK) {
+        /* A lock made after an unlock is a new lock, with an alert of its own. */
+        const char *params[] = { event->identity };
+        return command(conn, "DELETE FROM ktlstun_lock_alert WHERE key = $1", 1, params, err,
+                       errlen);
+    }
     if (event->kind == STORE_EVENT_REVOKE) {
         const char *params[] = { event->identity, event->tunnel };
         return command(conn,
@@ -216,6 +222,29 @@ out:
     else if (command(conn, "COMMIT", 0, NULL, err, errlen) < 0)
         count = -1;
     return count;
+}
+
+int store_events_claim_alert(PGconn *conn, const char *gateway, const char *tunnel,
+                             const char *kind, const char *key, int64_t locked_until,
+                             int64_t now, char *err, size_t errlen)
+{
+    char until[32], at[32];
+    snprintf(until, sizeof(until), "%lld", (long long)locked_until);
+    snprintf(at, sizeof(at), "%lld", (long long)now);
+    const char *params[] = { tunnel, kind, key, until, gateway, at };
+    /* The row lock of the conflict serializes two claims: the second sees the first's
+     * lock in force and updates nothing. */
+    PGresult *res = query(conn,
+                          "INSERT INTO ktlstun_lock_alert (tunnel, kind, key, locked_until, gateway)"
+                          " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tunnel, kind, key) DO UPDATE"
+                          " SET locked_until = $4, gateway = $5"
+                          " WHERE ktlstun_lock_alert.locked_until <= $6::bigint RETURNING 1",
+                          6, params, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
+        return -1;
+    int claimed = PQntuples(res) == 1;
+    PQclear(res);
+    return claimed;
 }
 
 int store_events_prune(PGconn *conn, int64_t max_age, char *err, size_t errlen)

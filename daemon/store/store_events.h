@@ -68,6 +68,14 @@ typedef void store_events_grant_fn(void *arg, const struct store_event *event);
 int store_events_snapshot(PGconn *conn, store_events_grant_fn *each, void *arg,
                           int64_t *last_id, char *err, size_t errlen);
 
+/* Claims the alert of the lock of KEY (KIND: "identity", "user" or "source") on
+ * TUNNEL, which ends at LOCKED_UNTIL, for GATEWAY, at NOW (seconds since the epoch).
+ * Returns 1 when this gateway raises it (no other gateway claimed a lock of KEY in
+ * force at NOW), 0 when another one did, -1 with the reason in ERR. */
+int store_events_claim_alert(PGconn *conn, const char *gateway, const char *tunnel,
+                             const char *kind, const char *key, int64_t locked_until,
+                             int64_t now, char *err, size_t errlen);
+
 /* Deletes events older than MAX_AGE seconds and grants that expired. Returns 0, or -1
  * with the reason in ERR. */
 int store_events_prune(PGconn *conn, int64_t max_age, char *err, size_t errlen);

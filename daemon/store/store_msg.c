@@ -14,12 +14,15 @@ int store_msg_valid(const struct store_msg *msg, size_t len)
         return msg->up <= 1;
     if (msg->type == STORE_MSG_RESET_LOCKS)
         return 1;
-    if (msg->type != STORE_MSG_EVENT)
+    if (msg->type != STORE_MSG_EVENT && msg->type != STORE_MSG_ALERT)
         return 0;
     const struct store_event *e = &msg->event;
     if (!TERMINATED(e->gateway) || !TERMINATED(e->tunnel) || !TERMINATED(e->sha256) ||
         !TERMINATED(e->identity) || !TERMINATED(e->username) || !TERMINATED(e->source))
         return 0;
+    if (msg->type == STORE_MSG_ALERT)
+        return msg->alert_kind <= 2 && e->tunnel[0] != '\0' && e->identity[0] != '\0' &&
+               e->username[0] != '\0' && e->source[0] != '\0';
     switch (e->kind) {
     case STORE_EVENT_GRANT:
         return e->tunnel[0] != '\0' && strlen(e->sha256) == LIMIT_SHA256_HEX &&

@@ -5,6 +5,9 @@
  *   store → helper   EVENT (another gateway's grant, withdrawal or disconnect): apply it
  *                    STATE (up: the store is reachable; text: where, or why not)
  *                    RESET_LOCKS (empty the lock table: the store's history of it follows)
+ *   both ways        ALERT (a lock this gateway made: helper → store, claim its alert;
+ *                    store → helper, raise it), with the lock's alert_kind, failures in
+ *                    event.counted, level in event.tag, its end in event.expires_at
  *
  * A receiver drops the peer on a message of another size, an unknown type or kind, or
  * a string not terminated inside its array. */
@@ -20,11 +23,14 @@ enum store_msg_type {
     STORE_MSG_EVENT = 1,
     STORE_MSG_STATE = 2,
     STORE_MSG_RESET_LOCKS = 3,
+    STORE_MSG_ALERT = 4,
 };
 
 struct store_msg {
     uint32_t type;
     uint32_t up;                 /* STATE: 1 reachable, 0 not */
+    uint32_t alert_kind;         /* ALERT: enum alert_kind, a lock of identity, user or
+                                    source (0, 1, 2) */
     struct store_event event;    /* EVENT */
     char text[256];              /* STATE: "HOST:PORT" when up, the reason when not */
 };

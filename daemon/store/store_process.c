@@ -278,6 +278,32 @@ static void on_notify(struct store_process *sp)
         apply_events(sp, REPLAY_LIVE, 0);
 }
 
+/* A lock this gateway made: its alert is raised here unless another gateway raised
+ * the alert of the same lock (the two locked at once). When that cannot be told, it
+ * is raised: two alerts are better than none. */
+static void claim_alert(struct store_process *sp, struct store_msg *msg)
+{
+    static const char *const kinds[] = { "identity", "user", "source" };
+    const struct store_event *e = &msg->event;
+    const char *key = msg->alert_kind == 0 ? e->identity
+                      : msg->alert_kind == 1 ? e->username : e->source;
+    int claimed = -1;
+    char err[256];
+    if (sp->conn != NULL) {
+        claimed = store_events_claim_alert(sp->conn, sp->gateway, e->tunnel,
+                                           kinds[msg->alert_kind], key, e->expires_at,
+                                           utc_time_now(), err, sizeof(err));
+        if (claimed < 0)
+            failed(sp, "cannot claim an alert", err);
+    }
+    if (claimed == 0) {
+        log_info("[%s] state store: the lock of %s %s was alerted by another gateway",
+                 e->tunnel, kinds[msg->alert_kind], key);
+        return;
+    }
+    tell_helper(sp, msg);
+}
+
 /* Returns 0 to go on, -1 when the helper is gone. */
 static int from_helper(struct store_process *sp)
 {
@@ -291,6 +317,10 @@ static int from_helper(struct store_process *sp)
         log_error("state store: the login service sent %s",
                   errno == EBADMSG ? "a malformed message" : strerror(errno));
         return -1;
+    }
+    if (msg.type == STORE_MSG_ALERT) {
+        claim_alert(sp, &msg);
+        return 0;
     }
     if (msg.type != STORE_MSG_EVENT)
         return 0;

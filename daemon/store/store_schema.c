@@ -41,7 +41,14 @@ static const char *const migrations[] = {
         "ALTER TABLE ktlstun_event ADD CONSTRAINT ktlstun_event_kind_check CHECK (kind IN"
         "  ('grant', 'revoke', 'disconnect', 'failure', 'success', 'unlock'));"
         "ALTER TABLE ktlstun_event ADD COLUMN tag bigint NOT NULL DEFAULT 0,"
-        "  ADD COLUMN counted integer NOT NULL DEFAULT 0;",
+        "  ADD COLUMN counted integer NOT NULL DEFAULT 0;"
+        "CREATE TABLE ktlstun_lock_alert ("
+        "  tunnel text NOT NULL,"
+        "  kind text NOT NULL,"
+        "  key text NOT NULL,"
+        "  locked_until bigint NOT NULL,"
+        "  gateway text NOT NULL,"
+        "  PRIMARY KEY (tunnel, kind, key));",
 };
 
 #define LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])) - 1)

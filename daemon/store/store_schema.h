@@ -9,7 +9,15 @@
  *   ktlstun_event    id (bigserial), at, gateway, kind (grant, revoke, disconnect),
  *                    tunnel, sha256, identity, username, source, expires_at: what each
  *                    gateway applies, in id order; written under an advisory lock so
- *                    ids commit in order, announced with NOTIFY ktlstun_event */
+ *                    ids commit in order, announced with NOTIFY ktlstun_event
+ * Version 2:
+ *   ktlstun_event    also kinds failure, success and unlock: the lock table's changes
+ *                    (a wrong code of identity as username from source, counted for
+ *                    the keys COUNTED names, with its TAG; a right code; an
+ *                    administrator's unlock of identity)
+ *   ktlstun_lock_alert  tunnel, kind, key, locked_until, gateway: who raised the alert
+ *                    of the lock in force, so that a lock two gateways make at once
+ *                    raises one alert */
 #ifndef KTLSTUN_STORE_SCHEMA_H
 #define KTLSTUN_STORE_SCHEMA_H
 

@@ -5,7 +5,8 @@
 # traffic goes on, and both gateways come back by themselves; wrong codes alternated
 # between the gateways lock alice after max_failures in all, with one alert, and the
 # lock withdraws her grant everywhere, live tunnel included; `ktlstun unlock` on the
-# other gateway lifts it; a standby promoted after the primary stops is followed within
+# other gateway lifts it; a lock both gateways make at the same moment raises one
+# alert; a standby promoted after the primary stops is followed within
 # seconds, and a gateway started afterwards knows the lock.
 source "$(dirname "$0")/lib.sh"
 source "$SF_DIR/../pg_lib.sh"
@@ -124,12 +125,26 @@ note "ktlstun unlock on a lifts the lock made on b"
 assert_log "$TEST_DIR/b.log" 'state store: gateway gw-a unlocked "alice"' "b learns the unlock" 2
 sf_expect_login "$TEST_DIR/b.ini" c-alice "$(sf_hotp 2)" 0 "Access granted" "alice on b after the unlock on a"
 
-note "locked again (3 wrong codes on a) before the failover"
+note "a and b lock alice at the same moment: one alert"
+# b's store process held still: b counts its own failures only and locks on its own,
+# as two gateways do when both lock before either hears of the other.
+helper_b=$(pgrep -x ktlstund-pam -P "$pid_b" | head -n 1)
+store_b=$(pgrep -x ktlstund-store -P "$helper_b" | head -n 1)
+[ -n "$store_b" ] || fail "no store process under b's helper"
+kill -STOP "$store_b"
 for n in 4 5 6; do
     sf_login "$TEST_DIR/a.ini" c-alice "00000$n" "$TEST_DIR/wrong.$n.out"
 done
-grep -q "Locked: too many failed attempts" "$TEST_DIR/wrong.6.out" || fail "no lock after three more wrong codes: $(cat "$TEST_DIR/wrong.6.out")"
-assert_log "$TEST_DIR/b.log" 'state store: gateway gw-a withdrew the grants of alice' "b learns the second lock" 2
+grep -q "Locked: too many failed attempts" "$TEST_DIR/wrong.6.out" || fail "no lock on a: $(cat "$TEST_DIR/wrong.6.out")"
+for n in 7 8 9; do
+    sf_login "$TEST_DIR/b.ini" c-alice "00000$n" "$TEST_DIR/wrong.$n.out"
+done
+grep -q "Locked: too many failed attempts" "$TEST_DIR/wrong.9.out" || fail "no lock on b: $(cat "$TEST_DIR/wrong.9.out")"
+kill -CONT "$store_b"
+assert_log "$TEST_DIR/b.log" 'state store: the lock of identity alice was alerted by another gateway' \
+    "b's alert of the same lock is left to a" 5
+sleep 1
+assert_eq "$(alerts)" 2 "alerts after the second lock, made on both gateways at once"
 
 note "failover: the primary stops, the standby is promoted, the gateways follow"
 pg_wait_replicated spare main
@@ -137,7 +152,7 @@ pg_stop main immediate
 pg_promote spare
 assert_log "$TEST_DIR/a.log" "state store: connected to 127\.0\.0\.1:$PG_PORT_spare as gateway gw-a" "a follows the promoted standby" 15
 assert_log "$TEST_DIR/b.log" "state store: connected to 127\.0\.0\.1:$PG_PORT_spare as gateway gw-b" "b follows the promoted standby" 15
-assert_eq "$(pg_psql spare "SELECT count(*) FROM ktlstun_event WHERE kind = 'failure'")" 6 \
+assert_eq "$(pg_psql spare "SELECT count(*) FROM ktlstun_event WHERE kind = 'failure'")" 9 \
     "every failure made before the failover is on the new primary"
 sf_expect_login "$TEST_DIR/b.ini" c-alice "$(sf_hotp 3)" 1 "Locked" "alice on b after the failover"
 note "a restarted after the failover rebuilds its locks from the store"
