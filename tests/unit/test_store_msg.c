@@ -40,6 +40,12 @@ static void test_valid_messages(void **state)
     struct store_msg up = { .type = STORE_MSG_STATE, .up = 1 };
     strcpy(up.text, "127.0.0.1:5432");
     assert_true(store_msg_valid(&up, sizeof(up)));
+    struct store_msg alert = grant();
+    alert.type = STORE_MSG_ALERT;
+    alert.alert_kind = 1;
+    strcpy(alert.event.username, "alice");
+    strcpy(alert.event.source, "192.0.2.7");
+    assert_true(store_msg_valid(&alert, sizeof(alert)));
 }
 
 static void test_malformed_messages(void **state)
@@ -63,7 +69,11 @@ static void test_malformed_messages(void **state)
     msg.event.identity[0] = '\0';                      /* a disconnect of no one */
     assert_false(store_msg_valid(&msg, sizeof(msg)));
     msg = grant();
-    msg.type = 3;
+    msg.type = 9;
+    assert_false(store_msg_valid(&msg, sizeof(msg)));
+    msg = grant();
+    msg.type = STORE_MSG_ALERT;
+    msg.alert_kind = 3;                                /* not a lock of identity, user or source */
     assert_false(store_msg_valid(&msg, sizeof(msg)));
     struct store_msg state_msg = { .type = STORE_MSG_STATE, .up = 2 };
     assert_false(store_msg_valid(&state_msg, sizeof(state_msg)));
