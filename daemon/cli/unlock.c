@@ -17,6 +17,8 @@
 #include "helper/lock_policy.h"
 #include "helper/lock_state.h"
 #include "proto/admin_protocol.h"
+#include "store/store_connect.h"
+#include "store/store_events.h"
 
 static void usage(FILE *out)
 {
@@ -165,6 +167,40 @@ out:
     return status;
 }
 
+/* No daemon here, but a shared state store: the unlock goes to every gateway through
+ * it (the lock table is the store's, not this machine's file). */
+static int unlock_in_store(const struct config *config, const char *key)
+{
+    if (key == NULL) {
+        fprintf(stderr, "ktlstun unlock: ktlstund is not running here; with a shared state store "
+                        "the locks are listed by a running gateway (ktlstun unlock --list there)\n");
+        return 1;
+    }
+    char err[300], where[160];
+    PGconn *conn = store_connect_open(config->global.state_store, "ktlstun unlock", err,
+                                      sizeof(err));
+    if (conn == NULL) {
+        fprintf(stderr, "ktlstun unlock: ktlstund is not running here and the shared state store "
+                        "cannot be reached: %s\n", err);
+        return 1;
+    }
+    store_connect_describe(conn, where, sizeof(where));
+    struct store_event event = { .kind = STORE_EVENT_UNLOCK };
+    snprintf(event.gateway, sizeof(event.gateway), "%s", config->global.gateway_name);
+    snprintf(event.identity, sizeof(event.identity), "%s", key);
+    int status = 0;
+    if (store_events_publish(conn, &event, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ktlstun unlock: the shared state store %s refused the unlock: %s\n",
+                where, err);
+        status = 1;
+    } else {
+        printf("unlock of %s sent to every gateway through the shared state store %s\n", key,
+               where);
+    }
+    PQfinish(conn);
+    return status;
+}
+
 int unlock_command(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -216,6 +252,8 @@ int unlock_command(int argc, char **argv)
     if (ask(config->global.runtime_dir, config->global.pam_user, request, reply,
             sizeof(reply)) == 0) {
         status = from_reply(reply, list);
+    } else if ((errno == ENOENT || errno == ECONNREFUSED) && config->global.state_store != NULL) {
+        status = unlock_in_store(config, key);
     } else if (errno == ENOENT || errno == ECONNREFUSED) {
         status = edit_state_file(config->global.state_dir, key, list);
     } else {

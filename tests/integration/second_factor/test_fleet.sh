@@ -7,7 +7,8 @@
 # lock withdraws her grant everywhere, live tunnel included; `ktlstun unlock` on the
 # other gateway lifts it; a lock both gateways make at the same moment raises one
 # alert; a standby promoted after the primary stops is followed within
-# seconds, and a gateway started afterwards knows the lock.
+# seconds, and a gateway started afterwards knows the lock; `ktlstun unlock` on a
+# machine whose daemon is stopped unlocks through the store.
 source "$(dirname "$0")/lib.sh"
 source "$SF_DIR/../pg_lib.sh"
 trap 'sf_rc=$?; sf_cleanup; pg_cleanup; (exit $sf_rc); cleanup' EXIT
@@ -163,5 +164,13 @@ wait_for_log "$TEST_DIR/a.log" "state store: connected to 127\.0\.0\.1:$PG_PORT_
     fail "a does not connect after its restart"
 sf_expect_login "$TEST_DIR/a.ini" c-alice "$(sf_hotp 3)" 1 "Locked" "alice on the restarted a"
 
+note "ktlstun unlock where no daemon runs goes through the store"
 stop_ktlstund "$pid_a"
+"$KTLSTUN" unlock alice -c "$TEST_DIR/a.ini" >"$TEST_DIR/unlock2.out" 2>&1 ||
+    fail "unlock with a stopped: $(cat "$TEST_DIR/unlock2.out")"
+assert_contains "$(cat "$TEST_DIR/unlock2.out")" "sent to every gateway through the shared state store" \
+    "what unlock says without a daemon"
+wait_for_log "$TEST_DIR/b.log" 'state store: gateway gw-a unlocked "alice"' 5 2 || fail "b does not learn the second unlock"
+sf_expect_login "$TEST_DIR/b.ini" c-alice "$(sf_hotp 3)" 0 "Access granted" "alice on b after the unlock from a stopped a"
+
 stop_ktlstund "$pid_b"
