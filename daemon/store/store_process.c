@@ -260,22 +260,28 @@ static void heartbeat(struct store_process *sp, uint64_t now_ms)
     }
 }
 
-static void on_notify(struct store_process *sp)
+/* Applies the new events when a NOTIFY came. libpq also keeps the ones that arrive
+ * while a statement of ours runs: those are looked for after every round, not only
+ * when the socket is readable. */
+static void drain_notifies(struct store_process *sp)
 {
-    if (PQconsumeInput(sp->conn) == 0) {
-        char err[256];
-        store_connect_error(sp->conn, err, sizeof(err));
-        drop_connection(sp, err);
-        return;
-    }
     int woken = 0;
     PGnotify *note;
-    while ((note = PQnotifies(sp->conn)) != NULL) {
+    while (sp->conn != NULL && (note = PQnotifies(sp->conn)) != NULL) {
         woken = 1;
         PQfreemem(note);
     }
     if (woken)
         apply_events(sp, REPLAY_LIVE, 0);
+}
+
+static void on_readable(struct store_process *sp)
+{
+    if (PQconsumeInput(sp->conn) == 0) {
+        char err[256];
+        store_connect_error(sp->conn, err, sizeof(err));
+        drop_connection(sp, err);
+    }
 }
 
 /* A lock this gateway made: its alert is raised here unless another gateway raised
@@ -366,7 +372,8 @@ int store_process_run(int fd, const char *conninfo, const char *gateway)
         if (fds[0].revents != 0 && from_helper(sp) < 0)
             break;
         if (count == 2 && fds[1].revents != 0 && sp->conn != NULL)
-            on_notify(sp);
+            on_readable(sp);
+        drain_notifies(sp);
     }
     PQfinish(sp->conn);
     free(sp);
