@@ -86,6 +86,7 @@ DAEMON_OBJECTS := $(SUPERVISOR_OBJECTS) $(HELPER_OBJECTS) $(STORE_OBJECTS) $(WOR
 CLI_LINK_OBJECTS := $(CLI_OBJECTS) $(BUILD)/obj/daemon/helper/lock_policy.o \
                     $(BUILD)/obj/daemon/helper/lock_state.o $(CHECK_OBJECTS) $(ADDRPLAN_OBJECTS) \
                     $(BUILD)/obj/daemon/store/store_schema.o $(BUILD)/obj/daemon/store/store_connect.o \
+                    $(BUILD)/obj/daemon/store/store_events.o \
                     $(TLS_OBJECTS) \
                     $(CONFIG_OBJECTS) $(BUILD)/obj/daemon/proto/auth_protocol.o \
                     $(BUILD)/obj/daemon/proto/status_record.o \
