@@ -27,7 +27,7 @@ CC      ?= cc
 BUILD_PACKAGES := gcc make pkg-config libssl-dev libiniparser-dev libcmocka-dev \
                   libsystemd-dev libpam0g-dev libkmod-dev libnl-3-dev libnl-route-3-dev libpq-dev
 TEST_PACKAGES  := cppcheck clang-tidy openssl curl stunnel4 socat procps iproute2 jq systemd util-linux \
-                  nginx-light haproxy tinyproxy python3 \
+                  nginx-light haproxy tinyproxy python3 postgresql \
                   chromium chromium-driver libnss3-tools \
                   softhsm2 libengine-pkcs11-openssl opensc swtpm swtpm-tools tpm2-openssl tpm2-tools \
                   groff-base man-db strace libpam-oath oathtool fail2ban \
