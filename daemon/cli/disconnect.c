@@ -98,9 +98,14 @@ static int tell_other_gateways(const char *config_path, const char *key)
     struct store_event event = { .kind = STORE_EVENT_DISCONNECT };
     snprintf(event.gateway, sizeof(event.gateway), "%s", config->global.gateway_name);
     snprintf(event.identity, sizeof(event.identity), "%s", key);
-    if (conn == NULL || store_events_publish(conn, &event, err, sizeof(err)) < 0) {
+    if (conn == NULL) {
         fprintf(stderr, "ktlstun disconnect: cannot reach the state store, so the other "
                         "gateways were not told: %s\n", err);
+        goto out;
+    }
+    if (store_events_publish(conn, &event, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ktlstun disconnect: the state store refused the disconnect, so the "
+                        "other gateways were not told: %s\n", err);
         goto out;
     }
     printf("sent the disconnect of %s to the other gateways (event %lld)\n", key,

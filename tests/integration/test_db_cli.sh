@@ -49,6 +49,12 @@ assert_contains "$OUT" "schema: not created yet: the first gateway that starts c
     "db status on an empty database"
 assert_not_contains "$OUT" "gateways:" "db status lists no gateways without a schema"
 
+RC=0
+OUT=$("$KTLSTUN" disconnect alice -c "$conf" 2>&1) || RC=$?
+assert_eq "$RC" 1 "ktlstun disconnect before the schema exists: $OUT"
+assert_contains "$OUT" "ktlstun disconnect: the state store refused the disconnect, so the other gateways were not told: ERROR:  relation \"ktlstun_event\" does not exist" \
+    "ktlstun disconnect before the schema exists"
+
 note "db migrate creates the schema, once"
 db db migrate
 assert_eq "$RC" 0 "db migrate: $OUT"
