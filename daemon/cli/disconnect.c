@@ -11,11 +11,16 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <iniparser/iniparser.h>
+#include <libpq-fe.h>
+
 #include "cli/daemon_request.h"
 #include "cli/status_client.h"
 #include "config/config.h"
 #include "core/limits.h"
 #include "proto/control_protocol.h"
+#include "store/store_connect.h"
+#include "store/store_events.h"
 
 static void usage(FILE *out)
 {
@@ -57,6 +62,69 @@ static unsigned ask_every_worker(const char *dir, const char *request, unsigned 
     return answered;
 }
 
+/* Returns 1 when CONFIG_PATH's [global] names a state store other than files. Read
+ * without loading the whole configuration, as the local part does: only a store
+ * needs the configuration checked and loaded. */
+static int uses_store(const char *config_path)
+{
+    dictionary *ini = iniparser_load(config_path);
+    if (ini == NULL)
+        return 0;
+    const char *store = iniparser_getstring(ini, "global:state_store", "file");
+    int yes = strcmp(store, "file") != 0;
+    iniparser_freedict(ini);
+    return yes;
+}
+
+/* Publishes the disconnect of KEY to the other gateways through the state store.
+ * Returns 0, or 1 after telling the user why it could not. */
+static int tell_other_gateways(const char *config_path, const char *key)
+{
+    char *errors = NULL;
+    struct config *config = config_load(config_path, &errors);
+    PGconn *conn = NULL;
+    int status = 1;
+    if (config == NULL) {
+        fprintf(stderr, "%sktlstun disconnect: %s has errors: not sent to the other gateways\n",
+                errors != NULL ? errors : "", config_path);
+        goto out;
+    }
+    if (config->global.state_store == NULL) {
+        status = 0;
+        goto out;
+    }
+    char err[512];
+    conn = store_connect_open(config->global.state_store, "ktlstun disconnect", err, sizeof(err));
+    struct store_event event = { .kind = STORE_EVENT_DISCONNECT };
+    snprintf(event.gateway, sizeof(event.gateway), "%s", config->global.gateway_name);
+    snprintf(event.identity, sizeof(event.identity), "%s", key);
+    if (conn == NULL) {
+        fprintf(stderr, "ktlstun disconnect: cannot reach the state store, so the other "
+                        "gateways were not told: %s\n", err);
+        goto out;
+    }
+    if (store_events_publish(conn, &event, err, sizeof(err)) < 0) {
+        fprintf(stderr, "ktlstun disconnect: the state store refused the disconnect, so the "
+                        "other gateways were not told: %s\n", err);
+        goto out;
+    }
+    printf("sent the disconnect of %s to the other gateways (event %lld)\n", key,
+           (long long)event.id);
+    status = 0;
+out:
+    PQfinish(conn);
+    config_free(config);
+    free(errors);
+    return status;
+}
+
+/* Returns 1 when DIR can be listed, so that finding no control socket there means no
+ * daemon runs, or when it does not exist; 0 when it cannot be read (permissions). */
+static int runtime_dir_seen(const char *dir)
+{
+    return access(dir, R_OK | X_OK) == 0 || errno == ENOENT;
+}
+
 int disconnect_command(int argc, char **argv)
 {
     static const struct option options[] = { { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
@@ -91,12 +159,21 @@ int disconnect_command(int argc, char **argv)
     unsigned long ended = 0;
     int failed = 0;
     unsigned answered = ask_every_worker(dir, request, &ended, &failed);
-    if (answered == 0 && !failed)
+    int store = uses_store(config_path);
+    int status = answered == 0 || failed ? 1 : 0;
+    if (answered == 0 && !failed && store && runtime_dir_seen(dir)) {
+        /* With a store, the other gateways' tunnels are the point: no daemon here
+         * only means no tunnel here to end. */
+        printf("ktlstund is not running here: no tunnel of %s to end on this gateway\n", key);
+        status = 0;
+    } else if (answered == 0 && !failed) {
         fprintf(stderr, "ktlstun: ktlstund is not running, or its control sockets in %s cannot "
                         "be reached (needs root or the daemon's user)\n", dir);
+    }
     if (answered > 0)
         printf("ended %lu tunnel%s of %s\n", ended, ended == 1 ? "" : "s", key);
-    int status = answered == 0 || failed ? 1 : 0;
+    if (store && tell_other_gateways(config_path, key) != 0)
+        status = 1;
     free(dir);
     return status;
 }

@@ -8,6 +8,7 @@
 #include "check/config_check.h"
 #include "ktls_probe.h"
 #include "core/log.h"
+#include "cli/db_status.h"
 #include "cli/disconnect.h"
 #include "cli/login.h"
 #include "cli/unlock.h"
@@ -71,6 +72,8 @@ static const struct command commands[] = {
     { "unlock", "IDENTITY|USER|ADDRESS | --list: lift a second-factor lock", unlock_command },
     { "disconnect", "IDENTITY|ADDRESS: end the live tunnels of a certificate or address",
       disconnect_command },
+    { "db", "status | migrate: the shared state store (state_store): gateways, grants, schema",
+      db_status_command },
     { "help", "list the subcommands", run_help },
 };
 

@@ -12,6 +12,14 @@ void store_connect_error(PGconn *conn, char *err, size_t errlen)
     snprintf(err, errlen, "%.*s", (int)strcspn(why, "\n"), why);
 }
 
+/* libpq prints the server's NOTICEs on stderr; they are not problems (the IF NOT EXISTS
+ * of a migration that found its table), and would clutter ktlstun's output and the
+ * journal. Warnings and errors still reach the caller through the results. */
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg, (void)message;
+}
+
 PGconn *store_connect_open(const char *conninfo, const char *application, char *err,
                            size_t errlen)
 {
@@ -30,6 +38,7 @@ PGconn *store_connect_open(const char *conninfo, const char *application, char *
         PQfinish(conn);
         return NULL;
     }
+    PQsetNoticeProcessor(conn, ignore_notice, NULL);
     PGresult *res = PQexec(conn, "SET statement_timeout = 5000");
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);

@@ -923,6 +923,76 @@ static void test_bad_global_values(void **state)
                   ":2: [global] lock_table_size: '65537' is not a whole number from 16 to 65536\n");
 }
 
+/* ---------------------------------------------------------------- state store */
+
+static void test_state_store_keys(void **state)
+{
+    (void)state;
+    /* Default and "file": the state stays in files, no gateway name needed. */
+    struct config *config = load_good(SERVER_TUNNEL);
+    assert_null(config->global.state_store);
+    assert_null(config->global.gateway_name);
+    config_free(config);
+    config = load_good("[global]\nstate_store = file\n" SERVER_TUNNEL);
+    assert_null(config->global.state_store);
+    config_free(config);
+
+    /* A connection string with verified TLS; gateway_name defaults to the host name. */
+    static const char verified[] =
+        "host=db1.example.net,db2.example.net dbname=ktlstun user=ktlstun sslmode=verify-full "
+        "sslrootcert=/etc/ktlstun/db-ca.pem sslcert=/etc/ktlstun/db.crt "
+        "sslkey=/etc/ktlstun/db.key target_session_attrs=read-write";
+    char text[1024];
+    snprintf(text, sizeof(text), "[global]\nstate_store = %s\n" SERVER_TUNNEL, verified);
+    config = load_good(text);
+    assert_string_equal(config->global.state_store, verified);
+    char host[256] = "";
+    assert_int_equal(gethostname(host, sizeof(host) - 1), 0);
+    assert_string_equal(config->global.gateway_name, host);
+    config_free(config);
+    config = load_good("[global]\n"
+                       "state_store = postgresql://ktlstun@db1.example.net/ktlstun?sslmode=verify-ca"
+                       "&sslrootcert=/etc/ktlstun/db-ca.pem\n"
+                       "gateway_name = gw-1.site_a\n" SERVER_TUNNEL);
+    assert_string_equal(config->global.gateway_name, "gw-1.site_a");
+    config_free(config);
+
+    /* A unix socket needs no TLS: the kernel is between the two ends. */
+    config = load_good("[global]\nstate_store = host=/run/postgresql dbname=ktlstun\n" SERVER_TUNNEL);
+    assert_string_equal(config->global.state_store, "host=/run/postgresql dbname=ktlstun");
+    config_free(config);
+
+    assert_errors("[global]\nstate_store = host=db1 dbname=ktlstun password=secret "
+                  "sslmode=verify-full\n" SERVER_TUNNEL,
+                  ":2: [global] state_store: holds a password: put it in a file named by "
+                  "passfile= (mode 0600, readable by pam_user) instead\n");
+    assert_errors("[global]\nstate_store = host=db1.example.net dbname=ktlstun\n" SERVER_TUNNEL,
+                  ":2: [global] state_store: the connection to db1.example.net is not verified TLS: "
+                  "add sslmode=verify-full and sslrootcert=FILE (the CA of the database server)\n");
+    assert_errors("[global]\nstate_store = host=/run/postgresql,db2 sslmode=require\n" SERVER_TUNNEL,
+                  ":2: [global] state_store: the connection to db2 is not verified TLS: "
+                  "add sslmode=verify-full and sslrootcert=FILE (the CA of the database server)\n");
+    assert_errors("[global]\nstate_store = postgres\n" SERVER_TUNNEL,
+                  ":2: [global] state_store: 'postgres' is neither 'file' nor a PostgreSQL "
+                  "connection string (e.g. host=db1,db2 dbname=ktlstun user=ktlstun "
+                  "sslmode=verify-full sslrootcert=FILE sslcert=FILE sslkey=FILE "
+                  "target_session_attrs=read-write)\n");
+    assert_errors("[global]\nstate_store = host=db1 colour=blue\n" SERVER_TUNNEL,
+                  ":2: [global] state_store: not a valid PostgreSQL connection string: "
+                  "invalid connection option \"colour\"\n");
+    assert_errors("[global]\nstate_store =\n" SERVER_TUNNEL, ":2: [global] state_store: empty value\n");
+
+    assert_errors("[global]\nstate_store = file\ngateway_name = gw 1/a\n" SERVER_TUNNEL,
+                  ":3: [global] gateway_name: 'gw 1/a' is not a name of at most 64 letters, "
+                  "digits, '.', '_' or '-'\n");
+    assert_errors("[global]\ngateway_name = "
+                  "a123456789012345678901234567890123456789012345678901234567890123456789\n"
+                  SERVER_TUNNEL,
+                  ":2: [global] gateway_name: 'a123456789012345678901234567890123456789012345678901"
+                  "234567890123456789' is not a name of at most 64 letters, digits, '.', '_' or "
+                  "'-'\n");
+}
+
 /* ---------------------------------------------------------------- structure errors */
 
 static void test_all_errors_are_collected_in_file_order(void **state)
@@ -1540,6 +1610,7 @@ int main(void)
         cmocka_unit_test(test_allow_lists_split_and_trim),
         cmocka_unit_test(test_bad_tunnel_values),
         cmocka_unit_test(test_bad_global_values),
+        cmocka_unit_test(test_state_store_keys),
         cmocka_unit_test(test_all_errors_are_collected_in_file_order),
         cmocka_unit_test(test_missing_required_keys),
         cmocka_unit_test(test_key_sources),
