@@ -80,6 +80,26 @@ in_a=$(audit_lines "$TEST_DIR/a.log" vpn | wc -l) in_b=$(audit_lines "$TEST_DIR/
 [ "$in_a" -ge 1 ] && [ "$in_b" -ge 1 ] || fail "the balancer did not use both gateways (a $in_a, b $in_b)"
 note "admitted by a $in_a times, by b $in_b times"
 
+note "ktlstun disconnect on a ends alice's tunnel held by b within a second"
+held_b=$(free_port)
+socat "TCP-LISTEN:$held_b,bind=127.0.0.1,reuseaddr" \
+    "OPENSSL:127.0.0.1:${vpn_port[b]},cert=$TEST_DIR/alice.pem,key=$TEST_DIR/user.key,cafile=$PKI/ca.pem,commonname=localhost" &
+PIDS+=($!)
+wait_listening "$held_b"
+coproc on_b { socat - "TCP:127.0.0.1:$held_b"; }
+on_b_out=${on_b[0]}
+echo "on-b-$RANDOM" >&"${on_b[1]}"
+read -r -t 5 line <&"$on_b_out" || fail "the tunnel held through b does not echo"
+started=$(now_ms)
+"$KTLSTUN" disconnect alice -c "$TEST_DIR/a.ini" >"$TEST_DIR/disconnect.out" 2>&1 ||
+    fail "ktlstun disconnect on a: $(cat "$TEST_DIR/disconnect.out")"
+rc=0
+read -r -t "$(scale 2)" line <&"$on_b_out" || rc=$?
+[ "$rc" -gt 0 ] && [ "$rc" -le 128 ] || fail "the tunnel held through b outlived the disconnect on a (read: $rc)"
+note "the tunnel through b ended $(($(now_ms) - started)) ms after ktlstun disconnect on a"
+assert_log "$TEST_DIR/b.log" 'state store: gateway gw-a asks to disconnect alice' "b's log names the disconnect"
+sf_data "127.0.0.1:${vpn_port[b]}" alice "after-disconnect-$RANDOM" || fail "a disconnect withdrew the grant"
+
 note "the store stopped: logins refused with the reason, granted traffic goes on"
 pg_stop spare immediate
 pg_stop main immediate
