@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@ struct fleet_link {
     struct grants *grants;
     char *conninfo;
     char *gateway;
+    char instance[33];         /* state_dir/gateway.id: 32 hex digits */
     struct fleet_link_hooks hooks;
     int fd;                    /* to the store process; -1 while it is not running */
     pid_t pid;
@@ -53,7 +55,7 @@ static int start_process(struct fleet_link *fleet)
         prctl(PR_SET_NAME, "ktlstund-store");
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         signals_reset_in_child();
-        _exit(store_process_run(pair[1], fleet->conninfo, fleet->gateway));
+        _exit(store_process_run(pair[1], fleet->conninfo, fleet->gateway, fleet->instance));
     }
     close(pair[1]);
     /* The helper's loop never waits on the store process. */
@@ -62,6 +64,44 @@ static int start_process(struct fleet_link *fleet)
     fleet->pid = pid;
     fleet->restart_at_ms = 0;
     return 0;
+}
+
+/* This gateway's id in the store, kept in STATE_DIR/gateway.id so that a restart is
+ * the same gateway, made at the first start. Without the file (unreadable, or
+ * state_dir not writable) a fresh id serves until the next start: a restart then
+ * waits a few seconds for its own old row to age. */
+static void load_instance(struct fleet_link *fleet, const char *state_dir)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/gateway.id", state_dir);
+    FILE *in = fopen(path, "re");
+    if (in != NULL) {
+        int ok = fgets(fleet->instance, sizeof(fleet->instance), in) != NULL &&
+                 strlen(fleet->instance) == 32 &&
+                 strspn(fleet->instance, "0123456789abcdef") == 32;
+        fclose(in);
+        if (ok)
+            return;
+        log_warning("state store: %s does not hold an id; making a new one", path);
+    }
+    unsigned char id[16];
+    if (getrandom(id, sizeof(id), 0) != (ssize_t)sizeof(id)) {
+        log_error("state store: getrandom: %s", strerror(errno));
+        memset(id, 0, sizeof(id));
+    }
+    text_hex_encode(id, sizeof(id), fleet->instance);
+    char temp[4300];
+    snprintf(temp, sizeof(temp), "%s.tmp", path);
+    int fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int ok = fd >= 0 && dprintf(fd, "%s\n", fleet->instance) == 33 && fsync(fd) == 0;
+    if (fd >= 0)
+        close(fd);
+    if (!ok || rename(temp, path) < 0) {
+        log_warning("state store: cannot keep this gateway's id in %s (%s); a restart will wait "
+                    "a few seconds for the store to forget the previous run", path,
+                    strerror(errno));
+        unlink(temp);
+    }
 }
 
 static void set_down(struct fleet_link *fleet, const char *why)
@@ -85,6 +125,7 @@ struct fleet_link *fleet_link_start(const struct config *config, struct grants *
     }
     fleet->grants = grants;
     fleet->hooks = *hooks;
+    load_instance(fleet, config->global.state_dir);
     fleet->fd = -1;
     set_down(fleet, "not connected yet");
     if (start_process(fleet) < 0)

@@ -31,6 +31,7 @@ struct store_process {
     int fd;
     const char *conninfo;
     const char *gateway;
+    const char *instance;
     PGconn *conn;
     char where[160];
     int64_t last_id;               /* the newest event applied (or skipped as our own) */
@@ -94,16 +95,33 @@ static int exec_params(struct store_process *sp, const char *sql, int count,
     return -1;
 }
 
+/* The name is this gateway's when the row is ours (same instance) or its holder has
+ * not been seen for a few heartbeats. Returns 0, or -1 with the reason in ERR. */
 static int register_gateway(struct store_process *sp, char *err, size_t errlen)
 {
     char pid[16];
     snprintf(pid, sizeof(pid), "%d", (int)getpid());
-    const char *params[] = { sp->gateway, pid, KTLSTUN_VERSION };
-    return exec_params(sp,
-                       "INSERT INTO ktlstun_gateway (name, pid, version, started_at, last_seen)"
-                       " VALUES ($1, $2, $3, now(), now()) ON CONFLICT (name) DO UPDATE SET"
-                       " pid = $2, version = $3, started_at = now(), last_seen = now()",
-                       3, params, err, errlen);
+    const char *params[] = { sp->gateway, pid, KTLSTUN_VERSION, sp->instance };
+    PGresult *res = PQexecParams(sp->conn,
+                                 "INSERT INTO ktlstun_gateway (name, pid, version, started_at,"
+                                 " last_seen, instance) VALUES ($1, $2, $3, now(), now(), $4)"
+                                 " ON CONFLICT (name) DO UPDATE SET pid = $2, version = $3,"
+                                 " started_at = now(), last_seen = now(), instance = $4"
+                                 " WHERE ktlstun_gateway.instance = $4"
+                                 " OR ktlstun_gateway.last_seen < now() - interval '6 seconds'"
+                                 " RETURNING 1",
+                                 4, NULL, params, NULL, NULL, 0);
+    int status = -1;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        store_connect_error(sp->conn, err, errlen);
+    else if (PQntuples(res) != 1)
+        snprintf(err, errlen, "another gateway named %s uses this store (state_dir/gateway.id "
+                 "differs, seen within the last 6 s): give each gateway its own gateway_name",
+                 sp->gateway);
+    else
+        status = 0;
+    PQclear(res);
+    return status;
 }
 
 static void hand_over(struct store_process *sp, const struct store_event *event)
@@ -244,11 +262,24 @@ static void try_connect(struct store_process *sp)
 static void heartbeat(struct store_process *sp, uint64_t now_ms)
 {
     char err[256];
-    const char *params[] = { sp->gateway };
+    const char *params[] = { sp->gateway, sp->instance };
     sp->next_heartbeat_ms = now_ms + HEARTBEAT_MS;
-    if (exec_params(sp, "UPDATE ktlstun_gateway SET last_seen = now() WHERE name = $1", 1,
-                    params, err, sizeof(err)) < 0) {
+    PGresult *res = PQexecParams(sp->conn,
+                                 "UPDATE ktlstun_gateway SET last_seen = now()"
+                                 " WHERE name = $1 AND instance = $2",
+                                 2, NULL, params, NULL, NULL, 0);
+    ExecStatusType status = PQresultStatus(res);
+    int rows = status == PGRES_COMMAND_OK ? (int)strtol(PQcmdTuples(res), NULL, 10) : -1;
+    PQclear(res);
+    if (rows < 0) {
+        store_connect_error(sp->conn, err, sizeof(err));
         failed(sp, "cannot record this gateway", err);
+        return;
+    }
+    if (rows == 0) {
+        snprintf(err, sizeof(err), "another gateway took the name %s in this store: give each "
+                 "gateway its own gateway_name", sp->gateway);
+        drop_connection(sp, err);
         return;
     }
     if (apply_events(sp, REPLAY_LIVE, 0) < 0)
@@ -342,7 +373,7 @@ static int wait_ms(const struct store_process *sp, uint64_t now_ms)
     return next <= now_ms ? 0 : (int)(next - now_ms);
 }
 
-int store_process_run(int fd, const char *conninfo, const char *gateway)
+int store_process_run(int fd, const char *conninfo, const char *gateway, const char *instance)
 {
     struct store_process *sp = calloc(1, sizeof(*sp));
     if (sp == NULL)
@@ -350,6 +381,7 @@ int store_process_run(int fd, const char *conninfo, const char *gateway)
     sp->fd = fd;
     sp->conninfo = conninfo;
     sp->gateway = gateway;
+    sp->instance = instance;
     sp->reported = -1;
     sp->retry_ms = RETRY_FIRST_MS;
     for (;;) {

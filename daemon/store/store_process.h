@@ -18,7 +18,11 @@
 #define KTLSTUN_STORE_PROCESS_H
 
 /* Runs until the helper's end of FD closes. CONNINFO is the state_store setting,
- * GATEWAY this gateway's name. Returns the exit status. */
-int store_process_run(int fd, const char *conninfo, const char *gateway);
+ * GATEWAY this gateway's name, INSTANCE its id (state_dir/gateway.id): a row of
+ * ktlstun_gateway with the same name, another id and a recent last_seen is another
+ * gateway, and this one stays away from the store (logins refused) until that one is
+ * gone, since each would take the other's events for its own. Returns the exit
+ * status. */
+int store_process_run(int fd, const char *conninfo, const char *gateway, const char *instance);
 
 #endif

@@ -42,6 +42,7 @@ static const char *const migrations[] = {
         "  ('grant', 'revoke', 'disconnect', 'failure', 'success', 'unlock'));"
         "ALTER TABLE ktlstun_event ADD COLUMN tag bigint NOT NULL DEFAULT 0,"
         "  ADD COLUMN counted integer NOT NULL DEFAULT 0;"
+        "ALTER TABLE ktlstun_gateway ADD COLUMN instance text NOT NULL DEFAULT '';"
         "CREATE TABLE ktlstun_lock_alert ("
         "  tunnel text NOT NULL,"
         "  kind text NOT NULL,"

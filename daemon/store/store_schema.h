@@ -15,6 +15,8 @@
  *                    (a wrong code of identity as username from source, counted for
  *                    the keys COUNTED names, with its TAG; a right code; an
  *                    administrator's unlock of identity)
+ *   ktlstun_gateway  also instance: the gateway's own random id (state_dir/gateway.id),
+ *                    so that two gateways given one name are told apart
  *   ktlstun_lock_alert  tunnel, kind, key, locked_until, gateway: who raised the alert
  *                    of the lock in force, so that a lock two gateways make at once
  *                    raises one alert */

@@ -27,8 +27,9 @@ printf 'cn:alice %s\n' "$SF_USER" >"$TEST_DIR/users.map"
 echo_port=$(free_port)
 start_echo "127.0.0.1:$echo_port" "$TEST_DIR/echo.out"
 
-# gateway NAME: $TEST_DIR/NAME.ini, a gateway with the gated tunnel [vpn] in front of
-# the echo backend, alice's client tunnel [c-alice] to it, metrics for /readyz.
+# gateway NAME [GATEWAY_NAME]: $TEST_DIR/NAME.ini, a gateway (gateway_name gw-NAME
+# unless given) with the gated tunnel [vpn] in front of the echo backend, alice's client
+# tunnel [c-alice] to it, metrics for /readyz.
 declare -A vpn_port metrics_port
 gateway() {
     local name=$1 client_port
@@ -37,7 +38,7 @@ gateway() {
     {
         ini_section global "log_level = info" "state_dir = $TEST_DIR/$name/state" \
             "runtime_dir = $TEST_DIR/$name/run" "workers = 2" "shutdown_timeout = 5" \
-            "state_store = $store" "gateway_name = gw-$name" \
+            "state_store = $store" "gateway_name = ${2:-gw-$name}" \
             "metrics_listen = ${metrics_port[$name]}"
         sf_gated_tunnel vpn "${vpn_port[$name]}" "$echo_port" "max_failures = 3" \
             "alert_command = $TEST_DIR/alert.sh"
@@ -63,6 +64,14 @@ assert_eq "$(pg_psql main "SELECT string_agg(version::text, ',' ORDER BY version
 assert_eq "$(pg_psql main "SELECT string_agg(name, ',' ORDER BY name) FROM ktlstun_gateway")" "gw-a,gw-b" \
     "both gateways recorded"
 assert_contains "$(readyz a)" "state store: connected to 127.0.0.1:$PG_PORT_main" "/readyz names the store"
+
+note "a third gateway given the name of the first stays away from the store"
+gateway c gw-a
+start_ktlstund "$TEST_DIR/c.ini" "$TEST_DIR/c.log"
+assert_log "$TEST_DIR/c.log" "another gateway named gw-a uses this store" "the name clash is told"
+assert_contains "$(readyz c)" "state store: unreachable (another gateway named gw-a" "/readyz of the clashing gateway"
+stop_ktlstund "$KTLSTUND_PID"
+assert_eq "$(pg_psql main "SELECT count(*) FROM ktlstun_gateway")" 2 "the clashing gateway took no row"
 
 lb_port=$(free_port)
 haproxy_tcp_start lb "$lb_port" "${vpn_port[a]}" "${vpn_port[b]}"
