@@ -71,6 +71,17 @@ static void drop_link(struct helper *h, size_t index)
     login_transactions_drop_link(h->logins, h->config, number);
 }
 
+/* Answers BEGIN that the login service is unavailable, saying TEXT. */
+static void refuse_unavailable(struct helper *h, uint64_t link_number,
+                               const struct helper_msg *begin, const char *text)
+{
+    struct helper_msg reply;
+    helper_msg_init(&reply, HELPER_MSG_RESULT, begin->id);
+    reply.style = AUTH_RESULT_UNAVAILABLE;
+    helper_msg_set_text(&reply, text, strlen(text));
+    send_to_worker(h, link_number, &reply);
+}
+
 /* Without the saved locks a login could try codes a lock forbids: refuse it (fail
  * closed) until the state file can be read. Returns 1 when BEGIN was refused. */
 static int refuse_without_locks(struct helper *h, uint64_t link_number,
@@ -81,12 +92,7 @@ static int refuse_without_locks(struct helper *h, uint64_t link_number,
         return 0;
     log_error("[%s] second factor unavailable: lock state unreadable: %s; login of \"%s\" "
               "refused", begin->tunnel, why, begin->identity);
-    static const char text[] = "the login service cannot read its lock state";
-    struct helper_msg reply;
-    helper_msg_init(&reply, HELPER_MSG_RESULT, begin->id);
-    reply.style = AUTH_RESULT_UNAVAILABLE;
-    helper_msg_set_text(&reply, text, sizeof(text) - 1);
-    send_to_worker(h, link_number, &reply);
+    refuse_unavailable(h, link_number, begin, "the login service cannot read its lock state");
     return 1;
 }
 
@@ -101,13 +107,8 @@ static int refuse_without_store(struct helper *h, uint64_t link_number,
         return 0;
     log_error("[%s] second factor unavailable: the shared state store is unreachable (%s); "
               "login of \"%s\" refused", begin->tunnel, why, begin->identity);
-    static const char text[] = "the login service cannot reach its shared state store; "
-                               "try again shortly";
-    struct helper_msg reply;
-    helper_msg_init(&reply, HELPER_MSG_RESULT, begin->id);
-    reply.style = AUTH_RESULT_UNAVAILABLE;
-    helper_msg_set_text(&reply, text, sizeof(text) - 1);
-    send_to_worker(h, link_number, &reply);
+    refuse_unavailable(h, link_number, begin,
+                       "the login service cannot reach its shared state store; try again shortly");
     return 1;
 }
 

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "core/seqpacket.h"
+
 #include <openssl/crypto.h>
 
 #define TERMINATED(field) (memchr((field), '\0', sizeof(field)) != NULL)
@@ -64,26 +66,12 @@ void helper_msg_set_text(struct helper_msg *msg, const void *text, size_t len)
 
 int helper_msg_send(int fd, const struct helper_msg *msg)
 {
-    ssize_t sent;
-    do {
-        sent = send(fd, msg, sizeof(*msg), MSG_NOSIGNAL);
-    } while (sent < 0 && errno == EINTR);
-    if (sent < 0)
-        return -1;
-    if ((size_t)sent != sizeof(*msg)) {
-        errno = EMSGSIZE;
-        return -1;
-    }
-    return 0;
+    return seqpacket_send(fd, msg, sizeof(*msg));
 }
 
 int helper_msg_recv(int fd, struct helper_msg *msg)
 {
-    ssize_t got;
-    do {
-        /* MSG_TRUNC reports a longer datagram's real size, so it cannot pass as ours. */
-        got = recv(fd, msg, sizeof(*msg), MSG_TRUNC);
-    } while (got < 0 && errno == EINTR);
+    ssize_t got = seqpacket_recv(fd, msg, sizeof(*msg));
     if (got < 0)
         return -1;
     if (got == 0)

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "core/seqpacket.h"
+
 #define TERMINATED(field) (memchr((field), '\0', sizeof(field)) != NULL)
 
 int store_msg_valid(const struct store_msg *msg, size_t len)
@@ -42,26 +44,12 @@ int store_msg_valid(const struct store_msg *msg, size_t len)
 
 int store_msg_send(int fd, const struct store_msg *msg)
 {
-    ssize_t sent;
-    do {
-        sent = send(fd, msg, sizeof(*msg), MSG_NOSIGNAL);
-    } while (sent < 0 && errno == EINTR);
-    if (sent < 0)
-        return -1;
-    if ((size_t)sent != sizeof(*msg)) {
-        errno = EMSGSIZE;
-        return -1;
-    }
-    return 0;
+    return seqpacket_send(fd, msg, sizeof(*msg));
 }
 
 int store_msg_recv(int fd, struct store_msg *msg)
 {
-    ssize_t got;
-    do {
-        /* MSG_TRUNC reports a longer datagram's real size, so it cannot pass as ours. */
-        got = recv(fd, msg, sizeof(*msg), MSG_TRUNC);
-    } while (got < 0 && errno == EINTR);
+    ssize_t got = seqpacket_recv(fd, msg, sizeof(*msg));
     if (got <= 0)
         return (int)got;
     if (!store_msg_valid(msg, (size_t)got)) {
