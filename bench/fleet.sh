@@ -48,11 +48,30 @@ work=$(mktemp -d /tmp/ktlstun-fleetbench.XXXXXX)
 export KTLSTUND="$build/ktlstund" KTLSTUN="$build/ktlstun" TOOLS="$build/tools" SLOW=1
 export PKI="$work/pki" TEST_DIR="$work/run"
 mkdir -p "$TEST_DIR"
-if ! "$repo/tests/integration/pki.sh" "$PKI" >"$work/pki.out" 2>&1; then
+# The PKI takes a while on a busy machine: in a process group of its own, so that an
+# interrupt ends all of it before its dir is removed.
+setsid "$repo/tests/integration/pki.sh" "$PKI" >"$work/pki.out" 2>&1 </dev/null &
+pki_pid=$!
+pki_stop() {
+    local i
+    kill -TERM -- "-$pki_pid" 2>/dev/null || true
+    wait "$pki_pid" 2>/dev/null || true
+    # Its subshells outlive it by a moment and would write into a removed dir.
+    for ((i = 0; i < 50; i++)); do
+        pgrep -g "$pki_pid" >/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL -- "-$pki_pid" 2>/dev/null || true
+    rm -rf "$work"
+    exit 143
+}
+trap pki_stop TERM INT
+if ! wait "$pki_pid"; then
     echo "bench: making the test PKI failed: $(tail -n 5 "$work/pki.out")" >&2
     rm -rf "$work"
     exit 1
 fi
+trap - TERM INT
 
 # The integration tests' recipes: local users, pam_oath enrolment, gated tunnels,
 # PostgreSQL servers. Their EXIT traps are replaced by bench_exit below.
