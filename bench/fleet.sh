@@ -13,8 +13,8 @@
 # Measured on the first gateway, the stores taking turns, REPS times each:
 #   1. login latency: LOGINS `ktlstun login` runs with correct HOTP codes, p50 and p99;
 #   2. data connections of a user holding a grant: bench/handshake_load, 4 in flight,
-#      for SECONDS: handshakes/s and p50/p99 of one connection (connect, full mTLS
-#      handshake, one byte echoed).
+#      for SECONDS_HS seconds: handshakes/s and p50/p99 of one connection (connect,
+#      full mTLS handshake, one byte echoed).
 # Figures are medians over the repetitions; the table gives PostgreSQL รท file. The
 # machine may be shared: the ratios are the point, not the absolute figures.
 # --quick: 1 repetition, 10 logins, 1 s of handshakes (for trying the harness).
@@ -98,7 +98,17 @@ bench_exit() {
 trap bench_exit EXIT
 
 note "setting up: test certificates, a PostgreSQL server, a local user enrolled for HOTP"
+# Both stores durable on the same disk: the file store writes its state with fsync in
+# $work (under /tmp), so the server's data dir goes there too and gets back the fsync
+# that pg_lib.sh turns off for the tests (tmpfs, no flush would flatter PostgreSQL).
+PG_TMP=$(dirname "$work")
 pg_start_primary store
+PG_PSQL_DB=postgres pg_psql store "ALTER SYSTEM SET fsync = on" "SELECT pg_reload_conf()" >/dev/null
+for ((i = 0; i < 50; i++)); do
+    [ "$(pg_psql store "SHOW fsync")" = on ] && break
+    sleep 0.1
+done
+[ "$(pg_psql store "SHOW fsync")" = on ] || fail "PostgreSQL did not take fsync = on"
 store_conninfo=$(pg_conninfo store)
 sf_make_ca
 sf_cert alice
@@ -230,7 +240,8 @@ md = [f"# ktlstun second-factor state: PostgreSQL store against the file store โ
       f"Gated tunnel (second_factor = pam, pam_oath HOTP, handshake_rate_per_source = 0) in front of "
       f"an echo backend, on loopback. "
       f"file: one gateway, state_store = file. PostgreSQL: two gateways sharing a local server "
-      f"(TLS, client certificates), measured on the one the logins go through. "
+      f"(TLS, client certificates, fsync on, its data on the same disk as the file store's state), "
+      f"measured on the one the logins go through. "
       f"Logins: {logins} `ktlstun login` runs with correct HOTP codes, one after another. "
       f"Gated connections: bench/tools/handshake_load with the user's certificate while she holds "
       f"a grant, 4 in flight for {seconds} s; one connection = connect, full mTLS handshake, one byte echoed. "
