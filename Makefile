@@ -5,6 +5,7 @@
 #   make demo       install missing Debian packages, build, run a server and client tunnel on loopback
 #   make bench      benchmarks against real peers (not part of check)
 #   make bench-network  only the network tunnels against OpenVPN (root: namespaces)
+#   make bench-fleet    only the PostgreSQL state store against the file store (root: a local user)
 #   make install    PREFIX=/usr/local DESTDIR= (make uninstall removes it again)
 
 PREFIX  ?= /usr/local
@@ -112,7 +113,7 @@ say = $(if $(filter 1,$(V)),,@printf '  %-6s %s\n' $(1) $(2);)
 # Keep object files between runs (they are intermediates of pattern rules).
 .SECONDARY:
 
-.PHONY: all deps check check-unit check-integration check-vm asan lint demo bench bench-network bench-vm fuzz install uninstall clean
+.PHONY: all deps check check-unit check-integration check-vm asan lint demo bench bench-network bench-fleet bench-vm fuzz install uninstall clean
 
 all: $(BUILD)/ktlstund $(BUILD)/ktlstun $(UNIT_TESTS) $(TOOLS) $(BENCH_TOOLS) \
      $(BUILD)/tests/ktlstund-tiny-records
@@ -225,6 +226,7 @@ bench: deps
 	$(MAKE) all
 	bench/run.sh $(BUILD)
 	$(SUDO) bench/network.sh $(BUILD)
+	$(SUDO) bench/fleet.sh $(BUILD)
 	bench/vm/run.sh $(BUILD)
 
 # The network tunnels against OpenVPN alone (about 2 minutes, in namespaces it removes).
@@ -232,6 +234,13 @@ bench-network: EXTRA_PACKAGES = $(BENCH_PACKAGES)
 bench-network: deps
 	$(MAKE) all
 	$(SUDO) bench/network.sh $(BUILD)
+
+# Logins and gated handshakes with the PostgreSQL state store against the file store
+# (about 2 minutes; a PostgreSQL server and a local user of its own, removed at exit).
+bench-fleet: EXTRA_PACKAGES = $(BENCH_PACKAGES)
+bench-fleet: deps
+	$(MAKE) all
+	$(SUDO) bench/fleet.sh $(BUILD)
 
 # The kTLS counts alone (CPU, syscalls and bytes through userspace per GB, inside the VM).
 bench-vm: deps

@@ -19,7 +19,9 @@
  *
  * Prints one line:
  *   handshake_load: handshakes=N failed=N seconds=S rate=R concurrency=N resumed=N
- *                   protocol=P cipher=C group=G
+ *                   protocol=P cipher=C group=G p50_ms=T p99_ms=T
+ * p50_ms and p99_ms: how long the counted connections took, from connect() to the
+ * echo byte read back (0 when none completed).
  * Exit status 0 when at least one handshake completed and none failed, 1 otherwise,
  * 2 on bad usage. The first few failures are described on stderr. */
 #include <arpa/inet.h>
@@ -61,6 +63,7 @@ struct slot {
     enum slot_state state;
     int fd;
     SSL *ssl;
+    double started;
 };
 
 struct load {
@@ -72,6 +75,8 @@ struct load {
     uint64_t handshakes;
     uint64_t failed;
     uint64_t resumed;
+    double *times;     /* seconds each counted connection took, in completion order */
+    size_t times_cap;
     char protocol[32];
     char cipher[64];
     char group[32];
@@ -133,10 +138,12 @@ static int parse_options(int argc, char **argv, struct options *opt)
             opt->ciphersuites = value;
         else if (strcmp(name, "--groups") == 0)
             opt->groups = value;
-        else if (strcmp(name, "--concurrency") == 0)
-            opt->concurrency = atoi(value);
-        else if (strcmp(name, "--duration") == 0)
-            opt->duration = atof(value);
+        else if (strcmp(name, "--concurrency") == 0) {
+            long n = strtol(value, NULL, 10);
+            /* Out of range falls to 0, which the check below refuses. */
+            opt->concurrency = n > 0 && n <= 10000 ? (int)n : 0;
+        } else if (strcmp(name, "--duration") == 0)
+            opt->duration = strtod(value, NULL);
         else {
             fprintf(stderr, "handshake_load: unknown option %s\n", name);
             return -1;
@@ -179,6 +186,43 @@ fail_ctx:
 fail:
     ERR_print_errors_fp(stderr);
     return NULL;
+}
+
+/* Records one counted connection's duration; the array grows by doubling. Returns -1
+ * when out of memory. */
+static int note_time(struct load *load, double seconds)
+{
+    if (load->handshakes == load->times_cap) {
+        size_t cap = load->times_cap ? load->times_cap * 2 : 4096;
+        double *grown = realloc(load->times, cap * sizeof(*grown));
+        if (grown == NULL) {
+            fprintf(stderr, "handshake_load: out of memory\n");
+            return -1;
+        }
+        load->times = grown;
+        load->times_cap = cap;
+    }
+    load->times[load->handshakes] = seconds;
+    return 0;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The nearest-rank percentile P (0-100) of the recorded times, in milliseconds. */
+static double percentile_ms(const struct load *load, double p)
+{
+    if (load->handshakes == 0)
+        return 0.0;
+    size_t rank = (size_t)(p / 100.0 * (double)load->handshakes + 0.999999);
+    if (rank < 1)
+        rank = 1;
+    if (rank > load->handshakes)
+        rank = load->handshakes;
+    return load->times[rank - 1] * 1000.0;
 }
 
 static void slot_reset(struct slot *s)
@@ -226,6 +270,7 @@ static int slot_start(struct load *load, struct slot *s)
         return -1;
     }
     s->state = SLOT_CONNECTING;
+    s->started = now_seconds();
     if (connect(s->fd, (struct sockaddr *)&load->target, sizeof(load->target)) < 0 &&
         errno != EINPROGRESS) {
         slot_failed(load, s, "connecting");
@@ -355,8 +400,11 @@ static int run(struct load *load)
             int rc = slot_step(load, s);
             if (rc == 0)
                 continue;
-            if (rc == 1 && !past_end)
+            if (rc == 1 && !past_end) {
+                if (note_time(load, now_seconds() - s->started) < 0)
+                    return -1;
                 load->handshakes++;
+            }
             if (!past_end && slot_start(load, s) < 0)
                 return -1;
         }
@@ -405,12 +453,15 @@ int main(int argc, char **argv)
     }
     if (run(&load) < 0)
         goto out_slots;
+    if (load.handshakes > 0)
+        qsort(load.times, (size_t)load.handshakes, sizeof(*load.times), compare_doubles);
     printf("handshake_load: handshakes=%llu failed=%llu seconds=%.3f rate=%.1f concurrency=%d "
-           "resumed=%llu protocol=%s cipher=%s group=%s\n",
+           "resumed=%llu protocol=%s cipher=%s group=%s p50_ms=%.3f p99_ms=%.3f\n",
            (unsigned long long)load.handshakes, (unsigned long long)load.failed, opt.duration,
            (double)load.handshakes / opt.duration, opt.concurrency,
            (unsigned long long)load.resumed, load.protocol[0] ? load.protocol : "-",
-           load.cipher[0] ? load.cipher : "-", load.group[0] ? load.group : "-");
+           load.cipher[0] ? load.cipher : "-", load.group[0] ? load.group : "-",
+           percentile_ms(&load, 50.0), percentile_ms(&load, 99.0));
     status = load.handshakes > 0 && load.failed == 0 ? 0 : 1;
 
 out_slots:
@@ -418,6 +469,7 @@ out_slots:
         for (int i = 0; i < opt.concurrency; i++)
             slot_reset(&load.slots[i]);
     free(load.slots);
+    free(load.times);
     if (load.epoll_fd >= 0)
         close(load.epoll_fd);
 out_ctx:
