@@ -17,7 +17,7 @@
 #include "store/store_schema.h"
 
 #define RETRY_FIRST_MS 500
-#define RETRY_MAX_MS 4000
+#define RETRY_MAX_MS 2000
 #define HEARTBEAT_MS 2000          /* also how often events are read without a NOTIFY */
 #define PRUNE_MS ((uint64_t)600 * 1000)
 /* Seconds an event is kept: for gateways that were away, and as the history a starting

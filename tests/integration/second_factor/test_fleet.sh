@@ -82,9 +82,33 @@ sf_expect_denied "127.0.0.1:${vpn_port[b]}" alice "alice before any login, on b"
 note "log in through a; data through the balancer, 20 times"
 sf_expect_login "$TEST_DIR/a.ini" c-alice "$(sf_hotp 0)" 0 "Access granted" "alice's login through a"
 assert_log "$TEST_DIR/b.log" 'state store: alice logged in through gateway gw-a' "b learns the grant"
-for i in $(seq 1 20); do
-    sf_data "127.0.0.1:$lb_port" alice "lb-$i-$RANDOM" || fail "data connection $i through the balancer refused"
-done
+# One client process for the 20 connections, each a full TLS session of its own with
+# alice's certificate: prints how many echoed their token.
+echoed=$(python3 - "$lb_port" "$TEST_DIR/alice.pem" "$TEST_DIR/user.key" "$PKI/ca.pem" <<'PY'
+import socket, ssl, sys
+port, cert, key, ca = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+ok = 0
+for i in range(20):
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.load_cert_chain(cert, key)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                token = b"lb-%d\n" % i
+                tls.sendall(token)
+                got = b""
+                while not got.endswith(b"\n"):
+                    chunk = tls.recv(64)
+                    if not chunk:
+                        break
+                    got += chunk
+                ok += got == token
+    except (OSError, ssl.SSLError) as e:
+        print("connection %d: %s" % (i, e), file=sys.stderr)
+print(ok)
+PY
+)
+assert_eq "$echoed" 20 "data connections through the balancer that echoed"
 in_a=$(audit_lines "$TEST_DIR/a.log" vpn | wc -l) in_b=$(audit_lines "$TEST_DIR/b.log" vpn | wc -l)
 [ "$in_a" -ge 1 ] && [ "$in_b" -ge 1 ] || fail "the balancer did not use both gateways (a $in_a, b $in_b)"
 note "admitted by a $in_a times, by b $in_b times"
