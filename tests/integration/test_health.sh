@@ -75,6 +75,9 @@ wait_for_log "$log" 'shutting down' 5 || fail "no shutdown line"
 assert_eq "$(probe GET /healthz)" "$(printf '503\nstopping: the daemon is shutting down')" "GET /healthz while stopping"
 assert_eq "$(probe GET /readyz | head -n 2)" "$(printf '503\nstopping: the daemon is shutting down')" \
     "GET /readyz while stopping"
+# The held connection has served its turn: ending it lets the daemon exit now rather
+# than at shutdown_timeout (test_sigterm.sh covers an exit at shutdown_timeout).
+kill "$HOLD_PID"
 wait_exit "$pid" "$(scale 15)" || fail "ktlstund did not stop"
 forget_pid "$pid"
 
