@@ -116,7 +116,7 @@ say = $(if $(filter 1,$(V)),,@printf '  %-6s %s\n' $(1) $(2);)
 .PHONY: all deps check check-unit check-integration check-vm asan lint demo bench bench-network bench-fleet bench-vm fuzz install uninstall clean
 
 all: $(BUILD)/ktlstund $(BUILD)/ktlstun $(UNIT_TESTS) $(TOOLS) $(BENCH_TOOLS) \
-     $(BUILD)/tests/ktlstund-tiny-records
+     $(BUILD)/tests/ktlstund-tiny-records $(BUILD)/tools/clock_shift.so
 
 # -MMD -MP: each object's header dependencies, read back on the next run.
 $(BUILD)/obj/%.o: %.c
@@ -162,6 +162,13 @@ $(BUILD)/tests/test_fuzz_%: $(BUILD)/obj/tests/fuzz/replay_%.o $(TEST_OBJECTS)
 $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lssl -lcrypto -lpthread
+
+# clock_shift.so, preloaded into the daemon by tests that let its clock run ahead
+# (tests/tools/preload/clock_shift.c). Never with the sanitizers, in either build: a
+# preloaded library must not need a runtime that has to come first.
+$(BUILD)/tools/clock_shift.so: tests/tools/preload/clock_shift.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$@)$(CC) -O2 -std=gnu11 $(WARNINGS) -fPIC -shared -o $@ $<
 
 # netdev_tool drives daemon/netdev/ (and daemon/iprelay/ between two devices, over
 # userspace TLS or kTLS) for tests/integration/test_netdev.sh and tests/vm/guest/ktls_packets.sh.

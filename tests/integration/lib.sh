@@ -364,6 +364,30 @@ start_ktlstund() {
     esac
 }
 
+# clock_shift_daemon: prints the path of a wrapper of $KTLSTUND (for start_ktlstund, as
+# KTLSTUND=$(clock_shift_daemon) start_ktlstund ...) that preloads clock_shift.so
+# (tests/tools/preload/clock_shift.c): the daemon's time() then runs ahead by what
+# clock_shift last set, so a test need not wait for its wall clock to move.
+clock_shift_daemon() {
+    local preload="$TOOLS/clock_shift.so" asan wrapper="$TEST_DIR/ktlstund-clock-shift"
+    # An ASan daemon needs its runtime first in the preload list.
+    asan=$(ldd "$KTLSTUND" | awk '$1 ~ /^libasan\.so/ { print $3 }')
+    [ -z "$asan" ] || preload="$asan $preload"
+    cat >"$wrapper" <<EOF
+#!/bin/sh
+LD_PRELOAD="$preload" KTLSTUN_TEST_CLOCK_SHIFT="$TEST_DIR/clock_shift" exec "$KTLSTUND" "\$@"
+EOF
+    chmod +x "$wrapper"
+    echo "$wrapper"
+}
+
+# clock_shift SECONDS: from now on, a daemon started through clock_shift_daemon reads
+# a wall clock SECONDS ahead (renamed into place: it never reads half a number).
+clock_shift() {
+    echo "$1" >"$TEST_DIR/clock_shift.new"
+    mv -f "$TEST_DIR/clock_shift.new" "$TEST_DIR/clock_shift"
+}
+
 # workers_of CONFIG: the pids of the workers `ktlstun status` lists, sorted.
 workers_of() { "$KTLSTUN" status --json -c "$1" | jq -r '.workers[].pid' | sort; }
 

@@ -72,8 +72,10 @@ exec {small_fd}>&-
 wait_exit "$small" "$(scale 10)" || fail "short-line connection did not end"
 
 head -c $((64 * 1024 * 1024)) /dev/urandom >"$TEST_DIR/payload"
-# The reader takes nothing for 8 s (past a 64 KiB pipe), then everything.
-spawn_fed slow-reader "socat -t 60 - TCP:127.0.0.1:$direct_port | { sleep $(scale 8); cat >'$TEST_DIR/echoed'; }"
+# The reader takes nothing (past a 64 KiB pipe) until the stalled transfer has been
+# looked at ($TEST_DIR/read-now), then everything.
+spawn_fed slow-reader "socat -t 60 - TCP:127.0.0.1:$direct_port | {
+    while [ ! -e '$TEST_DIR/read-now' ]; do sleep 0.1; done; cat >'$TEST_DIR/echoed'; }"
 reader=$SPAWN_PID payload_fd=$FED_FD
 rss_before=$(workers_rss_kb)
 cat "$TEST_DIR/payload" >&"$payload_fd" &
@@ -105,6 +107,7 @@ note "stalled: buffer_bytes $(echo $stalled), workers RSS ${rss_before} -> ${rss
 if [ "$SLOW" = 1 ] && [ $((rss_stalled - rss_before)) -gt 16384 ]; then
     fail "workers grew by $((rss_stalled - rss_before)) KiB while a reader stalled"
 fi
+touch "$TEST_DIR/read-now"
 wait "$writer" || fail "writing the payload failed"
 for ((i = 0; i < 200 * SLOW; i++)); do
     [ "$(stat -c %s "$TEST_DIR/echoed" 2>/dev/null || echo 0)" -ge $((64 * 1024 * 1024)) ] && break

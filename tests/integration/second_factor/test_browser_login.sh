@@ -145,11 +145,15 @@ out=$(cat "$TEST_DIR/page.out")
 assert_contains "$out" "=== 303" "both codes: granted"
 
 note "a client that trickles its request is cut at handshake_timeout"
-(printf 'GET /app/ HTT'; sleep 4) | timeout 8 openssl s_client -quiet -alpn http/1.1 \
-    -connect "127.0.0.1:$p_two" -CAfile "$PKI/ca.pem" -cert "$TEST_DIR/dave.pem" \
-    -key "$TEST_DIR/user.key" >/dev/null 2>&1 || true
+# The rest of the request never comes: the fifo stays open until the cut is logged.
+spawn_fed trickle "exec timeout 8 openssl s_client -quiet -alpn http/1.1 \
+    -connect 127.0.0.1:$p_two -CAfile '$PKI/ca.pem' -cert '$TEST_DIR/dave.pem' \
+    -key '$TEST_DIR/user.key'"
+printf 'GET /app/ HTT' >&"$FED_FD"
 assert_log "$log" 'audit tunnel=two .*subject="CN=dave".* duration=[23]\.[0-9]+s close="login: no login attempt began in time"' \
-    "the trickling client cut at handshake_timeout (2s)"
+    "the trickling client cut at handshake_timeout (2s)" 8
+exec {FED_FD}>&-
+wait_exit "$SPAWN_PID" 10 || true
 
 note "no http/1.1 offered, or browser_login = no: the alert as before"
 if curl_user dave --no-alpn -o /dev/null "https://localhost:$p_web/app/" 2>"$TEST_DIR/noalpn.err"; then

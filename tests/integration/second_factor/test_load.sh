@@ -13,12 +13,18 @@ sf_cert hanger
 oath="$TEST_DIR/oath"
 sf_pam_dir "$TEST_DIR/pam.d" "$oath"
 names=()
-for ((i = 1; i <= count; i++)); do
-    sf_user "$(printf 'u%03d' "$i")"   # user_map = cn: the certificate names the user
-    names+=("$SF_USER")
-    sf_cert "$SF_USER"
-    sf_enrol "$oath" "$SF_USER" HOTP
-done
+# add_users N: the next users up to the Nth, each with a certificate, an enrolment and
+# a client tunnel section in $clients (which only `ktlstun login` reads).
+add_users() {
+    local i
+    for ((i = ${#names[@]} + 1; i <= $1; i++)); do
+        sf_user "$(printf 'u%03d' "$i")"   # user_map = cn: the certificate names the user
+        names+=("$SF_USER")
+        sf_cert "$SF_USER"
+        sf_enrol "$oath" "$SF_USER" HOTP
+        sf_client_tunnel "c-$SF_USER" "$((20000 + i))" "$p_vpn" "$SF_USER" >>"$clients"
+    done
+}
 mkdir -p "$TEST_DIR/pam-hang.d"
 cat >"$TEST_DIR/pam-hang.d/ktlstun" <<EOF
 auth     required  pam_exec.so quiet $sleeper
@@ -38,14 +44,10 @@ conf="$TEST_DIR/ktlstund.ini"
     gated hang "$p_hang" "$TEST_DIR/pam-hang.d" "pam_timeout = $hang_s"
 } >"$conf"
 # The client side: one client tunnel per user, in a file only `ktlstun login` reads.
+# The first user is made now; the others while the hung login waits out pam_timeout.
 clients="$TEST_DIR/clients.ini"
-{
-    sf_client_tunnel c-hanger 1 "$p_hang" hanger
-    port=20000
-    for name in "${names[@]}"; do
-        sf_client_tunnel "c-$name" "$((port++))" "$p_vpn" "$name"
-    done
-} >"$clients"
+sf_client_tunnel c-hanger 1 "$p_hang" hanger >"$clients"
+add_users 1
 log="$TEST_DIR/ktlstund.log"
 start_ktlstund "$conf" "$log"
 
@@ -63,6 +65,9 @@ sf_data "127.0.0.1:$p_vpn" "${names[0]}" "during-hang-$RANDOM" || fail "no data 
 elapsed=$(($(now_ms) - t0))
 alive "$hang_pid" || fail "the hanging login ended too early: $(cat "$TEST_DIR/hang.out")"
 [ "$elapsed" -lt $((hang_s * 1000 / 2)) ] || fail "login and data took ${elapsed} ms during the hang"
+
+note "the other $((count - 1)) users, while the hung login waits"
+add_users "$count"
 
 note "the hung module is cut off at pam_timeout, counted, and its command killed"
 rc=0
