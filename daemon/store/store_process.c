@@ -185,12 +185,17 @@ static int apply_events(struct store_process *sp, enum replay mode, int64_t up_t
     }
 }
 
+/* An event that did not reach the store is kept for later (the caller keeps it) and
+ * the connection dropped, whatever the reason (a statement timeout on a store that
+ * is overloaded, too): a failure that the other gateways never count must not be
+ * lost, and no login is granted until it is published. Returns 0, or -1. */
 static int publish(struct store_process *sp, struct store_event *event)
 {
     char err[256];
     if (store_events_publish(sp->conn, event, err, sizeof(err)) == 0)
         return 0;
-    return failed(sp, "cannot publish an event", err) ? -1 : 0;
+    drop_connection(sp, err);
+    return -1;
 }
 
 static void keep_pending(struct store_process *sp, const struct store_event *event)

@@ -179,6 +179,18 @@ note "ktlstun unlock on a lifts the lock made on b"
 assert_log "$TEST_DIR/b.log" 'state store: gateway gw-a unlocked "alice"' "b learns the unlock" 2
 sf_expect_login "$TEST_DIR/b.ini" c-alice "$(sf_hotp 2)" 0 "Access granted" "alice on b after the unlock on a"
 
+note "a failure the store refuses to take is kept and published later, never lost"
+pg_psql main "ALTER TABLE ktlstun_event ADD CONSTRAINT test_refuses_failures CHECK (kind <> 'failure') NOT VALID" >/dev/null
+connected_a=$(log_count "$TEST_DIR/a.log" "state store: connected to .* as gateway gw-a")
+sf_expect_login "$TEST_DIR/a.ini" c-alice 000010 1 "2 more failed attempts" "a wrong code on a while the store refuses failures"
+assert_log "$TEST_DIR/a.log" 'state store: .* unreachable: .*test_refuses_failures' "a drops the store that refused its failure"
+sf_expect_login "$TEST_DIR/a.ini" c-alice "$(sf_hotp 3)" 3 "shared state store" "a login on a until its failure is published"
+pg_psql main "ALTER TABLE ktlstun_event DROP CONSTRAINT test_refuses_failures" >/dev/null
+wait_for_log "$TEST_DIR/a.log" "state store: connected to .* as gateway gw-a" 10 $((connected_a + 1)) ||
+    fail "a does not come back once the store takes failures again"
+sf_expect_login "$TEST_DIR/b.ini" c-alice 000011 1 "1 more failed attempt" "b counts a's kept failure"
+sf_expect_login "$TEST_DIR/b.ini" c-alice "$(sf_hotp 3)" 0 "Access granted" "the right code on b clears the count"
+
 note "a and b lock alice at the same moment: one alert"
 # b's store process held still: b counts its own failures only and locks on its own,
 # as two gateways do when both lock before either hears of the other.
@@ -206,16 +218,16 @@ pg_stop main immediate
 pg_promote spare
 assert_log "$TEST_DIR/a.log" "state store: connected to 127\.0\.0\.1:$PG_PORT_spare as gateway gw-a" "a follows the promoted standby" 15
 assert_log "$TEST_DIR/b.log" "state store: connected to 127\.0\.0\.1:$PG_PORT_spare as gateway gw-b" "b follows the promoted standby" 15
-assert_eq "$(pg_psql spare "SELECT count(*) FROM ktlstun_event WHERE kind = 'failure'")" 9 \
+assert_eq "$(pg_psql spare "SELECT count(*) FROM ktlstun_event WHERE kind = 'failure'")" 11 \
     "every failure made before the failover is on the new primary"
-sf_expect_login "$TEST_DIR/b.ini" c-alice "$(sf_hotp 3)" 1 "Locked" "alice on b after the failover"
+sf_expect_login "$TEST_DIR/b.ini" c-alice "$(sf_hotp 4)" 1 "Locked" "alice on b after the failover"
 note "a restarted after the failover rebuilds its locks from the store"
 stop_ktlstund "$pid_a"
 start_ktlstund "$TEST_DIR/a.ini" "$TEST_DIR/a.log"
 pid_a=$KTLSTUND_PID
 wait_for_log "$TEST_DIR/a.log" "state store: connected to 127\.0\.0\.1:$PG_PORT_spare as gateway gw-a" 10 2 ||
     fail "a does not connect after its restart"
-sf_expect_login "$TEST_DIR/a.ini" c-alice "$(sf_hotp 3)" 1 "Locked" "alice on the restarted a"
+sf_expect_login "$TEST_DIR/a.ini" c-alice "$(sf_hotp 4)" 1 "Locked" "alice on the restarted a"
 
 note "ktlstun unlock where no daemon runs goes through the store"
 stop_ktlstund "$pid_a"
@@ -224,6 +236,6 @@ stop_ktlstund "$pid_a"
 assert_contains "$(cat "$TEST_DIR/unlock2.out")" "sent to every gateway through the shared state store" \
     "what unlock says without a daemon"
 wait_for_log "$TEST_DIR/b.log" 'state store: gateway gw-a unlocked "alice"' 5 2 || fail "b does not learn the second unlock"
-sf_expect_login "$TEST_DIR/b.ini" c-alice "$(sf_hotp 3)" 0 "Access granted" "alice on b after the unlock from a stopped a"
+sf_expect_login "$TEST_DIR/b.ini" c-alice "$(sf_hotp 4)" 0 "Access granted" "alice on b after the unlock from a stopped a"
 
 stop_ktlstund "$pid_b"
