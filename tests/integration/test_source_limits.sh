@@ -60,6 +60,7 @@ assert_eq "$(head -n 1 "$TEST_DIR/src2.out")" "conn_flood: 3 open, 0 closed, 0 f
 # ---- handshake_rate_per_source = 2, burst 4: 10 at once from 127.0.0.4, then 2 more
 spawn "$TEST_DIR/rate.out" "$TOOLS/conn_flood" "127.0.0.1:$p_rate" --connections 10 \
     --sources 127.0.0.4 --settle-ms 1200 --hold 40
+rate_flood=$SPAWN_PID
 wait_for_log "$TEST_DIR/rate.out" '^conn_flood: ' "$(scale 10)" || fail "conn_flood on [rate] did not report"
 assert_eq "$(head -n 1 "$TEST_DIR/rate.out")" "conn_flood: 4 open, 6 closed, 0 failed" \
     "a burst of 10 from one source (burst 4)"
@@ -113,4 +114,7 @@ note "per-source refusals on [src]: $written lines written, $summed summed up"
 assert_eq "$((written + summed))" 24 "per-source refusals accounted for in the log"
 
 alive "$pid" || fail "ktlstund died"
+# The floods still holding connections (unless their --hold ran out on a slow build)
+# end before the stop, which then need not wait out shutdown_timeout for them.
+kill "$src_flood" "$rate_flood" 2>/dev/null || true
 stop_ktlstund "$pid"

@@ -15,11 +15,12 @@ time_t time(time_t *out)
 {
     struct timespec now = { 0 };
     long long shift = 0;
+    char text[32];
     const char *path = getenv("KTLSTUN_TEST_CLOCK_SHIFT");
     FILE *file = path != NULL ? fopen(path, "re") : NULL;
     if (file != NULL) {
-        if (fscanf(file, "%lld", &shift) != 1)
-            shift = 0;
+        if (fgets(text, sizeof(text), file) != NULL)
+            shift = strtoll(text, NULL, 10);
         fclose(file);
     }
     clock_gettime(CLOCK_REALTIME, &now);
