@@ -38,14 +38,11 @@ static const char *printable(const char *text, char *buf, size_t len)
 /* Runs SQL that returns rows; returns the result, or NULL after telling the user. */
 static PGresult *rows(PGconn *conn, const char *sql)
 {
-    PGresult *res = PQexec(conn, sql);
-    if (PQresultStatus(res) == PGRES_TUPLES_OK)
-        return res;
     char err[512];
-    store_connect_error(conn, err, sizeof(err));
-    fprintf(stderr, "ktlstun db status: the state store refused a query: %s\n", err);
-    PQclear(res);
-    return NULL;
+    PGresult *res = store_connect_query(conn, sql, 0, NULL, PGRES_TUPLES_OK, err, sizeof(err));
+    if (res == NULL)
+        fprintf(stderr, "ktlstun db status: the state store refused a query: %s\n", err);
+    return res;
 }
 
 /* "store: HOST:PORT, PostgreSQL 15.10, primary". Returns 0, or -1 after telling why. */

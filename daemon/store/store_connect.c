@@ -12,6 +12,39 @@ void store_connect_error(PGconn *conn, char *err, size_t errlen)
     snprintf(err, errlen, "%.*s", (int)strcspn(why, "\n"), why);
 }
 
+/* Without parameters, the simple protocol: a migration is several statements in one
+ * string, which the extended protocol refuses. */
+static PGresult *exec(PGconn *conn, const char *sql, int count, const char *const *params)
+{
+    if (count == 0)
+        return PQexec(conn, sql);
+    return PQexecParams(conn, sql, count, NULL, params, NULL, NULL, 0);
+}
+
+PGresult *store_connect_query(PGconn *conn, const char *sql, int count,
+                              const char *const *params, ExecStatusType wanted, char *err,
+                              size_t errlen)
+{
+    PGresult *res = exec(conn, sql, count, params);
+    if (PQresultStatus(res) == wanted)
+        return res;
+    store_connect_error(conn, err, errlen);
+    PQclear(res);
+    return NULL;
+}
+
+int store_connect_command(PGconn *conn, const char *sql, int count,
+                          const char *const *params, char *err, size_t errlen)
+{
+    PGresult *res = exec(conn, sql, count, params);
+    ExecStatusType status = PQresultStatus(res);
+    PQclear(res);
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+        return 0;
+    store_connect_error(conn, err, errlen);
+    return -1;
+}
+
 /* libpq prints the server's NOTICEs on stderr; they are not problems (the IF NOT EXISTS
  * of a migration that found its table), and would clutter ktlstun's output and the
  * journal. Warnings and errors still reach the caller through the results. */
@@ -39,11 +72,7 @@ PGconn *store_connect_open(const char *conninfo, const char *application, char *
         return NULL;
     }
     PQsetNoticeProcessor(conn, ignore_notice, NULL);
-    PGresult *res = PQexec(conn, "SET statement_timeout = 5000");
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    PQclear(res);
-    if (!ok) {
-        store_connect_error(conn, err, errlen);
+    if (store_connect_command(conn, "SET statement_timeout = 5000", 0, NULL, err, errlen) < 0) {
         PQfinish(conn);
         return NULL;
     }

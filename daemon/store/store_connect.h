@@ -22,4 +22,17 @@ void store_connect_describe(PGconn *conn, char *buf, size_t len);
 /* Copies the first line of CONN's last error into ERR (ERRLEN bytes). */
 void store_connect_error(PGconn *conn, char *err, size_t errlen);
 
+/* Runs SQL with COUNT text PARAMS (may be NULL when COUNT is 0: then SQL may hold
+ * several statements) on CONN. Returns the
+ * result when its status is WANTED (the caller PQclear()s it), else NULL with libpq's
+ * reason in ERR (ERRLEN bytes). */
+PGresult *store_connect_query(PGconn *conn, const char *sql, int count,
+                              const char *const *params, ExecStatusType wanted, char *err,
+                              size_t errlen);
+
+/* Runs SQL with COUNT text PARAMS for its effect: a statement, or a query whose rows are
+ * not wanted. Returns 0, or -1 with libpq's reason in ERR (ERRLEN bytes). */
+int store_connect_command(PGconn *conn, const char *sql, int count,
+                          const char *const *params, char *err, size_t errlen);
+
 #endif

@@ -31,34 +31,6 @@ static int kind_parse(const char *name)
     return -1;
 }
 
-/* Runs SQL with PARAMS; returns the result when it has STATUS, else NULL after
- * writing the reason into ERR. */
-static PGresult *query(PGconn *conn, const char *sql, int count, const char *const *params,
-                       ExecStatusType status, char *err, size_t errlen)
-{
-    PGresult *res = PQexecParams(conn, sql, count, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) == status)
-        return res;
-    store_connect_error(conn, err, errlen);
-    PQclear(res);
-    return NULL;
-}
-
-static int command(PGconn *conn, const char *sql, int count, const char *const *params,
-                   char *err, size_t errlen)
-{
-    PGresult *res = query(conn, sql, count, params, PGRES_COMMAND_OK, err, errlen);
-    PQclear(res);
-    return res != NULL ? 0 : -1;
-}
-
-static int tuples_ok(PGconn *conn, const char *sql, char *err, size_t errlen)
-{
-    PGresult *res = query(conn, sql, 0, NULL, PGRES_TUPLES_OK, err, errlen);
-    PQclear(res);
-    return res != NULL ? 0 : -1;
-}
-
 static void rollback(PGconn *conn)
 {
     PQclear(PQexec(conn, "ROLLBACK"));
@@ -71,7 +43,7 @@ static int apply_to_grants(PGconn *conn, const struct store_event *event, const 
     if (event->kind == STORE_EVENT_GRANT) {
         const char *params[] = { event->tunnel, event->sha256, event->identity,
                                  event->username, event->source, expires, event->gateway };
-        return command(conn,
+        return store_connect_command(conn,
                        "INSERT INTO ktlstun_grant (tunnel, sha256, identity, username, source,"
                        " expires_at, gateway) VALUES ($1, $2, $3, $4, $5, to_timestamp($6), $7)"
                        " ON CONFLICT (tunnel, sha256) DO UPDATE SET identity = $3,"
@@ -81,12 +53,12 @@ static int apply_to_grants(PGconn *conn, const struct store_event *event, const 
     if (event->kind == STORE_EVENT_UNLOCK) {
         /* A lock made after an unlock is a new lock, with an alert of its own. */
         const char *params[] = { event->identity };
-        return command(conn, "DELETE FROM ktlstun_lock_alert WHERE key = $1", 1, params, err,
-                       errlen);
+        return store_connect_command(conn, "DELETE FROM ktlstun_lock_alert WHERE key = $1", 1,
+                                     params, err, errlen);
     }
     if (event->kind == STORE_EVENT_REVOKE) {
         const char *params[] = { event->identity, event->tunnel };
-        return command(conn,
+        return store_connect_command(conn,
                        "DELETE FROM ktlstun_grant WHERE identity = $1 AND ($2 = '' OR tunnel = $2)",
                        2, params, err, errlen);
     }
@@ -103,14 +75,14 @@ int store_events_publish(PGconn *conn, struct store_event *event, char *err, siz
     const char *params[] = { event->gateway, store_events_kind_name(event->kind), event->tunnel,
                              event->sha256, event->identity, event->username, event->source,
                              expires, tag, counted };
-    if (command(conn, "BEGIN", 0, NULL, err, errlen) < 0)
+    if (store_connect_command(conn, "BEGIN", 0, NULL, err, errlen) < 0)
         return -1;
     /* One writer at a time: ids then commit in the order they were taken. */
-    if (tuples_ok(conn, "SELECT pg_advisory_xact_lock(" STORE_SCHEMA_EVENT_LOCK ")", err,
-                  errlen) < 0 ||
+    if (store_connect_command(conn, "SELECT pg_advisory_xact_lock(" STORE_SCHEMA_EVENT_LOCK ")",
+                              0, NULL, err, errlen) < 0 ||
         apply_to_grants(conn, event, expires, err, errlen) < 0)
         goto fail;
-    PGresult *res = query(conn,
+    PGresult *res = store_connect_query(conn,
                           "INSERT INTO ktlstun_event (gateway, kind, tunnel, sha256, identity,"
                           " username, source, expires_at, tag, counted) VALUES ($1, $2, $3, $4,"
                           " $5, $6, $7,"
@@ -122,12 +94,10 @@ int store_events_publish(PGconn *conn, struct store_event *event, char *err, siz
     snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
     const char *notify[] = { id };
-    PGresult *sent = query(conn, "SELECT pg_notify('" STORE_SCHEMA_CHANNEL "', $1)", 1, notify,
-                           PGRES_TUPLES_OK, err, errlen);
-    if (sent == NULL)
+    if (store_connect_command(conn, "SELECT pg_notify('" STORE_SCHEMA_CHANNEL "', $1)", 1,
+                              notify, err, errlen) < 0)
         goto fail;
-    PQclear(sent);
-    if (command(conn, "COMMIT", 0, NULL, err, errlen) < 0)
+    if (store_connect_command(conn, "COMMIT", 0, NULL, err, errlen) < 0)
         return -1;
     event->id = strtoll(id, NULL, 10);
     return 0;
@@ -171,7 +141,7 @@ int store_events_fetch(PGconn *conn, int64_t after, struct store_event *out, siz
     snprintf(after_text, sizeof(after_text), "%lld", (long long)after);
     snprintf(limit, sizeof(limit), "%zu", cap);
     const char *params[] = { after_text, limit };
-    PGresult *res = query(conn,
+    PGresult *res = store_connect_query(conn,
                           "SELECT id, extract(epoch FROM at)::bigint, gateway, kind, tunnel,"
                           " sha256, identity, username, source,"
                           " coalesce(extract(epoch FROM expires_at)::bigint, 0), tag, counted"
@@ -190,17 +160,17 @@ int store_events_fetch(PGconn *conn, int64_t after, struct store_event *out, siz
 int store_events_snapshot(PGconn *conn, store_events_grant_fn *each, void *arg,
                           int64_t *last_id, char *err, size_t errlen)
 {
-    if (command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, err,
-                errlen) < 0)
+    if (store_connect_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL,
+                              err, errlen) < 0)
         return -1;
     int count = -1;
-    PGresult *last = query(conn, "SELECT coalesce(max(id), 0) FROM ktlstun_event", 0, NULL,
-                           PGRES_TUPLES_OK, err, errlen);
+    PGresult *last = store_connect_query(conn, "SELECT coalesce(max(id), 0) FROM ktlstun_event",
+                                         0, NULL, PGRES_TUPLES_OK, err, errlen);
     if (last == NULL)
         goto out;
     *last_id = strtoll(PQgetvalue(last, 0, 0), NULL, 10);
     PQclear(last);
-    PGresult *res = query(conn,
+    PGresult *res = store_connect_query(conn,
                           "SELECT 0, 0, gateway, 'grant', tunnel, sha256, identity, username,"
                           " source, extract(epoch FROM expires_at)::bigint, 0, 0"
                           " FROM ktlstun_grant WHERE expires_at > now()",
@@ -219,7 +189,7 @@ int store_events_snapshot(PGconn *conn, store_events_grant_fn *each, void *arg,
 out:
     if (count < 0)
         rollback(conn);
-    else if (command(conn, "COMMIT", 0, NULL, err, errlen) < 0)
+    else if (store_connect_command(conn, "COMMIT", 0, NULL, err, errlen) < 0)
         count = -1;
     return count;
 }
@@ -234,8 +204,9 @@ int store_events_claim_alert(PGconn *conn, const char *gateway, const char *tunn
     const char *params[] = { tunnel, kind, key, until, gateway, at };
     /* The row lock of the conflict serializes two claims: the second sees the first's
      * lock in force and updates nothing. */
-    PGresult *res = query(conn,
-                          "INSERT INTO ktlstun_lock_alert (tunnel, kind, key, locked_until, gateway)"
+    PGresult *res = store_connect_query(conn,
+                          "INSERT INTO ktlstun_lock_alert"
+                          " (tunnel, kind, key, locked_until, gateway)"
                           " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tunnel, kind, key) DO UPDATE"
                           " SET locked_until = $4, gateway = $5"
                           " WHERE ktlstun_lock_alert.locked_until <= $6::bigint RETURNING 1",
@@ -252,10 +223,12 @@ int store_events_prune(PGconn *conn, int64_t max_age, char *err, size_t errlen)
     char age[32];
     snprintf(age, sizeof(age), "%lld", (long long)max_age);
     const char *params[] = { age };
-    if (command(conn, "DELETE FROM ktlstun_event WHERE at < now() - make_interval(secs => $1)",
-                1, params, err, errlen) < 0 ||
-        command(conn, "DELETE FROM ktlstun_grant WHERE expires_at <= now()", 0, NULL, err,
-                errlen) < 0)
+    if (store_connect_command(conn,
+                              "DELETE FROM ktlstun_event"
+                              " WHERE at < now() - make_interval(secs => $1)",
+                              1, params, err, errlen) < 0 ||
+        store_connect_command(conn, "DELETE FROM ktlstun_grant WHERE expires_at <= now()", 0,
+                              NULL, err, errlen) < 0)
         return -1;
     return 0;
 }

@@ -83,18 +83,6 @@ static int failed(struct store_process *sp, const char *what, const char *why)
     return 0;
 }
 
-static int exec_params(struct store_process *sp, const char *sql, int count,
-                       const char *const *params, char *err, size_t errlen)
-{
-    PGresult *res = PQexecParams(sp->conn, sql, count, NULL, params, NULL, NULL, 0);
-    ExecStatusType status = PQresultStatus(res);
-    PQclear(res);
-    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
-        return 0;
-    store_connect_error(sp->conn, err, errlen);
-    return -1;
-}
-
 /* The name is this gateway's when the row is ours (same instance) or its holder has
  * not been seen for a few heartbeats. Returns 0, or -1 with the reason in ERR. */
 static int register_gateway(struct store_process *sp, char *err, size_t errlen)
@@ -102,26 +90,26 @@ static int register_gateway(struct store_process *sp, char *err, size_t errlen)
     char pid[16];
     snprintf(pid, sizeof(pid), "%d", (int)getpid());
     const char *params[] = { sp->gateway, pid, KTLSTUN_VERSION, sp->instance };
-    PGresult *res = PQexecParams(sp->conn,
-                                 "INSERT INTO ktlstun_gateway (name, pid, version, started_at,"
-                                 " last_seen, instance) VALUES ($1, $2, $3, now(), now(), $4)"
-                                 " ON CONFLICT (name) DO UPDATE SET pid = $2, version = $3,"
-                                 " started_at = now(), last_seen = now(), instance = $4"
-                                 " WHERE ktlstun_gateway.instance = $4"
-                                 " OR ktlstun_gateway.last_seen < now() - interval '6 seconds'"
-                                 " RETURNING 1",
-                                 4, NULL, params, NULL, NULL, 0);
-    int status = -1;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        store_connect_error(sp->conn, err, errlen);
-    else if (PQntuples(res) != 1)
+    PGresult *res = store_connect_query(sp->conn,
+                                        "INSERT INTO ktlstun_gateway (name, pid, version,"
+                                        " started_at, last_seen, instance)"
+                                        " VALUES ($1, $2, $3, now(), now(), $4)"
+                                        " ON CONFLICT (name) DO UPDATE SET pid = $2, version = $3,"
+                                        " started_at = now(), last_seen = now(), instance = $4"
+                                        " WHERE ktlstun_gateway.instance = $4"
+                                        " OR ktlstun_gateway.last_seen"
+                                        "  < now() - interval '6 seconds'"
+                                        " RETURNING 1",
+                                        4, params, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
+        return -1;
+    int ours = PQntuples(res) == 1;
+    PQclear(res);
+    if (!ours)
         snprintf(err, errlen, "another gateway named %s uses this store (state_dir/gateway.id "
                  "differs, seen within the last 6 s): give each gateway its own gateway_name",
                  sp->gateway);
-    else
-        status = 0;
-    PQclear(res);
-    return status;
+    return ours ? 0 : -1;
 }
 
 static void hand_over(struct store_process *sp, const struct store_event *event)
@@ -234,7 +222,8 @@ static void try_connect(struct store_process *sp)
     store_connect_describe(sp->conn, sp->where, sizeof(sp->where));
     if (store_schema_migrate(sp->conn, &from, err, sizeof(err)) < 0 ||
         register_gateway(sp, err, sizeof(err)) < 0 ||
-        exec_params(sp, "LISTEN " STORE_SCHEMA_CHANNEL, 0, NULL, err, sizeof(err)) < 0 ||
+        store_connect_command(sp->conn, "LISTEN " STORE_SCHEMA_CHANNEL, 0, NULL, err,
+                              sizeof(err)) < 0 ||
         store_events_snapshot(sp->conn, hand_over_grant, sp, &snapshot_id, err, sizeof(err)) < 0) {
         drop_connection(sp, err);
         return;
@@ -269,18 +258,16 @@ static void heartbeat(struct store_process *sp, uint64_t now_ms)
     char err[256];
     const char *params[] = { sp->gateway, sp->instance };
     sp->next_heartbeat_ms = now_ms + HEARTBEAT_MS;
-    PGresult *res = PQexecParams(sp->conn,
-                                 "UPDATE ktlstun_gateway SET last_seen = now()"
-                                 " WHERE name = $1 AND instance = $2",
-                                 2, NULL, params, NULL, NULL, 0);
-    ExecStatusType status = PQresultStatus(res);
-    int rows = status == PGRES_COMMAND_OK ? (int)strtol(PQcmdTuples(res), NULL, 10) : -1;
-    PQclear(res);
-    if (rows < 0) {
-        store_connect_error(sp->conn, err, sizeof(err));
+    PGresult *res = store_connect_query(sp->conn,
+                                        "UPDATE ktlstun_gateway SET last_seen = now()"
+                                        " WHERE name = $1 AND instance = $2",
+                                        2, params, PGRES_COMMAND_OK, err, sizeof(err));
+    if (res == NULL) {
         failed(sp, "cannot record this gateway", err);
         return;
     }
+    int rows = (int)strtol(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
     if (rows == 0) {
         snprintf(err, sizeof(err), "another gateway took the name %s in this store: give each "
                  "gateway its own gateway_name", sp->gateway);

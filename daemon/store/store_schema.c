@@ -59,41 +59,31 @@ _Static_assert(LATEST == STORE_SCHEMA_VERSION, "STORE_SCHEMA_VERSION names the l
 /* Runs SQL; returns 0, or -1 with the reason in ERR. */
 static int run(PGconn *conn, const char *sql, char *err, size_t errlen)
 {
-    PGresult *res = PQexec(conn, sql);
-    ExecStatusType status = PQresultStatus(res);
-    int ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
-    if (!ok)
-        store_connect_error(conn, err, errlen);
-    PQclear(res);
-    return ok ? 0 : -1;
+    return store_connect_command(conn, sql, 0, NULL, err, errlen);
 }
 
 /* Reads the version inside the current transaction (the table exists). */
 static int read_version(PGconn *conn, char *err, size_t errlen)
 {
-    PGresult *res = PQexec(conn, "SELECT coalesce(max(version), 0) FROM ktlstun_schema");
-    int version = -1;
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-        version = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
-    else
-        store_connect_error(conn, err, errlen);
+    PGresult *res = store_connect_query(conn,
+                                        "SELECT coalesce(max(version), 0) FROM ktlstun_schema", 0,
+                                        NULL, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
+        return -1;
+    int version = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
     PQclear(res);
     return version;
 }
 
 int store_schema_version(PGconn *conn, char *err, size_t errlen)
 {
-    PGresult *res = PQexec(conn, "SELECT to_regclass('ktlstun_schema') IS NOT NULL");
-    int version = -1;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        store_connect_error(conn, err, errlen);
-    } else if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
-        version = 0;
-    } else {
-        version = read_version(conn, err, errlen);
-    }
+    PGresult *res = store_connect_query(conn, "SELECT to_regclass('ktlstun_schema') IS NOT NULL",
+                                        0, NULL, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
+        return -1;
+    int exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
-    return version;
+    return exists ? read_version(conn, err, errlen) : 0;
 }
 
 int store_schema_migrate(PGconn *conn, int *from, char *err, size_t errlen)
@@ -128,9 +118,6 @@ int store_schema_migrate(PGconn *conn, int *from, char *err, size_t errlen)
         return -1;
     return 0;
 rollback:
-    {
-        PGresult *res = PQexec(conn, "ROLLBACK");
-        PQclear(res);
-    }
+    PQclear(PQexec(conn, "ROLLBACK"));
     return -1;
 }
