@@ -326,6 +326,33 @@ pg_conninfo() {
         "connect_timeout=2$extra"
 }
 
+# pg_allow_local NAME OS_USER: lets processes of OS_USER in as ktlstun (database
+# ktlstun) over NAME's unix socket, by peer authentication mapped to ktlstun, for
+# gateways that cannot reach 127.0.0.1 (in a network namespace). PG_ROOT becomes
+# traversable (o+x) so that a process without CAP_DAC_OVERRIDE (a root-owned helper
+# that gave up its capabilities) reaches the socket; the servers' own dirs keep their
+# modes. Reloads NAME and returns once OS_USER, without capabilities, gets in.
+pg_allow_local() {
+    local name=$1 user=$2 data port sock uid gid i
+    data=$(pg_var DATA "$name")
+    port=$(pg_var PORT "$name")
+    sock=$(pg_var SOCKET_DIR "$name")
+    uid=$(id -u "$user") || fail "pg_lib: no user $user"
+    gid=$(id -g "$user")
+    echo "pg_lib_local  $user  ktlstun" | pg_as tee -a "$data/pg_ident.conf" >/dev/null
+    echo "local  ktlstun  ktlstun  peer map=pg_lib_local" | pg_as tee -a "$data/pg_hba.conf" >/dev/null
+    chmod o+x "$PG_ROOT"
+    pg_as "$PG_BIN/pg_ctl" reload -D "$data" >/dev/null || fail "reloading PostgreSQL $name failed"
+    # The reload is asynchronous: wait until the new rules let the user in.
+    for ((i = 0; i < $(scale 10) * 20; i++)); do
+        setpriv --reuid="$uid" --regid="$gid" --clear-groups --inh-caps=-all --bounding-set=-all -- \
+            "$PG_BIN/psql" -XAtq -h "$sock" -p "$port" -U ktlstun -d ktlstun -c "SELECT 1" \
+            >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    fail "PostgreSQL $name does not let $user in as ktlstun over its unix socket $sock"
+}
+
 # pg_cleanup: run from the EXIT trap; idempotent. Stops every server still running
 # (pg_ctl stop -m immediate, then SIGKILL to a postmaster that stays), copies their
 # logs into TEST_DIR and removes PG_ROOT.
