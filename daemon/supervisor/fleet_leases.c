@@ -36,18 +36,25 @@ void fleet_leases_free(struct fleet_leases *fl)
     free(fl);
 }
 
+int fleet_leases_open(struct fleet_leases *fl)
+{
+    if (fl->fd >= 0)
+        return 0;
+    if ((fl->fd = helper_process_new_lease_link(fl->helper)) < 0)
+        return -1;
+    if (!fl->told_empty) {
+        struct lease_msg empty = { .type = LEASE_MSG_RELEASE_ALL };
+        if (lease_msg_send(fl->fd, &empty) == 0)
+            fl->told_empty = 1;
+    }
+    return 0;
+}
+
 /* Sends MSG, making the link first when there is none. Returns 0 or -1. */
 static int send_msg(struct fleet_leases *fl, const struct lease_msg *msg)
 {
-    if (fl->fd < 0) {
-        if ((fl->fd = helper_process_new_lease_link(fl->helper)) < 0)
-            return -1;
-        if (!fl->told_empty) {
-            struct lease_msg empty = { .type = LEASE_MSG_RELEASE_ALL };
-            if (lease_msg_send(fl->fd, &empty) == 0)
-                fl->told_empty = 1;
-        }
-    }
+    if (fleet_leases_open(fl) < 0)
+        return -1;
     if (lease_msg_send(fl->fd, msg) == 0)
         return 0;
     log_error("network tunnels: cannot reach the login service for address leases: %s",

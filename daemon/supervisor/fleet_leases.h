@@ -21,6 +21,10 @@ struct fleet_leases;
  * or NULL when out of memory (logged). */
 struct fleet_leases *fleet_leases_new(struct helper_process *helper);
 
+/* Makes the link now (a gateway that starts tells the store at once that it holds no
+ * lease), when there is none. Returns 0, or -1 when there is no helper (logged). */
+int fleet_leases_open(struct fleet_leases *fl);
+
 /* Closes the link and frees FL. NULL is a no-op. */
 void fleet_leases_free(struct fleet_leases *fl);
 

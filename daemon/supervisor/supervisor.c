@@ -654,7 +654,7 @@ int supervisor_run(const char *config_path, struct config *config)
     /* Before the first worker, so every worker gets a link; a daemon without it
      * still serves, but gated tunnels refuse every login. */
     s->helper = helper_process_start(config_path, s->current->config, s->grants);
-    tun_service_use_helper(s->tun, s->helper);
+    tun_service_use_helper(s->tun, s->helper, s->current->config);
     /* Switching users was needed for the helper only: what started with capabilities
      * (the unit's ambient CAP_SETUID, CAP_SETGID) keeps none but the one a reload may
      * need to bind a new port below 1024, when a drop-in gave it, and CAP_NET_ADMIN

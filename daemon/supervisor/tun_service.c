@@ -432,10 +432,8 @@ static void fleet_answered(struct tun_service *ts, struct fleet_wait *w,
     char err[512], a[IP_PREFIX_TEXT_MAX];
     struct address_lease_grant grant;
     struct link *l = find_link(ts, w->pid);
-    const struct tunnel_config *t =
-        l != NULL && l->generation == w->generation
-            ? find_tunnel(l->config, w->tunnel, TUNNEL_MODE_SERVER)
-            : NULL;
+    const struct tunnel_config *t = l != NULL && l->generation == w->generation
+        ? find_tunnel(l->config, w->tunnel, TUNNEL_MODE_SERVER) : NULL;
     struct plan *plan = t != NULL ? plan_for(ts, l, t, err, sizeof(err)) : NULL;
     if (plan == NULL) {
         /* Its worker is gone: what the store gave goes back. */
@@ -458,13 +456,12 @@ static void fleet_answered(struct tun_service *ts, struct fleet_wait *w,
         log_info("network tunnel %s: the shared state store offered %s, which this hub keeps "
                  "from its pool; asking again", w->tunnel,
                  ip_prefix_format(&answer->addresses[i], a, sizeof(a)));
+        snprintf(err, sizeof(err), "the shared state store keeps offering addresses this "
+                 "hub's plan keeps from its pool (the hubs' plans differ?)");
         if (w->attempts < FLEET_ATTEMPTS && w->reserve_count < LEASE_MSG_RESERVE_MAX) {
             w->reserve[w->reserve_count++] = answer->addresses[i];
             if (ask_fleet(ts, w, plan, err, sizeof(err)) == 0)
                 return;
-        } else {
-            snprintf(err, sizeof(err), "the shared state store keeps offering addresses this "
-                     "hub's plan keeps from its pool (the hubs' plans differ?)");
         }
         fleet_release_if_last(ts, w->tunnel, w->identity);
         refuse_hub(l, w->id, w->tunnel, w->identity, err);
@@ -628,10 +625,14 @@ static int read_link(struct tun_service *ts, struct link *l)
     }
 }
 
-void tun_service_use_helper(struct tun_service *ts, struct helper_process *helper)
+void tun_service_use_helper(struct tun_service *ts, struct helper_process *helper,
+                            const struct config *config)
 {
     if (ts != NULL && helper != NULL && ts->fleet == NULL)
         ts->fleet = fleet_leases_new(helper);
+    if (ts != NULL && ts->fleet != NULL && config->global.state_store != NULL &&
+        tun_service_needed(config))
+        (void)fleet_leases_open(ts->fleet);
 }
 
 size_t tun_service_poll_fds(const struct tun_service *ts, struct pollfd *fds, size_t max)

@@ -55,8 +55,10 @@ void tun_service_worker_gone(struct tun_service *ts, pid_t pid);
 void tun_service_close_in_child(struct tun_service *ts);
 
 /* Pool addresses of hubs whose configuration has a shared state store are leased
- * through HELPER's store process (supervisor/fleet_leases.h). */
-void tun_service_use_helper(struct tun_service *ts, struct helper_process *helper);
+ * through HELPER's store process (supervisor/fleet_leases.h); when CONFIG has both,
+ * the store hears at once that this gateway holds no lease. */
+void tun_service_use_helper(struct tun_service *ts, struct helper_process *helper,
+                            const struct config *config);
 
 /* Fills FDS (at most MAX) with the links to poll for input. Returns how many. */
 size_t tun_service_poll_fds(const struct tun_service *ts, struct pollfd *fds, size_t max);

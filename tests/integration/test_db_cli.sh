@@ -61,7 +61,7 @@ assert_eq "$RC" 0 "db migrate: $OUT"
 assert_eq "$OUT" "schema version 3 (was 0)" "db migrate on an empty database"
 assert_eq "$(pg_psql main "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables
                            WHERE tablename LIKE 'ktlstun%'")" \
-    "ktlstun_event,ktlstun_gateway,ktlstun_grant,ktlstun_lock_alert,ktlstun_schema" "the tables db migrate made"
+    "ktlstun_event,ktlstun_gateway,ktlstun_grant,ktlstun_lease,ktlstun_lock_alert,ktlstun_schema" "the tables db migrate made"
 db db migrate
 assert_eq "$RC" 0 "db migrate again: $OUT"
 assert_eq "$OUT" "schema version 3 (was 3)" "db migrate again"
@@ -179,7 +179,7 @@ db db migrate
 assert_eq "$RC" 1 "db migrate with a newer schema: $OUT"
 assert_contains "$OUT" "upgrade ktlstun" "db migrate with a newer schema"
 assert_eq "$(pg_psql main "SELECT string_agg(version::text, ',' ORDER BY version) FROM ktlstun_schema")" \
-    "1,2,1000" "db migrate changed nothing"
+    "1,2,3,1000" "db migrate changed nothing"
 pg_psql main "DELETE FROM ktlstun_schema WHERE version = 1000" >/dev/null
 
 note "the store stopped: exit 1 with libpq's reason, at once"

@@ -60,7 +60,7 @@ start_ktlstund "$TEST_DIR/b.ini" "$TEST_DIR/b.log"
 pid_b=$KTLSTUND_PID
 assert_log "$TEST_DIR/a.log" "state store: connected to 127\.0\.0\.1:$PG_PORT_main as gateway gw-a" "gateway a connects"
 assert_log "$TEST_DIR/b.log" "state store: connected to 127\.0\.0\.1:$PG_PORT_main as gateway gw-b" "gateway b connects"
-assert_eq "$(pg_psql main "SELECT string_agg(version::text, ',' ORDER BY version) FROM ktlstun_schema")" "1,2" "the schema is created once, migration by migration"
+assert_eq "$(pg_psql main "SELECT string_agg(version::text, ',' ORDER BY version) FROM ktlstun_schema")" "1,2,3" "the schema is created once, migration by migration"
 assert_eq "$(pg_psql main "SELECT string_agg(name, ',' ORDER BY name) FROM ktlstun_gateway")" "gw-a,gw-b" \
     "both gateways recorded"
 assert_contains "$(readyz a)" "state store: connected to 127.0.0.1:$PG_PORT_main" "/readyz names the store"
