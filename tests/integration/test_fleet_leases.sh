@@ -23,6 +23,15 @@ source "$here/pg_lib.sh"
 # The daemons and namespaces go first, then the PostgreSQL they used.
 net_trap pg_cleanup
 
+clients=()
+for ((k = 1; k <= 50; k++)); do
+    clients+=("$(printf 'c%02d' "$k")")
+done
+# The certificates (one CA, one key, fifty openssl runs) are made while the namespaces
+# and links are.
+spawn "$TEST_DIR/certs.out" net_client_certs "$TEST_DIR/certs" "${clients[@]}"
+certs_pid=$SPAWN_PID
+
 groups=(n1 n2 n3 n4 n5)
 net_ns ha hb "${groups[@]}"
 for ((g = 1; g <= ${#groups[@]}; g++)); do
@@ -30,14 +39,7 @@ for ((g = 1; g <= ${#groups[@]}; g++)); do
     net_link ha "n$g" "198.18.1.$((base + 1))/30" "n$g" ua "198.18.1.$((base + 2))/30"
     net_link hb "n$g" "198.18.2.$((base + 1))/30" "n$g" ub "198.18.2.$((base + 2))/30"
 done
-
-clients=()
-for ((k = 1; k <= 50; k++)); do
-    clients+=("$(printf 'c%02d' "$k")")
-done
-t0=$(date +%s%N)
-net_client_certs "$TEST_DIR/certs" "${clients[@]}"
-note "50 client certificates in $((($(date +%s%N) - t0) / 1000000)) ms"
+wait_exit "$certs_pid" "$(scale 60)" || fail "the client certificates were not made: $(cat "$TEST_DIR/certs.out")"
 
 # group_of C: the namespace of client C (c01..c10 in n1, c11..c20 in n2, ...).
 group_of() { echo "n$(((10#${1#c} - 1) / 10 + 1))"; }
