@@ -449,12 +449,33 @@ static void let_go(struct address_lease *al, struct entry *e)
         remove_lease(al, oldest_released(al, 0));
 }
 
+static const int families[ADDRESS_LEASE_FAMILIES] = { AF_INET, AF_INET6 };
+
+/* Writes into OUT IDENTITY's address of each family DONE marks taken (not 0). Returns
+ * 0, or -1 with ERR when there is none. */
+static int fill_grant(struct address_lease *al, const char *identity, const int *done,
+                      struct address_lease_grant *out, char *err, size_t errlen)
+{
+    for (int f = 0; f < ADDRESS_LEASE_FAMILIES; f++) {
+        const struct entry *e = find(al->fixed, al->fixed_count, identity, families[f]);
+        if (e == NULL && done[f] != 0)
+            e = find(al->leases, al->lease_count, identity, families[f]);
+        if (e != NULL && done[f] != 0)
+            out->addresses[out->count++] = host(e->family, e->addr);
+    }
+    if (out->count == 0) {
+        say(err, errlen, "no address for %s: it has no fixed address and the hub no pool",
+            identity);
+        return -1;
+    }
+    return 0;
+}
+
 int address_lease_take(struct address_lease *al, const char *identity,
                        struct address_lease_grant *out, char *err, size_t errlen)
 {
     /* What this call did, undone when a later family fails: 1 held, 2 leased anew. */
     int done[ADDRESS_LEASE_FAMILIES] = { 0 };
-    static const int families[ADDRESS_LEASE_FAMILIES] = { AF_INET, AF_INET6 };
     int rc = -1;
     memset(out, 0, sizeof(*out));
     for (int f = 0; f < ADDRESS_LEASE_FAMILIES; f++) {
@@ -475,18 +496,8 @@ int address_lease_take(struct address_lease *al, const char *identity,
             goto undo;
         }
     }
-    for (int f = 0; f < ADDRESS_LEASE_FAMILIES; f++) {
-        const struct entry *e = find(al->fixed, al->fixed_count, identity, families[f]);
-        if (e == NULL && done[f] != 0)
-            e = find(al->leases, al->lease_count, identity, families[f]);
-        if (e != NULL && done[f] != 0)
-            out->addresses[out->count++] = host(e->family, e->addr);
-    }
-    if (out->count == 0) {
-        say(err, errlen, "no address for %s: it has no fixed address and the hub no pool",
-            identity);
+    if (fill_grant(al, identity, done, out, err, errlen) < 0)
         return -1;
-    }
     return 0;
 undo:
     for (int f = 0; f < ADDRESS_LEASE_FAMILIES; f++) {
@@ -502,6 +513,134 @@ undo:
             let_go(al, e);
     }
     return rc;
+}
+
+size_t address_lease_pools_for(const struct address_lease *al, const char *identity,
+                               struct ip_prefix *pools)
+{
+    size_t n = 0;
+    for (int f = 0; f < ADDRESS_LEASE_FAMILIES; f++)
+        if (al->pools[f].present && find(al->fixed, al->fixed_count, identity, families[f]) == NULL)
+            pools[n++] = al->pools[f].hub;
+    return n;
+}
+
+int address_lease_may_lease(const struct address_lease *al, const char *identity,
+                            const struct ip_prefix *addr)
+{
+    int f = family_index(addr->family);
+    if (f < 0 || !al->pools[f].present)
+        return 0;
+    const struct pool *p = &al->pools[f];
+    size_t n = ip_prefix_addr_len(addr->family);
+    uint64_t low = 0;
+    for (size_t i = 0; i < 4; i++)
+        low |= (uint64_t)addr->addr[n - 1 - i] << (8 * i);
+    /* The pool's size is a power of two: its offsets are the low bits. */
+    uint64_t offset = low & (p->size - 1);
+    uint8_t expect[16];
+    pool_addr(p, offset, expect);
+    if (!same_addr(addr->family, addr->addr, addr->family, expect) || offset == 0 ||
+        offset >= p->size - 1 || reserved(al, addr->family, addr->addr) ||
+        network_holding(al, addr->family, addr->addr) != NULL)
+        return 0;
+    const struct entry *fixed = holder(al->fixed, al->fixed_count, addr->family, addr->addr);
+    return fixed == NULL || strcmp(fixed->identity, identity) == 0;
+}
+
+/* IDENTITY's address of family index F in GIVEN, or NULL. */
+static const struct ip_prefix *given_of(const struct ip_prefix *given, size_t count, int f)
+{
+    for (size_t i = 0; i < count; i++)
+        if (given[i].family == families[f])
+            return &given[i];
+    return NULL;
+}
+
+/* Checks what address_lease_take_given would do, changing nothing. */
+static int given_fits(struct address_lease *al, const char *identity,
+                      const struct ip_prefix *given, size_t count, char *err, size_t errlen)
+{
+    char a[IP_PREFIX_TEXT_MAX], b[IP_PREFIX_TEXT_MAX];
+    for (int f = 0; f < ADDRESS_LEASE_FAMILIES; f++) {
+        if (!al->pools[f].present || find(al->fixed, al->fixed_count, identity, families[f]))
+            continue;
+        const struct ip_prefix *g = given_of(given, count, f);
+        if (g == NULL) {
+            say(err, errlen, "no address for %s: none of the pool %s was given", identity,
+                text(&al->pools[f].network, a));
+            return -1;
+        }
+        if (!address_lease_may_lease(al, identity, g)) {
+            say(err, errlen, "no address for %s: %s is not a client address of the pool %s",
+                identity, text(g, a), text(&al->pools[f].network, b));
+            return -1;
+        }
+        const struct entry *h = holder(al->leases, al->lease_count, g->family, g->addr);
+        if (h != NULL && h->held > 0 && strcmp(h->identity, identity) != 0) {
+            say(err, errlen, "no address for %s: %s is held here by %s", identity, text(g, a),
+                h->identity);
+            return -1;
+        }
+        const struct entry *e = find(al->leases, al->lease_count, identity, families[f]);
+        if (e != NULL && e->held > 0 && !same_addr(e->family, e->addr, g->family, g->addr)) {
+            struct ip_prefix mine = host(e->family, e->addr);
+            say(err, errlen, "no address for %s: it holds %s here, not %s", identity,
+                text(&mine, a), text(g, b));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int address_lease_take_given(struct address_lease *al, const char *identity,
+                             const struct ip_prefix *given, size_t count,
+                             struct address_lease_grant *out, char *err, size_t errlen)
+{
+    int done[ADDRESS_LEASE_FAMILIES] = { 0 };
+    memset(out, 0, sizeof(*out));
+    if (given_fits(al, identity, given, count, err, errlen) < 0)
+        return -1;
+    for (int f = 0; f < ADDRESS_LEASE_FAMILIES; f++) {
+        struct entry *e = find(al->fixed, al->fixed_count, identity, families[f]);
+        if (e != NULL) {
+            e->held++;
+            done[f] = 1;
+            continue;
+        }
+        if (!al->pools[f].present)
+            continue;
+        const struct ip_prefix *g = given_of(given, count, f);
+        struct entry *other = holder(al->leases, al->lease_count, g->family, g->addr);
+        if (other != NULL && strcmp(other->identity, identity) != 0)
+            remove_lease(al, other);   /* released (checked): the fleet gave it away */
+        if ((e = find(al->leases, al->lease_count, identity, families[f])) != NULL) {
+            memcpy(e->addr, g->addr, sizeof(e->addr));
+            hold(al, e);
+        } else {
+            if (al->lease_count == al->capacity) {
+                struct entry *gone = oldest_released(al, 0);
+                if (gone == NULL) {
+                    say(err, errlen, "no address for %s: all %zu leases are held", identity,
+                        al->capacity);
+                    address_lease_release(al, identity);
+                    return -1;
+                }
+                remove_lease(al, gone);
+            }
+            char *copy = strdup(identity);
+            if (copy == NULL) {
+                say(err, errlen, "no address for %s: out of memory", identity);
+                address_lease_release(al, identity);
+                return -1;
+            }
+            e = &al->leases[al->lease_count++];
+            *e = (struct entry){ .identity = copy, .family = g->family, .held = 1 };
+            memcpy(e->addr, g->addr, sizeof(e->addr));
+        }
+        done[f] = 1;
+    }
+    return fill_grant(al, identity, done, out, err, errlen);
 }
 
 int address_lease_release(struct address_lease *al, const char *identity)

@@ -75,6 +75,29 @@ size_t address_lease_networks(const struct address_lease *al, const char *identi
 int address_lease_take(struct address_lease *al, const char *identity,
                        struct address_lease_grant *out, char *err, size_t errlen);
 
+/* Copies into POOLS (ADDRESS_LEASE_FAMILIES entries) the pool of each family IDENTITY
+ * takes its address from (it has no fixed one there): each as the hub's address with
+ * the pool's length. Returns how many. */
+size_t address_lease_pools_for(const struct address_lease *al, const char *identity,
+                               struct ip_prefix *pools);
+
+/* Returns 1 when ADDR may be IDENTITY's pool address: inside its family's pool (within
+ * the range a pool leases from), not the hub's nor the pool's first or last, not
+ * another identity's fixed address, not inside a client's network; else 0. */
+int address_lease_may_lease(const struct address_lease *al, const char *identity,
+                            const struct ip_prefix *addr);
+
+/* Like address_lease_take, with the pool addresses chosen elsewhere (the shared state
+ * store, for the fleet's hubs): GIVEN (COUNT entries) holds one address per pool
+ * family IDENTITY takes from. A released lease of another identity on one of them is
+ * dropped (the fleet gave the address away). Returns 0, or -1 with ERR and nothing
+ * taken: a pool family without an address in GIVEN, an address address_lease_may_lease
+ * refuses, one held here by another identity, IDENTITY holding another address here,
+ * or no room. */
+int address_lease_take_given(struct address_lease *al, const char *identity,
+                             const struct ip_prefix *given, size_t count,
+                             struct address_lease_grant *out, char *err, size_t errlen);
+
 /* Counts IDENTITY's addresses held once less; once no longer held, pool addresses stay
  * reserved for it as recently released. Returns 0, or -1 when IDENTITY held none. */
 int address_lease_release(struct address_lease *al, const char *identity);

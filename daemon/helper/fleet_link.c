@@ -267,6 +267,8 @@ void fleet_link_ready(struct fleet_link *fleet)
         }
         if (msg.type == STORE_MSG_ALERT) {
             raise_claimed(fleet, &msg);
+        } else if (msg.type == STORE_MSG_LEASE) {
+            fleet->hooks.lease_result(fleet->hooks.arg, &msg.lease);
         } else if (msg.type == STORE_MSG_RESET_LOCKS) {
             fleet->hooks.lock_event(fleet->hooks.arg, NULL);
         } else if (msg.type == STORE_MSG_STATE) {
@@ -392,4 +394,15 @@ void fleet_link_publish_unlock(struct fleet_link *fleet, const char *key)
     struct store_event e = { .kind = STORE_EVENT_UNLOCK };
     snprintf(e.identity, sizeof(e.identity), "%s", key);
     publish(fleet, &e);
+}
+
+int fleet_link_lease(struct fleet_link *fleet, const struct lease_msg *msg)
+{
+    if (fleet == NULL || fleet->fd < 0)
+        return -1;
+    struct store_msg out = { .type = STORE_MSG_LEASE, .lease = *msg };
+    if (store_msg_send(fleet->fd, &out) == 0)
+        return 0;
+    log_error("state store: cannot reach the store process: %s", strerror(errno));
+    return -1;
 }

@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "helper/alert.h"
 #include "proto/grants.h"
+#include "proto/lease_msg.h"
 #include "store/store_events.h"
 
 struct fleet_link;
@@ -41,12 +42,17 @@ typedef void fleet_link_lock_fn(void *arg, const struct store_event *event);
  * gateway raised it (see fleet_link_claim_alert). */
 typedef void fleet_link_alert_fn(void *arg, const struct alert_event *event);
 
+/* Called with the store's answer to a network hub's lease request (a RESULT), for the
+ * supervisor. */
+typedef void fleet_link_lease_fn(void *arg, const struct lease_msg *result);
+
 /* What the link calls back, all with ARG. */
 struct fleet_link_hooks {
     fleet_link_close_fn *close_inherited;
     fleet_link_disconnect_fn *disconnect;
     fleet_link_lock_fn *lock_event;
     fleet_link_alert_fn *alert;
+    fleet_link_lease_fn *lease_result;
     void *arg;
 };
 
@@ -110,6 +116,11 @@ void fleet_link_publish_success(struct fleet_link *fleet, const char *tunnel,
  * hook raises it then, or nothing happens); 0 when the caller must raise it now (no
  * store, or its process is not running: two alerts are better than none). */
 int fleet_link_claim_alert(struct fleet_link *fleet, const struct alert_event *event);
+
+/* Hands a network hub's lease message (TAKE, RELEASE, RELEASE_ALL) to the store
+ * process. Returns 0, or -1 when no store process runs (the caller answers a TAKE
+ * itself: the store cannot be reached). */
+int fleet_link_lease(struct fleet_link *fleet, const struct lease_msg *msg);
 
 /* Publishes an administrator's unlock of KEY. */
 void fleet_link_publish_unlock(struct fleet_link *fleet, const char *key);

@@ -23,6 +23,7 @@
 #include "helper/lock_table.h"
 #include "helper/login_transactions.h"
 #include "proto/helper_msg.h"
+#include "proto/lease_msg.h"
 
 #define MAX_LINKS 1024
 
@@ -40,6 +41,7 @@ struct helper {
     struct admin_socket *admin;
     struct fleet_link *fleet;     /* the shared state store; NULL: state in files */
     int control_fd;
+    int lease_fd;                 /* the supervisor's link for address leases; -1: none */
     int signal_fd;
     size_t link_count;
     struct link links[MAX_LINKS];
@@ -247,6 +249,13 @@ static void receive_link(struct helper *h)
     }
     int fd;
     memcpy(&fd, CMSG_DATA(cmsg), sizeof(fd));
+    if (data[0] == HELPER_MAIN_LEASE_LINK) {
+        if (h->lease_fd >= 0)
+            close(h->lease_fd);
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+        h->lease_fd = fd;
+        return;
+    }
     if (h->link_count == MAX_LINKS) {
         log_error("second factor: too many worker links");
         close(fd);
@@ -254,6 +263,41 @@ static void receive_link(struct helper *h)
     }
     fcntl(fd, F_SETFL, O_NONBLOCK);
     h->links[h->link_count++] = (struct link){ .fd = fd, .number = ++h->next_link_number };
+}
+
+static void answer_lease(void *arg, const struct lease_msg *result)
+{
+    struct helper *h = arg;
+    if (h->lease_fd >= 0 && lease_msg_send(h->lease_fd, result) < 0)
+        log_error("state store: cannot answer the supervisor's address lease: %s",
+                  strerror(errno));
+}
+
+/* Passes the supervisor's lease messages to the store process; a TAKE that cannot go
+ * there is answered at once, so that the hub refuses its client instead of waiting. */
+static void read_lease_link(struct helper *h)
+{
+    for (int batch = 0; batch < 64; batch++) {
+        struct lease_msg msg;
+        int got = lease_msg_recv(h->lease_fd, &msg);
+        if (got < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (got <= 0) {
+            if (got < 0)
+                log_error("state store: the supervisor sent a malformed address lease message");
+            close(h->lease_fd);
+            h->lease_fd = -1;
+            return;
+        }
+        if (fleet_link_lease(h->fleet, &msg) == 0 || msg.type != LEASE_MSG_TAKE)
+            continue;
+        struct lease_msg reply = { .type = LEASE_MSG_RESULT, .id = msg.id,
+                                   .result = LEASE_RESULT_UNAVAILABLE };
+        snprintf(reply.text, sizeof(reply.text), "%s",
+                 h->fleet == NULL ? "no shared state store is configured"
+                                  : "the shared state store's process is restarting");
+        answer_lease(h, &reply);
+    }
 }
 
 static void reap_children(struct helper *h)
@@ -299,14 +343,16 @@ static int poll_timeout(const struct helper *h)
     return soonest <= now ? 0 : (int)(soonest - now);
 }
 
-enum watch_kind { WATCH_CONTROL, WATCH_SIGNAL, WATCH_ADMIN, WATCH_LINK, WATCH_CHILD, WATCH_STORE };
+enum watch_kind {
+    WATCH_CONTROL, WATCH_SIGNAL, WATCH_ADMIN, WATCH_LINK, WATCH_CHILD, WATCH_STORE, WATCH_LEASE,
+};
 
 struct watch {
     enum watch_kind kind;
     uint64_t key;            /* link number, or the admin socket's or the logins' own key */
 };
 
-#define MAX_WATCHES (4 + ADMIN_SOCKET_MAX_CONNECTIONS + MAX_LINKS + LOGIN_TRANSACTIONS_MAX)
+#define MAX_WATCHES (5 + ADMIN_SOCKET_MAX_CONNECTIONS + MAX_LINKS + LOGIN_TRANSACTIONS_MAX)
 
 static void dispatch(struct helper *h, const struct watch *w, short revents)
 {
@@ -335,6 +381,9 @@ static void dispatch(struct helper *h, const struct watch *w, short revents)
     case WATCH_STORE:
         fleet_link_ready(h->fleet);
         break;
+    case WATCH_LEASE:
+        read_lease_link(h);
+        break;
     }
 }
 
@@ -358,6 +407,10 @@ static size_t collect_watches(struct helper *h)
     watches[n++] = (struct watch){ WATCH_CONTROL, 0 };
     fds[n] = (struct pollfd){ .fd = h->signal_fd, .events = POLLIN };
     watches[n++] = (struct watch){ WATCH_SIGNAL, 0 };
+    if (h->lease_fd >= 0) {
+        fds[n] = (struct pollfd){ .fd = h->lease_fd, .events = POLLIN };
+        watches[n++] = (struct watch){ WATCH_LEASE, 0 };
+    }
     added = admin_socket_poll_fds(h->admin, fds + n, keys + n, MAX_WATCHES - n);
     set_kind(watches, keys, n, added, WATCH_ADMIN);
     n += added;
@@ -411,6 +464,7 @@ int helper_main_run(int control_fd, const char *config_path, const struct config
     if (h == NULL)
         return status;
     h->control_fd = control_fd;
+    h->lease_fd = -1;
     h->signal_fd = -1;
 
     h->signal_fd = signals_open_fd();
@@ -441,7 +495,8 @@ int helper_main_run(int control_fd, const char *config_path, const struct config
     const struct fleet_link_hooks hooks = { .close_inherited = close_helper_fds,
                                             .disconnect = disconnect_everywhere,
                                             .lock_event = apply_lock_event,
-                                            .alert = raise_claimed_alert, .arg = h };
+                                            .alert = raise_claimed_alert,
+                                            .lease_result = answer_lease, .arg = h };
     h->fleet = fleet_link_start(h->config, grants, &hooks);
     login_transactions_use_fleet(h->logins, h->fleet);
     if (h->fleet != NULL)
@@ -452,6 +507,8 @@ out:
     fleet_link_free(h->fleet);
     for (size_t i = 0; i < h->link_count; i++)
         close(h->links[i].fd);
+    if (h->lease_fd >= 0)
+        close(h->lease_fd);
     admin_socket_free(h->admin);
     if (h->signal_fd >= 0)
         close(h->signal_fd);

@@ -21,6 +21,10 @@
 /* The one byte the supervisor sends on the control channel, without a descriptor, to
  * make the helper read its configuration again; a worker link comes with one. */
 #define HELPER_MAIN_RELOAD 'R'
+/* The byte that comes with the supervisor's own link for network hubs' address leases
+ * (proto/lease_msg.h), which the helper passes to the store process and back; any
+ * other byte with a descriptor is a worker link. */
+#define HELPER_MAIN_LEASE_LINK 'A'
 
 /* Runs the helper in a freshly started child until SIGTERM (or the parent's end of
  * CONTROL_FD closes). Worker links and reload requests arrive on CONTROL_FD; CONFIG

@@ -16,6 +16,8 @@ int store_msg_valid(const struct store_msg *msg, size_t len)
         return msg->up <= 1;
     if (msg->type == STORE_MSG_RESET_LOCKS)
         return 1;
+    if (msg->type == STORE_MSG_LEASE)
+        return lease_msg_valid(&msg->lease, sizeof(msg->lease));
     if (msg->type != STORE_MSG_EVENT && msg->type != STORE_MSG_ALERT)
         return 0;
     const struct store_event *e = &msg->event;

@@ -8,6 +8,9 @@
  *   both ways        ALERT (a lock this gateway made: helper → store, claim its alert;
  *                    store → helper, raise it), with the lock's alert_kind, failures in
  *                    event.counted, level in event.tag, its end in event.expires_at
+ *                    LEASE (a network hub's lease_msg: helper → store, TAKE, RELEASE or
+ *                    RELEASE_ALL from the supervisor; store → helper, the RESULT of a
+ *                    TAKE, for the supervisor)
  *
  * A receiver drops the peer on a message of another size, an unknown type or kind, or
  * a string not terminated inside its array. */
@@ -17,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/lease_msg.h"
 #include "store/store_events.h"
 
 enum store_msg_type {
@@ -24,6 +28,7 @@ enum store_msg_type {
     STORE_MSG_STATE = 2,
     STORE_MSG_RESET_LOCKS = 3,
     STORE_MSG_ALERT = 4,
+    STORE_MSG_LEASE = 5,
 };
 
 struct store_msg {
@@ -32,6 +37,7 @@ struct store_msg {
     uint32_t alert_kind;         /* ALERT: enum alert_kind, a lock of identity, user or
                                     source (0, 1, 2) */
     struct store_event event;    /* EVENT */
+    struct lease_msg lease;      /* LEASE */
     char text[256];              /* STATE: "HOST:PORT" when up, the reason when not */
 };
 

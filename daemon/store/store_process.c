@@ -13,6 +13,7 @@
 #include "core/version.h"
 #include "store/store_connect.h"
 #include "store/store_events.h"
+#include "store/store_leases.h"
 #include "store/store_msg.h"
 #include "store/store_schema.h"
 
@@ -40,6 +41,8 @@ struct store_process {
     uint64_t retry_ms, next_attempt_ms, next_heartbeat_ms, next_prune_ms;
     size_t pending_count;
     struct store_event pending[PENDING_MAX];   /* to publish once the store is back */
+    size_t releases_count;
+    struct lease_msg releases[PENDING_MAX];    /* hubs' releases, likewise */
 };
 
 static void tell_helper(struct store_process *sp, const struct store_msg *msg)
@@ -197,8 +200,40 @@ static void keep_pending(struct store_process *sp, const struct store_event *eve
     sp->pending[sp->pending_count++] = *event;
 }
 
+static int release(struct store_process *sp, const struct lease_msg *msg)
+{
+    char err[256];
+    int all = msg->type == LEASE_MSG_RELEASE_ALL;
+    if (store_leases_release(sp->conn, sp->gateway, all ? NULL : msg->tunnel, msg->identity, err,
+                             sizeof(err)) == 0)
+        return 0;
+    drop_connection(sp, err);
+    return -1;
+}
+
+/* A release that did not reach the store only keeps an address reserved for its
+ * client longer; it is still kept for later, like an event. */
+static void keep_release(struct store_process *sp, const struct lease_msg *msg)
+{
+    if (sp->releases_count == PENDING_MAX) {
+        log_error("state store: %u address releases wait for the store already; the "
+                  "address of \"%s\" stays reserved for it", PENDING_MAX, msg->identity);
+        return;
+    }
+    sp->releases[sp->releases_count++] = *msg;
+}
+
 static void publish_pending(struct store_process *sp)
 {
+    size_t released = 0;
+    while (released < sp->releases_count && sp->conn != NULL) {
+        if (release(sp, &sp->releases[released]) < 0)
+            break;
+        released++;
+    }
+    memmove(sp->releases, sp->releases + released,
+            (sp->releases_count - released) * sizeof(sp->releases[0]));
+    sp->releases_count -= released;
     size_t done = 0;
     while (done < sp->pending_count && sp->conn != NULL) {
         if (publish(sp, &sp->pending[done]) < 0)
@@ -333,6 +368,36 @@ static void claim_alert(struct store_process *sp, struct store_msg *msg)
     tell_helper(sp, msg);
 }
 
+/* A hub's lease message: a TAKE is answered now (refused while the store cannot be
+ * reached: no address is given that the fleet did not agree to); a release waits for
+ * the store when it must. */
+static void lease_message(struct store_process *sp, const struct lease_msg *msg)
+{
+    char err[256];
+    if (msg->type == LEASE_MSG_RELEASE || msg->type == LEASE_MSG_RELEASE_ALL) {
+        if (sp->conn == NULL || release(sp, msg) < 0)
+            keep_release(sp, msg);
+        return;
+    }
+    if (msg->type != LEASE_MSG_TAKE)
+        return;
+    struct store_msg reply = { .type = STORE_MSG_LEASE };
+    if (sp->conn == NULL) {
+        snprintf(err, sizeof(err), "the shared state store cannot be reached");
+    } else if (store_leases_take(sp->conn, sp->gateway, msg, &reply.lease, err, sizeof(err)) < 0) {
+        failed(sp, "cannot lease a network tunnel address", err);
+    } else {
+        tell_helper(sp, &reply);
+        return;
+    }
+    memset(&reply.lease, 0, sizeof(reply.lease));
+    reply.lease.type = LEASE_MSG_RESULT;
+    reply.lease.id = msg->id;
+    reply.lease.result = LEASE_RESULT_UNAVAILABLE;
+    snprintf(reply.lease.text, sizeof(reply.lease.text), "%s", err);
+    tell_helper(sp, &reply);
+}
+
 /* Returns 0 to go on, -1 when the helper is gone. */
 static int from_helper(struct store_process *sp)
 {
@@ -349,6 +414,10 @@ static int from_helper(struct store_process *sp)
     }
     if (msg.type == STORE_MSG_ALERT) {
         claim_alert(sp, &msg);
+        return 0;
+    }
+    if (msg.type == STORE_MSG_LEASE) {
+        lease_message(sp, &msg.lease);
         return 0;
     }
     if (msg.type != STORE_MSG_EVENT)

@@ -50,6 +50,17 @@ static const char *const migrations[] = {
         "  locked_until bigint NOT NULL,"
         "  gateway text NOT NULL,"
         "  PRIMARY KEY (tunnel, kind, key));",
+    [3] =
+        "CREATE TABLE ktlstun_lease ("
+        "  tunnel text NOT NULL,"
+        "  address inet NOT NULL,"
+        "  identity text NOT NULL,"
+        "  reserved boolean NOT NULL DEFAULT false,"
+        "  held_by text[] NOT NULL DEFAULT '{}',"
+        "  leased_at timestamptz NOT NULL DEFAULT now(),"
+        "  released_at timestamptz,"
+        "  PRIMARY KEY (tunnel, address));"
+        "CREATE INDEX ktlstun_lease_identity ON ktlstun_lease (tunnel, identity);",
 };
 
 #define LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])) - 1)

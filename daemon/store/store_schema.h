@@ -19,17 +19,24 @@
  *                    so that two gateways given one name are told apart
  *   ktlstun_lock_alert  tunnel, kind, key, locked_until, gateway: who raised the alert
  *                    of the lock in force, so that a lock two gateways make at once
- *                    raises one alert */
+ *                    raises one alert
+ * Version 3:
+ *   ktlstun_lease    tunnel, address, identity, reserved, held_by (gateway names),
+ *                    leased_at, released_at: the pool addresses of network hubs, one
+ *                    row per address a client of some hub was given (reserved: a hub's
+ *                    own or a fixed address, never leased) */
 #ifndef KTLSTUN_STORE_SCHEMA_H
 #define KTLSTUN_STORE_SCHEMA_H
 
 #include <stddef.h>
 #include <libpq-fe.h>
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_SCHEMA_CHANNEL "ktlstun_event"
 /* The advisory lock key every writer of ktlstun_event takes (pg_advisory_xact_lock). */
 #define STORE_SCHEMA_EVENT_LOCK "7465787401"
+/* Held by a transaction that leases or releases network tunnel addresses. */
+#define STORE_SCHEMA_LEASE_LOCK "7465787402"
 
 /* Brings CONN's database to STORE_SCHEMA_VERSION. Sets *FROM to the version found (0:
  * none). Returns 0, or -1 with the reason in ERR (ERRLEN bytes), also when the

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "netdev/netdev.h"
 #include "netdev/tun_device.h"
 #include "proto/tunnel_frame.h"
 
@@ -157,4 +158,17 @@ void client_device_delete(struct client_device *cd, struct netdev *nd)
         log_warning("%s", err);
     free(cd->tunnel);
     free(cd);
+}
+
+/* The device a client tunnel keeps: `device`, or "ktl" + its name made fit. */
+void client_device_name_for(const struct tunnel_config *t, char *out, size_t len)
+{
+    if (t->network.device[0] != '\0') {
+        snprintf(out, len, "%s", t->network.device);
+        return;
+    }
+    snprintf(out, len, "%s%s", NETDEV_NAME_PREFIX, t->name);
+    for (char *c = out; *c != '\0'; c++)
+        if (*c <= ' ' || *c >= 0x7f || *c == '/' || *c == ':')
+            *c = '_';
 }

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 
+#include "config/config.h"
 #include "netdev/netdev.h"
 
 struct client_device;
@@ -40,5 +41,9 @@ int client_device_configure(struct client_device *cd, struct netdev *nd,
 /* Deletes the device (ND may be NULL: then it is only forgotten) and frees CD. NULL
  * is a no-op. */
 void client_device_delete(struct client_device *cd, struct netdev *nd);
+
+/* Writes into OUT (LEN bytes) the name of client tunnel T's device: its `device`, or
+ * NETDEV_NAME_PREFIX and the tunnel's name with unfit characters replaced. */
+void client_device_name_for(const struct tunnel_config *t, char *out, size_t len);
 
 #endif

@@ -178,7 +178,8 @@ struct helper_process *helper_process_start(const char *config_path, const struc
     return helper;
 }
 
-int helper_process_new_link(struct helper_process *helper)
+/* A new socketpair: one end goes to the helper with BYTE ('L': a worker's link). */
+static int hand_link(struct helper_process *helper, char byte)
 {
     if (helper == NULL || helper->pid <= 0)
         return -1;
@@ -190,15 +191,25 @@ int helper_process_new_link(struct helper_process *helper)
     int size = LINK_BUFFER_BYTES;
     for (int i = 0; i < 2; i++)
         setsockopt(pair[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-    int rc = send_byte(helper->control_fd, 'L', pair[1]);
+    int rc = send_byte(helper->control_fd, byte, pair[1]);
     close(pair[1]);
     if (rc < 0) {
-        log_error("second factor: cannot hand a worker link to the helper: %s", strerror(errno));
+        log_error("second factor: cannot hand a link to the helper: %s", strerror(errno));
         close(pair[0]);
         return -1;
     }
     fcntl(pair[0], F_SETFL, O_NONBLOCK);
     return pair[0];
+}
+
+int helper_process_new_link(struct helper_process *helper)
+{
+    return hand_link(helper, 'L');
+}
+
+int helper_process_new_lease_link(struct helper_process *helper)
+{
+    return hand_link(helper, HELPER_MAIN_LEASE_LINK);
 }
 
 void helper_process_close_in_child(struct helper_process *helper)

@@ -21,6 +21,11 @@ struct helper_process *helper_process_start(const char *config_path, const struc
  * there is no helper (logged). */
 int helper_process_new_link(struct helper_process *helper);
 
+/* Makes the supervisor's link for network hubs' address leases, which the helper
+ * passes to its store process (proto/lease_msg.h). Returns the supervisor's end
+ * (non-blocking), or -1 when there is no helper (logged). */
+int helper_process_new_lease_link(struct helper_process *helper);
+
 /* In a freshly forked worker: drops the parent's control channel to the helper. */
 void helper_process_close_in_child(struct helper_process *helper);
 

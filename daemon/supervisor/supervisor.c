@@ -562,11 +562,11 @@ static void handle_signal(struct supervisor *s)
 static void run_loop(struct supervisor *s)
 {
     while (!s->stopping || count_workers(s, NULL, 0) > 0) {
-        struct pollfd fds[2 + METRICS_SERVER_CLIENTS + 1 + MAX_WORKERS] = {
+        struct pollfd fds[2 + METRICS_SERVER_CLIENTS + 1 + MAX_WORKERS + 1] = {
             { .fd = s->signal_fd, .events = POLLIN }, { .fd = s->ready_pipe_read, .events = POLLIN } };
         size_t metrics_fds = metrics_server_poll_fds(s->metrics_server, s->metrics_fd, fds + 2);
         struct pollfd *links = fds + 2 + metrics_fds;
-        size_t link_fds = tun_service_poll_fds(s->tun, links, MAX_WORKERS);
+        size_t link_fds = tun_service_poll_fds(s->tun, links, MAX_WORKERS + 1);
         int ready = poll(fds, 2 + metrics_fds + link_fds, poll_timeout_ms(s, event_loop_now_ms()));
         if (ready < 0 && errno != EINTR) {
             log_error("poll: %s", strerror(errno));
@@ -654,6 +654,7 @@ int supervisor_run(const char *config_path, struct config *config)
     /* Before the first worker, so every worker gets a link; a daemon without it
      * still serves, but gated tunnels refuse every login. */
     s->helper = helper_process_start(config_path, s->current->config, s->grants);
+    tun_service_use_helper(s->tun, s->helper);
     /* Switching users was needed for the helper only: what started with capabilities
      * (the unit's ambient CAP_SETUID, CAP_SETGID) keeps none but the one a reload may
      * need to bind a new port below 1024, when a drop-in gave it, and CAP_NET_ADMIN

@@ -15,10 +15,13 @@
 #include "netdev/netdev.h"
 #include "proto/tun_request.h"
 #include "supervisor/client_device.h"
+#include "supervisor/fleet_leases.h"
 
 #define MAX_CLIENT_NETWORKS 256    /* routed to one client: far above a sane plan */
 #define STICKY_LEASES 256          /* released pool leases kept for their client */
 #define END_REASON "a newer connection of the same client identity took its addresses"
+#define FLEET_ATTEMPTS 4           /* TAKEs for one client: each may find one address more
+                                      that this hub's plan keeps from the pool */
 
 /* One worker's link. */
 struct link {
@@ -46,6 +49,7 @@ struct lease {
     char identity[TUN_REQUEST_IDENTITY_MAX + 1];
     char device[TUN_REQUEST_DEVICE_MAX + 1];
     int routes_gone;               /* a newer device of its identity has them */
+    int fleet;                     /* its pool addresses are the shared state store's */
     size_t route_count;            /* its addresses, then its networks */
     struct ip_prefix routes[];
 };
@@ -58,6 +62,22 @@ struct tun_service {
     struct client_device **clients;
     size_t client_count;
     unsigned counter;              /* the hub devices' names */
+    struct fleet_leases *fleet;    /* pool addresses from the shared state store */
+    struct fleet_wait *waits;
+};
+
+/* A hub device request waiting for the shared state store's addresses. */
+struct fleet_wait {
+    struct fleet_wait *next;
+    uint32_t lease_id;             /* the store's request */
+    pid_t pid;                     /* the worker and its request */
+    uint32_t id;
+    unsigned generation;
+    char tunnel[LIMIT_TUNNEL_NAME + 1];
+    char identity[TUN_REQUEST_IDENTITY_MAX + 1];
+    unsigned attempts;
+    size_t reserve_count;
+    struct ip_prefix reserve[LEASE_MSG_RESERVE_MAX];
 };
 
 int tun_service_needed(const struct config *config)
@@ -85,19 +105,6 @@ static const struct tunnel_config *find_tunnel(const struct config *config, cons
             return t;
     }
     return NULL;
-}
-
-/* The device a client tunnel keeps: `device`, or "ktl" + its name made fit. */
-static void client_device_name_of(const struct tunnel_config *t, char *out, size_t len)
-{
-    if (t->network.device[0] != '\0') {
-        snprintf(out, len, "%s", t->network.device);
-        return;
-    }
-    snprintf(out, len, "%s%s", NETDEV_NAME_PREFIX, t->name);
-    for (char *c = out; *c != '\0'; c++)
-        if (*c <= ' ' || *c >= 0x7f || *c == '/' || *c == ':')
-            *c = '_';
 }
 
 static struct client_device *find_client(const struct tun_service *ts, const char *tunnel)
@@ -139,7 +146,7 @@ void tun_service_sync(struct tun_service *ts, const struct config *config)
         const struct tunnel_config *t =
             find_tunnel(config, client_device_tunnel(cd), TUNNEL_MODE_CLIENT);
         if (t != NULL)
-            client_device_name_of(t, name, sizeof(name));
+            client_device_name_for(t, name, sizeof(name));
         if (t != NULL && strcmp(name, client_device_name(cd)) == 0) {
             ts->clients[kept++] = cd;
             continue;
@@ -161,7 +168,7 @@ void tun_service_sync(struct tun_service *ts, const struct config *config)
             continue;
         }
         ts->clients = grown;
-        client_device_name_of(t, name, sizeof(name));
+        client_device_name_for(t, name, sizeof(name));
         struct client_device *cd = client_device_create(t->name, name, err, sizeof(err));
         if (cd == NULL) {
             log_error("network tunnel %s: %s", t->name, err);
@@ -268,15 +275,115 @@ static void end_older(struct tun_service *ts, const char *tunnel, const char *id
     }
 }
 
+/* Tells the store that this hub no longer holds IDENTITY's addresses of TUNNEL, when no
+ * device of it is left here. */
+static void fleet_release_if_last(struct tun_service *ts, const char *tunnel, const char *identity)
+{
+    for (const struct lease *lease = ts->leases; lease != NULL; lease = lease->next)
+        if (lease->fleet && strcmp(lease->plan->tunnel, tunnel) == 0 &&
+            strcmp(lease->identity, identity) == 0)
+            return;
+    if (ts->fleet != NULL)
+        fleet_leases_release(ts->fleet, tunnel, identity);
+}
+
+/* Makes the device of worker L's request ID for IDENTITY with the addresses GRANT, which
+ * PLAN counts as taken (FLEET: from the shared state store), and hands it over. */
+static void give_device(struct tun_service *ts, struct link *l, const struct tunnel_config *t,
+                        struct plan *plan, uint32_t id, const char *identity,
+                        const struct address_lease_grant *grant, int fleet)
+{
+    char err[512];
+    struct ip_prefix networks[MAX_CLIENT_NETWORKS];
+    struct lease *lease = NULL;
+    int fd = -1;
+    size_t nets = address_lease_networks(plan->al, identity, networks, MAX_CLIENT_NETWORKS);
+    if (nets > MAX_CLIENT_NETWORKS) {
+        log_warning("network tunnel %s: client %s has more than %d networks; the rest are "
+                    "not routed", t->name, identity, MAX_CLIENT_NETWORKS);
+        nets = MAX_CLIENT_NETWORKS;
+    }
+    lease = calloc(1, sizeof(*lease) + (grant->count + nets) * sizeof(struct ip_prefix));
+    if (lease == NULL) {
+        snprintf(err, sizeof(err), "out of memory");
+        goto refuse;
+    }
+    struct hub_device_spec spec = {
+        .tunnel = t->name, .counter = ++ts->counter, .mtu = t->network.mtu,
+        .hub_count = t->network.hub_address_count, .hub_addresses = t->network.hub_addresses,
+        .client_count = grant->count, .client_addresses = grant->addresses,
+        .network_count = nets, .networks = networks,
+    };
+    if ((fd = hub_device_create(ts->nd, &spec, lease->device, sizeof(lease->device), err,
+                                sizeof(err))) < 0)
+        goto refuse;
+    struct tun_message reply;
+    tun_request_reply(&reply, id, lease->device, grant->count, grant->addresses, NULL);
+    if (send_to(l, &reply, fd) != 0) {
+        snprintf(err, sizeof(err), "the worker did not take it");
+        goto fail;
+    }
+    /* The worker's copy is the device's last: it goes when the connection does. */
+    close(fd);
+    lease->pid = l->pid;
+    lease->id = id;
+    lease->plan = plan;
+    lease->fleet = fleet;
+    snprintf(lease->identity, sizeof(lease->identity), "%s", identity);
+    memcpy(lease->routes, grant->addresses, grant->count * sizeof(grant->addresses[0]));
+    memcpy(lease->routes + grant->count, networks, nets * sizeof(networks[0]));
+    lease->route_count = grant->count + nets;
+    lease->next = ts->leases;
+    ts->leases = lease;
+    log_info("network tunnel %s: client %s on device %s", t->name, identity, lease->device);
+    return;
+refuse:
+    reply_refused(l, id, err);
+fail:
+    log_warning("network tunnel %s: no device for client %s: %s", t->name, identity, err);
+    if (fd >= 0)
+        close(fd);
+    address_lease_release(plan->al, identity);
+    if (fleet)
+        fleet_release_if_last(ts, t->name, identity);
+    free(lease);
+}
+
+static void refuse_hub(struct link *l, uint32_t id, const char *tunnel, const char *identity,
+                       const char *why)
+{
+    reply_refused(l, id, why);
+    log_warning("network tunnel %s: no device for client %s: %s", tunnel, identity, why);
+}
+
+/* Asks the store for W's pool addresses. Returns 0, or -1 with the reason in ERR. */
+static int ask_fleet(struct tun_service *ts, struct fleet_wait *w, const struct plan *plan,
+                     char *err, size_t errlen)
+{
+    struct ip_prefix pools[ADDRESS_LEASE_FAMILIES];
+    size_t count = address_lease_pools_for(plan->al, w->identity, pools);
+    if (ts->fleet == NULL) {
+        snprintf(err, errlen, "the shared state store cannot be asked for an address (the "
+                 "login service is not running)");
+        return -1;
+    }
+    w->attempts++;
+    w->lease_id = fleet_leases_take(ts->fleet, w->tunnel, w->identity, pools, count, w->reserve,
+                                    w->reserve_count, err, errlen);
+    if (w->lease_id == 0)
+        return -1;
+    w->next = ts->waits;
+    ts->waits = w;
+    return 0;
+}
+
 static void handle_hub(struct tun_service *ts, struct link *l, const struct tun_message *req)
 {
     char err[512];
     const struct tunnel_config *t = find_tunnel(l->config, req->tunnel, TUNNEL_MODE_SERVER);
     struct address_lease_grant grant;
-    struct ip_prefix networks[MAX_CLIENT_NETWORKS];
-    struct lease *lease = NULL;
+    struct ip_prefix pools[ADDRESS_LEASE_FAMILIES];
     struct plan *plan = NULL;
-    int fd = -1, taken = 0;
     if (t == NULL) {
         snprintf(err, sizeof(err), "no network hub tunnel named %s", req->tunnel);
         goto refuse;
@@ -286,59 +393,121 @@ static void handle_hub(struct tun_service *ts, struct link *l, const struct tun_
             snprintf(err, sizeof(err), "network devices are not available");
         goto refuse;
     }
+    /* With a shared state store, the fleet's hubs lease pool addresses there; a client
+     * with fixed addresses only needs no one's agreement. */
+    size_t pool_count = address_lease_pools_for(plan->al, req->identity, pools);
+    if (l->config->global.state_store != NULL && pool_count > 0) {
+        struct fleet_wait *w = calloc(1, sizeof(*w));
+        if (w == NULL) {
+            snprintf(err, sizeof(err), "out of memory");
+            goto refuse;
+        }
+        *w = (struct fleet_wait){ .pid = l->pid, .id = req->id, .generation = l->generation };
+        snprintf(w->tunnel, sizeof(w->tunnel), "%s", req->tunnel);
+        snprintf(w->identity, sizeof(w->identity), "%s", req->identity);
+        /* The hubs' own addresses are the fleet's to keep from every pool. */
+        for (size_t i = 0; i < pool_count; i++) {
+            w->reserve[w->reserve_count] = pools[i];
+            w->reserve[w->reserve_count++].len = (uint8_t)ip_prefix_max_len(pools[i].family);
+        }
+        if (ask_fleet(ts, w, plan, err, sizeof(err)) < 0) {
+            free(w);
+            goto refuse;
+        }
+        return;
+    }
     end_older(ts, req->tunnel, req->identity);
     if (address_lease_take(plan->al, req->identity, &grant, err, sizeof(err)) != 0)
         goto refuse;
-    taken = 1;
-    size_t nets = address_lease_networks(plan->al, req->identity, networks, MAX_CLIENT_NETWORKS);
-    if (nets > MAX_CLIENT_NETWORKS) {
-        log_warning("network tunnel %s: client %s has more than %d networks; the rest are "
-                    "not routed", t->name, req->identity, MAX_CLIENT_NETWORKS);
-        nets = MAX_CLIENT_NETWORKS;
-    }
-    lease = calloc(1, sizeof(*lease) + (grant.count + nets) * sizeof(struct ip_prefix));
-    if (lease == NULL) {
-        snprintf(err, sizeof(err), "out of memory");
-        goto refuse;
-    }
-    struct hub_device_spec spec = {
-        .tunnel = t->name, .counter = ++ts->counter, .mtu = t->network.mtu,
-        .hub_count = t->network.hub_address_count, .hub_addresses = t->network.hub_addresses,
-        .client_count = grant.count, .client_addresses = grant.addresses,
-        .network_count = nets, .networks = networks,
-    };
-    if ((fd = hub_device_create(ts->nd, &spec, lease->device, sizeof(lease->device), err,
-                                sizeof(err))) < 0)
-        goto refuse;
-    struct tun_message reply;
-    tun_request_reply(&reply, req->id, lease->device, grant.count, grant.addresses, NULL);
-    if (send_to(l, &reply, fd) != 0) {
-        snprintf(err, sizeof(err), "the worker did not take it");
-        goto fail;
-    }
-    /* The worker's copy is the device's last: it goes when the connection does. */
-    close(fd);
-    lease->pid = l->pid;
-    lease->id = req->id;
-    lease->plan = plan;
-    snprintf(lease->identity, sizeof(lease->identity), "%s", req->identity);
-    memcpy(lease->routes, grant.addresses, grant.count * sizeof(grant.addresses[0]));
-    memcpy(lease->routes + grant.count, networks, nets * sizeof(networks[0]));
-    lease->route_count = grant.count + nets;
-    lease->next = ts->leases;
-    ts->leases = lease;
-    log_info("network tunnel %s: client %s on device %s", t->name, req->identity, lease->device);
+    give_device(ts, l, t, plan, req->id, req->identity, &grant, 0);
     return;
 refuse:
-    reply_refused(l, req->id, err);
-fail:
-    log_warning("network tunnel %s: no device for client %s: %s", req->tunnel, req->identity,
-                err);
-    if (fd >= 0)
-        close(fd);
-    if (taken)
-        address_lease_release(plan->al, req->identity);
-    free(lease);
+    refuse_hub(l, req->id, req->tunnel, req->identity, err);
+}
+
+/* The store's answer for W: the device is made with its addresses, or refused. */
+static void fleet_answered(struct tun_service *ts, struct fleet_wait *w,
+                           const struct lease_msg *answer)
+{
+    char err[512], a[IP_PREFIX_TEXT_MAX];
+    struct address_lease_grant grant;
+    struct link *l = find_link(ts, w->pid);
+    const struct tunnel_config *t =
+        l != NULL && l->generation == w->generation
+            ? find_tunnel(l->config, w->tunnel, TUNNEL_MODE_SERVER)
+            : NULL;
+    struct plan *plan = t != NULL ? plan_for(ts, l, t, err, sizeof(err)) : NULL;
+    if (plan == NULL) {
+        /* Its worker is gone: what the store gave goes back. */
+        if (answer->result == LEASE_RESULT_OK)
+            fleet_release_if_last(ts, w->tunnel, w->identity);
+        goto out;
+    }
+    if (answer->result != LEASE_RESULT_OK) {
+        snprintf(err, sizeof(err), "%s%s",
+                 answer->result == LEASE_RESULT_UNAVAILABLE ? "the shared state store cannot "
+                 "lease an address now: " : "", answer->text);
+        refuse_hub(l, w->id, w->tunnel, w->identity, err);
+        goto out;
+    }
+    for (uint32_t i = 0; i < answer->count; i++) {
+        if (address_lease_may_lease(plan->al, w->identity, &answer->addresses[i]))
+            continue;
+        /* An address this hub's plan keeps (a fixed one, say): the store learns it and
+         * gives another. */
+        log_info("network tunnel %s: the shared state store offered %s, which this hub keeps "
+                 "from its pool; asking again", w->tunnel,
+                 ip_prefix_format(&answer->addresses[i], a, sizeof(a)));
+        if (w->attempts < FLEET_ATTEMPTS && w->reserve_count < LEASE_MSG_RESERVE_MAX) {
+            w->reserve[w->reserve_count++] = answer->addresses[i];
+            if (ask_fleet(ts, w, plan, err, sizeof(err)) == 0)
+                return;
+        } else {
+            snprintf(err, sizeof(err), "the shared state store keeps offering addresses this "
+                     "hub's plan keeps from its pool (the hubs' plans differ?)");
+        }
+        fleet_release_if_last(ts, w->tunnel, w->identity);
+        refuse_hub(l, w->id, w->tunnel, w->identity, err);
+        goto out;
+    }
+    end_older(ts, w->tunnel, w->identity);
+    if (address_lease_take_given(plan->al, w->identity, answer->addresses, answer->count, &grant,
+                                 err, sizeof(err)) != 0) {
+        fleet_release_if_last(ts, w->tunnel, w->identity);
+        refuse_hub(l, w->id, w->tunnel, w->identity, err);
+        goto out;
+    }
+    give_device(ts, l, t, plan, w->id, w->identity, &grant, 1);
+out:
+    free(w);
+}
+
+/* Reads the store's answers; when the link broke, every request waiting is refused. */
+static void read_fleet(struct tun_service *ts)
+{
+    struct lease_msg answer;
+    int got;
+    while ((got = fleet_leases_receive(ts->fleet, &answer)) > 0) {
+        struct fleet_wait **pp = &ts->waits;
+        while (*pp != NULL && (*pp)->lease_id != answer.id)
+            pp = &(*pp)->next;
+        if (*pp == NULL)
+            continue;
+        struct fleet_wait *w = *pp;
+        *pp = w->next;
+        fleet_answered(ts, w, &answer);
+    }
+    if (got == 0)
+        return;
+    while (ts->waits != NULL) {
+        struct fleet_wait *w = ts->waits;
+        ts->waits = w->next;
+        struct link *l = find_link(ts, w->pid);
+        if (l != NULL)
+            refuse_hub(l, w->id, w->tunnel, w->identity,
+                       "the login service restarted before the shared state store answered");
+        free(w);
+    }
 }
 
 static void handle_client(struct tun_service *ts, struct link *l, const struct tun_message *req)
@@ -370,11 +539,13 @@ refuse:
     reply_refused(l, req->id, err);
 }
 
-static void drop_lease(struct lease **pp)
+static void drop_lease(struct tun_service *ts, struct lease **pp)
 {
     struct lease *lease = *pp;
     *pp = lease->next;
     address_lease_release(lease->plan->al, lease->identity);
+    if (lease->fleet)
+        fleet_release_if_last(ts, lease->plan->tunnel, lease->identity);
     free(lease);
 }
 
@@ -384,7 +555,7 @@ static void release(struct tun_service *ts, pid_t pid, uint32_t id)
     struct lease **pp = &ts->leases;
     while (*pp != NULL) {
         if ((*pp)->pid == pid && (id == 0 || (*pp)->id == id))
-            drop_lease(pp);
+            drop_lease(ts, pp);
         else
             pp = &(*pp)->next;
     }
@@ -457,9 +628,17 @@ static int read_link(struct tun_service *ts, struct link *l)
     }
 }
 
+void tun_service_use_helper(struct tun_service *ts, struct helper_process *helper)
+{
+    if (ts != NULL && helper != NULL && ts->fleet == NULL)
+        ts->fleet = fleet_leases_new(helper);
+}
+
 size_t tun_service_poll_fds(const struct tun_service *ts, struct pollfd *fds, size_t max)
 {
     size_t n = 0;
+    if (max > 0 && ts->fleet != NULL)
+        n += fleet_leases_poll_fd(ts->fleet, fds);
     for (const struct link *l = ts->links; l != NULL && n < max; l = l->next)
         fds[n++] = (struct pollfd){ .fd = l->fd, .events = POLLIN };
     return n;
@@ -470,6 +649,11 @@ void tun_service_handle(struct tun_service *ts, const struct pollfd *fds, size_t
     for (size_t i = 0; i < count; i++) {
         if (fds[i].revents == 0)
             continue;
+        struct pollfd own;
+        if (fleet_leases_poll_fd(ts->fleet, &own) == 1 && own.fd == fds[i].fd) {
+            read_fleet(ts);
+            continue;
+        }
         struct link *l = ts->links;
         while (l != NULL && l->fd != fds[i].fd)
             l = l->next;
@@ -498,7 +682,13 @@ void tun_service_free(struct tun_service *ts)
     while (ts->links != NULL)
         close_link(ts, ts->links->pid);
     while (ts->leases != NULL)
-        drop_lease(&ts->leases);
+        drop_lease(ts, &ts->leases);
+    while (ts->waits != NULL) {
+        struct fleet_wait *w = ts->waits;
+        ts->waits = w->next;
+        free(w);
+    }
+    fleet_leases_free(ts->fleet);
     drop_unused_plans(ts);
     for (size_t i = 0; i < ts->client_count; i++)
         client_device_delete(ts->clients[i], ts->nd);

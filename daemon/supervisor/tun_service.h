@@ -24,6 +24,7 @@
 #include <sys/types.h>
 
 #include "config/config.h"
+#include "supervisor/helper_process.h"
 
 struct tun_service;
 
@@ -52,6 +53,10 @@ void tun_service_worker_gone(struct tun_service *ts, pid_t pid);
 /* In a freshly forked worker: closes every link's supervisor end (another worker's
  * would let it speak for the parent). Frees nothing else. */
 void tun_service_close_in_child(struct tun_service *ts);
+
+/* Pool addresses of hubs whose configuration has a shared state store are leased
+ * through HELPER's store process (supervisor/fleet_leases.h). */
+void tun_service_use_helper(struct tun_service *ts, struct helper_process *helper);
 
 /* Fills FDS (at most MAX) with the links to poll for input. Returns how many. */
 size_t tun_service_poll_fds(const struct tun_service *ts, struct pollfd *fds, size_t max);

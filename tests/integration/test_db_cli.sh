@@ -58,20 +58,20 @@ assert_contains "$OUT" "ktlstun disconnect: the state store refused the disconne
 note "db migrate creates the schema, once"
 db db migrate
 assert_eq "$RC" 0 "db migrate: $OUT"
-assert_eq "$OUT" "schema version 2 (was 0)" "db migrate on an empty database"
+assert_eq "$OUT" "schema version 3 (was 0)" "db migrate on an empty database"
 assert_eq "$(pg_psql main "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables
                            WHERE tablename LIKE 'ktlstun%'")" \
     "ktlstun_event,ktlstun_gateway,ktlstun_grant,ktlstun_lock_alert,ktlstun_schema" "the tables db migrate made"
 db db migrate
 assert_eq "$RC" 0 "db migrate again: $OUT"
-assert_eq "$OUT" "schema version 2 (was 2)" "db migrate again"
-assert_eq "$(pg_psql main "SELECT string_agg(version::text, ',' ORDER BY version) FROM ktlstun_schema")" 1,2 \
+assert_eq "$OUT" "schema version 3 (was 3)" "db migrate again"
+assert_eq "$(pg_psql main "SELECT string_agg(version::text, ',' ORDER BY version) FROM ktlstun_schema")" 1,2,3 \
     "ktlstun_schema after two migrations"
 
 note "db status: gateways, recent and stale, with their live grants"
 db db status
 assert_eq "$RC" 0 "db status with a schema: $OUT"
-assert_contains "$OUT" "schema: version 2 (this ktlstun: version 2)" "db status: the schema"
+assert_contains "$OUT" "schema: version 3 (this ktlstun: version 3)" "db status: the schema"
 assert_contains "$OUT" "gateways: 0" "db status: no gateway yet"
 assert_contains "$OUT" "live grants: 0" "db status: no grant yet"
 pg_psql main \
@@ -173,7 +173,7 @@ note "a schema newer than this ktlstun's: upgrade ktlstun"
 pg_psql main "INSERT INTO ktlstun_schema (version) VALUES (1000)" >/dev/null
 db db status
 assert_eq "$RC" 1 "db status with a newer schema: $OUT"
-assert_contains "$OUT" "schema is version 1000, newer than this ktlstun's (2): upgrade ktlstun" \
+assert_contains "$OUT" "schema is version 1000, newer than this ktlstun's (3): upgrade ktlstun" \
     "db status with a newer schema"
 db db migrate
 assert_eq "$RC" 1 "db migrate with a newer schema: $OUT"
