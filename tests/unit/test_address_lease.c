@@ -372,6 +372,73 @@ static void test_failed_take_takes_nothing(void **state)
 
 /* A fixed IPv4 address and an IPv6 one from the pool; a full IPv6 pool refuses the
  * client altogether and leaves its fixed address not held. */
+/* Addresses the shared state store gave: what the plan accepts, and what it keeps. */
+static void test_given_addresses(void **state)
+{
+    (void)state;
+    struct address_lease *al = plan(16, 4, "10.8.0.1/24", "fd00:8::1/64");
+    struct ip_prefix p = parsed("10.8.0.9");
+    assert_int_equal(address_lease_add_fixed(al, "CN=printer", &p, err, sizeof(err)), 0);
+
+    struct ip_prefix pools[ADDRESS_LEASE_FAMILIES];
+    assert_int_equal(address_lease_pools_for(al, "CN=a", pools), 2);
+    assert_string_equal(fmt(&pools[0]), "10.8.0.1/24");
+    assert_string_equal(fmt(&pools[1]), "fd00:8::1/64");
+    /* A fixed IPv4 address: only the IPv6 pool is asked. */
+    assert_int_equal(address_lease_pools_for(al, "CN=printer", pools), 1);
+    assert_string_equal(fmt(&pools[0]), "fd00:8::1/64");
+
+    static const char *const never[] = { "10.8.0.1", "10.8.0.0", "10.8.0.255", "10.8.0.9",
+                                         "10.9.0.5", "fd00:8::1",
+                                         "fd00:8::1:0:0:5", "fd00:9::5" };
+    for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
+        p = parsed(never[i]);
+        if (address_lease_may_lease(al, "CN=a", &p))
+            fail_msg("%s may be leased", never[i]);
+    }
+    p = parsed("10.8.0.9");
+    assert_true(address_lease_may_lease(al, "CN=printer", &p));
+    p = parsed("10.8.0.77");
+    assert_true(address_lease_may_lease(al, "CN=a", &p));
+
+    struct ip_prefix given[2] = { parsed("10.8.0.77"), parsed("fd00:8::4d") };
+    struct address_lease_grant g;
+    assert_int_equal(address_lease_take_given(al, "CN=a", given, 2, &g, err, sizeof(err)), 0);
+    assert_int_equal(g.count, 2);
+    assert_string_equal(fmt(&g.addresses[0]), "10.8.0.77/32");
+    assert_string_equal(fmt(&g.addresses[1]), "fd00:8::4d/128");
+    assert_int_equal(address_lease_held(al), 2);
+    /* Held here by CN=a: the store cannot give it to CN=b on this hub. */
+    assert_int_equal(address_lease_take_given(al, "CN=b", given, 2, &g, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "is held here by CN=a"));
+    /* CN=a holds .77: another address for it is a disagreement, refused. */
+    struct ip_prefix other[2] = { parsed("10.8.0.78"), parsed("fd00:8::4d") };
+    assert_int_equal(address_lease_take_given(al, "CN=a", other, 2, &g, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "it holds 10.8.0.77/32 here"));
+    /* A pool without a given address. */
+    assert_int_equal(address_lease_take_given(al, "CN=c", other, 1, &g, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "none of the pool fd00:8::/64"));
+    assert_int_equal(address_lease_held(al), 2);
+
+    /* Released, .77 stays CN=a's here until the fleet gives it to another: then it is. */
+    assert_int_equal(address_lease_release(al, "CN=a"), 0);
+    assert_int_equal(address_lease_take_given(al, "CN=b", given, 2, &g, err, sizeof(err)), 0);
+    assert_string_equal(fmt(&g.addresses[0]), "10.8.0.77/32");
+    /* CN=a comes back to the address the fleet gives it now. */
+    assert_int_equal(address_lease_take_given(al, "CN=a", other, 2, &g, err, sizeof(err)), -1);
+    other[1] = parsed("fd00:8::4e");
+    assert_int_equal(address_lease_take_given(al, "CN=a", other, 2, &g, err, sizeof(err)), 0);
+    assert_string_equal(fmt(&g.addresses[0]), "10.8.0.78/32");
+    assert_int_equal(address_lease_held(al), 4);
+    /* The fixed address comes from the plan, the pool one from the store. */
+    struct ip_prefix six = parsed("fd00:8::50");
+    assert_int_equal(address_lease_take_given(al, "CN=printer", &six, 1, &g, err, sizeof(err)), 0);
+    assert_int_equal(g.count, 2);
+    assert_string_equal(fmt(&g.addresses[0]), "10.8.0.9/32");
+    assert_string_equal(fmt(&g.addresses[1]), "fd00:8::50/128");
+    address_lease_free(al);
+}
+
 static void test_fixed_and_pool_mixed(void **state)
 {
     (void)state;
@@ -420,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_churn),
         cmocka_unit_test(test_failed_take_takes_nothing),
         cmocka_unit_test(test_fixed_and_pool_mixed),
+        cmocka_unit_test(test_given_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

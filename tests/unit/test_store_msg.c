@@ -100,6 +100,56 @@ static void test_longer_datagram_refused(void **state)
     close(pair[1]);
 }
 
+/* A hub's lease messages, which the helper passes on without reading them: the store
+ * process and the supervisor each refuse a malformed one. */
+static void test_lease_messages(void **state)
+{
+    (void)state;
+    struct store_msg msg = { .type = STORE_MSG_LEASE };
+    struct lease_msg *l = &msg.lease;
+    l->type = LEASE_MSG_TAKE;
+    l->id = 7;
+    strcpy(l->tunnel, "hub");
+    strcpy(l->identity, "CN=c01");
+    l->count = 1;
+    l->addresses[0] = (struct ip_prefix){ .family = AF_INET, .addr = { 10, 8, 0, 1 }, .len = 24 };
+    assert_true(store_msg_valid(&msg, sizeof(msg)));
+    assert_true(lease_msg_valid(l, sizeof(*l)));
+    struct store_msg bad = msg;
+    bad.lease.count = 0;                       /* a TAKE asks for something */
+    assert_false(store_msg_valid(&bad, sizeof(bad)));
+    bad = msg;
+    bad.lease.count = LEASE_MSG_FAMILIES + 1;
+    assert_false(store_msg_valid(&bad, sizeof(bad)));
+    bad = msg;
+    bad.lease.reserve_count = LEASE_MSG_RESERVE_MAX + 1;
+    assert_false(store_msg_valid(&bad, sizeof(bad)));
+    bad = msg;
+    bad.lease.addresses[0].len = 33;
+    assert_false(store_msg_valid(&bad, sizeof(bad)));
+    bad = msg;
+    bad.lease.addresses[0].family = AF_UNIX;
+    assert_false(store_msg_valid(&bad, sizeof(bad)));
+    bad = msg;
+    memset(bad.lease.identity, 'x', sizeof(bad.lease.identity));
+    assert_false(store_msg_valid(&bad, sizeof(bad)));
+    bad = msg;
+    bad.lease.identity[0] = '\0';
+    assert_false(store_msg_valid(&bad, sizeof(bad)));
+    bad = msg;
+    bad.lease.type = 99;
+    assert_false(store_msg_valid(&bad, sizeof(bad)));
+    bad = msg;
+    bad.lease.type = LEASE_MSG_RESULT;
+    bad.lease.result = LEASE_RESULT_UNAVAILABLE + 1;
+    assert_false(store_msg_valid(&bad, sizeof(bad)));
+    struct lease_msg all = { .type = LEASE_MSG_RELEASE_ALL };
+    assert_true(lease_msg_valid(&all, sizeof(all)));
+    assert_false(lease_msg_valid(&all, sizeof(all) - 1));
+    struct lease_msg release = { .type = LEASE_MSG_RELEASE };
+    assert_false(lease_msg_valid(&release, sizeof(release)));   /* whose? */
+}
+
 static void test_store_state_in_grants(void **state)
 {
     (void)state;
@@ -126,6 +176,7 @@ int main(void)
         cmocka_unit_test(test_malformed_messages),
         cmocka_unit_test(test_longer_datagram_refused),
         cmocka_unit_test(test_store_state_in_grants),
+        cmocka_unit_test(test_lease_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
