@@ -35,6 +35,7 @@ struct store_process {
     const char *instance;
     PGconn *conn;
     char where[160];
+    char down_why[256];            /* the last reason the connection went */
     int64_t last_id;               /* the newest event applied (or skipped as our own) */
     int synced_once;
     int reported;                  /* -1 nothing yet, 0 down, 1 up */
@@ -63,6 +64,7 @@ static void report(struct store_process *sp, int up, const char *text)
 
 static void drop_connection(struct store_process *sp, const char *why)
 {
+    snprintf(sp->down_why, sizeof(sp->down_why), "%s", why);
     PQfinish(sp->conn);
     sp->conn = NULL;
     if (sp->reported != 0)
@@ -383,7 +385,8 @@ static void lease_message(struct store_process *sp, const struct lease_msg *msg)
         return;
     struct store_msg reply = { .type = STORE_MSG_LEASE };
     if (sp->conn == NULL) {
-        snprintf(err, sizeof(err), "the shared state store cannot be reached");
+        snprintf(err, sizeof(err), "not connected (%.200s)",
+                 sp->down_why[0] != '\0' ? sp->down_why : "connecting");
     } else if (store_leases_take(sp->conn, sp->gateway, msg, &reply.lease, err, sizeof(err)) < 0) {
         failed(sp, "cannot lease a network tunnel address", err);
     } else {

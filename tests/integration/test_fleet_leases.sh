@@ -16,6 +16,9 @@
 #      address from the pool, never the hub's, none twice.
 #   3. n1 stops and comes back with its clients of hub A pointed at hub B: each of its
 #      ten gets the address it had, and still none is given twice.
+#   4. The store stops: n2's clients, restarted, are refused by both hubs with the
+#      reason, while clients already connected still reach the hub through their
+#      tunnels; the store back, n2's clients get their earlier addresses.
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 source "$here/network_lib.sh"
@@ -227,6 +230,30 @@ expect_b=$(for c in "${clients[@]}"; do
 done | sort)
 assert_eq "$(hub_leases "$TEST_DIR/ha.ini")" "$expect_a" "hub A's connections and their addresses after the move"
 assert_eq "$(hub_leases "$TEST_DIR/hb.ini")" "$expect_b" "hub B's connections and their addresses after the move"
+
+note "4. the store stopped: new clients are refused with the reason, connected ones keep working"
+# tunnel_ping C: client C reaches the hub's tunnel address through its own device.
+tunnel_ping() { in_ns "$(group_of "$1")" ping -n -q -c 1 -W 2 -I "ktl$1" 10.8.0.1 >/dev/null 2>&1; }
+net_stop_ktlstunds "${pid[n2]}"
+pg_stop main
+assert_log "$TEST_DIR/ha.log" "state store: $sock_re unreachable" "hub A notices the store is gone" "$(scale 10)"
+assert_log "$TEST_DIR/hb.log" "state store: $sock_re unreachable" "hub B notices the store is gone" "$(scale 10)"
+start_group n2
+refused="no device for client c1[0-9]: the shared state store cannot lease an address now: not connected"
+assert_log "$TEST_DIR/ha.log" "$refused" "hub A refuses n2's clients while the store is away" "$(scale 10)"
+assert_log "$TEST_DIR/hb.log" "$refused" "hub B refuses n2's clients while the store is away" "$(scale 10)"
+assert_eq "$(group_addresses n2)" "" "addresses n2's clients got while the store was away"
+for c in c21 c22 c41 c50; do
+    tunnel_ping "$c" || fail "$c (connected through hub $(hub_of "$c")) cannot reach the hub through its tunnel while the store is away"
+done
+note "the store is back: n2's clients get their addresses, the same as before"
+pg_start main
+addr=()
+collect "${clients[@]:10:10}"
+for c in "${clients[@]:10:10}"; do
+    assert_eq "${addr[$c]}" "${before[$c]}" "$c's address once the store is back"
+done
+tunnel_ping c11 || fail "c11 cannot reach hub A through its tunnel once the store is back"
 
 net_stop_ktlstunds "${pid[@]}" "$pid_a" "$pid_b"
 for g in ha hb "${groups[@]}"; do
