@@ -58,6 +58,9 @@ static int start_process(struct fleet_link *fleet)
         _exit(store_process_run(pair[1], fleet->conninfo, fleet->gateway, fleet->instance));
     }
     close(pair[1]);
+    /* Room for a burst of hubs' lease requests (two hundred clients at once). */
+    int size = 1024 * 1024;
+    setsockopt(pair[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
     /* The helper's loop never waits on the store process. */
     fcntl(pair[0], F_SETFL, O_NONBLOCK);
     fleet->fd = pair[0];

@@ -8,12 +8,28 @@
 
 #include "core/log.h"
 
+struct waiting {
+    struct waiting *next;
+    uint32_t lease_id;         /* the TAKE's id */
+    int orphan;                /* the link broke before its answer */
+    struct fleet_request req;
+};
+
 struct fleet_leases {
     struct helper_process *helper;
     int fd;
     int told_empty;            /* RELEASE_ALL went out once */
     uint32_t last_id;
+    struct waiting *waiting;
 };
+
+static void close_link(struct fleet_leases *fl)
+{
+    close(fl->fd);
+    fl->fd = -1;
+    for (struct waiting *w = fl->waiting; w != NULL; w = w->next)
+        w->orphan = 1;
+}
 
 struct fleet_leases *fleet_leases_new(struct helper_process *helper)
 {
@@ -33,6 +49,11 @@ void fleet_leases_free(struct fleet_leases *fl)
         return;
     if (fl->fd >= 0)
         close(fl->fd);
+    while (fl->waiting != NULL) {
+        struct waiting *w = fl->waiting;
+        fl->waiting = w->next;
+        free(w);
+    }
     free(fl);
 }
 
@@ -59,8 +80,9 @@ static int send_msg(struct fleet_leases *fl, const struct lease_msg *msg)
         return 0;
     log_error("network tunnels: cannot reach the login service for address leases: %s",
               strerror(errno));
-    close(fl->fd);
-    fl->fd = -1;
+    /* A full link (the helper is behind) fails this message alone. */
+    if (errno != EAGAIN && errno != EWOULDBLOCK)
+        close_link(fl);
     return -1;
 }
 
@@ -73,31 +95,39 @@ static int copy_name(char *out, size_t cap, const char *name)
     return 0;
 }
 
-uint32_t fleet_leases_take(struct fleet_leases *fl, const char *tunnel, const char *identity,
-                           const struct ip_prefix *pools, size_t count,
-                           const struct ip_prefix *reserve, size_t reserve_count, char *err,
-                           size_t errlen)
+int fleet_leases_take(struct fleet_leases *fl, const struct fleet_request *req,
+                      const struct ip_prefix *pools, size_t count, char *err, size_t errlen)
 {
     struct lease_msg msg = { .type = LEASE_MSG_TAKE };
-    if (count == 0 || count > LEASE_MSG_FAMILIES || reserve_count > LEASE_MSG_RESERVE_MAX ||
-        copy_name(msg.tunnel, sizeof(msg.tunnel), tunnel) != 0 ||
-        copy_name(msg.identity, sizeof(msg.identity), identity) != 0) {
-        snprintf(err, errlen, "the address request does not fit a lease message");
-        return 0;
+    struct waiting *w = calloc(1, sizeof(*w));
+    if (w == NULL || count == 0 || count > LEASE_MSG_FAMILIES ||
+        req->reserve_count > LEASE_MSG_RESERVE_MAX ||
+        copy_name(msg.tunnel, sizeof(msg.tunnel), req->tunnel) != 0 ||
+        copy_name(msg.identity, sizeof(msg.identity), req->identity) != 0) {
+        snprintf(err, errlen, w == NULL ? "out of memory"
+                                        : "the address request does not fit a lease message");
+        free(w);
+        return -1;
     }
     if (++fl->last_id == 0)
         fl->last_id = 1;
     msg.id = fl->last_id;
     msg.count = (uint32_t)count;
     memcpy(msg.addresses, pools, count * sizeof(pools[0]));
-    msg.reserve_count = (uint32_t)reserve_count;
-    memcpy(msg.reserve, reserve, reserve_count * sizeof(reserve[0]));
+    msg.reserve_count = (uint32_t)req->reserve_count;
+    memcpy(msg.reserve, req->reserve, req->reserve_count * sizeof(req->reserve[0]));
     if (send_msg(fl, &msg) < 0) {
         snprintf(err, errlen, "the shared state store cannot be asked for an address (the "
                  "login service is not running)");
-        return 0;
+        free(w);
+        return -1;
     }
-    return msg.id;
+    w->lease_id = msg.id;
+    w->req = *req;
+    w->req.attempts++;
+    w->next = fl->waiting;
+    fl->waiting = w;
+    return 0;
 }
 
 void fleet_leases_release(struct fleet_leases *fl, const char *tunnel, const char *identity)
@@ -117,18 +147,46 @@ size_t fleet_leases_poll_fd(const struct fleet_leases *fl, struct pollfd *fds)
     return 1;
 }
 
-int fleet_leases_receive(struct fleet_leases *fl, struct lease_msg *out)
+/* Unlinks and returns the request answered as LEASE_ID, or the first ORPHAN, or NULL. */
+static struct waiting *unlink_waiting(struct fleet_leases *fl, uint32_t lease_id, int orphan)
 {
-    if (fl->fd < 0)
+    for (struct waiting **pp = &fl->waiting; *pp != NULL; pp = &(*pp)->next) {
+        struct waiting *w = *pp;
+        if (orphan ? w->orphan : !w->orphan && w->lease_id == lease_id) {
+            *pp = w->next;
+            return w;
+        }
+    }
+    return NULL;
+}
+
+int fleet_leases_receive(struct fleet_leases *fl, struct fleet_request *req,
+                         struct lease_msg *answer)
+{
+    struct waiting *w = NULL;
+    while (w == NULL && fl->fd >= 0) {
+        int got = lease_msg_recv(fl->fd, answer);
+        if (got < 0 && (errno == EAGAIN || errno == EINTR))
+            break;
+        if (got <= 0) {
+            if (got < 0)
+                log_error("network tunnels: the login service sent a malformed address "
+                          "lease answer");
+            close_link(fl);
+            break;
+        }
+        if (answer->type == LEASE_MSG_RESULT)
+            w = unlink_waiting(fl, answer->id, 0);
+    }
+    if (w == NULL && (w = unlink_waiting(fl, 0, 1)) != NULL) {
+        *answer = (struct lease_msg){ .type = LEASE_MSG_RESULT, .id = w->lease_id,
+                                      .result = LEASE_RESULT_UNAVAILABLE };
+        snprintf(answer->text, sizeof(answer->text),
+                 "the login service restarted before the store answered");
+    }
+    if (w == NULL)
         return 0;
-    int got = lease_msg_recv(fl->fd, out);
-    if (got > 0 && out->type == LEASE_MSG_RESULT)
-        return 1;
-    if (got > 0 || (got < 0 && (errno == EAGAIN || errno == EINTR)))
-        return 0;
-    if (got < 0)
-        log_error("network tunnels: the login service sent a malformed address lease answer");
-    close(fl->fd);
-    fl->fd = -1;
-    return -1;
+    *req = w->req;
+    free(w);
+    return 1;
 }

@@ -63,21 +63,6 @@ struct tun_service {
     size_t client_count;
     unsigned counter;              /* the hub devices' names */
     struct fleet_leases *fleet;    /* pool addresses from the shared state store */
-    struct fleet_wait *waits;
-};
-
-/* A hub device request waiting for the shared state store's addresses. */
-struct fleet_wait {
-    struct fleet_wait *next;
-    uint32_t lease_id;             /* the store's request */
-    pid_t pid;                     /* the worker and its request */
-    uint32_t id;
-    unsigned generation;
-    char tunnel[LIMIT_TUNNEL_NAME + 1];
-    char identity[TUN_REQUEST_IDENTITY_MAX + 1];
-    unsigned attempts;
-    size_t reserve_count;
-    struct ip_prefix reserve[LEASE_MSG_RESERVE_MAX];
 };
 
 int tun_service_needed(const struct config *config)
@@ -356,25 +341,23 @@ static void refuse_hub(struct link *l, uint32_t id, const char *tunnel, const ch
     log_warning("network tunnel %s: no device for client %s: %s", tunnel, identity, why);
 }
 
-/* Asks the store for W's pool addresses. Returns 0, or -1 with the reason in ERR. */
-static int ask_fleet(struct tun_service *ts, struct fleet_wait *w, const struct plan *plan,
-                     char *err, size_t errlen)
+static void read_fleet(struct tun_service *ts);
+
+/* Asks the store for REQ's pool addresses. Returns 0, or -1 with the reason in ERR. */
+static int ask_fleet(struct tun_service *ts, const struct fleet_request *req,
+                     const struct plan *plan, char *err, size_t errlen)
 {
     struct ip_prefix pools[ADDRESS_LEASE_FAMILIES];
-    size_t count = address_lease_pools_for(plan->al, w->identity, pools);
+    size_t count = address_lease_pools_for(plan->al, req->identity, pools);
     if (ts->fleet == NULL) {
         snprintf(err, errlen, "the shared state store cannot be asked for an address (the "
                  "login service is not running)");
         return -1;
     }
-    w->attempts++;
-    w->lease_id = fleet_leases_take(ts->fleet, w->tunnel, w->identity, pools, count, w->reserve,
-                                    w->reserve_count, err, errlen);
-    if (w->lease_id == 0)
-        return -1;
-    w->next = ts->waits;
-    ts->waits = w;
-    return 0;
+    int rc = fleet_leases_take(ts->fleet, req, pools, count, err, errlen);
+    /* A link that broke just now: what waited on it is answered. */
+    read_fleet(ts);
+    return rc;
 }
 
 static void handle_hub(struct tun_service *ts, struct link *l, const struct tun_message *req)
@@ -397,23 +380,16 @@ static void handle_hub(struct tun_service *ts, struct link *l, const struct tun_
      * with fixed addresses only needs no one's agreement. */
     size_t pool_count = address_lease_pools_for(plan->al, req->identity, pools);
     if (l->config->global.state_store != NULL && pool_count > 0) {
-        struct fleet_wait *w = calloc(1, sizeof(*w));
-        if (w == NULL) {
-            snprintf(err, sizeof(err), "out of memory");
-            goto refuse;
-        }
-        *w = (struct fleet_wait){ .pid = l->pid, .id = req->id, .generation = l->generation };
-        snprintf(w->tunnel, sizeof(w->tunnel), "%s", req->tunnel);
-        snprintf(w->identity, sizeof(w->identity), "%s", req->identity);
+        struct fleet_request ask = { .pid = l->pid, .id = req->id, .generation = l->generation };
+        snprintf(ask.tunnel, sizeof(ask.tunnel), "%s", req->tunnel);
+        snprintf(ask.identity, sizeof(ask.identity), "%s", req->identity);
         /* The hubs' own addresses are the fleet's to keep from every pool. */
         for (size_t i = 0; i < pool_count; i++) {
-            w->reserve[w->reserve_count] = pools[i];
-            w->reserve[w->reserve_count++].len = (uint8_t)ip_prefix_max_len(pools[i].family);
+            ask.reserve[ask.reserve_count] = pools[i];
+            ask.reserve[ask.reserve_count++].len = (uint8_t)ip_prefix_max_len(pools[i].family);
         }
-        if (ask_fleet(ts, w, plan, err, sizeof(err)) < 0) {
-            free(w);
+        if (ask_fleet(ts, &ask, plan, err, sizeof(err)) < 0)
             goto refuse;
-        }
         return;
     }
     end_older(ts, req->tunnel, req->identity);
@@ -425,86 +401,65 @@ refuse:
     refuse_hub(l, req->id, req->tunnel, req->identity, err);
 }
 
-/* The store's answer for W: the device is made with its addresses, or refused. */
-static void fleet_answered(struct tun_service *ts, struct fleet_wait *w,
+/* The store's answer for REQ: the device is made with its addresses, or refused. */
+static void fleet_answered(struct tun_service *ts, struct fleet_request *req,
                            const struct lease_msg *answer)
 {
     char err[512], a[IP_PREFIX_TEXT_MAX];
     struct address_lease_grant grant;
-    struct link *l = find_link(ts, w->pid);
-    const struct tunnel_config *t = l != NULL && l->generation == w->generation
-        ? find_tunnel(l->config, w->tunnel, TUNNEL_MODE_SERVER) : NULL;
+    struct link *l = find_link(ts, req->pid);
+    const struct tunnel_config *t = l != NULL && l->generation == req->generation
+        ? find_tunnel(l->config, req->tunnel, TUNNEL_MODE_SERVER) : NULL;
     struct plan *plan = t != NULL ? plan_for(ts, l, t, err, sizeof(err)) : NULL;
     if (plan == NULL) {
         /* Its worker is gone: what the store gave goes back. */
         if (answer->result == LEASE_RESULT_OK)
-            fleet_release_if_last(ts, w->tunnel, w->identity);
-        goto out;
+            fleet_release_if_last(ts, req->tunnel, req->identity);
+        return;
     }
     if (answer->result != LEASE_RESULT_OK) {
         snprintf(err, sizeof(err), "%s%s",
                  answer->result == LEASE_RESULT_UNAVAILABLE ? "the shared state store cannot "
                  "lease an address now: " : "", answer->text);
-        refuse_hub(l, w->id, w->tunnel, w->identity, err);
-        goto out;
+        refuse_hub(l, req->id, req->tunnel, req->identity, err);
+        return;
     }
     for (uint32_t i = 0; i < answer->count; i++) {
-        if (address_lease_may_lease(plan->al, w->identity, &answer->addresses[i]))
+        if (address_lease_may_lease(plan->al, req->identity, &answer->addresses[i]))
             continue;
         /* An address this hub's plan keeps (a fixed one, say): the store learns it and
          * gives another. */
         log_info("network tunnel %s: the shared state store offered %s, which this hub keeps "
-                 "from its pool; asking again", w->tunnel,
+                 "from its pool; asking again", req->tunnel,
                  ip_prefix_format(&answer->addresses[i], a, sizeof(a)));
         snprintf(err, sizeof(err), "the shared state store keeps offering addresses this "
                  "hub's plan keeps from its pool (the hubs' plans differ?)");
-        if (w->attempts < FLEET_ATTEMPTS && w->reserve_count < LEASE_MSG_RESERVE_MAX) {
-            w->reserve[w->reserve_count++] = answer->addresses[i];
-            if (ask_fleet(ts, w, plan, err, sizeof(err)) == 0)
+        if (req->attempts < FLEET_ATTEMPTS && req->reserve_count < LEASE_MSG_RESERVE_MAX) {
+            req->reserve[req->reserve_count++] = answer->addresses[i];
+            if (ask_fleet(ts, req, plan, err, sizeof(err)) == 0)
                 return;
         }
-        fleet_release_if_last(ts, w->tunnel, w->identity);
-        refuse_hub(l, w->id, w->tunnel, w->identity, err);
-        goto out;
+        fleet_release_if_last(ts, req->tunnel, req->identity);
+        refuse_hub(l, req->id, req->tunnel, req->identity, err);
+        return;
     }
-    end_older(ts, w->tunnel, w->identity);
-    if (address_lease_take_given(plan->al, w->identity, answer->addresses, answer->count, &grant,
+    end_older(ts, req->tunnel, req->identity);
+    if (address_lease_take_given(plan->al, req->identity, answer->addresses, answer->count, &grant,
                                  err, sizeof(err)) != 0) {
-        fleet_release_if_last(ts, w->tunnel, w->identity);
-        refuse_hub(l, w->id, w->tunnel, w->identity, err);
-        goto out;
+        fleet_release_if_last(ts, req->tunnel, req->identity);
+        refuse_hub(l, req->id, req->tunnel, req->identity, err);
+        return;
     }
-    give_device(ts, l, t, plan, w->id, w->identity, &grant, 1);
-out:
-    free(w);
+    give_device(ts, l, t, plan, req->id, req->identity, &grant, 1);
 }
 
-/* Reads the store's answers; when the link broke, every request waiting is refused. */
+/* Reads the store's answers (and, when the link broke, refuses what waited). */
 static void read_fleet(struct tun_service *ts)
 {
+    struct fleet_request req;
     struct lease_msg answer;
-    int got;
-    while ((got = fleet_leases_receive(ts->fleet, &answer)) > 0) {
-        struct fleet_wait **pp = &ts->waits;
-        while (*pp != NULL && (*pp)->lease_id != answer.id)
-            pp = &(*pp)->next;
-        if (*pp == NULL)
-            continue;
-        struct fleet_wait *w = *pp;
-        *pp = w->next;
-        fleet_answered(ts, w, &answer);
-    }
-    if (got == 0)
-        return;
-    while (ts->waits != NULL) {
-        struct fleet_wait *w = ts->waits;
-        ts->waits = w->next;
-        struct link *l = find_link(ts, w->pid);
-        if (l != NULL)
-            refuse_hub(l, w->id, w->tunnel, w->identity,
-                       "the login service restarted before the shared state store answered");
-        free(w);
-    }
+    while (ts->fleet != NULL && fleet_leases_receive(ts->fleet, &req, &answer) > 0)
+        fleet_answered(ts, &req, &answer);
 }
 
 static void handle_client(struct tun_service *ts, struct link *l, const struct tun_message *req)
@@ -684,11 +639,6 @@ void tun_service_free(struct tun_service *ts)
         close_link(ts, ts->links->pid);
     while (ts->leases != NULL)
         drop_lease(ts, &ts->leases);
-    while (ts->waits != NULL) {
-        struct fleet_wait *w = ts->waits;
-        ts->waits = w->next;
-        free(w);
-    }
     fleet_leases_free(ts->fleet);
     drop_unused_plans(ts);
     for (size_t i = 0; i < ts->client_count; i++)
