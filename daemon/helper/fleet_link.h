@@ -111,6 +111,14 @@ void fleet_link_publish_success(struct fleet_link *fleet, const char *tunnel,
  * store, or its process is not running: two alerts are better than none). */
 int fleet_link_claim_alert(struct fleet_link *fleet, const struct alert_event *event);
 
+/* An administrator's revoke (`ktlstun revoke`): withdraws from GRANTS the grants of
+ * KEY (the name a grant carries, or a certificate's SHA-256 fingerprint) on TUNNEL
+ * (every tunnel when NULL), marked as revoked so that the live tunnels they end say
+ * so, and publishes it to the other gateways (FLEET NULL: no store). Returns how many
+ * grants were live here. */
+unsigned fleet_link_revoke(struct fleet_link *fleet, struct grants *grants, const char *tunnel,
+                           const char *key);
+
 /* Publishes an administrator's unlock of KEY. */
 void fleet_link_publish_unlock(struct fleet_link *fleet, const char *key);
 

@@ -39,6 +39,7 @@ struct helper {
     struct login_transactions *logins;
     struct admin_socket *admin;
     struct fleet_link *fleet;     /* the shared state store; NULL: state in files */
+    struct grants *grants;        /* the table the workers read */
     int control_fd;
     int signal_fd;
     size_t link_count;
@@ -164,6 +165,13 @@ static void publish_unlock(void *arg, const char *key)
 {
     struct helper *h = arg;
     fleet_link_publish_unlock(h->fleet, key);
+}
+
+/* `ktlstun revoke`: here, and on the other gateways through the store. */
+static unsigned revoke_grants(void *arg, const char *tunnel, const char *key)
+{
+    struct helper *h = arg;
+    return fleet_link_revoke(h->fleet, h->grants, tunnel, key);
 }
 
 /* Returns -1 when the link must be dropped. */
@@ -443,6 +451,8 @@ int helper_main_run(int control_fd, const char *config_path, const struct config
                                             .lock_event = apply_lock_event,
                                             .alert = raise_claimed_alert, .arg = h };
     h->fleet = fleet_link_start(h->config, grants, &hooks);
+    h->grants = grants;
+    admin_socket_on_revoke(h->admin, revoke_grants, h);
     login_transactions_use_fleet(h->logins, h->fleet);
     if (h->fleet != NULL)
         admin_socket_on_unlock(h->admin, publish_unlock, h);
