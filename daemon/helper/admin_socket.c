@@ -198,9 +198,8 @@ static void revoke_grants(const struct admin_socket *admin, int fd, const char *
     }
     unsigned live = admin->on_revoke(admin->revoke_arg, all ? NULL : tunnel, key);
     char quoted[LIMIT_IDENTITY + 64];
-    log_notice("[%s] an administrator revoked the second-factor grants of \"%s\" (%u live); "
-               "their tunnels end and a new login is needed", all ? "*" : tunnel,
-               text_log_quote(key, quoted, sizeof(quoted)), live);
+    log_notice("[%s] an administrator revoked the second-factor grants of \"%s\" (%u live)",
+               all ? "*" : tunnel, text_log_quote(key, quoted, sizeof(quoted)), live);
     if (live > 0)
         snprintf(text, sizeof(text), "revoked %u grant%s of %s%s%s: its tunnels end, and its next "
                  "connection needs a new login\n", live, live == 1 ? "" : "s", key,

@@ -1,5 +1,5 @@
-/* admin_protocol — what `ktlstun unlock` and `ktlstun revoke` and the PAM helper say to each other, and the
- * state file both may edit.
+/* admin_protocol — what `ktlstun unlock`, `ktlstun revoke` and the PAM helper say to
+ * each other, and the lock state file unlock and the helper may edit.
  *
  * The helper listens on runtime_dir/ADMIN_PROTOCOL_SOCKET (SOCK_SEQPACKET, mode 0600;
  * it also checks that the peer is root or its own user). One request per connection,
