@@ -228,6 +228,8 @@ static void apply(struct fleet_link *fleet, const struct store_event *e)
         log_notice("[%s] state store: %sgateway %s %s the grants of %s (%u live here)",
                    e->tunnel[0] != '\0' ? e->tunnel : "*", by_admin ? "an administrator on " : "",
                    e->gateway, by_admin ? "revoked" : "withdrew", who, ended);
+        if (by_admin && ended > 0 && fleet->hooks.revoked != NULL)
+            fleet->hooks.revoked(fleet->hooks.arg);
         break;
     }
     case STORE_EVENT_DISCONNECT:

@@ -31,6 +31,10 @@ typedef void fleet_link_close_fn(void *arg);
  * takes it. */
 typedef void fleet_link_disconnect_fn(void *arg, const char *key);
 
+/* Called after an administrator's revoke from another gateway was applied to the
+ * grants table, so that the workers check their live connections at once. */
+typedef void fleet_link_revoked_fn(void *arg);
+
 /* Called for each change of the lock table another gateway published (a failure, a
  * success, an unlock; at the store process's first connection, this gateway's own
  * history too), and with EVENT NULL when the lock table must be emptied before that
@@ -45,6 +49,7 @@ typedef void fleet_link_alert_fn(void *arg, const struct alert_event *event);
 struct fleet_link_hooks {
     fleet_link_close_fn *close_inherited;
     fleet_link_disconnect_fn *disconnect;
+    fleet_link_revoked_fn *revoked;
     fleet_link_lock_fn *lock_event;
     fleet_link_alert_fn *alert;
     void *arg;

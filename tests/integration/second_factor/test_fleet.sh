@@ -283,7 +283,7 @@ assert_eq "$(pg_psql spare "SELECT count(*) FROM ktlstun_grant WHERE identity = 
     fail "revoke with b stopped: $(cat "$TEST_DIR/revoke2.out")"
 assert_contains "$(cat "$TEST_DIR/revoke2.out")" "sent to every gateway through the shared state store" \
     "what revoke says without a daemon"
-wait_hold_ended alice-a "$(scale 3)" "alice's tunnel through a after the revoke from a stopped b"
+wait_hold_ended alice-a "$(scale 2)" "alice's tunnel through a after the revoke from a stopped b"
 wait_for_log "$TEST_DIR/a.log" 'state store: an administrator on gateway gw-b revoked the grants of alice \(1 live here\)' 5 2 ||
     fail "a does not learn the revoke from a stopped b"
 sf_expect_denied "127.0.0.1:${vpn_port[a]}" alice "alice through a after the revoke from a stopped b"
