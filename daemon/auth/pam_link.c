@@ -26,6 +26,8 @@ struct pam_link {
     struct request requests[LINK_MAX_REQUESTS];
     pam_link_disconnect_fn *disconnect;
     void *disconnect_arg;
+    pam_link_recheck_fn *recheck;
+    void *recheck_arg;
 };
 
 static struct request *find(struct pam_link *link, uint32_t id)
@@ -74,6 +76,8 @@ static void on_readable(struct event_source *source, uint32_t events)
         }
         if (msg.type == HELPER_MSG_DISCONNECT && link->disconnect != NULL)
             link->disconnect(link->disconnect_arg, msg.identity);
+        if (msg.type == HELPER_MSG_RECHECK && link->recheck != NULL)
+            link->recheck(link->recheck_arg);
         struct request *r = msg.id != 0 ? find(link, msg.id) : NULL;
         if (r != NULL && (msg.type == HELPER_MSG_PROMPT || msg.type == HELPER_MSG_RESULT))
             r->deliver(r->arg, &msg);
@@ -108,6 +112,14 @@ void pam_link_on_disconnect(struct pam_link *link, pam_link_disconnect_fn *disco
         return;
     link->disconnect = disconnect;
     link->disconnect_arg = arg;
+}
+
+void pam_link_on_recheck(struct pam_link *link, pam_link_recheck_fn *recheck, void *arg)
+{
+    if (link == NULL)
+        return;
+    link->recheck = recheck;
+    link->recheck_arg = arg;
 }
 
 void pam_link_close(struct pam_link *link)

@@ -28,6 +28,13 @@ typedef void pam_link_disconnect_fn(void *arg, const char *key);
 /* LINK (NULL is fine) calls DISCONNECT with ARG for each such message. */
 void pam_link_on_disconnect(struct pam_link *link, pam_link_disconnect_fn *disconnect, void *arg);
 
+/* Called when the helper asks for the live connections to be checked against the
+ * grants table at once (an administrator revoked grants). */
+typedef void pam_link_recheck_fn(void *arg);
+
+/* LINK (NULL is fine) calls RECHECK with ARG for each such message. */
+void pam_link_on_recheck(struct pam_link *link, pam_link_recheck_fn *recheck, void *arg);
+
 /* Registers a login: DELIVER(ARG, msg) gets the helper's messages for the returned
  * request id (never 0). Returns 0 when the link is gone or full. */
 uint32_t pam_link_register(struct pam_link *link, pam_link_deliver *deliver, void *arg);

@@ -185,9 +185,12 @@ int second_factor_grant_holds(const struct tunnel_config *tunnel, const struct i
         return 1;
     int moved = shared_grants != NULL && tunnel->bind_grant_to_address &&
                 grants_check(shared_grants, tunnel->name, id->sha256, NULL, now_ms, NULL);
+    int revoked = shared_grants != NULL && !moved &&
+                  grants_revoked_by_admin(shared_grants, tunnel->name, id->sha256);
     snprintf(reason, reason_len, "second-factor grant of %s (sha256 %.16s…) %s", who, id->sha256,
-             moved ? "now belongs to a login from another address (bind_grant_to_address = yes)"
-                   : "ended");
+             moved     ? "now belongs to a login from another address (bind_grant_to_address = yes)"
+             : revoked ? "revoked by an administrator"
+                       : "ended");
     return 0;
 }
 

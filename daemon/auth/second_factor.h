@@ -53,7 +53,7 @@ int second_factor_admit(SSL *ssl, const struct tunnel_config *tunnel, const stru
  * TUNNEL, whose rules in force now are those given: returns 1 while a grant admits
  * it, or when TUNNEL asks for no second factor, and sets *UNTIL_MS to when that grant
  * ends (UINT64_MAX when ungated). Otherwise returns 0 with the reason in REASON
- * ("second-factor grant of alice (sha256 …) ended"). */
+ * ("second-factor grant of alice (sha256 …) ended", or "… revoked by an administrator"). */
 int second_factor_grant_holds(const struct tunnel_config *tunnel, const struct identity *id,
                               const char *source, uint64_t now_ms, uint64_t *until_ms,
                               char *reason, size_t reason_len);

@@ -1,11 +1,16 @@
 #include "cli/daemon_request.h"
 
 #include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include "config/config.h"
+#include "proto/admin_protocol.h"
 
 int daemon_request(const char *path, const char *request, int timeout_s,
                    daemon_request_trust *trust, const void *arg, char *reply, size_t cap)
@@ -43,4 +48,37 @@ out:;
     close(fd);
     errno = saved;
     return result;
+}
+
+/* Returns 1 when the process listening on FD is the PAM helper's user, root, or
+ * whoever runs this (a daemon started by hand as that user); 0 for anyone else, such
+ * as a worker that took the socket's path, whose answers would be lies. */
+static int trusted_listener(int fd, const char *path, const void *arg)
+{
+    const char *pam_user = arg;
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        return 0;
+    if (cred.uid == 0 || cred.uid == getuid())
+        return 1;
+    const struct passwd *pw = getpwnam(pam_user != NULL ? pam_user : CONFIG_DEFAULT_PAM_USER);
+    if (pw != NULL && pw->pw_uid == cred.uid)
+        return 1;
+    fprintf(stderr, "ktlstun: %s is served by uid %u, neither root nor the PAM helper's user "
+                    "(%s): not asking it\n", path, (unsigned)cred.uid,
+            pam_user != NULL ? pam_user : CONFIG_DEFAULT_PAM_USER);
+    return 0;
+}
+
+int daemon_request_helper(const char *runtime_dir, const char *pam_user, const char *request,
+                          char *reply, size_t cap)
+{
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", runtime_dir, ADMIN_PROTOCOL_SOCKET) >=
+        sizeof(path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return daemon_request(path, request, 10, trusted_listener, pam_user, reply, cap);
 }

@@ -1,5 +1,6 @@
 /* daemon_request — one request and one reply over a daemon's SOCK_SEQPACKET socket
- * (the PAM helper's admin socket, a worker's control socket). */
+ * (the PAM helper's admin socket, a worker's control socket), and the PAM helper's
+ * trusted ask on top of it. */
 #ifndef KTLSTUN_DAEMON_REQUEST_H
 #define KTLSTUN_DAEMON_REQUEST_H
 
@@ -16,5 +17,14 @@ typedef int daemon_request_trust(int fd, const char *path, const void *arg);
  * (ECONNRESET when the daemon closed first). */
 int daemon_request(const char *path, const char *request, int timeout_s,
                    daemon_request_trust *trust, const void *arg, char *reply, size_t cap);
+
+/* Sends REQUEST to the daemon's PAM helper on RUNTIME_DIR/second-factor.sock
+ * (admin_protocol) and puts its answer in REPLY (CAP bytes), waiting up to 10 s. Only
+ * a listener running as root, as the caller, or as PAM_USER (NULL: the default
+ * pam_user) is asked; another (a worker that took the path) is refused with a
+ * message on stderr. Returns 0, or -1 with errno as daemon_request (ENAMETOOLONG: the
+ * path does not fit a socket address). */
+int daemon_request_helper(const char *runtime_dir, const char *pam_user, const char *request,
+                          char *reply, size_t cap);
 
 #endif

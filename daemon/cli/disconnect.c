@@ -12,15 +12,13 @@
 #include <unistd.h>
 
 #include <iniparser/iniparser.h>
-#include <libpq-fe.h>
 
 #include "cli/daemon_request.h"
 #include "cli/status_client.h"
+#include "cli/store_publish.h"
 #include "config/config.h"
 #include "core/limits.h"
 #include "proto/control_protocol.h"
-#include "store/store_connect.h"
-#include "store/store_events.h"
 
 static void usage(FILE *out)
 {
@@ -82,7 +80,6 @@ static int tell_other_gateways(const char *config_path, const char *key)
 {
     char *errors = NULL;
     struct config *config = config_load(config_path, &errors);
-    PGconn *conn = NULL;
     int status = 1;
     if (config == NULL) {
         fprintf(stderr, "%sktlstun disconnect: %s has errors: not sent to the other gateways\n",
@@ -93,26 +90,26 @@ static int tell_other_gateways(const char *config_path, const char *key)
         status = 0;
         goto out;
     }
-    char err[512];
-    conn = store_connect_open(config->global.state_store, "ktlstun disconnect", err, sizeof(err));
+    char err[512], where[160];
     struct store_event event = { .kind = STORE_EVENT_DISCONNECT };
-    snprintf(event.gateway, sizeof(event.gateway), "%s", config->global.gateway_name);
     snprintf(event.identity, sizeof(event.identity), "%s", key);
-    if (conn == NULL) {
+    switch (store_publish_event(config, "ktlstun disconnect", &event, where, sizeof(where), err,
+                                sizeof(err))) {
+    case STORE_PUBLISH_UNREACHABLE:
         fprintf(stderr, "ktlstun disconnect: cannot reach the state store, so the other "
                         "gateways were not told: %s\n", err);
         goto out;
-    }
-    if (store_events_publish(conn, &event, err, sizeof(err)) < 0) {
+    case STORE_PUBLISH_REFUSED:
         fprintf(stderr, "ktlstun disconnect: the state store refused the disconnect, so the "
                         "other gateways were not told: %s\n", err);
         goto out;
+    case STORE_PUBLISH_OK:
+        break;
     }
     printf("sent the disconnect of %s to the other gateways (event %lld)\n", key,
            (long long)event.id);
     status = 0;
 out:
-    PQfinish(conn);
     config_free(config);
     free(errors);
     return status;

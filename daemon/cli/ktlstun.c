@@ -11,6 +11,7 @@
 #include "cli/db_status.h"
 #include "cli/disconnect.h"
 #include "cli/login.h"
+#include "cli/revoke.h"
 #include "cli/unlock.h"
 #include "cli/status_client.h"
 #include "core/version.h"
@@ -72,6 +73,8 @@ static const struct command commands[] = {
     { "unlock", "IDENTITY|USER|ADDRESS | --list: lift a second-factor lock", unlock_command },
     { "disconnect", "IDENTITY|ADDRESS: end the live tunnels of a certificate or address",
       disconnect_command },
+    { "revoke", "IDENTITY [--tunnel NAME]: withdraw second-factor grants; their tunnels end",
+      revoke_command },
     { "db", "status | migrate: the shared state store (state_store): gateways, grants, schema",
       db_status_command },
     { "help", "list the subcommands", run_help },

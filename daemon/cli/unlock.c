@@ -2,23 +2,18 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli/daemon_request.h"
+#include "cli/store_publish.h"
 #include "config/config.h"
 #include "helper/lock_policy.h"
 #include "helper/lock_state.h"
 #include "proto/admin_protocol.h"
-#include "store/store_connect.h"
-#include "store/store_events.h"
 
 static void usage(FILE *out)
 {
@@ -30,42 +25,9 @@ static void usage(FILE *out)
                  "  --list    show the locks in force, each with its end in local time\n");
 }
 
-/* Returns 1 when the process listening on FD is the PAM helper's user, root, or
- * whoever runs this (a daemon started by hand as that user); 0 for anyone else, such
- * as a worker that took the socket's path, whose answers would be lies. */
-static int trusted_listener(int fd, const char *path, const void *arg)
-{
-    const char *pam_user = arg;
-    struct ucred cred;
-    socklen_t len = sizeof(cred);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-        return 0;
-    if (cred.uid == 0 || cred.uid == getuid())
-        return 1;
-    const struct passwd *pw = getpwnam(pam_user != NULL ? pam_user : CONFIG_DEFAULT_PAM_USER);
-    if (pw != NULL && pw->pw_uid == cred.uid)
-        return 1;
-    fprintf(stderr, "ktlstun: %s is served by uid %u, neither root nor the PAM helper's user "
-                    "(%s): not asking it\n", path, (unsigned)cred.uid,
-            pam_user != NULL ? pam_user : CONFIG_DEFAULT_PAM_USER);
-    return 0;
-}
-
-static int ask(const char *runtime_dir, const char *pam_user, const char *request, char *reply,
-               size_t cap)
-{
-    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    if ((size_t)snprintf(path, sizeof(path), "%s/%s", runtime_dir, ADMIN_PROTOCOL_SOCKET) >=
-        sizeof(path)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    return daemon_request(path, request, 10, trusted_listener, pam_user, reply, cap);
-}
-
 int unlock_ask_daemon(const char *runtime_dir, const char *request, char *reply, size_t cap)
 {
-    return ask(runtime_dir, NULL, request, reply, cap);
+    return daemon_request_helper(runtime_dir, NULL, request, reply, cap);
 }
 
 /* Returns 1 when REPLY's first line is STATUS. */
@@ -177,28 +139,23 @@ static int unlock_in_store(const struct config *config, const char *key)
         return 1;
     }
     char err[300], where[160];
-    PGconn *conn = store_connect_open(config->global.state_store, "ktlstun unlock", err,
-                                      sizeof(err));
-    if (conn == NULL) {
+    struct store_event event = { .kind = STORE_EVENT_UNLOCK };
+    snprintf(event.identity, sizeof(event.identity), "%s", key);
+    switch (store_publish_event(config, "ktlstun unlock", &event, where, sizeof(where), err,
+                                sizeof(err))) {
+    case STORE_PUBLISH_UNREACHABLE:
         fprintf(stderr, "ktlstun unlock: ktlstund is not running here and the shared state store "
                         "cannot be reached: %s\n", err);
         return 1;
-    }
-    store_connect_describe(conn, where, sizeof(where));
-    struct store_event event = { .kind = STORE_EVENT_UNLOCK };
-    snprintf(event.gateway, sizeof(event.gateway), "%s", config->global.gateway_name);
-    snprintf(event.identity, sizeof(event.identity), "%s", key);
-    int status = 0;
-    if (store_events_publish(conn, &event, err, sizeof(err)) < 0) {
+    case STORE_PUBLISH_REFUSED:
         fprintf(stderr, "ktlstun unlock: the shared state store %s refused the unlock: %s\n",
                 where, err);
-        status = 1;
-    } else {
-        printf("unlock of %s sent to every gateway through the shared state store %s\n", key,
-               where);
+        return 1;
+    case STORE_PUBLISH_OK:
+        break;
     }
-    PQfinish(conn);
-    return status;
+    printf("unlock of %s sent to every gateway through the shared state store %s\n", key, where);
+    return 0;
 }
 
 int unlock_command(int argc, char **argv)
@@ -249,8 +206,8 @@ int unlock_command(int argc, char **argv)
     else
         snprintf(request, sizeof(request), "%s%s", ADMIN_PROTOCOL_UNLOCK, key);
     int status;
-    if (ask(config->global.runtime_dir, config->global.pam_user, request, reply,
-            sizeof(reply)) == 0) {
+    if (daemon_request_helper(config->global.runtime_dir, config->global.pam_user, request, reply,
+                              sizeof(reply)) == 0) {
         status = from_reply(reply, list);
     } else if ((errno == ENOENT || errno == ECONNREFUSED) && config->global.state_store != NULL) {
         status = unlock_in_store(config, key);

@@ -11,7 +11,9 @@
 
 #include "proto/login_log.h"
 #include "core/event_loop.h"
+#include "core/limits.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "core/utc_time.h"
 #include "helper/lock_policy.h"
 #include "proto/admin_protocol.h"
@@ -29,6 +31,8 @@ struct admin_socket {
     int listen_fd;
     admin_socket_unlock_fn *on_unlock;
     void *unlock_arg;
+    admin_socket_revoke_fn *on_revoke;
+    void *revoke_arg;
     struct connection connections[ADMIN_SOCKET_MAX_CONNECTIONS];
 };
 
@@ -37,6 +41,13 @@ void admin_socket_on_unlock(struct admin_socket *admin, admin_socket_unlock_fn *
 {
     admin->on_unlock = on_unlock;
     admin->unlock_arg = arg;
+}
+
+void admin_socket_on_revoke(struct admin_socket *admin, admin_socket_revoke_fn *on_revoke,
+                            void *arg)
+{
+    admin->on_revoke = on_revoke;
+    admin->revoke_arg = arg;
 }
 
 struct admin_socket *admin_socket_create(void)
@@ -157,11 +168,53 @@ static void unlock_key(const struct admin_socket *admin, int fd, const char *key
     }
 }
 
+static int has_tunnel(const struct config *config, const char *name)
+{
+    for (size_t i = 0; i < config->tunnel_count; i++)
+        if (strcmp(config->tunnels[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* ARGS: "TUNNEL KEY", TUNNEL "*" for every tunnel. */
+static void revoke_grants(const struct admin_socket *admin, int fd, const char *args,
+                          const struct config *config)
+{
+    char tunnel[LIMIT_TUNNEL_NAME + 1], text[LIMIT_IDENTITY + LIMIT_TUNNEL_NAME + 300];
+    const char *space = strchr(args, ' ');
+    size_t len = space != NULL ? (size_t)(space - args) : 0;
+    if (admin->on_revoke == NULL || len == 0 || len > LIMIT_TUNNEL_NAME || space[1] == '\0') {
+        reply(fd, ADMIN_PROTOCOL_ERROR, "unknown request (use \"revoke TUNNEL|* KEY\")\n");
+        return;
+    }
+    memcpy(tunnel, args, len);
+    tunnel[len] = '\0';
+    const char *key = space + 1;
+    int all = strcmp(tunnel, ADMIN_PROTOCOL_ALL_TUNNELS) == 0;
+    if (!all && !has_tunnel(config, tunnel)) {
+        snprintf(text, sizeof(text), "the running daemon has no tunnel %s\n", tunnel);
+        reply(fd, ADMIN_PROTOCOL_UNKNOWN, text);
+        return;
+    }
+    unsigned live = admin->on_revoke(admin->revoke_arg, all ? NULL : tunnel, key);
+    char quoted[LIMIT_IDENTITY + 64];
+    log_notice("[%s] an administrator revoked the second-factor grants of \"%s\" (%u live)",
+               all ? "*" : tunnel, text_log_quote(key, quoted, sizeof(quoted)), live);
+    if (live > 0)
+        snprintf(text, sizeof(text), "revoked %u grant%s of %s%s%s: its tunnels end, and its next "
+                 "connection needs a new login\n", live, live == 1 ? "" : "s", key,
+                 all ? "" : " on tunnel ", all ? "" : tunnel);
+    else
+        snprintf(text, sizeof(text), "no grant of %s%s%s to revoke here (0 revoked)\n", key,
+                 all ? "" : " on tunnel ", all ? "" : tunnel);
+    reply(fd, ADMIN_PROTOCOL_OK, text);
+}
+
 static void answer_request(const struct admin_socket *admin, int fd, struct lock_table *locks,
                            const struct config *config)
 {
     static const size_t unlock_len = sizeof(ADMIN_PROTOCOL_UNLOCK) - 1;
-    char request[LIMIT_IDENTITY + 32];
+    char request[LIMIT_IDENTITY + LIMIT_TUNNEL_NAME + 32];
     struct ucred cred;
     socklen_t cred_len = sizeof(cred);
     /* Read before any answer: closing on an unread request would reset the
@@ -175,6 +228,13 @@ static void answer_request(const struct admin_socket *admin, int fd, struct lock
         reply(fd, ADMIN_PROTOCOL_DENIED, "only root may change second-factor locks\n");
         return;
     }
+    request[got] = '\0';
+    request[strcspn(request, "\n")] = '\0';
+    if (strncmp(request, ADMIN_PROTOCOL_REVOKE, sizeof(ADMIN_PROTOCOL_REVOKE) - 1) == 0) {
+        /* Grants do not depend on the lock state. */
+        revoke_grants(admin, fd, request + sizeof(ADMIN_PROTOCOL_REVOKE) - 1, config);
+        return;
+    }
     char why[600], refusal[700];
     if (lock_table_available(locks, why, sizeof(why)) < 0) {
         snprintf(refusal, sizeof(refusal), "the lock state cannot be read, so no lock can be "
@@ -182,8 +242,6 @@ static void answer_request(const struct admin_socket *admin, int fd, struct lock
         reply(fd, ADMIN_PROTOCOL_ERROR, refusal);
         return;
     }
-    request[got] = '\0';
-    request[strcspn(request, "\n")] = '\0';
     if (strncmp(request, ADMIN_PROTOCOL_UNLOCK, unlock_len) == 0 && request[unlock_len] != '\0') {
         unlock_key(admin, fd, request + unlock_len, locks, config);
     } else if (strcmp(request, ADMIN_PROTOCOL_LIST) == 0) {

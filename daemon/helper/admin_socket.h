@@ -1,5 +1,6 @@
 /* admin_socket — the PAM helper's end of runtime_dir/second-factor.sock, where
- * `ktlstun unlock` lifts locks and lists them while the daemon runs (admin_protocol).
+ * `ktlstun unlock` lifts locks and lists them and `ktlstun revoke` withdraws grants
+ * while the daemon runs (admin_protocol).
  *
  * Only root or the helper's own user may use it (SO_PEERCRED): a worker, which runs
  * as another user, is refused even where the socket's mode lets it connect. The
@@ -67,6 +68,15 @@ typedef void admin_socket_unlock_fn(void *arg, const char *key);
 /* ADMIN calls ON_UNLOCK with ARG after each unlock (the shared state store passes it
  * on to the other gateways). */
 void admin_socket_on_unlock(struct admin_socket *admin, admin_socket_unlock_fn *on_unlock,
+                            void *arg);
+
+/* Called for `ktlstun revoke`: withdraws the grants of KEY on TUNNEL (NULL: every
+ * tunnel) and returns how many were live. */
+typedef unsigned admin_socket_revoke_fn(void *arg, const char *tunnel, const char *key);
+
+/* ADMIN answers revoke requests through ON_REVOKE(ARG, ...); without it they are
+ * refused as unknown requests. */
+void admin_socket_on_revoke(struct admin_socket *admin, admin_socket_revoke_fn *on_revoke,
                             void *arg);
 
 #endif

@@ -224,10 +224,15 @@ static void apply(struct fleet_link *fleet, const struct store_event *e)
                      e->tunnel, who, e->gateway, (long long)left);
         break;
     case STORE_EVENT_REVOKE: {
-        unsigned ended = grants_revoke_identity(fleet->grants, e->tunnel[0] != '\0' ? e->tunnel : NULL,
-                                                e->identity, now_ms);
-        log_notice("[%s] state store: gateway %s withdrew the grants of %s (%u live here)",
-                   e->tunnel[0] != '\0' ? e->tunnel : "*", e->gateway, who, ended);
+        int by_admin = e->tag == STORE_REVOKE_BY_ADMIN;
+        unsigned ended = grants_withdraw(fleet->grants, e->tunnel[0] != '\0' ? e->tunnel : NULL,
+                                         e->identity, e->sha256[0] != '\0' ? e->sha256 : NULL,
+                                         by_admin, now_ms);
+        log_notice("[%s] state store: %sgateway %s %s the grants of %s (%u live here)",
+                   e->tunnel[0] != '\0' ? e->tunnel : "*", by_admin ? "an administrator on " : "",
+                   e->gateway, by_admin ? "revoked" : "withdrew", who, ended);
+        if (by_admin && ended > 0 && fleet->hooks.revoked != NULL)
+            fleet->hooks.revoked(fleet->hooks.arg);
         break;
     }
     case STORE_EVENT_DISCONNECT:
@@ -408,4 +413,15 @@ int fleet_link_lease(struct fleet_link *fleet, const struct lease_msg *msg)
         return 0;
     log_error("state store: cannot reach the store process: %s", strerror(errno));
     return -1;
+}
+
+unsigned fleet_link_revoke(struct fleet_link *fleet, struct grants *grants, const char *tunnel,
+                           const char *key)
+{
+    struct store_event e;
+    store_events_admin_revoke(&e, fleet != NULL ? fleet->gateway : "", tunnel, key);
+    unsigned live = grants_withdraw(grants, tunnel, e.identity,
+                                    e.sha256[0] != '\0' ? e.sha256 : NULL, 1, event_loop_now_ms());
+    publish(fleet, &e);
+    return live;
 }

@@ -32,6 +32,10 @@ typedef void fleet_link_close_fn(void *arg);
  * takes it. */
 typedef void fleet_link_disconnect_fn(void *arg, const char *key);
 
+/* Called after an administrator's revoke from another gateway was applied to the
+ * grants table, so that the workers check their live connections at once. */
+typedef void fleet_link_revoked_fn(void *arg);
+
 /* Called for each change of the lock table another gateway published (a failure, a
  * success, an unlock; at the store process's first connection, this gateway's own
  * history too), and with EVENT NULL when the lock table must be emptied before that
@@ -50,6 +54,7 @@ typedef void fleet_link_lease_fn(void *arg, const struct lease_msg *result);
 struct fleet_link_hooks {
     fleet_link_close_fn *close_inherited;
     fleet_link_disconnect_fn *disconnect;
+    fleet_link_revoked_fn *revoked;
     fleet_link_lock_fn *lock_event;
     fleet_link_alert_fn *alert;
     fleet_link_lease_fn *lease_result;
@@ -121,6 +126,14 @@ int fleet_link_claim_alert(struct fleet_link *fleet, const struct alert_event *e
  * process. Returns 0, or -1 when no store process runs (the caller answers a TAKE
  * itself: the store cannot be reached). */
 int fleet_link_lease(struct fleet_link *fleet, const struct lease_msg *msg);
+
+/* An administrator's revoke (`ktlstun revoke`): withdraws from GRANTS the grants of
+ * KEY (the name a grant carries, or a certificate's SHA-256 fingerprint) on TUNNEL
+ * (every tunnel when NULL), marked as revoked so that the live tunnels they end say
+ * so, and publishes it to the other gateways (FLEET NULL: no store). Returns how many
+ * grants were live here. */
+unsigned fleet_link_revoke(struct fleet_link *fleet, struct grants *grants, const char *tunnel,
+                           const char *key);
 
 /* Publishes an administrator's unlock of KEY. */
 void fleet_link_publish_unlock(struct fleet_link *fleet, const char *key);

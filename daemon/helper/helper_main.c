@@ -40,6 +40,7 @@ struct helper {
     struct login_transactions *logins;
     struct admin_socket *admin;
     struct fleet_link *fleet;     /* the shared state store; NULL: state in files */
+    struct grants *grants;        /* the table the workers read */
     int control_fd;
     int lease_fd;                 /* the supervisor's link for address leases; -1: none */
     int signal_fd;
@@ -166,6 +167,28 @@ static void publish_unlock(void *arg, const char *key)
 {
     struct helper *h = arg;
     fleet_link_publish_unlock(h->fleet, key);
+}
+
+/* Asks every worker to check its live connections against the grants table now. */
+static void recheck_everywhere(void *arg)
+{
+    struct helper *h = arg;
+    struct helper_msg msg;
+    helper_msg_init(&msg, HELPER_MSG_RECHECK, 0);
+    for (size_t i = 0; i < h->link_count; i++)
+        if (helper_msg_send(h->links[i].fd, &msg) < 0)
+            log_error("second factor: cannot ask a worker to end the tunnels of revoked grants "
+                      "(%s); it does so within a second", strerror(errno));
+}
+
+/* `ktlstun revoke`: here, and on the other gateways through the store. */
+static unsigned revoke_grants(void *arg, const char *tunnel, const char *key)
+{
+    struct helper *h = arg;
+    unsigned live = fleet_link_revoke(h->fleet, h->grants, tunnel, key);
+    if (live > 0)
+        recheck_everywhere(h);
+    return live;
 }
 
 /* Returns -1 when the link must be dropped. */
@@ -494,10 +517,13 @@ int helper_main_run(int control_fd, const char *config_path, const struct config
     lock_table_load(h->locks, h->config);
     const struct fleet_link_hooks hooks = { .close_inherited = close_helper_fds,
                                             .disconnect = disconnect_everywhere,
+                                            .revoked = recheck_everywhere,
                                             .lock_event = apply_lock_event,
                                             .alert = raise_claimed_alert,
                                             .lease_result = answer_lease, .arg = h };
     h->fleet = fleet_link_start(h->config, grants, &hooks);
+    h->grants = grants;
+    admin_socket_on_revoke(h->admin, revoke_grants, h);
     login_transactions_use_fleet(h->logins, h->fleet);
     if (h->fleet != NULL)
         admin_socket_on_unlock(h->admin, publish_unlock, h);

@@ -19,8 +19,13 @@ struct grant_fields {
     char sha256[LIMIT_SHA256_HEX + 1];
     char source[LIMIT_SOURCE_ADDRESS + 1];
     char identity[LIMIT_IDENTITY + 1];
-    uint64_t expires_ms;      /* 0: free slot */
+    uint64_t expires_ms;      /* 0: free slot; REVOKED_MS: an administrator revoked it */
 };
+
+/* Past for any monotonic clock reading, so the slot is free for grants_put and no
+ * grant for grants_check, yet not 0: the workers' sweep can still tell why the grant
+ * it admitted a connection with is gone (grants_revoked_by_admin). */
+#define REVOKED_MS 1u
 
 struct grant_slot {
     struct seqlock lock;
@@ -241,23 +246,51 @@ int grants_check(const struct grants *table, const char *tunnel, const char *sha
     return 0;
 }
 
-unsigned grants_revoke_identity(struct grants *table, const char *tunnel, const char *identity,
-                                uint64_t now_ms)
+unsigned grants_withdraw(struct grants *table, const char *tunnel, const char *identity,
+                         const char *sha256, int by_admin, uint64_t now_ms)
 {
     unsigned live = 0;
     for (size_t i = 0; i < GRANTS_CAPACITY; i++) {
         struct grant_slot *slot = &table->map->slots[i];
         const struct grant_fields *f = &slot->fields;
-        if (f->expires_ms == 0 || strcmp(f->identity, identity) != 0 ||
-            (tunnel != NULL && strcmp(f->tunnel, tunnel) != 0))
+        if (f->expires_ms == 0 || (tunnel != NULL && strcmp(f->tunnel, tunnel) != 0))
+            continue;
+        if (sha256 != NULL ? strcmp(f->sha256, sha256) != 0 : strcmp(f->identity, identity) != 0)
             continue;
         if (f->expires_ms > now_ms)
             live++;
         struct grant_fields cleared;
         memset(&cleared, 0, sizeof(cleared));
+        if (by_admin) {
+            cleared = *f;
+            cleared.expires_ms = REVOKED_MS;
+        }
         write_slot(table, slot, &cleared, 1);
     }
     return live;
+}
+
+unsigned grants_revoke_identity(struct grants *table, const char *tunnel, const char *identity,
+                                uint64_t now_ms)
+{
+    return grants_withdraw(table, tunnel, identity, NULL, 0, now_ms);
+}
+
+int grants_revoked_by_admin(const struct grants *table, const char *tunnel, const char *sha256)
+{
+    if (strlen(sha256) != LIMIT_SHA256_HEX)
+        return 0;
+    uint64_t tag = tag_of(sha256);
+    for (size_t i = 0; i < GRANTS_CAPACITY; i++) {
+        const struct grant_slot *slot = &table->map->slots[i];
+        if (atomic_load_explicit(&slot->tag, memory_order_relaxed) != tag)
+            continue;
+        struct grant_fields copy;
+        if (read_slot(slot, &copy) == 0 && copy.expires_ms == REVOKED_MS &&
+            strcmp(copy.sha256, sha256) == 0 && strcmp(copy.tunnel, tunnel) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 void grants_set_store_state(struct grants *table, enum grants_store_state state, const char *text)

@@ -65,6 +65,18 @@ uint64_t grants_withdrawals(const struct grants *table);
 unsigned grants_revoke_identity(struct grants *table, const char *tunnel, const char *identity,
                                 uint64_t now_ms);
 
+/* Helper: withdraws the grants of the certificate SHA256 (64 lowercase hex digits)
+ * when SHA256 is not NULL, else those logged in as IDENTITY, on TUNNEL (on every
+ * tunnel when TUNNEL is NULL). BY_ADMIN: an administrator revoked them, which
+ * grants_revoked_by_admin tells until that certificate logs in again on the tunnel
+ * (or its slot is taken by another grant). Returns how many were live at NOW_MS. */
+unsigned grants_withdraw(struct grants *table, const char *tunnel, const char *identity,
+                         const char *sha256, int by_admin, uint64_t now_ms);
+
+/* Worker: returns 1 when the last grant of SHA256 on TUNNEL was revoked by an
+ * administrator (grants_withdraw) and no login has replaced it since; else 0. */
+int grants_revoked_by_admin(const struct grants *table, const char *tunnel, const char *sha256);
+
 /* The shared state store as the helper last saw it (for /readyz). */
 enum grants_store_state {
     GRANTS_STORE_NONE = 0,       /* state in files: no store */

@@ -41,6 +41,8 @@ int helper_msg_valid(const struct helper_msg *msg, size_t len)
         return msg->style <= AUTH_RESULT_LAST;
     case HELPER_MSG_DISCONNECT:
         return msg->identity[0] != '\0';
+    case HELPER_MSG_RECHECK:
+        return 1;
     default:
         return 0;
     }

@@ -13,6 +13,9 @@
  *                     RESULT (id, style = enum auth_result, value, failures, text)
  *                     DISCONNECT (identity = a key as `ktlstun disconnect` takes it: another
  *                     gateway's disconnect, through the shared state store)
+ *                     RECHECK (no fields: an administrator revoked grants, so check the
+ *                     live connections against the grants table now, not at the next
+ *                     sweep)
  *   helper → child    ANSWER (text)
  *   child → helper    PROMPT (style, text)    RESULT (style = enum auth_result, text) */
 #ifndef KTLSTUN_HELPER_MSG_H
@@ -32,6 +35,7 @@ enum helper_msg_type {
     HELPER_MSG_PROMPT = 5,
     HELPER_MSG_RESULT = 6,
     HELPER_MSG_DISCONNECT = 7,
+    HELPER_MSG_RECHECK = 8,
 };
 
 struct helper_msg {

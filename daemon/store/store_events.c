@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/text.h"
 #include "store/store_connect.h"
 #include "store/store_schema.h"
 
@@ -21,6 +22,23 @@ const char *store_events_kind_name(enum store_event_kind kind)
     if (kind < STORE_EVENT_GRANT || kind > STORE_EVENT_UNLOCK)
         return "?";
     return kind_names[kind];
+}
+
+void store_events_admin_revoke(struct store_event *event, const char *gateway,
+                               const char *tunnel, const char *key)
+{
+    unsigned char digest[LIMIT_SHA256_HEX / 2];
+    memset(event, 0, sizeof(*event));
+    event->kind = STORE_EVENT_REVOKE;
+    event->tag = STORE_REVOKE_BY_ADMIN;
+    snprintf(event->gateway, sizeof(event->gateway), "%s", gateway);
+    snprintf(event->tunnel, sizeof(event->tunnel), "%s", tunnel != NULL ? tunnel : "");
+    if (text_hex_decode_fingerprint(key, digest, sizeof(digest)) == 0) {
+        text_hex_encode(digest, sizeof(digest), event->sha256);
+        snprintf(event->identity, sizeof(event->identity), "%s", event->sha256);
+    } else {
+        snprintf(event->identity, sizeof(event->identity), "%s", key);
+    }
 }
 
 static int kind_parse(const char *name)
@@ -57,10 +75,11 @@ static int apply_to_grants(PGconn *conn, const struct store_event *event, const 
                                      params, err, errlen);
     }
     if (event->kind == STORE_EVENT_REVOKE) {
-        const char *params[] = { event->identity, event->tunnel };
+        const char *params[] = { event->identity, event->tunnel, event->sha256 };
         return store_connect_command(conn,
-                       "DELETE FROM ktlstun_grant WHERE identity = $1 AND ($2 = '' OR tunnel = $2)",
-                       2, params, err, errlen);
+                                     "DELETE FROM ktlstun_grant WHERE ($2 = '' OR tunnel = $2) AND"
+                                     " CASE WHEN $3 = '' THEN identity = $1 ELSE sha256 = $3 END",
+                                     3, params, err, errlen);
     }
     return 0;
 }

@@ -17,7 +17,9 @@
 
 enum store_event_kind {
     STORE_EVENT_GRANT = 1,     /* sha256 may use tunnel until expires_at */
-    STORE_EVENT_REVOKE,        /* identity's grants end (on tunnel; on all when empty) */
+    STORE_EVENT_REVOKE,        /* identity's grants end (on tunnel; on all when empty);
+                                  with sha256, those of that certificate instead; tag
+                                  STORE_REVOKE_BY_ADMIN: `ktlstun revoke` */
     STORE_EVENT_DISCONNECT,    /* end the live tunnels of identity (a CN, subject,
                                   fingerprint or address, as `ktlstun disconnect`) */
     STORE_EVENT_FAILURE,       /* a wrong code of identity as username from source on
@@ -31,6 +33,9 @@ enum store_event_kind {
 #define STORE_COUNTED_USER 2u
 #define STORE_COUNTED_SOURCE 4u
 
+/* A revoke's tag when an administrator withdrew the grants (0: a lock did). */
+#define STORE_REVOKE_BY_ADMIN 1u
+
 struct store_event {
     int64_t id;                /* set by the store */
     int64_t at;                /* seconds since the epoch, set by the store */
@@ -42,9 +47,17 @@ struct store_event {
     char username[LIMIT_USER_NAME + 1];
     char source[LIMIT_SOURCE_ADDRESS + 1];
     int64_t expires_at;        /* seconds since the epoch (grants), else 0 */
-    uint64_t tag;              /* failures: lock_policy_tag of the identity */
+    uint64_t tag;              /* failures: lock_policy_tag of the identity; revokes:
+                                  STORE_REVOKE_BY_ADMIN or 0 */
     uint32_t counted;          /* failures: STORE_COUNTED_* */
 };
+
+/* Fills EVENT (zeroed first) as an administrator's revoke of KEY's grants on TUNNEL
+ * (NULL: every tunnel), published by GATEWAY. KEY is the name a grant carries (the
+ * certificate's CN, or its subject when it has no CN) or a SHA-256 fingerprint (hex,
+ * with or without colons), which then goes into sha256 and identity in lowercase. */
+void store_events_admin_revoke(struct store_event *event, const char *gateway,
+                               const char *tunnel, const char *key);
 
 /* Returns "grant", "revoke", "disconnect", "failure", "success" or "unlock". */
 const char *store_events_kind_name(enum store_event_kind kind);

@@ -207,6 +207,13 @@ static void fleet_disconnect(void *arg, const char *key)
     access_recheck_disconnect(arg, key);
 }
 
+/* `ktlstun revoke`, here or on another gateway: end what the grants no longer admit
+ * now rather than at the next sweep. */
+static void grants_revoked(void *arg)
+{
+    access_recheck_sweep(arg, event_loop_now_ms());
+}
+
 /* Tells the parent this worker serves: privileges dropped, listeners watched. */
 static void report_ready(const struct worker_shared *shared, int worker_slot)
 {
@@ -250,6 +257,7 @@ int worker_run(struct generation *gen, const struct worker_shared *shared, int w
                                   &w.accepting);
     w.control = control_socket_open(w.host.loop, gen->config->global.runtime_dir, disconnect, w.access);
     pam_link_on_disconnect(w.host.pam_link, fleet_disconnect, w.access);
+    pam_link_on_recheck(w.host.pam_link, grants_revoked, w.access);
     report_ready(shared, worker_slot);
 
     uint64_t next_sweep_ms = event_loop_now_ms() + 1000;

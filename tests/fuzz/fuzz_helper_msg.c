@@ -45,7 +45,8 @@ static void check_valid(const struct helper_msg *msg)
         CHECK(msg->identity[0]);
         break;
     default:
-        CHECK(msg->type == HELPER_MSG_ANSWER || msg->type == HELPER_MSG_CANCEL);
+        CHECK(msg->type == HELPER_MSG_ANSWER || msg->type == HELPER_MSG_CANCEL ||
+              msg->type == HELPER_MSG_RECHECK);
         break;
     }
 }

@@ -68,6 +68,48 @@ static void test_revoke_identity(void **state)
     grants_free(g);
 }
 
+/* An administrator's revocation: by fingerprint or identity, per tunnel or all; the
+ * workers can tell it from an end until a new login takes the slot. */
+static void test_withdraw_by_admin(void **state)
+{
+    (void)state;
+    struct grants *g = grants_create();
+    grants_put(g, "vpn", ALICE, "alice", "192.0.2.7", 5000, 1000);
+    grants_put(g, "other", ALICE, "alice", "192.0.2.7", 5000, 1000);
+    grants_put(g, "vpn", BOB, "alice", "192.0.2.9", 5000, 1000);
+    uint64_t seen = grants_withdrawals(g);
+    assert_int_equal(grants_withdraw(g, "vpn", "ignored", ALICE, 1, 2000), 1);
+    assert_true(grants_withdrawals(g) != seen);
+    assert_false(grants_check(g, "vpn", ALICE, NULL, 2000, NULL));
+    assert_true(grants_revoked_by_admin(g, "vpn", ALICE));
+    assert_false(grants_revoked_by_admin(g, "other", ALICE));
+    assert_true(grants_check(g, "other", ALICE, NULL, 2000, NULL));
+    assert_true(grants_check(g, "vpn", BOB, NULL, 2000, NULL));   /* same name, other cert */
+    /* A revoked slot holds no grant: it is not listed, and counts no more. */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    grants_describe(g, 2000, out);
+    fclose(out);
+    unsigned lines = 0;
+    for (const char *at = text; (at = strchr(at, '\n')) != NULL; at++)
+        lines++;
+    assert_int_equal(lines, 2);
+    free(text);
+    assert_int_equal(grants_withdraw(g, NULL, "alice", NULL, 1, 2000), 2);
+    assert_false(grants_check(g, "other", ALICE, NULL, 2000, NULL));
+    assert_false(grants_check(g, "vpn", BOB, NULL, 2000, NULL));
+    assert_int_equal(grants_withdraw(g, NULL, "alice", NULL, 1, 2000), 0);
+    /* A new login replaces the revocation. */
+    grants_put(g, "vpn", ALICE, "alice", "192.0.2.7", 9000, 3000);
+    assert_true(grants_check(g, "vpn", ALICE, NULL, 3000, NULL));
+    assert_false(grants_revoked_by_admin(g, "vpn", ALICE));
+    /* A lock's withdrawal is no revocation. */
+    grants_revoke_identity(g, "vpn", "alice", 3000);
+    assert_false(grants_revoked_by_admin(g, "vpn", ALICE));
+    grants_free(g);
+}
+
 static void test_arguments_too_long_are_refused(void **state)
 {
     (void)state;
@@ -262,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_put_check_expire),
         cmocka_unit_test(test_bound_to_the_source),
         cmocka_unit_test(test_revoke_identity),
+        cmocka_unit_test(test_withdraw_by_admin),
         cmocka_unit_test(test_arguments_too_long_are_refused),
         cmocka_unit_test(test_full_table_gives_way_to_the_soonest_expiry),
         cmocka_unit_test(test_withdrawals_count_what_ends_a_grant_early),

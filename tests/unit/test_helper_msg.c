@@ -38,6 +38,8 @@ static void test_valid_messages(void **state)
     assert_true(helper_msg_valid(&msg, sizeof(msg)));
     helper_msg_init(&msg, HELPER_MSG_CANCEL, 1);
     assert_true(helper_msg_valid(&msg, sizeof(msg)));
+    helper_msg_init(&msg, HELPER_MSG_RECHECK, 0);
+    assert_true(helper_msg_valid(&msg, sizeof(msg)));
 }
 
 static void test_wrong_size_or_type(void **state)

@@ -48,6 +48,35 @@ static void test_valid_messages(void **state)
     assert_true(store_msg_valid(&alert, sizeof(alert)));
 }
 
+/* `ktlstun revoke`'s event, from the helper or the CLI: a fingerprint in any of the
+ * forms openssl prints goes out lowercase in sha256; a name goes as it is. */
+static void test_admin_revoke_event(void **state)
+{
+    (void)state;
+    static const char hex[] = "3c6ecc03431219f870605e918df2b6f3631253653fffb05a8f6eea4bc3060789";
+    struct store_msg msg = { .type = STORE_MSG_EVENT };
+    store_events_admin_revoke(&msg.event, "gw-a", NULL,
+                              "3C:6E:CC:03:43:12:19:F8:70:60:5E:91:8D:F2:B6:F3:63:12:53:65:3F:FF:"
+                              "B0:5A:8F:6E:EA:4B:C3:06:07:89");
+    assert_int_equal(msg.event.kind, STORE_EVENT_REVOKE);
+    assert_int_equal(msg.event.tag, STORE_REVOKE_BY_ADMIN);
+    assert_string_equal(msg.event.sha256, hex);
+    assert_string_equal(msg.event.identity, hex);
+    assert_string_equal(msg.event.tunnel, "");
+    assert_string_equal(msg.event.gateway, "gw-a");
+    assert_true(store_msg_valid(&msg, sizeof(msg)));
+    store_events_admin_revoke(&msg.event, "gw-b", "vpn", "alice");
+    assert_string_equal(msg.event.sha256, "");
+    assert_string_equal(msg.event.identity, "alice");
+    assert_string_equal(msg.event.tunnel, "vpn");
+    assert_int_equal(msg.event.tag, STORE_REVOKE_BY_ADMIN);
+    assert_true(store_msg_valid(&msg, sizeof(msg)));
+    /* Almost a fingerprint is a name. */
+    store_events_admin_revoke(&msg.event, "gw-b", NULL, "3c6ecc03");
+    assert_string_equal(msg.event.sha256, "");
+    assert_string_equal(msg.event.identity, "3c6ecc03");
+}
+
 static void test_malformed_messages(void **state)
 {
     (void)state;
@@ -173,6 +202,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_messages),
+        cmocka_unit_test(test_admin_revoke_event),
         cmocka_unit_test(test_malformed_messages),
         cmocka_unit_test(test_longer_datagram_refused),
         cmocka_unit_test(test_store_state_in_grants),

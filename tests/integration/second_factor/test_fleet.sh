@@ -8,7 +8,9 @@
 # other gateway lifts it; a lock both gateways make at the same moment raises one
 # alert; a standby promoted after the primary stops is followed within
 # seconds, and a gateway started afterwards knows the lock; `ktlstun unlock` on a
-# machine whose daemon is stopped unlocks through the store.
+# machine whose daemon is stopped unlocks through the store; `ktlstun revoke` on one
+# gateway ends alice's tunnel held by the other within a second and withdraws her
+# grant there, and with its daemon stopped it revokes through the store, for good.
 source "$(dirname "$0")/lib.sh"
 source "$SF_DIR/../pg_lib.sh"
 trap 'sf_rc=$?; sf_cleanup; pg_cleanup; (exit $sf_rc); cleanup' EXIT
@@ -238,4 +240,60 @@ assert_contains "$(cat "$TEST_DIR/unlock2.out")" "sent to every gateway through 
 wait_for_log "$TEST_DIR/b.log" 'state store: gateway gw-a unlocked "alice"' 5 2 || fail "b does not learn the second unlock"
 sf_expect_login "$TEST_DIR/b.ini" c-alice "$(sf_hotp 4)" 0 "Access granted" "alice on b after the unlock from a stopped a"
 
+note "ktlstun revoke on b ends alice's tunnel held by a within a second; a refuses her next"
+connected_a=$(log_count "$TEST_DIR/a.log" "state store: connected to .* as gateway gw-a")
+start_ktlstund "$TEST_DIR/a.ini" "$TEST_DIR/a.log"
+pid_a=$KTLSTUND_PID
+wait_for_log "$TEST_DIR/a.log" "state store: connected to .* as gateway gw-a" 10 $((connected_a + 1)) ||
+    fail "a does not connect after its start"
+sf_expect_login "$TEST_DIR/a.ini" c-alice "$(sf_hotp 5)" 0 "Access granted" "alice logs in through the started a"
+revoke_a=$(free_port)
+socat "TCP-LISTEN:$revoke_a,bind=127.0.0.1,reuseaddr" \
+    "OPENSSL:127.0.0.1:${vpn_port[a]},cert=$TEST_DIR/alice.pem,key=$TEST_DIR/user.key,cafile=$PKI/ca.pem,commonname=localhost" &
+PIDS+=($!)
+wait_listening "$revoke_a"
+coproc on_a { socat - "TCP:127.0.0.1:$revoke_a"; }
+on_a_out=${on_a[0]}
+echo "on-a-$RANDOM" >&"${on_a[1]}"
+read -r -t 5 line <&"$on_a_out" || fail "the tunnel alice holds through a does not echo"
+started=$(now_ms)
+"$KTLSTUN" revoke alice -c "$TEST_DIR/b.ini" >"$TEST_DIR/revoke.out" 2>&1 ||
+    fail "ktlstun revoke on b: $(cat "$TEST_DIR/revoke.out")"
+assert_contains "$(cat "$TEST_DIR/revoke.out")" "revoked 1 grant of alice" "what revoke on b says"
+rc=0
+read -r -t "$(scale 2)" line <&"$on_a_out" || rc=$?
+[ "$rc" -gt 0 ] && [ "$rc" -le 128 ] || fail "the tunnel held through a outlived the revoke on b (read: $rc)"
+note "the tunnel through a ended $(($(now_ms) - started)) ms after ktlstun revoke on b"
+assert_log "$TEST_DIR/a.log" 'state store: an administrator on gateway gw-b revoked the grants of alice \(1 live here\)' \
+    "a's log names the revoke"
+assert_log "$TEST_DIR/a.log" 'info: audit tunnel=vpn .*subject="CN=alice" .*close="access withdrawn: second-factor grant of alice \(sha256 [0-9a-f]{16}…\) revoked by an administrator"' \
+    "a's audit line of the revoked tunnel"
+sf_expect_denied "127.0.0.1:${vpn_port[a]}" alice "alice's next data connection through a"
+sf_expect_denied "127.0.0.1:${vpn_port[b]}" alice "alice's next data connection through b"
+
+note "ktlstun revoke where no daemon runs goes through the store, and the grant stays gone"
+learned_b=$(log_count "$TEST_DIR/b.log" 'state store: alice logged in through gateway gw-a')
+sf_expect_login "$TEST_DIR/a.ini" c-alice "$(sf_hotp 6)" 0 "Access granted" "alice logs in again through a"
+wait_for_log "$TEST_DIR/b.log" 'state store: alice logged in through gateway gw-a' 5 $((learned_b + 1)) ||
+    fail "b does not learn alice's new grant"
+hold alice-a "127.0.0.1:${vpn_port[a]}" "$TEST_DIR/alice.pem" "$TEST_DIR/user.key"
+stop_ktlstund "$pid_b"
+assert_eq "$(pg_psql spare "SELECT count(*) FROM ktlstun_grant WHERE identity = 'alice'")" 1 "alice's grant in the store"
+"$KTLSTUN" revoke alice -c "$TEST_DIR/b.ini" >"$TEST_DIR/revoke2.out" 2>&1 ||
+    fail "revoke with b stopped: $(cat "$TEST_DIR/revoke2.out")"
+assert_contains "$(cat "$TEST_DIR/revoke2.out")" "sent to every gateway through the shared state store" \
+    "what revoke says without a daemon"
+wait_hold_ended alice-a "$(scale 2)" "alice's tunnel through a after the revoke from a stopped b"
+wait_for_log "$TEST_DIR/a.log" 'state store: an administrator on gateway gw-b revoked the grants of alice \(1 live here\)' 5 2 ||
+    fail "a does not learn the revoke from a stopped b"
+sf_expect_denied "127.0.0.1:${vpn_port[a]}" alice "alice through a after the revoke from a stopped b"
+assert_eq "$(pg_psql spare "SELECT count(*) FROM ktlstun_grant WHERE identity = 'alice'")" 0 "alice's grant left the store"
+connected_b=$(log_count "$TEST_DIR/b.log" "state store: connected to .* as gateway gw-b")
+start_ktlstund "$TEST_DIR/b.ini" "$TEST_DIR/b.log"
+pid_b=$KTLSTUND_PID
+wait_for_log "$TEST_DIR/b.log" "state store: connected to .* as gateway gw-b" 10 $((connected_b + 1)) ||
+    fail "b does not connect after its restart"
+sf_expect_denied "127.0.0.1:${vpn_port[b]}" alice "alice through the restarted b"
+
+stop_ktlstund "$pid_a"
 stop_ktlstund "$pid_b"
