@@ -32,6 +32,7 @@ struct fleet_link {
     pid_t pid;
     uint64_t restart_at_ms;    /* 0: no restart due */
     int up;
+    int replaying;             /* between RESET_LOCKS and the store's first "up" */
     char why[256];
 };
 
@@ -278,10 +279,12 @@ void fleet_link_ready(struct fleet_link *fleet)
         } else if (msg.type == STORE_MSG_LEASE) {
             fleet->hooks.lease_result(fleet->hooks.arg, &msg.lease);
         } else if (msg.type == STORE_MSG_RESET_LOCKS) {
+            fleet->replaying = 1;
             fleet->hooks.lock_event(fleet->hooks.arg, NULL);
         } else if (msg.type == STORE_MSG_STATE) {
             if (msg.up) {
                 fleet->up = 1;
+                fleet->replaying = 0;
                 grants_set_store_state(fleet->grants, GRANTS_STORE_UP, msg.text);
             } else {
                 set_down(fleet, msg.text);
@@ -424,4 +427,9 @@ unsigned fleet_link_revoke(struct fleet_link *fleet, struct grants *grants, cons
                                     e.sha256[0] != '\0' ? e.sha256 : NULL, 1, event_loop_now_ms());
     publish(fleet, &e);
     return live;
+}
+
+int fleet_link_replaying(const struct fleet_link *fleet)
+{
+    return fleet != NULL && fleet->replaying;
 }

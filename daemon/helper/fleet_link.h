@@ -78,6 +78,12 @@ void fleet_link_configure(struct fleet_link *fleet, const struct config *config)
  * reachable. Else 0, with the reason in WHY (WHYLEN bytes). */
 int fleet_link_up(const struct fleet_link *fleet, char *why, size_t whylen);
 
+/* Returns 1 while the store process replays the lock table's history (at its first
+ * connection): the locks it rebuilds withdrew their grants when they were made (the
+ * store's grants, loaded just before, no longer hold those), so a replayed lock must
+ * not withdraw a grant made after it was lifted. */
+int fleet_link_replaying(const struct fleet_link *fleet);
+
 /* Fills FDS (ROOM entries, at most 1) with the socket to the store process. Returns
  * how many. */
 size_t fleet_link_poll_fds(const struct fleet_link *fleet, struct pollfd *fds, size_t room);

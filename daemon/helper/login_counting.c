@@ -350,13 +350,13 @@ static void apply_remote_failure(struct login_counting *counting, const struct t
     if (e->counted & STORE_COUNTED_IDENTITY) {
         ok &= lock_policy_record_failure(locks, &rules, t->name, LOCK_POLICY_IDENTITY,
                                          e->identity, NULL, 0, e->at, &v) == 0;
-        if (ok && v.locked_now)
+        if (ok && v.locked_now && !fleet_link_replaying(counting->fleet))
             grants_revoke_identity(counting->grants, t->name, e->identity, event_loop_now_ms());
     }
     if (e->counted & STORE_COUNTED_USER) {
         ok &= lock_policy_record_failure(locks, &shared, t->name, LOCK_POLICY_USER, e->username,
                                          NULL, e->tag, e->at, &v) == 0;
-        if (ok && v.locked_now)
+        if (ok && v.locked_now && !fleet_link_replaying(counting->fleet))
             grants_revoke_identity(counting->grants, t->name, e->identity, event_loop_now_ms());
     }
     if (e->counted & STORE_COUNTED_SOURCE)

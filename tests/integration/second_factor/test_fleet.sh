@@ -240,6 +240,16 @@ assert_contains "$(cat "$TEST_DIR/unlock2.out")" "sent to every gateway through 
 wait_for_log "$TEST_DIR/b.log" 'state store: gateway gw-a unlocked "alice"' 5 2 || fail "b does not learn the second unlock"
 sf_expect_login "$TEST_DIR/b.ini" c-alice "$(sf_hotp 4)" 0 "Access granted" "alice on b after the unlock from a stopped a"
 
+note "b restarted rebuilds the locks of the last 48 h, lifted ones too, and keeps alice's grant made after them"
+stop_ktlstund "$pid_b"
+connected_b=$(log_count "$TEST_DIR/b.log" "state store: connected to .* as gateway gw-b")
+start_ktlstund "$TEST_DIR/b.ini" "$TEST_DIR/b.log"
+pid_b=$KTLSTUND_PID
+wait_for_log "$TEST_DIR/b.log" "state store: connected to .* as gateway gw-b" 10 $((connected_b + 1)) ||
+    fail "b does not connect after its restart"
+sf_data "127.0.0.1:${vpn_port[b]}" alice "after-restart-$RANDOM" ||
+    fail "the restarted b replayed a lifted lock and withdrew alice's later grant"
+
 note "ktlstun revoke on b ends alice's tunnel held by a within a second; a refuses her next"
 connected_a=$(log_count "$TEST_DIR/a.log" "state store: connected to .* as gateway gw-a")
 start_ktlstund "$TEST_DIR/a.ini" "$TEST_DIR/a.log"
