@@ -373,6 +373,31 @@ static void remove_lease(struct address_lease *al, struct entry *e)
     memset(&al->leases[al->lease_count], 0, sizeof(*e));
 }
 
+/* Adds IDENTITY's lease of ADDR (FAMILY), held once, making room by dropping the lease
+ * released longest ago when the plan is at capacity. Returns it, or NULL with ERR. */
+static struct entry *append_lease(struct address_lease *al, const char *identity, int family,
+                                  const uint8_t *addr, char *err, size_t errlen)
+{
+    if (al->lease_count == al->capacity) {
+        struct entry *gone = oldest_released(al, 0);
+        if (gone == NULL) {
+            say(err, errlen, "no address for %s: all %zu leases are held", identity,
+                al->capacity);
+            return NULL;
+        }
+        remove_lease(al, gone);
+    }
+    char *copy = strdup(identity);
+    if (copy == NULL) {
+        say(err, errlen, "no address for %s: out of memory", identity);
+        return NULL;
+    }
+    struct entry *e = &al->leases[al->lease_count++];
+    *e = (struct entry){ .identity = copy, .family = family, .held = 1 };
+    memcpy(e->addr, addr, ip_prefix_addr_len(family));
+    return e;
+}
+
 /* Leases IDENTITY a new address of family index F, held once. Returns 0 or -1 with ERR. */
 static int lease_new(struct address_lease *al, int f, const char *identity, char *err,
                      size_t errlen)
@@ -394,39 +419,22 @@ static int lease_new(struct address_lease *al, int f, const char *identity, char
             p->cursor = (p->cursor + step + 1) % candidates;
         }
     }
-    char *copy = strdup(identity);
+    if (found)
+        return append_lease(al, identity, family, addr, err, errlen) != NULL ? 0 : -1;
+    /* Every address is held or kept for a client gone recently: the one gone longest
+     * gives its address up. */
+    struct entry *e = oldest_released(al, family);
+    char *copy = e != NULL ? strdup(identity) : NULL;
     if (copy == NULL) {
-        say(err, errlen, "no address for %s: out of memory", identity);
-        return -1;
-    }
-    struct entry *e;
-    if (!found) {
-        /* Every address is held or kept for a client gone recently: the one gone
-         * longest gives its address up. */
-        e = oldest_released(al, family);
-        if (e == NULL) {
-            free(copy);
+        if (e == NULL)
             say(err, errlen, "no address for %s: the pool %s is full, all its %llu addresses "
                 "are held", identity, text(&p->network, a), (unsigned long long)candidates);
-            return -1;
-        }
-        free(e->identity);
-        al->sticky_count--;
-    } else {
-        if (al->lease_count == al->capacity) {
-            struct entry *gone = oldest_released(al, 0);
-            if (gone == NULL) {
-                free(copy);
-                say(err, errlen, "no address for %s: all %zu leases are held", identity,
-                    al->capacity);
-                return -1;
-            }
-            remove_lease(al, gone);
-        }
-        e = &al->leases[al->lease_count++];
-        e->family = family;
-        memcpy(e->addr, addr, sizeof(e->addr));
+        else
+            say(err, errlen, "no address for %s: out of memory", identity);
+        return -1;
     }
+    free(e->identity);
+    al->sticky_count--;
     e->identity = copy;
     e->held = 1;
     e->released = 0;
@@ -617,26 +625,9 @@ int address_lease_take_given(struct address_lease *al, const char *identity,
         if ((e = find(al->leases, al->lease_count, identity, families[f])) != NULL) {
             memcpy(e->addr, g->addr, sizeof(e->addr));
             hold(al, e);
-        } else {
-            if (al->lease_count == al->capacity) {
-                struct entry *gone = oldest_released(al, 0);
-                if (gone == NULL) {
-                    say(err, errlen, "no address for %s: all %zu leases are held", identity,
-                        al->capacity);
-                    address_lease_release(al, identity);
-                    return -1;
-                }
-                remove_lease(al, gone);
-            }
-            char *copy = strdup(identity);
-            if (copy == NULL) {
-                say(err, errlen, "no address for %s: out of memory", identity);
-                address_lease_release(al, identity);
-                return -1;
-            }
-            e = &al->leases[al->lease_count++];
-            *e = (struct entry){ .identity = copy, .family = g->family, .held = 1 };
-            memcpy(e->addr, g->addr, sizeof(e->addr));
+        } else if (append_lease(al, identity, g->family, g->addr, err, errlen) == NULL) {
+            address_lease_release(al, identity);
+            return -1;
         }
         done[f] = 1;
     }

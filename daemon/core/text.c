@@ -1,5 +1,7 @@
 #include "core/text.h"
 
+#include <string.h>
+
 int text_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
@@ -83,4 +85,13 @@ void text_json_string(FILE *out, const char *text)
             fputc(*p, out);
     }
     fputc('"', out);
+}
+
+int text_copy(char *out, size_t cap, const char *text)
+{
+    size_t len = strlen(text);
+    if (len >= cap)
+        return -1;
+    memcpy(out, text, len + 1);
+    return 0;
 }

@@ -31,6 +31,10 @@ void text_hex_encode(const unsigned char *bytes, size_t len, char *out);
  * BUF. */
 const char *text_log_quote(const char *text, char *buf, size_t len);
 
+/* Copies TEXT whole into OUT (CAP bytes, NUL-terminated). Returns 0, or -1 with OUT
+ * untouched when TEXT does not fit: a name cut short would name something else. */
+int text_copy(char *out, size_t cap, const char *text);
+
 /* Writes TEXT to OUT as a JSON string, quotes included: '"' and '\\' escaped, control
  * bytes as \u00XX, every other byte as it is. */
 void text_json_string(FILE *out, const char *text);

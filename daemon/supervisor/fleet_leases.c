@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/text.h"
 
 struct waiting {
     struct waiting *next;
@@ -86,15 +87,6 @@ static int send_msg(struct fleet_leases *fl, const struct lease_msg *msg)
     return -1;
 }
 
-static int copy_name(char *out, size_t cap, const char *name)
-{
-    size_t len = strlen(name);
-    if (len >= cap)
-        return -1;
-    memcpy(out, name, len + 1);
-    return 0;
-}
-
 int fleet_leases_take(struct fleet_leases *fl, const struct fleet_request *req,
                       const struct ip_prefix *pools, size_t count, char *err, size_t errlen)
 {
@@ -102,8 +94,8 @@ int fleet_leases_take(struct fleet_leases *fl, const struct fleet_request *req,
     struct waiting *w = calloc(1, sizeof(*w));
     if (w == NULL || count == 0 || count > LEASE_MSG_FAMILIES ||
         req->reserve_count > LEASE_MSG_RESERVE_MAX ||
-        copy_name(msg.tunnel, sizeof(msg.tunnel), req->tunnel) != 0 ||
-        copy_name(msg.identity, sizeof(msg.identity), req->identity) != 0) {
+        text_copy(msg.tunnel, sizeof(msg.tunnel), req->tunnel) != 0 ||
+        text_copy(msg.identity, sizeof(msg.identity), req->identity) != 0) {
         snprintf(err, errlen, w == NULL ? "out of memory"
                                         : "the address request does not fit a lease message");
         free(w);
@@ -133,8 +125,8 @@ int fleet_leases_take(struct fleet_leases *fl, const struct fleet_request *req,
 void fleet_leases_release(struct fleet_leases *fl, const char *tunnel, const char *identity)
 {
     struct lease_msg msg = { .type = LEASE_MSG_RELEASE };
-    if (copy_name(msg.tunnel, sizeof(msg.tunnel), tunnel) != 0 ||
-        copy_name(msg.identity, sizeof(msg.identity), identity) != 0 || send_msg(fl, &msg) < 0)
+    if (text_copy(msg.tunnel, sizeof(msg.tunnel), tunnel) != 0 ||
+        text_copy(msg.identity, sizeof(msg.identity), identity) != 0 || send_msg(fl, &msg) < 0)
         log_warning("network tunnel %s: the shared state store was not told that %s left; "
                     "its address stays reserved for it", tunnel, identity);
 }

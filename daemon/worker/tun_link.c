@@ -10,6 +10,7 @@
 
 #include "core/fd_passing.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "proto/tun_request.h"
 
 #define LINK_DOWN_REASON "the link to the supervisor is down"
@@ -305,21 +306,12 @@ static uint32_t request(struct tun_link *link, struct tun_message *msg, tun_link
     return p->id;
 }
 
-static int copy_name(char *out, size_t cap, const char *name)
-{
-    size_t len = strlen(name);
-    if (len >= cap)
-        return -1;
-    memcpy(out, name, len + 1);
-    return 0;
-}
-
 uint32_t tun_link_request_hub(struct tun_link *link, const char *tunnel, const char *identity,
                               tun_link_done done, void *arg)
 {
     struct tun_message msg = { .type = TUN_MESSAGE_HUB };
-    if (copy_name(msg.tunnel, sizeof(msg.tunnel), tunnel) != 0 ||
-        copy_name(msg.identity, sizeof(msg.identity), identity) != 0) {
+    if (text_copy(msg.tunnel, sizeof(msg.tunnel), tunnel) != 0 ||
+        text_copy(msg.identity, sizeof(msg.identity), identity) != 0) {
         log_warning("network device request for tunnel %s: the identity is too long", tunnel);
         return 0;
     }
@@ -330,7 +322,7 @@ uint32_t tun_link_request_attach(struct tun_link *link, const char *tunnel, tun_
                                  void *arg)
 {
     struct tun_message msg = { .type = TUN_MESSAGE_ATTACH };
-    if (copy_name(msg.tunnel, sizeof(msg.tunnel), tunnel) != 0)
+    if (text_copy(msg.tunnel, sizeof(msg.tunnel), tunnel) != 0)
         return 0;
     return request(link, &msg, done, arg);
 }
@@ -346,7 +338,7 @@ uint32_t tun_link_request_configure(struct tun_link *link, const char *tunnel,
     msg.type = TUN_MESSAGE_CONFIGURE;
     tunnel_frame_writer_init(&w, frame, sizeof(frame));
     /* The CONFIG frame's own encoding; its payload is what the message carries. */
-    if (copy_name(msg.tunnel, sizeof(msg.tunnel), tunnel) != 0 ||
+    if (text_copy(msg.tunnel, sizeof(msg.tunnel), tunnel) != 0 ||
         tunnel_frame_put_config(&w, config) != 1)
         return 0;
     msg.config_len = w.len - TUNNEL_FRAME_HEADER_LEN;
