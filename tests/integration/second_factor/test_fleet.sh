@@ -10,7 +10,9 @@
 # seconds, and a gateway started afterwards knows the lock; `ktlstun unlock` on a
 # machine whose daemon is stopped unlocks through the store; `ktlstun revoke` on one
 # gateway ends alice's tunnel held by the other within a second and withdraws her
-# grant there, and with its daemon stopped it revokes through the store, for good.
+# grant there, and with its daemon stopped it revokes through the store, for good; a
+# gateway restarted keeps a grant made after a lifted lock; a lock made on A is lifted
+# by `ktlstun unlock` on B.
 source "$(dirname "$0")/lib.sh"
 source "$SF_DIR/../pg_lib.sh"
 trap 'sf_rc=$?; sf_cleanup; pg_cleanup; (exit $sf_rc); cleanup' EXIT
@@ -304,6 +306,18 @@ pid_b=$KTLSTUND_PID
 wait_for_log "$TEST_DIR/b.log" "state store: connected to .* as gateway gw-b" 10 $((connected_b + 1)) ||
     fail "b does not connect after its restart"
 sf_expect_denied "127.0.0.1:${vpn_port[b]}" alice "alice through the restarted b"
+
+note "a lock made on a, lifted by ktlstun unlock on b"
+sf_expect_login "$TEST_DIR/a.ini" c-alice 000021 1 "2 more failed attempts" "a wrong code on a"
+sf_expect_login "$TEST_DIR/b.ini" c-alice 000022 1 "1 more failed attempt" "a wrong code on b, counting a's"
+sf_expect_login "$TEST_DIR/a.ini" c-alice 000023 1 "Locked: too many failed attempts" "the third, on a, locks"
+for ((i = 0; i < $(scale 5) * 10; i++)); do
+    "$KTLSTUN" unlock --list -c "$TEST_DIR/b.ini" | grep -q '^vpn identity alice until' && break
+    sleep 0.1
+done
+"$KTLSTUN" unlock alice -c "$TEST_DIR/b.ini" >"$TEST_DIR/unlock3.out" 2>&1 || fail "unlock on b: $(cat "$TEST_DIR/unlock3.out")"
+assert_log "$TEST_DIR/a.log" 'state store: gateway gw-b unlocked "alice" \(1 lock lifted here\)' "a lifts the lock it made on b's unlock" 2
+sf_expect_login "$TEST_DIR/a.ini" c-alice "$(sf_hotp 7)" 0 "Access granted" "alice on a after the unlock on b"
 
 stop_ktlstund "$pid_a"
 stop_ktlstund "$pid_b"
