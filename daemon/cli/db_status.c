@@ -97,6 +97,28 @@ static int print_gateways(PGconn *conn)
     return 0;
 }
 
+/* One line per network tunnel whose hubs lease addresses in the store (schema 3 on). */
+static int print_leases(PGconn *conn)
+{
+    PGresult *res = rows(conn,
+                         "SELECT tunnel,"
+                         " count(*) FILTER (WHERE NOT reserved AND cardinality(held_by) > 0),"
+                         " count(*) FILTER (WHERE NOT reserved AND cardinality(held_by) = 0),"
+                         " count(*) FILTER (WHERE reserved)"
+                         " FROM ktlstun_lease GROUP BY tunnel ORDER BY tunnel");
+    if (res == NULL)
+        return -1;
+    for (int row = 0; row < PQntuples(res); row++) {
+        char name[LIMIT_TUNNEL_NAME * 2];
+        printf("network tunnel %s: %s addresses held, %s kept for clients gone, %s never "
+               "leased (hubs' and fixed)\n",
+               printable(PQgetvalue(res, row, 0), name, sizeof(name)), PQgetvalue(res, row, 1),
+               PQgetvalue(res, row, 2), PQgetvalue(res, row, 3));
+    }
+    PQclear(res);
+    return 0;
+}
+
 static int status(PGconn *conn)
 {
     if (print_server(conn) < 0)
@@ -124,7 +146,9 @@ static int status(PGconn *conn)
                "starts migrates it (or: ktlstun db migrate)\n", version, STORE_SCHEMA_VERSION);
     else
         printf("schema: version %d (this ktlstun: version %d)\n", version, STORE_SCHEMA_VERSION);
-    return print_gateways(conn) < 0 ? 1 : 0;
+    if (print_gateways(conn) < 0 || (version >= 3 && print_leases(conn) < 0))
+        return 1;
+    return 0;
 }
 
 static int migrate(PGconn *conn)

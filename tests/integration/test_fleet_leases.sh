@@ -196,6 +196,9 @@ expect_a=$(for c in "${clients[@]}"; do [ "$(hub_of "$c")" = b ] || echo "CN=$c 
 expect_b=$(for c in "${clients[@]}"; do [ "$(hub_of "$c")" = a ] || echo "CN=$c ${addr[$c]}"; done | sort)
 assert_eq "$(hub_leases "$TEST_DIR/ha.ini")" "$expect_a" "hub A's connections and their addresses"
 assert_eq "$(hub_leases "$TEST_DIR/hb.ini")" "$expect_b" "hub B's connections and their addresses"
+out=$("$KTLSTUN" db status -c "$TEST_DIR/ha.ini" 2>&1) || fail "ktlstun db status: $out"
+assert_contains "$out" "network tunnel hub: 50 addresses held, 0 kept for clients gone, 1 never leased (hubs' and fixed)" \
+    "what ktlstun db status says of the hubs' leases"
 declare -A before
 for c in "${clients[@]}"; do
     before[$c]=${addr[$c]}
