@@ -160,14 +160,50 @@ assert_eq "$(q "SELECT count(*) FROM ktlstun_lease WHERE tunnel = 'dual' AND ide
 take_ok 10.9.5.3 gw-a dual d3 10.9.5.1/29 10.9.5.1
 take_ok "10.9.5.2 fd00:a::2" gw-b dual d1 10.9.5.1/29,fd00:a::1/126 10.9.5.1 fd00:a::1
 
+note "a TAKE waits for another hub's TAKE in progress, then sees what it leased"
+# psql plays a hub whose TAKE holds the lease lock and has leased 10.9.7.2, not yet
+# committed; store_lease_tool's TAKE, started meanwhile, must wait for it and take .3.
+PG_PSQL_DB=ktlstun "$PG_BIN/psql" -XAtq -v ON_ERROR_STOP=1 -h "$(pg_var SOCKET_DIR main)" -p "$(pg_var PORT main)" \
+    -U postgres -d ktlstun -c "BEGIN; SELECT pg_advisory_xact_lock(7465787402);
+        INSERT INTO ktlstun_lease (tunnel, address, identity, held_by) VALUES ('held', '10.9.7.2', 'other', '{gw-x}');
+        SELECT pg_sleep($(scale 2)); COMMIT" >"$TEST_DIR/held-psql.out" 2>&1 &
+held_psql=$!
+PIDS+=("$held_psql")
+for ((i = 0; i < $(scale 10) * 20; i++)); do
+    [ "$(q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" = 1 ] && break
+    sleep 0.05
+done
+assert_eq "$(q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" 1 "psql holds the lease lock"
+"$TOOL" "$CONN" take gw-a held h1 10.9.7.1/29 10.9.7.1 >"$TEST_DIR/held-take.out" 2>&1 &
+held_take=$!
+PIDS+=("$held_take")
+sleep 1
+alive "$held_take" || fail "the TAKE did not wait for the lease lock: $(cat "$TEST_DIR/held-take.out")"
+wait "$held_psql" || fail "psql's TAKE failed: $(cat "$TEST_DIR/held-psql.out")"
+rc=0
+wait "$held_take" || rc=$?
+assert_eq "$rc $(cat "$TEST_DIR/held-take.out")" "0 ok 10.9.7.3" "the TAKE after the other hub's"
+assert_eq "$(q "SELECT string_agg(host(address) || '=' || identity, ' ' ORDER BY address) FROM ktlstun_lease
+                WHERE tunnel = 'held' AND NOT reserved")" "10.9.7.2=other 10.9.7.3=h1" "the other hub's lease stays its own"
+
 note "4 processes × 50 takes at once into one /24, then 60 more"
 B=10.20.0.1/24
+# Each burst connects, then waits for the end of its stdin (the fifo "go") before its
+# first take: closing the fifo starts the four at the same moment.
+mkfifo "$TEST_DIR/go"
 pids=()
 for p in 1 2 3 4; do
-    "$TOOL" "$CONN" burst "gw-$p" big "p$p-" 50 "$B" 10.20.0.1 >"$TEST_DIR/burst$p.out" 2>&1 &
+    "$TOOL" "$CONN" burst "gw-$p" big "p$p-" 50 "$B" 10.20.0.1 <"$TEST_DIR/go" >"$TEST_DIR/burst$p.out" 2>&1 &
     pids+=($!)
     PIDS+=($!)
 done
+exec 3>"$TEST_DIR/go"
+for ((i = 0; i < $(scale 10) * 20; i++)); do
+    [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'store_lease_tool'")" = 4 ] && break
+    sleep 0.05
+done
+sleep 0.2
+exec 3>&-
 for p in 1 2 3 4; do
     rc=0
     wait "${pids[$((p - 1))]}" || rc=$?
@@ -182,7 +218,7 @@ assert_eq "$(grep -cE '^ok 10\.20\.0\.(0|1|255)$' "$TEST_DIR/bursts.out" || true
 assert_eq "$(q "SELECT count(*) || ' ' || count(DISTINCT identity) FROM ktlstun_lease WHERE tunnel = 'big' AND NOT reserved")" \
     "200 200" "200 takes at once: 200 rows, one per identity"
 rc=0
-"$TOOL" "$CONN" burst gw-5 big q- 60 "$B" 10.20.0.1 >"$TEST_DIR/burst5.out" 2>&1 || rc=$?
+"$TOOL" "$CONN" burst gw-5 big q- 60 "$B" 10.20.0.1 </dev/null >"$TEST_DIR/burst5.out" 2>&1 || rc=$?
 assert_eq "$rc" 0 "burst 5 exit status: $(grep -v '^ok ' "$TEST_DIR/burst5.out" | grep -v '^refused ' | head -n 3)"
 assert_eq "$(grep -c '^ok ' "$TEST_DIR/burst5.out")" 53 "60 more: 53 ok"
 assert_eq "$(grep -c "^refused the pool $B has no address left" "$TEST_DIR/burst5.out")" 7 "60 more: 7 refused"

@@ -10,7 +10,8 @@
  *       print "ok" (exit 0) or "error REASON" (exit 2)
  *   store_lease_tool CONNINFO burst GATEWAY TUNNEL PREFIX N POOL [RESERVE...]
  *       N takes in a row on one connection for the identities PREFIX0001..PREFIXN,
- *       one line each as take prints it; exit 2 when any was an error, else 0
+ *       one line each as take prints it, once connected and stdin has ended (a test
+ *       starts several at once so); exit 2 when any was an error, else 0
  *
  * POOL is a hub's address with the pool's length (10.9.0.1/29), as a TAKE carries it;
  * RESERVE an address never to lease. Before its command the tool migrates the schema
@@ -178,6 +179,10 @@ static int run(PGconn *conn, int argc, char **argv)
         }
         if (build_take(&req, argv[2], argv[5], argv + 6, argc - 6) < 0)
             return EXIT_ERROR;
+        /* Connected: the takes start when stdin ends, so that a test can start several
+         * bursts at the same moment. */
+        while (getchar() != EOF)
+            ;
         for (long i = 1; i <= n; i++) {
             int len = snprintf(identity, sizeof(identity), "%s%04ld", argv[3], i);
             if (len < 0 || (size_t)len >= sizeof(identity)) {
