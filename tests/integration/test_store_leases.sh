@@ -11,7 +11,9 @@
 #   - release-all takes a gateway out of every row; a reserve address is taken back
 #     from its client and never leased again;
 #   - IPv6 pools; a TAKE of both families keeps nothing when one pool is full;
-#   - 4 processes × 50 takes at once into one /24, then 60 more: no address twice;
+#   - a TAKE waits for another hub's TAKE in progress (the lease lock) and leases
+#     around what it leased; 4 processes × 50 takes at once into one /24, then 60
+#     more: no address twice;
 #   - identities full of quotes and backslashes are stored and matched byte for byte.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/pg_lib.sh"
@@ -202,7 +204,7 @@ for ((i = 0; i < $(scale 10) * 20; i++)); do
     [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'store_lease_tool'")" = 4 ] && break
     sleep 0.05
 done
-sleep 0.2
+sleep "0.$((2 * SLOW))"
 exec 3>&-
 for p in 1 2 3 4; do
     rc=0
