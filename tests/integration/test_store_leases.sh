@@ -168,7 +168,7 @@ note "a TAKE waits for another hub's TAKE in progress, then sees what it leased"
 PG_PSQL_DB=ktlstun "$PG_BIN/psql" -XAtq -v ON_ERROR_STOP=1 -h "$(pg_var SOCKET_DIR main)" -p "$(pg_var PORT main)" \
     -U postgres -d ktlstun -c "BEGIN; SELECT pg_advisory_xact_lock(7465787402);
         INSERT INTO ktlstun_lease (tunnel, address, identity, held_by) VALUES ('held', '10.9.7.2', 'other', '{gw-x}');
-        SELECT pg_sleep($(scale 2)); COMMIT" >"$TEST_DIR/held-psql.out" 2>&1 &
+        SELECT pg_sleep(3); COMMIT" >"$TEST_DIR/held-psql.out" 2>&1 &
 held_psql=$!
 PIDS+=("$held_psql")
 for ((i = 0; i < $(scale 10) * 20; i++)); do
@@ -179,8 +179,16 @@ assert_eq "$(q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND gr
 "$TOOL" "$CONN" take gw-a held h1 10.9.7.1/29 10.9.7.1 >"$TEST_DIR/held-take.out" 2>&1 &
 held_take=$!
 PIDS+=("$held_take")
-sleep 1
-alive "$held_take" || fail "the TAKE did not wait for the lease lock: $(cat "$TEST_DIR/held-take.out")"
+# The hold is 3 s whatever the build: the TAKE's statements time out after 5 s.
+waiting=0
+for ((i = 0; i < 50; i++)); do
+    waiting=$(q "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'store_lease_tool'
+                 AND wait_event_type = 'Lock'")
+    [ "$waiting" = 1 ] && break
+    alive "$held_take" || break
+    sleep 0.05
+done
+assert_eq "$waiting" 1 "the TAKE waits while the other hub's is in progress: $(cat "$TEST_DIR/held-take.out")"
 wait "$held_psql" || fail "psql's TAKE failed: $(cat "$TEST_DIR/held-psql.out")"
 rc=0
 wait "$held_take" || rc=$?
