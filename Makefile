@@ -184,6 +184,15 @@ $(BUILD)/tools/tun_service_tool: $(BUILD)/obj/tests/tools/tun_service_tool.o $(D
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# store_lease_tool drives store/store_leases.c against a real PostgreSQL for
+# tests/integration/test_store_leases.sh.
+$(BUILD)/tools/store_lease_tool: $(BUILD)/obj/tests/tools/store_lease_tool.o \
+                                 $(BUILD)/obj/daemon/store/store_leases.o \
+                                 $(BUILD)/obj/daemon/store/store_schema.o \
+                                 $(BUILD)/obj/daemon/store/store_connect.o $(CORE_OBJECTS)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/bench/%: $(BUILD)/obj/bench/tools/%.o
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lssl -lcrypto
