@@ -125,6 +125,8 @@ int store_leases_take(PGconn *conn, const char *gateway, const struct lease_msg 
         if (got == 0) {
             /* Nothing of this request is kept: the other pools' leases roll back. */
             PQclear(PQexec(conn, "ROLLBACK"));
+            memset(reply->addresses, 0, sizeof(reply->addresses));
+            reply->count = 0;
             reply->result = LEASE_RESULT_REFUSED;
             snprintf(reply->text, sizeof(reply->text), "the pool %s has no address left: "
                      "every one is held by a client connected to some hub of the fleet",
