@@ -22,8 +22,11 @@
  * record that fails to decrypt is answered with bad_record_mac.
  *
  * Neither descriptor nor session belongs to the relay; both must be non-blocking. The
- * session is read until it would block (edge-triggered readiness will do); the TUN at
- * most PACKET_RELAY_READS_PER_CALL packets a call, so register it level-triggered. */
+ * session is read until it would block or a read of its socket comes back short
+ * (edge-triggered readiness will do; the relay sets the callback of the session's
+ * read BIO while it lives); the TUN at most PACKET_RELAY_READS_PER_CALL packets a call,
+ * so register it level-triggered. When the last call found one packet alone, the
+ * first packet of the next goes out at once, before the TUN is read again. */
 #ifndef KTLSTUN_PACKET_RELAY_H
 #define KTLSTUN_PACKET_RELAY_H
 
@@ -97,6 +100,12 @@ struct packet_relay *packet_relay_new_ktls(int tun_fd, int sock_fd,
 /* Frees R (and, on kTLS, the part of a handshake message its offload state kept). NULL
  * is a no-op. */
 void packet_relay_free(struct packet_relay *r);
+
+/* Gives back OpenSSL's buffers of R's userspace session, kept while packets flow, and
+ * lets OpenSSL free them after each record until R moves packets again; call it once
+ * the tunnel idles. Returns 1 when they were freed, 0 otherwise (kTLS, already freed,
+ * or a record half read). */
+int packet_relay_trim(struct packet_relay *r);
 
 /* Moves what the TUN holds to the peer (the TUN is readable, or the socket became
  * writable after PACKET_RELAY_WANT_WRITE). Returns OK, WANT_WRITE, CLOSED (kTLS: our
