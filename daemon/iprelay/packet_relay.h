@@ -113,7 +113,7 @@ int packet_relay_trim(struct packet_relay *r);
 enum packet_relay_status packet_relay_from_tun(struct packet_relay *r);
 
 /* Moves what the peer sent to the TUN (the socket is readable), until the session
- * would block. Returns OK, WANT_WRITE (the session must write first), CLOSED (with
+ * would block or (userspace) a read of its socket came back short. Returns OK, WANT_WRITE (the session must write first), CLOSED (with
  * close_notify, or without: then packet_relay_error says so; on kTLS also the peer's
  * KeyUpdate on a kernel that takes no new key, said likewise) or ERROR. */
 enum packet_relay_status packet_relay_from_tls(struct packet_relay *r);
