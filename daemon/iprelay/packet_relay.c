@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/event_loop.h"
 #include "ktls/tls_record.h"
 #include "packet/ip_packet.h"
 #include "packet/mss_clamp.h"
@@ -21,6 +22,7 @@ struct packet_relay {
     int drained;                /* userspace: the socket's last read() came back short */
     int buffers_released;       /* userspace: OpenSSL frees its buffers after each record */
     int lone;                   /* the last read of the TUN found one packet alone */
+    uint64_t lone_ms;           /* when a call last ended after a lone packet */
     size_t sent;                /* kTLS: bytes of the waiting batch the kernel took */
     int hub;
     int mss_clamp;
@@ -292,14 +294,23 @@ enum packet_relay_status packet_relay_from_tun(struct packet_relay *r)
     int n;
 
     keep_buffers(r);
+    /* After a lone packet (a ping, a request), the next one most likely comes alone
+     * too: it goes at once, and the call ends without the read that would find the
+     * TUN empty (level-triggered, the TUN reports what is left). Lone packets coming
+     * faster than one a millisecond are a stream: their calls read on and batch. */
+    uint64_t now_ms = r->lone ? event_loop_now_ms() : 0;
+    int alone = r->lone && now_ms != r->lone_ms;
     for (n = 0; n < PACKET_RELAY_READS_PER_CALL; n++) {
         if ((st = make_room(r, 0)) != PACKET_RELAY_OK)
             return st;
-        /* The last call found one packet alone (a ping, a request): this one's first
-         * packet went at once instead of after a read that most likely finds the TUN
-         * empty; what follows it is batched as usual. */
-        if (n == 1 && r->lone && (st = flush(r, 0)) != PACKET_RELAY_OK)
-            return st;
+        if (n == 1 && r->lone) {
+            if ((st = flush(r, 0)) != PACKET_RELAY_OK)
+                return st;
+            if (alone) {
+                r->lone_ms = now_ms;
+                return PACKET_RELAY_OK;
+            }
+        }
         ssize_t len = read_tun(r);
         if (len < 0)
             return PACKET_RELAY_ERROR;

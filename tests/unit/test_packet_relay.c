@@ -248,18 +248,24 @@ static void test_lone_packets_and_short_reads(void **state)
     assert_int_equal(packet_relay_from_tun(p->client), PACKET_RELAY_OK);
     const struct packet_relay_counters *c = packet_relay_counters(p->client);
     assert_int_equal(c->sent_batches, 1);
-    /* After it, the first packet of the next call goes at once, the rest batched. */
+    /* After it, the next call sends its first packet at once and ends there. */
     for (uint32_t i = 2; i <= 4; i++)
         assert_true(write(p->client_tun[1], pkt, udp_packet(pkt, 60, "10.8.0.2", i)) > 0);
     assert_int_equal(packet_relay_from_tun(p->client), PACKET_RELAY_OK);
+    assert_int_equal(c->sent_packets, 2);
+    assert_int_equal(c->sent_batches, 2);
+    /* The TUN reports the rest: the next calls take it, the first packet alone again
+     * (within the same millisecond the call reads on and batches what follows). */
+    for (int calls = 0; calls < 3 && c->sent_packets < 4; calls++)
+        assert_int_equal(packet_relay_from_tun(p->client), PACKET_RELAY_OK);
     assert_int_equal(c->sent_packets, 4);
-    assert_int_equal(c->sent_batches, 3);
-    /* That call found more than one: the next batches them all again. */
+    assert_int_equal(c->sent_batches, 4);
     for (uint32_t i = 5; i <= 7; i++)
         assert_true(write(p->client_tun[1], pkt, udp_packet(pkt, 60, "10.8.0.2", i)) > 0);
-    assert_int_equal(packet_relay_from_tun(p->client), PACKET_RELAY_OK);
+    for (int calls = 0; calls < 4 && c->sent_packets < 7; calls++)
+        assert_int_equal(packet_relay_from_tun(p->client), PACKET_RELAY_OK);
     assert_int_equal(c->sent_packets, 7);
-    assert_int_equal(c->sent_batches, 4);
+    assert_true(c->sent_batches >= 5 && c->sent_batches <= 7);
 
     /* The hub's call ends at the short read with every record taken, in order. */
     assert_int_equal(packet_relay_from_tls(p->hub), PACKET_RELAY_OK);
