@@ -26,7 +26,8 @@
  * (edge-triggered readiness will do; the relay sets the callback of the session's
  * read BIO while it lives); the TUN at most PACKET_RELAY_READS_PER_CALL packets a call,
  * so register it level-triggered. When the last call found one packet alone, the
- * first packet of the next goes out at once, before the TUN is read again. */
+ * first packet of the next goes out at once and that call ends there (unless lone
+ * packets come faster than one a millisecond: then it reads on and batches). */
 #ifndef KTLSTUN_PACKET_RELAY_H
 #define KTLSTUN_PACKET_RELAY_H
 
