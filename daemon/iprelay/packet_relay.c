@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/event_loop.h"
 #include "ktls/tls_record.h"
 #include "packet/ip_packet.h"
 #include "packet/mss_clamp.h"
@@ -18,6 +19,10 @@ struct packet_relay {
     int sock_fd;                /* the kTLS transport (SSL NULL): the offloaded socket */
     struct ktls_records records;
     int tx_shut;                /* kTLS: our direction ended (fatal alert sent) */
+    int drained;                /* userspace: the socket's last read() came back short */
+    int buffers_released;       /* userspace: OpenSSL frees its buffers after each record */
+    int lone;                   /* the last read of the TUN found one packet alone */
+    uint64_t lone_ms;           /* when a call last ended after a lone packet */
     size_t sent;                /* kTLS: bytes of the waiting batch the kernel took */
     int hub;
     int mss_clamp;
@@ -68,12 +73,48 @@ static struct packet_relay *make(int tun_fd, const struct packet_relay_config *c
     return r;
 }
 
+/* Notes whether a read of the session's socket came back short (or empty): the
+ * socket had nothing more then, and what arrives later raises a new edge, so the
+ * session need not be read again until it would block. */
+static long note_read(BIO *bio, int oper, const char *argp, size_t len, int argi, long argl,
+                      int ret, size_t *processed)
+{
+    (void)argp;
+    (void)argi;
+    (void)argl;
+    if (oper == (BIO_CB_READ | BIO_CB_RETURN)) {
+        struct packet_relay *r = (struct packet_relay *)BIO_get_callback_arg(bio);
+        r->drained = ret <= 0 || processed == NULL || *processed < len;
+        return ret;
+    }
+    return oper & BIO_CB_RETURN ? ret : 1;
+}
+
+/* OpenSSL's buffers stay between records while packets flow: freed and allocated
+ * again for every record (SSL_MODE_RELEASE_BUFFERS) they cost each small round trip
+ * a malloc and a free per direction. packet_relay_trim gives them back when idle. */
+static void keep_buffers(struct packet_relay *r)
+{
+    if (r->ssl == NULL || !r->buffers_released)
+        return;
+    SSL_clear_mode(r->ssl, SSL_MODE_RELEASE_BUFFERS);
+    r->buffers_released = 0;
+}
+
 struct packet_relay *packet_relay_new(int tun_fd, SSL *ssl,
                                       const struct packet_relay_config *config)
 {
     struct packet_relay *r = make(tun_fd, config);
-    if (r != NULL)
-        r->ssl = ssl;
+    if (r == NULL)
+        return NULL;
+    r->ssl = ssl;
+    r->buffers_released = 1;
+    keep_buffers(r);
+    BIO *bio = SSL_get_rbio(ssl);
+    if (bio != NULL) {
+        BIO_set_callback_arg(bio, (char *)r);
+        BIO_set_callback_ex(bio, note_read);
+    }
     return r;
 }
 
@@ -92,9 +133,26 @@ struct packet_relay *packet_relay_new_ktls(int tun_fd, int sock_fd,
 
 void packet_relay_free(struct packet_relay *r)
 {
-    if (r != NULL && r->records.offload != NULL)
+    if (r == NULL)
+        return;
+    if (r->records.offload != NULL)
         post_handshake_buffer_free(&r->records.offload->handshake);
+    BIO *bio = r->ssl != NULL ? SSL_get_rbio(r->ssl) : NULL;
+    if (bio != NULL && BIO_get_callback_arg(bio) == (char *)r) {
+        BIO_set_callback_ex(bio, NULL);
+        BIO_set_callback_arg(bio, NULL);
+    }
     free(r);
+}
+
+int packet_relay_trim(struct packet_relay *r)
+{
+    if (r->ssl == NULL || r->buffers_released || SSL_has_pending(r->ssl) ||
+        !SSL_free_buffers(r->ssl))
+        return 0;
+    SSL_set_mode(r->ssl, SSL_MODE_RELEASE_BUFFERS);
+    r->buffers_released = 1;
+    return 1;
 }
 
 static enum packet_relay_status fail(struct packet_relay *r, const char *doing, int ssl_error)
@@ -233,10 +291,26 @@ static ssize_t read_tun(struct packet_relay *r)
 enum packet_relay_status packet_relay_from_tun(struct packet_relay *r)
 {
     enum packet_relay_status st;
+    int n;
 
-    for (int n = 0; n < PACKET_RELAY_READS_PER_CALL; n++) {
+    keep_buffers(r);
+    /* After a lone packet (a ping, a request), the next one most likely comes alone
+     * too: it goes at once, and the call ends without the read that would find the
+     * TUN empty (level-triggered, the TUN reports what is left). Lone packets coming
+     * faster than one a millisecond are a stream: their calls read on and batch. */
+    uint64_t now_ms = r->lone ? event_loop_now_ms() : 0;
+    int alone = r->lone && now_ms != r->lone_ms;
+    for (n = 0; n < PACKET_RELAY_READS_PER_CALL; n++) {
         if ((st = make_room(r, 0)) != PACKET_RELAY_OK)
             return st;
+        if (n == 1 && r->lone) {
+            if ((st = flush(r, 0)) != PACKET_RELAY_OK)
+                return st;
+            if (alone) {
+                r->lone_ms = now_ms;
+                return PACKET_RELAY_OK;
+            }
+        }
         ssize_t len = read_tun(r);
         if (len < 0)
             return PACKET_RELAY_ERROR;
@@ -263,6 +337,8 @@ enum packet_relay_status packet_relay_from_tun(struct packet_relay *r)
         }
         tunnel_frame_put_packet(&r->writer, r->out, (size_t)len);
     }
+    if (n > 0)
+        r->lone = n == 1;
     return flush(r, 0);
 }
 
@@ -347,6 +423,10 @@ static enum packet_relay_status from_ssl(struct packet_relay *r)
         }
         if (take_frames(r, (size_t)n) != PACKET_RELAY_OK)
             return PACKET_RELAY_ERROR;
+        /* The socket came back short and OpenSSL holds nothing more: a read now would
+         * only find it empty. */
+        if (r->drained && !SSL_has_pending(r->ssl))
+            return PACKET_RELAY_OK;
     }
 }
 
@@ -408,6 +488,7 @@ static enum packet_relay_status from_ktls(struct packet_relay *r)
 
 enum packet_relay_status packet_relay_from_tls(struct packet_relay *r)
 {
+    keep_buffers(r);
     return r->ssl != NULL ? from_ssl(r) : from_ktls(r);
 }
 

@@ -22,8 +22,12 @@
  * record that fails to decrypt is answered with bad_record_mac.
  *
  * Neither descriptor nor session belongs to the relay; both must be non-blocking. The
- * session is read until it would block (edge-triggered readiness will do); the TUN at
- * most PACKET_RELAY_READS_PER_CALL packets a call, so register it level-triggered. */
+ * session is read until it would block or a read of its socket comes back short
+ * (edge-triggered readiness will do; the relay sets the callback of the session's
+ * read BIO while it lives); the TUN at most PACKET_RELAY_READS_PER_CALL packets a call,
+ * so register it level-triggered. When the last call found one packet alone, the
+ * first packet of the next goes out at once and that call ends there (unless lone
+ * packets come faster than one a millisecond: then it reads on and batches). */
 #ifndef KTLSTUN_PACKET_RELAY_H
 #define KTLSTUN_PACKET_RELAY_H
 
@@ -98,13 +102,19 @@ struct packet_relay *packet_relay_new_ktls(int tun_fd, int sock_fd,
  * is a no-op. */
 void packet_relay_free(struct packet_relay *r);
 
+/* Gives back OpenSSL's buffers of R's userspace session, kept while packets flow, and
+ * lets OpenSSL free them after each record until R moves packets again; call it once
+ * the tunnel idles. Returns 1 when they were freed, 0 otherwise (kTLS, already freed,
+ * or a record half read). */
+int packet_relay_trim(struct packet_relay *r);
+
 /* Moves what the TUN holds to the peer (the TUN is readable, or the socket became
  * writable after PACKET_RELAY_WANT_WRITE). Returns OK, WANT_WRITE, CLOSED (kTLS: our
  * key is used up, see above; end with packet_relay_close_notify) or ERROR. */
 enum packet_relay_status packet_relay_from_tun(struct packet_relay *r);
 
 /* Moves what the peer sent to the TUN (the socket is readable), until the session
- * would block. Returns OK, WANT_WRITE (the session must write first), CLOSED (with
+ * would block or (userspace) a read of its socket came back short. Returns OK, WANT_WRITE (the session must write first), CLOSED (with
  * close_notify, or without: then packet_relay_error says so; on kTLS also the peer's
  * KeyUpdate on a kernel that takes no new key, said likewise) or ERROR. */
 enum packet_relay_status packet_relay_from_tls(struct packet_relay *r);

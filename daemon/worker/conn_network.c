@@ -15,6 +15,11 @@
 #include "worker/tun_link.h"
 
 #define MISSED_KEEPALIVES 3
+/* How long a connection's session keeps OpenSSL's buffers after its last packet. */
+#define IDLE_TRIM_MS 1000
+/* While reading the TUN right after writing to it finds nothing, it is tried only
+ * once in this many writes. */
+#define ANSWER_PROBE 16
 
 struct conn_network {
     int hub;
@@ -28,6 +33,7 @@ struct conn_network {
      * the side whose event woke it (the TUN is level-triggered and reports again what
      * is left; the session is read until it would block). */
     int tun_ready, tls_ready;
+    unsigned answer_misses;          /* writes to the TUN since a read after one found something */
     int want_write;                  /* a batch waits for the socket */
     int reply_due;                   /* a keepalive reply could not go yet */
     uint64_t reply_value;
@@ -40,6 +46,7 @@ struct conn_network {
     uint64_t next_keepalive_ms, last_heard_ms, keepalive_seq;
     uint64_t seen_frames;            /* frames counted at the last look */
     int moved;
+    struct stats_network_peer view;  /* what was last published */
     int ended;
     enum stats_result end_result;
     char end_reason[400];
@@ -74,6 +81,19 @@ static const struct packet_relay_counters *counters_of(const struct conn_network
     return n->relay != NULL ? packet_relay_counters(n->relay) : &none;
 }
 
+/* The counters of what the metrics show of C's peer. */
+static void peer_counters(const struct conn_network *n, struct stats_network_peer *out)
+{
+    const struct packet_relay_counters *k = counters_of(n);
+    out->packets_in = k->received_packets;
+    out->packets_out = k->sent_packets;
+    out->bytes_in = k->received_bytes;
+    out->bytes_out = k->sent_bytes;
+    out->dropped_source = k->dropped_source;
+    out->dropped_invalid = k->dropped_invalid;
+    out->dropped_device = k->dropped_tun;
+}
+
 /* What the metrics show of C's peer (its row in the shared table). */
 static void peer_view(const struct conn_network *n, struct stats_network_peer *out)
 {
@@ -86,24 +106,21 @@ static void peer_view(const struct conn_network *n, struct stats_network_peer *o
     if (n->config.address_count > 0)
         ip_prefix_format(&n->config.addresses[0], out->address, sizeof(out->address));
     snprintf(out->device, sizeof(out->device), "%s", n->device);
-    const struct packet_relay_counters *k = counters_of(n);
-    out->packets_in = k->received_packets;
-    out->packets_out = k->sent_packets;
-    out->bytes_in = k->received_bytes;
-    out->bytes_out = k->sent_bytes;
-    out->dropped_source = k->dropped_source;
-    out->dropped_invalid = k->dropped_invalid;
-    out->dropped_device = k->dropped_tun;
+    peer_counters(n, out);
 }
 
+/* OPEN: the device or its address may have changed, the view is made again; else
+ * only the counters moved (a step of the relay: no formatting on that path). */
 static void publish(struct conn_network *n, int open)
 {
-    struct stats_network_peer view;
-    peer_view(n, &view);
-    if (open && n->peer_row < 0)
-        n->peer_row = stats_network_peer_open(n->conn->host->stats, &view);
+    if (open)
+        peer_view(n, &n->view);
     else
-        stats_network_peer_update(n->conn->host->stats, n->peer_row, &view);
+        peer_counters(n, &n->view);
+    if (open && n->peer_row < 0)
+        n->peer_row = stats_network_peer_open(n->conn->host->stats, &n->view);
+    else
+        stats_network_peer_update(n->conn->host->stats, n->peer_row, &n->view);
 }
 
 static void on_tun_event(struct event_source *source, uint32_t events)
@@ -393,6 +410,24 @@ static void note_status(struct conn_network *n, enum packet_relay_status status)
     }
 }
 
+/* What the kernel answers at once to the packets just written to the TUN (a reply
+ * from this host, a TCP ACK) is in the TUN already: it goes now rather than after
+ * another turn of the loop. Packets that went on to other hosts leave nothing there,
+ * so after a read that found nothing only every ANSWER_PROBE-th write is followed by
+ * one. */
+static void read_answers(struct conn_network *n)
+{
+    if (n->want_write || !n->tun_watched)
+        return;
+    if (n->answer_misses % ANSWER_PROBE != 0) {
+        n->answer_misses++;
+        return;
+    }
+    uint64_t sent = packet_relay_counters(n->relay)->sent_packets;
+    note_status(n, packet_relay_from_tun(n->relay));
+    n->answer_misses = packet_relay_counters(n->relay)->sent_packets != sent ? 0 : n->answer_misses + 1;
+}
+
 int conn_network_step(struct conn *c, enum stats_result *result, const char **reason)
 {
     struct conn_network *n = c->net;
@@ -409,10 +444,13 @@ int conn_network_step(struct conn *c, enum stats_result *result, const char **re
         note_status(n, status);
     }
     if (!n->ended && n->tls_ready) {
+        uint64_t delivered = packet_relay_counters(n->relay)->received_packets;
         enum packet_relay_status status = packet_relay_from_tls(n->relay);
         /* WANT_WRITE: the session must write first; it is read again after that. */
         n->tls_ready = status == PACKET_RELAY_WANT_WRITE;
         note_status(n, status);
+        if (!n->ended && packet_relay_counters(n->relay)->received_packets != delivered)
+            read_answers(n);
     }
     if (!n->ended && n->reply_due) {
         enum packet_relay_status status = packet_relay_send_keepalive(n->relay, 1, n->reply_value);
@@ -447,6 +485,8 @@ int conn_network_tick(struct conn *c, uint64_t now_ms, enum stats_result *result
         end_with(n, STATS_RESULT_ERROR, n->hub ? "no network device within %ss"
                                                : "no configuration from the hub within %ss", limit);
     }
+    if (n->relay != NULL && !n->ended && now_ms - c->last_activity_ms >= IDLE_TRIM_MS)
+        packet_relay_trim(n->relay);
     if (n->relay == NULL || !n->configured || n->keepalive_s == 0 || n->ended)
         return ended(n, result, reason);
     uint64_t interval = (uint64_t)n->keepalive_s * 1000u;

@@ -235,6 +235,65 @@ static void test_batches_in_order(void **state)
     free_pair(p);
 }
 
+static void test_lone_packets_and_short_reads(void **state)
+{
+    (void)state;
+    struct pair *p = make_pair(1400, 0);
+    uint8_t pkt[200], got[2000];
+    /* One read of the socket takes all the records there are: it comes back short. */
+    SSL_set_read_ahead(p->hub_ssl, 1);
+
+    /* A packet alone goes in a batch of its own, as always. */
+    assert_true(write(p->client_tun[1], pkt, udp_packet(pkt, 60, "10.8.0.2", 1)) > 0);
+    assert_int_equal(packet_relay_from_tun(p->client), PACKET_RELAY_OK);
+    const struct packet_relay_counters *c = packet_relay_counters(p->client);
+    assert_int_equal(c->sent_batches, 1);
+    /* After it, the next call sends its first packet at once and ends there. */
+    for (uint32_t i = 2; i <= 4; i++)
+        assert_true(write(p->client_tun[1], pkt, udp_packet(pkt, 60, "10.8.0.2", i)) > 0);
+    assert_int_equal(packet_relay_from_tun(p->client), PACKET_RELAY_OK);
+    assert_int_equal(c->sent_packets, 2);
+    assert_int_equal(c->sent_batches, 2);
+    /* The TUN reports the rest: the next calls take it, the first packet alone again
+     * (within the same millisecond the call reads on and batches what follows). */
+    for (int calls = 0; calls < 3 && c->sent_packets < 4; calls++)
+        assert_int_equal(packet_relay_from_tun(p->client), PACKET_RELAY_OK);
+    assert_int_equal(c->sent_packets, 4);
+    assert_int_equal(c->sent_batches, 4);
+    for (uint32_t i = 5; i <= 7; i++)
+        assert_true(write(p->client_tun[1], pkt, udp_packet(pkt, 60, "10.8.0.2", i)) > 0);
+    for (int calls = 0; calls < 4 && c->sent_packets < 7; calls++)
+        assert_int_equal(packet_relay_from_tun(p->client), PACKET_RELAY_OK);
+    assert_int_equal(c->sent_packets, 7);
+    assert_true(c->sent_batches >= 5 && c->sent_batches <= 7);
+
+    /* The hub's call ends at the short read with every record taken, in order. */
+    assert_int_equal(packet_relay_from_tls(p->hub), PACKET_RELAY_OK);
+    assert_int_equal(packet_relay_counters(p->hub)->received_packets, 7);
+    for (uint32_t i = 1; i <= 7; i++) {
+        size_t want = udp_packet(pkt, 60, "10.8.0.2", i);
+        assert_int_equal(read_packet(p->hub_tun[1], got, sizeof(got)), want);
+        assert_memory_equal(got, pkt, want);
+    }
+    /* What comes later is read by the next call. */
+    assert_true(write(p->client_tun[1], pkt, udp_packet(pkt, 60, "10.8.0.2", 8)) > 0);
+    assert_int_equal(packet_relay_from_tun(p->client), PACKET_RELAY_OK);
+    assert_int_equal(packet_relay_from_tls(p->hub), PACKET_RELAY_OK);
+    assert_int_equal(packet_relay_counters(p->hub)->received_packets, 8);
+
+    /* Idle: OpenSSL's buffers go back once; moving packets keeps them again. */
+    assert_int_equal(packet_relay_trim(p->hub), 1);
+    assert_int_equal(packet_relay_trim(p->hub), 0);
+    assert_true(write(p->client_tun[1], pkt, udp_packet(pkt, 60, "10.8.0.2", 9)) > 0);
+    assert_int_equal(packet_relay_from_tun(p->client), PACKET_RELAY_OK);
+    assert_int_equal(packet_relay_from_tls(p->hub), PACKET_RELAY_OK);
+    assert_int_equal(packet_relay_counters(p->hub)->received_packets, 9);
+    assert_int_equal(read_packet(p->hub_tun[1], got, sizeof(got)), 60);
+    assert_int_equal(read_packet(p->hub_tun[1], got, sizeof(got)), 60);
+    assert_int_equal(packet_relay_trim(p->hub), 1);
+    free_pair(p);
+}
+
 static void test_hub_checks_sources(void **state)
 {
     (void)state;
@@ -432,6 +491,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batches_in_order),
+        cmocka_unit_test(test_lone_packets_and_short_reads),
         cmocka_unit_test(test_hub_checks_sources),
         cmocka_unit_test(test_hub_drops_link_local),
         cmocka_unit_test(test_syn_clamped),
