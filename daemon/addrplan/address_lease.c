@@ -459,6 +459,17 @@ static void let_go(struct address_lease *al, struct entry *e)
 
 static const int families[ADDRESS_LEASE_FAMILIES] = { AF_INET, AF_INET6 };
 
+/* Counts IDENTITY's fixed address of family index F held once more. Returns 1 when it
+ * has one there, else 0. */
+static int hold_fixed(struct address_lease *al, const char *identity, int f)
+{
+    struct entry *e = find(al->fixed, al->fixed_count, identity, families[f]);
+    if (e == NULL)
+        return 0;
+    e->held++;
+    return 1;
+}
+
 /* Writes into OUT IDENTITY's address of each family DONE marks taken (not 0). Returns
  * 0, or -1 with ERR when there is none. */
 static int fill_grant(struct address_lease *al, const char *identity, const int *done,
@@ -487,14 +498,13 @@ int address_lease_take(struct address_lease *al, const char *identity,
     int rc = -1;
     memset(out, 0, sizeof(*out));
     for (int f = 0; f < ADDRESS_LEASE_FAMILIES; f++) {
-        struct entry *e = find(al->fixed, al->fixed_count, identity, families[f]);
-        if (e != NULL) {
-            e->held++;
+        if (hold_fixed(al, identity, f)) {
             done[f] = 1;
             continue;
         }
         if (!al->pools[f].present)
             continue;
+        struct entry *e;
         if ((e = find(al->leases, al->lease_count, identity, families[f])) != NULL) {
             hold(al, e);
             done[f] = 1;
@@ -610,14 +620,13 @@ int address_lease_take_given(struct address_lease *al, const char *identity,
     if (given_fits(al, identity, given, count, err, errlen) < 0)
         return -1;
     for (int f = 0; f < ADDRESS_LEASE_FAMILIES; f++) {
-        struct entry *e = find(al->fixed, al->fixed_count, identity, families[f]);
-        if (e != NULL) {
-            e->held++;
+        if (hold_fixed(al, identity, f)) {
             done[f] = 1;
             continue;
         }
         if (!al->pools[f].present)
             continue;
+        struct entry *e;
         const struct ip_prefix *g = given_of(given, count, f);
         struct entry *other = holder(al->leases, al->lease_count, g->family, g->addr);
         if (other != NULL && strcmp(other->identity, identity) != 0)

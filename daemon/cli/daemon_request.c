@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "core/limits.h"
 #include "proto/admin_protocol.h"
 
 int daemon_request(const char *path, const char *request, int timeout_s,
@@ -81,4 +82,9 @@ int daemon_request_helper(const char *runtime_dir, const char *pam_user, const c
         return -1;
     }
     return daemon_request(path, request, 10, trusted_listener, pam_user, reply, cap);
+}
+
+int daemon_request_key_ok(const char *key)
+{
+    return key[0] != '\0' && strlen(key) <= LIMIT_IDENTITY && strchr(key, '\n') == NULL;
 }

@@ -27,4 +27,9 @@ int daemon_request(const char *path, const char *request, int timeout_s,
 int daemon_request_helper(const char *runtime_dir, const char *pam_user, const char *request,
                           char *reply, size_t cap);
 
+/* Returns 1 when KEY can name what a request acts on (an identity, a fingerprint or an
+ * address): not empty, at most LIMIT_IDENTITY bytes, no newline (one line per request);
+ * else 0. */
+int daemon_request_key_ok(const char *key);
+
 #endif

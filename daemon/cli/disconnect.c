@@ -144,7 +144,7 @@ int disconnect_command(int argc, char **argv)
         return 2;
     }
     const char *key = argv[optind];
-    if (key[0] == '\0' || strlen(key) > LIMIT_IDENTITY || strchr(key, '\n') != NULL) {
+    if (!daemon_request_key_ok(key)) {
         fprintf(stderr, "ktlstun disconnect: '%s' is not an identity or address\n", key);
         return 2;
     }

@@ -116,7 +116,7 @@ int revoke_command(int argc, char **argv)
         return 2;
     }
     const char *key = argv[optind];
-    if (key[0] == '\0' || strlen(key) > LIMIT_IDENTITY || strchr(key, '\n') != NULL) {
+    if (!daemon_request_key_ok(key)) {
         fprintf(stderr, "ktlstun revoke: '%s' is not an identity or fingerprint\n", key);
         return 2;
     }

@@ -189,7 +189,7 @@ int unlock_command(int argc, char **argv)
         return 2;
     }
     const char *key = list ? NULL : argv[optind];
-    if (key != NULL && (strlen(key) == 0 || strlen(key) > LIMIT_IDENTITY || strchr(key, '\n'))) {
+    if (key != NULL && !daemon_request_key_ok(key)) {
         fprintf(stderr, "ktlstun unlock: '%s' is not an identity, user or address\n", key);
         return 2;
     }
