@@ -1,11 +1,11 @@
 #include "cli/db_status.h"
 
-#include <getopt.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cli_args.h"
 #include "config/config.h"
 #include "core/limits.h"
 #include "core/utc_time.h"
@@ -165,7 +165,6 @@ static int migrate(PGconn *conn)
 
 int db_status_command(int argc, char **argv)
 {
-    static const struct option options[] = { { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
     if (argc < 2 || (strcmp(argv[1], "status") != 0 && strcmp(argv[1], "migrate") != 0)) {
         if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
             usage(stdout);
@@ -175,24 +174,12 @@ int db_status_command(int argc, char **argv)
         return 2;
     }
     int is_status = strcmp(argv[1], "status") == 0;
-    const char *config_path = CONFIG_DEFAULT_PATH;
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc - 1, argv + 1, "c:h", options, NULL)) != -1) {
-        if (opt == 'c') {
-            config_path = optarg;
-        } else if (opt == 'h') {
-            usage(stdout);
-            return 0;
-        } else {
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (optind != argc - 1) {
-        usage(stderr);
-        return 2;
-    }
+    static const struct cli_args_spec spec = { .min_args = 0, .max_args = 0, .usage = usage };
+    struct cli_args args;
+    int parsed = cli_args_parse(argc - 1, argv + 1, &spec, &args);
+    if (parsed >= 0)
+        return parsed;
+    const char *config_path = args.config_path;
 
     const char *me = is_status ? "ktlstun db status" : "ktlstun db migrate";
     char *errors = NULL;

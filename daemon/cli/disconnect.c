@@ -1,7 +1,6 @@
 #include "cli/disconnect.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 
 #include <iniparser/iniparser.h>
 
+#include "cli/cli_args.h"
 #include "cli/daemon_request.h"
 #include "cli/status_client.h"
 #include "cli/store_publish.h"
@@ -124,26 +124,12 @@ static int runtime_dir_seen(const char *dir)
 
 int disconnect_command(int argc, char **argv)
 {
-    static const struct option options[] = { { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
-    const char *config_path = CONFIG_DEFAULT_PATH;
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
-        if (opt == 'c') {
-            config_path = optarg;
-        } else if (opt == 'h') {
-            usage(stdout);
-            return 0;
-        } else {
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (optind != argc - 1) {
-        usage(stderr);
-        return 2;
-    }
-    const char *key = argv[optind];
+    static const struct cli_args_spec spec = { .min_args = 1, .max_args = 1, .usage = usage };
+    struct cli_args args;
+    int parsed = cli_args_parse(argc, argv, &spec, &args);
+    if (parsed >= 0)
+        return parsed;
+    const char *config_path = args.config_path, *key = args.args[0];
     if (!daemon_request_key_ok(key)) {
         fprintf(stderr, "ktlstun disconnect: '%s' is not an identity or address\n", key);
         return 2;

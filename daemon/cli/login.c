@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -18,6 +17,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
+#include "cli/cli_args.h"
 #include "cli/proxy_dial.h"
 #include "core/address.h"
 #include "proto/auth_protocol.h"
@@ -401,43 +401,29 @@ static int handshake(struct session *s, struct tls_peer *peer)
 static int parse_args(int argc, char **argv, const char **config_path, const char **tunnel,
                       int *answer_fd)
 {
-    static const struct option options[] = {
-        { "answer-fd", required_argument, NULL, 'a' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_args_spec spec = {
+        .own = { { "answer-fd", 0, 1 } }, .min_args = 1, .max_args = 1, .usage = usage,
     };
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            *config_path = optarg;
-            break;
-        case 'a': {
-            char *end;
-            long fd = strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || fd < 0 || fd > 65535 ||
-                fcntl((int)fd, F_GETFD) < 0) {
-                fprintf(stderr, "ktlstun login: --answer-fd %s is not an open file descriptor\n",
-                        optarg);
-                return -1;
-            }
-            *answer_fd = (int)fd;
-            break;
-        }
-        case 'h':
-            usage(stdout);
-            exit(0);
-        default:
-            usage(stderr);
+    struct cli_args args;
+    int parsed = cli_args_parse(argc, argv, &spec, &args);
+    if (parsed == 0)
+        exit(0);
+    if (parsed > 0)
+        return -1;
+    const char *fd_text = args.own[0];
+    if (fd_text != NULL) {
+        char *end;
+        long fd = strtol(fd_text, &end, 10);
+        if (*fd_text == '\0' || *end != '\0' || fd < 0 || fd > 65535 ||
+            fcntl((int)fd, F_GETFD) < 0) {
+            fprintf(stderr, "ktlstun login: --answer-fd %s is not an open file descriptor\n",
+                    fd_text);
             return -1;
         }
+        *answer_fd = (int)fd;
     }
-    if (optind != argc - 1) {
-        usage(stderr);
-        return -1;
-    }
-    *tunnel = argv[optind];
+    *config_path = args.config_path;
+    *tunnel = args.args[0];
     return 0;
 }
 

@@ -1,11 +1,11 @@
 #include "cli/revoke.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cli_args.h"
 #include "cli/daemon_request.h"
 #include "cli/store_publish.h"
 #include "config/config.h"
@@ -87,35 +87,14 @@ static int revoke_in_store(const struct config *config, const char *tunnel, cons
 
 int revoke_command(int argc, char **argv)
 {
-    static const struct option options[] = {
-        { "tunnel", required_argument, NULL, 't' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_args_spec spec = {
+        .own = { { "tunnel", 't', 1 } }, .min_args = 1, .max_args = 1, .usage = usage,
     };
-    const char *config_path = CONFIG_DEFAULT_PATH, *tunnel = NULL;
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "c:t:h", options, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 't':
-            tunnel = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (optind != argc - 1) {
-        usage(stderr);
-        return 2;
-    }
-    const char *key = argv[optind];
+    struct cli_args args;
+    int parsed = cli_args_parse(argc, argv, &spec, &args);
+    if (parsed >= 0)
+        return parsed;
+    const char *config_path = args.config_path, *tunnel = args.own[0], *key = args.args[0];
     if (!daemon_request_key_ok(key)) {
         fprintf(stderr, "ktlstun revoke: '%s' is not an identity or fingerprint\n", key);
         return 2;

@@ -1,7 +1,6 @@
 #include "cli/status_client.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 
 #include <iniparser/iniparser.h>
 
+#include "cli/cli_args.h"
 #include "config/config.h"
 #include "core/text.h"
 #include "core/utc_time.h"
@@ -18,6 +18,11 @@
 #include "cli/unlock.h"
 
 #define DEFAULT_RUNTIME_DIR "/run/ktlstun"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: ktlstun status [--json] [-c FILE]\n");
+}
 
 struct collected {
     char **lines;            /* owned; records point into them */
@@ -416,21 +421,15 @@ char *status_client_runtime_dir(const char *config_path)
 
 int status_client_command(int argc, char **argv)
 {
-    const char *config_path = CONFIG_DEFAULT_PATH;
-    int json = 0;
-    static const struct option options[] = { { "json", no_argument, NULL, 'j' }, { 0, 0, 0, 0 } };
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "c:", options, NULL)) != -1) {
-        if (opt == 'c')
-            config_path = optarg;
-        else if (opt == 'j')
-            json = 1;
-        else
-            goto usage;
-    }
-    if (optind != argc)
-        goto usage;
+    static const struct cli_args_spec spec = {
+        .own = { { "json", 0, 0 } }, .min_args = 0, .max_args = 0, .usage = usage,
+    };
+    struct cli_args args;
+    int parsed = cli_args_parse(argc, argv, &spec, &args);
+    if (parsed >= 0)
+        return parsed;
+    const char *config_path = args.config_path;
+    int json = args.own[0] != NULL;
 
     char *dir = status_client_runtime_dir(config_path);
     if (dir == NULL)
@@ -455,7 +454,4 @@ int status_client_command(int argc, char **argv)
     free(all.records);
     free(dir);
     return status;
-usage:
-    fprintf(stderr, "usage: ktlstun status [--json] [-c FILE]\n");
-    return 2;
 }

@@ -1,13 +1,13 @@
 #include "cli/unlock.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/cli_args.h"
 #include "cli/daemon_request.h"
 #include "cli/store_publish.h"
 #include "config/config.h"
@@ -160,35 +160,20 @@ static int unlock_in_store(const struct config *config, const char *key)
 
 int unlock_command(int argc, char **argv)
 {
-    static const struct option options[] = {
-        { "list", no_argument, NULL, 'l' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+    static const struct cli_args_spec spec = {
+        .own = { { "list", 0, 0 } }, .min_args = 0, .max_args = 1, .usage = usage,
     };
-    const char *config_path = CONFIG_DEFAULT_PATH;
-    int list = 0, opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 'l':
-            list = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (list ? optind != argc : optind != argc - 1) {
+    struct cli_args args;
+    int parsed = cli_args_parse(argc, argv, &spec, &args);
+    if (parsed >= 0)
+        return parsed;
+    const char *config_path = args.config_path;
+    int list = args.own[0] != NULL;
+    if (args.arg_count != (list ? 0u : 1u)) {   /* --list, or one lock to lift */
         usage(stderr);
         return 2;
     }
-    const char *key = list ? NULL : argv[optind];
+    const char *key = list ? NULL : args.args[0];
     if (key != NULL && !daemon_request_key_ok(key)) {
         fprintf(stderr, "ktlstun unlock: '%s' is not an identity, user or address\n", key);
         return 2;
