@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "core/identity.h"
 #include "core/limits.h"
 #include "proto/admin_protocol.h"
 
@@ -87,4 +88,19 @@ int daemon_request_helper(const char *runtime_dir, const char *pam_user, const c
 int daemon_request_key_ok(const char *key)
 {
     return key[0] != '\0' && strlen(key) <= LIMIT_IDENTITY && strchr(key, '\n') == NULL;
+}
+
+const char *daemon_request_key_of_subject(const char *command, const char *key, char *buf,
+                                          size_t len)
+{
+    switch (identity_subject_cn(key, buf, len)) {
+    case 1:
+        return buf;
+    case 0:
+        return key;
+    default:
+        fprintf(stderr, "%s: '%s' names more than one CN, or one too long; give the CN the "
+                        "grant or lock carries, or the certificate's fingerprint\n", command, key);
+        return NULL;
+    }
 }

@@ -99,6 +99,9 @@ int revoke_command(int argc, char **argv)
         fprintf(stderr, "ktlstun revoke: '%s' is not an identity or fingerprint\n", key);
         return 2;
     }
+    char cn[LIMIT_IDENTITY + 1];
+    if ((key = daemon_request_key_of_subject("ktlstun revoke", key, cn, sizeof(cn))) == NULL)
+        return 2;
     char *errors = NULL;
     struct config *config = config_load(config_path, &errors);
     if (config == NULL) {

@@ -178,6 +178,10 @@ int unlock_command(int argc, char **argv)
         fprintf(stderr, "ktlstun unlock: '%s' is not an identity, user or address\n", key);
         return 2;
     }
+    char cn[LIMIT_IDENTITY + 1];
+    if (key != NULL &&
+        (key = daemon_request_key_of_subject("ktlstun unlock", key, cn, sizeof(cn))) == NULL)
+        return 2;
     char *errors = NULL;
     struct config *config = config_load(config_path, &errors);
     if (config == NULL) {

@@ -1,11 +1,13 @@
 #include "core/identity.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/log.h"
 #include "core/text.h"
@@ -49,6 +51,74 @@ int identity_value_has_escapes(const char *value)
         cursor++;
     }
     return 0;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int is_cn_type(const char *type, size_t len)
+{
+    return (len == 2 && strncasecmp(type, "CN", 2) == 0) ||
+           (len == 10 && strncasecmp(type, "commonName", 10) == 0) ||
+           (len == 7 && strncmp(type, "2.5.4.3", 7) == 0);
+}
+
+int identity_subject_cn(const char *subject, char *cn, size_t len)
+{
+    unsigned char value[1024], found[1024];
+    size_t found_len = 0;
+    int count = 0;
+    const char *at = subject;
+    for (;;) {
+        const char *type = at;
+        while (isalnum((unsigned char)*at) || *at == '.' || *at == '-')
+            at++;
+        if (at == type || *at != '=')
+            return count > 0 ? -1 : 0;   /* not a name, or one that breaks off */
+        size_t type_len = (size_t)(at - type), value_len = 0;
+        for (at++; *at != '\0' && *at != ',' && *at != '+'; at++) {
+            int c = (unsigned char)*at;
+            if (c == '\\') {
+                int hi = hex_digit(at[1]), lo = hi >= 0 ? hex_digit(at[2]) : -1;
+                if (lo >= 0) {
+                    c = hi * 16 + lo;
+                    at += 2;
+                } else if (at[1] != '\0') {
+                    c = (unsigned char)*++at;
+                } else {
+                    return -1;
+                }
+            }
+            if (value_len == sizeof(value))
+                return -1;
+            value[value_len++] = (unsigned char)c;
+        }
+        if (is_cn_type(type, type_len)) {
+            if (count++ > 0)
+                return -1;
+            memcpy(found, value, value_len);
+            found_len = value_len;
+        }
+        if (*at == '\0')
+            break;
+        at++;
+    }
+    if (count == 0)
+        return 0;
+    char *text = escape_bytes(found, found_len, 0);
+    int fits = text != NULL && strlen(text) < len;
+    if (fits)
+        snprintf(cn, len, "%s", text);
+    free(text);
+    return fits ? 1 : -1;
 }
 
 /* Directory string types (UTF8String, BMPString, ...) are converted to UTF-8 first, so

@@ -35,6 +35,13 @@ int identity_value_has_escapes(const char *value);
  * has no entry, "(unreadable name)" when it cannot be printed. Returns BUF. */
 char *identity_format_name(const X509_NAME *name, char *buf, size_t len);
 
+/* Reads SUBJECT as a one-line RFC 2253 name ("CN=alice,O=Example", escapes "\," and
+ * "\XX" undone) and writes its commonName into CN (LEN bytes) in the form of
+ * struct identity's cn, which is what grants and locks carry for a certificate that
+ * has one. Returns 1 with CN written; 0 when SUBJECT is not such a name or has no
+ * commonName; -1 when it names more than one or the value does not fit. */
+int identity_subject_cn(const char *subject, char *cn, size_t len);
+
 /* Frees ID (NULL is fine). */
 void identity_free(struct identity *id);
 

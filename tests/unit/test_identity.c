@@ -301,6 +301,44 @@ static void test_has_escapes(void **state)
     identity_free(NULL);
 }
 
+static void assert_subject_cn(const char *subject, int expected, const char *cn)
+{
+    char buf[64] = "untouched";
+    int got = identity_subject_cn(subject, buf, sizeof(buf));
+    if (got != expected)
+        fail_msg("'%s': %d, expected %d", subject, got, expected);
+    if (expected == 1)
+        assert_string_equal(buf, cn);
+}
+
+static void test_subject_cn(void **state)
+{
+    (void)state;
+    assert_subject_cn("CN=alice", 1, "alice");
+    assert_subject_cn("CN=alice,OU=eng,O=Example", 1, "alice");
+    assert_subject_cn("O=Example,cn=bob", 1, "bob");
+    assert_subject_cn("commonName=carol+UID=7,O=Example", 1, "carol");
+    assert_subject_cn("2.5.4.3=dave", 1, "dave");
+    /* RFC 2253 escapes undone; a backslash and a control byte in the identity's form */
+    assert_subject_cn("CN=Smith\\, John,O=Example\\, Inc.", 1, "Smith, John");
+    assert_subject_cn("CN=a\\\\b", 1, "a\\\\b");
+    assert_subject_cn("CN=evil\\00.example", 1, "evil\\00.example");
+    assert_subject_cn("CN=Jos\\C3\\A9", 1, "Jos\xc3\xa9");
+    /* not a subject with a CN: the key stays as it is */
+    assert_subject_cn("alice", 0, NULL);
+    assert_subject_cn("alice@example.com", 0, NULL);
+    assert_subject_cn("10.0.0.1", 0, NULL);
+    assert_subject_cn("O=Example,OU=eng", 0, NULL);
+    assert_subject_cn("", 0, NULL);
+    /* two CNs, a name that breaks off, a dangling escape, too long for the buffer */
+    assert_subject_cn("CN=alice,CN=mallory", -1, NULL);
+    assert_subject_cn("CN=alice,", -1, NULL);
+    assert_subject_cn("CN=alice,garbage", -1, NULL);
+    assert_subject_cn("CN=alice\\", -1, NULL);
+    assert_subject_cn("CN=0123456789012345678901234567890123456789012345678901234567890123456789", -1,
+                      NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_non_ascii_in_uri_and_email_is_escaped),
         cmocka_unit_test(test_duplicate_san_extension_is_refused),
         cmocka_unit_test(test_has_escapes),
+        cmocka_unit_test(test_subject_cn),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -128,10 +128,10 @@ assert_local_until() {
 }
 assert_local_until "$(TZ=UTC-1 "$KTLSTUN" unlock --list -c "$conf")" +0100
 
-note "unlock with the daemon stopped edits the state file; the code refused while locked works"
+note "unlock with the daemon stopped edits the state file (named by alice's subject: it stands for her CN); the code refused while locked works"
 stop_ktlstund "$KTLSTUND_PID"
 assert_local_until "$(TZ=UTC+5 "$KTLSTUN" unlock --list -c "$conf")" -0500
-out=$("$KTLSTUN" unlock alice -c "$conf" 2>&1) || fail "offline unlock: $out"
+out=$("$KTLSTUN" unlock "CN=alice,OU=eng" -c "$conf" 2>&1) || fail "offline unlock: $out"
 assert_contains "$out" "ktlstund is not running" "offline unlock message"
 start_again
 sf_expect_login "$conf" c-alice "$(sf_hotp 0)" 0 "Access granted" "login after unlock"

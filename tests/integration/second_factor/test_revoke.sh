@@ -112,6 +112,20 @@ sf_expect_denied "127.0.0.1:$p_vpn" alice "alice after the revoke by fingerprint
 assert_hold_open bob-vpn "bob's tunnel after the revoke of alice's fingerprint"
 sf_data "127.0.0.1:$p_vpn" bob "bob-fp-$RANDOM" || fail "the revoke of alice's fingerprint took bob's grant"
 
+note "by subject, as the audit line writes it: a subject with a CN stands for its CN"
+sf_expect_login "$conf" c-vpn "$(sf_hotp 3)" 0 "Access granted" "alice's login after the revoke by fingerprint"
+hold alice-subject "127.0.0.1:$p_vpn" "$TEST_DIR/alice.pem" "$TEST_DIR/user.key"
+revoke "$TEST_DIR/two-cn.out" "CN=alice,CN=bob"
+assert_eq "$RC" 2 "revoke of a subject with two CNs: $(cat "$TEST_DIR/two-cn.out")"
+assert_contains "$(cat "$TEST_DIR/two-cn.out")" "names more than one CN" "what revoke says of two CNs"
+assert_hold_open alice-subject "alice's tunnel after the refused revoke"
+revoke "$TEST_DIR/subject.out" "CN=alice,O=Example" --tunnel vpn
+assert_eq "$RC" 0 "revoke by subject: $(cat "$TEST_DIR/subject.out")"
+assert_contains "$(cat "$TEST_DIR/subject.out")" "revoked 1 grant of alice on tunnel vpn" "what revoke by subject says"
+wait_hold_ended alice-subject "$(scale 2)" "alice's tunnel after the revoke by subject"
+sf_expect_denied "127.0.0.1:$p_vpn" alice "alice after the revoke by subject"
+assert_hold_open bob-vpn "bob's tunnel after the revoke of alice's subject"
+
 note "an identity with no grant: 0 revoked, said, no error"
 revoke "$TEST_DIR/nobody.out" nobody
 assert_eq "$RC" 0 "revoke nobody: $(cat "$TEST_DIR/nobody.out")"
