@@ -2,13 +2,16 @@
  * tests/integration/test_netdev.sh and test_netdev_hub.sh. Run as root, inside the
  * network namespaces the test made.
  *
- *   netdev_tool up NAME MTU [--persist] [--addr PREFIX]... [--route NETWORK]...
- *       creates and configures the TUN device, prints "ready NAME"; then, unless
+ *   netdev_tool up NAME MTU [--persist] [--owner OWNER] [--addr PREFIX]... [--route NETWORK]...
+ *       creates and configures the TUN device (--owner: marks it as OWNER's first,
+ *       netdev_set_owner), prints "ready NAME"; then, unless
  *       --persist (the device is left behind, as by a crash), waits for the end of
  *       stdin, removes the routes and addresses one by one, deletes the device and
  *       prints "removed NAME".
  *   netdev_tool delete NAME          deletes a device; prints "deleted NAME"
  *   netdev_tool leftovers PREFIX     prints "removed N" (netdev_remove_leftovers)
+ *   netdev_tool owner NAME           prints "owner ALIAS", "none" (no alias) or
+ *                                    "absent" (no device NAME) (netdev_owner)
  *   netdev_tool relay MTU PKI_DIR NS_A NAME_A ADDRS_A NS_B NAME_B ADDRS_B
  *               [--ktls] [--rekey-bytes N]
  *       a TUN device in each namespace (ADDRS: PREFIX[,PREFIX]), joined by two
@@ -63,9 +66,9 @@ static char err[512];
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: netdev_tool up NAME MTU [--persist] [--addr PREFIX]... "
-                    "[--route NETWORK]...\n"
-                    "       netdev_tool delete NAME | leftovers PREFIX\n"
+    fprintf(stderr, "usage: netdev_tool up NAME MTU [--persist] [--owner OWNER] "
+                    "[--addr PREFIX]... [--route NETWORK]...\n"
+                    "       netdev_tool delete NAME | leftovers PREFIX | owner NAME\n"
                     "       netdev_tool relay MTU PKI_DIR NS_A NAME_A ADDRS_A NS_B NAME_B ADDRS_B "
                     "[--ktls] [--rekey-bytes N]\n"
                     "       netdev_tool hub TUNNEL COUNTER MTU [--hub ADDR]... [--client ADDR]... "
@@ -97,12 +100,15 @@ static int cmd_up(int argc, char **argv)
     struct ip_prefix addrs[MAX_PREFIXES], routes[MAX_PREFIXES];
     size_t naddrs = 0, nroutes = 0;
     unsigned flags = 0;
+    const char *owner = NULL;
     struct netdev *nd = NULL;
     int fd = -1, rc = 1;
 
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--persist") == 0) {
             flags |= TUN_DEVICE_PERSIST;
+        } else if (strcmp(argv[i], "--owner") == 0 && i + 1 < argc) {
+            owner = argv[++i];
         } else if (strcmp(argv[i], "--addr") == 0 && i + 1 < argc && naddrs < MAX_PREFIXES) {
             if (parse_prefix(argv[++i], &addrs[naddrs++]) != 0)
                 return 2;
@@ -115,6 +121,7 @@ static int cmd_up(int argc, char **argv)
     }
     if ((fd = tun_device_open(name, flags, err, sizeof(err))) < 0 ||
         (nd = netdev_open(err, sizeof(err))) == NULL ||
+        (owner != NULL && netdev_set_owner(nd, name, owner, err, sizeof(err)) != 0) ||
         netdev_set_mtu_up(nd, name, mtu, err, sizeof(err)) != 0)
         goto out;
     for (size_t i = 0; i < naddrs; i++)
@@ -172,6 +179,23 @@ static int cmd_leftovers(const char *prefix)
         fprintf(stderr, "netdev_tool: %s\n", err);
     netdev_close(nd);
     return rc;
+}
+
+static int cmd_owner(const char *name)
+{
+    char owner[NETDEV_OWNER_MAX + 1];
+    struct netdev *nd = netdev_open(err, sizeof(err));
+    int found = nd != NULL ? netdev_owner(nd, name, owner, sizeof(owner), err, sizeof(err)) : -1;
+    if (found < 0)
+        fprintf(stderr, "netdev_tool: %s\n", err);
+    else if (found == 0)
+        printf("absent\n");
+    else if (owner[0] == '\0')
+        printf("none\n");
+    else
+        printf("owner %s\n", owner);
+    netdev_close(nd);
+    return found < 0 ? 1 : 0;
 }
 
 /* One end of the relay: a TUN device in a namespace, its addresses, its TLS end. */
@@ -615,6 +639,8 @@ int main(int argc, char **argv)
         return cmd_delete(argv[2]);
     if (argc == 3 && strcmp(argv[1], "leftovers") == 0)
         return cmd_leftovers(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "owner") == 0)
+        return cmd_owner(argv[2]);
     if (argc >= 10 && strcmp(argv[1], "relay") == 0)
         return cmd_relay(argc - 2, argv + 2);
     if (argc >= 5 && strcmp(argv[1], "hub") == 0)
