@@ -324,16 +324,16 @@ out:
     return result;
 }
 
-int netdev_remove_leftovers(struct netdev *nd, const char *prefix, unsigned *removed,
-                            char *err, size_t errlen)
+int netdev_remove_leftovers(struct netdev *nd, const char *prefix, const char *owner,
+                            unsigned *removed, char *err, size_t errlen)
 {
     struct nl_cache *cache = NULL;
     size_t prefix_len = strlen(prefix);
     int rc, result = -1;
 
     *removed = 0;
-    if (prefix_len == 0) {
-        snprintf(err, errlen, "removing leftover devices: empty name prefix");
+    if (prefix_len == 0 || owner[0] == '\0') {
+        snprintf(err, errlen, "removing leftover devices: empty name prefix or owner");
         goto out;
     }
     if ((rc = rtnl_link_alloc_cache(nd->sock, AF_UNSPEC, &cache)) < 0) {
@@ -346,10 +346,15 @@ int netdev_remove_leftovers(struct netdev *nd, const char *prefix, unsigned *rem
         struct rtnl_link *link = (struct rtnl_link *)obj;
         const char *name = rtnl_link_get_name(link);
         const char *kind = rtnl_link_get_type(link);
+        const char *alias = rtnl_link_get_ifalias(link);
         if (name == NULL || strncmp(name, prefix, prefix_len) != 0)
             continue;
         /* Only our kind: a bridge or a veth with a matching name is someone else's. */
         if (kind == NULL || strcmp(kind, "tun") != 0)
+            continue;
+        /* Only ours: another daemon in this namespace may be using its devices now,
+         * and one without an alias is the operator's. */
+        if (alias == NULL || strcmp(alias, owner) != 0)
             continue;
         if ((rc = rtnl_link_delete(nd->sock, link)) < 0) {
             snprintf(err, errlen, "removing leftover device %s: %s", name, nl_geterror(rc));

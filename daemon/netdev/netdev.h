@@ -80,11 +80,13 @@ int netdev_set_owner(struct netdev *nd, const char *name, const char *owner, cha
 int netdev_owner(struct netdev *nd, const char *name, char *owner, size_t len, char *err,
                  size_t errlen);
 
-/* Deletes every TUN device whose name starts with PREFIX (a non-empty string): those
- * a run that crashed left. Devices of another kind are left alone whatever their
- * name. Sets *REMOVED to how many went. Returns 0, or -1 with ERR after the first
- * failure (those before it are counted). */
-int netdev_remove_leftovers(struct netdev *nd, const char *prefix, unsigned *removed,
-                            char *err, size_t errlen);
+/* Deletes every TUN device whose name starts with PREFIX (a non-empty string) and
+ * whose alias is OWNER exactly (a non-empty owner string): those a run of this daemon
+ * that crashed left. Devices of another kind, with another alias (another daemon's)
+ * or with none (the operator's) are left alone whatever their name. Sets *REMOVED to
+ * how many went. Returns 0, or -1 with ERR after the first failure (those before it
+ * are counted). */
+int netdev_remove_leftovers(struct netdev *nd, const char *prefix, const char *owner,
+                            unsigned *removed, char *err, size_t errlen);
 
 #endif

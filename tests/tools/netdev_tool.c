@@ -9,7 +9,8 @@
  *       stdin, removes the routes and addresses one by one, deletes the device and
  *       prints "removed NAME".
  *   netdev_tool delete NAME          deletes a device; prints "deleted NAME"
- *   netdev_tool leftovers PREFIX     prints "removed N" (netdev_remove_leftovers)
+ *   netdev_tool leftovers PREFIX OWNER
+ *       prints "removed N" (netdev_remove_leftovers)
  *   netdev_tool owner NAME           prints "owner ALIAS", "none" (no alias) or
  *                                    "absent" (no device NAME) (netdev_owner)
  *   netdev_tool relay MTU PKI_DIR NS_A NAME_A ADDRS_A NS_B NAME_B ADDRS_B
@@ -28,7 +29,8 @@
  *   netdev_tool hub TUNNEL COUNTER MTU [--hub ADDR]... [--client ADDR]... [--net NETWORK]...
  *       a "supervisor" and a forked "worker" joined by a socketpair: the worker asks
  *       for a hub device for its client (proto/tun_request), the supervisor creates
- *       it with the client's ADDRs and NETWORKs (netdev/hub_device) and hands the descriptor over
+ *       it with the client's ADDRs and NETWORKs (netdev/hub_device; its owner HUB_OWNER)
+ *       and hands the descriptor over
  *       (core/fd_passing), then closes its own. The worker prints "holding DEVICE PID"
  *       and holds the descriptor until the end of stdin, or prints "refused REASON".
  *       The supervisor prints "worker exited N" or "worker killed by signal N" and
@@ -61,6 +63,7 @@
 #include "netdev/tun_device.h"
 
 #define MAX_PREFIXES 16
+#define HUB_OWNER NETDEV_OWNER_PREFIX "/run/netdev_tool"
 
 static char err[512];
 
@@ -68,7 +71,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: netdev_tool up NAME MTU [--persist] [--owner OWNER] "
                     "[--addr PREFIX]... [--route NETWORK]...\n"
-                    "       netdev_tool delete NAME | leftovers PREFIX | owner NAME\n"
+                    "       netdev_tool delete NAME | leftovers PREFIX OWNER | owner NAME\n"
                     "       netdev_tool relay MTU PKI_DIR NS_A NAME_A ADDRS_A NS_B NAME_B ADDRS_B "
                     "[--ktls] [--rekey-bytes N]\n"
                     "       netdev_tool hub TUNNEL COUNTER MTU [--hub ADDR]... [--client ADDR]... "
@@ -168,11 +171,12 @@ static int cmd_delete(const char *name)
     return rc;
 }
 
-static int cmd_leftovers(const char *prefix)
+static int cmd_leftovers(const char *prefix, const char *owner)
 {
     unsigned removed = 0;
     struct netdev *nd = netdev_open(err, sizeof(err));
-    int rc = nd != NULL && netdev_remove_leftovers(nd, prefix, &removed, err, sizeof(err)) == 0
+    int rc = nd != NULL &&
+                     netdev_remove_leftovers(nd, prefix, owner, &removed, err, sizeof(err)) == 0
                  ? 0 : 1;
     printf("removed %u\n", removed);
     if (rc != 0)
@@ -562,7 +566,7 @@ static int hub_supervisor(int sock, unsigned counter, const struct hub_client *c
         return 1;
     }
     struct hub_device_spec spec = {
-        .tunnel = req.tunnel, .counter = counter, .mtu = client->mtu,
+        .tunnel = req.tunnel, .owner = HUB_OWNER, .counter = counter, .mtu = client->mtu,
         .hub_count = client->nhubs, .hub_addresses = client->hubs,
         .client_count = client->naddrs, .client_addresses = client->addrs,
         .network_count = client->nnets, .networks = client->nets,
@@ -637,8 +641,8 @@ int main(int argc, char **argv)
         return cmd_up(argc - 2, argv + 2);
     if (argc == 3 && strcmp(argv[1], "delete") == 0)
         return cmd_delete(argv[2]);
-    if (argc == 3 && strcmp(argv[1], "leftovers") == 0)
-        return cmd_leftovers(argv[2]);
+    if (argc == 4 && strcmp(argv[1], "leftovers") == 0)
+        return cmd_leftovers(argv[2], argv[3]);
     if (argc == 3 && strcmp(argv[1], "owner") == 0)
         return cmd_owner(argv[2]);
     if (argc >= 10 && strcmp(argv[1], "relay") == 0)
