@@ -47,7 +47,10 @@ int hub_device_create(struct netdev *nd, const struct hub_device_spec *spec, cha
         goto fail;
     }
     fd = tun_device_open(dev, 0, err, errlen);
-    if (fd < 0 || netdev_set_mtu_up(nd, dev, spec->mtu, err, errlen) != 0)
+    /* Marked before anything else, so that other daemons in this namespace and the
+     * operator (`ip link`) see whose it is; one that cannot be marked is not made. */
+    if (fd < 0 || netdev_set_owner(nd, dev, spec->owner, err, errlen) != 0 ||
+        netdev_set_mtu_up(nd, dev, spec->mtu, err, errlen) != 0)
         goto fail;
     for (size_t i = 0; i < spec->hub_count; i++) {
         struct ip_prefix hub = as_host(&spec->hub_addresses[i]);

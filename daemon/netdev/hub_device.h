@@ -19,6 +19,7 @@
 /* What one client's device gets. The arrays are the caller's. */
 struct hub_device_spec {
     const char *tunnel;                    /* the tunnel's name, for the device's name */
+    const char *owner;                     /* the daemon's owner string (netdev.h) */
     unsigned counter;                      /* the supervisor's, one more per device */
     unsigned mtu;
     size_t hub_count;                      /* the hub's addresses, one per family */
@@ -36,8 +37,8 @@ struct hub_device_spec {
 char *hub_device_name(const char *tunnel, unsigned counter, char *name, size_t len);
 
 /* Creates the device SPEC describes in ND's network namespace: a new TUN device (one
- * of that name already there is refused, never reused), its MTU, up, the hub's
- * addresses, routes to the client's addresses and networks. Writes the device's name
+ * of that name already there is refused, never reused), marked with SPEC's owner,
+ * its MTU, up, the hub's addresses, routes to the client's addresses and networks. Writes the device's name
  * into NAME (NAMELEN bytes, IFNAMSIZ is enough). Returns its descriptor (non-blocking,
  * close-on-exec; the caller hands it over and closes it), or -1 with ERR (ERRLEN bytes)
  * naming the device and the reason, everything it created gone again. */

@@ -250,16 +250,90 @@ out:
     return result;
 }
 
-int netdev_remove_leftovers(struct netdev *nd, const char *prefix, unsigned *removed,
-                            char *err, size_t errlen)
+int netdev_owner_for(const char *runtime_dir, char *out, size_t len)
+{
+    int n = snprintf(out, len, "%s%s", NETDEV_OWNER_PREFIX, runtime_dir);
+    if (n < 0 || (size_t)n >= len || n > NETDEV_OWNER_MAX) {
+        if (len > 0)
+            out[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+int netdev_set_owner(struct netdev *nd, const char *name, const char *owner, char *err,
+                     size_t errlen)
+{
+    struct rtnl_link *link = NULL, *change = NULL;
+    int rc, result = -1;
+
+    if (owner[0] == '\0' || strlen(owner) > NETDEV_OWNER_MAX) {
+        snprintf(err, errlen, "marking device %s: the owner is empty or longer than %d bytes",
+                 name, NETDEV_OWNER_MAX);
+        goto out;
+    }
+    if ((link = get_link(nd, name, "marking", err, errlen)) == NULL)
+        goto out;
+    if ((change = rtnl_link_alloc()) == NULL) {
+        snprintf(err, errlen, "marking device %s: out of memory", name);
+        goto out;
+    }
+    rtnl_link_set_ifalias(change, owner);
+    if ((rc = rtnl_link_change(nd->sock, link, change, 0)) < 0) {
+        snprintf(err, errlen, "marking device %s with its owner: %s", name, nl_geterror(rc));
+        goto out;
+    }
+    result = 0;
+out:
+    if (change != NULL)
+        rtnl_link_put(change);
+    if (link != NULL)
+        rtnl_link_put(link);
+    return result;
+}
+
+int netdev_owner(struct netdev *nd, const char *name, char *owner, size_t len, char *err,
+                 size_t errlen)
+{
+    struct rtnl_link *link = NULL;
+    const char *alias;
+    int rc, result = -1;
+
+    if (len > 0)
+        owner[0] = '\0';
+    if (!tun_device_name_valid(name)) {
+        snprintf(err, errlen, "reading the owner of device '%.*s': not a valid interface name",
+                 IFNAMSIZ, name);
+        goto out;
+    }
+    if ((rc = rtnl_link_get_kernel(nd->sock, 0, name, &link)) < 0) {
+        if (rc == -NLE_NODEV || rc == -NLE_OBJ_NOTFOUND) {
+            result = 0;
+            goto out;
+        }
+        snprintf(err, errlen, "reading the owner of device %s: %s", name, nl_geterror(rc));
+        goto out;
+    }
+    alias = rtnl_link_get_ifalias(link);
+    if (len > 0)
+        snprintf(owner, len, "%s", alias != NULL ? alias : "");
+    result = 1;
+out:
+    if (link != NULL)
+        rtnl_link_put(link);
+    return result;
+}
+
+int netdev_remove_leftovers(struct netdev *nd, const char *prefix, const char *owner,
+                            unsigned *removed, char *err, size_t errlen)
 {
     struct nl_cache *cache = NULL;
     size_t prefix_len = strlen(prefix);
     int rc, result = -1;
 
     *removed = 0;
-    if (prefix_len == 0) {
-        snprintf(err, errlen, "removing leftover devices: empty name prefix");
+    if (prefix_len == 0 || owner[0] == '\0') {
+        snprintf(err, errlen, "removing leftover devices: empty name prefix or owner");
         goto out;
     }
     if ((rc = rtnl_link_alloc_cache(nd->sock, AF_UNSPEC, &cache)) < 0) {
@@ -272,10 +346,15 @@ int netdev_remove_leftovers(struct netdev *nd, const char *prefix, unsigned *rem
         struct rtnl_link *link = (struct rtnl_link *)obj;
         const char *name = rtnl_link_get_name(link);
         const char *kind = rtnl_link_get_type(link);
+        const char *alias = rtnl_link_get_ifalias(link);
         if (name == NULL || strncmp(name, prefix, prefix_len) != 0)
             continue;
         /* Only our kind: a bridge or a veth with a matching name is someone else's. */
         if (kind == NULL || strcmp(kind, "tun") != 0)
+            continue;
+        /* Only ours: another daemon in this namespace may be using its devices now,
+         * and one without an alias is the operator's. */
+        if (alias == NULL || strcmp(alias, owner) != 0)
             continue;
         if ((rc = rtnl_link_delete(nd->sock, link)) < 0) {
             snprintf(err, errlen, "removing leftover device %s: %s", name, nl_geterror(rc));

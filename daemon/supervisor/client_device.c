@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/text.h"
 #include "netdev/netdev.h"
 #include "netdev/tun_device.h"
 #include "proto/tunnel_frame.h"
@@ -19,22 +20,57 @@ struct client_device {
     struct tunnel_frame_config applied;    /* what the device has of the last CONFIG */
 };
 
-struct client_device *client_device_create(const char *tunnel, const char *name, char *err,
+/* Whether device NAME may be ours: 1 when there is none, 2 when it is OWNER's (a
+ * leftover of ours, taken over), 0 with ERR when it is another's, -1 with ERR when
+ * that cannot be read. */
+static int check_owner(struct netdev *nd, const char *owner, const char *name, char *err,
+                       size_t errlen)
+{
+    char alias[NETDEV_OWNER_MAX + 1], quoted[NETDEV_OWNER_MAX + 1];
+    size_t prefix_len = strlen(NETDEV_OWNER_PREFIX);
+    int found = netdev_owner(nd, name, alias, sizeof(alias), err, errlen);
+    if (found <= 0)
+        return found < 0 ? -1 : 1;
+    if (strcmp(alias, owner) == 0)
+        return 2;
+    /* Attaching would share one device between two daemons, or take the operator's. */
+    if (strncmp(alias, NETDEV_OWNER_PREFIX, prefix_len) == 0 && alias[prefix_len] != '\0')
+        snprintf(err, errlen, "tun device %s: in use by another ktlstund (runtime_dir %s)",
+                 name, text_log_quote(alias + prefix_len, quoted, sizeof(quoted)));
+    else
+        snprintf(err, errlen, "tun device %s: a device of that name exists and is not "
+                 "ktlstund's", name);
+    return 0;
+}
+
+struct client_device *client_device_create(struct netdev *nd, const char *owner,
+                                           const char *tunnel, const char *name, char *err,
                                            size_t errlen)
 {
     struct client_device *cd = calloc(1, sizeof(*cd));
-    int fd = -1;
+    char why[512];
+    int fd = -1, state;
     if (cd == NULL || (cd->tunnel = strdup(tunnel)) == NULL) {
         snprintf(err, errlen, "tun device %s: out of memory", name);
         goto fail;
     }
     snprintf(cd->name, sizeof(cd->name), "%s", name);
+    if ((state = check_owner(nd, owner, cd->name, err, errlen)) <= 0)
+        goto fail;
     if ((fd = tun_device_open(cd->name, DEVICE_FLAGS, err, errlen)) < 0)
         goto fail;
+    if (state == 1 && netdev_set_owner(nd, cd->name, owner, err, errlen) != 0) {
+        /* Persistent and unmarked, it would outlive us as nobody's: it goes now. */
+        if (netdev_delete(nd, cd->name, why, sizeof(why)) != 0)
+            log_warning("%s", why);
+        goto fail;
+    }
     /* Persistent: it stays without a descriptor until the dialer attaches. */
     close(fd);
     return cd;
 fail:
+    if (fd >= 0)
+        close(fd);
     if (cd != NULL)
         free(cd->tunnel);
     free(cd);

@@ -1,10 +1,10 @@
 /* client_device — a network client tunnel's persistent TUN device, the supervisor's:
- * made at start (or at the reload that adds the tunnel), multi-queue so that a
- * draining worker and its replacement can be attached at once, given to the dialer
- * worker as one more descriptor per attach, configured from the hub's CONFIG (MTU,
- * up, addresses, routes; a new CONFIG replaces what differs from the one before),
- * and kept with its routes while the tunnel reconnects; deleted at stop or when a
- * reload drops the tunnel.
+ * made at start (or at the reload that adds the tunnel) and marked as this daemon's
+ * (netdev.h: its alias), multi-queue so that a draining worker and its replacement
+ * can be attached at once, given to the dialer worker as one more descriptor per
+ * attach, configured from the hub's CONFIG (MTU, up, addresses, routes; a new CONFIG
+ * replaces what differs from the one before), and kept with its routes while the
+ * tunnel reconnects; deleted at stop or when a reload drops the tunnel.
  *
  * Kept apart from config/config.h: it speaks proto/tunnel_frame.h's CONFIG. */
 #ifndef KTLSTUN_CLIENT_DEVICE_H
@@ -17,9 +17,14 @@
 
 struct client_device;
 
-/* Creates (or takes over) the persistent device NAME for TUNNEL (both copied) in ND's
- * namespace. Returns it, or NULL with ERR (ERRLEN bytes). */
-struct client_device *client_device_create(const char *tunnel, const char *name, char *err,
+/* Creates the persistent device NAME for TUNNEL (both copied) in ND's namespace and
+ * marks it with OWNER (the daemon's owner string, netdev.h); a device of that name
+ * marked with OWNER already is taken over. A device of that name with another alias
+ * (another ktlstund's) or with none (the operator's) is refused: ERR names the device
+ * and whose it is. Returns it, or NULL with ERR (ERRLEN bytes), no device of ours
+ * left behind. */
+struct client_device *client_device_create(struct netdev *nd, const char *owner,
+                                           const char *tunnel, const char *name, char *err,
                                            size_t errlen);
 
 /* The tunnel's and the device's names. */

@@ -63,6 +63,8 @@ struct tun_service {
     size_t client_count;
     unsigned counter;              /* the hub devices' names */
     struct fleet_leases *fleet;    /* pool addresses from the shared state store */
+    int owner_known;               /* owner was worked out (it may have failed) */
+    char owner[NETDEV_OWNER_MAX + 1]; /* the alias of our devices; empty: none fits */
 };
 
 int tun_service_needed(const struct config *config)
@@ -106,12 +108,19 @@ static int open_netdev(struct tun_service *ts)
     unsigned removed = 0;
     if (ts->nd != NULL)
         return 0;
+    if (ts->owner[0] == '\0') {
+        log_error("network tunnels: runtime_dir is too long to mark devices with "
+                  "(at most %zu bytes)", (size_t)NETDEV_OWNER_MAX - strlen(NETDEV_OWNER_PREFIX));
+        return -1;
+    }
     if ((ts->nd = netdev_open(err, sizeof(err))) == NULL) {
         log_error("network tunnels: %s", err);
         return -1;
     }
-    /* Before any device of ours exists: every such device is a crashed run's. */
-    if (netdev_remove_leftovers(ts->nd, NETDEV_NAME_PREFIX, &removed, err, sizeof(err)) != 0)
+    /* Before any device of ours exists: every device with our mark is a crashed
+     * run's. Other daemons in this namespace mark theirs with their runtime_dir. */
+    if (netdev_remove_leftovers(ts->nd, NETDEV_NAME_PREFIX, ts->owner, &removed, err,
+                                sizeof(err)) != 0)
         log_error("network tunnels: removing devices a previous run left: %s", err);
     if (removed > 0)
         log_notice("removed %u network devices a previous run left", removed);
@@ -122,6 +131,14 @@ void tun_service_sync(struct tun_service *ts, const struct config *config)
 {
     char err[512], name[16];
     size_t kept = 0;
+    /* The runtime_dir of the start, whose lock this daemon holds: no other running
+     * daemon has it. A reload may name another, but the lock stays where it was. */
+    if (!ts->owner_known) {
+        ts->owner_known = 1;
+        if (config->global.runtime_dir == NULL ||
+            netdev_owner_for(config->global.runtime_dir, ts->owner, sizeof(ts->owner)) != 0)
+            ts->owner[0] = '\0';
+    }
     if (!tun_service_needed(config) && ts->client_count == 0)
         return;
     if (open_netdev(ts) != 0)
@@ -154,7 +171,8 @@ void tun_service_sync(struct tun_service *ts, const struct config *config)
         }
         ts->clients = grown;
         client_device_name_for(t, name, sizeof(name));
-        struct client_device *cd = client_device_create(t->name, name, err, sizeof(err));
+        struct client_device *cd =
+            client_device_create(ts->nd, ts->owner, t->name, name, err, sizeof(err));
         if (cd == NULL) {
             log_error("network tunnel %s: %s", t->name, err);
             continue;
@@ -294,7 +312,7 @@ static void give_device(struct tun_service *ts, struct link *l, const struct tun
         goto refuse;
     }
     struct hub_device_spec spec = {
-        .tunnel = t->name, .counter = ++ts->counter, .mtu = t->network.mtu,
+        .tunnel = t->name, .owner = ts->owner, .counter = ++ts->counter, .mtu = t->network.mtu,
         .hub_count = t->network.hub_address_count, .hub_addresses = t->network.hub_addresses,
         .client_count = grant->count, .client_addresses = grant->addresses,
         .network_count = nets, .networks = networks,

@@ -14,8 +14,13 @@
  * Client tunnels: each has a persistent device (supervisor/client_device.h), made when
  * the configuration names it and deleted when it no longer does or the service ends;
  * attach gives the worker one more descriptor of it, configure applies the hub's
- * CONFIG. Devices named NETDEV_NAME_PREFIX... that a crashed run left are removed the
- * first time a network tunnel is configured. */
+ * CONFIG; a device name another daemon or the operator holds is refused.
+ *
+ * Every device made here is marked with this daemon's owner string (netdev/netdev.h:
+ * "ktlstund " and the runtime_dir it started with), since other daemons may share the
+ * network namespace. Devices named NETDEV_NAME_PREFIX... with that mark, which a
+ * crashed run left, are removed the first time a network tunnel is configured; those
+ * of other daemons and the operator's stay. */
 #ifndef KTLSTUN_TUN_SERVICE_H
 #define KTLSTUN_TUN_SERVICE_H
 
@@ -36,9 +41,11 @@ int tun_service_needed(const struct config *config);
 struct tun_service *tun_service_new(void);
 
 /* Makes the client devices match CONFIG (the current configuration, at start and
- * after each reload): removes leftovers the first time CONFIG has a network tunnel,
- * creates the devices of new client tunnels, deletes those of tunnels it no longer
- * has. Failures are logged; a tunnel whose device failed refuses attach requests. */
+ * after each reload; the first call's runtime_dir makes the owner string): removes
+ * our leftovers the first time CONFIG has a network tunnel, creates the devices of
+ * new client tunnels, deletes those of tunnels it no longer has. Failures are logged
+ * (a device name held by another daemon or the operator too); a tunnel whose device
+ * failed refuses attach requests. */
 void tun_service_sync(struct tun_service *ts, const struct config *config);
 
 /* Takes FD, the supervisor's end of worker PID's link; the worker serves CONFIG

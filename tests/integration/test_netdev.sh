@@ -2,10 +2,11 @@
 # The network tunnels' device side (daemon/netdev/), driven by tools/netdev_tool in
 # network namespaces this test makes and removes: a TUN device gets its MTU,
 # addresses and routes (read back with `ip -j`), loses them again and goes; errors name
-# the device and the kernel's reason; the devices a crashed run left are removed, and
-# nothing else; and two TUN devices in two namespaces, joined by the packet relay
-# (daemon/iprelay/) over a TLS session as client and hub, carry TCP over IPv4 and
-# IPv6, while the hub drops a forged source.
+# the device and the kernel's reason; the devices a crashed run left, marked with its
+# owner, are removed, and nothing else (another owner's, the operator's); and two TUN
+# devices in two namespaces, joined by the packet relay (daemon/iprelay/) over a TLS
+# session as client and hub, carry TCP over IPv4 and IPv6, while the hub drops a
+# forged source.
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 
@@ -75,22 +76,48 @@ has_link "$ns_a" ktl0 && fail "ktl0 is still there"
 assert_eq "$(ip -n "$ns_a" -j route show 10.20.0.0/16)" "[]" "the route to 10.20.0.0/16 went"
 assert_eq "$(ip -n "$ns_a" -j -6 route show fd20::/48)" "[]" "the route to fd20::/48 went"
 
-note "leftovers of a crashed run go, other devices stay"
-in_a "$tool" up ktl5 1300 --persist --addr 10.9.5.1/24 --route 10.55.0.0/16 >/dev/null
-in_a "$tool" up ktl6 1300 --persist >/dev/null
+note "leftovers of a crashed run go (marked with its owner), other devices stay"
+owner_x="ktlstund /run/x" owner_y="ktlstund /run/y"
+in_a "$tool" up ktl5 1300 --persist --owner "$owner_x" --addr 10.9.5.1/24 --route 10.55.0.0/16 >/dev/null
+in_a "$tool" up ktl6 1300 --persist --owner "$owner_x" >/dev/null
 has_link "$ns_a" ktl5 && has_link "$ns_a" ktl6 || fail "the persistent devices are not there"
+assert_eq "$(link_field "$ns_a" ktl5 ifalias)" "$owner_x" "the alias netdev_set_owner gave ktl5"
+assert_eq "$(in_a "$tool" owner ktl5)" "owner $owner_x" "netdev_owner reads ktl5's owner"
+# Another daemon's device (marked by ip, as netdev_owner must read any alias), and
+# the operator's without an alias.
+in_a "$tool" up ktl7 1300 --persist >/dev/null
+ip -n "$ns_a" link set dev ktl7 alias "$owner_y"
+in_a "$tool" up ktl8 1300 --persist >/dev/null
+ip -n "$ns_a" tuntap add mode tun name ktlmine
+# A prefix of the owner, or the owner with more after it, is another owner.
+in_a "$tool" up ktl9 1300 --persist --owner "ktlstund /run/x/" >/dev/null
+in_a "$tool" up ktl10 1300 --persist --owner "ktlstund /run" >/dev/null
+assert_eq "$(in_a "$tool" owner ktl7)" "owner $owner_y" "netdev_owner reads the alias ip set"
+assert_eq "$(in_a "$tool" owner ktl8)" "none" "netdev_owner of a device without an alias"
+assert_eq "$(in_a "$tool" owner ktl99)" "absent" "netdev_owner of a device that is not there"
 ip -n "$ns_a" link add ktlv0 type veth peer name ktlv1
+ip -n "$ns_a" link set dev ktlv0 alias "$owner_x"
 ip -n "$ns_a" tuntap add mode tun name other0
-out=$(in_a "$tool" leftovers ktl)
+ip -n "$ns_a" link set dev other0 alias "$owner_x"
+out=$(in_a "$tool" leftovers ktl "$owner_x")
 assert_eq "$out" "removed 2" "leftovers removed"
 has_link "$ns_a" ktl5 && fail "ktl5 is still there"
 has_link "$ns_a" ktl6 && fail "ktl6 is still there"
 assert_eq "$(ip -n "$ns_a" -j route show 10.55.0.0/16)" "[]" "the leftover's route went with it"
+has_link "$ns_a" ktl7 || fail "another owner's device was removed"
+has_link "$ns_a" ktl8 || fail "a device without an alias was removed"
+has_link "$ns_a" ktlmine || fail "the operator's ktlmine was removed"
+has_link "$ns_a" ktl9 || fail "a device of owner 'ktlstund /run/x/' was removed"
+has_link "$ns_a" ktl10 || fail "a device of owner 'ktlstund /run' was removed"
 has_link "$ns_a" ktlv0 || fail "a veth with our prefix was removed"
 has_link "$ns_a" other0 || fail "a TUN device without our prefix was removed"
-assert_eq "$(in_a "$tool" leftovers ktl)" "removed 0" "nothing left the second time"
-ip -n "$ns_a" link del ktlv0
-ip -n "$ns_a" link del other0
+assert_eq "$(in_a "$tool" leftovers ktl "$owner_x")" "removed 0" "nothing left the second time"
+assert_eq "$(in_a "$tool" leftovers ktl "$owner_y")" "removed 1" "the other owner's leftovers"
+has_link "$ns_a" ktl7 && fail "ktl7 is still there after its owner's removal"
+has_link "$ns_a" ktl8 || fail "a device without an alias was removed by the other owner"
+for dev in ktlv0 other0 ktl8 ktlmine ktl9 ktl10; do
+    ip -n "$ns_a" link del "$dev"
+done
 
 note "two TUN devices in two namespaces, joined by the packet relay over TLS"
 # listening OPTION PORT: waits until namespace B listens on PORT (ss OPTION: -t, -u).

@@ -3,7 +3,8 @@
 # real worker processes on daemon/worker/tun_link.c over real socketpairs, driven by
 # `tools/tun_service_tool` in a network namespace this test makes and removes (its
 # configuration is built in the tool; see its header):
-#   - leftovers named ktl* are removed at start, and the client tunnel's device made;
+#   - leftovers named ktl* marked with the service's owner are removed at start (one
+#     without that mark stays), and the client tunnel's device made, marked;
 #   - two hub clients get their own devices, leased addresses and routes;
 #   - the same CN again: the older device loses its routes, its worker gets an end
 #     order, the routes move to the newer device;
@@ -25,18 +26,23 @@ netdev_tool="$TOOLS/netdev_tool"
 netns_own s
 links() { ip -n "$ns" -j link show | jq -r '[.[].ifname] | sort | join(" ")'; }
 
-note "a device a crashed run left"
-ip netns exec "$ns" "$netdev_tool" up ktlstale.9 1400 --persist >"$TEST_DIR/stale.out" 2>&1 </dev/null ||
+note "a device a crashed run left, and one of the operator's"
+owner="ktlstund $TEST_DIR/run"
+ip netns exec "$ns" "$netdev_tool" up ktlstale.9 1400 --persist --owner "$owner" >"$TEST_DIR/stale.out" 2>&1 </dev/null ||
     fail "netdev_tool up: $(cat "$TEST_DIR/stale.out")"
 has_link ktlstale.9 || fail "no stale device to remove"
+ip -n "$ns" tuntap add mode tun name ktlmine
 
 out="$TEST_DIR/service.out"
-spawn_fed service "exec ip netns exec $ns $tool"
+spawn_fed service "exec ip netns exec $ns $tool $TEST_DIR/run"
 svc=$SPAWN_PID svc_fd=$FED_FD
 wait_for_log "$out" '^started' "$(scale 10)" 1 "$svc" || fail "tun_service_tool: $(cat "$out")"
 has_link ktlstale.9 && fail "the leftover ktlstale.9 is still there"
 assert_contains "$(cat "$out")" "removed 1 network devices a previous run left" "the leftover is reported"
+has_link ktlmine || fail "the operator's ktlmine, without the service's mark, was removed"
+ip -n "$ns" link del ktlmine
 has_link ktlclient || fail "the client tunnel's device was not made"
+assert_eq "$(ip -n "$ns" -j link show ktlclient | jq -r '.[0].ifalias')" "$owner" "the client device's alias"
 
 # send LINE: one command to the tool; expect ERE [COUNT]: waits for an answer line.
 send() { echo "$*" >&"$svc_fd"; }
@@ -58,6 +64,7 @@ assert_eq "$alice_addrs" "10.8.0.7/32,fd08::2/128" "alice's fixed IPv4 and a poo
 send to w2 hub office bob
 expect '^w2 hub 1 '
 read -r _ _ bob_id bob_dev bob_addrs <<<"$(answer '^w2 hub 1 ')"
+assert_eq "$(ip -n "$ns" -j link show "$bob_dev" | jq -r '.[0].ifalias')" "$owner" "the alias of bob's device"
 assert_eq "$bob_addrs" "10.8.0.2/32,fd08::3/128" "bob's pool addresses"
 [ "$alice_dev" != "$bob_dev" ] || fail "one device for two clients"
 assert_eq "$(route_dev 10.30.1.1)" "$alice_dev" "alice's network goes to alice's device"

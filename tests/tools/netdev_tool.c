@@ -2,13 +2,17 @@
  * tests/integration/test_netdev.sh and test_netdev_hub.sh. Run as root, inside the
  * network namespaces the test made.
  *
- *   netdev_tool up NAME MTU [--persist] [--addr PREFIX]... [--route NETWORK]...
- *       creates and configures the TUN device, prints "ready NAME"; then, unless
+ *   netdev_tool up NAME MTU [--persist] [--owner OWNER] [--addr PREFIX]... [--route NETWORK]...
+ *       creates and configures the TUN device (--owner: marks it as OWNER's first,
+ *       netdev_set_owner), prints "ready NAME"; then, unless
  *       --persist (the device is left behind, as by a crash), waits for the end of
  *       stdin, removes the routes and addresses one by one, deletes the device and
  *       prints "removed NAME".
  *   netdev_tool delete NAME          deletes a device; prints "deleted NAME"
- *   netdev_tool leftovers PREFIX     prints "removed N" (netdev_remove_leftovers)
+ *   netdev_tool leftovers PREFIX OWNER
+ *       prints "removed N" (netdev_remove_leftovers)
+ *   netdev_tool owner NAME           prints "owner ALIAS", "none" (no alias) or
+ *                                    "absent" (no device NAME) (netdev_owner)
  *   netdev_tool relay MTU PKI_DIR NS_A NAME_A ADDRS_A NS_B NAME_B ADDRS_B
  *               [--ktls] [--rekey-bytes N]
  *       a TUN device in each namespace (ADDRS: PREFIX[,PREFIX]), joined by two
@@ -25,7 +29,8 @@
  *   netdev_tool hub TUNNEL COUNTER MTU [--hub ADDR]... [--client ADDR]... [--net NETWORK]...
  *       a "supervisor" and a forked "worker" joined by a socketpair: the worker asks
  *       for a hub device for its client (proto/tun_request), the supervisor creates
- *       it with the client's ADDRs and NETWORKs (netdev/hub_device) and hands the descriptor over
+ *       it with the client's ADDRs and NETWORKs (netdev/hub_device; its owner HUB_OWNER)
+ *       and hands the descriptor over
  *       (core/fd_passing), then closes its own. The worker prints "holding DEVICE PID"
  *       and holds the descriptor until the end of stdin, or prints "refused REASON".
  *       The supervisor prints "worker exited N" or "worker killed by signal N" and
@@ -58,14 +63,15 @@
 #include "netdev/tun_device.h"
 
 #define MAX_PREFIXES 16
+#define HUB_OWNER NETDEV_OWNER_PREFIX "/run/netdev_tool"
 
 static char err[512];
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: netdev_tool up NAME MTU [--persist] [--addr PREFIX]... "
-                    "[--route NETWORK]...\n"
-                    "       netdev_tool delete NAME | leftovers PREFIX\n"
+    fprintf(stderr, "usage: netdev_tool up NAME MTU [--persist] [--owner OWNER] "
+                    "[--addr PREFIX]... [--route NETWORK]...\n"
+                    "       netdev_tool delete NAME | leftovers PREFIX OWNER | owner NAME\n"
                     "       netdev_tool relay MTU PKI_DIR NS_A NAME_A ADDRS_A NS_B NAME_B ADDRS_B "
                     "[--ktls] [--rekey-bytes N]\n"
                     "       netdev_tool hub TUNNEL COUNTER MTU [--hub ADDR]... [--client ADDR]... "
@@ -97,12 +103,15 @@ static int cmd_up(int argc, char **argv)
     struct ip_prefix addrs[MAX_PREFIXES], routes[MAX_PREFIXES];
     size_t naddrs = 0, nroutes = 0;
     unsigned flags = 0;
+    const char *owner = NULL;
     struct netdev *nd = NULL;
     int fd = -1, rc = 1;
 
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--persist") == 0) {
             flags |= TUN_DEVICE_PERSIST;
+        } else if (strcmp(argv[i], "--owner") == 0 && i + 1 < argc) {
+            owner = argv[++i];
         } else if (strcmp(argv[i], "--addr") == 0 && i + 1 < argc && naddrs < MAX_PREFIXES) {
             if (parse_prefix(argv[++i], &addrs[naddrs++]) != 0)
                 return 2;
@@ -115,6 +124,7 @@ static int cmd_up(int argc, char **argv)
     }
     if ((fd = tun_device_open(name, flags, err, sizeof(err))) < 0 ||
         (nd = netdev_open(err, sizeof(err))) == NULL ||
+        (owner != NULL && netdev_set_owner(nd, name, owner, err, sizeof(err)) != 0) ||
         netdev_set_mtu_up(nd, name, mtu, err, sizeof(err)) != 0)
         goto out;
     for (size_t i = 0; i < naddrs; i++)
@@ -161,17 +171,35 @@ static int cmd_delete(const char *name)
     return rc;
 }
 
-static int cmd_leftovers(const char *prefix)
+static int cmd_leftovers(const char *prefix, const char *owner)
 {
     unsigned removed = 0;
     struct netdev *nd = netdev_open(err, sizeof(err));
-    int rc = nd != NULL && netdev_remove_leftovers(nd, prefix, &removed, err, sizeof(err)) == 0
+    int rc = nd != NULL &&
+                     netdev_remove_leftovers(nd, prefix, owner, &removed, err, sizeof(err)) == 0
                  ? 0 : 1;
     printf("removed %u\n", removed);
     if (rc != 0)
         fprintf(stderr, "netdev_tool: %s\n", err);
     netdev_close(nd);
     return rc;
+}
+
+static int cmd_owner(const char *name)
+{
+    char owner[NETDEV_OWNER_MAX + 1];
+    struct netdev *nd = netdev_open(err, sizeof(err));
+    int found = nd != NULL ? netdev_owner(nd, name, owner, sizeof(owner), err, sizeof(err)) : -1;
+    if (found < 0)
+        fprintf(stderr, "netdev_tool: %s\n", err);
+    else if (found == 0)
+        printf("absent\n");
+    else if (owner[0] == '\0')
+        printf("none\n");
+    else
+        printf("owner %s\n", owner);
+    netdev_close(nd);
+    return found < 0 ? 1 : 0;
 }
 
 /* One end of the relay: a TUN device in a namespace, its addresses, its TLS end. */
@@ -538,7 +566,7 @@ static int hub_supervisor(int sock, unsigned counter, const struct hub_client *c
         return 1;
     }
     struct hub_device_spec spec = {
-        .tunnel = req.tunnel, .counter = counter, .mtu = client->mtu,
+        .tunnel = req.tunnel, .owner = HUB_OWNER, .counter = counter, .mtu = client->mtu,
         .hub_count = client->nhubs, .hub_addresses = client->hubs,
         .client_count = client->naddrs, .client_addresses = client->addrs,
         .network_count = client->nnets, .networks = client->nets,
@@ -613,8 +641,10 @@ int main(int argc, char **argv)
         return cmd_up(argc - 2, argv + 2);
     if (argc == 3 && strcmp(argv[1], "delete") == 0)
         return cmd_delete(argv[2]);
-    if (argc == 3 && strcmp(argv[1], "leftovers") == 0)
-        return cmd_leftovers(argv[2]);
+    if (argc == 4 && strcmp(argv[1], "leftovers") == 0)
+        return cmd_leftovers(argv[2], argv[3]);
+    if (argc == 3 && strcmp(argv[1], "owner") == 0)
+        return cmd_owner(argv[2]);
     if (argc >= 10 && strcmp(argv[1], "relay") == 0)
         return cmd_relay(argc - 2, argv + 2);
     if (argc >= 5 && strcmp(argv[1], "hub") == 0)

@@ -10,8 +10,9 @@
  *             client_networks = alice=10.30.0.0/16, bob=10.31.0.0/16, dave=10.40.0.0/16
  *   [tiny]    hub, address = 10.9.0.1/30 (one client address: 10.9.0.2)
  *   [to-hub]  client, device = ktlclient
- * It removes leftovers and makes ktlclient at start (prints "started"), and reads
- * commands on stdin, one a line:
+ * Its runtime_dir is the first argument (default /run/ktlstun): its devices' owner
+ * is "ktlstund RUNTIME_DIR". It removes leftovers with that owner and makes ktlclient
+ * at start (prints "started"), and reads commands on stdin, one a line:
  *   worker NAME          forks a worker (prints "worker NAME PID")
  *   to NAME COMMAND...   hands COMMAND to worker NAME
  *   kill NAME            SIGKILL to worker NAME
@@ -256,6 +257,8 @@ static struct network_client_entry entry(const char *identity, const char *text)
                                           .line = 1 };
 }
 
+static const char *runtime_dir = "/run/ktlstun";
+
 static void build_config(struct config *config, struct tunnel_config *tunnels, int with_client)
 {
     static struct network_client_entry fixed[1], networks[3];
@@ -290,6 +293,7 @@ static void build_config(struct config *config, struct tunnel_config *tunnels, i
     snprintf(client->network.device, sizeof(client->network.device), "ktlclient");
     *config = (struct config){ .path = "test.ini", .tunnel_count = with_client ? 3 : 2,
                                .tunnels = tunnels };
+    config->global.runtime_dir = (char *)runtime_dir;
 }
 
 static struct worker *find_worker(const char *name)
@@ -370,7 +374,7 @@ static void command(struct tun_service *ts, struct config *config, struct tunnel
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     struct config config;
     struct tunnel_config tunnels[3];
@@ -381,6 +385,8 @@ int main(void)
     log_init("tun_service_tool", LOG_LEVEL_INFO);
     log_use_plain_stderr();
     signal(SIGPIPE, SIG_IGN);
+    if (argc > 1)
+        runtime_dir = argv[1];
     build_config(&config, tunnels, 1);
     if (ts == NULL)
         return 1;
