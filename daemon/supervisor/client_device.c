@@ -87,9 +87,20 @@ const char *client_device_name(const struct client_device *cd)
     return cd->name;
 }
 
-int client_device_attach(const struct client_device *cd, char *err, size_t errlen)
+int client_device_attach(const struct client_device *cd, struct netdev *nd, const char *owner,
+                         char *err, size_t errlen)
 {
-    return tun_device_open(cd->name, DEVICE_FLAGS, err, errlen);
+    /* The device may have been deleted, or replaced by another's, since we made it:
+     * opening it would make an unmarked one, or join the other's. */
+    int state = check_owner(nd, owner, cd->name, err, errlen);
+    if (state <= 0)
+        return -1;
+    int fd = tun_device_open(cd->name, DEVICE_FLAGS, err, errlen);
+    if (fd >= 0 && state == 1 && netdev_set_owner(nd, cd->name, owner, err, errlen) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
 }
 
 static int same(const struct ip_prefix *a, const struct ip_prefix *b)

@@ -493,7 +493,7 @@ static void handle_client(struct tun_service *ts, struct link *l, const struct t
         goto refuse;
     }
     if (req->type == TUN_MESSAGE_ATTACH) {
-        if ((fd = client_device_attach(cd, err, sizeof(err))) < 0)
+        if ((fd = client_device_attach(cd, ts->nd, ts->owner, err, sizeof(err))) < 0)
             goto refuse;
     } else if (client_device_configure(cd, ts->nd, req->config, req->config_len, err,
                                        sizeof(err)) != 0) {
