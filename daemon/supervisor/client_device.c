@@ -87,7 +87,7 @@ const char *client_device_name(const struct client_device *cd)
     return cd->name;
 }
 
-int client_device_attach(const struct client_device *cd, struct netdev *nd, const char *owner,
+int client_device_attach(struct client_device *cd, struct netdev *nd, const char *owner,
                          char *err, size_t errlen)
 {
     /* The device may have been deleted, or replaced by another's, since we made it:
@@ -100,6 +100,9 @@ int client_device_attach(const struct client_device *cd, struct netdev *nd, cons
         close(fd);
         fd = -1;
     }
+    /* A device made anew has none of the addresses and routes the last CONFIG gave. */
+    if (fd >= 0 && state == 1)
+        memset(&cd->applied, 0, sizeof(cd->applied));
     return fd;
 }
 

@@ -34,7 +34,7 @@ const char *client_device_name(const struct client_device *cd);
 /* Opens one more queue of the device, made again (and marked OWNER, over ND) when it
  * was deleted meanwhile. Returns its descriptor (the caller's), or -1 with ERR, also
  * when a device of that name is now another's. */
-int client_device_attach(const struct client_device *cd, struct netdev *nd, const char *owner,
+int client_device_attach(struct client_device *cd, struct netdev *nd, const char *owner,
                          char *err, size_t errlen);
 
 /* Applies the CONFIG payload PAYLOAD (LEN bytes, proto/tunnel_frame.h): MTU, up, its

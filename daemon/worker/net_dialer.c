@@ -1,6 +1,11 @@
 #include "worker/net_dialer.h"
 
+#include <errno.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -48,11 +53,26 @@ static void on_attached(void *arg, const struct tun_link_answer *answer)
     d->next_try_ms = 0;
 }
 
+/* Whether FD's device is gone: one deleted under us (ip link delete) leaves the
+ * descriptor detached, and every later connection would fail on it. */
+static int device_gone(int fd)
+{
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    return ioctl(fd, TUNGETIFF, &ifr) < 0 && errno == EBADFD;
+}
+
 static void on_ended(void *arg, int configured)
 {
     struct dial *d = arg;
     uint64_t now = event_loop_now_ms();
     d->connected = 0;
+    if (d->tun_fd >= 0 && device_gone(d->tun_fd)) {
+        log_notice("tunnel=%s: its network device was deleted; it is made again",
+                   d->tunnel->config->name);
+        close(d->tun_fd);
+        d->tun_fd = -1;
+    }
     if (configured && now - d->started_ms >= STEADY_MS)
         d->wait_s = FIRST_WAIT_S;
     schedule(d, now);

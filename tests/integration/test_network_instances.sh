@@ -147,6 +147,16 @@ assert_eq "$(alias_of gw ktlother)" "ktlstund $b_run" "B's device keeps B's alia
 assert_eq "$(ifindex_of gw ktlmine)" "$mine_index" "the operator's ktlmine after A's restart"
 net_ping gw 10.8.0.1 "$(scale 15)" || fail "A's tunnel is not back $(scale 15) s after its restart"
 
+note "A's device deleted under it: made again, marked, when its tunnel comes back"
+restarted_index=$(ifindex_of gw ktlsite)
+ip -n "$(ns gw)" link delete ktlsite
+net_wait_address gw ktlsite 10.8.0.2/ "$(scale 15)" ||
+    fail "A's device ktlsite was not made again within $(scale 15) s of its deletion"
+[ "$(ifindex_of gw ktlsite)" != "$restarted_index" ] || fail "ktlsite is the deleted device"
+assert_eq "$(alias_of gw ktlsite)" "ktlstund $a_run" "the alias of A's device made again"
+net_ping gw 10.8.0.1 "$(scale 15)" || fail "A's tunnel is not back $(scale 15) s after its device's deletion"
+assert_log "$a_log" "notice: tunnel=site: its network device was deleted; it is made again" "what A says of it"
+
 note "the daemons stop: each deletes its own devices"
 stop_ktlstund "$a_pid"
 assert_eq "$(ifindex_of gw ktlsite)" "" "A's device after A stopped"
