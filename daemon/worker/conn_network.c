@@ -384,7 +384,9 @@ int conn_network_start(struct conn *c, void (*wake)(void *arg), void *arg,
 
 static uint64_t frames_seen(const struct packet_relay_counters *k)
 {
-    return k->received_packets + k->dropped_invalid + k->dropped_source + k->dropped_tun;
+    /* Optional frames this end skips are whole frames too: their sender is alive. */
+    return k->received_packets + k->dropped_invalid + k->dropped_source + k->dropped_tun +
+           k->skipped_optional;
 }
 
 static int ended(struct conn_network *n, enum stats_result *result, const char **reason)
@@ -605,6 +607,7 @@ void conn_network_describe(const struct conn *c, FILE *out)
     status_record_number(out, "dropped_invalid", k->dropped_invalid);
     status_record_number(out, "dropped_source", k->dropped_source);
     status_record_number(out, "dropped_device", k->dropped_tun);
+    status_record_number(out, "skipped_frames", k->skipped_optional);
 }
 
 const char *conn_network_audit(const struct conn *c, char *buf, size_t len)
