@@ -9,9 +9,11 @@ It connects (TLS 1.3, the hub's certificate not checked: the attacker does not c
 reads the hub's CONFIG, does ATTACK, and prints one line per event:
 
     config ADDR...           the addresses the hub gave (after the CONFIG frame)
-    refused REASON           the hub ended the connection before any CONFIG
+    refused REASON           the hub ended the connection before any CONFIG (REASON:
+                             its REFUSED frame, else how it ended)
     replies N                keepalive replies read from the hub
     packets N                packets read from the hub
+    echo-replies N           of those, ICMP echo replies (attack pings)
     end HOW SECONDS          how the hub ended the session (close_notify, alert ...,
                              eof: a FIN or a reset, which OpenSSL no longer tells
                              apart) and when, counted from the end of the attack
@@ -29,6 +31,9 @@ ATTACKs:
                              takes them, then hold the session HOLD s (answering
                              keepalives)
     hold HOLD [HEX]          send HEX (default none), hold HOLD s answering keepalives
+    pings HOLD SRC>DST...    send an ICMP echo request from SRC to DST (IPv4 or IPv6;
+                             SRC "self" is the address the hub gave) for each, then
+                             hold HOLD s, counting the echo replies that come back
     churn COUNT              COUNT connections, each closed after its CONFIG (every
                              other one cut without close_notify)
 """
@@ -38,7 +43,7 @@ import struct
 import sys
 import time
 
-PACKET, CONFIG, KEEPALIVE, REPLY = 0x01, 0x10, 0x11, 0x12
+PACKET, CONFIG, KEEPALIVE, REPLY, REFUSED = 0x01, 0x10, 0x11, 0x12, 0x80
 
 
 def out(*words):
@@ -57,6 +62,8 @@ class Session:
         self.buf = b""
         self.replies = 0
         self.packets = 0
+        self.echo_replies = 0
+        self.refused = None
         self.ended = None
         self.config = None
 
@@ -70,10 +77,15 @@ class Session:
                 self.config = decode_config(payload)
             elif ftype == KEEPALIVE and answer:
                 self.s.sendall(bytes([REPLY]) + struct.pack(">H", 8) + payload)
+            elif ftype == REFUSED:
+                self.refused = payload.decode(errors="replace")
             elif ftype == REPLY:
                 self.replies += 1
             elif ftype == PACKET:
                 self.packets += 1
+                if (payload[0] >> 4 == 4 and payload[9] == 1 and payload[20] == 0) or \
+                        (payload[0] >> 4 == 6 and payload[6] == 58 and payload[40] == 129):
+                    self.echo_replies += 1
 
     def pump(self, seconds, answer=True):
         """Reads what the hub sends for SECONDS (answering its keepalives when
@@ -112,7 +124,7 @@ class Session:
         while self.config is None and self.ended is None and time.monotonic() < deadline:
             self.pump(0.2)
         if self.config is None:
-            out("refused", self.ended or "no CONFIG within 10 s")
+            out("refused", self.refused or self.ended or "no CONFIG within 10 s")
             return False
         out("config", *self.config)
         return True
@@ -134,6 +146,7 @@ class Session:
         self.pump(seconds, answer)
         out("replies", self.replies)
         out("packets", self.packets)
+        out("echo-replies", self.echo_replies)
         if self.ended is None:
             out("hold-done")
         else:
@@ -151,6 +164,32 @@ def decode_config(p):
         addrs.append("%s/%d" % (a, p[at + 1 + size]))
         at += 2 + size
     return addrs
+
+
+def checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while total >> 16:
+        total = (total & 0xffff) + (total >> 16)
+    return (~total) & 0xffff
+
+
+def echo_request(src, dst, seq):
+    """An ICMP (or ICMPv6) echo request from SRC to DST, checksums right."""
+    body = struct.pack("!HH", 0x4b54, seq) + b"hostile-client-ping"
+    if ":" in dst:
+        s6, d6 = socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, dst)
+        icmp = struct.pack("!BBH", 128, 0, 0) + body
+        pseudo = s6 + d6 + struct.pack("!IxxxB", len(icmp), 58)
+        icmp = icmp[:2] + struct.pack("!H", checksum(pseudo + icmp)) + icmp[4:]
+        return struct.pack("!IHBB", 6 << 28, len(icmp), 58, 64) + s6 + d6 + icmp
+    icmp = struct.pack("!BBH", 8, 0, 0) + body
+    icmp = icmp[:2] + struct.pack("!H", checksum(icmp)) + icmp[4:]
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), seq, 0, 64, 1, 0,
+                         socket.inet_aton(src), socket.inet_aton(dst))
+    header = header[:10] + struct.pack("!H", checksum(header)) + header[12:]
+    return header + icmp
 
 
 def cut(sess):
@@ -176,7 +215,7 @@ def main(argv):
     sess = Session(host, port, cert, key)
     if not sess.wait_config():
         return 1
-    data = bytes.fromhex(args[0]) if args and attack not in ("silent", "hold") else b""
+    data = bytes.fromhex(args[0]) if args and attack not in ("silent", "hold", "pings") else b""
     if attack == "send":
         sess.send(data)
         sess.wait_end(float(args[1]) if len(args) > 1 else 10)
@@ -212,6 +251,13 @@ def main(argv):
             sess.pump(0, True)
         out("sent", sent)
         sess.wait_end(hold)
+    elif attack == "pings":
+        own = sess.config[0].split("/")[0]
+        for seq, spec in enumerate(args[1:], 1):
+            src, dst = spec.split(">")
+            packet = echo_request(own if src == "self" else src, dst, seq)
+            sess.send(bytes([PACKET]) + struct.pack(">H", len(packet)) + packet)
+        sess.wait_end(float(args[0]))
     elif attack == "hold":
         if len(args) > 1:
             sess.send(bytes.fromhex(args[1]))

@@ -5,6 +5,8 @@
 # the whole time. Namespaces made and removed here:
 #
 #   hub 198.18.5.1 -- 198.18.5.2 cl (the honest client's daemon, and the attacker)
+#       198.18.5.5 -- 198.18.5.6 cl2 (a client daemon the full pool refuses: a
+#                                     daemon of its own namespace, as every one is)
 #
 # [hub] (port 8443): pool 10.8.0.1/24, IPv4 only, keepalive 1s; [small] (port 8444):
 # pool 10.9.0.1/29 whose .2, .3 and .4 are fixed for identities that never come, so
@@ -18,9 +20,12 @@ source "$here/lib.sh"
 source "$here/network_lib.sh"
 net_trap
 
-net_ns hub cl
+net_ns hub cl cl2
 net_link hub h0 198.18.5.1/30 cl c0 198.18.5.2/30
+net_link hub h1 198.18.5.5/30 cl2 c1 198.18.5.6/30
+net_default_route cl2 198.18.5.5
 assert_ping cl 198.18.5.1 "the underlay from cl to the hub"
+assert_ping cl2 198.18.5.1 "the underlay from cl2 to the hub"
 
 net_client_certs "$TEST_DIR/certs" honest fatal-empty fatal-long fatal-type fatal-config \
     cut notify slow silent ka-flood opt-flood spoofer rogue pool-a pool-b pool-c
@@ -157,6 +162,110 @@ for who in slow silent; do
     awk -v t="$took" -v max=$((5 * SLOW)) 'BEGIN { exit !(t >= 3 && t < max) }' ||
         fail "CN=$who's connection lasted ${took}s, not 3 keepalive intervals (1s each)"
 done
+
+# conn_field CN KEY: KEY of CN's connection in the hub's status (empty when none).
+conn_field() {
+    hub_status | jq -r --arg s "CN=$1" --arg k "$2" '[.connections[] | select(.subject == $s)][0][$k] // empty'
+}
+
+# wait_field CN KEY VALUE: waits until conn_field CN KEY is VALUE.
+wait_field() {
+    local i
+    for ((i = 0; i < 50 * SLOW; i++)); do
+        [ "$(conn_field "$1" "$2")" = "$3" ] && return 0
+        sleep 0.1
+    done
+    fail "CN=$1's $2 is '$(conn_field "$1" "$2")', expected $3"
+}
+
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$worker_pid/status"; }
+
+note "4. floods: 20000 keepalives, then 20000 unknown optional frames, as fast as they go"
+rss_before=$(rss_kb)
+attack_bg ka-flood 8443 ka-flood flood 11000800000000000000ff 20000 "$(scale 3)"
+wait_for_log "$TEST_DIR/ka-flood.out" '^sent 20000$' "$(scale 10)" 1 || fail "the keepalive flood did not go out: $(cat "$TEST_DIR/ka-flood.out")"
+honest_ok "during the keepalive flood"
+wait_exit "$ATTACK_PID" "$(scale 15)" || fail "the keepalive flooder did not finish: $(cat "$TEST_DIR/ka-flood.out")"
+sed 's/^/#   ka-flood: /' "$TEST_DIR/ka-flood.out"
+assert_contains "$(cat "$TEST_DIR/ka-flood.out")" hold-done "the hub ended the keepalive flooder's connection"
+replies=$(sed -n 's/^replies //p' "$TEST_DIR/ka-flood.out")
+[ "$replies" -ge 1 ] || fail "the hub answered none of 20000 keepalives"
+attack_bg opt-flood 8443 opt-flood flood 8000040102030480000411223344 10000 "$(scale 3)"
+wait_for_log "$TEST_DIR/opt-flood.out" '^sent 10000$' "$(scale 10)" 1 || fail "the optional-frame flood did not go out: $(cat "$TEST_DIR/opt-flood.out")"
+wait_field opt-flood skipped_frames 20000
+honest_ok "during the optional-frame flood"
+wait_exit "$ATTACK_PID" "$(scale 15)" || fail "the optional-frame flooder did not finish: $(cat "$TEST_DIR/opt-flood.out")"
+assert_contains "$(cat "$TEST_DIR/opt-flood.out")" hold-done "the hub ended the optional-frame flooder's connection"
+rss_after=$(rss_kb)
+note "the worker's RSS: ${rss_before} kB before the floods, ${rss_after} kB after ($replies keepalive replies)"
+[ $((rss_after - rss_before)) -lt $((8192 * SLOW)) ] ||
+    fail "the worker's RSS grew from $rss_before kB to $rss_after kB under the floods"
+wait_gone ka-flood
+wait_gone opt-flood
+
+note "5. spoofing: another client's source, an IPv6 packet from a client without IPv6"
+attack_bg spoofer 8443 spoofer pings "$(scale 3)" "self>10.8.0.1" "10.8.0.2>10.8.0.1" "fd00:8::99>fd00:8::1"
+wait_field spoofer dropped_source 2
+assert_eq "$(conn_field spoofer packets_in)" 1 "packets the hub took from CN=spoofer (its own ping)"
+wait_exit "$ATTACK_PID" "$(scale 15)" || fail "the spoofer did not finish: $(cat "$TEST_DIR/spoofer.out")"
+sed 's/^/#   spoofer: /' "$TEST_DIR/spoofer.out"
+assert_contains "$(cat "$TEST_DIR/spoofer.out")" "echo-replies 1" "echo replies the spoofer got (its own ping only)"
+assert_contains "$(cat "$TEST_DIR/spoofer.out")" hold-done "the hub ended the spoofer's connection (drops are not fatal)"
+assert_log "$hub_log" "subject=\"CN=spoofer\" .* dropped_source=2 " "the spoofer's audit line does not count its forged packets"
+honest_ok "after the spoofer"
+wait_gone spoofer
+
+note "6. churn: one identity aborts once, then connects and drops 50 times on [small]"
+attack rogue 8444 rogue send 010000 "$(scale 5)"
+assert_contains "$(cat "$TEST_DIR/rogue.out")" "config 10.9.0.5/29" "CN=rogue's address (the lowest free one of [small])"
+attack churn 8444 rogue churn 50
+assert_eq "$(grep -c '^config 10.9.0.5/29$' "$TEST_DIR/churn.out")" 50 "CN=rogue's address on each of its 50 connections"
+wait_gone rogue
+assert_eq "$(hub_status | jq '[.connections[] | select(.tunnel == "small")] | length')" 0 "connections of [small] in the hub's status after the churn"
+assert_eq "$(hub_status | jq -r '[.connections[].subject] | join(" ")')" "CN=honest" "connections in the hub's status after the churn"
+honest_ok "after the churn"
+
+note "7. pool exhaustion: [small] has two addresses for pool-a, pool-b and pool-c"
+# pool-a gets the lowest address never leased (rogue's stays reserved for it while
+# others are left), pool-b rogue's: it was released, not leaked by 51 connections.
+attack_bg pool-a 8444 pool-a hold "$(scale 30)"
+pool_a_pid=$ATTACK_PID
+attack_bg pool-b 8444 pool-b hold "$(scale 30)"
+pool_b_pid=$ATTACK_PID
+wait_for_log "$TEST_DIR/pool-a.out" '^config ' "$(scale 10)" 1 || fail "pool-a got no CONFIG: $(cat "$TEST_DIR/pool-a.out")"
+wait_for_log "$TEST_DIR/pool-b.out" '^config ' "$(scale 10)" 1 || fail "pool-b got no CONFIG: $(cat "$TEST_DIR/pool-b.out")"
+assert_eq "$(cat "$TEST_DIR/pool-a.out" "$TEST_DIR/pool-b.out" | sed -n 's/^config //p' | sort | tr '\n' ' ')" \
+    "10.9.0.5/29 10.9.0.6/29 " "the addresses of pool-a and pool-b"
+# pool-c is a real client daemon (in cl2): its log must say why it has no tunnel.
+poolc_conf=$TEST_DIR/pool-c.ini
+{
+    net_global pool-c "workers = 1"
+    client_tunnel to-small "" 198.18.5.1:8444 "type = network" "reconnect_max = 2s" \
+        "cert = $certs/pool-c.pem" "key = $certs/client.key"
+} >"$poolc_conf"
+net_start_ktlstund cl2 "$poolc_conf" "$TEST_DIR/pool-c.log"
+poolc_pid=$KTLSTUND_PID
+full="no address for pool-c: the pool 10\\.9\\.0\\.0/29 is full, all its 6 addresses are held"
+assert_log "$hub_log" "warning: network tunnel small: no device for client pool-c: $full" \
+    "the hub did not log why pool-c was refused" "$(scale 10)"
+assert_log "$hub_log" "subject=\"CN=pool-c\" .* close=\"no network device for this client: $full\" result=refused " \
+    "the hub's audit line of pool-c's refusal" "$(scale 10)"
+# The hub told it why (a REFUSED frame) before it closed: not a clean end, in words.
+assert_log "$TEST_DIR/pool-c.log" "audit tunnel=to-small .* close=\"the hub refused this client: no network device for this client: $full\" result=refused " \
+    "pool-c's log does not say why it has no tunnel" "$(scale 10)"
+assert_no_log "$TEST_DIR/pool-c.log" "tunnel=to-small .*result=completed" "pool-c's refusal logged as a clean end"
+[ -z "$(net_link_of cl2 ktlto-small)" ] || [ -z "$(net_addresses cl2 ktlto-small)" ] ||
+    fail "pool-c's device has addresses: $(net_addresses cl2 ktlto-small)"
+alive "$pool_a_pid" && alive "$pool_b_pid" || fail "pool-a or pool-b lost its connection when pool-c was refused"
+assert_eq "$(conns_of pool-a) $(conns_of pool-b)" "1 1" "connections of pool-a and pool-b after pool-c's refusal"
+honest_ok "after the pool ran out"
+net_stop_ktlstunds "$poolc_pid"
+for p in "$pool_a_pid" "$pool_b_pid"; do
+    kill -TERM "$p"
+    wait_exit "$p" 5 || true
+done
+wait_gone pool-a
+wait_gone pool-b
 
 # The honest client's pings: every one answered, none slow.
 kill -INT "$ping_pid"
