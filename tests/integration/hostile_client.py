@@ -122,7 +122,7 @@ class Session:
     def wait_config(self):
         deadline = time.monotonic() + 10
         while self.config is None and self.ended is None and time.monotonic() < deadline:
-            self.pump(0.2)
+            self.pump(0.02)
         if self.config is None:
             out("refused", self.refused or self.ended or "no CONFIG within 10 s")
             return False
@@ -209,6 +209,7 @@ def main(argv):
             if i % 2:
                 cut(sess)
             else:
+                sess.s.settimeout(5)
                 sess.s.unwrap()
                 sess.s.close()
         return 0
@@ -227,6 +228,7 @@ def main(argv):
     elif attack == "notify":
         sess.send(data)
         try:
+            sess.s.settimeout(5)
             sess.s.unwrap()
             out("close_notify sent")
         except (OSError, ssl.SSLError) as e:
