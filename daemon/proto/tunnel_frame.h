@@ -50,7 +50,7 @@
 #define TUNNEL_KEEPALIVE_LEN 8
 #define TUNNEL_KEEPALIVE_MAX_S 3600
 #define TUNNEL_OPTIONAL_MAX_PAYLOAD 2048   /* an optional frame this end does not know */
-#define TUNNEL_REFUSED_MAX 512
+#define TUNNEL_REFUSED_MAX 512            /* a REFUSED frame's reason */
 #define TUNNEL_FRAME_MAX (TUNNEL_FRAME_HEADER_LEN + TUNNEL_MTU_MAX)
 /* A batch that fills one TLS record: what a writer's buffer should hold. */
 #define TUNNEL_BATCH_MAX 16384

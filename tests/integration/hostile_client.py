@@ -131,6 +131,7 @@ class Session:
 
     def send(self, data):
         try:
+            self.s.settimeout(10)
             self.s.sendall(data)
             return True
         except (ConnectionResetError, BrokenPipeError):
@@ -193,8 +194,20 @@ def echo_request(src, dst, seq):
 
 
 def cut(sess):
-    """Closes the TCP connection under the TLS session: FIN, no close_notify."""
+    """Ends the TCP connection under the TLS session: FIN, no close_notify. What the
+    hub sent meanwhile is read first, so that the kernel sends a FIN, not a reset."""
     sock = socket.socket(fileno=sess.s.detach())
+    sock.shutdown(socket.SHUT_WR)
+    sock.settimeout(0.2)
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        try:
+            if not sock.recv(65536):
+                break
+        except socket.timeout:
+            continue
+        except OSError:
+            break
     sock.close()
 
 
@@ -209,8 +222,12 @@ def main(argv):
             if i % 2:
                 cut(sess)
             else:
+                # close_notify; the hub's may come after data it had in flight.
                 sess.s.settimeout(5)
-                sess.s.unwrap()
+                try:
+                    sess.s.unwrap()
+                except (OSError, ssl.SSLError):
+                    pass
                 sess.s.close()
         return 0
     sess = Session(host, port, cert, key)
