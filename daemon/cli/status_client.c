@@ -138,7 +138,7 @@ static int is_number_key(const char *key)
                                            "expires_in", "locked_for", "level", "buffer_bytes",
                                            "last_refusal_at", "packets_in", "packets_out",
                                            "dropped_invalid", "dropped_source",
-                                           "dropped_device" };
+                                           "dropped_device", "skipped_frames" };
     for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++)
         if (strcmp(key, numbers[i]) == 0)
             return 1;

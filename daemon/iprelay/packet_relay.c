@@ -168,6 +168,19 @@ static enum packet_relay_status fail(struct packet_relay *r, const char *doing, 
     return PACKET_RELAY_ERROR;
 }
 
+/* The peer ended the session, with close_notify (NOTIFY) or without. Either way it
+ * is CLOSED; a frame left half read makes it a truncation, not a clean end, and the
+ * error says so (as it does for an end without close_notify). */
+static enum packet_relay_status peer_closed(struct packet_relay *r, int notify)
+{
+    if (r->reader.fill > 0)
+        snprintf(r->error, sizeof(r->error), "the peer closed %s in the middle of a frame "
+                 "(truncated)", notify ? "with close_notify" : "without close_notify");
+    else if (!notify)
+        snprintf(r->error, sizeof(r->error), "the peer closed without close_notify");
+    return PACKET_RELAY_CLOSED;
+}
+
 /* What ktls_records noted as the end: CLOSED when we close cleanly ourselves (our
  * key is used up and this kernel takes no new one), else ERROR. */
 static enum packet_relay_status records_end(struct packet_relay *r)
@@ -384,6 +397,7 @@ static enum packet_relay_status take_frames(struct packet_relay *r, size_t n)
         if (st == TUNNEL_FRAME_NEED_MORE)
             break;
         if (st != TUNNEL_FRAME_OK) {
+            r->counters.skipped_optional = r->reader.skipped;
             snprintf(r->error, sizeof(r->error), "the peer broke the framing: %s",
                      tunnel_frame_status_text(st));
             return PACKET_RELAY_ERROR;
@@ -393,6 +407,7 @@ static enum packet_relay_status take_frames(struct packet_relay *r, size_t n)
         else if (r->on_control != NULL)
             r->on_control(r->arg, &f);
     }
+    r->counters.skipped_optional = r->reader.skipped;
     return PACKET_RELAY_OK;
 }
 
@@ -409,15 +424,14 @@ static enum packet_relay_status from_ssl(struct packet_relay *r)
             if (e == SSL_ERROR_WANT_WRITE)
                 return PACKET_RELAY_WANT_WRITE;
             if (e == SSL_ERROR_ZERO_RETURN)
-                return PACKET_RELAY_CLOSED;
+                return peer_closed(r, 1);
             /* A peer that went away without close_notify (a crash, a cut cable) ends
              * the tunnel as a close does; the reason stays for the log. */
             if ((e == SSL_ERROR_SYSCALL && errno == 0) ||
                 (e == SSL_ERROR_SSL &&
                  ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
-                snprintf(r->error, sizeof(r->error), "the peer closed without close_notify");
                 ERR_clear_error();
-                return PACKET_RELAY_CLOSED;
+                return peer_closed(r, 0);
             }
             return fail(r, "receiving from the peer", e);
         }
@@ -437,7 +451,7 @@ static enum packet_relay_status take_control_record(struct packet_relay *r, unsi
     switch (type) {
     case TLS_RECORD_ALERT:
         if (n >= 2 && r->in[1] == TLS_ALERT_CLOSE_NOTIFY)
-            return PACKET_RELAY_CLOSED;
+            return peer_closed(r, 1);
         snprintf(r->error, sizeof(r->error), "peer sent alert: %s",
                  n >= 2 ? SSL_alert_desc_string_long(r->in[1]) : "malformed");
         /* After a fatal alert the session is over: we send nothing more. */
@@ -470,10 +484,8 @@ static enum packet_relay_status from_ktls(struct packet_relay *r)
         }
         if (n < 0)
             return fail_errno(r, "receiving from the peer", errno);
-        if (n == 0) {
-            snprintf(r->error, sizeof(r->error), "the peer closed without close_notify");
-            return PACKET_RELAY_CLOSED;
-        }
+        if (n == 0)
+            return peer_closed(r, 0);
         enum packet_relay_status st = type == TLS_RECORD_APPLICATION_DATA
                                           ? take_frames(r, (size_t)n)
                                           : take_control_record(r, type, (size_t)n);

@@ -69,6 +69,8 @@ struct packet_relay_counters {
     uint64_t decrypt_errors;          /* kTLS: records that failed to decrypt */
     uint64_t dropped_tun;             /* the TUN did not take it */
     uint64_t clamped;                 /* SYNs whose MSS was lowered */
+    uint64_t skipped_optional;        /* optional frames of a type this end does not
+                                         know, skipped */
 };
 
 enum packet_relay_status {
@@ -115,7 +117,8 @@ enum packet_relay_status packet_relay_from_tun(struct packet_relay *r);
 
 /* Moves what the peer sent to the TUN (the socket is readable), until the session
  * would block or (userspace) a read of its socket came back short. Returns OK, WANT_WRITE (the session must write first), CLOSED (with
- * close_notify, or without: then packet_relay_error says so; on kTLS also the peer's
+ * close_notify, or without, or in the middle of a frame: then packet_relay_error says
+ * so, and the end is no clean one; on kTLS also the peer's
  * KeyUpdate on a kernel that takes no new key, said likewise) or ERROR. */
 enum packet_relay_status packet_relay_from_tls(struct packet_relay *r);
 

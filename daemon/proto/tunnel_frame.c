@@ -59,6 +59,10 @@ static enum tunnel_frame_status check_length(const struct tunnel_frame_reader *r
     case TUNNEL_FRAME_CONFIG:
         ok = len >= TUNNEL_CONFIG_FIXED_LEN && len <= TUNNEL_CONFIG_MAX_PAYLOAD;
         break;
+    case TUNNEL_FRAME_REFUSED:
+        ok = r->from == TUNNEL_FROM_SERVER ? len >= 1 && len <= TUNNEL_REFUSED_MAX
+                                           : len <= TUNNEL_OPTIONAL_MAX_PAYLOAD;
+        break;
     default:
         ok = len <= TUNNEL_OPTIONAL_MAX_PAYLOAD;
         break;
@@ -154,7 +158,8 @@ enum tunnel_frame_status tunnel_frame_read(struct tunnel_frame_reader *r,
         bytes = r->buf;
         r->fill = 0;
     whole:
-        if (is_optional(bytes[0])) {
+        if (is_optional(bytes[0]) &&
+            !(bytes[0] == TUNNEL_FRAME_REFUSED && r->from == TUNNEL_FROM_SERVER)) {
             r->skipped++;
             continue;
         }
@@ -309,6 +314,21 @@ static unsigned char *reserve(struct tunnel_frame_writer *w, unsigned type, size
     p[2] = (unsigned char)(payload_len & 0xff);
     w->len += TUNNEL_FRAME_HEADER_LEN + payload_len;
     return p + TUNNEL_FRAME_HEADER_LEN;
+}
+
+int tunnel_frame_put_refused(struct tunnel_frame_writer *w, const char *reason)
+{
+    size_t len = strlen(reason);
+    if (len == 0)
+        return -1;
+    if (len > TUNNEL_REFUSED_MAX)
+        len = TUNNEL_REFUSED_MAX;
+    unsigned char *p = reserve(w, TUNNEL_FRAME_REFUSED, len);
+    if (p == NULL)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        p[i] = (unsigned char)reason[i];
+    return 1;
 }
 
 int tunnel_frame_put_packet(struct tunnel_frame_writer *w, const void *packet, size_t len)

@@ -8,6 +8,11 @@
  *   CONFIG           0x10  server   what the client brings up (below), first frame
  *   KEEPALIVE        0x11  both     8 opaque bytes the peer must echo
  *   KEEPALIVE_REPLY  0x12  both     the 8 bytes of the keepalive it answers
+ *   REFUSED          0x80  server   why the hub will not serve this client (text,
+ *                                   1..TUNNEL_REFUSED_MAX bytes), its last frame
+ *                                   before it closes; optional, so a client that does
+ *                                   not know it skips it (and one from a client is
+ *                                   skipped as any unknown optional frame)
  *
  * CONFIG: version (1, = 1), MTU (2), keepalive interval in seconds (2), address count
  * (1, 1..2, at most one per family), route count (1, 0..TUNNEL_CONFIG_MAX_ROUTES),
@@ -45,6 +50,7 @@
 #define TUNNEL_KEEPALIVE_LEN 8
 #define TUNNEL_KEEPALIVE_MAX_S 3600
 #define TUNNEL_OPTIONAL_MAX_PAYLOAD 2048   /* an optional frame this end does not know */
+#define TUNNEL_REFUSED_MAX 512            /* a REFUSED frame's reason */
 #define TUNNEL_FRAME_MAX (TUNNEL_FRAME_HEADER_LEN + TUNNEL_MTU_MAX)
 /* A batch that fills one TLS record: what a writer's buffer should hold. */
 #define TUNNEL_BATCH_MAX 16384
@@ -54,6 +60,7 @@ enum tunnel_frame_type {
     TUNNEL_FRAME_CONFIG = 0x10,
     TUNNEL_FRAME_KEEPALIVE = 0x11,
     TUNNEL_FRAME_KEEPALIVE_REPLY = 0x12,
+    TUNNEL_FRAME_REFUSED = 0x80,
 };
 #define TUNNEL_FRAME_OPTIONAL 0x80
 
@@ -143,6 +150,10 @@ int tunnel_frame_put_config(struct tunnel_frame_writer *w, const struct tunnel_f
 /* Appends a KEEPALIVE frame (a KEEPALIVE_REPLY when REPLY is set) carrying VALUE.
  * Returns 1, or 0 when it does not fit. */
 int tunnel_frame_put_keepalive(struct tunnel_frame_writer *w, int reply, uint64_t value);
+
+/* Appends a REFUSED frame carrying REASON (cut to TUNNEL_REFUSED_MAX bytes). Returns 1,
+ * 0 when it does not fit, or -1 when REASON is empty. */
+int tunnel_frame_put_refused(struct tunnel_frame_writer *w, const char *reason);
 
 /* Returns a short explanation of a status ("frame too large", ...). */
 const char *tunnel_frame_status_text(enum tunnel_frame_status status);

@@ -3,7 +3,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/err.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -123,6 +125,45 @@ static void publish(struct conn_network *n, int open)
         stats_network_peer_update(n->conn->host->stats, n->peer_row, &n->view);
 }
 
+/* Hub: tells the client why it is refused (a REFUSED frame, its last), best effort,
+ * before the session closes: the client's log then says why it has no tunnel. */
+static void send_refusal(struct conn_network *n, const char *reason)
+{
+    struct conn *c = n->conn;
+    unsigned char buf[TUNNEL_FRAME_HEADER_LEN + TUNNEL_REFUSED_MAX];
+    struct tunnel_frame_writer w;
+    if (!n->hub || !c->handshake_done)
+        return;
+    tunnel_frame_writer_init(&w, buf, sizeof(buf));
+    if (tunnel_frame_put_refused(&w, reason) != 1)
+        return;
+    if (c->offloaded) {
+        /* The kernel seals it as one data record; what it cannot take now is lost. */
+        ssize_t sent = send(c->tls_fd, buf, w.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        (void)sent;
+    } else if (c->ssl != NULL) {
+        SSL_write(c->ssl, buf, (int)w.len);
+        ERR_clear_error();
+    }
+}
+
+/* Client: the hub's REFUSED frame ends the connection as a refusal, in its words
+ * (what a peer sent: anything but plain printable text is replaced). */
+static void take_refusal(struct conn_network *n, const struct tunnel_frame *frame)
+{
+    char text[TUNNEL_REFUSED_MAX + 1];
+    size_t len = frame->len < TUNNEL_REFUSED_MAX ? frame->len : TUNNEL_REFUSED_MAX;
+    const char *from = (const char *)frame->payload;
+    for (size_t i = 0; i < len; i++) {
+        char ch = from[i];
+        if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
+            ch = '?';
+        text[i] = ch;
+    }
+    text[len] = '\0';
+    end_with(n, STATS_RESULT_REFUSED, "the hub refused this client: %s", text);
+}
+
 static void on_tun_event(struct event_source *source, uint32_t events)
 {
     struct conn_network *n =
@@ -222,6 +263,10 @@ static void on_control(void *arg, const struct tunnel_frame *frame)
         n->reply_due = 1;
         n->reply_value = frame->keepalive;
         break;
+    case TUNNEL_FRAME_REFUSED:
+        if (!n->hub)
+            take_refusal(n, frame);
+        break;
     case TUNNEL_FRAME_CONFIG: {
         struct tunnel_frame_config config;
         const char *why = NULL;
@@ -313,6 +358,7 @@ static void on_hub_device(void *arg, const struct tun_link_answer *answer)
     if (answer->refused) {
         n->request = 0;
         end_with(n, STATS_RESULT_REFUSED, "no network device for this client: %s", answer->reason);
+        send_refusal(n, n->end_reason);
         goto out;
     }
     n->tun_fd = answer->fd;
@@ -364,6 +410,7 @@ int conn_network_start(struct conn *c, void (*wake)(void *arg), void *arg,
     } else if (c->peer.identity == NULL || c->peer.identity->cn == NULL) {
         end_with(n, STATS_RESULT_REFUSED, "%s", "the client certificate has no CN, which a "
                                                 "network tunnel gives its address by");
+        send_refusal(n, n->end_reason);
     } else if (n->link == NULL) {
         end_with(n, STATS_RESULT_ERROR, "%s", "the daemon cannot make network devices now");
     } else {
@@ -384,7 +431,9 @@ int conn_network_start(struct conn *c, void (*wake)(void *arg), void *arg,
 
 static uint64_t frames_seen(const struct packet_relay_counters *k)
 {
-    return k->received_packets + k->dropped_invalid + k->dropped_source + k->dropped_tun;
+    /* Optional frames this end skips are whole frames too: their sender is alive. */
+    return k->received_packets + k->dropped_invalid + k->dropped_source + k->dropped_tun +
+           k->skipped_optional;
 }
 
 static int ended(struct conn_network *n, enum stats_result *result, const char **reason)
@@ -605,6 +654,7 @@ void conn_network_describe(const struct conn *c, FILE *out)
     status_record_number(out, "dropped_invalid", k->dropped_invalid);
     status_record_number(out, "dropped_source", k->dropped_source);
     status_record_number(out, "dropped_device", k->dropped_tun);
+    status_record_number(out, "skipped_frames", k->skipped_optional);
 }
 
 const char *conn_network_audit(const struct conn *c, char *buf, size_t len)

@@ -4,7 +4,7 @@
  * The first two bytes pick the reader's MTU and where the stream is cut; the rest is
  * the stream, read as sent by a client and by a server. Beyond "does not crash" it
  * checks what the reader promises: it never takes more bytes than it was given, every
- * frame keeps within its type's bounds, a stream cut in pieces gives the same frames
+ * frame keeps within its type's bounds (a REFUSED only from a server), a stream cut in pieces gives the same frames
  * as the whole, a fatal status stays, and a configuration that decodes re-encodes to
  * exactly its bytes.
  *
@@ -63,6 +63,11 @@ static void check_frame(const struct tunnel_frame *f, unsigned mtu, enum tunnel_
     case TUNNEL_FRAME_CONFIG:
         CHECK(from == TUNNEL_FROM_SERVER);
         check_config(f);
+        break;
+    case TUNNEL_FRAME_REFUSED:
+        /* From a client it is an unknown optional frame: skipped, never returned. */
+        CHECK(from == TUNNEL_FROM_SERVER);
+        CHECK(f->len >= 1 && f->len <= TUNNEL_REFUSED_MAX);
         break;
     default:
         abort();

@@ -80,7 +80,7 @@ static enum tunnel_frame_status feed(struct tunnel_frame_reader *r, const unsign
 {
     size_t start = 0;
     for (size_t piece = 0; piece <= ncuts; piece++) {
-        size_t end = piece < ncuts ? cuts[piece] : len;
+        size_t end = piece < ncuts && cuts != NULL ? cuts[piece] : len;
         size_t at = start;
         while (at < end) {
             struct tunnel_frame f;
@@ -276,6 +276,55 @@ static void test_types(void **state)
     assert_int_equal(skipped, 2);
 }
 
+/* REFUSED: the hub's reason, read by a client; from a client it is one more unknown
+ * optional frame, skipped; empty or too long from the hub it is fatal. */
+static void test_refused(void **state)
+{
+    (void)state;
+    int n;
+    uint64_t skipped;
+    unsigned char buf[TUNNEL_FRAME_HEADER_LEN + TUNNEL_REFUSED_MAX + 8];
+    struct tunnel_frame_writer w;
+    tunnel_frame_writer_init(&w, buf, sizeof(buf));
+    assert_int_equal(tunnel_frame_put_refused(&w, ""), -1);
+    assert_int_equal(tunnel_frame_put_refused(&w, "the pool is full"), 1);
+    assert_int_equal(w.len, TUNNEL_FRAME_HEADER_LEN + 16);
+    assert_int_equal(buf[0], TUNNEL_FRAME_REFUSED);
+
+    struct tunnel_frame_reader r;
+    struct tunnel_frame f;
+    size_t used;
+    tunnel_frame_reader_init(&r, TUNNEL_FROM_SERVER, 1400);
+    assert_int_equal(tunnel_frame_read(&r, buf, w.len, &used, &f), TUNNEL_FRAME_OK);
+    assert_int_equal(used, w.len);
+    assert_int_equal(f.type, TUNNEL_FRAME_REFUSED);
+    assert_int_equal(f.len, 16);
+    assert_memory_equal(f.payload, "the pool is full", 16);
+    assert_int_equal(r.skipped, 0);
+
+    assert_int_equal(read_all(TUNNEL_FROM_CLIENT, 1400, buf, w.len, &n, &skipped),
+                     TUNNEL_FRAME_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(skipped, 1);
+
+    static const unsigned char empty[] = { TUNNEL_FRAME_REFUSED, 0x00, 0x00 };
+    assert_int_equal(read_all(TUNNEL_FROM_SERVER, 1400, empty, 3, &n, NULL),
+                     TUNNEL_FRAME_BAD_LENGTH);
+    static const unsigned char long_one[] = { TUNNEL_FRAME_REFUSED, 0x02, 0x01 };   /* 513 */
+    assert_int_equal(read_all(TUNNEL_FROM_SERVER, 1400, long_one, 3, &n, NULL),
+                     TUNNEL_FRAME_BAD_LENGTH);
+
+    /* A longer reason is cut to TUNNEL_REFUSED_MAX bytes. */
+    char reason[TUNNEL_REFUSED_MAX + 40];
+    memset(reason, 'x', sizeof(reason) - 1);
+    reason[sizeof(reason) - 1] = '\0';
+    tunnel_frame_writer_init(&w, buf, sizeof(buf));
+    assert_int_equal(tunnel_frame_put_refused(&w, reason), 1);
+    assert_int_equal(w.len, TUNNEL_FRAME_HEADER_LEN + TUNNEL_REFUSED_MAX);
+    tunnel_frame_writer_init(&w, buf, TUNNEL_FRAME_HEADER_LEN + 3);
+    assert_int_equal(tunnel_frame_put_refused(&w, "four"), 0);
+}
+
 static void test_errors_are_sticky(void **state)
 {
     (void)state;
@@ -322,15 +371,22 @@ static void test_config_rejects(void **state)
     do {                                                                        \
         memcpy(p, ok, sizeof(ok));                                              \
         p[sizeof(ok)] = 0;                                                      \
-        if ((index) >= 0)                                                       \
-            p[(index)] = (value);                                               \
+        p[(index)] = (value);                                                   \
+        assert_int_equal(decode(p, (len), &reason), TUNNEL_FRAME_BAD_PAYLOAD);  \
+        assert_string_equal(reason, (why));                                     \
+    } while (0)
+/* Only LEN wrong: the payload as it is, one byte more (0) or fewer. */
+#define REJECTS_LEN(len, why)                                                   \
+    do {                                                                        \
+        memcpy(p, ok, sizeof(ok));                                              \
+        p[sizeof(ok)] = 0;                                                      \
         assert_int_equal(decode(p, (len), &reason), TUNNEL_FRAME_BAD_PAYLOAD);  \
         assert_string_equal(reason, (why));                                     \
     } while (0)
     REJECTS(0, 2, sizeof(ok), "unknown version");
-    REJECTS(-1, 0, sizeof(ok) + 1, "bytes after the last entry");
-    REJECTS(-1, 0, sizeof(ok) - 1, "bad entry");
-    REJECTS(-1, 0, 6, "truncated");
+    REJECTS_LEN(sizeof(ok) + 1, "bytes after the last entry");
+    REJECTS_LEN(sizeof(ok) - 1, "bad entry");
+    REJECTS_LEN(6, "truncated");
     REJECTS(1, 0x00, sizeof(ok), "MTU out of range");        /* 120 */
     REJECTS(1, 0x24, sizeof(ok), "MTU out of range");        /* 9336 */
     REJECTS(4, 0, sizeof(ok), "keepalive interval out of range");
@@ -343,6 +399,7 @@ static void test_config_rejects(void **state)
     REJECTS(12, 33, sizeof(ok), "bad address");
     REJECTS(12, 0, sizeof(ok), "bad address");
 #undef REJECTS
+#undef REJECTS_LEN
 
     /* Two addresses of one family; an IPv6 address with a small MTU; a route with host bits. */
     struct tunnel_frame_config c = sample_config();
@@ -414,6 +471,7 @@ int main(void)
         cmocka_unit_test(test_split_anywhere),
         cmocka_unit_test(test_hostile_lengths),
         cmocka_unit_test(test_types),
+        cmocka_unit_test(test_refused),
         cmocka_unit_test(test_errors_are_sticky),
         cmocka_unit_test(test_config_rejects),
         cmocka_unit_test(test_writer_limits),
