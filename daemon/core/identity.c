@@ -53,17 +53,6 @@ int identity_value_has_escapes(const char *value)
     return 0;
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int is_cn_type(const char *type, size_t len)
 {
     return (len == 2 && strncasecmp(type, "CN", 2) == 0) ||
@@ -87,7 +76,7 @@ int identity_subject_cn(const char *subject, char *cn, size_t len)
         for (at++; *at != '\0' && *at != ',' && *at != '+'; at++) {
             int c = (unsigned char)*at;
             if (c == '\\') {
-                int hi = hex_digit(at[1]), lo = hi >= 0 ? hex_digit(at[2]) : -1;
+                int hi = text_hex_digit(at[1]), lo = hi >= 0 ? text_hex_digit(at[2]) : -1;
                 if (lo >= 0) {
                     c = hi * 16 + lo;
                     at += 2;

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/text.h"
+
 #define STATE_MAGIC "ktlstun-lockout 1"
 
 static int kind_from_name(const char *name, enum lock_policy_kind *kind)
@@ -44,17 +46,6 @@ static void escape_key(const char *key, char *out, size_t cap)
     out[used] = '\0';
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 static int unescape_key(const char *text, char *out, size_t cap)
 {
     size_t used = 0;
@@ -62,7 +53,7 @@ static int unescape_key(const char *text, char *out, size_t cap)
         if (used + 1 >= cap)
             return -1;
         if (*p == '%') {
-            int high = hex_value(p[1]), low = high >= 0 ? hex_value(p[2]) : -1;
+            int high = text_hex_digit(p[1]), low = high >= 0 ? text_hex_digit(p[2]) : -1;
             if (low < 0 || (high == 0 && low == 0))
                 return -1;
             out[used++] = (char)(high * 16 + low);

@@ -74,24 +74,23 @@ static struct rtnl_link *get_link(struct netdev *nd, const char *name, const cha
     return link;
 }
 
-int netdev_set_mtu_up(struct netdev *nd, const char *name, unsigned mtu, char *err,
-                      size_t errlen)
+/* Applies CHANGE (made by the caller, put here) to device NAME; DOING and FAILED name
+ * the step in ERR ("bringing up", "setting MTU 1400 and bringing up"). Returns 0, or
+ * -1 with ERR. */
+static int change_link(struct netdev *nd, const char *name, struct rtnl_link *change,
+                       const char *doing, const char *failed, char *err, size_t errlen)
 {
-    struct rtnl_link *link = NULL, *change = NULL;
+    struct rtnl_link *link = NULL;
     int rc, result = -1;
 
-    if ((link = get_link(nd, name, "bringing up", err, errlen)) == NULL)
-        goto out;
-    if ((change = rtnl_link_alloc()) == NULL) {
-        snprintf(err, errlen, "bringing up device %s: out of memory", name);
+    if (change == NULL) {
+        snprintf(err, errlen, "%s device %s: out of memory", doing, name);
         goto out;
     }
-    if (mtu != 0)
-        rtnl_link_set_mtu(change, mtu);
-    rtnl_link_set_flags(change, IFF_UP);
+    if ((link = get_link(nd, name, doing, err, errlen)) == NULL)
+        goto out;
     if ((rc = rtnl_link_change(nd->sock, link, change, 0)) < 0) {
-        snprintf(err, errlen, "setting MTU %u and bringing up device %s: %s", mtu, name,
-                 nl_geterror(rc));
+        snprintf(err, errlen, "%s device %s: %s", failed, name, nl_geterror(rc));
         goto out;
     }
     result = 0;
@@ -101,6 +100,20 @@ out:
     if (link != NULL)
         rtnl_link_put(link);
     return result;
+}
+
+int netdev_set_mtu_up(struct netdev *nd, const char *name, unsigned mtu, char *err,
+                      size_t errlen)
+{
+    char failed[64];
+    struct rtnl_link *change = rtnl_link_alloc();
+    if (change != NULL) {
+        if (mtu != 0)
+            rtnl_link_set_mtu(change, mtu);
+        rtnl_link_set_flags(change, IFF_UP);
+    }
+    snprintf(failed, sizeof(failed), "setting MTU %u and bringing up", mtu);
+    return change_link(nd, name, change, "bringing up", failed, err, errlen);
 }
 
 /* P as a libnl address with its prefix length. Returns it (nl_addr_put it) or NULL. */
@@ -264,32 +277,15 @@ int netdev_owner_for(const char *runtime_dir, char *out, size_t len)
 int netdev_set_owner(struct netdev *nd, const char *name, const char *owner, char *err,
                      size_t errlen)
 {
-    struct rtnl_link *link = NULL, *change = NULL;
-    int rc, result = -1;
-
     if (owner[0] == '\0' || strlen(owner) > NETDEV_OWNER_MAX) {
         snprintf(err, errlen, "marking device %s: the owner is empty or longer than %d bytes",
                  name, NETDEV_OWNER_MAX);
-        goto out;
+        return -1;
     }
-    if ((link = get_link(nd, name, "marking", err, errlen)) == NULL)
-        goto out;
-    if ((change = rtnl_link_alloc()) == NULL) {
-        snprintf(err, errlen, "marking device %s: out of memory", name);
-        goto out;
-    }
-    rtnl_link_set_ifalias(change, owner);
-    if ((rc = rtnl_link_change(nd->sock, link, change, 0)) < 0) {
-        snprintf(err, errlen, "marking device %s with its owner: %s", name, nl_geterror(rc));
-        goto out;
-    }
-    result = 0;
-out:
+    struct rtnl_link *change = rtnl_link_alloc();
     if (change != NULL)
-        rtnl_link_put(change);
-    if (link != NULL)
-        rtnl_link_put(link);
-    return result;
+        rtnl_link_set_ifalias(change, owner);
+    return change_link(nd, name, change, "marking", "marking", err, errlen);
 }
 
 int netdev_owner(struct netdev *nd, const char *name, char *owner, size_t len, char *err,
