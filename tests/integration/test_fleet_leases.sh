@@ -44,10 +44,15 @@ for ((g = 1; g <= ${#groups[@]}; g++)); do
 done
 wait_exit "$certs_pid" "$(scale 60)" || fail "the client certificates were not made: $(cat "$TEST_DIR/certs.out")"
 
-# group_of C: the namespace of client C (c01..c10 in n1, c11..c20 in n2, ...).
-group_of() { echo "n$(((10#${1#c} - 1) / 10 + 1))"; }
-# hub_of C: the hub client C connects to at first: a for an odd number, b for an even.
-hub_of() { if ((10#${1#c} % 2)); then echo a; else echo b; fi; }
+# client_group[C]: the namespace of client C (c01..c10 in n1, c11..c20 in n2, ...).
+# client_hub[C]: the hub client C connects to at first: a for an odd number, b for an
+# even. (Arrays, not functions: a subshell per client and use took seconds.)
+declare -A client_group client_hub
+for c in "${clients[@]}"; do
+    k=$((10#${c#c}))
+    client_group[$c]=n$(((k - 1) / 10 + 1))
+    if ((k % 2)); then client_hub[$c]=a; else client_hub[$c]=b; fi
+done
 # The address each hub's namespace has towards group G's namespace.
 hub_target() { echo "198.18.$([ "$1" = a ] && echo 1 || echo 2).$((4 * (${2#n} - 1) + 1)):8443"; }
 
@@ -64,7 +69,7 @@ hub_conf() {
 }
 
 # start_group G [HUB]: client gateway G (ten sections, one per client of G) started in
-# its namespace; each section to its own hub_of, or all to HUB when given. Sets pid[G].
+# its namespace; each section to its own client_hub, or all to HUB when given. Sets pid[G].
 declare -A pid
 start_group() {
     local g=$1 to=${2:-} c k first
@@ -72,8 +77,8 @@ start_group() {
     {
         net_global "$g" "workers = 1"
         for ((k = first; k < first + 10; k++)); do
-            c=$(printf 'c%02d' "$k")
-            client_tunnel "$c" "" "$(hub_target "${to:-$(hub_of "$c")}" "$g")" "type = network" \
+            printf -v c 'c%02d' "$k"
+            client_tunnel "$c" "" "$(hub_target "${to:-${client_hub[$c]}}" "$g")" "type = network" \
                 "reconnect_max = 2s" "cert = $TEST_DIR/certs/$c.pem" "key = $TEST_DIR/certs/client.key"
         done
     } >"$TEST_DIR/$g.ini"
@@ -90,21 +95,27 @@ group_addresses() {
 }
 
 # collect C...: waits until each client C's device (ktlC) has an address in the pool's
-# network (one, IPv4), and sets addr[C] to it (without its length).
+# network (one, IPv4), and sets addr[C] to it (without its length). The addresses are
+# parsed here in the shell: a grep per client and poll took seconds for fifty.
 declare -A addr
 collect() {
-    local c g i all line missing
-    declare -A want=()
+    local c g i dev ip missing
+    declare -A want=() got=() count=()
     for c in "$@"; do
-        g=$(group_of "$c")
+        g=${client_group[$c]}
         want[$g]+=" $c"
     done
     for g in "${!want[@]}"; do
         for ((i = 0; i < $(scale 15) * 10; i++)); do
-            all=$(group_addresses "$g")
+            got=() count=()
+            while read -r dev ip; do
+                [ -n "$dev" ] || continue
+                got[$dev]=$ip
+                count[$dev]=$((${count[$dev]:-0} + 1))
+            done <<<"$(group_addresses "$g")"
             missing=
             for c in ${want[$g]}; do
-                grep -q "^ktl$c " <<<"$all" || missing+=" $c"
+                [ -n "${got[ktl$c]:-}" ] || missing+=" $c"
             done
             [ -z "$missing" ] && break
             sleep 0.1
@@ -112,9 +123,8 @@ collect() {
         [ -z "$missing" ] ||
             fail "in $g,$missing got no address in 10.8.0.0/24 within $(scale 15) s (devices in $g: $(net_tun_devices "$g" | tr '\n' ' '))"
         for c in ${want[$g]}; do
-            line=$(grep "^ktl$c " <<<"$all")
-            [ "$(wc -l <<<"$line")" = 1 ] || fail "$c has more than one address in 10.8.0.0/24: $(net_addresses "$g" "ktl$c")"
-            addr[$c]=${line#* }
+            [ "${count[ktl$c]}" = 1 ] || fail "$c has more than one address in 10.8.0.0/24: $(net_addresses "$g" "ktl$c")"
+            addr[$c]=${got[ktl$c]}
         done
     done
 }
@@ -156,14 +166,7 @@ pid_a=$KTLSTUND_PID
 net_start_ktlstund hb "$TEST_DIR/hb-alone.ini" "$TEST_DIR/hb-alone.log"
 pid_b=$KTLSTUND_PID
 start_group n1
-collect "${clients[@]:0:10}"
-clash=$(duplicates "${clients[@]:0:10}")
-[ -n "$clash" ] || fail "without a store, the two hubs gave n1's ten clients ten different addresses: the test cannot tell a shared pool from two ($(for c in "${clients[@]:0:10}"; do printf '%s=%s ' "$c" "${addr[$c]}"; done))"
-note "without a store, addresses given twice: $(tr '\n' ';' <<<"$clash")"
-net_stop_ktlstunds "${pid[n1]}" "$pid_a" "$pid_b"
-addr=()
-
-note "2. state_store on both hubs: PostgreSQL over its unix socket"
+# The PostgreSQL of the second part is made while n1's clients reach the hubs.
 pg_start_primary main
 # The store process runs as pam_user: ktlstun-pam where it exists, else the daemon's
 # own user (root here) without capabilities.
@@ -172,6 +175,14 @@ if id ktlstun-pam >/dev/null 2>&1; then
     store_user=ktlstun-pam
 fi
 pg_allow_local main "$store_user"
+collect "${clients[@]:0:10}"
+clash=$(duplicates "${clients[@]:0:10}")
+[ -n "$clash" ] || fail "without a store, the two hubs gave n1's ten clients ten different addresses: the test cannot tell a shared pool from two ($(for c in "${clients[@]:0:10}"; do printf '%s=%s ' "$c" "${addr[$c]}"; done))"
+note "without a store, addresses given twice: $(tr '\n' ';' <<<"$clash")"
+net_stop_ktlstunds "${pid[n1]}" "$pid_a" "$pid_b"
+addr=()
+
+note "2. state_store on both hubs: PostgreSQL over its unix socket"
 store="host=$(pg_var SOCKET_DIR main) port=$(pg_var PORT main) dbname=ktlstun user=ktlstun connect_timeout=2"
 hub_conf ha hub-a "state_store = $store"
 hub_conf hb hub-b "state_store = $store"
@@ -192,8 +203,8 @@ in_pool_not_hub "${clients[@]}"
 clash=$(duplicates "${clients[@]}")
 [ -z "$clash" ] || fail "with the store, addresses given twice across the two hubs: $(tr '\n' ';' <<<"$clash")"
 # What each hub says it leased is what its clients have.
-expect_a=$(for c in "${clients[@]}"; do [ "$(hub_of "$c")" = b ] || echo "CN=$c ${addr[$c]}"; done | sort)
-expect_b=$(for c in "${clients[@]}"; do [ "$(hub_of "$c")" = a ] || echo "CN=$c ${addr[$c]}"; done | sort)
+expect_a=$(for c in "${clients[@]}"; do [ "${client_hub[$c]}" = b ] || echo "CN=$c ${addr[$c]}"; done | sort)
+expect_b=$(for c in "${clients[@]}"; do [ "${client_hub[$c]}" = a ] || echo "CN=$c ${addr[$c]}"; done | sort)
 assert_eq "$(hub_leases "$TEST_DIR/ha.ini")" "$expect_a" "hub A's connections and their addresses"
 assert_eq "$(hub_leases "$TEST_DIR/hb.ini")" "$expect_b" "hub B's connections and their addresses"
 out=$("$KTLSTUN" db status -c "$TEST_DIR/ha.ini" 2>&1) || fail "ktlstun db status: $out"
@@ -208,7 +219,7 @@ note "50 addresses, none twice: $(printf '%s\n' "${addr[@]}" | sort -V | head -n
 note "3. n1's clients of hub A come back through hub B: each gets its address again"
 moved=()
 for c in "${clients[@]:0:10}"; do
-    [ "$(hub_of "$c")" = b ] || moved+=("$c")
+    [ "${client_hub[$c]}" = b ] || moved+=("$c")
 done
 net_stop_ktlstunds "${pid[n1]}"
 # Hub A has seen them go (their leases released) before they reach hub B.
@@ -222,21 +233,21 @@ start_group n1 b
 addr=()
 collect "${clients[@]:0:10}"
 for c in "${clients[@]:0:10}"; do
-    assert_eq "${addr[$c]}" "${before[$c]}" "$c's address after moving from hub $(hub_of "$c") to hub B"
+    assert_eq "${addr[$c]}" "${before[$c]}" "$c's address after moving from hub ${client_hub[$c]} to hub B"
 done
 collect "${clients[@]:10}"
 clash=$(duplicates "${clients[@]}")
 [ -z "$clash" ] || fail "after the move, addresses given twice: $(tr '\n' ';' <<<"$clash")"
-expect_a=$(for c in "${clients[@]:10}"; do [ "$(hub_of "$c")" = b ] || echo "CN=$c ${addr[$c]}"; done | sort)
+expect_a=$(for c in "${clients[@]:10}"; do [ "${client_hub[$c]}" = b ] || echo "CN=$c ${addr[$c]}"; done | sort)
 expect_b=$(for c in "${clients[@]}"; do
-    [ "$(hub_of "$c")" = a ] && [ "$(group_of "$c")" != n1 ] || echo "CN=$c ${addr[$c]}"
+    [ "${client_hub[$c]}" = a ] && [ "${client_group[$c]}" != n1 ] || echo "CN=$c ${addr[$c]}"
 done | sort)
 assert_eq "$(hub_leases "$TEST_DIR/ha.ini")" "$expect_a" "hub A's connections and their addresses after the move"
 assert_eq "$(hub_leases "$TEST_DIR/hb.ini")" "$expect_b" "hub B's connections and their addresses after the move"
 
 note "4. the store stopped: new clients are refused with the reason, connected ones keep working"
 # tunnel_ping C: client C reaches the hub's tunnel address through its own device.
-tunnel_ping() { in_ns "$(group_of "$1")" ping -n -q -c 1 -W 2 -I "ktl$1" 10.8.0.1 >/dev/null 2>&1; }
+tunnel_ping() { in_ns "${client_group[$1]}" ping -n -q -c 1 -W 2 -I "ktl$1" 10.8.0.1 >/dev/null 2>&1; }
 net_stop_ktlstunds "${pid[n2]}"
 pg_stop main
 assert_log "$TEST_DIR/ha.log" "state store: $sock_re unreachable" "hub A notices the store is gone" "$(scale 10)"
@@ -247,7 +258,7 @@ assert_log "$TEST_DIR/ha.log" "$refused" "hub A refuses n2's clients while the s
 assert_log "$TEST_DIR/hb.log" "$refused" "hub B refuses n2's clients while the store is away" "$(scale 10)"
 assert_eq "$(group_addresses n2)" "" "addresses n2's clients got while the store was away"
 for c in c21 c22 c41 c50; do
-    tunnel_ping "$c" || fail "$c (connected through hub $(hub_of "$c")) cannot reach the hub through its tunnel while the store is away"
+    tunnel_ping "$c" || fail "$c (connected through hub ${client_hub[$c]}) cannot reach the hub through its tunnel while the store is away"
 done
 note "the store is back: n2's clients get their addresses, the same as before"
 pg_start main

@@ -165,12 +165,14 @@ take_ok "10.9.5.2 fd00:a::2" gw-b dual d1 10.9.5.1/29,fd00:a::1/126 10.9.5.1 fd0
 note "a TAKE waits for another hub's TAKE in progress, then sees what it leased"
 # psql plays a hub whose TAKE holds the lease lock and has leased 10.9.7.2, not yet
 # committed; store_lease_tool's TAKE, started meanwhile, must wait for it and take .3.
-PG_PSQL_DB=ktlstun "$PG_BIN/psql" -XAtq -v ON_ERROR_STOP=1 -h "$(pg_var SOCKET_DIR main)" -p "$(pg_var PORT main)" \
-    -U postgres -d ktlstun -c "BEGIN; SELECT pg_advisory_xact_lock(7465787402);
-        INSERT INTO ktlstun_lease (tunnel, address, identity, held_by) VALUES ('held', '10.9.7.2', 'other', '{gw-x}');
-        SELECT pg_sleep(3); COMMIT" >"$TEST_DIR/held-psql.out" 2>&1 &
-held_psql=$!
-PIDS+=("$held_psql")
+# psql reads its statements from the test, which commits once it has seen the TAKE
+# wait (rather than holding for a fixed time).
+spawn_fed held-psql "exec '$PG_BIN/psql' -XAtq -v ON_ERROR_STOP=1 -h '$(pg_var SOCKET_DIR main)' \
+    -p '$(pg_var PORT main)' -U postgres -d ktlstun"
+held_psql=$SPAWN_PID
+printf '%s\n' "BEGIN;" "SELECT pg_advisory_xact_lock(7465787402);" \
+    "INSERT INTO ktlstun_lease (tunnel, address, identity, held_by) VALUES ('held', '10.9.7.2', 'other', '{gw-x}');" \
+    >&"$FED_FD"
 for ((i = 0; i < $(scale 10) * 20; i++)); do
     [ "$(q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" = 1 ] && break
     sleep 0.05
@@ -179,7 +181,7 @@ assert_eq "$(q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND gr
 "$TOOL" "$CONN" take gw-a held h1 10.9.7.1/29 10.9.7.1 >"$TEST_DIR/held-take.out" 2>&1 &
 held_take=$!
 PIDS+=("$held_take")
-# The hold is 3 s whatever the build: the TAKE's statements time out after 5 s.
+# The hold lasts until the TAKE is seen waiting: the TAKE's statements time out after 5 s.
 waiting=0
 for ((i = 0; i < 50; i++)); do
     waiting=$(q "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'store_lease_tool'
@@ -189,6 +191,8 @@ for ((i = 0; i < 50; i++)); do
     sleep 0.05
 done
 assert_eq "$waiting" 1 "the TAKE waits while the other hub's is in progress: $(cat "$TEST_DIR/held-take.out")"
+printf 'COMMIT;\n' >&"$FED_FD"
+exec {FED_FD}>&-
 wait "$held_psql" || fail "psql's TAKE failed: $(cat "$TEST_DIR/held-psql.out")"
 rc=0
 wait "$held_take" || rc=$?
