@@ -221,8 +221,25 @@ int grants_put(struct grants *table, const char *tunnel, const char *sha256,
     return 0;
 }
 
-int grants_check(const struct grants *table, const char *tunnel, const char *sha256,
-                 const char *source, uint64_t now_ms, uint64_t *expires_ms)
+/* What a slot of the certificate and tunnel asked for must also be. */
+struct slot_test {
+    int revoked;                /* revoked by an administrator, else live at NOW_MS */
+    uint64_t now_ms;
+    const char *source;         /* live: bound to this source (NULL: any) */
+};
+
+static int passes(const struct grant_fields *f, const struct slot_test *test)
+{
+    if (test->revoked)
+        return f->expires_ms == REVOKED_MS;
+    return f->expires_ms > test->now_ms &&
+           (test->source == NULL || strcmp(f->source, test->source) == 0);
+}
+
+/* Finds a slot of certificate SHA256 on TUNNEL that passes TEST, copying it into
+ * FOUND. Returns 1, or 0 when none does. */
+static int find_slot(const struct grants *table, const char *tunnel, const char *sha256,
+                     const struct slot_test *test, struct grant_fields *found)
 {
     if (strlen(sha256) != LIMIT_SHA256_HEX)
         return 0;
@@ -232,18 +249,23 @@ int grants_check(const struct grants *table, const char *tunnel, const char *sha
         /* Cheap peek to skip other certificates; the real test is on a consistent copy. */
         if (atomic_load_explicit(&slot->tag, memory_order_relaxed) != tag)
             continue;
-        struct grant_fields copy;
-        if (read_slot(slot, &copy) < 0 || copy.expires_ms <= now_ms ||
-            strcmp(copy.sha256, sha256) != 0 ||
-            strcmp(copy.tunnel, tunnel) != 0)
-            continue;
-        if (source != NULL && strcmp(copy.source, source) != 0)
-            continue;
-        if (expires_ms != NULL)
-            *expires_ms = copy.expires_ms;
-        return 1;
+        if (read_slot(slot, found) == 0 && strcmp(found->sha256, sha256) == 0 &&
+            strcmp(found->tunnel, tunnel) == 0 && passes(found, test))
+            return 1;
     }
     return 0;
+}
+
+int grants_check(const struct grants *table, const char *tunnel, const char *sha256,
+                 const char *source, uint64_t now_ms, uint64_t *expires_ms)
+{
+    const struct slot_test live = { .now_ms = now_ms, .source = source };
+    struct grant_fields copy;
+    if (!find_slot(table, tunnel, sha256, &live, &copy))
+        return 0;
+    if (expires_ms != NULL)
+        *expires_ms = copy.expires_ms;
+    return 1;
 }
 
 unsigned grants_withdraw(struct grants *table, const char *tunnel, const char *identity,
@@ -278,19 +300,9 @@ unsigned grants_revoke_identity(struct grants *table, const char *tunnel, const 
 
 int grants_revoked_by_admin(const struct grants *table, const char *tunnel, const char *sha256)
 {
-    if (strlen(sha256) != LIMIT_SHA256_HEX)
-        return 0;
-    uint64_t tag = tag_of(sha256);
-    for (size_t i = 0; i < GRANTS_CAPACITY; i++) {
-        const struct grant_slot *slot = &table->map->slots[i];
-        if (atomic_load_explicit(&slot->tag, memory_order_relaxed) != tag)
-            continue;
-        struct grant_fields copy;
-        if (read_slot(slot, &copy) == 0 && copy.expires_ms == REVOKED_MS &&
-            strcmp(copy.sha256, sha256) == 0 && strcmp(copy.tunnel, tunnel) == 0)
-            return 1;
-    }
-    return 0;
+    const struct slot_test revoked = { .revoked = 1 };
+    struct grant_fields copy;
+    return find_slot(table, tunnel, sha256, &revoked, &copy);
 }
 
 void grants_set_store_state(struct grants *table, enum grants_store_state state, const char *text)
