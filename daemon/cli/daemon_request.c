@@ -90,9 +90,13 @@ int daemon_request_key_ok(const char *key)
     return key[0] != '\0' && strlen(key) <= LIMIT_IDENTITY && strchr(key, '\n') == NULL;
 }
 
-const char *daemon_request_key_of_subject(const char *command, const char *key, char *buf,
-                                          size_t len)
+const char *daemon_request_key_of_subject(const char *command, const char *what,
+                                          const char *key, char *buf, size_t len)
 {
+    if (!daemon_request_key_ok(key)) {
+        fprintf(stderr, "%s: '%s' is not %s\n", command, key, what);
+        return NULL;
+    }
     switch (identity_subject_cn(key, buf, len)) {
     case 1:
         return buf;

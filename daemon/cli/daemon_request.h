@@ -35,9 +35,9 @@ int daemon_request_key_ok(const char *key);
 /* Returns what a grant or a lock of KEY is named by: KEY itself, or, when KEY is the
  * subject of a certificate with a CN ("CN=alice,O=Example"), that CN ("alice"),
  * written into BUF (LEN bytes), since grants and locks carry the CN of such a
- * certificate. Returns NULL after telling why on stderr (as COMMAND) when the subject
- * names more than one CN. */
-const char *daemon_request_key_of_subject(const char *command, const char *key, char *buf,
-                                          size_t len);
+ * certificate. Returns NULL after telling why on stderr (as COMMAND) when KEY is not
+ * daemon_request_key_ok ("'KEY' is not WHAT") or the subject names more than one CN. */
+const char *daemon_request_key_of_subject(const char *command, const char *what,
+                                          const char *key, char *buf, size_t len);
 
 #endif

@@ -95,12 +95,9 @@ int revoke_command(int argc, char **argv)
     if (parsed >= 0)
         return parsed;
     const char *config_path = args.config_path, *tunnel = args.own[0], *key = args.args[0];
-    if (!daemon_request_key_ok(key)) {
-        fprintf(stderr, "ktlstun revoke: '%s' is not an identity or fingerprint\n", key);
-        return 2;
-    }
     char cn[LIMIT_IDENTITY + 1];
-    if ((key = daemon_request_key_of_subject("ktlstun revoke", key, cn, sizeof(cn))) == NULL)
+    if ((key = daemon_request_key_of_subject("ktlstun revoke", "an identity or fingerprint", key,
+                                             cn, sizeof(cn))) == NULL)
         return 2;
     char *errors = NULL;
     struct config *config = config_load(config_path, &errors);

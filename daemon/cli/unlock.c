@@ -174,13 +174,10 @@ int unlock_command(int argc, char **argv)
         return 2;
     }
     const char *key = list ? NULL : args.args[0];
-    if (key != NULL && !daemon_request_key_ok(key)) {
-        fprintf(stderr, "ktlstun unlock: '%s' is not an identity, user or address\n", key);
-        return 2;
-    }
     char cn[LIMIT_IDENTITY + 1];
-    if (key != NULL &&
-        (key = daemon_request_key_of_subject("ktlstun unlock", key, cn, sizeof(cn))) == NULL)
+    if (key != NULL && (key = daemon_request_key_of_subject("ktlstun unlock",
+                                                            "an identity, user or address", key,
+                                                            cn, sizeof(cn))) == NULL)
         return 2;
     char *errors = NULL;
     struct config *config = config_load(config_path, &errors);
