@@ -13,6 +13,7 @@
 #include "ktls/ktls_records.h"
 #include "ktls/tls_record.h"
 #include "worker/conn_end.h"
+#include "proto/auth_protocol.h"
 #include "proto/status_record.h"
 #include "worker/tun_link.h"
 
@@ -148,19 +149,12 @@ static void send_refusal(struct conn_network *n, const char *reason)
 }
 
 /* Client: the hub's REFUSED frame ends the connection as a refusal, in its words
- * (what a peer sent: anything but plain printable text is replaced). */
+ * (what a peer sent: control bytes and broken UTF-8 are replaced; the log lines that
+ * carry the reason quote it). */
 static void take_refusal(struct conn_network *n, const struct tunnel_frame *frame)
 {
     char text[TUNNEL_REFUSED_MAX + 1];
-    size_t len = frame->len < TUNNEL_REFUSED_MAX ? frame->len : TUNNEL_REFUSED_MAX;
-    const char *from = (const char *)frame->payload;
-    for (size_t i = 0; i < len; i++) {
-        char ch = from[i];
-        if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
-            ch = '?';
-        text[i] = ch;
-    }
-    text[len] = '\0';
+    auth_protocol_printable(frame->payload, frame->len, 1, text, sizeof(text));
     end_with(n, STATS_RESULT_REFUSED, "the hub refused this client: %s", text);
 }
 
